@@ -1,0 +1,33 @@
+"""edgepack: distill, export, quantize, verify, benchmark and package models for edge devices.
+
+The public surface: load a recipe, run it, inspect what it produced.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "EdgepackError",
+    "Recipe",
+    "__version__",
+    "load_recipe",
+    "run",
+]
+
+
+def __getattr__(name: str):
+    # Lazy so that `import packager` (and `edgepack --help`) stays instant.
+    if name in ("Recipe", "load_recipe"):
+        from packager import recipe
+
+        return getattr(recipe, name)
+    if name == "run":
+        from packager.pipeline import run
+
+        return run
+    if name == "EdgepackError":
+        from packager.errors import EdgepackError
+
+        return EdgepackError
+    raise AttributeError(name)

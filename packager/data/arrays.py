@@ -1,0 +1,127 @@
+"""Train/val/test splits of array data: builtin:digits or user .npz / .npy files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from packager.data.preprocess import Preprocessing
+from packager.errors import InputFileError, RecipeError
+from packager.recipe import DataConfig
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class Splits:
+    """Raw inputs and integer labels per split, with the preprocessing that feeds the model."""
+
+    x: dict[str, np.ndarray]
+    y: dict[str, np.ndarray]
+    preprocessing: Preprocessing
+    labels: list[str]
+    source: str
+
+    def model_input(self, split: str, limit: int | None = None) -> np.ndarray:
+        from packager.data.preprocess import preprocess
+
+        raw = self.x[split] if limit is None else self.x[split][:limit]
+        return preprocess(raw, self.preprocessing)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.labels)
+
+    def save(self, path: Path) -> None:
+        arrays = {f"x_{s}": self.x[s] for s in SPLITS} | {f"y_{s}": self.y[s] for s in SPLITS}
+        np.savez(path, **arrays)
+
+    @classmethod
+    def load(cls, path: Path, meta: dict) -> Splits:
+        with np.load(path, allow_pickle=False) as z:
+            x = {s: z[f"x_{s}"] for s in SPLITS}
+            y = {s: z[f"y_{s}"] for s in SPLITS}
+        pre = Preprocessing.from_dict(meta["preprocessing"])
+        return cls(x, y, pre, list(meta["labels"]), meta["source"])
+
+
+def _split(x: np.ndarray, y: np.ndarray, cfg: DataConfig) -> tuple[dict, dict]:
+    from sklearn.model_selection import train_test_split
+
+    strat = y if len(np.unique(y)) * 2 <= len(y) * cfg.test_fraction else None
+    x_rest, x_test, y_rest, y_test = train_test_split(
+        x, y, test_size=cfg.test_fraction, random_state=cfg.seed, stratify=strat
+    )
+    strat = y_rest if strat is not None else None
+    x_train, x_val, y_train, y_val = train_test_split(
+        x_rest, y_rest, test_size=cfg.val_fraction, random_state=cfg.seed, stratify=strat
+    )
+    return {"train": x_train, "val": x_val, "test": x_test}, {"train": y_train, "val": y_val, "test": y_test}
+
+
+def _read_user_arrays(cfg: DataConfig) -> tuple[dict | None, np.ndarray, np.ndarray | None]:
+    path = Path(cfg.source)
+    if not path.is_file():
+        raise InputFileError(f"data.source {cfg.source}: file not found (expected builtin:digits, .npz or .npy)")
+    try:
+        if path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as z:
+                keys = set(z.files)
+                if {f"x_{s}" for s in SPLITS} <= keys and {f"y_{s}" for s in SPLITS} <= keys:
+                    return {k: z[k] for k in keys}, np.empty(0), None
+                xk = next((k for k in ("x", "X", "inputs") if k in keys), None)
+                yk = next((k for k in ("y", "labels", "targets") if k in keys), None)
+                if xk is None or yk is None:
+                    raise InputFileError(
+                        f"data.source {path}: .npz needs x/y arrays or x_train..y_test (found {sorted(keys)})"
+                    )
+                return None, z[xk], z[yk]
+        if path.suffix == ".npy":
+            if not cfg.labels_file:
+                raise RecipeError("data.labels_file is required when data.source is a .npy of inputs")
+            return None, np.load(path, allow_pickle=False), np.load(cfg.labels_file, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise InputFileError(f"data.source {path}: cannot read ({err})") from None
+    raise InputFileError(f"data.source {path}: unsupported file type {path.suffix!r} (use .npz or .npy)")
+
+
+def load_splits(cfg: DataConfig) -> Splits:
+    if cfg.source.startswith("builtin:"):
+        if cfg.source != "builtin:digits":
+            raise RecipeError(f"data.source = {cfg.source!r} is not allowed: builtin datasets are: builtin:digits")
+        from sklearn.datasets import load_digits
+
+        d = load_digits()
+        x, y = d.data.astype(np.float32), d.target.astype(np.int64)
+        xs, ys = _split(x, y, cfg)
+        shape, scale, source = (1, 8, 8), 1.0 / 16.0, "builtin:digits (sklearn load_digits, 8x8, 0..16)"
+    else:
+        pre_split, x, y = _read_user_arrays(cfg)
+        if pre_split is not None:
+            xs = {s: pre_split[f"x_{s}"] for s in SPLITS}
+            ys = {s: pre_split[f"y_{s}"].astype(np.int64) for s in SPLITS}
+        else:
+            if len(x) != len(y):
+                raise InputFileError(f"data.source {cfg.source}: {len(x)} inputs but {len(y)} labels")
+            xs, ys = _split(x.astype(np.float32), y.astype(np.int64), cfg)
+        shape, scale, source = tuple(xs["train"].shape[1:]), 1.0, str(cfg.source)
+    if cfg.limit is not None:
+        xs["train"], ys["train"] = xs["train"][: cfg.limit], ys["train"][: cfg.limit]
+    shape = tuple(cfg.sample_shape or shape)
+    per_sample = int(np.prod(xs["train"].shape[1:]))
+    if int(np.prod(shape)) != per_sample:
+        raise RecipeError(f"data.sample_shape = {list(shape)} does not hold {per_sample} values per example")
+    n_classes = int(max(int(ys[s].max()) for s in SPLITS)) + 1
+    labels = list(cfg.label_names) if cfg.label_names else [str(i) for i in range(n_classes)]
+    if len(labels) < n_classes:
+        raise RecipeError(f"data.label_names has {len(labels)} names but labels go up to {n_classes - 1}")
+    pre = Preprocessing(
+        sample_shape=shape,
+        scale=cfg.scale if cfg.scale is not None else scale,
+        offset=cfg.offset,
+        mean=cfg.mean,
+        std=cfg.std,
+    )
+    return Splits(xs, ys, pre, labels, source)

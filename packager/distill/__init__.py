@@ -1,0 +1,1 @@
+"""Students derived from teachers, distillation losses and the training loop."""

@@ -1,0 +1,43 @@
+"""The EdgepackError tree: every expected failure maps to a one-line message and an exit code."""
+
+from __future__ import annotations
+
+
+class EdgepackError(Exception):
+    """Base of every error the CLI reports as one line instead of a traceback."""
+
+    exit_code = 1
+
+
+class RecipeError(EdgepackError):
+    """The recipe (or a --set override) is invalid; exit 2 like click's usage errors."""
+
+    exit_code = 2
+
+
+class InputFileError(EdgepackError):
+    """A file given by the user is missing, unreadable or of the wrong kind."""
+
+    exit_code = 2
+
+
+class StageError(EdgepackError):
+    """A stage failed: its message names the stage, the number and the tolerance."""
+
+    exit_code = 3
+
+    def __init__(self, stage: str, message: str):
+        super().__init__(f"{stage}: {message}")
+        self.stage = stage
+
+
+class CheckFailed(StageError):
+    """A numerical check at a stage boundary (parity, accuracy drop) missed its tolerance."""
+
+    exit_code = 4
+
+
+class PackageError(EdgepackError):
+    """A package failed verification (hash, signature, samples)."""
+
+    exit_code = 5

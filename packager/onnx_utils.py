@@ -1,0 +1,77 @@
+"""Small helpers over ONNX files: I/O spec, op counts, parameters, batched onnxruntime runs."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+_DTYPES = {1: "float32", 2: "uint8", 3: "int8", 6: "int32", 7: "int64", 9: "bool", 10: "float16", 11: "float64"}
+
+
+def _dims(value_info) -> list[Any]:
+    dims = []
+    for d in value_info.type.tensor_type.shape.dim:
+        dims.append(d.dim_param if d.dim_param else (d.dim_value if d.HasField("dim_value") else "?"))
+    return dims
+
+
+def io_spec(path: Path) -> dict[str, list[dict[str, Any]]]:
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    inits = {i.name for i in model.graph.initializer}
+
+    def spec(vi):
+        dtype = _DTYPES.get(vi.type.tensor_type.elem_type, str(vi.type.tensor_type.elem_type))
+        return {"name": vi.name, "dtype": dtype, "shape": _dims(vi)}
+
+    return {
+        "inputs": [spec(v) for v in model.graph.input if v.name not in inits],
+        "outputs": [spec(v) for v in model.graph.output],
+    }
+
+
+def summary(path: Path) -> dict[str, Any]:
+    """I/O, op counts (subgraphs included), parameter count and size of an ONNX file."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path))
+    ops: Counter[str] = Counter()
+
+    def walk(graph):
+        for node in graph.node:
+            ops[node.op_type] += 1
+            for attr in node.attribute:
+                if attr.type == onnx.AttributeProto.GRAPH:
+                    walk(attr.g)
+
+    walk(model.graph)
+    params = sum(int(np.prod(numpy_helper.to_array(t).shape)) for t in model.graph.initializer)
+    return {
+        **io_spec(path),
+        "opset": {o.domain or "ai.onnx": o.version for o in model.opset_import},
+        "ops": dict(ops.most_common()),
+        "nodes": sum(ops.values()),
+        "params": params,
+        "size_bytes": Path(path).stat().st_size,
+        "producer": f"{model.producer_name} {model.producer_version}".strip(),
+    }
+
+
+def session(path: Path, threads: int = 1):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def run_batched(sess, x: np.ndarray, batch: int = 256) -> np.ndarray:
+    name = sess.get_inputs()[0].name
+    return np.concatenate([sess.run(None, {name: x[i : i + batch]})[0] for i in range(0, len(x), batch)])

@@ -1,0 +1,129 @@
+"""Terminal rendering for the CLI: build summary, plan, inspect. No orchestration here."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from packager.errors import InputFileError
+from packager.pipeline import RunResult
+
+
+def load_runtime():
+    try:
+        import edgepack_runtime
+    except ImportError:
+        raise InputFileError(
+            "edgepack_runtime is not installed: pip install ./runtimes/python (make demo does this)"
+        ) from None
+    return edgepack_runtime
+
+
+def print_plan(console: Console, result: RunResult) -> None:
+    t = Table(title=f"plan for recipe {result.recipe.name}", title_justify="left")
+    for col in ("step", "stage", "status", "key"):
+        t.add_column(col)
+    for r in result.steps:
+        status = "cached" if r.status == "cached" else "will run"
+        t.add_row(r.step.name, r.stage, status, r.key[:12] if r.key else "(after inputs)")
+    console.print(t)
+    n = sum(r.status != "cached" for r in result.steps)
+    console.print(f"{n} of {len(result.steps)} steps would run")
+
+
+def _fmt(v: Any, spec: str) -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def print_build(console: Console, result: RunResult) -> None:
+    from packager.report import comparison_rows
+
+    report = result.artifact("package").meta["report"]
+    rows = comparison_rows(report)
+    t = Table(title=f"{report['name']}: teacher vs student ({report['dataset']})", title_justify="left")
+    for col, just in [("model", "left"), ("accuracy", "right"), ("params", "right"), ("size KiB", "right"),
+                      ("p50 ms", "right"), ("p99 ms", "right"), ("cold start ms", "right"),
+                      ("peak RSS MB", "right")]:
+        t.add_column(col, justify=just)
+    for r in rows:
+        t.add_row(r["variant"], _fmt(r["accuracy"], ".4f"), _fmt(r["params"], ","), f"{r['size_kb']:.1f}",
+                  _fmt(r["p50_ms"], ".3f"), _fmt(r["p99_ms"], ".3f"), _fmt(r["cold_start_ms"], ".1f"),
+                  _fmt(r["peak_rss_mb"], ".1f"))
+    console.print(t)
+    for w in report.get("warnings", []):
+        console.print(f"[yellow]warning:[/] {w}")
+    d = report["distill"]
+    ran = ", ".join(result.ran) or "nothing (all cached)"
+    console.print(f"student: {d['params']:,} params, {d['compression']:.1f}x fewer than the teacher")
+    console.print(f"ran: {ran} in {result.seconds:.1f}s")
+    console.print(f"package: {result.package_path}")
+
+
+def _manifest_of(path: Path) -> tuple[dict[str, Any], bytes]:
+    try:
+        if path.is_dir():
+            manifest = json.loads((path / "manifest.json").read_text())
+            return manifest, (path / manifest["model"]).read_bytes()
+        with zipfile.ZipFile(path) as zf:
+            manifest = json.loads(zf.read("manifest.json"))
+            return manifest, zf.read(manifest["model"])
+    except (KeyError, OSError, zipfile.BadZipFile, json.JSONDecodeError) as err:
+        raise InputFileError(f"{path}: not an edgepack package ({type(err).__name__}: {err})") from None
+
+
+def inspect_target(path: Path) -> dict[str, Any]:
+    from packager.onnx_utils import summary
+
+    if not path.exists():
+        raise InputFileError(f"{path}: file not found")
+    if path.suffix == ".onnx":
+        try:
+            return {"kind": "onnx", "path": str(path), **summary(path)}
+        except Exception as err:
+            raise InputFileError(f"{path}: not a readable ONNX model ({type(err).__name__})") from None
+    manifest, model_bytes = _manifest_of(path)
+    with tempfile.TemporaryDirectory() as tmp:
+        model_path = Path(tmp) / "model.onnx"
+        model_path.write_bytes(model_bytes)
+        model = summary(model_path)
+    return {
+        "kind": "package",
+        "path": str(path),
+        "name": manifest.get("name"),
+        "version": manifest.get("version"),
+        "task": manifest.get("task"),
+        "schema_version": manifest.get("schema_version"),
+        **model,
+        "files": manifest.get("files", {}),
+        "metrics": manifest.get("metrics", {}),
+        "benchmarks": manifest.get("benchmarks", []),
+        "preprocessing": manifest.get("preprocessing"),
+    }
+
+
+def print_inspect(console: Console, info: dict[str, Any]) -> None:
+    head = f"{info['path']}: {info['kind']}"
+    if info["kind"] == "package":
+        head += f" {info['name']} {info['version']} ({info['task']}, schema {info['schema_version']})"
+    console.print(head)
+    for io in ("inputs", "outputs"):
+        for v in info[io]:
+            console.print(f"  {io[:-1]:<6} {v['name']}: {v['dtype']} {v['shape']}")
+    console.print(f"  params {info['params']:,}   size {info['size_bytes'] / 1024:.1f} KiB   "
+                  f"nodes {info['nodes']}   opset {info['opset'].get('ai.onnx', '?')}")
+    console.print("  ops    " + ", ".join(f"{k} {v}" for k, v in info["ops"].items()))
+    if info["kind"] == "package":
+        m = info["metrics"]
+        for label in ("teacher_fp32", "student_fp32", "student_int8"):
+            if label in m:
+                console.print(f"  {label:<13} accuracy {m[label]['accuracy']:.4f}")
+        for b in info["benchmarks"]:
+            console.print(f"  bench {b['variant']:<13} {b['kind']} on {b['machine']['cpu']}: "
+                          f"p50 {b['latency_ms']['p50']:.3f} ms, {b['threads']} thread(s)")
+        console.print(f"  files  {len(info['files'])} (sha256 in the manifest)")

@@ -1,0 +1,102 @@
+"""Teacher sources for array data."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from packager.data import Splits
+from packager.errors import RecipeError
+from packager.recipe import TeacherConfig
+from packager.stage import StageContext
+
+BUILTIN = {"digits-cnn": "packager.distill.arch:digits_cnn_teacher"}
+
+
+@dataclass
+class TeacherModel:
+    model: nn.Module
+    factory: str
+    kwargs: dict[str, Any]
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def _shape_kwargs(splits: Splits) -> dict[str, Any]:
+    return {"in_shape": list(splits.preprocessing.sample_shape), "num_classes": splits.num_classes}
+
+
+def _builtin(cfg: TeacherConfig, splits: Splits, ctx: StageContext) -> TeacherModel:
+    from packager.distill.arch import build
+    from packager.distill.trainer import fit
+
+    name = cfg.source.split(":", 1)[1]
+    if name not in BUILTIN:
+        allowed = ", ".join(f"builtin:{k}" for k in BUILTIN)
+        raise RecipeError(f"teacher.source = {cfg.source!r} is not allowed: builtin teachers are: {allowed}")
+    import torch
+
+    kwargs = _shape_kwargs(splits) | cfg.kwargs
+    torch.manual_seed(cfg.train.seed)
+    model = build(BUILTIN[name], kwargs)
+    ce = nn.CrossEntropyLoss()
+    res = fit(
+        model,
+        lambda logits, y, _idx: ce(logits, y),
+        splits.model_input("train"),
+        splits.y["train"],
+        splits.model_input("val"),
+        splits.y["val"],
+        epochs=cfg.train.epochs,
+        batch_size=cfg.train.batch_size,
+        lr=cfg.train.lr,
+        seed=cfg.train.seed,
+        reporter=ctx.reporter,
+        description="teacher",
+    )
+    info = {"trained": True, "best_epoch": res.best_epoch, "val_accuracy": res.best_val_accuracy, "curve": res.curve}
+    return TeacherModel(model, BUILTIN[name], kwargs, info)
+
+
+def _python(cfg: TeacherConfig, splits: Splits) -> TeacherModel:
+    from packager.distill.arch import build, load_weights
+
+    _, module, fn = cfg.source.split(":")
+    # Factories live in the user's project: make modules beside the recipe importable.
+    cwd = str(Path.cwd())
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    factory = f"{module}:{fn}"
+    model = build(factory, dict(cfg.kwargs))
+    if cfg.weights:
+        load_weights(model, cfg.weights)
+    return TeacherModel(model.eval(), factory, dict(cfg.kwargs), {"trained": False, "weights": cfg.weights})
+
+
+def make_teacher(cfg: TeacherConfig, splits: Splits, ctx: StageContext) -> TeacherModel:
+    if cfg.source.startswith("builtin:"):
+        teacher = _builtin(cfg, splits, ctx)
+    else:
+        teacher = _python(cfg, splits)
+    _check_output(teacher.model, splits, cfg.source)
+    return teacher
+
+
+def _check_output(model: nn.Module, splits: Splits, source: str) -> None:
+    import torch
+
+    x = torch.from_numpy(splits.model_input("val", limit=2))
+    try:
+        with torch.no_grad():
+            out = model.eval()(x)
+    except Exception as err:
+        raise RecipeError(
+            f"teacher {source}: fails on inputs of shape {list(x.shape)} ({type(err).__name__}: {err})"
+        ) from None
+    if out.ndim != 2 or out.shape[1] < splits.num_classes:
+        raise RecipeError(
+            f"teacher {source}: outputs shape {list(out.shape)}, expected (batch, {splits.num_classes}) logits"
+        )

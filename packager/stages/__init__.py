@@ -1,0 +1,5 @@
+"""One file per stage; importing this package registers them all."""
+
+from packager.stages import bench, data, distill, evaluate, export, package, quantize, teacher
+
+__all__ = ["bench", "data", "distill", "evaluate", "export", "package", "quantize", "teacher"]
