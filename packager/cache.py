@@ -25,7 +25,9 @@ def cache_root(explicit: str | Path | None = None) -> Path:
     return Path(explicit or os.environ.get("EDGEPACK_CACHE") or DEFAULT_CACHE)
 
 
-def stage_key(stage: str, version: int, config: dict[str, Any], input_ids: list[str], extra: str = "") -> str:
+def stage_key(
+    stage: str, version: int, config: dict[str, Any], input_ids: list[str], extra: str = ""
+) -> str:
     from packager import __version__
 
     blob = json.dumps(
@@ -47,7 +49,7 @@ def content_id(folder: Path) -> str:
     """sha256 over the relative paths and bytes of every file but the artifact record."""
     h = hashlib.sha256()
     for p in sorted(folder.rglob("*")):
-        if not p.is_file() or p.name == ARTIFACT_FILE and p.parent == folder:
+        if not p.is_file() or (p.name == ARTIFACT_FILE and p.parent == folder):
             continue
         h.update(p.relative_to(folder).as_posix().encode() + b"\0")
         with p.open("rb") as f:
@@ -89,7 +91,15 @@ class Cache:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
 
-    def commit(self, tmp: Path, stage: str, key: str, kind: str, meta: dict[str, Any], record: dict[str, Any]) -> Artifact:
+    def commit(
+        self,
+        tmp: Path,
+        stage: str,
+        key: str,
+        kind: str,
+        meta: dict[str, Any],
+        record: dict[str, Any],
+    ) -> Artifact:
         final = self.folder(stage, key)
         art_id = content_id(tmp)
         rec = {"kind": kind, "id": art_id, "meta": meta, **record}

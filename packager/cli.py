@@ -24,7 +24,9 @@ class _Group(click.Group):
         except EdgepackError as err:
             _fail(str(err), err.exit_code)
         except KeyboardInterrupt:
-            _fail("interrupted; finished stages are cached and the next build resumes from them", 130)
+            _fail(
+                "interrupted; finished stages are cached and the next build resumes from them", 130
+            )
         except Exception as err:
             if type(err).__module__.startswith("edgepack_runtime"):
                 _fail(str(err), PackageError.exit_code)
@@ -51,11 +53,29 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("recipe", required=False)
-@click.option("--set", "overrides", multiple=True, metavar="SECTION.FIELD=VALUE", help="Override a recipe field.")
-@click.option("--dry-run", is_flag=True, help="Validate, print the stage plan and what is cached, run nothing.")
-@click.option("--cache-dir", type=click.Path(file_okay=False), help="Stage cache [default: .edgepack/cache].")
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="SECTION.FIELD=VALUE",
+    help="Override a recipe field.",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Validate, print the stage plan and what is cached, run nothing.",
+)
+@click.option(
+    "--cache-dir", type=click.Path(file_okay=False), help="Stage cache [default: .edgepack/cache]."
+)
 @click.option("-q", "--quiet", is_flag=True, help="Only the final table and errors.")
-def build(recipe: str | None, overrides: tuple[str, ...], dry_run: bool, cache_dir: str | None, quiet: bool) -> None:
+def build(
+    recipe: str | None,
+    overrides: tuple[str, ...],
+    dry_run: bool,
+    cache_dir: str | None,
+    quiet: bool,
+) -> None:
     """Distill, export, quantize, evaluate, bench and package RECIPE [default: models/digits.yaml]."""
     from packager import pipeline
     from packager.progress import Reporter
@@ -63,7 +83,9 @@ def build(recipe: str | None, overrides: tuple[str, ...], dry_run: bool, cache_d
     from packager.render import print_build, print_plan
 
     r = load_recipe(recipe, overrides)
-    result = pipeline.run(r, cache_dir=cache_dir, dry_run=dry_run, reporter=Reporter(verbose=not quiet))
+    result = pipeline.run(
+        r, cache_dir=cache_dir, dry_run=dry_run, reporter=Reporter(verbose=not quiet)
+    )
     console = _console()
     if dry_run:
         print_plan(console, result)
@@ -73,7 +95,13 @@ def build(recipe: str | None, overrides: tuple[str, ...], dry_run: bool, cache_d
 
 @cli.command()
 @click.argument("package", type=click.Path())
-@click.option("--input", "input_file", required=True, type=click.Path(), help=".npy (or .json list) of raw inputs.")
+@click.option(
+    "--input",
+    "input_file",
+    required=True,
+    type=click.Path(),
+    help=".npy (or .json list) of raw inputs.",
+)
 @click.option("--top", default=1, show_default=True, help="Labels to print per example.")
 def run(package: str, input_file: str, top: int) -> None:
     """Predict with PACKAGE on raw inputs, through the Python runtime only."""
@@ -87,7 +115,11 @@ def run(package: str, input_file: str, top: int) -> None:
     if not path.is_file():
         raise InputFileError(f"--input {input_file}: file not found")
     try:
-        raw = np.load(path, allow_pickle=False) if path.suffix == ".npy" else np.asarray(_read_json(path))
+        raw = (
+            np.load(path, allow_pickle=False)
+            if path.suffix == ".npy"
+            else np.asarray(_read_json(path))
+        )
     except ValueError as err:
         raise InputFileError(f"--input {input_file}: cannot read ({err})") from None
     pred = pkg.predict(raw)
@@ -103,7 +135,9 @@ def _read_json(path: Path):
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as err:
-        raise InputFileError(f"--input {path}: not valid JSON ({err.msg} at line {err.lineno})") from None
+        raise InputFileError(
+            f"--input {path}: not valid JSON ({err.msg} at line {err.lineno})"
+        ) from None
 
 
 @cli.command()

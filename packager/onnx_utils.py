@@ -8,13 +8,24 @@ from typing import Any
 
 import numpy as np
 
-_DTYPES = {1: "float32", 2: "uint8", 3: "int8", 6: "int32", 7: "int64", 9: "bool", 10: "float16", 11: "float64"}
+_DTYPES = {
+    1: "float32",
+    2: "uint8",
+    3: "int8",
+    6: "int32",
+    7: "int64",
+    9: "bool",
+    10: "float16",
+    11: "float64",
+}
 
 
 def _dims(value_info) -> list[Any]:
     dims = []
     for d in value_info.type.tensor_type.shape.dim:
-        dims.append(d.dim_param if d.dim_param else (d.dim_value if d.HasField("dim_value") else "?"))
+        dims.append(
+            d.dim_param if d.dim_param else (d.dim_value if d.HasField("dim_value") else "?")
+        )
     return dims
 
 
@@ -74,4 +85,6 @@ def session(path: Path, threads: int = 1):
 
 def run_batched(sess, x: np.ndarray, batch: int = 256) -> np.ndarray:
     name = sess.get_inputs()[0].name
-    return np.concatenate([sess.run(None, {name: x[i : i + batch]})[0] for i in range(0, len(x), batch)])
+    return np.concatenate(
+        [sess.run(None, {name: x[i : i + batch]})[0] for i in range(0, len(x), batch)]
+    )

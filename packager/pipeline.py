@@ -73,7 +73,9 @@ def plan(recipe: Recipe) -> list[Step]:
     if recipe.bench.enabled:
         steps.append(Step("bench", recipe.bench, tuple(variants)))
     shipped = "quantize" if recipe.package.model == "int8" else "export"
-    deps = [shipped, "data", "evaluate", "teacher", "distill"] + (["bench"] if recipe.bench.enabled else [])
+    deps = [shipped, "data", "evaluate", "teacher", "distill"] + (
+        ["bench"] if recipe.bench.enabled else []
+    )
     steps.append(Step("package", recipe.package, tuple(deps), extra=recipe.digest()))
     return steps
 
@@ -104,9 +106,16 @@ def run(
             continue
         inputs = {name: done[name] for name in step.inputs}
         cfg_json = step.config.to_json()
-        key = stage_key(spec.name, spec.version, cfg_json, [a.id for a in inputs.values()], step.extra)
-        record = {"step": step.name, "stage": spec.name, "key": key, "config": cfg_json,
-                  "inputs": {n: a.id for n, a in inputs.items()}}
+        key = stage_key(
+            spec.name, spec.version, cfg_json, [a.id for a in inputs.values()], step.extra
+        )
+        record = {
+            "step": step.name,
+            "stage": spec.name,
+            "key": key,
+            "config": cfg_json,
+            "inputs": {n: a.id for n, a in inputs.items()},
+        }
         hit = cache.get(spec.name, key)
         if hit is not None:
             done[step.name] = hit
@@ -136,8 +145,14 @@ def run(
 def _run_step(step, spec, key, inputs, recipe, reporter, cache, record, records) -> Artifact:
     primary = inputs[step.inputs[0]] if step.inputs else None
     with cache.writing(spec.name, key) as tmp:
-        ctx = StageContext(step=step.name, workdir=tmp, inputs=inputs, recipe=recipe,
-                           reporter=reporter, records=list(records))
+        ctx = StageContext(
+            step=step.name,
+            workdir=tmp,
+            inputs=inputs,
+            recipe=recipe,
+            reporter=reporter,
+            records=list(records),
+        )
         try:
             out = spec.fn(primary, step.config, ctx)
         except EdgepackError:
@@ -151,5 +166,7 @@ def _run_step(step, spec, key, inputs, recipe, reporter, cache, record, records)
             log.parent.mkdir(parents=True, exist_ok=True)
             log.write_text(traceback.format_exc())
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            raise StageError(step.name, f"{type(exc).__name__}: {msg} (traceback in {log})") from exc
+            raise StageError(
+                step.name, f"{type(exc).__name__}: {msg} (traceback in {log})"
+            ) from exc
         return cache.commit(tmp, spec.name, key, out.kind, out.meta, record)

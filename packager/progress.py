@@ -17,14 +17,18 @@ def interactive() -> bool:
 class Reporter:
     """Stage status lines and progress bars; `quiet` keeps only the status lines."""
 
-    def __init__(self, console: Console | None = None, *, live: bool | None = None, verbose: bool = True):
+    def __init__(
+        self, console: Console | None = None, *, live: bool | None = None, verbose: bool = True
+    ):
         self.console = console or Console(stderr=True, highlight=False)
         self.live = interactive() if live is None else live
         self.verbose = verbose
 
     def stage(self, step: str, status: str, detail: str = "") -> None:
         if self.verbose:
-            mark = {"cached": "[dim]·[/]", "done": "[green]✓[/]", "failed": "[red]✗[/]"}.get(status, "-")
+            mark = {"cached": "[dim]·[/]", "done": "[green]✓[/]", "failed": "[red]✗[/]"}.get(
+                status, "-"
+            )
             extra = f" [dim]{detail}[/]" if detail else ""
             self.console.print(f"{mark} {step:<15} {status}{extra}")
 
@@ -41,7 +45,13 @@ class Reporter:
         if not self.live:
             yield lambda n=1, **fields: None
             return
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
 
         with Progress(
             TextColumn("  {task.description}"),
@@ -55,7 +65,10 @@ class Reporter:
             task = bar.add_task(description, total=total, info="")
 
             def advance(n: int = 1, **fields: object) -> None:
-                info = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in fields.items())
+                info = " ".join(
+                    f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                    for k, v in fields.items()
+                )
                 bar.update(task, advance=n, info=info)
 
             yield advance

@@ -70,7 +70,9 @@ class DataConfig(Config):
     test_fraction: float = Field(0.2, gt=0, lt=0.5)
     seed: int = 0
     limit: int | None = Field(None, ge=10, description="cap on training examples (smaller runs)")
-    sample_shape: tuple[int, ...] | None = Field(None, description="model input shape of one sample")
+    sample_shape: tuple[int, ...] | None = Field(
+        None, description="model input shape of one sample"
+    )
     scale: float | None = Field(None, description="x = (raw * scale + offset - mean) / std")
     offset: float = 0.0
     mean: float = 0.0

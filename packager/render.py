@@ -46,21 +46,39 @@ def print_build(console: Console, result: RunResult) -> None:
 
     report = result.artifact("package").meta["report"]
     rows = comparison_rows(report)
-    t = Table(title=f"{report['name']}: teacher vs student ({report['dataset']})", title_justify="left")
-    for col, just in [("model", "left"), ("accuracy", "right"), ("params", "right"), ("size KiB", "right"),
-                      ("p50 ms", "right"), ("p99 ms", "right"), ("cold start ms", "right"),
-                      ("peak RSS MB", "right")]:
+    t = Table(
+        title=f"{report['name']}: teacher vs student ({report['dataset']})", title_justify="left"
+    )
+    for col, just in [
+        ("model", "left"),
+        ("accuracy", "right"),
+        ("params", "right"),
+        ("size KiB", "right"),
+        ("p50 ms", "right"),
+        ("p99 ms", "right"),
+        ("cold start ms", "right"),
+        ("peak RSS MB", "right"),
+    ]:
         t.add_column(col, justify=just)
     for r in rows:
-        t.add_row(r["variant"], _fmt(r["accuracy"], ".4f"), _fmt(r["params"], ","), f"{r['size_kb']:.1f}",
-                  _fmt(r["p50_ms"], ".3f"), _fmt(r["p99_ms"], ".3f"), _fmt(r["cold_start_ms"], ".1f"),
-                  _fmt(r["peak_rss_mb"], ".1f"))
+        t.add_row(
+            r["variant"],
+            _fmt(r["accuracy"], ".4f"),
+            _fmt(r["params"], ","),
+            f"{r['size_kb']:.1f}",
+            _fmt(r["p50_ms"], ".3f"),
+            _fmt(r["p99_ms"], ".3f"),
+            _fmt(r["cold_start_ms"], ".1f"),
+            _fmt(r["peak_rss_mb"], ".1f"),
+        )
     console.print(t)
     for w in report.get("warnings", []):
         console.print(f"[yellow]warning:[/] {w}")
     d = report["distill"]
     ran = ", ".join(result.ran) or "nothing (all cached)"
-    console.print(f"student: {d['params']:,} params, {d['compression']:.1f}x fewer than the teacher")
+    console.print(
+        f"student: {d['params']:,} params, {d['compression']:.1f}x fewer than the teacher"
+    )
     console.print(f"ran: {ran} in {result.seconds:.1f}s")
     console.print(f"package: {result.package_path}")
 
@@ -74,7 +92,9 @@ def _manifest_of(path: Path) -> tuple[dict[str, Any], bytes]:
             manifest = json.loads(zf.read("manifest.json"))
             return manifest, zf.read(manifest["model"])
     except (KeyError, OSError, zipfile.BadZipFile, json.JSONDecodeError) as err:
-        raise InputFileError(f"{path}: not an edgepack package ({type(err).__name__}: {err})") from None
+        raise InputFileError(
+            f"{path}: not an edgepack package ({type(err).__name__}: {err})"
+        ) from None
 
 
 def inspect_target(path: Path) -> dict[str, Any]:
@@ -86,7 +106,9 @@ def inspect_target(path: Path) -> dict[str, Any]:
         try:
             return {"kind": "onnx", "path": str(path), **summary(path)}
         except Exception as err:
-            raise InputFileError(f"{path}: not a readable ONNX model ({type(err).__name__})") from None
+            raise InputFileError(
+                f"{path}: not a readable ONNX model ({type(err).__name__})"
+            ) from None
     manifest, model_bytes = _manifest_of(path)
     with tempfile.TemporaryDirectory() as tmp:
         model_path = Path(tmp) / "model.onnx"
@@ -110,13 +132,17 @@ def inspect_target(path: Path) -> dict[str, Any]:
 def print_inspect(console: Console, info: dict[str, Any]) -> None:
     head = f"{info['path']}: {info['kind']}"
     if info["kind"] == "package":
-        head += f" {info['name']} {info['version']} ({info['task']}, schema {info['schema_version']})"
+        head += (
+            f" {info['name']} {info['version']} ({info['task']}, schema {info['schema_version']})"
+        )
     console.print(head)
     for io in ("inputs", "outputs"):
         for v in info[io]:
             console.print(f"  {io[:-1]:<6} {v['name']}: {v['dtype']} {v['shape']}")
-    console.print(f"  params {info['params']:,}   size {info['size_bytes'] / 1024:.1f} KiB   "
-                  f"nodes {info['nodes']}   opset {info['opset'].get('ai.onnx', '?')}")
+    console.print(
+        f"  params {info['params']:,}   size {info['size_bytes'] / 1024:.1f} KiB   "
+        f"nodes {info['nodes']}   opset {info['opset'].get('ai.onnx', '?')}"
+    )
     console.print("  ops    " + ", ".join(f"{k} {v}" for k, v in info["ops"].items()))
     if info["kind"] == "package":
         m = info["metrics"]
@@ -124,6 +150,8 @@ def print_inspect(console: Console, info: dict[str, Any]) -> None:
             if label in m:
                 console.print(f"  {label:<13} accuracy {m[label]['accuracy']:.4f}")
         for b in info["benchmarks"]:
-            console.print(f"  bench {b['variant']:<13} {b['kind']} on {b['machine']['cpu']}: "
-                          f"p50 {b['latency_ms']['p50']:.3f} ms, {b['threads']} thread(s)")
+            console.print(
+                f"  bench {b['variant']:<13} {b['kind']} on {b['machine']['cpu']}: "
+                f"p50 {b['latency_ms']['p50']:.3f} ms, {b['threads']} thread(s)"
+            )
         console.print(f"  files  {len(info['files'])} (sha256 in the manifest)")

@@ -58,13 +58,19 @@ def _split(x: np.ndarray, y: np.ndarray, cfg: DataConfig) -> tuple[dict, dict]:
     x_train, x_val, y_train, y_val = train_test_split(
         x_rest, y_rest, test_size=cfg.val_fraction, random_state=cfg.seed, stratify=strat
     )
-    return {"train": x_train, "val": x_val, "test": x_test}, {"train": y_train, "val": y_val, "test": y_test}
+    return {"train": x_train, "val": x_val, "test": x_test}, {
+        "train": y_train,
+        "val": y_val,
+        "test": y_test,
+    }
 
 
 def _read_user_arrays(cfg: DataConfig) -> tuple[dict | None, np.ndarray, np.ndarray | None]:
     path = Path(cfg.source)
     if not path.is_file():
-        raise InputFileError(f"data.source {cfg.source}: file not found (expected builtin:digits, .npz or .npy)")
+        raise InputFileError(
+            f"data.source {cfg.source}: file not found (expected builtin:digits, .npz or .npy)"
+        )
     try:
         if path.suffix == ".npz":
             with np.load(path, allow_pickle=False) as z:
@@ -80,23 +86,37 @@ def _read_user_arrays(cfg: DataConfig) -> tuple[dict | None, np.ndarray, np.ndar
                 return None, z[xk], z[yk]
         if path.suffix == ".npy":
             if not cfg.labels_file:
-                raise RecipeError("data.labels_file is required when data.source is a .npy of inputs")
-            return None, np.load(path, allow_pickle=False), np.load(cfg.labels_file, allow_pickle=False)
+                raise RecipeError(
+                    "data.labels_file is required when data.source is a .npy of inputs"
+                )
+            return (
+                None,
+                np.load(path, allow_pickle=False),
+                np.load(cfg.labels_file, allow_pickle=False),
+            )
     except (OSError, ValueError) as err:
         raise InputFileError(f"data.source {path}: cannot read ({err})") from None
-    raise InputFileError(f"data.source {path}: unsupported file type {path.suffix!r} (use .npz or .npy)")
+    raise InputFileError(
+        f"data.source {path}: unsupported file type {path.suffix!r} (use .npz or .npy)"
+    )
 
 
 def load_splits(cfg: DataConfig) -> Splits:
     if cfg.source.startswith("builtin:"):
         if cfg.source != "builtin:digits":
-            raise RecipeError(f"data.source = {cfg.source!r} is not allowed: builtin datasets are: builtin:digits")
+            raise RecipeError(
+                f"data.source = {cfg.source!r} is not allowed: builtin datasets are: builtin:digits"
+            )
         from sklearn.datasets import load_digits
 
         d = load_digits()
         x, y = d.data.astype(np.float32), d.target.astype(np.int64)
         xs, ys = _split(x, y, cfg)
-        shape, scale, source = (1, 8, 8), 1.0 / 16.0, "builtin:digits (sklearn load_digits, 8x8, 0..16)"
+        shape, scale, source = (
+            (1, 8, 8),
+            1.0 / 16.0,
+            "builtin:digits (sklearn load_digits, 8x8, 0..16)",
+        )
     else:
         pre_split, x, y = _read_user_arrays(cfg)
         if pre_split is not None:
@@ -104,7 +124,9 @@ def load_splits(cfg: DataConfig) -> Splits:
             ys = {s: pre_split[f"y_{s}"].astype(np.int64) for s in SPLITS}
         else:
             if len(x) != len(y):
-                raise InputFileError(f"data.source {cfg.source}: {len(x)} inputs but {len(y)} labels")
+                raise InputFileError(
+                    f"data.source {cfg.source}: {len(x)} inputs but {len(y)} labels"
+                )
             xs, ys = _split(x.astype(np.float32), y.astype(np.int64), cfg)
         shape, scale, source = tuple(xs["train"].shape[1:]), 1.0, str(cfg.source)
     if cfg.limit is not None:
@@ -112,11 +134,15 @@ def load_splits(cfg: DataConfig) -> Splits:
     shape = tuple(cfg.sample_shape or shape)
     per_sample = int(np.prod(xs["train"].shape[1:]))
     if int(np.prod(shape)) != per_sample:
-        raise RecipeError(f"data.sample_shape = {list(shape)} does not hold {per_sample} values per example")
+        raise RecipeError(
+            f"data.sample_shape = {list(shape)} does not hold {per_sample} values per example"
+        )
     n_classes = int(max(int(ys[s].max()) for s in SPLITS)) + 1
     labels = list(cfg.label_names) if cfg.label_names else [str(i) for i in range(n_classes)]
     if len(labels) < n_classes:
-        raise RecipeError(f"data.label_names has {len(labels)} names but labels go up to {n_classes - 1}")
+        raise RecipeError(
+            f"data.label_names has {len(labels)} names but labels go up to {n_classes - 1}"
+        )
     pre = Preprocessing(
         sample_shape=shape,
         scale=cfg.scale if cfg.scale is not None else scale,

@@ -7,6 +7,7 @@ never as pickles, so loading one runs no code from the file.
 from __future__ import annotations
 
 import importlib
+import itertools
 import math
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,9 @@ class ConvNet(nn.Module):
                 h, w = h // 2, w // 2
             c = width
         self.features = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(c * h * w, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.Linear(c * h * w, hidden), nn.ReLU(), nn.Linear(hidden, num_classes)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
@@ -42,7 +45,7 @@ class MLP(nn.Module):
         super().__init__()
         dims = [math.prod(in_shape)] + [hidden] * layers
         body: list[nn.Module] = [nn.Flatten()]
-        for a, b in zip(dims, dims[1:], strict=False):
+        for a, b in itertools.pairwise(dims):
             body += [nn.Linear(a, b), nn.ReLU()]
         body.append(nn.Linear(dims[-1], num_classes))
         self.net = nn.Sequential(*body)
@@ -53,7 +56,9 @@ class MLP(nn.Module):
 
 def cnn(in_shape: list[int], num_classes: int, channels: list[int], hidden: int) -> nn.Module:
     if len(in_shape) != 3:
-        raise RecipeError(f"distill.student.arch = cnn needs (C, H, W) samples, got shape {in_shape}")
+        raise RecipeError(
+            f"distill.student.arch = cnn needs (C, H, W) samples, got shape {in_shape}"
+        )
     return ConvNet(in_shape, num_classes, channels, hidden)
 
 
@@ -61,9 +66,12 @@ def mlp(in_shape: list[int], num_classes: int, hidden: int, layers: int = 1) -> 
     return MLP(in_shape, num_classes, hidden, layers)
 
 
-def digits_cnn_teacher(in_shape: list[int], num_classes: int) -> nn.Module:
-    """The builtin teacher: wide enough to be the accurate, slow model a student improves on."""
-    return cnn(in_shape, num_classes, channels=[32, 64, 128], hidden=256)
+def digits_cnn_teacher(
+    in_shape: list[int], num_classes: int, channels: list[int] = (32, 64, 128), hidden: int = 256
+) -> nn.Module:
+    """The builtin teacher: wide enough to be the accurate, slow model a student improves on.
+    `teacher.kwargs` can shrink it (the tests do)."""
+    return cnn(in_shape, num_classes, channels=list(channels), hidden=hidden)
 
 
 def resolve_factory(spec: str):
@@ -81,7 +89,9 @@ def resolve_factory(spec: str):
 def build(factory: str, kwargs: dict[str, Any]) -> nn.Module:
     model = resolve_factory(factory)(**kwargs)
     if not isinstance(model, nn.Module):
-        raise RecipeError(f"factory {factory} returned {type(model).__name__}, not a torch.nn.Module")
+        raise RecipeError(
+            f"factory {factory} returned {type(model).__name__}, not a torch.nn.Module"
+        )
     return model
 
 
@@ -89,12 +99,19 @@ def param_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def save_torch(model: nn.Module, folder: Path, factory: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+def save_torch(
+    model: nn.Module, folder: Path, factory: str, kwargs: dict[str, Any]
+) -> dict[str, Any]:
     from safetensors.torch import save_file
 
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     save_file(state, str(folder / "model.safetensors"))
-    return {"file": "model.safetensors", "factory": factory, "kwargs": kwargs, "params": param_count(model)}
+    return {
+        "file": "model.safetensors",
+        "factory": factory,
+        "kwargs": kwargs,
+        "params": param_count(model),
+    }
 
 
 def load_torch(folder: Path, meta: dict[str, Any]) -> nn.Module:
@@ -122,11 +139,15 @@ def load_weights(model: nn.Module, path: str) -> None:
     except InputFileError:
         raise
     except Exception as err:
-        raise InputFileError(f"teacher.weights {path}: cannot read ({type(err).__name__}: {err})") from None
+        raise InputFileError(
+            f"teacher.weights {path}: cannot read ({type(err).__name__}: {err})"
+        ) from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     try:
         model.load_state_dict(state)
     except RuntimeError as err:
         first = str(err).strip().splitlines()
-        raise InputFileError(f"teacher.weights {path}: do not fit the model ({' '.join(first[:2])})") from None
+        raise InputFileError(
+            f"teacher.weights {path}: do not fit the model ({' '.join(first[:2])})"
+        ) from None

@@ -11,21 +11,25 @@ def comparison_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     threads = min((b["threads"] for b in bench), default=None)
     rows = []
     order = ("teacher_fp32", "student_fp32", "student_int8")
-    for label in sorted(report["variants"], key=lambda v: order.index(v) if v in order else len(order)):
+    for label in sorted(
+        report["variants"], key=lambda v: order.index(v) if v in order else len(order)
+    ):
         info = report["variants"][label]
         m = report["metrics"].get(label, {})
         b = next((r for r in bench if r["variant"] == label and r["threads"] == threads), None)
-        rows.append({
-            "variant": label,
-            "accuracy": m.get("accuracy"),
-            "params": info.get("params"),
-            "size_kb": info["size_bytes"] / 1024,
-            "p50_ms": b["latency_ms"]["p50"] if b else None,
-            "p99_ms": b["latency_ms"]["p99"] if b else None,
-            "cold_start_ms": b["cold_start_ms"] if b else None,
-            "peak_rss_mb": b["peak_rss_mb"] if b else None,
-            "threads": threads,
-        })
+        rows.append(
+            {
+                "variant": label,
+                "accuracy": m.get("accuracy"),
+                "params": info.get("params"),
+                "size_kb": info["size_bytes"] / 1024,
+                "p50_ms": b["latency_ms"]["p50"] if b else None,
+                "p99_ms": b["latency_ms"]["p99"] if b else None,
+                "cold_start_ms": b["cold_start_ms"] if b else None,
+                "peak_rss_mb": b["peak_rss_mb"] if b else None,
+                "threads": threads,
+            }
+        )
     return rows
 
 
@@ -59,10 +63,16 @@ def markdown_report(report: dict[str, Any]) -> str:
         _table(rows),
     ]
     if len({b["threads"] for b in bench}) > 1:
-        parts += ["", "| model | threads | p50 (ms) | p90 (ms) | mean (ms) |", "|---|---:|---:|---:|---:|"]
+        parts += [
+            "",
+            "| model | threads | p50 (ms) | p90 (ms) | mean (ms) |",
+            "|---|---:|---:|---:|---:|",
+        ]
         for b in bench:
             lat = b["latency_ms"]
-            parts.append(f"| {b['variant']} | {b['threads']} | {lat['p50']:.3f} | {lat['p90']:.3f} | {lat['mean']:.3f} |")
+            parts.append(
+                f"| {b['variant']} | {b['threads']} | {lat['p50']:.3f} | {lat['p90']:.3f} | {lat['mean']:.3f} |"
+            )
     for w in report.get("warnings", []):
         parts += ["", f"> **warning:** {w}"]
     return "\n".join(parts) + "\n"
@@ -72,28 +82,28 @@ def model_card(manifest: dict[str, Any], report: dict[str, Any]) -> str:
     pre = manifest["preprocessing"]
     lineage = manifest["lineage"]
     distill = report.get("distill", {})
-    return f"""# {manifest['name']} {manifest['version']}
+    return f"""# {manifest["name"]} {manifest["version"]}
 
-An edgepack package: task `{manifest['task']}`, model `{manifest['model']}`
-({report['shipped']}), built by edgepack {lineage['libraries'].get('edgepack')}.
+An edgepack package: task `{manifest["task"]}`, model `{manifest["model"]}`
+({report["shipped"]}), built by edgepack {lineage["libraries"].get("edgepack")}.
 
 ## Use it
 
 ```python
 import edgepack_runtime
 
-pkg = edgepack_runtime.load("{manifest['name']}.edgepack")  # verifies every file's sha256
-print(pkg.predict(raw).labels)  # raw: {pre.get('sample_shape')} values per example
+pkg = edgepack_runtime.load("{manifest["name"]}.edgepack")  # verifies every file's sha256
+print(pkg.predict(raw).labels)  # raw: {pre.get("sample_shape")} values per example
 ```
 
-Preprocessing (applied by the runtime): x = (raw * {pre.get('scale')} + {pre.get('offset')} - {pre.get('mean')}) / {pre.get('std')},
-reshaped to (-1, {', '.join(str(d) for d in pre.get('sample_shape', []))}).
+Preprocessing (applied by the runtime): x = (raw * {pre.get("scale")} + {pre.get("offset")} - {pre.get("mean")}) / {pre.get("std")},
+reshaped to (-1, {", ".join(str(d) for d in pre.get("sample_shape", []))}).
 
 ## How it was made
 
-Teacher `{lineage['recipe']['teacher']['source']}` ({distill.get('teacher_params', '-'):,} params) distilled into a
-`{distill.get('arch', '-')}` student ({distill.get('params', '-'):,} params, best epoch {distill.get('best_epoch', '-')}
-of {distill.get('epochs_run', '-')}), exported to ONNX and quantized ({report.get('quantization') or 'none'}).
+Teacher `{lineage["recipe"]["teacher"]["source"]}` ({distill.get("teacher_params", "-"):,} params) distilled into a
+`{distill.get("arch", "-")}` student ({distill.get("params", "-"):,} params, best epoch {distill.get("best_epoch", "-")}
+of {distill.get("epochs_run", "-")}), exported to ONNX and quantized ({report.get("quantization") or "none"}).
 
 ## Results
 

@@ -36,7 +36,9 @@ def _builtin(cfg: TeacherConfig, splits: Splits, ctx: StageContext) -> TeacherMo
     name = cfg.source.split(":", 1)[1]
     if name not in BUILTIN:
         allowed = ", ".join(f"builtin:{k}" for k in BUILTIN)
-        raise RecipeError(f"teacher.source = {cfg.source!r} is not allowed: builtin teachers are: {allowed}")
+        raise RecipeError(
+            f"teacher.source = {cfg.source!r} is not allowed: builtin teachers are: {allowed}"
+        )
     import torch
 
     kwargs = _shape_kwargs(splits) | cfg.kwargs
@@ -57,7 +59,12 @@ def _builtin(cfg: TeacherConfig, splits: Splits, ctx: StageContext) -> TeacherMo
         reporter=ctx.reporter,
         description="teacher",
     )
-    info = {"trained": True, "best_epoch": res.best_epoch, "val_accuracy": res.best_val_accuracy, "curve": res.curve}
+    info = {
+        "trained": True,
+        "best_epoch": res.best_epoch,
+        "val_accuracy": res.best_val_accuracy,
+        "curve": res.curve,
+    }
     return TeacherModel(model, BUILTIN[name], kwargs, info)
 
 
@@ -73,7 +80,9 @@ def _python(cfg: TeacherConfig, splits: Splits) -> TeacherModel:
     model = build(factory, dict(cfg.kwargs))
     if cfg.weights:
         load_weights(model, cfg.weights)
-    return TeacherModel(model.eval(), factory, dict(cfg.kwargs), {"trained": False, "weights": cfg.weights})
+    return TeacherModel(
+        model.eval(), factory, dict(cfg.kwargs), {"trained": False, "weights": cfg.weights}
+    )
 
 
 def make_teacher(cfg: TeacherConfig, splits: Splits, ctx: StageContext) -> TeacherModel:

@@ -35,18 +35,28 @@ def bench(_first: Artifact, cfg: BenchConfig, ctx: StageContext) -> Output:
     with ctx.reporter.track("bench", len(configs)) as advance:
         for label, art, threads in configs:
             try:
-                r = run_one(art.file(), threads=threads, batch=cfg.batch, warmup=cfg.warmup,
-                            runs=cfg.runs, seconds=cfg.seconds)
+                r = run_one(
+                    art.file(),
+                    threads=threads,
+                    batch=cfg.batch,
+                    warmup=cfg.warmup,
+                    runs=cfg.runs,
+                    seconds=cfg.seconds,
+                )
             except BenchError as err:
                 raise StageError(ctx.step, f"{label} ({threads} threads): {err}") from None
             r["variant"] = label
             r["model"] = art.meta["file"]
             results.append(r)
             advance(p50_ms=r["latency_ms"]["p50"])
-            ctx.log(f"{label} threads={threads}: p50 {r['latency_ms']['p50']:.3f} ms, "
-                    f"peak RSS {r['peak_rss_mb']:.1f} MB")
+            ctx.log(
+                f"{label} threads={threads}: p50 {r['latency_ms']['p50']:.3f} ms, "
+                f"peak RSS {r['peak_rss_mb']:.1f} MB"
+            )
     warnings = int8_warnings(results)
     for w in warnings:
         ctx.reporter.warn(w)
-    (ctx.workdir / "bench.json").write_text(json.dumps({"results": results, "warnings": warnings}, indent=2))
+    (ctx.workdir / "bench.json").write_text(
+        json.dumps({"results": results, "warnings": warnings}, indent=2)
+    )
     return Output("bench", {"file": "bench.json", "results": results, "warnings": warnings})

@@ -23,8 +23,11 @@ def distill(teacher: Artifact, cfg: DistillConfig, ctx: StageContext) -> Output:
     # The teacher is frozen: its logits on the training set are computed once, not per epoch.
     soft = predict_logits(teacher_model, torch.from_numpy(x_train))[:, : splits.num_classes]
 
-    kwargs = {"in_shape": list(splits.preprocessing.sample_shape), "num_classes": splits.num_classes,
-              "hidden": cfg.student.hidden}
+    kwargs = {
+        "in_shape": list(splits.preprocessing.sample_shape),
+        "num_classes": splits.num_classes,
+        "hidden": cfg.student.hidden,
+    }
     if cfg.student.arch == "cnn":
         kwargs["channels"] = list(cfg.student.channels)
     factory = STUDENT_FACTORIES[cfg.student.arch]
@@ -35,9 +38,20 @@ def distill(teacher: Artifact, cfg: DistillConfig, ctx: StageContext) -> Output:
         return kd_loss(logits, soft[idx], labels, cfg.temperature, cfg.alpha)
 
     res = fit(
-        student, loss_fn, x_train, splits.y["train"], splits.model_input("val"), splits.y["val"],
-        epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed,
-        weight_decay=cfg.weight_decay, patience=cfg.patience, reporter=ctx.reporter, description="distill",
+        student,
+        loss_fn,
+        x_train,
+        splits.y["train"],
+        splits.model_input("val"),
+        splits.y["val"],
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        lr=cfg.lr,
+        seed=cfg.seed,
+        weight_decay=cfg.weight_decay,
+        patience=cfg.patience,
+        reporter=ctx.reporter,
+        description="distill",
     )
     meta = save_torch(student, ctx.workdir, factory, kwargs)
     ratio = teacher.meta["params"] / max(1, meta["params"])
@@ -45,14 +59,17 @@ def distill(teacher: Artifact, cfg: DistillConfig, ctx: StageContext) -> Output:
         f"student {cfg.student.arch}: {meta['params']:,} params ({ratio:.1f}x fewer than the teacher), "
         f"best val accuracy {res.best_val_accuracy:.4f} at epoch {res.best_epoch}/{res.epochs_run}"
     )
-    return Output("torch", {
-        **meta,
-        "arch": cfg.student.arch,
-        "size_bytes": (ctx.workdir / meta["file"]).stat().st_size,
-        "teacher_params": teacher.meta["params"],
-        "compression": ratio,
-        "best_epoch": res.best_epoch,
-        "epochs_run": res.epochs_run,
-        "val_accuracy": res.best_val_accuracy,
-        "curve": res.curve,
-    })
+    return Output(
+        "torch",
+        {
+            **meta,
+            "arch": cfg.student.arch,
+            "size_bytes": (ctx.workdir / meta["file"]).stat().st_size,
+            "teacher_params": teacher.meta["params"],
+            "compression": ratio,
+            "best_epoch": res.best_epoch,
+            "epochs_run": res.epochs_run,
+            "val_accuracy": res.best_val_accuracy,
+            "curve": res.curve,
+        },
+    )

@@ -19,7 +19,9 @@ def variant_models(ctx: StageContext) -> dict[str, Artifact]:
     return {label: ctx.inputs[step] for step, label in VARIANTS.items() if step in ctx.inputs}
 
 
-def classification_metrics(y_true: np.ndarray, logits: np.ndarray, num_classes: int) -> dict[str, float]:
+def classification_metrics(
+    y_true: np.ndarray, logits: np.ndarray, num_classes: int
+) -> dict[str, float]:
     from sklearn.metrics import f1_score
 
     pred = logits[:, :num_classes].argmax(-1)
@@ -38,7 +40,9 @@ def evaluate(_first: Artifact, cfg: EvaluateConfig, ctx: StageContext) -> Output
     x, y = splits.model_input("test"), splits.y["test"]
     metrics: dict[str, dict[str, float]] = {}
     for label, art in variant_models(ctx).items():
-        metrics[label] = classification_metrics(y, run_batched(session(art.file()), x), splits.num_classes)
+        metrics[label] = classification_metrics(
+            y, run_batched(session(art.file()), x), splits.num_classes
+        )
         ctx.log(f"{label}: accuracy {metrics[label]['accuracy']:.4f}")
     checks = {}
     if "student_int8" in metrics:
@@ -58,7 +62,17 @@ def evaluate(_first: Artifact, cfg: EvaluateConfig, ctx: StageContext) -> Output
         )
     dataset = f"{splits.source} test split ({len(y)} examples)"
     (ctx.workdir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    variants = {label: {"size_bytes": art.file().stat().st_size, "params": art.meta.get("params")}
-                for label, art in variant_models(ctx).items()}
-    return Output("metrics", {"file": "metrics.json", "metrics": metrics, "checks": checks,
-                              "dataset": dataset, "variants": variants})
+    variants = {
+        label: {"size_bytes": art.file().stat().st_size, "params": art.meta.get("params")}
+        for label, art in variant_models(ctx).items()
+    }
+    return Output(
+        "metrics",
+        {
+            "file": "metrics.json",
+            "metrics": metrics,
+            "checks": checks,
+            "dataset": dataset,
+            "variants": variants,
+        },
+    )

@@ -57,13 +57,18 @@ def export(model_art: Artifact, cfg: ExportConfig, ctx: StageContext) -> Output:
             ctx.step,
             f"max |onnx - torch| = {diff:.3g} on {len(x_test)} test examples exceeds export.atol = {cfg.atol:g}",
         )
-    ctx.log(f"opset {cfg.opset}, dynamo={cfg.dynamo}; parity max abs diff {diff:.2e} <= {cfg.atol:g}")
-    return Output("onnx", {
-        "file": "model.onnx",
-        "precision": "fp32",
-        "size_bytes": out.stat().st_size,
-        "params": model_art.meta["params"],
-        "parity_max_abs_diff": diff,
-        "parity_examples": len(x_test),
-        **io_spec(out),
-    })
+    ctx.log(
+        f"opset {cfg.opset}, dynamo={cfg.dynamo}; parity max abs diff {diff:.2e} <= {cfg.atol:g}"
+    )
+    return Output(
+        "onnx",
+        {
+            "file": "model.onnx",
+            "precision": "fp32",
+            "size_bytes": out.stat().st_size,
+            "params": model_art.meta["params"],
+            "parity_max_abs_diff": diff,
+            "parity_examples": len(x_test),
+            **io_spec(out),
+        },
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import platform
 import shutil
@@ -27,14 +28,14 @@ _ZIP_TIME = (2020, 1, 1, 0, 0, 0)
 def library_versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for name in LIBRARIES:
-        try:
+        with contextlib.suppress(metadata.PackageNotFoundError):
             out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
     return out
 
 
-def write_samples(folder: Path, model: Path, splits, n: int, output_names: list[str]) -> dict[str, Any]:
+def write_samples(
+    folder: Path, model: Path, splits, n: int, output_names: list[str]
+) -> dict[str, Any]:
     from packager.onnx_utils import session
 
     (folder / "samples").mkdir()
@@ -48,8 +49,12 @@ def write_samples(folder: Path, model: Path, splits, n: int, output_names: list[
     for name, value in zip(output_names, outs, strict=True):
         np.save(folder / f"samples/{name}.npy", value)
         files[name] = f"samples/{name}.npy"
-    return {"count": len(raw), "raw": "samples/raw.npy", "inputs": {sess.get_inputs()[0].name: "samples/input.npy"},
-            "outputs": files}
+    return {
+        "count": len(raw),
+        "raw": "samples/raw.npy",
+        "inputs": {sess.get_inputs()[0].name: "samples/input.npy"},
+        "outputs": files,
+    }
 
 
 def zip_tree(tree: Path, dest: Path) -> None:
@@ -72,7 +77,9 @@ def package(model: Artifact, cfg: PackageConfig, ctx: StageContext) -> Output:
     tree = ctx.workdir / "tree"
     tree.mkdir()
     (tree / "model.onnx").write_bytes(model.file().read_bytes())
-    samples = write_samples(tree, tree / "model.onnx", splits, cfg.samples, [o["name"] for o in model.meta["outputs"]])
+    samples = write_samples(
+        tree, tree / "model.onnx", splits, cfg.samples, [o["name"] for o in model.meta["outputs"]]
+    )
     samples |= {"atol": cfg.sample_atol, "rtol": cfg.sample_rtol}
 
     shipped = "student_int8" if cfg.model == "int8" else "student_fp32"
@@ -85,11 +92,22 @@ def package(model: Artifact, cfg: PackageConfig, ctx: StageContext) -> Output:
         "variants": evaluation.meta["variants"],
         "benchmarks": bench.meta["results"] if bench else [],
         "warnings": bench.meta["warnings"] if bench else [],
-        "quantization": None if model.meta["precision"] == "fp32" else
-        f"{model.meta['mode']} INT8, {model.meta['format']}, calibration {model.meta['calibration']}",
-        "distill": {k: distilled.meta.get(k) for k in
-                    ("arch", "params", "teacher_params", "compression", "best_epoch", "epochs_run",
-                     "val_accuracy", "curve")},
+        "quantization": None
+        if model.meta["precision"] == "fp32"
+        else f"{model.meta['mode']} INT8, {model.meta['format']}, calibration {model.meta['calibration']}",
+        "distill": {
+            k: distilled.meta.get(k)
+            for k in (
+                "arch",
+                "params",
+                "teacher_params",
+                "compression",
+                "best_epoch",
+                "epochs_run",
+                "val_accuracy",
+                "curve",
+            )
+        },
     }
     labels = splits.labels
     manifest: dict[str, Any] = {
@@ -103,8 +121,12 @@ def package(model: Artifact, cfg: PackageConfig, ctx: StageContext) -> Output:
         "inputs": model.meta["inputs"],
         "outputs": model.meta["outputs"],
         "preprocessing": splits.preprocessing.to_manifest(),
-        "postprocessing": {"type": "classification", "output": model.meta["outputs"][0]["name"],
-                           "activation": "softmax", "labels": labels},
+        "postprocessing": {
+            "type": "classification",
+            "output": model.meta["outputs"][0]["name"],
+            "activation": "softmax",
+            "labels": labels,
+        },
         "labels": labels,
         "samples": samples,
         "lineage": {
@@ -122,7 +144,8 @@ def package(model: Artifact, cfg: PackageConfig, ctx: StageContext) -> Output:
     (tree / "README.md").write_text(model_card(manifest, report))
     manifest["files"] = {
         p.relative_to(tree).as_posix(): {"sha256": sha256_file(p), "size": p.stat().st_size}
-        for p in sorted(tree.rglob("*")) if p.is_file()
+        for p in sorted(tree.rglob("*"))
+        if p.is_file()
     }
     (tree / "manifest.json").write_text(json.dumps(manifest, indent=2))
     name = f"{recipe.name}.edgepack"

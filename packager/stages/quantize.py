@@ -29,13 +29,21 @@ def _qtype(name: str):
 
 
 def quantize_file(src, dst, cfg: QuantizeConfig, calib: np.ndarray | None, workdir) -> None:
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, quantize_dynamic, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationMethod,
+        QuantFormat,
+        quantize_dynamic,
+        quantize_static,
+    )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     if cfg.mode == "dynamic":
         quantize_dynamic(
-            str(src), str(dst), weight_type=_qtype(cfg.weight_type),
-            per_channel=cfg.per_channel, reduce_range=cfg.reduce_range,
+            str(src),
+            str(dst),
+            weight_type=_qtype(cfg.weight_type),
+            per_channel=cfg.per_channel,
+            reduce_range=cfg.reduce_range,
         )
         return
     pre = workdir / "preprocessed.onnx"
@@ -45,7 +53,9 @@ def quantize_file(src, dst, cfg: QuantizeConfig, calib: np.ndarray | None, workd
 
     name = ort.InferenceSession(str(pre), providers=["CPUExecutionProvider"]).get_inputs()[0].name
     quantize_static(
-        str(pre), str(dst), _Reader(name, calib),
+        str(pre),
+        str(dst),
+        _Reader(name, calib),
         quant_format=QuantFormat.QDQ,
         per_channel=cfg.per_channel,
         reduce_range=cfg.reduce_range,
@@ -71,18 +81,23 @@ def quantize(model_art: Artifact, cfg: QuantizeConfig, ctx: StageContext) -> Out
     fp32_size = model_art.file().stat().st_size
     size = out.stat().st_size
     ops = summary(out)["ops"]
-    ctx.log(f"{cfg.mode} INT8 ({cfg.calibration if calib is not None else 'no calibration'}): "
-            f"{fp32_size / 1024:.1f} KiB -> {size / 1024:.1f} KiB")
-    return Output("onnx", {
-        "file": "model.onnx",
-        "precision": "int8",
-        "mode": cfg.mode,
-        "format": "QDQ" if cfg.mode == "static" else "QOperator",
-        "calibration": cfg.calibration if calib is not None else None,
-        "calibration_examples": 0 if calib is None else len(calib),
-        "size_bytes": size,
-        "fp32_size_bytes": fp32_size,
-        "params": model_art.meta.get("params"),
-        "ops": ops,
-        **io_spec(out),
-    })
+    ctx.log(
+        f"{cfg.mode} INT8 ({cfg.calibration if calib is not None else 'no calibration'}): "
+        f"{fp32_size / 1024:.1f} KiB -> {size / 1024:.1f} KiB"
+    )
+    return Output(
+        "onnx",
+        {
+            "file": "model.onnx",
+            "precision": "int8",
+            "mode": cfg.mode,
+            "format": "QDQ" if cfg.mode == "static" else "QOperator",
+            "calibration": cfg.calibration if calib is not None else None,
+            "calibration_examples": 0 if calib is None else len(calib),
+            "size_bytes": size,
+            "fp32_size_bytes": fp32_size,
+            "params": model_art.meta.get("params"),
+            "ops": ops,
+            **io_spec(out),
+        },
+    )

@@ -18,6 +18,8 @@ def teacher(data: Artifact, cfg: TeacherConfig, ctx: StageContext) -> Output:
     splits = splits_of(data)
     t = make_teacher(cfg, splits, ctx)
     meta = save_torch(t.model, ctx.workdir, t.factory, t.kwargs)
-    val = accuracy(t.model, torch.from_numpy(splits.model_input("val")), torch.from_numpy(splits.y["val"]))
+    val = accuracy(
+        t.model, torch.from_numpy(splits.model_input("val")), torch.from_numpy(splits.y["val"])
+    )
     ctx.log(f"{cfg.source}: {meta['params']:,} params, val accuracy {val:.4f}")
     return Output("torch", {**meta, "source": cfg.source, "val_accuracy": val, **t.info})

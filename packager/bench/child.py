@@ -1,0 +1,284 @@
+"""Benchmark one ONNX model in this process and print one JSON object on stdout.
+
+Usage: ``python child.py SPEC.json`` (or the spec JSON on stdin).
+
+This file is copied to devices and run with their own python, so it imports only
+the standard library, numpy and onnxruntime, and never ``packager``. One process per
+configuration: peak RSS is a process-wide high-water mark, so measuring two configs
+in one process would make the second inherit the first's peak.
+
+Spec keys (defaults in ``_DEFAULTS``):
+  model               path to the .onnx file
+  threads             intra-op threads
+  inter_op_threads    inter-op threads (only used by the parallel executor; kept at 1)
+  graph_optimization  "disable" | "basic" | "extended" | "layout" | "all"
+  batch               bound to a symbolic first dimension
+  dims                {"sequence": 128}: binds named symbolic dimensions; others are 1
+  warmup              untimed runs after the first run
+  runs, seconds       max timed runs and max timed seconds; whichever ends first,
+                      at least one run; at least one of the two must be set
+  inputs              path to an .npz of feeds, or null to generate them
+
+Output: {"ok": true, "latencies_ms": [...], "session_ms", "first_run_ms", "peak_rss_mb",
+"baseline_rss_mb", "rss_source", "file_size_mb", "runs", "onnxruntime", "session_options", "inputs"}
+or {"ok": false, "error": "one line"} with exit status 1.
+"""
+
+import gc
+import json
+import os
+import sys
+import time
+
+_DEFAULTS = {
+    "threads": 1,
+    "inter_op_threads": 1,
+    "graph_optimization": "all",
+    "batch": 1,
+    "dims": {},
+    "warmup": 10,
+    "runs": 100,
+    "seconds": None,
+    "inputs": None,
+}
+
+_NUMPY_DTYPES = {
+    "tensor(float)": "float32",
+    "tensor(float16)": "float16",
+    "tensor(double)": "float64",
+    "tensor(int64)": "int64",
+    "tensor(int32)": "int32",
+    "tensor(int16)": "int16",
+    "tensor(int8)": "int8",
+    "tensor(uint8)": "uint8",
+    "tensor(uint16)": "uint16",
+    "tensor(bool)": "bool",
+}
+
+
+class SpecError(Exception):
+    """The spec or the model's inputs cannot be benchmarked as asked."""
+
+
+def _rss_high_water_mb():
+    """Peak RSS of this process so far in MB, and where it came from; (None, None) if unknown.
+
+    On Linux this reads VmHWM, not getrusage's ru_maxrss: ru_maxrss survives fork + exec,
+    so a child launched by a 2 GB parent would report the parent's 2 GB as its own peak.
+    VmHWM belongs to the address space exec created, so it counts only this program.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024, "VmHWM"
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None, None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # Linux reports KiB, macOS bytes.
+    return (peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024), "ru_maxrss"
+
+
+def _load_spec(argv):
+    if len(argv) > 1:
+        with open(argv[1], encoding="utf-8") as f:
+            spec = json.load(f)
+    else:
+        spec = json.load(sys.stdin)
+    if not isinstance(spec, dict) or not spec.get("model"):
+        raise SpecError("spec must be a JSON object with a 'model' path")
+    spec = {**_DEFAULTS, **spec}
+    if spec["runs"] is None and spec["seconds"] is None:
+        raise SpecError("spec needs 'runs' or 'seconds' (or both) to know when to stop")
+    return spec
+
+
+def _bind_shape(shape, batch, dims):
+    bound = []
+    for i, dim in enumerate(shape):
+        if isinstance(dim, int) and dim >= 0:
+            bound.append(dim)
+        elif isinstance(dim, str) and dim in dims:
+            bound.append(int(dims[dim]))
+        elif i == 0:
+            # By convention the leading symbolic dimension is the batch.
+            bound.append(int(batch))
+        else:
+            bound.append(1)
+    return bound
+
+
+def _generate_feeds(session, batch, dims, np):
+    # Seeded so that two configs of the same model see identical data: data-dependent
+    # kernels (e.g. early-exit, sparse paths) then cannot explain a latency difference.
+    rng = np.random.default_rng(0)
+    feeds, shapes = {}, {}
+    for node in session.get_inputs():
+        dtype = _NUMPY_DTYPES.get(node.type)
+        if dtype is None:
+            raise SpecError(
+                f"input {node.name!r} has type {node.type}, which cannot be generated: "
+                "pass an .npz of feeds as 'inputs'"
+            )
+        shape = _bind_shape(node.shape, batch, dims)
+        lname = node.name.lower()
+        if dtype.startswith("float"):
+            value = rng.standard_normal(shape, dtype=np.float32).astype(dtype, copy=False)
+        elif dtype == "bool" or "mask" in lname:
+            value = np.ones(shape, dtype=dtype)
+        elif lname.endswith("input_ids"):
+            # Small ids stay inside any vocabulary; zeros would all hit one embedding row.
+            value = rng.integers(0, 100, size=shape).astype(dtype)
+        else:
+            value = np.zeros(shape, dtype=dtype)
+        feeds[node.name] = value
+        shapes[node.name] = shape
+    return feeds, shapes
+
+
+def _load_feeds(path, session, np):
+    with np.load(path, allow_pickle=False) as npz:
+        feeds = {name: npz[name] for name in npz.files}
+    expected = [node.name for node in session.get_inputs()]
+    missing = [name for name in expected if name not in feeds]
+    if missing:
+        raise SpecError(f"inputs file {path} lacks {missing}; the model expects {expected}")
+    feeds = {name: feeds[name] for name in expected}
+    return feeds, {name: list(value.shape) for name, value in feeds.items()}
+
+
+def _session_options(spec, ort):
+    levels = {
+        "disable": "ORT_DISABLE_ALL",
+        "basic": "ORT_ENABLE_BASIC",
+        "extended": "ORT_ENABLE_EXTENDED",
+        "layout": "ORT_ENABLE_LAYOUT",
+        "all": "ORT_ENABLE_ALL",
+    }
+    level = levels.get(spec["graph_optimization"])
+    if level is None or not hasattr(ort.GraphOptimizationLevel, level):
+        raise SpecError(
+            f"graph_optimization {spec['graph_optimization']!r} is not supported by "
+            f"onnxruntime {ort.__version__}; use one of {sorted(levels)}"
+        )
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = int(spec["threads"])
+    opts.inter_op_num_threads = int(spec["inter_op_threads"])
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
+    opts.log_severity_level = 3  # errors only: warnings would bury the one line we report
+    recorded = {
+        "intra_op_num_threads": opts.intra_op_num_threads,
+        "inter_op_num_threads": opts.inter_op_num_threads,
+        "execution_mode": "sequential",
+        "graph_optimization": spec["graph_optimization"],
+        "providers": ["CPUExecutionProvider"],
+    }
+    return opts, recorded
+
+
+def _ms(ns):
+    return ns / 1e6
+
+
+def measure(spec):
+    """Run the benchmark described by `spec` (already merged with defaults)."""
+    import numpy as np
+    import onnxruntime as ort
+
+    model = spec["model"]
+    if not os.path.isfile(model):
+        raise SpecError(f"model file not found: {model}")
+    opts, recorded = _session_options(spec, ort)
+
+    gc.collect()
+    baseline_mb, _ = _rss_high_water_mb()
+    t0 = time.perf_counter_ns()
+    session = ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
+    session_ns = time.perf_counter_ns() - t0
+
+    if spec["inputs"]:
+        feeds, shapes = _load_feeds(spec["inputs"], session, np)
+    else:
+        feeds, shapes = _generate_feeds(session, spec["batch"], spec["dims"] or {}, np)
+
+    t0 = time.perf_counter_ns()
+    session.run(None, feeds)
+    first_ns = time.perf_counter_ns() - t0
+
+    for _ in range(int(spec["warmup"])):
+        session.run(None, feeds)
+
+    max_runs = int(spec["runs"]) if spec["runs"] is not None else sys.maxsize
+    budget_ns = int(spec["seconds"] * 1e9) if spec["seconds"] is not None else None
+    latencies = []
+    # A collection pause inside a timed run is the harness's cost, not the model's.
+    gc.collect()
+    gc.disable()
+    try:
+        start = time.perf_counter_ns()
+        while True:
+            t0 = time.perf_counter_ns()
+            session.run(None, feeds)
+            t1 = time.perf_counter_ns()
+            latencies.append(_ms(t1 - t0))
+            if len(latencies) >= max_runs or (budget_ns is not None and t1 - start >= budget_ns):
+                break
+    finally:
+        gc.enable()
+
+    peak_mb, rss_source = _rss_high_water_mb()
+    return {
+        "ok": True,
+        "latencies_ms": latencies,
+        "runs": len(latencies),
+        "session_ms": _ms(session_ns),
+        "first_run_ms": _ms(first_ns),
+        "peak_rss_mb": peak_mb,
+        "baseline_rss_mb": baseline_mb,
+        "rss_source": rss_source,
+        "file_size_mb": os.path.getsize(model) / 1e6,
+        "onnxruntime": ort.__version__,
+        "session_options": recorded,
+        "inputs": shapes,
+    }
+
+
+def _one_line(exc):
+    text = " ".join(str(exc).split()) or repr(exc)
+    # onnxruntime reports its own allocation failures as a generic runtime error.
+    if isinstance(exc, MemoryError) or "bad_alloc" in text or "Failed to allocate" in text:
+        prefix = "out of memory"
+    elif isinstance(exc, SpecError):
+        prefix = ""
+    else:
+        prefix = type(exc).__name__
+    line = f"{prefix}: {text}" if prefix else text
+    return line[:500]
+
+
+def main(argv=None):
+    argv = sys.argv if argv is None else argv
+    # Native code (onnxruntime, BLAS) may print to fd 1; send fd 1 to stderr while we
+    # work so that stdout carries exactly one JSON object for the parent to parse.
+    sys.stdout.flush()
+    out_fd = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        result = measure(_load_spec(argv))
+        status = 0
+    except BaseException as exc:
+        # BaseException too: MemoryError, KeyboardInterrupt, SystemExit must also end as JSON.
+        result, status = {"ok": False, "error": _one_line(exc)}, 1
+    sys.stdout.flush()
+    with os.fdopen(out_fd, "w", encoding="utf-8") as out:
+        out.write(json.dumps(result) + "\n")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""python -m edgepack_runtime PKG [--input FILE.npy] [--info] [--check]
+
+Errors are one line on stderr (`error: ...`) and exit code 1: a device script can grep them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from . import __version__, load
+from .errors import EdgepackRuntimeError
+from .postprocessing import Prediction
+
+
+def _prediction_json(pred: Prediction) -> dict[str, Any]:
+    if pred.labels is not None:
+        rows = zip(pred.labels, pred.indices.tolist(), pred.scores.tolist(), strict=True)
+        return {"predictions": [{"label": la, "index": i, "score": s} for la, i, s in rows]}
+    return {"outputs": {name: value.tolist() for name, value in pred.outputs.items()}}
+
+
+def _load_input(path: str) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise EdgepackRuntimeError(f"{path}: cannot read a .npy array ({exc})") from exc
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m edgepack_runtime",
+        description="Verify and run an .edgepack package. With no option, print its info.",
+    )
+    parser.add_argument("package", help="a .edgepack zip or package folder")
+    parser.add_argument("--input", metavar="FILE.npy", help="raw input to predict on")
+    parser.add_argument("--info", action="store_true", help="print the package info as JSON")
+    parser.add_argument("--check", action="store_true", help="replay the recorded samples")
+    parser.add_argument("--threads", type=int, help="onnxruntime intra-op threads")
+    parser.add_argument("--version", action="version", version=f"edgepack-runtime {__version__}")
+    args = parser.parse_args(argv)
+    try:
+        package = load(args.package, threads=args.threads)
+        if args.info or not (args.input or args.check):
+            print(json.dumps(package.info(), indent=2))
+        if args.check:
+            print(f"ok: {package.verify().message}")
+        if args.input:
+            print(json.dumps(_prediction_json(package.predict(_load_input(args.input)))))
+    except (EdgepackRuntimeError, ValueError) as exc:
+        # ValueError: a bad option value (e.g. --threads 0); anything else is a bug: traceback.
+        message = " ".join(str(exc).split())
+        print(f"error: {message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

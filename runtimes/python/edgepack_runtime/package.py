@@ -1,0 +1,255 @@
+"""load() and Package: a verified package with an onnxruntime session behind it."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
+
+from ._source import open_source
+from .errors import (
+    EdgepackRuntimeError,
+    InputError,
+    InvalidPackageError,
+    SampleMismatchError,
+    UnsupportedPackageError,
+)
+from .manifest import read_manifest, referenced_files, verify_files
+from .postprocessing import Postprocessor, Prediction, make_postprocessor, package_labels
+from .preprocessing import Feeds, Preprocessor, make_preprocessor
+
+# A model onnxruntime cannot parse is a broken package; one it parses but cannot run here
+# (an op, opset or provider it lacks) is a package this install does not support.
+_BROKEN_MODEL = (ort_state.InvalidProtobuf, ort_state.InvalidGraph)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+@dataclass
+class SampleCheck:
+    """The result of replaying the package's recorded samples."""
+
+    ok: bool
+    count: int  # number of samples replayed
+    max_abs_diff: dict[str, float] = field(default_factory=dict)  # per compared tensor name
+    message: str = ""
+
+
+class Package:
+    """A loaded, verified package. Create one with `load()`."""
+
+    def __init__(
+        self,
+        manifest: dict[str, Any],
+        session: ort.InferenceSession,
+        files: dict[str, bytes],
+        preprocess: Preprocessor,
+        postprocess: Postprocessor,
+    ) -> None:
+        self.manifest = manifest
+        self._session = session
+        self._files = files  # verified bytes of the samples and tokenizer, kept for later
+        self._preprocess = preprocess
+        self._postprocess = postprocess
+        self._input_names = {i.name for i in session.get_inputs()}
+
+    @property
+    def name(self) -> str:
+        return self.manifest["name"]
+
+    @property
+    def version(self) -> str:
+        return self.manifest["version"]
+
+    @property
+    def task(self) -> str:
+        return self.manifest["task"]
+
+    @property
+    def labels(self) -> list[str]:
+        return package_labels(self.manifest)
+
+    def __repr__(self) -> str:
+        return f"<Package {self.name} {self.version} ({self.task})>"
+
+    def info(self) -> dict[str, Any]:
+        """A JSON-ready summary: what the package is, its I/O, and what was measured."""
+        m = self.manifest
+        return {
+            "name": self.name,
+            "version": self.version,
+            "task": self.task,
+            "schema_version": m["schema_version"],
+            "inputs": m["inputs"],
+            "outputs": m["outputs"],
+            "preprocessing": m.get("preprocessing", {"type": "none"}),
+            "postprocessing": m.get("postprocessing", {"type": "none"}),
+            "labels": self.labels,
+            "metrics": m.get("metrics", {}),
+            "files": len(m["files"]),
+            "model_size": m["files"][m["model"]]["size"],
+        }
+
+    def preprocess(self, raw: Any) -> Feeds:
+        """Raw app input -> model feeds, per the manifest's preprocessing."""
+        return self._preprocess(raw)
+
+    def run(self, feeds: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """Run the model on feeds by input name; return every output by name."""
+        unknown = sorted(set(feeds) - self._input_names)
+        missing = sorted(self._input_names - set(feeds))
+        if unknown or missing:
+            raise InputError(
+                f"feeds must be exactly the model inputs {sorted(self._input_names)}"
+                + (f"; unknown: {unknown}" if unknown else "")
+                + (f"; missing: {missing}" if missing else "")
+            )
+        try:
+            values = self._session.run(None, {k: np.asarray(v) for k, v in feeds.items()})
+        except ort_state.InvalidArgument as exc:
+            # Wrong rank, size or dtype: the caller's input, not the package.
+            raise InputError(f"onnxruntime rejected the input: {_one_line(exc)}") from exc
+        except Exception as exc:  # pybind errors share no base class beyond Exception
+            raise EdgepackRuntimeError(f"onnxruntime failed to run: {_one_line(exc)}") from exc
+        return {o.name: v for o, v in zip(self._session.get_outputs(), values, strict=True)}
+
+    def predict(self, raw: Any) -> Prediction:
+        """Preprocess, run and postprocess: labels and scores for a classifier."""
+        return self._postprocess(self.run(self.preprocess(raw)))
+
+    def check_samples(self) -> SampleCheck:
+        """Replay the recorded samples and compare with the recorded tensors (atol/rtol)."""
+        samples = self.manifest.get("samples")
+        if not samples:
+            raise InvalidPackageError("manifest.json: the package records no samples to check")
+        atol, rtol = float(samples["atol"]), float(samples["rtol"])
+        recorded = {n: self._load_npy(p) for n, p in samples.get("inputs", {}).items()}
+        if "raw" in samples:
+            feeds = self.preprocess(self._load_npy(samples["raw"]))
+        else:
+            feeds = dict(recorded)
+        got: dict[str, np.ndarray] = {**feeds, **self.run(feeds)}
+        recorded.update({n: self._load_npy(p) for n, p in samples["outputs"].items()})
+
+        diffs: dict[str, float] = {}
+        failures: list[str] = []
+        for name, expected in recorded.items():
+            if name not in got:
+                raise InvalidPackageError(f"manifest.json: samples name unknown tensor {name!r}")
+            actual = got[name]
+            if actual.shape != expected.shape:
+                diffs[name] = float("inf")
+                failures.append(f"{name}: shape {actual.shape} != recorded {expected.shape}")
+                continue
+            a, e = actual.astype(np.float64), expected.astype(np.float64)
+            diffs[name] = float(np.max(np.abs(a - e), initial=0.0))
+            if not np.allclose(a, e, atol=atol, rtol=rtol):
+                failures.append(f"{name}: max abs diff {diffs[name]:.3g}")
+        count = len(next(iter(got.values())))
+        if failures:
+            message = (
+                f"{count} samples do not reproduce within atol={atol:g}, rtol={rtol:g}: "
+                + "; ".join(failures)
+            )
+        else:
+            listed = ", ".join(f"{n}={d:.3g}" for n, d in diffs.items())
+            message = f"{count} samples reproduce within atol={atol:g}, rtol={rtol:g} ({listed})"
+        return SampleCheck(ok=not failures, count=count, max_abs_diff=diffs, message=message)
+
+    def verify(self) -> SampleCheck:
+        """check_samples, raising SampleMismatchError when the samples do not reproduce.
+
+        File integrity was already checked by load(); this checks the numbers.
+        """
+        result = self.check_samples()
+        if not result.ok:
+            raise SampleMismatchError(result.message)
+        return result
+
+    def _load_npy(self, path: str) -> np.ndarray:
+        try:
+            return np.load(io.BytesIO(self._files[path]), allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise InvalidPackageError(f"{path}: not a readable .npy array ({exc})") from exc
+
+
+def _check_options(threads: int | None, providers: Sequence[str] | None) -> list[str]:
+    """Validate the caller's session options up front, before any file is read."""
+    valid = isinstance(threads, int) and not isinstance(threads, bool) and threads >= 1
+    if threads is not None and not valid:
+        raise ValueError(f"threads must be a positive integer, got {threads!r}")
+    # CPU unless asked: the same numbers on every device, and no surprise GPU/cloud provider.
+    providers = list(providers) if providers is not None else ["CPUExecutionProvider"]
+    available = ort.get_available_providers()
+    missing = [p for p in providers if p not in available]
+    if missing:
+        raise ValueError(f"providers {missing} are not in this onnxruntime (have: {available})")
+    return providers
+
+
+def _session(
+    model: bytes, path: str, threads: int | None, providers: list[str]
+) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # errors only: warnings would clutter an app's stderr
+    if threads is not None:
+        options.intra_op_num_threads = threads
+    if path.endswith(".ort"):
+        options.add_session_config_entry("session.load_model_format", "ORT")
+    try:
+        return ort.InferenceSession(model, options, providers=providers)
+    except _BROKEN_MODEL as exc:
+        raise InvalidPackageError(
+            f"{path}: onnxruntime cannot parse the model: {_one_line(exc)}"
+        ) from exc
+    except Exception as exc:  # pybind errors share no base class beyond Exception
+        raise UnsupportedPackageError(
+            f"{path}: onnxruntime {ort.__version__} cannot load the model: {_one_line(exc)}"
+        ) from exc
+
+
+def load(
+    path: str | os.PathLike[str],
+    threads: int | None = None,
+    providers: Sequence[str] | None = None,
+) -> Package:
+    """Open a `.edgepack` zip or package folder, verify it, and create the model session.
+
+    Order matters: the manifest and its schema major are checked first, then every file's size
+    and sha256; the model reaches onnxruntime only once all of that has passed.
+    `threads` sets onnxruntime's intra-op threads; `providers` defaults to the CPU provider.
+    Bad option values raise ValueError; everything about the package an EdgepackRuntimeError.
+    """
+    providers = _check_options(threads, providers)
+    source = open_source(path)
+    try:
+        manifest = read_manifest(source)
+        files = verify_files(source, manifest, keep=set(referenced_files(manifest)))
+    finally:
+        source.close()
+    # Pre/postprocessing blocks are checked before the (slower) session is built.
+    preprocess = make_preprocessor(manifest, files)
+    postprocess = make_postprocessor(manifest)
+    model_path = manifest["model"]
+    session = _session(files.pop(model_path), model_path, threads, providers)
+    _check_io(manifest, session)
+    return Package(manifest, session, files, preprocess, postprocess)
+
+
+def _check_io(manifest: dict[str, Any], session: ort.InferenceSession) -> None:
+    """The manifest's inputs/outputs must be the model's: apps and samples rely on the names."""
+    declared = [sorted(t["name"] for t in manifest[k]) for k in ("inputs", "outputs")]
+    actual = [sorted(t.name for t in ts) for ts in (session.get_inputs(), session.get_outputs())]
+    if declared != actual:
+        raise InvalidPackageError(
+            f"manifest.json: inputs/outputs {declared[0]}/{declared[1]} do not match "
+            f"{manifest['model']}: {actual[0]}/{actual[1]}"
+        )

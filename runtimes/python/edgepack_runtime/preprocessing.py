@@ -1,0 +1,194 @@
+"""Raw app input -> model feeds, as the manifest's "preprocessing" block describes.
+
+Each preprocessor checks its block when the package loads, so a bad block fails at load time
+with a message naming the field, not at the first predict.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .errors import InputError, InvalidPackageError, UnsupportedPackageError
+
+Feeds = dict[str, np.ndarray]
+
+
+def parse_dtype(value: object, where: str) -> np.dtype:
+    try:
+        return np.dtype(str(value))
+    except TypeError as exc:
+        raise InvalidPackageError(f"manifest.json: {where} has unknown dtype {value!r}") from exc
+
+
+def _number(spec: Mapping[str, Any], key: str, default: float) -> float:
+    value = spec.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InvalidPackageError(f"manifest.json: preprocessing.{key} must be a finite number")
+    return float(value)
+
+
+def _target_input(spec: Mapping[str, Any], inputs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The model input this preprocessing feeds: named by "input", or the only one."""
+    by_name = {i["name"]: i for i in inputs}
+    name = spec.get("input")
+    if name is None:
+        if len(inputs) != 1:
+            raise InvalidPackageError(
+                f"manifest.json: preprocessing.input is required for a model with inputs "
+                f"{sorted(by_name)}"
+            )
+        return inputs[0]
+    if name not in by_name:
+        raise InvalidPackageError(
+            f"manifest.json: preprocessing.input {name!r} is not a model input {sorted(by_name)}"
+        )
+    return by_name[name]
+
+
+class TensorPreprocessor:
+    """type "tensor": x = (raw * scale + offset - mean) / std, cast, reshaped to (-1, *sample)."""
+
+    def __init__(self, spec: Mapping[str, Any], inputs: list[dict[str, Any]]) -> None:
+        target = _target_input(spec, inputs)
+        self.input: str = target["name"]
+        self.dtype = parse_dtype(spec.get("dtype", target["dtype"]), "preprocessing.dtype")
+        shape = spec.get("sample_shape")
+        if not isinstance(shape, list) or not all(
+            isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape
+        ):
+            raise InvalidPackageError(
+                "manifest.json: preprocessing.sample_shape must be a list of positive integers"
+            )
+        self.sample_shape = tuple(shape)
+        self.scale = _number(spec, "scale", 1.0)
+        self.offset = _number(spec, "offset", 0.0)
+        self.mean = _number(spec, "mean", 0.0)
+        self.std = _number(spec, "std", 1.0)
+        if self.std == 0:
+            raise InvalidPackageError("manifest.json: preprocessing.std must not be 0")
+
+    def __call__(self, raw: Any) -> Feeds:
+        try:
+            x = np.asarray(raw, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"input must be numeric, shaped {self._expected()}: {exc}") from exc
+        per_sample = math.prod(self.sample_shape)
+        if x.size == 0 or x.size % per_sample:
+            raise InputError(
+                f"input has {x.size} values, not a whole number of samples: expected "
+                f"{self._expected()} ({per_sample} values per sample), got shape {x.shape}"
+            )
+        # float64 arithmetic, one cast at the end: the same numbers whatever dtype raw had.
+        x = (x * self.scale + self.offset - self.mean) / self.std
+        return {self.input: x.astype(self.dtype).reshape(-1, *self.sample_shape)}
+
+    def _expected(self) -> str:
+        dims = ", ".join(map(str, self.sample_shape))
+        return f"({dims}) or (N, {dims})"
+
+
+class NonePreprocessor:
+    """type "none": raw is already the model feed (a dict of feeds for a multi-input model)."""
+
+    def __init__(self, spec: Mapping[str, Any], inputs: list[dict[str, Any]]) -> None:
+        self.dtypes = {i["name"]: parse_dtype(i["dtype"], f"input {i['name']!r}") for i in inputs}
+        self.input: str | None = _target_input(spec, inputs)["name"] if len(inputs) == 1 else None
+
+    def __call__(self, raw: Any) -> Feeds:
+        if not isinstance(raw, Mapping):
+            if self.input is None:
+                raise InputError(
+                    f"this model has inputs {sorted(self.dtypes)}: pass a dict of arrays by name"
+                )
+            raw = {self.input: raw}
+        feeds: Feeds = {}
+        for name, value in raw.items():
+            # Cast to the declared dtype: a float64 array for a float32 model is a common slip.
+            dtype = self.dtypes.get(name)
+            try:
+                feeds[name] = np.asarray(value, dtype=dtype)
+            except (TypeError, ValueError) as exc:
+                raise InputError(f"input {name!r}: cannot convert to {dtype}: {exc}") from exc
+        return feeds
+
+
+class TextPreprocessor:
+    """type "text": strings -> token ids with the package's tokenizer.json (needs `tokenizers`).
+
+    Fields: "tokenizer" (file in the package, default "tokenizer.json"), "max_length" (default
+    128; a fixed sequence dim in the model's input shape wins), "pad_id"/"pad_token" when the
+    tokenizer has no padding config. Feeds the model inputs named input_ids, attention_mask and
+    token_type_ids.
+    """
+
+    _FIELDS: ClassVar[dict[str, str]] = {
+        "input_ids": "ids",
+        "attention_mask": "attention_mask",
+        "token_type_ids": "type_ids",
+    }
+
+    def __init__(
+        self, spec: Mapping[str, Any], inputs: list[dict[str, Any]], files: Mapping[str, bytes]
+    ) -> None:
+        try:
+            from tokenizers import Tokenizer  # lazy: only text packages pay for the import
+        except ImportError as exc:
+            raise UnsupportedPackageError(
+                "text preprocessing needs the tokenizers package: "
+                "pip install 'edgepack-runtime[text]'"
+            ) from exc
+        unknown = sorted(i["name"] for i in inputs if i["name"] not in self._FIELDS)
+        if unknown:
+            raise UnsupportedPackageError(
+                f"text preprocessing can feed {sorted(self._FIELDS)}, not model inputs {unknown}"
+            )
+        self.dtypes = {i["name"]: parse_dtype(i["dtype"], f"input {i['name']!r}") for i in inputs}
+        path = spec.get("tokenizer", "tokenizer.json")
+        if path not in files:
+            raise InvalidPackageError(f"manifest.json: preprocessing.tokenizer {path!r} not found")
+        try:
+            self.tokenizer = Tokenizer.from_str(files[path].decode("utf-8"))
+        except Exception as exc:  # tokenizers raises a bare Exception on a bad file
+            raise InvalidPackageError(f"{path}: not a valid tokenizer ({exc})") from exc
+        fixed = {d for i in inputs for d in i["shape"][1:2] if isinstance(d, int)}
+        length = fixed.pop() if len(fixed) == 1 else int(spec.get("max_length", 128))
+        if self.tokenizer.truncation is None or fixed:
+            self.tokenizer.enable_truncation(max_length=length)
+        if self.tokenizer.padding is None or fixed:
+            self.tokenizer.enable_padding(
+                pad_id=int(spec.get("pad_id", 0)),
+                pad_token=str(spec.get("pad_token", "[PAD]")),
+                length=length if fixed else None,
+            )
+
+    def __call__(self, raw: Any) -> Feeds:
+        texts = [raw] if isinstance(raw, str) else [str(t) for t in np.asarray(raw).ravel()]
+        if not texts:
+            raise InputError("input must be a string or a non-empty list of strings")
+        encodings = self.tokenizer.encode_batch(texts)
+        return {
+            name: np.array([getattr(e, self._FIELDS[name]) for e in encodings], dtype=dtype)
+            for name, dtype in self.dtypes.items()
+        }
+
+
+Preprocessor = TensorPreprocessor | NonePreprocessor | TextPreprocessor
+
+
+def make_preprocessor(manifest: Mapping[str, Any], files: Mapping[str, bytes]) -> Preprocessor:
+    """Build the preprocessor for a validated manifest; a package without the block is "none"."""
+    spec = manifest.get("preprocessing") or {"type": "none"}
+    kind = spec.get("type")
+    if kind == "tensor":
+        return TensorPreprocessor(spec, manifest["inputs"])
+    if kind == "none":
+        return NonePreprocessor(spec, manifest["inputs"])
+    if kind == "text":
+        return TextPreprocessor(spec, manifest["inputs"], files)
+    raise UnsupportedPackageError(
+        f"preprocessing type {kind!r} is not supported (supported: tensor, none, text)"
+    )

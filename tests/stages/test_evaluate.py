@@ -1,0 +1,31 @@
+"""evaluate stage: every variant scored in onnxruntime; budgets fail loudly."""
+
+from __future__ import annotations
+
+import pytest
+from tiny_models import tiny_recipe
+
+from packager.errors import CheckFailed
+from packager.pipeline import plan, run
+from packager.progress import SilentReporter
+
+
+def test_all_three_variants_are_scored_on_the_test_split(tiny_build):
+    ev = tiny_build.artifact("evaluate")
+    m = ev.meta["metrics"]
+    assert set(m) == {"teacher_fp32", "student_fp32", "student_int8"}
+    assert all(0.0 <= v["accuracy"] <= 1.0 and 0.0 <= v["macro_f1"] <= 1.0 for v in m.values())
+    assert m["teacher_fp32"]["accuracy"] > 0.8
+    assert "360 examples" in ev.meta["dataset"]
+    drop = m["student_fp32"]["accuracy"] - m["student_int8"]["accuracy"]
+    assert ev.meta["checks"]["int8_accuracy_drop"] == pytest.approx(drop)
+
+
+def test_accuracy_below_the_floor_fails_naming_number_and_tolerance(cache_dir):
+    recipe = tiny_recipe(evaluate={"min_accuracy": 0.999})
+    steps = [s for s in plan(recipe) if s.name not in ("bench", "package")]
+    with pytest.raises(
+        CheckFailed,
+        match=r"^evaluate: student_int8 accuracy 0\.\d+ is below evaluate.min_accuracy = 0\.999",
+    ):
+        run(recipe, cache_dir=cache_dir, steps=steps, reporter=SilentReporter())
