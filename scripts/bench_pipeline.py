@@ -21,8 +21,19 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def build(recipe: str, cache: str, out: str, *extra: str) -> tuple[float, str]:
-    cmd = [sys.executable, "-m", "packager.cli", "build", recipe, "--cache-dir", cache, "-q",
-           "--set", f"package.out_dir={out}", *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "packager.cli",
+        "build",
+        recipe,
+        "--cache-dir",
+        cache,
+        "-q",
+        "--set",
+        f"package.out_dir={out}",
+        *extra,
+    ]
     t0 = time.perf_counter()
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     seconds = time.perf_counter() - t0
@@ -35,7 +46,9 @@ def build(recipe: str, cache: str, out: str, *extra: str) -> tuple[float, str]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("recipe", nargs="?", default="models/digits.yaml")
-    ap.add_argument("--repeat", type=int, default=1, help="cold builds to time (each from an empty cache)")
+    ap.add_argument(
+        "--repeat", type=int, default=1, help="cold builds to time (each from an empty cache)"
+    )
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
