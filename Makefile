@@ -4,6 +4,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+JS_STAMP := runtimes/js/node_modules/.installed
 
 .PHONY: demo test lint bench clean
 
@@ -11,7 +12,7 @@ $(STAMP): pyproject.toml runtimes/python/pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ./runtimes/python -e '.[dev]'
+	$(BIN)/pip install -q -e './runtimes/python[sign]' -e '.[dev]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -21,8 +22,14 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
+test: lint $(JS_STAMP)
 	$(BIN)/pytest -q
+
+# runtimes/js's node_modules. ONNXRUNTIME_NODE_INSTALL=skip: onnxruntime-node's install script
+# would download from outside the npm registry; its tarball already ships the linux binaries.
+$(JS_STAMP): runtimes/js/package.json runtimes/js/package-lock.json
+	cd runtimes/js && ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
+	touch $@
 
 bench: $(STAMP)
 	$(BIN)/python scripts/bench_pipeline.py

@@ -11,8 +11,10 @@ __all__ = [
     "EdgepackError",
     "Recipe",
     "__version__",
+    "keygen",
     "load_recipe",
     "run",
+    "verify_package",
 ]
 
 
@@ -26,6 +28,14 @@ def __getattr__(name: str):
         from packager.pipeline import run
 
         return run
+    if name == "verify_package":
+        from packager.verify import verify_package
+
+        return verify_package
+    if name == "keygen":
+        from packager.signing import keygen
+
+        return keygen
     if name == "EdgepackError":
         from packager.errors import EdgepackError
 

@@ -69,12 +69,19 @@ def cli() -> None:
     "--cache-dir", type=click.Path(file_okay=False), help="Stage cache [default: .edgepack/cache]."
 )
 @click.option("-q", "--quiet", is_flag=True, help="Only the final table and errors.")
+@click.option(
+    "--sign",
+    "sign_key",
+    type=click.Path(dir_okay=False),
+    help="Sign the published package with this ed25519 private key (edgepack keygen).",
+)
 def build(
     recipe: str | None,
     overrides: tuple[str, ...],
     dry_run: bool,
     cache_dir: str | None,
     quiet: bool,
+    sign_key: str | None,
 ) -> None:
     """Distill, export, quantize, evaluate, bench and package RECIPE [default: models/digits.yaml]."""
     from packager import pipeline
@@ -84,7 +91,11 @@ def build(
 
     r = load_recipe(recipe, overrides)
     result = pipeline.run(
-        r, cache_dir=cache_dir, dry_run=dry_run, reporter=Reporter(verbose=not quiet)
+        r,
+        cache_dir=cache_dir,
+        dry_run=dry_run,
+        reporter=Reporter(verbose=not quiet),
+        sign_key=sign_key,
     )
     console = _console()
     if dry_run:
@@ -98,31 +109,43 @@ def build(
 @click.option(
     "--input",
     "input_file",
-    required=True,
     type=click.Path(),
     help=".npy (or .json list) of raw inputs.",
 )
+@click.option("--text", "texts", multiple=True, help="Raw text for a text package; repeatable.")
 @click.option("--top", default=1, show_default=True, help="Labels to print per example.")
-def run(package: str, input_file: str, top: int) -> None:
+def run(package: str, input_file: str | None, texts: tuple[str, ...], top: int) -> None:
     """Predict with PACKAGE on raw inputs, through the Python runtime only."""
     import numpy as np
 
     from packager.render import load_runtime
 
+    if (input_file is None) == (not texts):
+        raise InputFileError("run: give either --input FILE or --text TEXT (repeatable)")
     rt = load_runtime()
     pkg = rt.load(package)
-    path = Path(input_file)
-    if not path.is_file():
-        raise InputFileError(f"--input {input_file}: file not found")
-    try:
-        raw = (
-            np.load(path, allow_pickle=False)
-            if path.suffix == ".npy"
-            else np.asarray(_read_json(path))
-        )
-    except ValueError as err:
-        raise InputFileError(f"--input {input_file}: cannot read ({err})") from None
+    if texts:
+        raw = list(texts)
+    else:
+        path = Path(input_file)
+        if not path.is_file():
+            raise InputFileError(f"--input {input_file}: file not found")
+        try:
+            raw = (
+                np.load(path, allow_pickle=False)
+                if path.suffix == ".npy"
+                else np.asarray(_read_json(path))
+            )
+        except ValueError as err:
+            raise InputFileError(f"--input {input_file}: cannot read ({err})") from None
     pred = pkg.predict(raw)
+    if pred.embeddings is not None:  # feature-extraction: the vector's norm and first values
+        for i, e in enumerate(pred.embeddings):
+            head = ", ".join(f"{v:+.4f}" for v in e[:8])
+            click.echo(f"{i}: dim {len(e)}, norm {np.linalg.norm(e):.4f}, [{head}, ...]")
+        return
+    if pred.labels is None:
+        raise InputFileError(f"{package}: its postprocessing gives neither labels nor embeddings")
     for i in range(len(pred.labels)):
         order = np.argsort(-pred.probabilities[i])[:top]
         best = ", ".join(f"{pkg.labels[j]} ({pred.probabilities[i][j]:.3f})" for j in order)
@@ -142,20 +165,40 @@ def _read_json(path: Path):
 
 @cli.command()
 @click.argument("package", type=click.Path())
-def verify(package: str) -> None:
-    """Check PACKAGE: every file's sha256, that it loads, and that it reproduces samples/."""
-    from packager.render import load_runtime
+@click.option(
+    "--pubkey",
+    type=click.Path(dir_okay=False),
+    help="Refuse the package unless manifest.sig is a valid signature by this public key.",
+)
+@click.option(
+    "--runtime",
+    "runtimes",
+    multiple=True,
+    type=click.Choice(["python", "cpp", "js", "js-wasm", "all"]),
+    help="Runtime(s) that replay the samples [default: python]; repeatable.",
+)
+@click.option(
+    "--arch",
+    type=click.Choice(["host", "arm64"]),
+    default="host",
+    help="arm64: also replay the samples on aarch64 Python + onnxruntime under qemu-user "
+    "(a correctness check, never a latency; builds a cached sysroot on first use).",
+)
+def verify(package: str, pubkey: str | None, runtimes: tuple[str, ...], arch: str) -> None:
+    """Check PACKAGE: signature, every file's sha256, and that each runtime reproduces samples/."""
+    from packager.verify import verify_package
 
-    rt = load_runtime()
-    pkg = rt.load(package)  # raises on a hash, size, schema or manifest problem
-    check = pkg.check_samples()
-    if not check.ok:
-        raise PackageError(f"{package}: {check.message}")
-    worst = max(check.max_abs_diff.values(), default=0.0)
-    click.echo(
-        f"ok: {package}: {len(pkg.manifest['files'])} files verified, "
-        f"{check.count} samples reproduced (max abs diff {worst:.2e})"
-    )
+    results = verify_package(package, runtimes, pubkey=pubkey)
+    if arch == "arm64":
+        from packager.emulate import check_arm64
+
+        results.append(check_arm64(package, log=lambda msg: click.echo(msg, err=True)))
+    for r in results:
+        click.echo(r.line())
+    failed = [r for r in results if not r.ok]
+    if failed:
+        names = ", ".join(r.runtime for r in failed)
+        raise PackageError(f"{package}: refused by {names} ({failed[0].message})")
 
 
 @cli.command()
@@ -181,6 +224,14 @@ def recipes() -> None:
 
     for path, purpose in list_recipes():
         click.echo(f"{path}\n    {purpose}")
+
+
+from packager.cli_sign import keygen  # noqa: E402  (click only: --help stays fast)
+
+cli.add_command(keygen)
+cli.add_command(__import__("packager.cli_quantize", fromlist=["quantize"]).quantize)
+cli.add_command(__import__("packager.cli_bench", fromlist=["bench"]).bench)
+cli.add_command(__import__("packager.cli_bench", fromlist=["targets"]).targets)
 
 
 def main() -> None:

@@ -57,17 +57,38 @@ class RunResult:
 def plan(recipe: Recipe) -> list[Step]:
     """The build DAG, in topological order."""
     if recipe.quantize.mode == "none" and recipe.package.model == "int8":
-        raise RecipeError("recipe: package.model = int8 needs quantize.mode static or dynamic")
+        raise RecipeError(
+            "recipe: package.model = int8 ships the quantized model; set quantize.mode to "
+            "static, dynamic, fp16 or int4, or package.model = fp32"
+        )
+    from packager.data.text import source_fingerprint
+    from packager.sources.hf import fingerprint
+
+    # Recipes name files and folders by path; their content stamps join the keys so an edited
+    # corpus or teacher folder reruns what depends on it.
     steps = [
-        Step("data", recipe.data),
-        Step("teacher", recipe.teacher, ("data",)),
+        Step("data", recipe.data, extra=source_fingerprint(recipe.data.source)),
+        Step("teacher", recipe.teacher, ("data",), extra=fingerprint(recipe.teacher.source)),
         Step("export_teacher", recipe.export, ("teacher", "data")),
         Step("distill", recipe.distill, ("teacher", "data")),
         Step("export", recipe.export, ("distill", "data")),
     ]
     variants = ["export_teacher", "export"]
+    upstream = "export"
+    if recipe.optimize.enabled:  # off by default: see OptimizeConfig and the README
+        steps.append(Step("optimize", recipe.optimize, ("export",)))
+        upstream = "optimize"
     if recipe.quantize.mode != "none":
-        steps.append(Step("quantize", recipe.quantize, ("export", "data")))
+        from packager.quantize.data import data_files_digest
+
+        steps.append(
+            Step(
+                "quantize",
+                recipe.quantize,
+                (upstream, "data"),
+                extra=data_files_digest(recipe.quantize),
+            )
+        )
         variants.append("quantize")
     steps.append(Step("evaluate", recipe.evaluate, (*variants, "data")))
     if recipe.bench.enabled:
@@ -88,8 +109,13 @@ def run(
     reporter: Reporter | None = None,
     steps: list[Step] | None = None,
     publish: bool = True,
+    sign_key: str | Path | None = None,
 ) -> RunResult:
     reporter = reporter or Reporter()
+    if sign_key is not None and not dry_run:
+        from packager.signing import read_private_key
+
+        read_private_key(sign_key)  # a bad key fails now, not after a long build
     cache = Cache(cache_dir)
     cache.sweep()
     steps = steps if steps is not None else plan(recipe)
@@ -137,7 +163,13 @@ def run(
     if not dry_run and "package" in done and publish:
         pkg = done["package"]
         dest = Path(recipe.package.out_dir) / pkg.meta["file"]
-        result.package_path = publish_file(pkg.file(), dest)
+        if sign_key is None:
+            result.package_path = publish_file(pkg.file(), dest)
+        else:
+            # Signed while published, never in a stage: see packager/signing.py for why.
+            from packager.signing import publish_signed
+
+            result.package_path = publish_signed(pkg.file(), dest, sign_key)
     result.seconds = time.perf_counter() - t_start
     return result
 

@@ -104,7 +104,7 @@ def inspect_target(path: Path) -> dict[str, Any]:
         raise InputFileError(f"{path}: file not found")
     if path.suffix == ".onnx":
         try:
-            return {"kind": "onnx", "path": str(path), **summary(path)}
+            return {"kind": "onnx", "path": str(path), **summary(path), "cost": _cost(path)}
         except Exception as err:
             raise InputFileError(
                 f"{path}: not a readable ONNX model ({type(err).__name__})"
@@ -113,7 +113,7 @@ def inspect_target(path: Path) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         model_path = Path(tmp) / "model.onnx"
         model_path.write_bytes(model_bytes)
-        model = summary(model_path)
+        model = {**summary(model_path), "cost": _cost(model_path)}
     return {
         "kind": "package",
         "path": str(path),
@@ -127,6 +127,43 @@ def inspect_target(path: Path) -> dict[str, Any]:
         "benchmarks": manifest.get("benchmarks", []),
         "preprocessing": manifest.get("preprocessing"),
     }
+
+
+def _cost(path: Path) -> dict[str, Any] | None:
+    """The cost model's per-op table at batch 1 (None when the graph cannot be analyzed)."""
+    from packager.bench.costmodel import analyze
+
+    try:
+        return analyze(path, batch=1).to_json()
+    except Exception:  # inspect still shows everything else about a graph it cannot cost
+        return None
+
+
+def print_cost(console: Console, cost: dict[str, Any], top: int = 15) -> None:
+    """The per-op cost table (the `estimated` kind's inputs), heaviest ops first."""
+    t = Table(title="cost model at batch 1 (symbolic dims = 1)", title_justify="left")
+    for col in ("op", "type", "output", "MACs", "FLOPs", "param KiB", "moved KiB"):
+        t.add_column(col, justify="left" if col in ("op", "type", "output") else "right")
+    ops = sorted(cost["ops"], key=lambda o: -o["flops"])
+    for o in ops[:top]:
+        t.add_row(
+            o["name"],
+            o["op_type"],
+            str(o["output_shape"]) if o["known"] else "?",
+            f"{o['macs']:,}",
+            f"{o['flops']:,}",
+            f"{o['param_bytes'] / 1024:.1f}",
+            f"{o['bytes_moved'] / 1024:.1f}",
+        )
+    if len(ops) > top:
+        t.add_row(f"... {len(ops) - top} more (--json lists all)", "", "", "", "", "", "")
+    console.print(t)
+    console.print(
+        f"  total MACs {cost['macs']:,}   FLOPs {cost['flops']:,}   "
+        f"params {cost['param_bytes'] / 1024:.1f} KiB   "
+        f"peak activations {cost['activation_peak_bytes'] / 1024:.1f} KiB"
+        + (f"   ({cost['unknown_ops']} op(s) with unknown shapes)" if cost["unknown_ops"] else "")
+    )
 
 
 def print_inspect(console: Console, info: dict[str, Any]) -> None:
@@ -144,14 +181,23 @@ def print_inspect(console: Console, info: dict[str, Any]) -> None:
         f"nodes {info['nodes']}   opset {info['opset'].get('ai.onnx', '?')}"
     )
     console.print("  ops    " + ", ".join(f"{k} {v}" for k, v in info["ops"].items()))
+    if info.get("cost"):
+        print_cost(console, info["cost"])
     if info["kind"] == "package":
         m = info["metrics"]
         for label in ("teacher_fp32", "student_fp32", "student_int8"):
             if label in m:
                 console.print(f"  {label:<13} accuracy {m[label]['accuracy']:.4f}")
         for b in info["benchmarks"]:
+            if b.get("status", "ok") != "ok":
+                value = b.get("message", "did not run")
+            elif b["kind"] == "estimated":
+                value = f"estimate >= {b['estimate']['latency_ms']:.3f} ms (roofline)"
+            else:
+                value = f"p50 {b['latency_ms']['p50']:.3f} ms"
             console.print(
-                f"  bench {b['variant']:<13} {b['kind']} on {b['machine']['cpu']}: "
-                f"p50 {b['latency_ms']['p50']:.3f} ms, {b['threads']} thread(s)"
+                f"  bench {b.get('variant') or b.get('model_name')!s:<13} {b['kind']} on "
+                f"{b.get('target', 'host')} ({b['machine']['cpu']}): {value}, "
+                f"{b['threads']} thread(s), batch {b.get('batch', 1)}"
             )
         console.print(f"  files  {len(info['files'])} (sha256 in the manifest)")

@@ -6,6 +6,14 @@ set -euo pipefail
 
 APT_PACKAGES=(
   # one package per line, with the tests that need it
+  cmake              # tests/runtimes/test_cpp_runtime.py (runtimes/cpp/setup.sh builds with it)
+  g++                # tests/runtimes/test_cpp_runtime.py
+  nlohmann-json3-dev # tests/runtimes/test_cpp_runtime.py (the C++ runtime's JSON library)
+  libssl-dev         # tests/runtimes/test_cpp_runtime.py (sha256 and ed25519 via OpenSSL 3 EVP)
+  openssh-server     # tests/bench/test_remote.py (a private sshd on 127.0.0.1; brings ssh too)
+  qemu-user-static   # tests/bench/test_arm64.py (aarch64 python under qemu-aarch64-static)
+  debootstrap        # tests/bench/test_arm64.py (builds the cached arm64 sysroot)
+  time               # tests/bench/test_runner.py (peak RSS vs /usr/bin/time -v), scripts/bench_overhead.py
 )
 
 if [ "${#APT_PACKAGES[@]}" -eq 0 ]; then

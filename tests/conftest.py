@@ -26,3 +26,16 @@ def tiny_build(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     out = tmp_path_factory.mktemp("dist")
     recipe = tiny_recipe(package={"out_dir": str(out)})
     return run(recipe, cache_dir=cache_dir, reporter=SilentReporter())
+
+
+@pytest.fixture(scope="session")
+def tiny_mobile_build(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """tiny_build's recipe with package.mobile on and a batch-1 .ort: only `package` reruns."""
+    from tiny_models import tiny_recipe
+
+    from packager.pipeline import run
+    from packager.progress import SilentReporter
+
+    out = tmp_path_factory.mktemp("dist-mobile")
+    package = {"out_dir": str(out), "mobile": True, "fix_shapes": {"input": [1, 1, 8, 8]}}
+    return run(tiny_recipe(package=package), cache_dir=cache_dir, reporter=SilentReporter())

@@ -80,7 +80,7 @@ def test_verify_passes_then_fails_on_one_changed_byte(built, tmp_path):
     root = built[0]
     pkg = root / "dist" / "digits-tiny.edgepack"
     ok = _invoke("verify", str(pkg))
-    assert ok.exit_code == 0 and ok.output.startswith("ok: ")
+    assert ok.exit_code == 0 and ok.output.startswith("python: ok: ")
     bad = tmp_path / "bad.edgepack"
     with zipfile.ZipFile(pkg) as src, zipfile.ZipFile(bad, "w") as dst:
         for item in src.infolist():

@@ -60,3 +60,237 @@ def make_tiny_net(hidden: int = 24) -> nn.Module:
 
 def not_a_module() -> str:
     return "nope"
+
+
+class TinyTransformer(nn.Module):
+    """A 1-layer attention block over token ids (MatMuls wide enough for int4 blocks of 32)."""
+
+    def __init__(self, vocab: int = 64, dim: int = 64, hidden: int = 128, classes: int = 4):
+        super().__init__()
+        self.emb = nn.Embedding(vocab, dim)
+        self.q, self.k, self.v, self.o = (nn.Linear(dim, dim) for _ in range(4))
+        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.ff = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+        self.head = nn.Linear(dim, classes)
+        self.scale = dim**-0.5
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        h = self.emb(input_ids)
+        mask = (1.0 - attention_mask[:, None, :].float()) * -1e4
+        att = torch.softmax(self.q(h) @ self.k(h).transpose(1, 2) * self.scale + mask, -1)
+        h = self.norm1(h + self.o(att @ self.v(h)))
+        h = self.norm2(h + self.ff(h))
+        m = attention_mask[:, :, None].float()
+        return self.head((h * m).sum(1) / m.sum(1).clamp(min=1.0))
+
+
+def tiny_transformer_onnx(path, seed: int = 0):
+    """Export TinyTransformer to `path` (dynamic batch and sequence); returns the path."""
+    torch.manual_seed(seed)
+    model = TinyTransformer().eval()
+    ids = torch.randint(0, 64, (2, 8))
+    mask = torch.ones(2, 8, dtype=torch.int64)
+    torch.onnx.export(
+        model,
+        (ids, mask),
+        str(path),
+        input_names=["input_ids", "attention_mask"],
+        output_names=["logits"],
+        dynamic_axes={n: {0: "batch", 1: "sequence"} for n in ("input_ids", "attention_mask")}
+        | {"logits": {0: "batch"}},
+        opset_version=17,
+        dynamo=False,
+    )
+    return path
+
+
+def outlier_mlp_onnx(path, seed: int = 0):
+    """A 3-layer MLP (fc1 -> relu -> spread -> head) whose `spread` weights hold one ~1000x
+    outlier per row, on an input channel that is always 0: in float it changes nothing, but
+    8-bit weights of `spread` (per channel too) round every normal weight to 0, so plain
+    static INT8 breaks any accuracy budget until `spread` stays in float."""
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    w1 = rng.normal(0, 0.5, (32, 16)).astype(np.float32)
+    w1[0] = 0.0  # relu(0) = 0: channel 0 of spread's input is exactly zero
+    w2 = rng.normal(0, 0.3, (32, 32)).astype(np.float32)
+    w2[:, 0] = 1000.0  # the outliers, multiplied by that zero channel
+    b2 = np.zeros(32, np.float32)
+    w3 = rng.normal(0, 1.0, (4, 32)).astype(np.float32)
+    inits = [
+        numpy_helper.from_array(a, n)
+        for a, n in ((w1, "w1"), (np.zeros(32, np.float32), "b1"), (w2, "w2"), (b2, "b2"))
+    ] + [numpy_helper.from_array(w3, "w3"), numpy_helper.from_array(np.zeros(4, np.float32), "b3")]
+    nodes = [
+        helper.make_node("Gemm", ["x", "w1", "b1"], ["h1"], name="fc1", transB=1),
+        helper.make_node("Relu", ["h1"], ["r1"], name="relu1"),
+        helper.make_node("Gemm", ["r1", "w2", "b2"], ["h2"], name="spread", transB=1),
+        helper.make_node("Gemm", ["h2", "w3", "b3"], ["logits"], name="head", transB=1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "outlier_mlp",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["batch", 16])],
+        [helper.make_tensor_value_info("logits", onnx.TensorProto.FLOAT, ["batch", 4])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+# Tiny text models and data for the Hugging Face tests (tests/text/): a random-init BERT with a
+# WordPiece tokenizer over a 39-word vocabulary, and three-topic synthetic sentences.
+TOPICS = {
+    "sports": ["goal", "match", "team", "score", "coach", "league", "player", "win"],
+    "weather": ["rain", "sun", "cloud", "wind", "storm", "snow", "cold", "warm"],
+    "tech": ["code", "chip", "cloud", "data", "robot", "laptop", "network", "bug"],
+}
+FILLER = ["the", "a", "today", "was", "very", "and", "of", "new", "big", "we", "saw", "it"]
+
+
+def tiny_texts(n: int, seed: int = 0) -> list[dict[str, Any]]:
+    """`n` labelled sentences: 3-11 words, mostly from their topic, some filler."""
+    import random
+
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        label = rng.choice(sorted(TOPICS))
+        words = [
+            rng.choice(TOPICS[label]) if rng.random() < 0.6 else rng.choice(FILLER)
+            for _ in range(rng.randint(3, 11))
+        ]
+        rows.append({"text": " ".join(words), "label": label})
+    return rows
+
+
+def write_tiny_texts(path, n: int = 300, seed: int = 0):
+    """The synthetic sentences as .jsonl (text + label name); returns the path."""
+    import json
+
+    with open(path, "w", encoding="utf-8") as f:
+        for row in tiny_texts(n, seed):
+            f.write(json.dumps(row) + "\n")
+    return path
+
+
+def tiny_bert_folder(
+    path, task: str = "text-classification", seed: int = 0, layers: int = 4, train_steps: int = 0
+):
+    """Write a random-init tiny BERT (hidden 32, 4 heads) and its WordPiece tokenizer to `path`
+    with save_pretrained; feature-extraction folders get a sentence-transformers modules.json
+    (mean pooling + Normalize). A classifier can first take `train_steps` Adam steps on
+    tiny_texts, so it knows something a student can learn from. Returns the path."""
+    import json
+    from pathlib import Path
+
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import (
+        BertConfig,
+        BertForSequenceClassification,
+        BertModel,
+        BertTokenizerFast,
+    )
+
+    path = Path(path)
+    words = sorted({w for ws in TOPICS.values() for w in ws} | set(FILLER))
+    # 128 entries: generated benchmark inputs draw ids below 100, so the table must cover them.
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    unused = [f"[unused{i}]" for i in range(128 - len(specials) - len(words))]
+    vocab = {t: i for i, t in enumerate([*specials, *words, *unused])}
+    tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])],
+    )
+    fast = BertTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+    )
+    labels = sorted(TOPICS)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={n: i for i, n in enumerate(labels)},
+    )
+    torch.manual_seed(seed)
+    cls = BertForSequenceClassification if task == "text-classification" else BertModel
+    model = cls(config)
+    if train_steps:
+        rows = tiny_texts(32 * train_steps, seed + 1)
+        opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+        model.train()
+        for i in range(0, len(rows), 32):
+            batch = rows[i : i + 32]
+            enc = fast([r["text"] for r in batch], padding=True, return_tensors="pt")
+            y = torch.tensor([labels.index(r["label"]) for r in batch])
+            loss = model(**enc, labels=y).loss
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    model.eval().save_pretrained(str(path))
+    fast.save_pretrained(str(path))
+    if task == "feature-extraction":
+        (path / "1_Pooling").mkdir(exist_ok=True)
+        (path / "1_Pooling/config.json").write_text(
+            json.dumps({"word_embedding_dimension": 32, "pooling_mode_mean_tokens": True})
+        )
+        modules = [
+            {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+            {
+                "idx": 1,
+                "name": "1",
+                "path": "1_Pooling",
+                "type": "sentence_transformers.models.Pooling",
+            },
+            {
+                "idx": 2,
+                "name": "2",
+                "path": "2_Normalize",
+                "type": "sentence_transformers.models.Normalize",
+            },
+        ]
+        (path / "modules.json").write_text(json.dumps(modules))
+    return path
+
+
+def tiny_text_recipe_dict(data: str, teacher: str, **sections: Any) -> dict[str, Any]:
+    """A text-classification recipe over tiny_bert_folder + write_tiny_texts, built in seconds."""
+    base: dict[str, Any] = {
+        "name": "text-tiny",
+        "task": "text-classification",
+        "teacher": {"source": f"hf:{teacher}"},
+        "data": {"source": str(data), "max_length": 32, "stream_batch": 64},
+        "distill": {
+            "student": {"arch": "transformer", "layers": "every-other"},
+            "losses": {"logits_kd": 1.0, "label_ce": 0.5, "hidden_mse": 0.5, "attention_kl": 0.5},
+            "epochs": 2,
+            "batch_size": 16,
+            "lr": 0.001,
+        },
+        "quantize": {"mode": "dynamic", "speed_check": False},
+        "evaluate": {"max_drop": 0.5},
+        "bench": {"runs": 5, "warmup": 1, "dims": {"sequence": 16}},
+        "package": {"samples": 4},
+    }
+    for name, value in sections.items():
+        base[name] = {**base.get(name, {}), **value} if isinstance(value, dict) else value
+    return base

@@ -18,10 +18,14 @@ Spec keys (defaults in ``_DEFAULTS``):
   runs, seconds       max timed runs and max timed seconds; whichever ends first,
                       at least one run; at least one of the two must be set
   inputs              path to an .npz of feeds, or null to generate them
+  memory_cap_mb       host-emulated runs: cap this process's memory at N MiB
+  cgroup              a cgroup v2 folder (memory.max already set) to join first; without
+                      it the cap is applied as RLIMIT_AS after the imports (see _cap_memory)
 
 Output: {"ok": true, "latencies_ms": [...], "session_ms", "first_run_ms", "peak_rss_mb",
 "baseline_rss_mb", "rss_source", "file_size_mb", "runs", "onnxruntime", "session_options", "inputs"}
-or {"ok": false, "error": "one line"} with exit status 1.
+or {"ok": false, "error": "one line", "oom": bool} with exit status 1; "oom" is true when an
+allocation failed, which under a memory cap means the model does not fit.
 """
 
 import gc
@@ -40,6 +44,8 @@ _DEFAULTS = {
     "runs": 100,
     "seconds": None,
     "inputs": None,
+    "memory_cap_mb": None,
+    "cgroup": None,
 }
 
 _NUMPY_DTYPES = {
@@ -58,6 +64,59 @@ _NUMPY_DTYPES = {
 
 class SpecError(Exception):
     """The spec or the model's inputs cannot be benchmarked as asked."""
+
+
+class OutOfMemory(Exception):
+    """The memory cap is already used up before the model is loaded."""
+
+
+def _status_kb(*keys):
+    """Values (KiB) of /proc/self/status fields; None for any that cannot be read."""
+    found = dict.fromkeys(keys)
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                key = line.split(":", 1)[0]
+                if key in found:
+                    found[key] = int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return [found[k] for k in keys]
+
+
+def _join_cgroup(path):
+    # Before the big imports, so everything this process maps is charged to the capped group.
+    with open(os.path.join(path, "cgroup.procs"), "w", encoding="ascii") as f:
+        f.write(str(os.getpid()))
+
+
+def _cap_memory(cap_mb, threads):
+    """Cap further growth with RLIMIT_AS so that resident memory stays under cap_mb.
+
+    RLIMIT_AS limits address space, not resident memory, and python + onnxruntime already
+    map ~150 MB they never touch. So the limit is set after the imports to what is mapped
+    now plus what the cap leaves over resident memory now, plus a stack reservation per
+    intra-op thread (reserved, mostly untouched). The parent sets MALLOC_ARENA_MAX=1 so that
+    glibc does not reserve 64 MB of address space per thread. Near the cap this still errs
+    toward "does not fit"; a cgroup, when available, measures resident memory exactly.
+    """
+    import resource
+
+    size_kb, rss_kb = _status_kb("VmSize", "VmRSS")
+    if size_kb is None or rss_kb is None:
+        raise SpecError("cannot read /proc/self/status to apply the memory cap")
+    left = cap_mb * 1024 * 1024 - rss_kb * 1024
+    if left <= 0:
+        raise OutOfMemory(
+            f"python and onnxruntime alone use {rss_kb / 1024:.0f} MB before the model loads"
+        )
+    stack = resource.getrlimit(resource.RLIMIT_STACK)[0]
+    stack = 8 * 1024 * 1024 if stack == resource.RLIM_INFINITY else stack
+    hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+    limit = size_kb * 1024 + int(left) + int(threads) * stack
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
 
 def _rss_high_water_mb():
@@ -187,6 +246,8 @@ def _ms(ns):
 
 def measure(spec):
     """Run the benchmark described by `spec` (already merged with defaults)."""
+    if spec["cgroup"]:
+        _join_cgroup(spec["cgroup"])
     import numpy as np
     import onnxruntime as ort
 
@@ -194,6 +255,8 @@ def measure(spec):
     if not os.path.isfile(model):
         raise SpecError(f"model file not found: {model}")
     opts, recorded = _session_options(spec, ort)
+    if spec["memory_cap_mb"] and not spec["cgroup"]:
+        _cap_memory(float(spec["memory_cap_mb"]), spec["threads"])
 
     gc.collect()
     baseline_mb, _ = _rss_high_water_mb()
@@ -248,10 +311,17 @@ def measure(spec):
     }
 
 
+def _is_oom(exc):
+    text = str(exc)
+    # onnxruntime reports its own allocation failures as a generic runtime error.
+    return isinstance(exc, (MemoryError, OutOfMemory)) or any(
+        marker in text for marker in ("bad_alloc", "Failed to allocate", "Unable to allocate")
+    )
+
+
 def _one_line(exc):
     text = " ".join(str(exc).split()) or repr(exc)
-    # onnxruntime reports its own allocation failures as a generic runtime error.
-    if isinstance(exc, MemoryError) or "bad_alloc" in text or "Failed to allocate" in text:
+    if _is_oom(exc):
         prefix = "out of memory"
     elif isinstance(exc, SpecError):
         prefix = ""
@@ -273,7 +343,7 @@ def main(argv=None):
         status = 0
     except BaseException as exc:
         # BaseException too: MemoryError, KeyboardInterrupt, SystemExit must also end as JSON.
-        result, status = {"ok": False, "error": _one_line(exc)}, 1
+        result, status = {"ok": False, "error": _one_line(exc), "oom": _is_oom(exc)}, 1
     sys.stdout.flush()
     with os.fdopen(out_fd, "w", encoding="utf-8") as out:
         out.write(json.dumps(result) + "\n")

@@ -17,14 +17,27 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from packager.bench import memcap
 from packager.bench.errors import BenchError
 from packager.bench.machine import host_info
+from packager.bench.schema import SCHEMA, validate_result
 from packager.bench.stats import summarize
 
-SCHEMA = "edgepack.bench/1"
 CHILD = Path(__file__).with_name("child.py")
+# A child under a memory cap that dies by one of these ran out of memory: SIGKILL is the
+# cgroup OOM killer; SIGABRT/SIGSEGV are a native allocation failure nobody caught.
+_OOM_SIGNALS = ("SIGKILL", "SIGABRT", "SIGSEGV")
 
 Progress = Callable[[int, int, dict], None]
+
+
+class _ChildFailed(BenchError):
+    """The child failed; `oom` when it said an allocation failed, `signal` when it was killed."""
+
+    def __init__(self, message: str, *, oom: bool = False, signal_name: str | None = None):
+        super().__init__(message)
+        self.oom = oom
+        self.signal_name = signal_name
 
 
 def run_one(
@@ -41,8 +54,11 @@ def run_one(
     keep_raw: bool = False,
     graph_optimization: str = "all",
     inter_op_threads: int = 1,
+    memory_cap_mb: float | None = None,
+    target: str = "host",
+    emulates: str | None = None,
 ) -> dict[str, Any]:
-    """Benchmark one model in one child process and return a `measured` result record.
+    """Benchmark one model in one child process and return a result record (schema.py).
 
     `runs` caps the number of timed runs and `seconds` their total time; the child stops
     at whichever comes first and always times at least one run. `inputs` is an .npz path
@@ -50,6 +66,11 @@ def run_one(
     I/O spec, binding a symbolic first dimension to `batch` and named symbolic
     dimensions through `dims` (others become 1). Raises BenchError, with a one-line
     message, when the child fails, crashes, prints no JSON or outlives `timeout` seconds.
+
+    With `memory_cap_mb` the child runs under that cap (a cgroup v2 group where possible,
+    else RLIMIT_AS); running out of memory then returns a record with status
+    "does-not-fit" instead of raising. With `emulates` (a target profile name) the record's
+    kind is "host-emulated", else "measured".
     """
     if runs is None and seconds is None:
         raise BenchError("run_one needs runs or seconds (or both) to know when to stop")
@@ -58,6 +79,8 @@ def run_one(
             f"threads and batch must be >= 1, warmup >= 0 and runs >= 1; got threads={threads} "
             f"batch={batch} warmup={warmup} runs={runs}"
         )
+    if emulates is not None and memory_cap_mb is None:
+        raise BenchError(f"a host-emulated run of {emulates} needs a memory cap")
     model = Path(model_path).expanduser().resolve()
     spec: dict[str, Any] = {
         "model": str(model),
@@ -70,6 +93,15 @@ def run_one(
         "runs": None if runs is None else int(runs),
         "seconds": None if seconds is None else float(seconds),
         "inputs": None,
+        "memory_cap_mb": memory_cap_mb,
+        "cgroup": None,
+    }
+    context = {
+        "kind": "host-emulated" if emulates else "measured",
+        "target": target,
+        "emulates": emulates,
+        "input_source": "generated" if inputs is None else "given",
+        "memory_cap": None,
     }
     with tempfile.TemporaryDirectory(prefix="edgepack-bench-") as tmp:
         if isinstance(inputs, Mapping):
@@ -80,13 +112,66 @@ def run_one(
             spec["inputs"] = str(feeds_path)
         elif inputs is not None:
             spec["inputs"] = str(Path(inputs).expanduser().resolve())
-        spec_path = Path(tmp, "spec.json")
-        spec_path.write_text(json.dumps(spec), encoding="utf-8")
-        report = _launch(spec_path, model.name, timeout, cwd=tmp)
+        try:
+            report = _run_capped(spec, model, timeout, tmp, context)
+        except _ChildFailed as exc:
+            if context["memory_cap"] is None or not (exc.oom or exc.signal_name in _OOM_SIGNALS):
+                raise
+            return validate_result(_does_not_fit(model, spec, context, str(exc)))
     try:
-        return _result(model, spec, report, keep_raw)
+        record = result_from_report(model, spec, report, keep_raw=keep_raw, **context)
     except (KeyError, TypeError, ValueError) as exc:
         raise BenchError(f"benchmark of {model.name} returned a malformed report: {exc!r}") from exc
+    return validate_result(record)
+
+
+def _run_capped(
+    spec: dict[str, Any], model: Path, timeout: float, tmp: str, context: dict[str, Any]
+) -> dict[str, Any]:
+    """Launch the child, inside a capped cgroup when one can be made; fills memory_cap."""
+    cap = spec["memory_cap_mb"]
+    spec_path = Path(tmp, "spec.json")
+    if cap is None:
+        spec_path.write_text(json.dumps(spec), encoding="utf-8")
+        return _launch(spec_path, model.name, timeout, cwd=tmp)
+    parent = memcap.cgroup_parent()
+    if parent is not None:
+        context["memory_cap"] = {"mb": float(cap), "mechanism": "cgroup-v2"}
+        with memcap.capped_group(parent, cap) as group:
+            spec_path.write_text(json.dumps({**spec, "cgroup": str(group.path)}), "utf-8")
+            try:
+                return _launch(spec_path, model.name, timeout, cwd=tmp)
+            except _ChildFailed as exc:
+                if group.oom_killed():
+                    exc.oom = True
+                raise
+    context["memory_cap"] = {"mb": float(cap), "mechanism": "RLIMIT_AS"}
+    spec_path.write_text(json.dumps(spec), encoding="utf-8")
+    # One malloc arena: glibc would otherwise reserve 64 MB of address space per thread,
+    # which RLIMIT_AS counts although it is never resident.
+    env = {**os.environ, "MALLOC_ARENA_MAX": "1"}
+    return _launch(spec_path, model.name, timeout, cwd=tmp, env=env)
+
+
+def _does_not_fit(model: Path, spec: dict, context: dict, why: str) -> dict[str, Any]:
+    cap = context["memory_cap"]
+    detail = why.split(" failed: ", 1)[-1]
+    return {
+        "schema": SCHEMA,
+        "kind": context["kind"],
+        "status": "does-not-fit",
+        "target": context["target"],
+        "emulates": context["emulates"],
+        "machine": host_info(),
+        "model": str(model),
+        "model_name": model.name,
+        "file_size_mb": model.stat().st_size / 1e6,
+        "threads": spec["threads"],
+        "batch": spec["batch"],
+        "input_source": context["input_source"],
+        "memory_cap": cap,
+        "message": f"does not fit in {cap['mb']:g} MB ({cap['mechanism']}): {detail}",
+    }
 
 
 def run_many(configs: list[dict], progress: Progress | None = None) -> list[dict[str, Any]]:
@@ -112,7 +197,9 @@ def run_many(configs: list[dict], progress: Progress | None = None) -> list[dict
     return results
 
 
-def _launch(spec_path: Path, label: str, timeout: float, cwd: str) -> dict[str, Any]:
+def _launch(
+    spec_path: Path, label: str, timeout: float, cwd: str, env: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Run the child on `spec_path` and return its parsed report, or raise BenchError."""
     try:
         proc = subprocess.run(
@@ -121,6 +208,7 @@ def _launch(spec_path: Path, label: str, timeout: float, cwd: str) -> dict[str, 
             text=True,
             timeout=timeout,
             cwd=cwd,
+            env=env,
             check=False,
         )
     except subprocess.TimeoutExpired as exc:
@@ -136,9 +224,14 @@ def _launch(spec_path: Path, label: str, timeout: float, cwd: str) -> dict[str, 
     if proc.returncode < 0:
         name = _signal_name(-proc.returncode)
         hint = " (likely the out-of-memory killer)" if name == "SIGKILL" else ""
-        raise BenchError(f"benchmark of {label} was killed by {name}{hint}{tail}")
+        raise _ChildFailed(
+            f"benchmark of {label} was killed by {name}{hint}{tail}", signal_name=name
+        )
     if report is not None and not report.get("ok", False):
-        raise BenchError(f"benchmark of {label} failed: {report.get('error', 'no reason')}{tail}")
+        raise _ChildFailed(
+            f"benchmark of {label} failed: {report.get('error', 'no reason')}{tail}",
+            oom=bool(report.get("oom")),
+        )
     if proc.returncode != 0:
         raise BenchError(f"benchmark of {label} exited with status {proc.returncode}{tail}")
     if report is None:
@@ -173,20 +266,46 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
-def _result(model: Path, spec: dict, report: dict, keep_raw: bool) -> dict[str, Any]:
+def _result(model: Path, spec: dict, report: dict, keep_raw: bool = False) -> dict[str, Any]:
+    """Kept for callers written against the first runner; prefer result_from_report."""
+    return result_from_report(model, spec, report, keep_raw=keep_raw)
+
+
+def result_from_report(
+    model: Path,
+    spec: dict[str, Any],
+    report: dict[str, Any],
+    *,
+    keep_raw: bool = False,
+    kind: str = "measured",
+    target: str = "host",
+    machine: dict[str, Any] | None = None,
+    emulates: str | None = None,
+    input_source: str = "generated",
+    memory_cap: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Turn a child's JSON report into a result record (schema.SCHEMA).
+
+    Public so that other launchers (ssh) build identical records: pass the remote machine's
+    host_info() as `machine` and the ssh:// target.
+    """
     latencies = report["latencies_ms"]
     peak, baseline = report.get("peak_rss_mb"), report.get("baseline_rss_mb")
     result: dict[str, Any] = {
         "schema": SCHEMA,
-        "kind": "measured",
-        "machine": host_info(),
+        "kind": kind,
+        "status": "ok",
+        "target": target,
+        "machine": machine if machine is not None else host_info(),
         "model": str(model),
+        "model_name": Path(model).name,
         "file_size_mb": report["file_size_mb"],
         "threads": spec["threads"],
         "batch": spec["batch"],
         "warmup": spec["warmup"],
         "runs": report["runs"],
         "inputs": report["inputs"],
+        "input_source": input_source,
         "latency_ms": summarize(latencies, spec["batch"]),
         "session_ms": report["session_ms"],
         "first_run_ms": report["first_run_ms"],
@@ -199,6 +318,9 @@ def _result(model: Path, spec: dict, report: dict, keep_raw: bool) -> dict[str, 
         "model_rss_mb": None if peak is None or baseline is None else peak - baseline,
         "onnxruntime": report["onnxruntime"],
         "session_options": report["session_options"],
+        "emulates": emulates,
+        "memory_cap": memory_cap,
+        "notes": [],
     }
     if keep_raw:
         result["latencies_ms"] = list(latencies)

@@ -1,18 +1,29 @@
-"""bench: latency, cold start and peak RSS of every model variant, one child process each."""
+"""bench: every model x target x threads x batch, each number labelled measured, host-emulated
+or estimated (packager.bench.suite). In a build the models are the variants (teacher, student
+fp32, student int8); from `edgepack bench` they are the files given, in order."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Any
 
 from packager.errors import StageError
 from packager.recipe import BenchConfig
 from packager.stage import Artifact, Output, StageContext, register_stage
-from packager.stages.evaluate import variant_models
+from packager.stages.evaluate import VARIANTS, variant_models
+
+
+def _host_rows(results: list[dict]) -> list[dict]:
+    """Measured-here rows at the smallest batch: the ones INT8 vs FP32 is judged on."""
+    host = [r for r in results if r.get("kind") == "measured" and r.get("target", "host") == "host"]
+    batch = min((r.get("batch", 1) for r in host), default=1)
+    return [r for r in host if r.get("batch", 1) == batch and r.get("latency_ms")]
 
 
 def int8_warnings(results: list[dict]) -> list[str]:
-    """A warning for each thread count where INT8 is not faster than FP32."""
-    p50 = {(r["variant"], r["threads"]): r["latency_ms"]["p50"] for r in results}
+    """A warning for each thread count where INT8 is not faster than FP32 (measured here)."""
+    p50 = {(r["variant"], r["threads"]): r["latency_ms"]["p50"] for r in _host_rows(results)}
     out = []
     for (variant, threads), q in p50.items():
         f = p50.get(("student_fp32", threads))
@@ -25,38 +36,59 @@ def int8_warnings(results: list[dict]) -> list[str]:
     return out
 
 
-@register_stage(BenchConfig)
-def bench(_first: Artifact, cfg: BenchConfig, ctx: StageContext) -> Output:
-    from packager.bench import BenchError, run_one
+def _models(ctx: StageContext) -> list[Any]:
+    from packager.bench.suite import BenchModel
 
-    models = variant_models(ctx)
-    configs = [(label, art, t) for label, art in models.items() for t in cfg.threads]
-    results = []
-    with ctx.reporter.track("bench", len(configs)) as advance:
-        for label, art, threads in configs:
-            try:
-                r = run_one(
-                    art.file(),
-                    threads=threads,
-                    batch=cfg.batch,
-                    warmup=cfg.warmup,
-                    runs=cfg.runs,
-                    seconds=cfg.seconds,
-                )
-            except BenchError as err:
-                raise StageError(ctx.step, f"{label} ({threads} threads): {err}") from None
-            r["variant"] = label
-            r["model"] = art.meta["file"]
-            results.append(r)
-            advance(p50_ms=r["latency_ms"]["p50"])
-            ctx.log(
-                f"{label} threads={threads}: p50 {r['latency_ms']['p50']:.3f} ms, "
-                f"peak RSS {r['peak_rss_mb']:.1f} MB"
-            )
-    warnings = int8_warnings(results)
+    if any(step in ctx.inputs for step in VARIANTS):
+        return [
+            BenchModel(art.file(), label, variant=label)
+            for label, art in variant_models(ctx).items()
+        ]
+    models, seen = [], set()
+    for art in ctx.inputs.values():
+        label = art.meta.get("name") or Path(art.meta.get("source", art.meta["file"])).name
+        while label in seen:  # two files of the same name: keep table rows apart
+            label += "'"
+        seen.add(label)
+        samples = art.file(art.meta["samples"]) if art.meta.get("samples") else None
+        models.append(BenchModel(art.file(), label, samples=samples))
+    return models
+
+
+@register_stage(BenchConfig, version=2)
+def bench(_first: Artifact, cfg: BenchConfig, ctx: StageContext) -> Output:
+    from packager.bench import BenchError
+    from packager.bench.suite import BenchOptions, run_suite
+
+    options = BenchOptions(
+        threads=cfg.threads,
+        batches=cfg.batch,
+        warmup=cfg.warmup,
+        runs=cfg.runs,
+        seconds=cfg.seconds,
+        dims=cfg.dims,
+        memory_cap_mb=cfg.memory_cap_mb,
+    )
+    try:
+        results = run_suite(
+            _models(ctx), cfg.targets, options, targets_dir=cfg.targets_dir, progress=ctx.log
+        )
+    except BenchError as err:
+        raise StageError(ctx.step, str(err)) from None
+    for r in results:
+        if r["status"] == "does-not-fit":
+            ctx.reporter.warn(f"{r['model_name']} on {r['target']} ({r['kind']}): {r['message']}")
+    warnings = int8_warnings([r for r in results if r.get("variant")])
     for w in warnings:
         ctx.reporter.warn(w)
+    # Raw latencies stay in bench.json (for plots); records that travel into manifests don't.
     (ctx.workdir / "bench.json").write_text(
         json.dumps({"results": results, "warnings": warnings}, indent=2)
     )
-    return Output("bench", {"file": "bench.json", "results": results, "warnings": warnings})
+    compact = [{k: v for k, v in r.items() if k != "latencies_ms"} for r in results]
+    return Output("bench", {"file": "bench.json", "results": compact, "warnings": warnings})
+
+
+def raw_results(bench: Artifact) -> list[dict[str, Any]]:
+    """The bench stage's records with raw latencies (for plots)."""
+    return json.loads(bench.file().read_text())["results"]

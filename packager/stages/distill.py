@@ -11,6 +11,10 @@ STUDENT_FACTORIES = {"cnn": "packager.distill.arch:cnn", "mlp": "packager.distil
 
 @register_stage(DistillConfig)
 def distill(teacher: Artifact, cfg: DistillConfig, ctx: StageContext) -> Output:
+    if cfg.student.arch == "transformer":
+        from packager.distill.text_trainer import distill_text
+
+        return distill_text(teacher, cfg, ctx)
     import torch
 
     from packager.distill.arch import build, load_torch, save_torch
@@ -34,8 +38,14 @@ def distill(teacher: Artifact, cfg: DistillConfig, ctx: StageContext) -> Output:
     torch.manual_seed(cfg.seed)
     student = build(factory, kwargs)
 
+    w = cfg.losses.active() if cfg.losses is not None else None
+
     def loss_fn(logits, labels, idx):
-        return kd_loss(logits, soft[idx], labels, cfg.temperature, cfg.alpha)
+        if w is None:  # the classic Hinton mix, from alpha
+            return kd_loss(logits, soft[idx], labels, cfg.temperature, cfg.alpha)
+        kd = kd_loss(logits, soft[idx], None, cfg.temperature, 1.0) if "logits_kd" in w else 0.0
+        ce = torch.nn.functional.cross_entropy(logits, labels) if "label_ce" in w else 0.0
+        return w.get("logits_kd", 0.0) * kd + w.get("label_ce", 0.0) * ce
 
     res = fit(
         student,

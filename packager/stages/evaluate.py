@@ -9,7 +9,7 @@ import numpy as np
 from packager.errors import CheckFailed
 from packager.recipe import EvaluateConfig
 from packager.stage import Artifact, Output, StageContext, register_stage
-from packager.stages.data import splits_of
+from packager.stages.data import is_text, splits_of
 
 # Build steps whose ONNX output is a model variant, and the name each has in reports.
 VARIANTS = {"export_teacher": "teacher_fp32", "export": "student_fp32", "quantize": "student_int8"}
@@ -36,6 +36,10 @@ def evaluate(_first: Artifact, cfg: EvaluateConfig, ctx: StageContext) -> Output
     from packager.onnx_utils import run_batched, session
 
     data = ctx.inputs["data"]
+    if is_text(data):
+        from packager.stages.text_evaluate import evaluate_text
+
+        return evaluate_text(cfg, ctx)
     splits = splits_of(data)
     x, y = splits.model_input("test"), splits.y["test"]
     metrics: dict[str, dict[str, float]] = {}

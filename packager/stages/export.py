@@ -34,6 +34,10 @@ def export_module(model, example, path, cfg: ExportConfig) -> None:
 
 @register_stage(ExportConfig)
 def export(model_art: Artifact, cfg: ExportConfig, ctx: StageContext) -> Output:
+    if model_art.kind == "hf":  # a transformers folder (packager/stages/text_export.py)
+        from packager.stages.text_export import export_text
+
+        return export_text(model_art, cfg, ctx)
     import torch
 
     from packager.distill.arch import load_torch

@@ -17,7 +17,7 @@ import numpy as np
 from packager.cache import sha256_file
 from packager.recipe import PackageConfig
 from packager.stage import Artifact, Output, StageContext, register_stage
-from packager.stages.data import splits_of
+from packager.stages.data import is_text, splits_of
 
 SCHEMA_VERSION = "1.0"
 LIBRARIES = ("edgepack", "torch", "onnx", "onnxruntime", "onnxscript", "numpy", "scikit-learn")
@@ -66,6 +66,39 @@ def zip_tree(tree: Path, dest: Path) -> None:
                 zf.writestr(info, p.read_bytes())
 
 
+def _quantization_block(meta: dict[str, Any]) -> dict[str, Any]:
+    """Which mode and settings produced the shipped model, and the CPU it was checked on."""
+    from packager.quantize.speed import cpu_features
+
+    block = dict(meta.get("quantization") or {"mode": "none", "precision": "fp32"})
+    block["host_cpu"] = cpu_features()
+    return block
+
+
+def _quantization_text(meta: dict[str, Any]) -> str | None:
+    q = meta.get("quantization")
+    if not q or q["mode"] == "none":
+        return None
+    text = f"{q['mode']} {q['precision'].upper()}, {q['format']}"
+    if q.get("calibration"):
+        text += f", calibration {q['calibration']}"
+    if q.get("excluded_nodes"):
+        text += f", {len(q['excluded_nodes'])} node(s) kept in float"
+    return text
+
+
+def _quantize_warnings(meta: dict[str, Any]) -> list[str]:
+    q = meta.get("quantization") or {}
+    out = [q["speed"]["warning"]] if (q.get("speed") or {}).get("warning") else []
+    if q.get("budget_met") is False:
+        m = q["metric"]
+        out.append(
+            f"quantize: accuracy budget not met: {m['name']} drop {m['drop']:.4f} > "
+            f"max_drop {q['max_drop']:g}"
+        )
+    return out
+
+
 @register_stage(PackageConfig)
 def package(model: Artifact, cfg: PackageConfig, ctx: StageContext) -> Output:
     from packager.report import markdown_report, model_card
@@ -73,13 +106,30 @@ def package(model: Artifact, cfg: PackageConfig, ctx: StageContext) -> Output:
     recipe = ctx.recipe
     data, evaluation, distilled = ctx.inputs["data"], ctx.inputs["evaluate"], ctx.inputs["distill"]
     bench = ctx.inputs.get("bench")
-    splits = splits_of(data)
     tree = ctx.workdir / "tree"
     tree.mkdir()
     (tree / "model.onnx").write_bytes(model.file().read_bytes())
-    samples = write_samples(
-        tree, tree / "model.onnx", splits, cfg.samples, [o["name"] for o in model.meta["outputs"]]
-    )
+    if is_text(data):  # tokenizer files and raw-string samples: packager/stages/text_package.py
+        from packager.stages.text_package import text_blocks
+
+        samples, preprocessing, postprocessing, labels = text_blocks(tree, model, data, cfg, ctx)
+    else:
+        splits = splits_of(data)
+        samples = write_samples(
+            tree,
+            tree / "model.onnx",
+            splits,
+            cfg.samples,
+            [o["name"] for o in model.meta["outputs"]],
+        )
+        labels = splits.labels
+        preprocessing = splits.preprocessing.to_manifest()
+        postprocessing = {
+            "type": "classification",
+            "output": model.meta["outputs"][0]["name"],
+            "activation": "softmax",
+            "labels": labels,
+        }
     samples |= {"atol": cfg.sample_atol, "rtol": cfg.sample_rtol}
 
     shipped = "student_int8" if cfg.model == "int8" else "student_fp32"
@@ -91,10 +141,8 @@ def package(model: Artifact, cfg: PackageConfig, ctx: StageContext) -> Output:
         "metrics": metrics,
         "variants": evaluation.meta["variants"],
         "benchmarks": bench.meta["results"] if bench else [],
-        "warnings": bench.meta["warnings"] if bench else [],
-        "quantization": None
-        if model.meta["precision"] == "fp32"
-        else f"{model.meta['mode']} INT8, {model.meta['format']}, calibration {model.meta['calibration']}",
+        "warnings": (bench.meta["warnings"] if bench else []) + _quantize_warnings(model.meta),
+        "quantization": _quantization_text(model.meta),
         "distill": {
             k: distilled.meta.get(k)
             for k in (
@@ -109,7 +157,6 @@ def package(model: Artifact, cfg: PackageConfig, ctx: StageContext) -> Output:
             )
         },
     }
-    labels = splits.labels
     manifest: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "name": recipe.name,
@@ -120,13 +167,8 @@ def package(model: Artifact, cfg: PackageConfig, ctx: StageContext) -> Output:
         "model": "model.onnx",
         "inputs": model.meta["inputs"],
         "outputs": model.meta["outputs"],
-        "preprocessing": splits.preprocessing.to_manifest(),
-        "postprocessing": {
-            "type": "classification",
-            "output": model.meta["outputs"][0]["name"],
-            "activation": "softmax",
-            "labels": labels,
-        },
+        "preprocessing": preprocessing,
+        "postprocessing": postprocessing,
         "labels": labels,
         "samples": samples,
         "lineage": {
@@ -138,9 +180,22 @@ def package(model: Artifact, cfg: PackageConfig, ctx: StageContext) -> Output:
         },
         "metrics": {**metrics, "shipped": shipped, "dataset": evaluation.meta["dataset"]},
         "benchmarks": report["benchmarks"],
+        "quantization": _quantization_block(model.meta),
     }
+    if cfg.mobile:
+        from packager.mobile import write_mobile_artifacts
+
+        manifest["mobile"] = write_mobile_artifacts(
+            tree / "model.onnx", tree, samples, cfg.fix_shapes
+        )
     (tree / "report.json").write_text(json.dumps(report, indent=2))
     (tree / "report.md").write_text(markdown_report(report))
+    if bench:  # plots from the bench stage's raw latencies, accuracy from evaluate
+        from packager.report.html import bench_report_html
+        from packager.stages.bench import raw_results
+
+        html = bench_report_html(raw_results(bench), title=f"{recipe.name}", metrics=metrics)
+        (tree / "report.html").write_text(html, encoding="utf-8")
     (tree / "README.md").write_text(model_card(manifest, report))
     manifest["files"] = {
         p.relative_to(tree).as_posix(): {"sha256": sha256_file(p), "size": p.stat().st_size}

@@ -1,103 +1,190 @@
-"""quantize: onnxruntime INT8, dynamic or static (QDQ, calibrated on the training split)."""
+"""quantize: static/dynamic INT8, fp16 or int4 weight-only, with an accuracy budget and a speed check.
+
+In a build, calibration defaults to the training split and evaluation to the validation split
+(the test split stays untouched for the evaluate stage); single-stage commands point both at
+files. With `max_drop`, a model over budget is not returned silently: the most sensitive nodes
+are kept in float one by one (packager.quantize.search), every trial is written to
+search.md/search.json, and the stage reports plainly when no trial met the budget.
+"""
 
 from __future__ import annotations
 
-import numpy as np
+import json
+import shutil
+from pathlib import Path
+from typing import Any
 
-from packager.errors import StageError
+from packager.errors import EdgepackError, RecipeError, StageError
 from packager.recipe import QuantizeConfig
 from packager.stage import Artifact, Output, StageContext, register_stage
-from packager.stages.data import splits_of
-
-CALIBRATION = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
 
 
-class _Reader:
-    """Feeds calibration batches to onnxruntime's calibrator one at a time."""
+def _sources(cfg: QuantizeConfig, model: Path, ctx: StageContext):
+    """(calibration source or None, evaluation batches or None, evaluation dataset label)."""
+    from packager.quantize.data import ArraySource, materialize, model_inputs, open_source
+    from packager.stages.data import splits_of
 
-    def __init__(self, name: str, x: np.ndarray, batch: int = 32):
-        self._batches = iter([{name: x[i : i + batch]} for i in range(0, len(x), batch)])
+    inputs = model_inputs(model)
+    data = ctx.inputs.get("data")
+    if data is not None and data.meta.get("format") == "text":
+        from packager.data.text import quantize_sources
 
-    def get_next(self):
-        return next(self._batches, None)
+        return quantize_sources(cfg, model, data)
+    splits = splits_of(data) if data is not None else None
+    files = {"tokenizer": cfg.tokenizer, "max_length": cfg.max_length}
 
+    def split(name: str, batch: int, limit: int):
+        x = splits.model_input(name, limit=limit)
+        return ArraySource(inputs, {inputs[0].name: x}, splits.y[name][:limit], batch, limit)
 
-def _qtype(name: str):
-    from onnxruntime.quantization import QuantType
-
-    return {"int8": QuantType.QInt8, "uint8": QuantType.QUInt8}[name]
-
-
-def quantize_file(src, dst, cfg: QuantizeConfig, calib: np.ndarray | None, workdir) -> None:
-    from onnxruntime.quantization import (
-        CalibrationMethod,
-        QuantFormat,
-        quantize_dynamic,
-        quantize_static,
-    )
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    if cfg.mode == "dynamic":
-        quantize_dynamic(
-            str(src),
-            str(dst),
-            weight_type=_qtype(cfg.weight_type),
-            per_channel=cfg.per_channel,
-            reduce_range=cfg.reduce_range,
+    calib = None
+    if cfg.mode == "static":
+        if cfg.calib:
+            calib = open_source(
+                cfg.calib, inputs, batch=cfg.calib_batch, limit=cfg.calib_samples, **files
+            )
+        elif splits is not None:
+            calib = split("train", cfg.calib_batch, cfg.calib_samples)
+    if cfg.eval:
+        source = open_source(cfg.eval, inputs, batch=64, limit=cfg.eval_samples, **files)
+        return calib, materialize(source), cfg.eval
+    if splits is not None:
+        batches = materialize(split("val", 256, cfg.eval_samples))
+        n = sum(len(y) for _, y in batches)
+        return calib, batches, f"{splits.source} validation split ({n} examples)"
+    if cfg.max_drop is not None:
+        raise RecipeError(
+            "quantize.max_drop needs evaluation data: set quantize.eval (--eval DATA) to a "
+            ".npz/.npy/.jsonl/.txt file"
         )
-        return
-    pre = workdir / "preprocessed.onnx"
-    # Symbolic shape inference chokes on some transformer graphs; ONNX shape inference suffices.
-    quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
-    import onnxruntime as ort
-
-    name = ort.InferenceSession(str(pre), providers=["CPUExecutionProvider"]).get_inputs()[0].name
-    quantize_static(
-        str(pre),
-        str(dst),
-        _Reader(name, calib),
-        quant_format=QuantFormat.QDQ,
-        per_channel=cfg.per_channel,
-        reduce_range=cfg.reduce_range,
-        activation_type=_qtype(cfg.activation_type),
-        weight_type=_qtype(cfg.weight_type),
-        calibrate_method=getattr(CalibrationMethod, CALIBRATION[cfg.calibration]),
-    )
-    pre.unlink()
+    return calib, None, None
 
 
-@register_stage(QuantizeConfig)
+@register_stage(QuantizeConfig, version=2)
 def quantize(model_art: Artifact, cfg: QuantizeConfig, ctx: StageContext) -> Output:
     from packager.onnx_utils import io_spec, summary
+    from packager.quantize import search as S
+    from packager.quantize.metrics import Evaluator, check_metric
+    from packager.quantize.modes import Quantizer, format_of, quantizable_ops
+    from packager.quantize.speed import latency, one_sample, speed_check
 
-    splits = splits_of(ctx.inputs["data"])
-    calib = splits.model_input("train", limit=cfg.calib_samples) if cfg.mode == "static" else None
+    src = model_art.file()
+    work = ctx.workdir / "work"
+    work.mkdir()
+    calib, batches, dataset = _sources(cfg, src, ctx)
+    if batches is not None:
+        check_metric(cfg.metric, batches, dataset)
+    qz = _guard(ctx, cfg, lambda: Quantizer(src, cfg, work, calib))
+    for w in qz.warnings:
+        ctx.reporter.warn(f"{ctx.step}: {w}")
+    evaluator = Evaluator(src, batches, cfg.metric) if batches is not None else None
+    feeds = one_sample(batches[0][0]) if batches else None
+
+    def attempt(i: int, extra: list[str]) -> S.Trial:
+        path = work / f"trial{i}.onnx"
+        _guard(ctx, cfg, lambda: qz.run(path, extra))
+        metric = evaluator(path) if evaluator else None
+        drop = None if metric is None else evaluator.fp32 - metric
+        within = None if cfg.max_drop is None else drop <= cfg.max_drop + 1e-12
+        # Each candidate is timed only when the search may compare several.
+        p50 = (
+            latency(path, cfg.speed_threads, cfg.speed_runs, feeds)
+            if cfg.speed_check and cfg.max_drop is not None
+            else None
+        )
+        return S.Trial(
+            i, [*qz.excluded, *extra], metric, drop, path.stat().st_size, p50, within, str(path)
+        )
+
+    trials = [attempt(0, [])]
+    if cfg.max_drop is not None and not trials[0].within_budget:
+        ctx.log(
+            f"{cfg.mode}: {cfg.metric} drop {trials[0].drop:.4f} is over max_drop "
+            f"{cfg.max_drop:g}; searching for nodes to keep in float"
+        )
+        candidates = S.candidates_of(qz.graph, quantizable_ops(cfg.mode), qz.excluded)
+        ranking = S.node_sensitivity(qz.graph, Path(trials[0].path), batches, candidates)
+        trials = S.search(trials[0], ranking, attempt, cfg.max_drop, cfg.max_trials, ctx.log)
+    best = S.best_of(trials)
     out = ctx.workdir / "model.onnx"
-    try:
-        quantize_file(model_art.file(), out, cfg, calib, ctx.workdir)
-    except Exception as err:
-        msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise StageError(ctx.step, f"onnxruntime {cfg.mode} quantization failed: {msg}") from err
-    fp32_size = model_art.file().stat().st_size
-    size = out.stat().st_size
-    ops = summary(out)["ops"]
+    shutil.copyfile(best.path, out)
+    if cfg.max_drop is not None:
+        S.write_table(
+            trials, ctx.workdir, metric=cfg.metric, fp32=evaluator.fp32, max_drop=cfg.max_drop
+        )
+    speed = (
+        speed_check(src, out, cfg.mode, cfg.speed_threads, cfg.speed_runs, feeds, best.p50_ms)
+        if cfg.speed_check
+        else None
+    )
+    if speed and speed["warning"]:
+        ctx.reporter.warn(f"{ctx.step}: {speed['warning']}")
+    budget_met = None if cfg.max_drop is None else bool(best.within_budget)
+    if budget_met is False:
+        ctx.reporter.warn(
+            f"{ctx.step}: accuracy budget NOT met: best {cfg.metric} drop {best.drop:.4f} > "
+            f"max_drop {cfg.max_drop:g} after {len(trials)} trial(s) ({len(best.excluded)} "
+            "node(s) in float); the best model and search.md were written anyway"
+        )
+    shutil.rmtree(work)
+
+    fp32_size, size = src.stat().st_size, out.stat().st_size
+    metric = None
+    if evaluator is not None:
+        metric = {
+            "name": cfg.metric,
+            "fp32": evaluator.fp32,
+            "quantized": best.metric,
+            "drop": best.drop,
+            "examples": evaluator.examples,
+            "dataset": dataset,
+        }
+    settings = qz.settings()
+    quantization: dict[str, Any] = {
+        **settings,
+        "excluded_nodes": best.excluded,
+        "max_drop": cfg.max_drop,
+        "budget_met": budget_met,
+        "trials": len(trials),
+        "metric": metric,
+        "size_bytes": size,
+        "fp32_size_bytes": fp32_size,
+        "speed": speed,
+    }
+    (ctx.workdir / "quantize.json").write_text(json.dumps(quantization, indent=2))
+    shown = f", {cfg.metric} {metric['fp32']:.4f} -> {metric['quantized']:.4f}" if metric else ""
     ctx.log(
-        f"{cfg.mode} INT8 ({cfg.calibration if calib is not None else 'no calibration'}): "
-        f"{fp32_size / 1024:.1f} KiB -> {size / 1024:.1f} KiB"
+        f"{cfg.mode} ({format_of(cfg)}): {fp32_size / 1024:.1f} KiB -> {size / 1024:.1f} KiB{shown}"
     )
     return Output(
         "onnx",
         {
             "file": "model.onnx",
-            "precision": "int8",
+            "precision": settings["precision"],
             "mode": cfg.mode,
-            "format": "QDQ" if cfg.mode == "static" else "QOperator",
-            "calibration": cfg.calibration if calib is not None else None,
-            "calibration_examples": 0 if calib is None else len(calib),
+            "format": format_of(cfg),
+            "calibration": cfg.calibration if cfg.mode == "static" else None,
+            "calibration_examples": qz.calibration_examples,
             "size_bytes": size,
             "fp32_size_bytes": fp32_size,
             "params": model_art.meta.get("params"),
-            "ops": ops,
+            "ops": summary(out)["ops"],
+            "metric": metric,
+            "latency": speed,
+            "budget_met": budget_met,
+            "search": "search.md" if cfg.max_drop is not None else None,
+            "quantization": quantization,
             **io_spec(out),
         },
     )
+
+
+def _guard(ctx: StageContext, cfg: QuantizeConfig, fn):
+    """Run a library call; its failure becomes one line naming the stage and the mode."""
+    try:
+        return fn()
+    except EdgepackError:
+        raise
+    except Exception as err:
+        msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise StageError(ctx.step, f"{cfg.mode} quantization failed: {msg}") from err

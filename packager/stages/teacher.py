@@ -9,6 +9,10 @@ from packager.stages.data import splits_of
 
 @register_stage(TeacherConfig)
 def teacher(data: Artifact, cfg: TeacherConfig, ctx: StageContext) -> Output:
+    if cfg.source.startswith("hf:"):
+        from packager.sources.hf import teacher_stage
+
+        return teacher_stage(data, cfg, ctx)
     import torch
 
     from packager.distill.arch import save_torch

@@ -55,3 +55,80 @@ def token_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", "sequence"])],
     )
     return _save(graph, tmp_path_factory.mktemp("models") / "tokens.onnx")
+
+
+def save_model(graph: onnx.GraphProto, path: Path) -> Path:
+    """Check and save `graph` as an opset-17 model (for tests that build their own)."""
+    return _save(graph, path)
+
+
+@pytest.fixture(scope="session")
+def cost_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Conv -> Relu -> depthwise Conv -> Flatten -> MatMul -> Gemm, MACs countable by hand.
+
+    x [batch, 3, 8, 8]; conv1 W [4, 3, 3, 3] pad 1 -> [b, 4, 8, 8]; dw W [4, 1, 3, 3]
+    group 4 pad 1 -> [b, 4, 8, 8]; flatten -> [b, 256]; MatMul W [256, 10]; Gemm B [10, 5] + C.
+    """
+    rng = np.random.default_rng(0)
+
+    def init(name: str, *shape: int) -> onnx.TensorProto:
+        return numpy_helper.from_array(rng.standard_normal(shape).astype(np.float32), name)
+
+    graph = helper.make_graph(
+        [
+            helper.make_node("Conv", ["x", "W1"], ["c1"], pads=[1, 1, 1, 1], name="conv1"),
+            helper.make_node("Relu", ["c1"], ["r1"], name="relu"),
+            helper.make_node("Conv", ["r1", "W2"], ["c2"], pads=[1, 1, 1, 1], group=4, name="dw"),
+            helper.make_node("Flatten", ["c2"], ["f"], name="flatten"),
+            helper.make_node("MatMul", ["f", "W3"], ["m"], name="matmul"),
+            helper.make_node("Gemm", ["m", "B", "C"], ["y"], name="gemm"),
+        ],
+        "cost",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 5])],
+        [
+            init("W1", 4, 3, 3, 3),
+            init("W2", 4, 1, 3, 3),
+            init("W3", 256, 10),
+            init("B", 10, 5),
+            init("C", 5),
+        ],
+    )
+    return _save(graph, tmp_path_factory.mktemp("models") / "cost.onnx")
+
+
+@pytest.fixture(scope="session")
+def lifetime_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A graph whose peak activation memory is worked out by hand in test_costmodel.py.
+
+    x [1, 256] -> a = Relu(x) -> b = Concat(a, a) [1, 512] -> c = MatMul(b, W [512, 128])
+    -> y = Concat(a, c) [1, 384]; `a` stays live across b and c.
+    """
+    weight = np.ones((512, 128), np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node("Relu", ["x"], ["a"]),
+            helper.make_node("Concat", ["a", "a"], ["b"], axis=1),
+            helper.make_node("MatMul", ["b", "W"], ["c"]),
+            helper.make_node("Concat", ["a", "c"], ["y"], axis=1),
+        ],
+        "lifetimes",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 256])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 384])],
+        [numpy_helper.from_array(weight, "W")],
+    )
+    return _save(graph, tmp_path_factory.mktemp("models") / "lifetimes.onnx")
+
+
+@pytest.fixture(scope="session")
+def heavy_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """y = x @ W with a 4096 x 2048 float32 W: 32 MB of weights, ~130 MB peak RSS to run."""
+    weight = np.random.default_rng(0).standard_normal((4096, 2048)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "W"], ["y"])],
+        "heavy",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4096])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 2048])],
+        [numpy_helper.from_array(weight, "W")],
+    )
+    return _save(graph, tmp_path_factory.mktemp("models") / "heavy.onnx")

@@ -248,3 +248,29 @@ def test_host_info_describes_cpu_and_arch_and_returns_a_copy() -> None:
     info["cpu"] = "changed"
     info["isa"].append("changed")
     assert host_info()["cpu"] != "changed" and "changed" not in host_info()["isa"]
+
+
+TIME = Path("/usr/bin/time")
+
+
+@pytest.mark.skipif(
+    not TIME.exists(),
+    reason="needs GNU time at /usr/bin/time (apt install time; scripts/setup_system.sh does)",
+)
+def test_child_peak_rss_agrees_with_usr_bin_time_on_the_same_run_within_5_percent(
+    heavy_model: Path, tmp_path: Path
+) -> None:
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"model": str(heavy_model), "runs": 3, "warmup": 1}))
+    proc = subprocess.run(
+        [str(TIME), "-v", sys.executable, str(CHILD), str(spec)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout.splitlines()[-1])
+    line = next(x for x in proc.stderr.splitlines() if "Maximum resident set size" in x)
+    time_mb = int(line.rsplit(":", 1)[1]) / 1024
+    assert report["peak_rss_mb"] > 100  # the 32 MB model really was loaded
+    assert report["peak_rss_mb"] == pytest.approx(time_mb, rel=0.05)

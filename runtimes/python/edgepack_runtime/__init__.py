@@ -1,6 +1,7 @@
 """edgepack-runtime: load, verify and run `.edgepack` packages with numpy and onnxruntime only.
 
 `load(path)` checks the manifest and every file's sha256 before the model reaches onnxruntime;
+`load(path, pubkey=KEY)` checks the ed25519 signature first;
 `Package.predict(raw)` preprocesses, runs and postprocesses. See README.md.
 """
 
@@ -12,6 +13,7 @@ from .errors import (
     InvalidPackageError,
     SampleMismatchError,
     SchemaVersionError,
+    SignatureError,
     UnsupportedPackageError,
 )
 from .manifest import SCHEMA_VERSION, SUPPORTED_MAJOR
@@ -30,6 +32,7 @@ __all__ = [
     "SampleCheck",
     "SampleMismatchError",
     "SchemaVersionError",
+    "SignatureError",
     "UnsupportedPackageError",
     "__version__",
     "load",

@@ -1,4 +1,4 @@
-"""python -m edgepack_runtime PKG [--input FILE.npy] [--info] [--check]
+"""python -m edgepack_runtime PKG [--input FILE.npy] [--info] [--check] [--pubkey KEY.pub]
 
 Errors are one line on stderr (`error: ...`) and exit code 1: a device script can grep them.
 """
@@ -42,10 +42,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--info", action="store_true", help="print the package info as JSON")
     parser.add_argument("--check", action="store_true", help="replay the recorded samples")
     parser.add_argument("--threads", type=int, help="onnxruntime intra-op threads")
+    parser.add_argument(
+        "--pubkey", metavar="KEY.pub", help="refuse the package unless signed by this key"
+    )
     parser.add_argument("--version", action="version", version=f"edgepack-runtime {__version__}")
     args = parser.parse_args(argv)
     try:
-        package = load(args.package, threads=args.threads)
+        package = load(args.package, threads=args.threads, pubkey=args.pubkey)
         if args.info or not (args.input or args.check):
             print(json.dumps(package.info(), indent=2))
         if args.check:

@@ -27,3 +27,7 @@ class InputError(EdgepackRuntimeError):
 
 class SampleMismatchError(EdgepackRuntimeError):
     """The model does not reproduce the outputs recorded in the package's samples."""
+
+
+class SignatureError(EdgepackRuntimeError):
+    """A public key was given and manifest.sig is missing or does not match it."""

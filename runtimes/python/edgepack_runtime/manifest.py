@@ -3,7 +3,7 @@
 1. manifest.json parses as a JSON object;
 2. its schema_version has a major this runtime knows (checked before any other field, so a
    2.0 package gets "upgrade the runtime", not a confusing complaint about a renamed field);
-3. the fields the runtime reads are present and well typed;
+3. it matches the published schema (schema.py, runtimes/manifest.schema.json);
 4. every listed file has its recorded size and sha256, and no file is unlisted.
 """
 
@@ -16,14 +16,14 @@ from typing import Any
 from ._source import MANIFEST, Source, check_member_name
 from ._version import __version__
 from .errors import IntegrityError, InvalidPackageError, SchemaVersionError
+from .schema import check
 
 SCHEMA_VERSION = "1.0"
 SUPPORTED_MAJOR = 1
 # Present in a package but never listed under "files": they describe the listing itself.
 UNLISTED = frozenset({MANIFEST, "manifest.sig"})
 # A manifest is a few KB; refuse to parse a huge one rather than exhaust a small device's memory.
-_MAX_MANIFEST_BYTES = 16 << 20
-_SHA256 = re.compile(r"[0-9a-f]{64}")
+MAX_MANIFEST_BYTES = 16 << 20
 
 
 def read_manifest(source: Source) -> dict[str, Any]:
@@ -34,8 +34,8 @@ def read_manifest(source: Source) -> dict[str, Any]:
             f" (found {nested[0]}: package the folder's contents, not the folder)" if nested else ""
         )
         raise InvalidPackageError(f"{source.label}: no {MANIFEST} at the package root{hint}")
-    if source.size(MANIFEST) > _MAX_MANIFEST_BYTES:
-        raise InvalidPackageError(f"{MANIFEST}: larger than {_MAX_MANIFEST_BYTES} bytes")
+    if source.size(MANIFEST) > MAX_MANIFEST_BYTES:
+        raise InvalidPackageError(f"{MANIFEST}: larger than {MAX_MANIFEST_BYTES} bytes")
     try:
         manifest = json.loads(source.read(MANIFEST).decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -63,59 +63,21 @@ def check_schema_version(version: object) -> None:
         )
 
 
-def _require(obj: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
-    if key not in obj:
-        raise InvalidPackageError(f"{MANIFEST}: missing required field '{where}{key}'")
-    value = obj[key]
-    # bool is an int in Python; a size or shape of `true` is a packaging bug, not a number.
-    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-        names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
-        raise InvalidPackageError(
-            f"{MANIFEST}: field '{where}{key}' must be {names}, got {type(value).__name__}"
-        )
-    return value
-
-
 def validate(manifest: dict[str, Any]) -> None:
-    """Check the fields the runtime reads; the rest (lineage, metrics, ...) is informational."""
-    for key in ("name", "version", "task", "model"):
-        _require(manifest, key, str, "")
-    for key in ("inputs", "outputs"):
-        specs = _require(manifest, key, list, "")
-        if not specs:
-            raise InvalidPackageError(f"{MANIFEST}: '{key}' must list at least one tensor")
-        for i, spec in enumerate(specs):
-            where = f"{key}[{i}]."
-            if not isinstance(spec, dict):
-                raise InvalidPackageError(f"{MANIFEST}: '{key}[{i}]' must be an object")
-            _require(spec, "name", str, where)
-            _require(spec, "dtype", str, where)
-            _require(spec, "shape", list, where)
-    files = _require(manifest, "files", dict, "")
-    for name, entry in files.items():
+    """Check the manifest against the published schema (schema.MANIFEST_SCHEMA), then what a
+    JSON Schema cannot say: safe file names, and every file the runtime reads being listed."""
+    check(manifest)
+    for name in manifest["files"]:
         check_member_name(name, MANIFEST)
-        if not isinstance(entry, dict):
-            raise InvalidPackageError(f"{MANIFEST}: 'files.{name}' must be an object")
-        sha = _require(entry, "sha256", str, f"files.{name}.")
-        if not _SHA256.fullmatch(sha):
-            raise InvalidPackageError(f"{MANIFEST}: 'files.{name}.sha256' is not a sha256 hex")
-        if _require(entry, "size", int, f"files.{name}.") < 0:
-            raise InvalidPackageError(f"{MANIFEST}: 'files.{name}.size' is negative")
-    for key in ("preprocessing", "postprocessing", "samples"):
-        if key in manifest:
-            _require(manifest, key, dict, "")
-    for path in referenced_files(manifest):
-        if path not in files:
+    for path in referenced_files(manifest) + mobile_files(manifest):
+        if path not in manifest["files"]:
             raise InvalidPackageError(f"{MANIFEST}: {path} is referenced but not listed in 'files'")
-    samples = manifest.get("samples")
-    if samples is not None:
-        _require(samples, "outputs", dict, "samples.")
-        if "raw" in samples:
-            _require(samples, "raw", str, "samples.")
-        if "inputs" in samples:
-            _require(samples, "inputs", dict, "samples.")
-        _require(samples, "atol", (int, float), "samples.")
-        _require(samples, "rtol", (int, float), "samples.")
+
+
+def mobile_files(manifest: dict[str, Any]) -> list[str]:
+    """The ONNX Runtime Mobile artifacts the manifest names (checked, not read, by this runtime)."""
+    mobile = manifest.get("mobile") or {}
+    return [mobile[k] for k in ("model", "required_operators") if isinstance(mobile.get(k), str)]
 
 
 def referenced_files(manifest: dict[str, Any]) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from .errors import (
 from .manifest import read_manifest, referenced_files, verify_files
 from .postprocessing import Postprocessor, Prediction, make_postprocessor, package_labels
 from .preprocessing import Feeds, Preprocessor, make_preprocessor
+from .signature import SIGNATURE, PublicKeyLike, fingerprint, load_public_key, verify_signature
 
 # A model onnxruntime cannot parse is a broken package; one it parses but cannot run here
 # (an op, opset or provider it lacks) is a package this install does not support.
@@ -53,8 +55,11 @@ class Package:
         files: dict[str, bytes],
         preprocess: Preprocessor,
         postprocess: Postprocessor,
+        signature: str = "not checked",
     ) -> None:
         self.manifest = manifest
+        # "verified by ed25519:<fingerprint>", "not checked" (signed, no key given) or "unsigned"
+        self.signature = signature
         self._session = session
         self._files = files  # verified bytes of the samples and tokenizer, kept for later
         self._preprocess = preprocess
@@ -96,6 +101,8 @@ class Package:
             "metrics": m.get("metrics", {}),
             "files": len(m["files"]),
             "model_size": m["files"][m["model"]]["size"],
+            "signature": self.signature,
+            "mobile": m.get("mobile"),
         }
 
     def preprocess(self, raw: Any) -> Feeds:
@@ -123,7 +130,8 @@ class Package:
 
     def predict(self, raw: Any) -> Prediction:
         """Preprocess, run and postprocess: labels and scores for a classifier."""
-        return self._postprocess(self.run(self.preprocess(raw)))
+        feeds = self.preprocess(raw)
+        return self._postprocess(self.run(feeds), feeds)
 
     def check_samples(self) -> SampleCheck:
         """Replay the recorded samples and compare with the recorded tensors (atol/rtol)."""
@@ -133,10 +141,10 @@ class Package:
         atol, rtol = float(samples["atol"]), float(samples["rtol"])
         recorded = {n: self._load_npy(p) for n, p in samples.get("inputs", {}).items()}
         if "raw" in samples:
-            feeds = self.preprocess(self._load_npy(samples["raw"]))
+            feeds = self.preprocess(self._load_raw(samples["raw"]))
         else:
             feeds = dict(recorded)
-        got: dict[str, np.ndarray] = {**feeds, **self.run(feeds)}
+        got: dict[str, np.ndarray] = {**feeds, **self._run_in_batches(feeds)}
         recorded.update({n: self._load_npy(p) for n, p in samples["outputs"].items()})
 
         diffs: dict[str, float] = {}
@@ -173,6 +181,28 @@ class Package:
         if not result.ok:
             raise SampleMismatchError(result.message)
         return result
+
+    def _run_in_batches(self, feeds: Feeds) -> dict[str, np.ndarray]:
+        """run(), in slices of the model's batch size when it is fixed (a mobile model built
+        with fixed shapes takes 1 row at a time; the samples hold several)."""
+        rows = len(next(iter(feeds.values())))
+        dims = {i.shape[0] for i in self._session.get_inputs() if i.shape}
+        batch = dims.pop() if len(dims) == 1 else None
+        if not isinstance(batch, int) or batch <= 0 or batch >= rows or rows % batch:
+            return self.run(feeds)
+        parts = [
+            self.run({k: v[i : i + batch] for k, v in feeds.items()}) for i in range(0, rows, batch)
+        ]
+        return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+
+    def _load_raw(self, path: str) -> Any:
+        """Raw sample inputs: an .npy array, or a JSON list (the strings of a text package)."""
+        if not path.endswith(".json"):
+            return self._load_npy(path)
+        try:
+            return json.loads(self._files[path].decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InvalidPackageError(f"{path}: not valid JSON ({exc})") from exc
 
     def _load_npy(self, path: str) -> np.ndarray:
         try:
@@ -220,36 +250,50 @@ def load(
     path: str | os.PathLike[str],
     threads: int | None = None,
     providers: Sequence[str] | None = None,
+    pubkey: PublicKeyLike | None = None,
+    model: str | None = None,
 ) -> Package:
     """Open a `.edgepack` zip or package folder, verify it, and create the model session.
 
-    Order matters: the manifest and its schema major are checked first, then every file's size
-    and sha256; the model reaches onnxruntime only once all of that has passed.
+    Order matters: with `pubkey` (a PEM public key file or PEM bytes), manifest.sig is checked
+    against manifest.json before anything is parsed, and a missing or mismatching signature
+    raises SignatureError. Then the manifest and its schema major are checked, then every file's
+    size and sha256; the model reaches onnxruntime only once all of that has passed.
     `threads` sets onnxruntime's intra-op threads; `providers` defaults to the CPU provider.
+    `model` picks another listed model file to run, e.g. manifest["mobile"]["model"] (model.ort).
     Bad option values raise ValueError; everything about the package an EdgepackRuntimeError.
     """
     providers = _check_options(threads, providers)
+    key = load_public_key(pubkey) if pubkey is not None else None
     source = open_source(path)
     try:
+        if key is not None:
+            verify_signature(source, key)
+            signature = f"verified by {fingerprint(key)}"
+        else:
+            signature = "not checked" if SIGNATURE in source.names() else "unsigned"
         manifest = read_manifest(source)
-        files = verify_files(source, manifest, keep=set(referenced_files(manifest)))
+        model_path = manifest["model"] if model is None else model
+        if model_path not in manifest["files"]:
+            raise InvalidPackageError(f"{model_path}: not a file of this package")
+        keep = {*referenced_files(manifest), model_path}
+        files = verify_files(source, manifest, keep=keep)
     finally:
         source.close()
     # Pre/postprocessing blocks are checked before the (slower) session is built.
     preprocess = make_preprocessor(manifest, files)
     postprocess = make_postprocessor(manifest)
-    model_path = manifest["model"]
     session = _session(files.pop(model_path), model_path, threads, providers)
-    _check_io(manifest, session)
-    return Package(manifest, session, files, preprocess, postprocess)
+    _check_io(manifest, session, model_path)
+    return Package(manifest, session, files, preprocess, postprocess, signature)
 
 
-def _check_io(manifest: dict[str, Any], session: ort.InferenceSession) -> None:
+def _check_io(manifest: dict[str, Any], session: ort.InferenceSession, model_path: str) -> None:
     """The manifest's inputs/outputs must be the model's: apps and samples rely on the names."""
     declared = [sorted(t["name"] for t in manifest[k]) for k in ("inputs", "outputs")]
     actual = [sorted(t.name for t in ts) for ts in (session.get_inputs(), session.get_outputs())]
     if declared != actual:
         raise InvalidPackageError(
             f"manifest.json: inputs/outputs {declared[0]}/{declared[1]} do not match "
-            f"{manifest['model']}: {actual[0]}/{actual[1]}"
+            f"{model_path}: {actual[0]}/{actual[1]}"
         )

@@ -13,9 +13,10 @@ from .errors import InvalidPackageError, UnsupportedPackageError
 
 @dataclass
 class Prediction:
-    """What predict returns: raw outputs always; the classification fields for classifiers.
+    """What predict returns: raw outputs always; the classification fields for classifiers,
+    `embeddings` for feature-extraction models.
 
-    Row i of each classification field is the answer for sample i of the batch.
+    Row i of each field is the answer for sample i of the batch.
     """
 
     outputs: dict[str, np.ndarray]
@@ -23,6 +24,7 @@ class Prediction:
     indices: np.ndarray | None = None  # top-1 class index per row, shape (N,)
     probabilities: np.ndarray | None = None  # class probabilities, shape (N, classes)
     scores: np.ndarray | None = None  # top-1 probability per row, shape (N,)
+    embeddings: np.ndarray | None = None  # one vector per row, shape (N, dim), float32
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -73,7 +75,7 @@ class ClassificationPostprocessor:
                 f"in output {self.output!r}"
             )
 
-    def __call__(self, outputs: dict[str, np.ndarray]) -> Prediction:
+    def __call__(self, outputs: dict[str, np.ndarray], feeds: Mapping | None = None) -> Prediction:
         scores = np.asarray(outputs[self.output])
         if scores.ndim == 1:
             scores = scores[None, :]
@@ -96,14 +98,62 @@ class ClassificationPostprocessor:
         )
 
 
-class NonePostprocessor:
-    """type "none": the raw outputs are the answer (e.g. embeddings)."""
+class EmbeddingPostprocessor:
+    """type "embedding": one vector per text.
 
-    def __call__(self, outputs: dict[str, np.ndarray]) -> Prediction:
+    Fields: "output"; "pooling" ("mean" over real tokens, "cls" = first token, or "none");
+    "normalize" (L2); "in_graph" (default true): pooling and normalisation are already nodes of
+    the model, whose output is the embedding, so nothing is recomputed here. With in_graph
+    false the output is (batch, tokens, dim) and pooling "mean" uses the attention_mask feed.
+    """
+
+    def __init__(self, spec: Mapping[str, Any], manifest: Mapping[str, Any]) -> None:
+        outputs = {o["name"] for o in manifest["outputs"]}
+        self.output: str = spec.get("output", manifest["outputs"][0]["name"])
+        if self.output not in outputs:
+            raise InvalidPackageError(
+                f"manifest.json: postprocessing.output {self.output!r} is not a model output "
+                f"{sorted(outputs)}"
+            )
+        self.in_graph = spec.get("in_graph", True)
+        self.pooling = spec.get("pooling", "none")
+        self.normalize = spec.get("normalize", False)
+        if not isinstance(self.in_graph, bool) or not isinstance(self.normalize, bool):
+            raise InvalidPackageError(
+                "manifest.json: postprocessing.in_graph and .normalize must be booleans"
+            )
+        if self.pooling not in ("mean", "cls", "none", None):
+            raise UnsupportedPackageError(
+                f"postprocessing.pooling {self.pooling!r} is not supported (supported: mean, cls)"
+            )
+
+    def __call__(self, outputs: dict[str, np.ndarray], feeds: Mapping | None = None) -> Prediction:
+        x = np.asarray(outputs[self.output], dtype=np.float32)
+        if not self.in_graph:
+            if self.pooling == "cls":
+                x = x[:, 0]
+            elif self.pooling == "mean":
+                if feeds is None or "attention_mask" not in feeds:
+                    raise UnsupportedPackageError("mean pooling needs the attention_mask feed")
+                m = np.asarray(feeds["attention_mask"], dtype=np.float32)[..., None]
+                x = (x * m).sum(1) / np.maximum(m.sum(1), 1e-9)
+            if self.normalize:
+                x = x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+        if x.ndim != 2:
+            raise UnsupportedPackageError(
+                f"embedding output {self.output!r} should be (batch, dim), got shape {x.shape}"
+            )
+        return Prediction(outputs=outputs, embeddings=x)
+
+
+class NonePostprocessor:
+    """type "none": the raw outputs are the answer."""
+
+    def __call__(self, outputs: dict[str, np.ndarray], feeds: Mapping | None = None) -> Prediction:
         return Prediction(outputs=outputs)
 
 
-Postprocessor = ClassificationPostprocessor | NonePostprocessor
+Postprocessor = ClassificationPostprocessor | EmbeddingPostprocessor | NonePostprocessor
 
 
 def make_postprocessor(manifest: Mapping[str, Any]) -> Postprocessor:
@@ -112,8 +162,10 @@ def make_postprocessor(manifest: Mapping[str, Any]) -> Postprocessor:
     kind = spec.get("type")
     if kind == "classification":
         return ClassificationPostprocessor(spec, manifest)
+    if kind == "embedding":
+        return EmbeddingPostprocessor(spec, manifest)
     if kind == "none":
         return NonePostprocessor()
     raise UnsupportedPackageError(
-        f"postprocessing type {kind!r} is not supported (supported: classification, none)"
+        f"postprocessing type {kind!r} is not supported (supported: classification, embedding, none)"
     )

@@ -1,0 +1,284 @@
+"""A cost model over an ONNX graph: MACs and FLOPs per op, parameter bytes, peak activation
+memory from tensor lifetimes, and a roofline time against a target's peak compute and bandwidth.
+
+Conventions (stated so the numbers can be checked by hand):
+- MACs: Conv = N x M x out_spatial x (C/group) x kernel; ConvTranspose = N x C x in_spatial x
+  (M/group) x kernel; MatMul = out_elements x K; Gemm = M x N x K. Quantized forms
+  (QLinearConv, ConvInteger, QLinearMatMul, MatMulInteger) count the same MACs.
+- FLOPs = 2 x MACs + one FLOP per output element for other arithmetic (Gemm's bias, Add,
+  Relu, Q/DQ, ...), pooling's window per output, a reduction's input size, and a few
+  per-element constants for transcendental ops (_PER_ELEMENT). Pure data movement
+  (Reshape, Transpose, Gather, ...) costs no FLOPs but does move bytes.
+- Activation memory: every non-initializer tensor is live from the step that produces it
+  (graph inputs: from the start) to its last consumer (graph outputs: to the end), in the
+  graph's stored topological order; the peak is the largest sum of live tensor bytes over
+  the steps. Runtimes that reuse or fuse buffers can do better, never worse in this model.
+- Roofline: each op takes max(FLOPs / peak compute, bytes moved / bandwidth); peak compute
+  scales with min(threads, cores) / cores. It is a lower bound: no per-op overhead, caches
+  or kernel inefficiency, and FP32 peak for every op (pessimistic for int8 on dot-product cores).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+_MOVE_ONLY = {
+    "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Shape", "Size", "Constant",
+    "Transpose", "Concat", "Split", "Slice", "Gather", "GatherElements", "GatherND", "Cast",
+    "Expand", "Pad", "Tile", "ConstantOfShape", "Dropout", "DepthToSpace", "SpaceToDepth",
+}  # fmt: skip
+_PER_ELEMENT = {"Softmax": 5, "LogSoftmax": 5, "LayerNormalization": 8, "Gelu": 8, "Erf": 8,
+                "Tanh": 4, "Sigmoid": 4, "Exp": 4, "Log": 4, "Sqrt": 2, "HardSwish": 3,
+                "BatchNormalization": 2, "InstanceNormalization": 8}  # fmt: skip
+_REDUCE = {"ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL2",
+           "GlobalAveragePool", "GlobalMaxPool", "ArgMax", "ArgMin"}  # fmt: skip
+_POOL = {"MaxPool", "AveragePool", "LpPool"}
+# Where the weight sits for each MAC op (input index).
+_CONV_W = {"Conv": 1, "ConvInteger": 1, "QLinearConv": 3}
+_MATMUL_AB = {"MatMul": (0, 1), "MatMulInteger": (0, 1), "QLinearMatMul": (0, 3)}
+
+
+@dataclass
+class OpCost:
+    name: str
+    op_type: str
+    output_shape: list[int] | None
+    macs: int
+    flops: int
+    param_bytes: int
+    bytes_moved: int
+    known: bool  # False when a shape needed for the count could not be inferred
+
+
+@dataclass
+class GraphCost:
+    ops: list[OpCost]
+    macs: int
+    flops: int
+    params: int
+    param_bytes: int
+    activation_peak_bytes: int
+    bytes_moved: int
+    unknown_ops: int
+    inputs: dict[str, list[int]]
+
+    def to_json(self, *, with_ops: bool = True) -> dict[str, Any]:
+        out = asdict(self)
+        if not with_ops:
+            out.pop("ops")
+        return out
+
+
+def _bind_inputs(model, batch: int, dims: Mapping[str, int]) -> dict[str, list[int]]:
+    """Fix symbolic input dims in place the way the benchmark child does; return the shapes."""
+    inits = {i.name for i in model.graph.initializer}
+    bound = {}
+    for vi in model.graph.input:
+        if vi.name in inits:
+            continue
+        shape = []
+        for i, d in enumerate(vi.type.tensor_type.shape.dim):
+            if d.HasField("dim_value") and d.dim_value >= 0:
+                value = d.dim_value
+            elif d.dim_param in dims:
+                value = int(dims[d.dim_param])
+            else:
+                value = int(batch) if i == 0 else 1
+            d.Clear()
+            d.dim_value = value
+            shape.append(value)
+        bound[vi.name] = shape
+    return bound
+
+
+def _tensor_table(model) -> dict[str, tuple[list[int] | None, int]]:
+    """name -> (shape or None, bytes per element) for every tensor shape inference knows."""
+    from onnx import helper
+
+    table: dict[str, tuple[list[int] | None, int]] = {}
+
+    def add(vi) -> None:
+        t = vi.type.tensor_type
+        if not t.elem_type:
+            return
+        itemsize = np.dtype(helper.tensor_dtype_to_np_dtype(t.elem_type)).itemsize
+        dims = [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
+        known = t.HasField("shape") and all(v is not None for v in dims)
+        table[vi.name] = (dims if known else None, itemsize)
+
+    for vi in [*model.graph.input, *model.graph.value_info, *model.graph.output]:
+        add(vi)
+    for init in model.graph.initializer:
+        itemsize = np.dtype(helper.tensor_dtype_to_np_dtype(init.data_type)).itemsize
+        table[init.name] = (list(init.dims), itemsize)
+    return table
+
+
+def _numel(shape: list[int] | None) -> int | None:
+    return None if shape is None else int(np.prod(shape, dtype=np.int64))
+
+
+def _attr(node, name: str, default: Any) -> Any:
+    from onnx import helper
+
+    for a in node.attribute:
+        if a.name == name:
+            return helper.get_attribute_value(a)
+    return default
+
+
+def _macs(node, shape_of) -> int | None:
+    op = node.op_type
+    out = shape_of(node.output[0]) if node.output else None
+    if op in _CONV_W:
+        w = shape_of(node.input[_CONV_W[op]])
+        if out is None or w is None:
+            return None
+        return _numel(out) * int(np.prod(w[1:], dtype=np.int64))  # (C/group) x kernel
+    if op == "ConvTranspose":
+        x, w = shape_of(node.input[0]), shape_of(node.input[1])
+        if x is None or w is None:
+            return None
+        return _numel(x) * int(np.prod(w[1:], dtype=np.int64))  # each input feeds (M/g) x kernel
+    if op in _MATMUL_AB:
+        a = shape_of(node.input[_MATMUL_AB[op][0]])
+        if out is None or a is None:
+            return None
+        return _numel(out) * a[-1]
+    if op == "Gemm":
+        a = shape_of(node.input[0])
+        if out is None or a is None:
+            return None
+        k = a[0] if _attr(node, "transA", 0) else a[-1]
+        return _numel(out) * k
+    return 0
+
+
+def _other_flops(node, shape_of) -> int | None:
+    op = node.op_type
+    out = _numel(shape_of(node.output[0])) if node.output else 0
+    if op in _MOVE_ONLY:
+        return 0
+    if out is None:
+        return None
+    if op in _CONV_W or op in _MATMUL_AB or op == "ConvTranspose":
+        return 0  # bias and requantization are small next to the MACs; not counted
+    if op == "Gemm":
+        return out if len(node.input) > 2 and node.input[2] else 0
+    if op in _POOL:
+        return out * int(np.prod(_attr(node, "kernel_shape", [1]), dtype=np.int64))
+    if op in _REDUCE:
+        return _numel(shape_of(node.input[0]))
+    return out * _PER_ELEMENT.get(op, 1)
+
+
+def analyze(
+    model_path: str | Path, *, batch: int = 1, dims: Mapping[str, int] | None = None
+) -> GraphCost:
+    """Per-op and total cost of the model with symbolic input dims bound like the benchmark."""
+    import onnx
+
+    model = onnx.load(str(model_path))
+    inputs = _bind_inputs(model, batch, dims or {})
+    # An op that inference cannot handle: count what the stored shapes allow.
+    with contextlib.suppress(Exception):
+        model = onnx.shape_inference.infer_shapes(model, data_prop=True)
+    table = _tensor_table(model)
+    inits = {i.name for i in model.graph.initializer}
+    for node in model.graph.node:
+        if node.op_type == "Constant":
+            inits.update(node.output)
+
+    def shape_of(name: str) -> list[int] | None:
+        return table.get(name, (None, 0))[0] if name else None
+
+    def nbytes(name: str) -> int | None:
+        shape, itemsize = table.get(name, (None, 0))
+        return None if shape is None else _numel(shape) * itemsize
+
+    ops = []
+    for node in model.graph.node:
+        macs, other = _macs(node, shape_of), _other_flops(node, shape_of)
+        sizes = [nbytes(n) for n in [*node.input, *node.output] if n]
+        ops.append(
+            OpCost(
+                name=node.name or f"{node.op_type}_{len(ops)}",
+                op_type=node.op_type,
+                output_shape=shape_of(node.output[0]) if node.output else None,
+                macs=macs or 0,
+                flops=2 * (macs or 0) + (other or 0),
+                param_bytes=sum(nbytes(n) or 0 for n in node.input if n in inits),
+                bytes_moved=sum(s for s in sizes if s is not None),
+                known=macs is not None and other is not None,
+            )
+        )
+    # Constant nodes hold weights too (some exporters emit them instead of initializers).
+    params = sum(_numel(shape_of(name)) or 0 for name in inits)
+    param_bytes = sum(nbytes(name) or 0 for name in inits)
+    return GraphCost(
+        ops=ops,
+        macs=sum(o.macs for o in ops),
+        flops=sum(o.flops for o in ops),
+        params=params,
+        param_bytes=param_bytes,
+        activation_peak_bytes=peak_activation_bytes(model, nbytes, inits),
+        bytes_moved=sum(o.bytes_moved for o in ops),
+        unknown_ops=sum(not o.known for o in ops),
+        inputs=inputs,
+    )
+
+
+def peak_activation_bytes(model, nbytes, constants: set[str]) -> int:
+    """Largest sum of live non-constant tensor bytes over the steps of the stored order."""
+    nodes = list(model.graph.node)
+    end = len(nodes)  # graph outputs stay live past the last node
+    start: dict[str, int] = {}
+    last: dict[str, int] = {}
+    for vi in model.graph.input:
+        if vi.name not in constants:
+            start[vi.name] = last[vi.name] = 0
+    for i, node in enumerate(nodes):
+        for name in node.input:
+            if name in start:
+                last[name] = max(last[name], i)
+        for name in node.output:
+            if name and name not in constants:
+                start[name] = last[name] = i
+    for vi in model.graph.output:
+        if vi.name in last:
+            last[vi.name] = end
+    delta = np.zeros(end + 2, dtype=np.int64)
+    for name, s in start.items():
+        size = nbytes(name) or 0
+        delta[s] += size
+        delta[last[name] + 1] -= size
+    return int(np.cumsum(delta).max(initial=0))
+
+
+def roofline(
+    cost: GraphCost, *, peak_gflops: float, bandwidth_gbs: float, threads: int, cores: int
+) -> dict[str, Any]:
+    """Lower-bound time of `cost` on a device; compute peak scales with the threads used."""
+    flops_per_s = peak_gflops * 1e9 * min(threads, cores) / cores
+    bytes_per_s = bandwidth_gbs * 1e9
+    compute_ms = memory_ms = total_ms = compute_bound_ms = 0.0
+    for op in cost.ops:
+        c, m = op.flops / flops_per_s * 1e3, op.bytes_moved / bytes_per_s * 1e3
+        compute_ms += c
+        memory_ms += m
+        total_ms += max(c, m)
+        compute_bound_ms += c if c >= m else 0.0
+    return {
+        "latency_ms": total_ms,
+        "compute_ms": compute_ms,
+        "memory_ms": memory_ms,
+        "bound": "compute" if compute_bound_ms >= total_ms / 2 else "memory",
+        "effective_gflops": flops_per_s / 1e9,
+        "bandwidth_gbs": bandwidth_gbs,
+    }

@@ -1,0 +1,279 @@
+"""Models x targets x threads x batch: every configuration gets the kinds of number it can
+honestly have, and every record says which kind it is.
+
+- target `host`: `measured` here, one child per (model, threads, batch).
+- target `ssh://user@host`: `measured` on that machine (packager.bench.remote).
+- a device profile (rpi4, ...): `host-emulated` here under its thread count and memory cap,
+  and `estimated` by the cost model against its published peaks. Thread counts are the
+  requested ones capped at the device's cores, plus the device's own core count.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from packager.bench.errors import BenchError
+from packager.bench.runner import run_one
+from packager.bench.schema import SCHEMA, validate_result
+from packager.bench.targets import TargetProfile, is_ssh, load_targets
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class BenchModel:
+    """One model to benchmark: its file, a label for tables, and optional sample feeds."""
+
+    path: Path
+    label: str
+    variant: str | None = None
+    samples: Path | None = None  # .npz of example feeds (a package's samples)
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    threads: tuple[int, ...] = (1,)
+    batches: tuple[int, ...] = (1,)
+    warmup: int = 10
+    runs: int | None = 100
+    seconds: float | None = None
+    dims: Mapping[str, int] | None = None
+    memory_cap_mb: float | None = None  # overrides each profile's app/device memory
+    keep_raw: bool = True
+    timeout: float = 600
+
+
+def profile_threads(profile: TargetProfile, threads: Sequence[int]) -> list[int]:
+    cores = profile.cores or 1
+    return sorted({min(t, cores) for t in threads} | {cores})
+
+
+def sample_feeds(samples: Path, batch: int) -> dict[str, Any]:
+    """The package's sample inputs, cycled to `batch` rows (fewer samples than batch repeat)."""
+    import numpy as np
+
+    with np.load(samples, allow_pickle=False) as npz:
+        feeds = {name: npz[name] for name in npz.files}
+    out = {}
+    for name, value in feeds.items():
+        if value.ndim == 0 or len(value) == 0:
+            raise BenchError(f"samples {samples}: input {name!r} has no examples to batch")
+        out[name] = value[np.arange(batch) % len(value)]
+    return out
+
+
+def run_suite(
+    models: Sequence[BenchModel],
+    targets: Sequence[str],
+    options: BenchOptions,
+    *,
+    targets_dir: str | os.PathLike[str] | None = None,
+    progress: Progress | None = None,
+) -> list[dict[str, Any]]:
+    """Every record for every (model, target, threads, batch), measured ones first."""
+    profiles = load_targets(targets_dir)
+    jobs: list[tuple[str, Callable[[], dict[str, Any]]]] = []
+    for target in targets:
+        if not is_ssh(target) and target not in profiles:
+            raise BenchError(f"unknown target {target!r} (see `edgepack targets`)")
+        profile = None if is_ssh(target) else profiles[target]
+        for model in models:
+            for batch in options.batches:
+                jobs += _jobs_for(model, target, profile, batch, options)
+    results = []
+    for i, (what, job) in enumerate(jobs):
+        if progress is not None:
+            progress(f"[{i + 1}/{len(jobs)}] {what}")
+        results.append(validate_result(job()))
+    order = {"measured": 0, "host-emulated": 1, "estimated": 2}
+    return sorted(results, key=lambda r: order[r["kind"]])  # stable within a kind
+
+
+def _jobs_for(model, target, profile, batch, options):
+    feeds = None
+    if model.samples is not None:
+        feeds = sample_feeds(model.samples, batch)
+    common = {
+        "batch": batch,
+        "warmup": options.warmup,
+        "runs": options.runs,
+        "seconds": options.seconds,
+        "inputs": feeds,
+        "dims": options.dims,
+        "timeout": options.timeout,
+    }
+
+    def tag(record: dict[str, Any]) -> dict[str, Any]:
+        record["variant"] = model.variant
+        record["model_name"] = model.label
+        if feeds is not None:
+            record["input_source"] = "samples"
+        return record
+
+    where = f"{model.label} on {target}, batch {batch}"
+    jobs = []
+    if profile is None:  # ssh://
+        for t in options.threads:
+            jobs.append(
+                (
+                    f"{where}, {t} thread(s), measured",
+                    lambda t=t: tag(_remote(model, target, t, common)),
+                )
+            )
+    elif profile.host:
+        for t in options.threads:
+            jobs.append(
+                (
+                    f"{where}, {t} thread(s), measured",
+                    lambda t=t: tag(
+                        run_one(model.path, threads=t, keep_raw=options.keep_raw, **common)
+                    ),
+                ),
+            )
+    else:
+        cap = options.memory_cap_mb or profile.memory_cap_mb
+        for t in profile_threads(profile, options.threads):
+            jobs.append(
+                (
+                    f"{where}, {t} thread(s), host-emulated",
+                    lambda t=t: tag(_emulated(model, profile, t, cap, options, common)),
+                )
+            )
+            if profile.can_estimate():
+                jobs.append(
+                    (
+                        f"{where}, {t} thread(s), estimated",
+                        lambda t=t: tag(
+                            estimate(
+                                model.path,
+                                profile,
+                                threads=t,
+                                batch=batch,
+                                dims=options.dims,
+                                memory_cap_mb=cap,
+                            )
+                        ),
+                    )
+                )
+    return jobs
+
+
+def _remote(model: BenchModel, target: str, threads: int, common: dict) -> dict[str, Any]:
+    try:
+        from packager.bench.remote import run_remote
+    except ImportError as err:
+        raise BenchError(
+            f"target {target}: ssh benchmarks need packager.bench.remote, which failed to "
+            f"import ({err})"
+        ) from None
+    record = run_remote(target, model.path, threads=threads, **common)
+    record["target"] = target
+    record.setdefault("status", "ok")
+    record.setdefault("model_name", model.path.name)
+    return record
+
+
+def _emulated(model, profile, threads, cap, options, common) -> dict[str, Any]:
+    record = run_one(
+        model.path,
+        threads=threads,
+        keep_raw=options.keep_raw,
+        memory_cap_mb=cap,
+        target=profile.name,
+        emulates=profile.name,
+        **common,
+    )
+    host = record["machine"]
+    notes = [
+        f"latency is this host's CPU ({host['cpu']}, {host['arch']}) under {profile.name}'s "
+        f"thread count and {cap:g} MB cap, not a {profile.cpu}"
+    ]
+    usable = host.get("usable_cores") or host.get("logical_cores") or 1
+    if threads > usable:
+        notes.append(f"{threads} threads oversubscribe this host's {usable} usable cores")
+    if profile.execution_provider != "CPUExecutionProvider":
+        notes.append(
+            f"the device would prefer {profile.execution_provider}; this run used "
+            "CPUExecutionProvider"
+        )
+    record["notes"] = [*record.get("notes", []), *notes]
+    return record
+
+
+def _profile_machine(profile: TargetProfile) -> dict[str, Any]:
+    return {
+        "cpu": profile.cpu or profile.name,
+        "arch": profile.arch,
+        "logical_cores": profile.cores,
+        "memory_mb": profile.memory_mb,
+        "isa": list(profile.isa),
+        "profile": profile.name,
+        "execution_provider": profile.execution_provider,
+    }
+
+
+def estimate(
+    model_path: str | os.PathLike[str],
+    profile: TargetProfile,
+    *,
+    threads: int,
+    batch: int = 1,
+    dims: Mapping[str, int] | None = None,
+    memory_cap_mb: float | None = None,
+) -> dict[str, Any]:
+    """An `estimated` record: the cost model's roofline against the profile's peaks."""
+    from packager.bench.costmodel import analyze, roofline
+
+    if not profile.can_estimate():
+        raise BenchError(f"target {profile.name} has no peak_gflops/bandwidth_gbs to estimate with")
+    path = Path(model_path)
+    try:
+        cost = analyze(path, batch=batch, dims=dims)
+    except Exception as err:  # a graph onnx cannot load is the user's file, not our bug
+        raise BenchError(f"cost model of {path.name}: {type(err).__name__}: {err}") from None
+    roof = roofline(
+        cost,
+        peak_gflops=profile.peak_gflops.value,
+        bandwidth_gbs=profile.bandwidth_gbs.value,
+        threads=threads,
+        cores=profile.cores or 1,
+    )
+    notes = ["roofline lower bound from published peaks: no per-op overhead, ideal caches"]
+    if cost.unknown_ops:
+        notes.append(f"{cost.unknown_ops} op(s) with uninferred shapes are counted as zero")
+    record: dict[str, Any] = {
+        "schema": SCHEMA,
+        "kind": "estimated",
+        "status": "ok",
+        "target": profile.name,
+        "machine": _profile_machine(profile),
+        "model": str(path.resolve()),
+        "model_name": path.name,
+        "file_size_mb": path.stat().st_size / 1e6,
+        "threads": threads,
+        "batch": batch,
+        "inputs": cost.inputs,
+        "estimate": {
+            "method": "roofline",
+            **cost.to_json(with_ops=False),
+            **roof,
+            "sources": {
+                "peak_gflops": profile.peak_gflops.source,
+                "bandwidth_gbs": profile.bandwidth_gbs.source,
+            },
+        },
+        "notes": notes,
+    }
+    record["estimate"].pop("inputs")
+    need_mb = (cost.param_bytes + cost.activation_peak_bytes) / (1024 * 1024)
+    if memory_cap_mb is not None and need_mb > memory_cap_mb:
+        record["status"] = "does-not-fit"
+        record["message"] = (
+            f"does not fit in {memory_cap_mb:g} MB (estimated): weights and peak activations "
+            f"alone need {need_mb:.0f} MB, before the runtime's own memory"
+        )
+    return record

@@ -1,0 +1,242 @@
+"""`edgepack quantize MODEL.onnx -o OUT.onnx`: any ONNX file, through the one runner.
+
+The options compile to a single-stage recipe (model file -> [optimize] -> quantize, see
+packager.quantize.quantize_steps) that pipeline.run executes and caches like a build; the
+result is then copied to -o through a temporary file and a rename.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+def _sidecar(out: Path, suffix: str) -> Path:
+    return out.with_name(out.name.removesuffix(".onnx") + suffix)
+
+
+@click.command()
+@click.argument("model", type=click.Path())
+@click.option(
+    "-o", "--output", required=True, type=click.Path(dir_okay=False), help="Quantized model."
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["dynamic", "static", "fp16", "int4"]),
+    default="dynamic",
+    show_default=True,
+    help="dynamic needs no data; static needs --calib.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["qdq", "qoperator"]),
+    default="qdq",
+    show_default=True,
+    help="static only.",
+)
+@click.option(
+    "--per-channel/--per-tensor", default=True, show_default=True, help="int8 weight scales."
+)
+@click.option("--reduce-range", is_flag=True, help="7-bit int8 weights for CPUs without VNNI.")
+@click.option(
+    "--weight-type", type=click.Choice(["int8", "uint8"]), default="int8", show_default=True
+)
+@click.option(
+    "--activation-type", type=click.Choice(["uint8", "int8"]), default="uint8", show_default=True
+)
+@click.option(
+    "--calibration",
+    type=click.Choice(["minmax", "entropy", "percentile"]),
+    default="minmax",
+    show_default=True,
+)
+@click.option("--calib", type=click.Path(), help="Calibration data: .npz/.npy/.jsonl/.txt.")
+@click.option(
+    "--calib-samples", type=int, default=256, show_default=True, help="Cap on calibration examples."
+)
+@click.option(
+    "--calib-batch", type=int, default=32, show_default=True, help="Examples per calibration batch."
+)
+@click.option(
+    "--tokenizer", type=click.Path(), help="tokenizer.json (or its folder) for text data."
+)
+@click.option("--max-length", type=int, default=128, show_default=True, help="Token cap per text.")
+@click.option(
+    "--exclude", multiple=True, metavar="NAME|GLOB", help="Keep nodes in float (repeatable)."
+)
+@click.option(
+    "--exclude-op", multiple=True, metavar="OP", help="Keep an op type in float (repeatable)."
+)
+@click.option("--block-size", type=int, default=32, show_default=True, help="int4 block size.")
+@click.option(
+    "--keep-io-types/--fp16-io", default=True, show_default=True, help="fp16: float32 I/O."
+)
+@click.option("--eval", "eval_data", type=click.Path(), help="Evaluation data (same formats).")
+@click.option("--eval-samples", type=int, default=1000, show_default=True)
+@click.option(
+    "--metric",
+    type=click.Choice(["accuracy", "agreement", "cosine"]),
+    default="accuracy",
+    show_default=True,
+    help="accuracy needs labels; agreement/cosine compare with fp32.",
+)
+@click.option(
+    "--max-drop", type=float, help="Accuracy budget; over it, keep sensitive nodes in float."
+)
+@click.option("--max-trials", type=int, default=16, show_default=True, help="Cap on search trials.")
+@click.option(
+    "--optimize",
+    "opt_level",
+    type=click.Choice(["none", "basic", "extended", "all"]),
+    default="none",
+    show_default=True,
+    help="onnxruntime offline optimization first.",
+)
+@click.option("--slim", is_flag=True, help="Run onnxslim first.")
+@click.option(
+    "--speed-check/--no-speed-check",
+    default=True,
+    show_default=True,
+    help="Benchmark fp32 vs quantized.",
+)
+@click.option(
+    "--threads", type=int, default=1, show_default=True, help="Threads of the speed check."
+)
+@click.option(
+    "--cache-dir", type=click.Path(file_okay=False), help="Stage cache [default: .edgepack/cache]."
+)
+@click.option("-q", "--quiet", is_flag=True, help="Only the summary and errors.")
+def quantize(model: str, output: str, **opts) -> None:
+    """Quantize MODEL (an .onnx file) to -o OUT.onnx, check accuracy and speed against fp32.
+
+    Writes OUT.onnx, OUT.quantize.json (settings, metric, latency) and, with --max-drop,
+    OUT.search.md (every candidate tried, ranked). Exits 4 when --max-drop could not be met,
+    after writing the best model found.
+    """
+    from packager import pipeline
+    from packager.cache import publish_file
+    from packager.errors import CheckFailed, RecipeError
+    from packager.progress import Reporter
+    from packager.quantize import quantize_steps
+    from packager.recipe import build_recipe
+
+    out = Path(output)
+    if out.suffix != ".onnx":
+        raise RecipeError(f"-o {output}: expected a path ending in .onnx")
+    if opts["mode"] == "static" and not opts["calib"]:
+        raise RecipeError(
+            "--calib is required for --mode static: point it at a .npz/.npy/.jsonl/.txt file, "
+            "or use --mode dynamic"
+        )
+    if opts["max_drop"] is not None and not opts["eval_data"]:
+        raise RecipeError("--max-drop needs --eval DATA to measure the drop on")
+    for flag, value in (("--calib", opts["calib"]), ("--eval", opts["eval_data"])):
+        _check_data_file(flag, value)
+    excludes = opts["exclude"]
+    qcfg = {
+        "mode": opts["mode"],
+        "format": opts["fmt"],
+        "per_channel": opts["per_channel"],
+        "reduce_range": opts["reduce_range"],
+        "weight_type": opts["weight_type"],
+        "activation_type": opts["activation_type"],
+        "calibration": opts["calibration"],
+        "calib": _abs(opts["calib"]),
+        "calib_samples": opts["calib_samples"],
+        "calib_batch": opts["calib_batch"],
+        "tokenizer": _abs(opts["tokenizer"]),
+        "max_length": opts["max_length"],
+        "exclude_nodes": [e for e in excludes if not any(c in e for c in "*?[")],
+        "exclude_patterns": [e for e in excludes if any(c in e for c in "*?[")],
+        "exclude_op_types": list(opts["exclude_op"]),
+        "block_size": opts["block_size"],
+        "keep_io_types": opts["keep_io_types"],
+        "eval": _abs(opts["eval_data"]),
+        "eval_samples": opts["eval_samples"],
+        "metric": opts["metric"],
+        "max_drop": opts["max_drop"],
+        "max_trials": opts["max_trials"],
+        "speed_check": opts["speed_check"],
+        "speed_threads": opts["threads"],
+    }
+    stem = "".join(c if c.isalnum() or c in "_.-" else "-" for c in Path(model).stem) or "model"
+    recipe = build_recipe(
+        {
+            "name": stem.lstrip("._-") or "model",
+            "quantize": qcfg,
+            "optimize": {"level": opts["opt_level"], "slim": opts["slim"]},
+        },
+        "edgepack quantize",
+    )
+    steps = quantize_steps(model, recipe.quantize, recipe.optimize)
+    result = pipeline.run(
+        recipe,
+        steps=steps,
+        cache_dir=opts["cache_dir"],
+        reporter=Reporter(verbose=not opts["quiet"]),
+        publish=False,
+    )
+    art = result.artifact("quantize")
+    publish_file(art.file(), out)
+    publish_file(art.file("quantize.json"), _sidecar(out, ".quantize.json"))
+    if art.meta.get("search"):
+        publish_file(art.file("search.md"), _sidecar(out, ".search.md"))
+    _summary(art.meta, out, result)
+    q = art.meta["quantization"]
+    if q["budget_met"] is False:
+        m = q["metric"]
+        raise CheckFailed(
+            "quantize",
+            f"accuracy budget not met: best {m['name']} drop {m['drop']:.4f} > --max-drop "
+            f"{q['max_drop']:g} after {q['trials']} trial(s); the best model is in {out} and "
+            f"every trial in {_sidecar(out, '.search.md')}",
+        )
+
+
+def _check_data_file(flag: str, value: str | None) -> None:
+    from packager.errors import InputFileError
+    from packager.quantize.data import SUFFIXES
+
+    if value is None:
+        return
+    p = Path(value)
+    if not p.is_file():
+        raise InputFileError(f"{flag} {value}: file not found")
+    if p.suffix not in SUFFIXES:
+        raise InputFileError(
+            f"{flag} {value}: unsupported data file {p.suffix!r} (use {', '.join(SUFFIXES)})"
+        )
+
+
+def _abs(path: str | None) -> str | None:
+    # Absolute, so the cached config does not depend on the working directory.
+    return str(Path(path).resolve()) if path else None
+
+
+def _summary(meta: dict, out: Path, result) -> None:
+    q = meta["quantization"]
+    lines = [
+        f"{q['mode']} ({q['format']}): {q['fp32_size_bytes'] / 1024:.1f} KiB -> "
+        f"{q['size_bytes'] / 1024:.1f} KiB ({q['size_bytes'] / q['fp32_size_bytes']:.0%} of fp32)"
+    ]
+    if q["metric"]:
+        m = q["metric"]
+        lines.append(
+            f"{m['name']}: fp32 {m['fp32']:.4f} -> {m['quantized']:.4f} (drop {m['drop']:.4f}, "
+            f"{m['examples']} examples)"
+        )
+    if q["speed"]:
+        s = q["speed"]
+        lines.append(
+            f"p50 latency, {s['threads']} thread(s): fp32 {s['fp32_p50_ms']:.3f} ms -> "
+            f"{s['p50_ms']:.3f} ms ({s['speedup']:.2f}x)"
+        )
+    if q["excluded_nodes"]:
+        lines.append(f"kept in float: {', '.join(q['excluded_nodes'])}")
+    if meta.get("search"):
+        lines.append(f"search: {_sidecar(out, '.search.md')}")
+    lines.append(f"wrote {out}")
+    for line in lines:
+        click.echo(line)

@@ -1,0 +1,320 @@
+"""Text data: streamed from .txt/.jsonl/.csv/.parquet files or datasets.save_to_disk folders,
+split once into train/val/test JSON-lines files, tokenised later with the teacher's tokenizer.
+
+The source is read `stream_batch` rows at a time and never held whole: each row goes to a split
+by a seeded draw, and reading stops as soon as every capped split is full. Tokenisation uses the
+`tokenizers` library configured exactly as the device runtime configures it (truncation at
+max_length, padding to the longest text of a batch), so the packager and the runtime feed the
+model identical ids.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from packager.errors import InputFileError, RecipeError
+
+if TYPE_CHECKING:
+    from packager.recipe import DataConfig
+    from packager.stage import Artifact
+
+SPLITS = ("train", "val", "test")
+SUFFIXES = (".txt", ".jsonl", ".json", ".csv", ".parquet")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+INPUT_FIELDS = {
+    "input_ids": "ids",
+    "attention_mask": "attention_mask",
+    "token_type_ids": "type_ids",
+}
+
+
+def source_fingerprint(source: str) -> str:
+    """Names, sizes and mtimes of a local data file or folder ("" for builtin: or missing)."""
+    path = Path(source)
+    if source.startswith("builtin:") or not path.exists():
+        return ""
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    stamp = [
+        f"{p.relative_to(path.parent)}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files
+    ]
+    return ";".join(stamp)
+
+
+def _rows(cfg: DataConfig) -> Iterator[list[dict[str, Any]]]:
+    """Batches of rows (dicts) from the source, `stream_batch` at a time."""
+    path, n = Path(cfg.source), cfg.stream_batch
+    if path.is_dir():
+        yield from _saved_dataset(path, n)
+        return
+    if not path.is_file():
+        raise InputFileError(f"data.source {cfg.source}: file or folder not found")
+    if path.suffix not in SUFFIXES:
+        raise InputFileError(
+            f"data.source {path}: unsupported text file {path.suffix!r} "
+            f"(use {', '.join(SUFFIXES)} or a datasets save_to_disk folder)"
+        )
+    try:
+        if path.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=n):
+                yield batch.to_pylist()
+            return
+        with path.open(encoding="utf-8", newline="") as f:
+            if path.suffix == ".csv":
+                lines: Iterator[dict[str, Any]] = iter(csv.DictReader(f))
+            elif path.suffix == ".txt":
+                lines = ({cfg.text_column: line.rstrip("\n")} for line in f)
+            else:
+                lines = (_json_line(path, i, line) for i, line in enumerate(f, 1) if line.strip())
+            batch: list[dict[str, Any]] = []
+            for row in lines:
+                batch.append(row)
+                if len(batch) == n:
+                    yield batch
+                    batch = []
+            if batch:
+                yield batch
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise InputFileError(f"data.source {path}: cannot read ({err})") from None
+    except Exception as err:  # pyarrow raises its own error types on a bad parquet file
+        if type(err).__module__.startswith("pyarrow"):
+            raise InputFileError(f"data.source {path}: cannot read ({err})") from None
+        raise
+
+
+def _json_line(path: Path, lineno: int, line: str) -> dict[str, Any]:
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise InputFileError(f"data.source {path}: line {lineno}: not JSON ({err.msg})") from None
+    if not isinstance(row, dict):
+        raise InputFileError(f"data.source {path}: line {lineno}: expected a JSON object")
+    return row
+
+
+def _saved_dataset(path: Path, n: int) -> Iterator[list[dict[str, Any]]]:
+    import datasets
+
+    try:
+        ds = datasets.load_from_disk(str(path))
+    except (FileNotFoundError, ValueError) as err:
+        raise InputFileError(
+            f"data.source {path}: not a datasets save_to_disk folder ({err})"
+        ) from None
+    parts = list(ds.values()) if isinstance(ds, datasets.DatasetDict) else [ds]
+    for part in parts:  # the folder's own splits are pooled, then split by data.seed
+        for batch in part.iter(batch_size=n):
+            keys = list(batch)
+            yield [
+                dict(zip(keys, values, strict=True))
+                for values in zip(*batch.values(), strict=False)
+            ]
+
+
+def build_splits(cfg: DataConfig, folder: Path) -> dict[str, Any]:
+    """Stream the source into train/val/test .jsonl files in `folder`; return the data meta."""
+    rng = np.random.default_rng(cfg.seed)
+    caps = {"train": cfg.limit, "val": cfg.eval_limit, "test": cfg.eval_limit}
+    sizes = dict.fromkeys(SPLITS, 0)
+    raw_labels: dict[str, list[Any]] = {s: [] for s in SPLITS}
+    has_labels: bool | None = None
+    files = {s: (folder / f"{s}.jsonl").open("w", encoding="utf-8") for s in SPLITS}
+    try:
+        for batch in _rows(cfg):
+            draws = rng.random(len(batch))
+            for row, u in zip(batch, draws, strict=True):
+                text = row.get(cfg.text_column)
+                if text is None:
+                    raise InputFileError(
+                        f"data.source {cfg.source}: no text column {cfg.text_column!r} "
+                        f"(columns: {', '.join(map(str, row))}); set data.text_column"
+                    )
+                text = str(text).strip()
+                if not text:
+                    continue
+                split = (
+                    "test"
+                    if u < cfg.test_fraction
+                    else "val"
+                    if u < cfg.test_fraction + cfg.val_fraction
+                    else "train"
+                )
+                if caps[split] is not None and sizes[split] >= caps[split]:
+                    continue
+                labelled = bool(cfg.label_column) and row.get(cfg.label_column) is not None
+                if has_labels is None:
+                    has_labels = labelled
+                elif labelled != has_labels:
+                    raise InputFileError(
+                        f"data.source {cfg.source}: some rows have a {cfg.label_column!r} label "
+                        "and some do not"
+                    )
+                if labelled:
+                    raw_labels[split].append(row[cfg.label_column])
+                files[split].write(json.dumps({"text": text}, ensure_ascii=False) + "\n")
+                sizes[split] += 1
+            if all(caps[s] is not None and sizes[s] >= caps[s] for s in SPLITS):
+                break  # every split is full: the rest of the source is never read
+    finally:
+        for f in files.values():
+            f.close()
+    empty = [s for s in SPLITS if sizes[s] == 0]
+    if empty:
+        raise InputFileError(
+            f"data.source {cfg.source}: no examples for the {', '.join(empty)} split(s) "
+            f"({sum(sizes.values())} texts read); add data or raise val/test_fraction"
+        )
+    labels: list[str] = []
+    if has_labels:
+        labels, index = _label_index(cfg, [v for s in SPLITS for v in raw_labels[s]])
+        for s in SPLITS:  # second pass over the (small) split files: names -> class indices
+            path = folder / f"{s}.jsonl"
+            rows = path.read_text(encoding="utf-8").splitlines()
+            with path.open("w", encoding="utf-8") as f:
+                for line, raw in zip(rows, raw_labels[s], strict=True):
+                    f.write(line[:-1] + f', "label": {index[_key(raw)]}}}\n')
+    return {
+        "format": "text",
+        "file": "train.jsonl",
+        "source": str(cfg.source),
+        "sizes": sizes,
+        "labels": labels,
+        "max_length": cfg.max_length,
+        "stream_batch": cfg.stream_batch,
+        "preprocessing": {"type": "text", "max_length": cfg.max_length},
+    }
+
+
+def _key(value: Any) -> str:
+    return str(int(value)) if isinstance(value, bool | int | np.integer) else str(value)
+
+
+def _label_index(cfg: DataConfig, values: list[Any]) -> tuple[list[str], dict[str, int]]:
+    """Class names and name -> index: data.label_names order, integer labels as they are, else
+    the sorted label names."""
+    seen = sorted({_key(v) for v in values})
+    numeric = all(s.lstrip("-").isdigit() for s in seen)
+    if cfg.label_names:
+        names = list(cfg.label_names)
+        index = {n: i for i, n in enumerate(names)}
+        if numeric and not set(seen) <= set(index):
+            index = {str(i): i for i in range(len(names))}
+    elif numeric:
+        top = max(int(s) for s in seen)
+        names = [str(i) for i in range(top + 1)]
+        index = {n: i for i, n in enumerate(names)}
+    else:
+        names = seen
+        index = {n: i for i, n in enumerate(names)}
+    unknown = [s for s in seen if s not in index]
+    if unknown or any(s.startswith("-") for s in seen if numeric):
+        raise RecipeError(
+            f"data.source {cfg.source}: labels {unknown or seen[:3]} are not in "
+            f"data.label_names {names}"
+        )
+    return names, index
+
+
+def read_split(
+    art: Artifact, split: str, limit: int | None = None
+) -> tuple[list[str], np.ndarray | None]:
+    """The texts (and integer labels, when the data has them) of one split."""
+    texts, labels = [], []
+    with art.file(f"{split}.jsonl").open(encoding="utf-8") as f:
+        for line in f:
+            if limit is not None and len(texts) >= limit:
+                break
+            row = json.loads(line)
+            texts.append(row["text"])
+            if "label" in row:
+                labels.append(row["label"])
+    return texts, (np.asarray(labels, dtype=np.int64) if labels else None)
+
+
+def stream_split(art: Artifact, split: str, chunk: int) -> Iterator[tuple[list[str], list[int]]]:
+    """(texts, labels) `chunk` rows at a time, in file order."""
+    texts: list[str] = []
+    labels: list[int] = []
+    with art.file(f"{split}.jsonl").open(encoding="utf-8") as f:
+        for line in f:
+            row = json.loads(line)
+            texts.append(row["text"])
+            labels.append(row.get("label", -1))
+            if len(texts) == chunk:
+                yield texts, labels
+                texts, labels = [], []
+    if texts:
+        yield texts, labels
+
+
+def pad_token(folder: Path, tok) -> tuple[str, int]:
+    """The pad token and id the tokenizer config names ([PAD] / 0 when it names none)."""
+    name = "[PAD]"
+    cfg_file = folder / "tokenizer_config.json"
+    if cfg_file.is_file():
+        value = json.loads(cfg_file.read_text()).get("pad_token")
+        value = value.get("content") if isinstance(value, dict) else value
+        name = value or name
+    pad_id = tok.token_to_id(name)
+    return name, 0 if pad_id is None else int(pad_id)
+
+
+def load_tokenizer(folder: Path, max_length: int):
+    """tokenizer.json from `folder`, truncating at max_length and padding to the batch's longest."""
+    from tokenizers import Tokenizer
+
+    path = Path(folder) / "tokenizer.json"
+    if not path.is_file():
+        raise InputFileError(f"{folder}: no tokenizer.json (a fast tokenizer is needed)")
+    tok = Tokenizer.from_file(str(path))
+    name, pad_id = pad_token(Path(folder), tok)
+    tok.enable_truncation(max_length=max_length)
+    tok.enable_padding(pad_id=pad_id, pad_token=name)
+    return tok
+
+
+def encode(tok, texts: list[str], names: list[str] | None = None) -> dict[str, np.ndarray]:
+    """Model feeds for `texts`: int64 arrays for the named inputs (default: all three)."""
+    enc = tok.encode_batch(texts)
+    return {
+        name: np.asarray([getattr(e, INPUT_FIELDS[name]) for e in enc], dtype=np.int64)
+        for name in names or INPUT_FIELDS
+    }
+
+
+def quantize_sources(cfg, model: Path, data: Artifact):
+    """The quantize stage's (calibration, evaluation batches, label) for text data: the train
+    split calibrates, the validation split evaluates, tokenised by the tokenizer beside the model."""
+    from packager.quantize.data import materialize, model_inputs, open_source
+
+    folder = cfg.tokenizer or str(model.parent)
+    if not (Path(folder) / "tokenizer.json").is_file() and not Path(folder).is_file():
+        if cfg.mode == "static":
+            raise RecipeError(
+                "quantize: static calibration of a text model needs its tokenizer: set "
+                "quantize.tokenizer, or quantize.mode = dynamic"
+            )
+        return None, None, None
+    inputs = model_inputs(model)
+    files = {"tokenizer": folder, "max_length": data.meta["max_length"]}
+    calib = None
+    if cfg.mode == "static":
+        calib = open_source(
+            data.file("train.jsonl"),
+            inputs,
+            batch=cfg.calib_batch,
+            limit=cfg.calib_samples,
+            **files,
+        )
+    batches = materialize(
+        open_source(data.file("val.jsonl"), inputs, batch=64, limit=cfg.eval_samples, **files)
+    )
+    n = sum(len(next(iter(f.values()))) for f, _ in batches)
+    return calib, batches, f"{data.meta['source']} validation split ({n} texts)"

@@ -1,0 +1,105 @@
+"""Students derived from a transformers teacher.
+
+Layer dropping (DistilBERT's recipe): the student is the teacher's architecture with k of its n
+layers, each initialised from the teacher layer it replaces, and the embeddings, pooler and
+classifier copied. With a narrower hidden size, fewer heads or a smaller feed-forward width the
+weights cannot be copied, so the student starts from a fresh init of the same architecture.
+Either way the student is a plain transformers model, saved with `save_pretrained`.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING
+
+from torch import nn
+
+from packager.errors import RecipeError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
+
+    from packager.recipe import TransformerStudentConfig
+
+
+def select_layers(n: int, spec: TransformerStudentConfig) -> list[int]:
+    """Indices of the teacher layers the student keeps, in order."""
+    if isinstance(spec.layers, tuple):
+        if spec.num_layers is not None and spec.num_layers != len(spec.layers):
+            raise RecipeError(
+                f"distill.student: num_layers = {spec.num_layers} but layers lists "
+                f"{len(spec.layers)}; give one or the other"
+            )
+        bad = [i for i in spec.layers if i >= n]
+        if bad:
+            raise RecipeError(
+                f"distill.student.layers {list(spec.layers)}: the teacher has layers 0..{n - 1}"
+            )
+        return sorted(spec.layers)
+    k = spec.num_layers if spec.num_layers is not None else max(1, n // 2)
+    if k > n:
+        raise RecipeError(f"distill.student.num_layers = {k}, but the teacher has only {n}")
+    if spec.layers == "first-k":
+        return list(range(k))
+    # every-other: evenly spaced, ending at the top layer (it feeds the head and the pooling);
+    # with k = n / 2 this is exactly every other layer, 1, 3, 5, ...
+    return [round((i + 1) * n / k) - 1 for i in range(k)]
+
+
+def layer_list(model: nn.Module) -> tuple[str, nn.ModuleList]:
+    """(state-dict prefix, module list) of the transformer layers: the ModuleList whose length is
+    the config's layer count (encoder.layer in BERT/RoBERTa, transformer.layer in DistilBERT)."""
+    n = model.config.num_hidden_layers
+    for name, module in model.named_modules():
+        if isinstance(module, nn.ModuleList) and len(module) == n and name:
+            return name, module
+    raise RecipeError(
+        f"{type(model).__name__}: cannot find its list of {n} transformer layers to derive a student"
+    )
+
+
+def derive_student(
+    teacher: PreTrainedModel, spec: TransformerStudentConfig
+) -> tuple[PreTrainedModel, list[int]]:
+    """The student and the teacher layer each student layer stands for."""
+    n = teacher.config.num_hidden_layers
+    ids = select_layers(n, spec)
+    config = copy.deepcopy(teacher.config)
+    config.num_hidden_layers = len(ids)
+    if spec.fresh:
+        return _fresh(teacher, config, spec), ids
+    student = type(teacher)(config)
+    prefix, _ = layer_list(teacher)
+    source = teacher.state_dict()
+    state = {}
+    for key in student.state_dict():
+        src = key
+        if key.startswith(prefix + "."):
+            j, rest = key[len(prefix) + 1 :].split(".", 1)
+            src = f"{prefix}.{ids[int(j)]}.{rest}"
+        state[key] = source[src].detach().clone()
+    student.load_state_dict(state)
+    return student.eval(), ids
+
+
+def _fresh(teacher: PreTrainedModel, config, spec: TransformerStudentConfig) -> PreTrainedModel:
+    hidden = spec.hidden_size or config.hidden_size
+    heads = spec.num_heads or config.num_attention_heads
+    if hidden % heads:
+        raise RecipeError(
+            f"distill.student: hidden_size {hidden} is not a multiple of num_heads {heads}"
+        )
+    config.hidden_size = hidden
+    config.num_attention_heads = heads
+    ffn = getattr(config, "intermediate_size", None)  # DistilBERT calls it hidden_dim
+    if ffn is not None and (spec.intermediate_size or hidden != teacher.config.hidden_size):
+        # Keep the teacher's feed-forward ratio unless a width is given.
+        config.intermediate_size = spec.intermediate_size or int(
+            hidden * ffn / teacher.config.hidden_size
+        )
+    return type(teacher)(config).eval()
+
+
+def matched_states(ids: list[int]) -> list[int]:
+    """Teacher hidden-state index for each student hidden state (index 0: the embeddings)."""
+    return [0] + [i + 1 for i in ids]

@@ -1,0 +1,289 @@
+"""The quantization modes, each a thin call into onnxruntime's quantization tools.
+
+A `Quantizer` prepares its input graph once (nodes named, static: onnxruntime's pre-process,
+int4: Gemm rewritten to MatMul) and then quantizes it as often as the accuracy search asks,
+each time with a different set of nodes kept in float. Static calibration runs once: its
+tensor ranges are cached to a file and reused by every later call.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from packager.errors import RecipeError
+from packager.quantize.data import CalibrationReader, Source
+from packager.recipe import QuantizeConfig
+
+CALIBRATION = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
+PRECISION = {"static": "int8", "dynamic": "int8", "fp16": "fp16", "int4": "int4", "none": "fp32"}
+
+
+def format_of(cfg: QuantizeConfig) -> str:
+    if cfg.mode == "static":
+        return "QDQ" if cfg.format == "qdq" else "QOperator"
+    return {"dynamic": "QOperator", "fp16": "float16", "int4": "MatMulNBits"}.get(cfg.mode, "fp32")
+
+
+def quantizable_ops(mode: str) -> set[str] | None:
+    """Op types a mode changes (the accuracy search's candidates); None: every op."""
+    from onnxruntime.quantization.registry import (
+        IntegerOpsRegistry,
+        QDQRegistry,
+        QLinearOpsRegistry,
+    )
+
+    if mode == "static":
+        return set(QDQRegistry) | set(QLinearOpsRegistry)
+    if mode == "dynamic":
+        return set(IntegerOpsRegistry)
+    if mode == "int4":
+        return {"MatMul"}
+    return None
+
+
+def _qtype(name: str):
+    from onnxruntime.quantization import QuantType
+
+    return {"int8": QuantType.QInt8, "uint8": QuantType.QUInt8}[name]
+
+
+def name_nodes(model) -> int:
+    """Give every unnamed node a stable name (op_type + index): exclusion works by name."""
+    taken = {n.name for n in model.graph.node if n.name}
+    count = 0
+    for i, node in enumerate(model.graph.node):
+        if not node.name:
+            name = f"{node.op_type}_{i}"
+            while name in taken:
+                name += "_"
+            node.name, count = name, count + 1
+            taken.add(name)
+    return count
+
+
+def gemm_to_matmul(model) -> int:
+    """Rewrite Gemm with constant weights as MatMul (+ Add): MatMulNBits covers only MatMul,
+    and torch exports Linear layers on 2-D inputs as Gemm."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    inits = {t.name: t for t in model.graph.initializer}
+    nodes, rewritten, replaced = [], 0, set()
+    for node in model.graph.node:
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        has_bias = len(node.input) > 2 and bool(node.input[2])
+        beta = attrs.get("beta", 1.0)
+        if (
+            node.op_type != "Gemm"
+            or node.input[1] not in inits
+            or attrs.get("transA", 0)
+            or attrs.get("alpha", 1.0) != 1.0
+            or (has_bias and beta != 1.0 and node.input[2] not in inits)
+        ):
+            nodes.append(node)
+            continue
+        replaced.add(node.input[1])
+        w = numpy_helper.to_array(inits[node.input[1]])
+        w = w.T if attrs.get("transB", 0) else w
+        w_name = f"{node.name}.weight_kn"
+        model.graph.initializer.append(numpy_helper.from_array(np.ascontiguousarray(w), w_name))
+        mm_out = f"{node.output[0]}_matmul" if has_bias else node.output[0]
+        nodes.append(helper.make_node("MatMul", [node.input[0], w_name], [mm_out], name=node.name))
+        if has_bias:
+            bias = node.input[2]
+            if beta != 1.0:
+                b = numpy_helper.to_array(inits[bias]) * beta
+                bias = f"{node.name}.bias_scaled"
+                model.graph.initializer.append(numpy_helper.from_array(b.astype(w.dtype), bias))
+            nodes.append(
+                helper.make_node("Add", [mm_out, bias], [node.output[0]], name=f"{node.name}_bias")
+            )
+        rewritten += 1
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    used = {i for n in nodes for i in n.input} | {o.name for o in model.graph.output}
+    kept = [t for t in model.graph.initializer if t.name in used or t.name not in replaced]
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(kept)
+    onnx.checker.check_model(model)
+    return rewritten
+
+
+def resolve_exclusions(model, cfg: QuantizeConfig) -> tuple[list[str], list[str]]:
+    """Node names to keep in float from names, glob patterns and op types; plus warnings."""
+    names = [n.name for n in model.graph.node]
+    known, out, warnings = set(names), [], []
+    for name in cfg.exclude_nodes:
+        if name not in known:
+            close = difflib.get_close_matches(name, names, n=3)
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            raise RecipeError(f"quantize.exclude_nodes: no node named {name!r} in the model{hint}")
+        out.append(name)
+    for pattern in cfg.exclude_patterns:
+        hits = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
+        if not hits:
+            raise RecipeError(f"quantize.exclude_patterns: {pattern!r} matches no node name")
+        out += hits
+    ops = {n.op_type for n in model.graph.node}
+    for op in cfg.exclude_op_types:
+        if op not in ops:
+            warnings.append(f"exclude_op_types: the model has no {op} node")
+        out += [n.name for n in model.graph.node if n.op_type == op]
+    return list(dict.fromkeys(out)), warnings
+
+
+class Quantizer:
+    """Quantizes one prepared graph with `cfg`, as often as asked, with varying exclusions."""
+
+    def __init__(self, src: Path, cfg: QuantizeConfig, workdir: Path, calib: Source | None):
+        import onnx
+
+        if cfg.mode == "static" and calib is None:
+            raise RecipeError(
+                "quantize.calib is required for mode=static: point it at a .npz/.npy/.jsonl/.txt "
+                "file or set mode=dynamic"
+            )
+        self.cfg, self.calib, self.workdir = cfg, calib, workdir
+        self.calibration_examples = 0
+        self._calib_cache = workdir / "calibration.json"
+        model = onnx.load(str(src))
+        self.renamed = name_nodes(model)
+        self.rewritten = gemm_to_matmul(model) if cfg.mode == "int4" else 0
+        self.graph = workdir / "float.onnx"  # the graph quantized; node names refer to it
+        onnx.save(model, str(self.graph))
+        if cfg.mode in ("static", "dynamic"):  # onnxruntime's recommended pre-processing
+            from onnxruntime.quantization.shape_inference import quant_pre_process
+
+            pre = workdir / "preprocessed.onnx"
+            # Symbolic shape inference chokes on transformer graphs; ONNX inference suffices.
+            quant_pre_process(str(self.graph), str(pre), skip_symbolic_shape=True)
+            shutil.move(pre, self.graph)
+        self.model = onnx.load(str(self.graph))
+        self.excluded, self.warnings = resolve_exclusions(self.model, cfg)
+
+    def run(self, dst: Path, extra_exclude: list[str] = ()) -> None:
+        exclude = list(dict.fromkeys([*self.excluded, *extra_exclude]))
+        getattr(self, f"_{self.cfg.mode}")(dst, exclude)
+
+    def _none(self, dst: Path, exclude: list[str]) -> None:
+        shutil.copyfile(self.graph, dst)
+
+    def _dynamic(self, dst: Path, exclude: list[str]) -> None:
+        from onnxruntime.quantization import quantize_dynamic
+
+        quantize_dynamic(
+            str(self.graph),
+            str(dst),
+            weight_type=_qtype(self.cfg.weight_type),
+            per_channel=self.cfg.per_channel,
+            reduce_range=self.cfg.reduce_range,
+            nodes_to_exclude=exclude,
+        )
+
+    def _static(self, dst: Path, exclude: list[str]) -> None:
+        import inspect
+
+        from onnxruntime.quantization import CalibrationMethod, QuantFormat, quantize_static
+
+        reader = CalibrationReader(self.calib) if not self._calib_cache.exists() else None
+        # Calibrate once and reuse the ranges in every search trial, where onnxruntime can.
+        cache = (
+            {"calibration_cache_path": str(self._calib_cache)}
+            if "calibration_cache_path" in inspect.signature(quantize_static).parameters
+            else {}
+        )
+        if not cache:
+            reader = CalibrationReader(self.calib)
+        quantize_static(
+            str(self.graph),
+            str(dst),
+            reader,
+            quant_format=QuantFormat.QDQ if self.cfg.format == "qdq" else QuantFormat.QOperator,
+            per_channel=self.cfg.per_channel,
+            reduce_range=self.cfg.reduce_range,
+            activation_type=_qtype(self.cfg.activation_type),
+            weight_type=_qtype(self.cfg.weight_type),
+            nodes_to_exclude=exclude,
+            calibrate_method=getattr(CalibrationMethod, CALIBRATION[self.cfg.calibration]),
+            **cache,
+        )
+        if reader is not None:
+            self.calibration_examples = reader.count
+
+    def _fp16(self, dst: Path, exclude: list[str]) -> None:
+        import onnx
+
+        # onnxruntime's fork of onnxconverter-common's converter: the original leaves
+        # Cast(to=float) nodes typed float16, which onnxruntime refuses to load.
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+
+        model = convert_float_to_float16(
+            onnx.load(str(self.graph)),
+            keep_io_types=self.cfg.keep_io_types,
+            node_block_list=exclude or None,
+        )
+        onnx.save(model, str(dst))
+
+    def _int4(self, dst: Path, exclude: list[str]) -> None:
+        import onnx
+        from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+
+        q = MatMulNBitsQuantizer(
+            onnx.load(str(self.graph)),
+            bits=4,
+            block_size=self.cfg.block_size,
+            is_symmetric=self.cfg.int4_symmetric,
+            nodes_to_exclude=exclude,
+            op_types_to_quantize=("MatMul",),
+        )
+        logger = logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer")
+        level = logger.level
+        logger.setLevel(logging.WARNING)  # it logs every node at INFO
+        try:
+            q.process()
+        finally:
+            logger.setLevel(level)
+        q.model.save_model_to_file(str(dst), use_external_data_format=False)
+        ops = {n.op_type for n in onnx.load(str(dst), load_external_data=False).graph.node}
+        if "MatMulNBits" not in ops and not exclude:
+            raise RecipeError(
+                "quantize.mode=int4 found no MatMul with constant 2-D weights to quantize "
+                "(int4 is weight-only for MatMul-heavy models); use mode=dynamic or static"
+            )
+
+    def settings(self) -> dict[str, Any]:
+        """What was done, for the manifest's quantization block."""
+        c = self.cfg
+        out: dict[str, Any] = {
+            "mode": c.mode,
+            "precision": PRECISION[c.mode],
+            "format": format_of(c),
+        }
+        if c.mode in ("static", "dynamic"):
+            out |= {
+                "per_channel": c.per_channel,
+                "reduce_range": c.reduce_range,
+                "weight_type": c.weight_type,
+            }
+        if c.mode == "static":
+            out |= {
+                "activation_type": c.activation_type,
+                "calibration": c.calibration,
+                "calibration_examples": self.calibration_examples,
+            }
+        if c.mode == "int4":
+            out |= {
+                "block_size": c.block_size,
+                "symmetric": c.int4_symmetric,
+                "gemm_rewritten": self.rewritten,
+            }
+        if c.mode == "fp16":
+            out["keep_io_types"] = c.keep_io_types
+        return out

@@ -1,0 +1,222 @@
+"""Accuracy-aware quantization: keep the most sensitive nodes in float until the budget holds.
+
+Sensitivity is measured once, per node, as the output error the node *adds* against fp32:
+relative error of its output minus the largest relative error of its inputs, both in the
+quantized model versus the float one on a few evaluation examples. A node whose inputs arrive
+clean but whose output is wrong is where quantization hurt (an outlier-heavy activation
+squeezed into 8 bits, a weight matrix with a wide range). The search then excludes nodes in
+that order, one more per trial, re-quantizing and re-scoring each time on the task metric.
+Every trial is kept, and the best one is returned even when none meets the budget.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from packager.quantize.data import Batch
+
+_SENSITIVITY_EXAMPLES = 32  # enough to rank nodes; keeps the augmented runs' memory small
+
+
+@dataclass
+class Trial:
+    """One quantized candidate: which nodes stayed float and what that bought."""
+
+    trial: int
+    excluded: list[str]
+    metric: float | None
+    drop: float | None
+    size_bytes: int
+    p50_ms: float | None = None
+    within_budget: bool | None = None
+    path: str = field(default="", repr=False)
+
+
+def _augmented(path: Path, names: list[str]) -> bytes:
+    """The model with every tensor in `names` that it computes added as a graph output."""
+    import onnx
+
+    model = onnx.load(str(path))
+    have = {o for n in model.graph.node for o in n.output} - {o.name for o in model.graph.output}
+    # onnxruntime accepts outputs without type information, which fused ops lack.
+    model.graph.output.extend(onnx.ValueInfoProto(name=n) for n in names if n in have)
+    return model.SerializeToString()
+
+
+def _consumed_names(path: Path) -> dict[str, str]:
+    """tensor -> the DequantizeLinear output its consumers read, where a Q->DQ pair sits on it."""
+    import onnx
+
+    nodes = onnx.load(str(path), load_external_data=False).graph.node
+    q_of = {n.input[0]: n.output[0] for n in nodes if n.op_type == "QuantizeLinear"}
+    dq_of = {n.input[0]: n.output[0] for n in nodes if n.op_type == "DequantizeLinear"}
+    return {t: dq_of[q] for t, q in q_of.items() if q in dq_of}
+
+
+def node_sensitivity(
+    graph: Path, quantized: Path, batches: list[Batch], candidates: list[str]
+) -> list[tuple[str, float | None]]:
+    """Candidates ranked by the error each adds (most sensitive first); None: not measurable
+    (the quantized graph no longer has the node's tensors), ranked last in graph order.
+
+    A tensor is compared twice where the quantized graph has a Q->DQ pair on it: as produced
+    (raw) and as its consumers read it (after the pair). A node's input error is the smaller
+    of the two (quantizers fold a Relu into the pair, so the raw tensor can be pre-Relu), its
+    output error is the raw one: the difference is what the node and its input quantization add.
+    """
+    import onnx
+    import onnxruntime as ort
+
+    model = onnx.load(str(graph))
+    inits = {t.name for t in model.graph.initializer}
+    graph_inputs = {i.name for i in model.graph.input}
+    nodes = {n.name: n for n in model.graph.node if n.name in set(candidates)}
+    tensors = sorted(
+        {t for n in nodes.values() for t in [*n.input, n.output[0]] if t and t not in inits}
+        - graph_inputs
+    )
+    consumed = {t: c for t, c in _consumed_names(quantized).items() if t in set(tensors)}
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    # Without graph optimizations the tensors keep their names in both models.
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    sessions = [
+        ort.InferenceSession(_augmented(p, names), opts, providers=["CPUExecutionProvider"])
+        for p, names in ((graph, tensors), (quantized, [*tensors, *consumed.values()]))
+    ]
+    versions = [(t, t) for t in tensors] + [(t, c) for t, c in consumed.items()]
+    sq_err: dict[tuple[str, str], float] = {}
+    sq_ref: dict[str, float] = {}
+    seen = 0
+    for feeds, _ in batches:
+        if seen >= _SENSITIVITY_EXAMPLES:
+            break
+        seen += len(next(iter(feeds.values())))
+        ref, out = (
+            dict(zip([o.name for o in s.get_outputs()], s.run(None, feeds), strict=True))
+            for s in sessions
+        )
+        for t, v in versions:
+            if t in ref and v in out and np.shape(ref[t]) == np.shape(out[v]):
+                r = np.asarray(ref[t], np.float64)
+                diff = np.asarray(out[v], np.float64) - r
+                sq_err[t, v] = sq_err.get((t, v), 0.0) + float((diff**2).sum())
+                if t == v:
+                    sq_ref[t] = sq_ref.get(t, 0.0) + float((r**2).sum())
+
+    def err(t: str, v: str) -> float | None:
+        if (t, v) not in sq_err or t not in sq_ref:
+            return None
+        return float(np.sqrt(sq_err[t, v] / max(sq_ref[t], 1e-30)))
+
+    def err_in(t: str) -> float | None:
+        if t in graph_inputs or t in inits or not t:
+            return 0.0
+        found = [e for v in (t, consumed.get(t)) if v and (e := err(t, v)) is not None]
+        return min(found, default=None)
+
+    scored: list[tuple[str, float | None]] = []
+    for name in candidates:
+        node = nodes.get(name)
+        e_out = err(node.output[0], node.output[0]) if node is not None else None
+        e_in = [err_in(t) for t in node.input] if node is not None else [None]
+        if e_out is None or any(e is None for e in e_in):
+            scored.append((name, None))
+        else:
+            scored.append((name, e_out - max(e_in, default=0.0)))
+    order = {name: i for i, name in enumerate(candidates)}
+    return sorted(scored, key=lambda s: (s[1] is None, -(s[1] or 0.0), order[s[0]]))
+
+
+def candidates_of(graph: Path, ops: set[str] | None, excluded: list[str]) -> list[str]:
+    import onnx
+
+    model = onnx.load(str(graph), load_external_data=False)
+    skip = set(excluded)
+    return [
+        n.name for n in model.graph.node if n.name not in skip and (ops is None or n.op_type in ops)
+    ]
+
+
+def schedule(n: int, max_trials: int) -> list[int]:
+    """How many top-ranked nodes each trial keeps in float: one more per trial when the
+    candidates fit in `max_trials`, else a geometric ramp that still ends at all of them, so a
+    large model reaches "nothing left to exclude" within the trial budget."""
+    if n <= max_trials:
+        return list(range(1, n + 1))
+    return sorted({max(1, round(n ** (k / max_trials))) for k in range(1, max_trials + 1)})
+
+
+def search(
+    first: Trial,
+    ranking: list[tuple[str, float | None]],
+    attempt: Callable[[int, list[str]], Trial],
+    max_drop: float,
+    max_trials: int,
+    log: Callable[[str], None],
+) -> list[Trial]:
+    """Keep more of the ranked nodes in float per trial until one is within `max_drop`."""
+    trials = [first]
+    for size in schedule(len(ranking), max_trials):
+        added = ranking[len(trials[-1].excluded) - len(first.excluded) : size]
+        t = attempt(len(trials), [name for name, _ in ranking[:size]])
+        trials.append(t)
+        shown = ", ".join(
+            f"{name} ({'n/a' if score is None else f'{score:.3g}'})" for name, score in added[:3]
+        ) + (f" and {len(added) - 3} more" if len(added) > 3 else "")
+        log(f"trial {t.trial}: also keep {shown} in float: drop {t.drop:.4f}")
+        if t.within_budget:
+            break
+    return trials
+
+
+def best_of(trials: list[Trial]) -> Trial:
+    """Within budget with the fewest float nodes; otherwise the highest metric."""
+    return ranked(trials)[0]
+
+
+def ranked(trials: list[Trial]) -> list[Trial]:
+    return sorted(
+        trials,
+        key=lambda t: (
+            not t.within_budget,
+            -(t.metric if t.metric is not None else -np.inf) if not t.within_budget else 0.0,
+            len(t.excluded),
+            t.size_bytes,
+        ),
+    )
+
+
+def write_table(trials: list[Trial], folder: Path, *, metric: str, fp32: float, max_drop) -> None:
+    """search.json (every field) and search.md (the ranked table) in `folder`."""
+    rows = ranked(trials)
+    (folder / "search.json").write_text(
+        json.dumps(
+            {
+                "metric": metric,
+                "fp32": fp32,
+                "max_drop": max_drop,
+                "trials": [{"rank": i + 1, **asdict(t)} for i, t in enumerate(rows)],
+            },
+            indent=2,
+        )
+    )
+    lines = [
+        f"# accuracy search: {metric}, fp32 {fp32:.4f}, max_drop {max_drop}",
+        "",
+        "| rank | trial | kept in float | metric | drop | within budget | size KiB | p50 ms |",
+        "|---:|---:|---|---:|---:|---|---:|---:|",
+    ]
+    for i, t in enumerate(rows):
+        kept = ", ".join(t.excluded) if t.excluded else "(none)"
+        p50 = "-" if t.p50_ms is None else f"{t.p50_ms:.3f}"
+        lines.append(
+            f"| {i + 1} | {t.trial} | {kept} | {t.metric:.4f} | {t.drop:.4f} | "
+            f"{'yes' if t.within_budget else 'no'} | {t.size_bytes / 1024:.1f} | {p50} |"
+        )
+    (folder / "search.md").write_text("\n".join(lines) + "\n")

@@ -1,0 +1,138 @@
+"""Speed check: fp32 and quantized side by side on this host, and why INT8 may not be faster.
+
+"INT8 is no faster than FP32 on my CPU" has a handful of usual causes; each is checked on the
+model and the CPU rather than guessed: the CPU probe (VNNI / AMX on x86, dot-product on Arm),
+QuantizeLinear/DequantizeLinear nodes that survive onnxruntime's fusions (fake quantization:
+float math plus conversions), ConvInteger from dynamic quantization of convolutions, fp16 on a
+CPU provider that mostly casts back to fp32, and models so small that per-op overhead rules.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def cpu_features(isa: list[str] | None = None) -> dict[str, Any]:
+    """The CPU features that decide which int8 kernels run, from the bench host probe."""
+    from packager.bench import host_info
+
+    info = host_info()
+    flags = set(info["isa"] if isa is None else isa)
+    out = {
+        "arch": info["arch"],
+        "isa": sorted(flags),
+        "avx2": "avx2" in flags,
+        "avx512": "avx512f" in flags,
+        "vnni": bool(flags & {"avx512_vnni", "avx_vnni"}),
+        "amx": bool(flags & {"amx_tile", "amx_int8"}),
+        "neon": bool(flags & {"neon", "asimd"}),
+        "dotprod": "asimddp" in flags,
+    }
+    out["int8_dot_product"] = out["vnni"] or out["amx"] or out["dotprod"]
+    return out
+
+
+def ops_after_ort(model: Path) -> Counter[str]:
+    """Op counts of the graph onnxruntime actually runs (after its default optimizations)."""
+    import onnx
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory(prefix="edgepack-opt-") as tmp:
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.optimized_model_filepath = str(Path(tmp) / "optimized.onnx")
+        ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
+        graph = onnx.load(opts.optimized_model_filepath, load_external_data=False).graph
+        return Counter(n.op_type for n in graph.node)
+
+
+def slow_causes(
+    mode: str, ran_ops: Counter[str], cpu: dict[str, Any], fp32_p50: float
+) -> list[str]:
+    """Likely reasons a quantized model is not faster than fp32, most specific first."""
+    causes = []
+    if mode == "dynamic" and ran_ops.get("ConvInteger", 0):
+        causes.append(
+            f"dynamic quantization of convolutions: {ran_ops['ConvInteger']} ConvInteger node(s) "
+            "have no fast onnxruntime CPU kernel; use mode=static, or exclude_op_types=[Conv]"
+        )
+    qdq = ran_ops.get("QuantizeLinear", 0) + ran_ops.get("DequantizeLinear", 0)
+    if mode == "static" and qdq:
+        causes.append(
+            f"QDQ kept as fake-quant: {qdq} QuantizeLinear/DequantizeLinear node(s) survive "
+            "onnxruntime's fusions, so those tensors run float math plus conversions; exclude "
+            "the ops around them or try format=qoperator"
+        )
+    if mode in ("static", "dynamic") and not cpu["int8_dot_product"]:
+        have = "Arm without dot-product" if cpu["neon"] else "x86 without AVX512-VNNI/AVX-VNNI/AMX"
+        causes.append(
+            f"no VNNI: this CPU ({have}) has no int8 dot-product instructions, so int8 GEMMs gain "
+            "little over fp32 (they still shrink the model 4x)"
+        )
+    if mode == "fp16":
+        causes.append(
+            "fp16 on onnxruntime's CPU provider: most ops have no fp16 kernel and run through "
+            "Casts to fp32; fp16 halves the size, speed needs a GPU/NPU provider"
+        )
+    if mode == "int4":
+        causes.append(
+            "int4 MatMulNBits unpacks 4-bit blocks at run time; it pays off on large, "
+            "memory-bound MatMuls, not on small matrices"
+        )
+    if fp32_p50 < 0.2:
+        causes.append(
+            f"the model is tiny (fp32 p50 {fp32_p50:.3f} ms): per-op overhead dominates and "
+            "quantization adds nodes"
+        )
+    return causes
+
+
+def one_sample(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {k: np.ascontiguousarray(v[:1]) for k, v in feeds.items()}
+
+
+def latency(model: Path, threads: int, runs: int, feeds: dict[str, np.ndarray] | None) -> float:
+    """p50 ms of `model` at batch 1 in a child process (the bench runner)."""
+    from packager.bench import run_one
+
+    r = run_one(model, threads=threads, batch=1, warmup=5, runs=runs, inputs=feeds, timeout=300)
+    return float(r["latency_ms"]["p50"])
+
+
+def speed_check(
+    fp32: Path,
+    quantized: Path,
+    mode: str,
+    threads: int,
+    runs: int,
+    feeds: dict[str, np.ndarray] | None,
+    quantized_p50: float | None = None,
+) -> dict[str, Any]:
+    """Benchmark both with the same threads; `warning` is set when quantized is not faster."""
+    fp32_p50 = latency(fp32, threads, runs, feeds)
+    q_p50 = quantized_p50 if quantized_p50 is not None else latency(quantized, threads, runs, feeds)
+    cpu = cpu_features()
+    out: dict[str, Any] = {
+        "threads": threads,
+        "batch": 1,
+        "fp32_p50_ms": fp32_p50,
+        "p50_ms": q_p50,
+        "speedup": fp32_p50 / q_p50 if q_p50 > 0 else None,
+        "cpu": cpu,
+        "causes": [],
+        "warning": None,
+    }
+    if q_p50 >= fp32_p50 and mode != "none":
+        causes = slow_causes(mode, ops_after_ort(quantized), cpu, fp32_p50)
+        out["causes"] = causes
+        out["warning"] = (
+            f"{mode} model is not faster than fp32 on this host at {threads} thread(s): p50 "
+            f"{q_p50:.3f} ms vs {fp32_p50:.3f} ms. Likely: " + "; ".join(causes or ["unknown"])
+        )
+    return out

@@ -1,0 +1,92 @@
+"""The terminal comparison table of `edgepack bench`: one row per record, its kind always shown."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+_KIND_STYLE = {"measured": "green", "host-emulated": "cyan", "estimated": "magenta"}
+
+
+def _latency(r: dict[str, Any]) -> float | None:
+    if r["status"] != "ok":
+        return None
+    if r["kind"] == "estimated":
+        return r["estimate"]["latency_ms"]
+    return r["latency_ms"]["p50"]
+
+
+def relative_to_first(results: list[dict[str, Any]]) -> list[float | None]:
+    """Each row's latency over the first model's in the same (target, kind, threads, batch)."""
+    first_model = results[0]["model_name"] if results else None
+    base = {
+        (r["target"], r["kind"], r["threads"], r["batch"]): _latency(r)
+        for r in results
+        if r["model_name"] == first_model
+    }
+    out = []
+    for r in results:
+        b, v = base.get((r["target"], r["kind"], r["threads"], r["batch"])), _latency(r)
+        out.append(None if b is None or v is None or b <= 0 else v / b)
+    return out
+
+
+def _f(v: Any, spec: str) -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def print_bench(console: Console, results: list[dict[str, Any]], title: str = "") -> None:
+    compare = len({r["model_name"] for r in results}) > 1
+    t = Table(title=title or "edgepack bench", title_justify="left")
+    cols = ["model", "target", "kind", "thr", "batch", "p50 ms", "p99 ms", "items/s"]
+    cols += ["estimate ms", "cold start ms", "peak RSS MB", "size MB"]
+    cols += ["vs first"] if compare else []
+    for c in cols:
+        t.add_column(c, justify="left" if c in ("model", "target", "kind") else "right")
+    for r, rel in zip(results, relative_to_first(results), strict=True):
+        lat = r.get("latency_ms") or {}
+        est = (r.get("estimate") or {}).get("latency_ms")
+        style = _KIND_STYLE.get(r["kind"], "")
+        row = [
+            r["model_name"],
+            r["target"],
+            f"[{style}]{r['kind']}[/]",
+            str(r["threads"]),
+            str(r["batch"]),
+            _f(lat.get("p50"), ".3f"),
+            _f(lat.get("p99"), ".3f"),
+            _f(lat.get("throughput"), ",.0f"),
+            "-" if est is None else f"≥{est:.3f}",
+            _f(r.get("cold_start_ms"), ".1f"),
+            _f(r.get("peak_rss_mb"), ".1f"),
+            f"{r['file_size_mb']:.2f}",
+        ]
+        if r["status"] == "does-not-fit":
+            cap = (r.get("memory_cap") or {}).get("mb")
+            row[5] = "[red]does not fit[/]" + (f" in {cap:g} MB" if cap else "")
+        if compare:
+            row.append(_f(rel, ".2f") + ("x" if rel is not None else ""))
+        t.add_row(*row)
+    console.print(t)
+    machines = {}
+    for r in results:
+        if r["kind"] != "estimated":
+            m = r["machine"]
+            machines[r["target"]] = (
+                f"{m.get('cpu')} ({m.get('arch')}, {m.get('logical_cores')} cores, "
+                f"onnxruntime {r.get('onnxruntime') or m.get('onnxruntime')})"
+            )
+    for target, desc in machines.items():
+        console.print(f"[dim]{target}: ran on {desc}[/]")
+    if any(r["kind"] == "estimated" for r in results):
+        console.print(
+            "[dim]estimate ms: roofline lower bound from the target's published peaks "
+            "(edgepack targets NAME shows the sources), not a measurement[/]"
+        )
+    for r in results:
+        if r["status"] == "does-not-fit":
+            console.print(
+                f"[red]{r['model_name']} on {r['target']} ({r['kind']}):[/] {r['message']}"
+            )

@@ -1,0 +1,259 @@
+"""export for transformers models (called by the export stage for `hf` artifacts).
+
+optimum-onnx's `main_export` with the task's exporter config comes first; when it does not
+support the architecture (or `export.exporter = torch`), `torch.onnx.export` with explicit
+`dynamo=` and dynamic batch and sequence axes takes over. Either way the graph ends as a device
+app wants it: inputs named input_ids / attention_mask (/ token_type_ids when the model takes
+them) with dims "batch" and "sequence", and one output: "logits" for classifiers, or a pooled
+(and, like the teacher, L2-normalised) "sentence_embedding" for feature extraction. Pooling
+lives inside the graph, so the C++/JS/Python runtimes need no pooling code. The ONNX output is
+then checked against torch on test texts, batched at several sizes (so at several padded
+sequence lengths), feeding only the inputs the graph takes.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from packager.errors import CheckFailed, StageError
+from packager.recipe import ExportConfig
+from packager.stage import Artifact, Output, StageContext
+
+EMBEDDING, LOGITS = "sentence_embedding", "logits"
+_DIMS = {"batch_size": "batch", "sequence_length": "sequence"}
+PARITY_BATCHES = (1, 3, 8, 16)  # each batch pads to its own longest text: several shapes
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """Exporter chatter (tracer warnings, opset advice) off; failures still raise."""
+    from optimum.utils import logging as optimum_logging
+    from transformers.utils import logging as hf_logging
+
+    optimum_logging.set_verbosity_error()
+    hf_logging.set_verbosity_error()
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def export_optimum(folder: Path, out: Path, task: str, opset: int) -> None:
+    from optimum.exporters.onnx import main_export
+
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        main_export(
+            str(folder),
+            output=tmp,
+            task=task,
+            opset=opset,
+            device="cpu",
+            do_validation=False,  # edgepack's own parity check below covers every exporter
+            library_name="transformers",
+            local_files_only=True,
+        )
+        shutil.move(str(Path(tmp) / "model.onnx"), out)
+
+
+def export_torch(
+    model, example: dict[str, np.ndarray], out: Path, task: str, info: dict, cfg: ExportConfig
+) -> None:
+    import torch
+
+    from packager.distill.text_losses import pool
+
+    class Head(torch.nn.Module):
+        """The model plus its task head as one traceable module with positional inputs."""
+
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, *args):
+            feeds = dict(zip(names, args, strict=True))
+            o = self.model(**feeds)
+            if task == "text-classification":
+                return o.logits
+            mask = feeds["attention_mask"]
+            return pool(o.last_hidden_state, mask, info["pooling"], bool(info["normalize"]))
+
+    names = list(example)
+    output = LOGITS if task == "text-classification" else EMBEDDING
+    torch.onnx.export(
+        Head().eval(),
+        tuple(torch.from_numpy(v) for v in example.values()),
+        str(out),
+        dynamo=cfg.dynamo,  # explicit: torch 2.13 defaults to the dynamo exporter
+        opset_version=cfg.opset,
+        input_names=names,
+        output_names=[output],
+        dynamic_axes={n: {0: "batch", 1: "sequence"} for n in names} | {output: {0: "batch"}},
+        external_data=False,
+    )
+
+
+def _const(name: str, value, dtype) -> Any:
+    from onnx import numpy_helper
+
+    return numpy_helper.from_array(np.asarray(value, dtype=dtype), name)
+
+
+def finish_graph(path: Path, task: str, info: dict) -> None:
+    """Rename optimum's dims to batch/sequence and, for embeddings, append pooling (+ L2 norm)
+    to last_hidden_state so the graph's one output is the sentence embedding."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    model = onnx.load(str(path))
+    g = model.graph
+    for vi in [*g.input, *g.output, *g.value_info]:
+        for d in vi.type.tensor_type.shape.dim:
+            if d.dim_param in _DIMS:
+                d.dim_param = _DIMS[d.dim_param]
+    names = [o.name for o in g.output]
+    if task != "text-classification" and names != [EMBEDDING]:
+        if "last_hidden_state" not in names:
+            raise StageError("export", f"expected a last_hidden_state output, got {names}")
+        width = g.output[names.index("last_hidden_state")].type.tensor_type.shape.dim[2]
+        h, p = "last_hidden_state", "ep_pool"
+        g.initializer.extend(
+            [
+                _const("ep_axis_seq", [1], np.int64),
+                _const("ep_axis_last", [-1], np.int64),
+                _const("ep_eps_count", 1e-9, np.float32),
+                _const("ep_eps_norm", 1e-12, np.float32),
+                _const("ep_zero", 0, np.int64),
+            ]
+        )
+        mean = info["pooling"] == "mean"
+        nodes = (
+            [
+                helper.make_node("Cast", ["attention_mask"], [f"{p}_mf"], to=TensorProto.FLOAT),
+                helper.make_node("Unsqueeze", [f"{p}_mf", "ep_axis_last"], [f"{p}_m"]),
+                helper.make_node("Mul", [h, f"{p}_m"], [f"{p}_hm"]),
+                helper.make_node("ReduceSum", [f"{p}_hm", "ep_axis_seq"], [f"{p}_sum"], keepdims=0),
+                helper.make_node("ReduceSum", [f"{p}_m", "ep_axis_seq"], [f"{p}_n"], keepdims=0),
+                helper.make_node("Max", [f"{p}_n", "ep_eps_count"], [f"{p}_nc"]),
+                helper.make_node("Div", [f"{p}_sum", f"{p}_nc"], [f"{p}_out"]),
+            ]
+            if mean
+            else [helper.make_node("Gather", [h, "ep_zero"], [f"{p}_out"], axis=1)]
+        )
+        last = f"{p}_out"
+        if info["normalize"]:  # x / max(||x||, eps), as torch.nn.functional.normalize
+            nodes += [
+                helper.make_node("Mul", [last, last], [f"{p}_sq"]),
+                helper.make_node("ReduceSum", [f"{p}_sq", "ep_axis_last"], [f"{p}_ss"], keepdims=1),
+                helper.make_node("Sqrt", [f"{p}_ss"], [f"{p}_l2"]),
+                helper.make_node("Max", [f"{p}_l2", "ep_eps_norm"], [f"{p}_l2c"]),
+                helper.make_node("Div", [last, f"{p}_l2c"], [f"{p}_norm"]),
+            ]
+            last = f"{p}_norm"
+        nodes[-1].output[0] = EMBEDDING
+        g.node.extend(nodes)
+        del g.output[:]
+        out = helper.make_tensor_value_info(EMBEDDING, TensorProto.FLOAT, ["batch", None])
+        out.type.tensor_type.shape.dim[1].CopyFrom(width)
+        g.output.append(out)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+
+
+def parity(model, tok, texts: list[str], path: Path, task: str, info: dict) -> tuple[float, int]:
+    """Max |onnx - torch| over `texts`, cut into batches of PARITY_BATCHES sizes."""
+    import torch
+
+    from packager.data.text import encode
+    from packager.distill.text_trainer import forward, input_names
+    from packager.onnx_utils import session
+
+    sess = session(path)
+    wanted = [i.name for i in sess.get_inputs()]
+    names = input_names(model)
+    worst, i, k = 0.0, 0, 0
+    while i < len(texts):
+        chunk = texts[i : i + PARITY_BATCHES[k % len(PARITY_BATCHES)]]
+        i, k = i + len(chunk), k + 1
+        feeds = encode(tok, chunk)
+        with torch.no_grad():
+            ref, _, _ = forward(model, {n: torch.from_numpy(feeds[n]) for n in names}, task, info)
+            if task != "text-classification" and info["normalize"]:
+                ref = torch.nn.functional.normalize(ref, dim=-1)
+        got = sess.run(None, {n: feeds[n] for n in wanted})[0]
+        worst = max(worst, float(np.max(np.abs(got - ref.numpy()))))
+    return worst, len(texts)
+
+
+def export_text(model_art: Artifact, cfg: ExportConfig, ctx: StageContext) -> Output:
+    from packager.data.text import TOKENIZER_FILES, encode, load_tokenizer, read_split
+    from packager.distill.text_trainer import input_names
+    from packager.onnx_utils import io_spec
+    from packager.sources.hf import load_model
+
+    task, data = model_art.meta["task"], ctx.inputs["data"]
+    info = {k: model_art.meta.get(k) for k in ("pooling", "normalize")}
+    folder = model_art.file()
+    model = load_model(folder, task)
+    out = ctx.workdir / "model.onnx"
+    tok = load_tokenizer(folder, data.meta["max_length"])
+    exporter = "torch"
+    with _quiet():
+        if cfg.exporter != "torch":
+            try:
+                export_optimum(folder, out, task, cfg.opset)
+                exporter = "optimum"
+            except Exception as err:
+                msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+                if cfg.exporter == "optimum":
+                    raise StageError(ctx.step, f"optimum main_export failed: {msg}") from err
+                ctx.log(f"optimum cannot export {type(model).__name__} ({msg}); using torch")
+        if exporter == "torch":
+            # Two texts of different lengths: the trace sees padding, the axes stay dynamic.
+            example = encode(tok, ["a short text to trace", "short"], input_names(model))
+            try:
+                export_torch(model, example, out, task, info, cfg)
+            except Exception as err:
+                msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+                raise StageError(
+                    ctx.step, f"torch.onnx.export(dynamo={cfg.dynamo}) failed: {msg}"
+                ) from err
+        finish_graph(out, task, info)
+    for name in TOKENIZER_FILES:
+        if (folder / name).is_file():
+            shutil.copyfile(folder / name, ctx.workdir / name)
+    texts, _ = read_split(data, "test", limit=64)
+    diff, n = parity(model, tok, texts, out, task, info)
+    if not diff <= cfg.atol:
+        raise CheckFailed(
+            ctx.step,
+            f"max |onnx - torch| = {diff:.3g} on {n} test texts exceeds export.atol = {cfg.atol:g}",
+        )
+    ctx.log(
+        f"{exporter} exporter, opset {cfg.opset}; parity max abs diff {diff:.2e} <= {cfg.atol:g}"
+    )
+    return Output(
+        "onnx",
+        {
+            **info,
+            "file": "model.onnx",
+            "precision": "fp32",
+            "task": task,
+            "exporter": exporter,
+            "tokenizer": "tokenizer.json",
+            "max_length": data.meta["max_length"],
+            "size_bytes": out.stat().st_size,
+            "params": model_art.meta["params"],
+            "parity_max_abs_diff": diff,
+            "parity_examples": n,
+            **io_spec(out),
+        },
+    )

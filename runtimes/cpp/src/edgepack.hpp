@@ -1,0 +1,107 @@
+// edgepack C++ runtime: open a verified package folder and run it on onnxruntime.
+//
+//   auto pkg = edgepack::Package::open("digits");   // hashes every file before the model loads
+//   auto pred = pkg.predict(edgepack::read_npy("digits/samples/raw.npy"));
+//   std::cout << pred.labels[0] << "\n";
+//
+// The package format is docs/package-format.md (schema 1.x). Every failure is an
+// edgepack::Error whose what() is one line naming the file and what is wrong.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace edgepack {
+
+constexpr int kSupportedMajor = 1;  // schema_version majors this runtime reads
+
+enum class ErrorKind {
+  kInvalidPackage,  // not a package, or the manifest is malformed
+  kIntegrity,       // a file is missing, unlisted, or its size or sha256 differs
+  kSignature,       // manifest.sig is missing or does not match the public key
+  kSchemaVersion,   // schema_version has a major this runtime does not know
+  kUnsupported,     // a valid package that needs something this runtime lacks
+  kInput,           // the caller's input does not fit the model
+  kSampleMismatch,  // the model does not reproduce the recorded samples
+};
+
+class Error : public std::runtime_error {
+ public:
+  Error(ErrorKind kind, const std::string& message) : std::runtime_error(message), kind_(kind) {}
+  ErrorKind kind() const { return kind_; }
+
+ private:
+  ErrorKind kind_;
+};
+
+// Any numeric .npy array (float, int, uint, bool), widened to double. Row-major.
+struct Array {
+  std::vector<int64_t> shape;
+  std::vector<double> values;
+};
+
+// A float32 tensor as onnxruntime sees it. Row-major.
+struct Tensor {
+  std::vector<int64_t> shape;
+  std::vector<float> data;
+};
+
+// What predict returns: the raw outputs always; top-1 fields per row for a classifier.
+struct Prediction {
+  std::map<std::string, Tensor> outputs;
+  std::vector<std::string> labels;  // top-1 label per row (empty unless classification)
+  std::vector<int64_t> indices;     // top-1 class index per row
+  std::vector<float> scores;        // top-1 probability (or score if activation "none")
+};
+
+// The result of replaying the recorded samples.
+struct SampleCheck {
+  int64_t count = 0;          // samples replayed
+  double max_abs_diff = 0.0;  // over every recorded output
+};
+
+struct Options {
+  std::string pubkey_pem;  // path to an ed25519 public key (PEM); empty: no signature check
+  int threads = 0;         // onnxruntime intra-op threads; 0: onnxruntime's default
+};
+
+// Read a .npy file (little-endian, C order). Throws Error(kInput) if it cannot.
+Array read_npy(const std::string& path);
+
+class Package {
+ public:
+  // Verify and load a package folder (an unzipped .edgepack), in this order: the signature when
+  // options.pubkey_pem is set, schema_version major, every file's size and sha256 (and no
+  // unlisted file), then the model session. Throws Error.
+  static Package open(const std::string& folder, const Options& options = {});
+
+  Package(Package&&) noexcept;
+  Package& operator=(Package&&) noexcept;
+  ~Package();
+
+  const std::string& name() const;
+  const std::string& version() const;
+  const std::vector<std::string>& labels() const;
+
+  // Raw app input -> model input, per the manifest's "preprocessing" block ("tensor" or "none").
+  Tensor preprocess(const Array& raw) const;
+  // Run the model on float32 feeds by input name; every output by name.
+  std::map<std::string, Tensor> run(const std::map<std::string, Tensor>& feeds) const;
+  // preprocess + run + postprocess ("classification": softmax and top-1 per row).
+  Prediction predict(const Array& raw) const;
+  // Replay samples: raw -> preprocess must give the recorded inputs, and the recorded inputs
+  // must give the recorded outputs within the manifest's atol/rtol. Throws kSampleMismatch.
+  SampleCheck check_samples() const;
+
+  struct Impl;  // opaque: keeps onnxruntime and JSON headers out of apps' builds
+
+ private:
+  explicit Package(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace edgepack

@@ -1,0 +1,252 @@
+// Trust before use: signature, manifest, schema major, every file's size and sha256.
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <sstream>
+
+#include "internal.hpp"
+
+namespace fs = std::filesystem;
+
+namespace edgepack::detail {
+
+namespace {
+
+std::string sha256_hex(const std::string& data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) != 1) {
+    fail(ErrorKind::kIntegrity, "OpenSSL could not compute a sha256");
+  }
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < len; ++i) {
+    out += hex[md[i] >> 4];
+    out += hex[md[i] & 15];
+  }
+  return out;
+}
+
+// A package path must be a plain relative posix path: it is joined onto the folder.
+bool safe_name(const std::string& name) {
+  if (name.empty() || name.front() == '/' || name.find('\\') != std::string::npos ||
+      name.find(':') != std::string::npos) {
+    return false;
+  }
+  std::stringstream parts(name);
+  std::string part;
+  while (std::getline(parts, part, '/')) {
+    if (part.empty() || part == "." || part == "..") return false;
+  }
+  return name.back() != '/';
+}
+
+std::string type_name(const Json& value) { return value.type_name(); }
+
+bool digits(const std::string& s) {
+  return !s.empty() &&
+         std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); });
+}
+
+}  // namespace
+
+[[noreturn]] void fail(ErrorKind kind, const std::string& message) { throw Error(kind, message); }
+
+[[noreturn]] void fail_json(const nlohmann::json::exception& e) {
+  fail(ErrorKind::kInvalidPackage,
+       std::string(kManifest) + ": a field has an unexpected type (" + e.what() + ")");
+}
+
+std::string read_file(const fs::path& path, const std::string& label, ErrorKind kind) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(kind, label + ": cannot read " + path.string());
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) fail(kind, label + ": read error on " + path.string());
+  return bytes;
+}
+
+const Json& field(const Json& obj, const std::string& key, const std::string& where) {
+  if (!obj.is_object() || !obj.contains(key)) {
+    fail(ErrorKind::kInvalidPackage,
+         std::string(kManifest) + ": missing required field '" + where + key + "'");
+  }
+  return obj.at(key);
+}
+
+std::string string_field(const Json& obj, const std::string& key, const std::string& where) {
+  const Json& value = field(obj, key, where);
+  if (!value.is_string()) {
+    fail(ErrorKind::kInvalidPackage, std::string(kManifest) + ": field '" + where + key +
+                                         "' must be a string, got " + type_name(value));
+  }
+  return value.get<std::string>();
+}
+
+double number_field(const Json& obj, const std::string& key, const std::string& where,
+                    const double* fallback) {
+  if (fallback != nullptr && !obj.contains(key)) return *fallback;
+  const Json& value = field(obj, key, where);
+  // JSON booleans are not numbers here: a scale of `true` is a packaging bug.
+  if (!value.is_number() || !std::isfinite(value.get<double>())) {
+    fail(ErrorKind::kInvalidPackage, std::string(kManifest) + ": field '" + where + key +
+                                         "' must be a finite number, got " + type_name(value));
+  }
+  return value.get<double>();
+}
+
+void verify_signature(const fs::path& root, const std::string& manifest_bytes,
+                      const std::string& pubkey_pem) {
+  // The caller's key first: a bad --pubkey is reported as such, whatever the package holds.
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_file(pubkey_pem.c_str(), "r"), BIO_free);
+  if (!bio) fail(ErrorKind::kSignature, pubkey_pem + ": cannot read the public key file");
+  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(
+      PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr), EVP_PKEY_free);
+  if (!key) fail(ErrorKind::kSignature, pubkey_pem + ": not a PEM public key");
+  if (EVP_PKEY_get_id(key.get()) != EVP_PKEY_ED25519) {
+    fail(ErrorKind::kSignature, pubkey_pem + ": not an ed25519 public key");
+  }
+  if (!fs::exists(root / kSignature)) {
+    fail(ErrorKind::kSignature, std::string(kSignature) +
+                                    ": missing (the package is not signed, but a public key was "
+                                    "given)");
+  }
+  const std::string sig = read_file(root / kSignature, kSignature, ErrorKind::kSignature);
+  if (sig.size() != 64) {
+    fail(ErrorKind::kSignature, std::string(kSignature) +
+                                    ": expected a 64-byte ed25519 "
+                                    "signature, got " +
+                                    std::to_string(sig.size()) + " bytes");
+  }
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  // Ed25519 hashes internally: the digest is NULL and the message goes in one call.
+  const bool ok =
+      ctx && EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, key.get()) == 1 &&
+      EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(sig.data()), sig.size(),
+                       reinterpret_cast<const unsigned char*>(manifest_bytes.data()),
+                       manifest_bytes.size()) == 1;
+  if (!ok) {
+    fail(ErrorKind::kSignature,
+         std::string(kSignature) + ": signature does not match the public key " + pubkey_pem);
+  }
+}
+
+Json parse_manifest(const std::string& bytes) {
+  Json manifest = Json::parse(bytes, nullptr, /*allow_exceptions=*/false);
+  if (manifest.is_discarded()) {
+    fail(ErrorKind::kInvalidPackage, std::string(kManifest) + ": not valid JSON");
+  }
+  if (!manifest.is_object()) {
+    fail(ErrorKind::kInvalidPackage, std::string(kManifest) + ": expected a JSON object");
+  }
+  // The major first: a 2.0 package gets "upgrade the runtime", not a complaint about a field.
+  const std::string version = string_field(manifest, "schema_version", "");
+  const size_t dot = version.find('.');
+  if (!digits(version.substr(0, dot)) || dot == std::string::npos ||
+      !digits(version.substr(dot + 1))) {
+    fail(ErrorKind::kInvalidPackage,
+         std::string(kManifest) + ": schema_version must be 'MAJOR.MINOR', got '" + version + "'");
+  }
+  if (std::stoll(version.substr(0, std::min<size_t>(dot, 9))) != kSupportedMajor) {
+    fail(ErrorKind::kSchemaVersion, std::string(kManifest) + ": schema_version " + version +
+                                        " is not supported by this runtime (supports " +
+                                        std::to_string(kSupportedMajor) + ".x)");
+  }
+  for (const char* key : {"name", "version", "task", "model"}) string_field(manifest, key, "");
+  for (const char* key : {"inputs", "outputs"}) {
+    const Json& specs = field(manifest, key, "");
+    if (!specs.is_array() || specs.empty()) {
+      fail(ErrorKind::kInvalidPackage,
+           std::string(kManifest) + ": '" + key + "' must list at least one tensor");
+    }
+    for (size_t i = 0; i < specs.size(); ++i) {
+      const std::string where = std::string(key) + "[" + std::to_string(i) + "].";
+      string_field(specs[i], "name", where);
+      string_field(specs[i], "dtype", where);
+    }
+  }
+  const Json& files = field(manifest, "files", "");
+  if (!files.is_object()) {
+    fail(ErrorKind::kInvalidPackage, std::string(kManifest) + ": 'files' must be an object");
+  }
+  for (const auto& [name, entry] : files.items()) {
+    if (!safe_name(name)) {
+      fail(ErrorKind::kInvalidPackage,
+           std::string(kManifest) + ": unsafe file name '" + name + "' (must be a relative path)");
+    }
+    const std::string where = "files." + name + ".";
+    const std::string sha = string_field(entry, "sha256", where);
+    const auto lower_hex = [](unsigned char c) {
+      return std::isdigit(c) || (c >= 'a' && c <= 'f');
+    };
+    if (sha.size() != 64 || !std::all_of(sha.begin(), sha.end(), lower_hex)) {
+      fail(ErrorKind::kInvalidPackage,
+           std::string(kManifest) + ": '" + where + "sha256' is not a sha256 hex");
+    }
+    const Json& size = field(entry, "size", where);
+    if (!size.is_number_integer() || size.get<int64_t>() < 0) {
+      fail(ErrorKind::kInvalidPackage,
+           std::string(kManifest) + ": '" + where + "size' must be a non-negative integer");
+    }
+  }
+  for (const char* key : {"preprocessing", "postprocessing", "samples"}) {
+    if (manifest.contains(key) && !manifest[key].is_object()) {
+      fail(ErrorKind::kInvalidPackage,
+           std::string(kManifest) + ": '" + key + "' must be an object");
+    }
+  }
+  if (!files.contains(manifest["model"].get<std::string>())) {
+    fail(ErrorKind::kInvalidPackage, std::string(kManifest) + ": the model " +
+                                         manifest["model"].get<std::string>() +
+                                         " is not listed in 'files'");
+  }
+  return manifest;
+}
+
+Files verify_files(const fs::path& root, const Json& manifest, const std::set<std::string>& keep) {
+  const Json& listed = manifest.at("files");
+  std::set<std::string> present;
+  std::error_code ec;
+  for (fs::recursive_directory_iterator it(root, ec), end; !ec && it != end; it.increment(ec)) {
+    if (!it->is_directory()) present.insert(fs::relative(it->path(), root).generic_string());
+  }
+  if (ec)
+    fail(ErrorKind::kInvalidPackage, root.string() + ": cannot list folder (" + ec.message() + ")");
+  for (const std::string& name : present) {
+    if (name != kManifest && name != kSignature && !listed.contains(name)) {
+      fail(ErrorKind::kIntegrity,
+           name +
+               ": not listed in manifest.json (every file but manifest.json and manifest.sig "
+               "must be listed)");
+    }
+  }
+  Files kept;
+  for (const auto& [name, entry] : listed.items()) {
+    if (!present.count(name)) {
+      fail(ErrorKind::kIntegrity, name + ": listed in manifest.json but missing");
+    }
+    const auto expected_size = entry.at("size").get<uintmax_t>();
+    const uintmax_t size = fs::file_size(root / name, ec);
+    if (ec || size != expected_size) {
+      fail(ErrorKind::kIntegrity, name + ": size mismatch (expected " +
+                                      std::to_string(expected_size) + " bytes, got " +
+                                      (ec ? ec.message() : std::to_string(size)) + ")");
+    }
+    std::string bytes = read_file(root / name, name);
+    const std::string expected = entry.at("sha256").get<std::string>();
+    const std::string got = sha256_hex(bytes);
+    if (got != expected) {
+      fail(ErrorKind::kIntegrity,
+           name + ": sha256 mismatch (expected " + expected + ", got " + got + ")");
+    }
+    if (keep.count(name)) kept.emplace(name, std::move(bytes));
+  }
+  return kept;
+}
+
+}  // namespace edgepack::detail

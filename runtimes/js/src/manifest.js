@@ -1,0 +1,180 @@
+"use strict";
+// The manifest contract (docs/package-format.md, schema 1.x), checked in the same order as the
+// Python runtime: JSON object -> schema major (before any other field, so a 2.0 package gets
+// "upgrade the runtime", not a complaint about a renamed field) -> the fields the runtime reads
+// -> every listed file's size and sha256, and no unlisted file.
+
+const { MANIFEST, checkMemberName } = require("./source");
+const { IntegrityError, InvalidPackageError, SchemaVersionError } = require("./errors");
+const { version: RUNTIME_VERSION } = require("../package.json");
+
+const SUPPORTED_MAJOR = 1;
+// Present in a package but never listed under "files": they describe the listing itself.
+const UNLISTED = new Set([MANIFEST, "manifest.sig"]);
+// A manifest is a few KB; refuse to parse a huge one rather than exhaust a small device's memory.
+const MAX_MANIFEST_BYTES = 16 << 20;
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+const typeName = (v) => (v === null ? "null" : Array.isArray(v) ? "array" : typeof v);
+
+/** Parse manifest.json bytes, check the schema major and the fields the runtime reads. */
+function parseManifest(bytes) {
+  let manifest;
+  try {
+    manifest = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  } catch (err) {
+    throw new InvalidPackageError(`${MANIFEST}: not valid JSON (${err.message})`);
+  }
+  if (typeName(manifest) !== "object") {
+    throw new InvalidPackageError(`${MANIFEST}: expected a JSON object at the top level`);
+  }
+  checkSchemaVersion(manifest.schema_version);
+  validate(manifest);
+  return manifest;
+}
+
+/** Throw SchemaVersionError for an unknown major; InvalidPackageError if malformed. */
+function checkSchemaVersion(version) {
+  if (version === undefined) {
+    throw new InvalidPackageError(`${MANIFEST}: missing required field 'schema_version'`);
+  }
+  const match = typeof version === "string" ? /^(\d+)\.(\d+)$/.exec(version) : null;
+  if (!match) {
+    throw new InvalidPackageError(
+      `${MANIFEST}: schema_version must be a 'MAJOR.MINOR' string, got ${JSON.stringify(version)}`,
+    );
+  }
+  if (Number(match[1]) !== SUPPORTED_MAJOR) {
+    throw new SchemaVersionError(
+      `schema_version ${version} is not supported by the edgepack JS runtime ${RUNTIME_VERSION} ` +
+        `(supports ${SUPPORTED_MAJOR}.x)`,
+    );
+  }
+}
+
+function require_(obj, key, kind, where) {
+  if (!Object.hasOwn(obj, key)) {
+    throw new InvalidPackageError(`${MANIFEST}: missing required field '${where}${key}'`);
+  }
+  const got = typeName(obj[key]);
+  if (!kind.split("/").includes(got)) {
+    throw new InvalidPackageError(
+      `${MANIFEST}: field '${where}${key}' must be ${kind}, got ${got}`,
+    );
+  }
+  return obj[key];
+}
+
+/** Check the fields the runtime reads; the rest (lineage, metrics, ...) is informational. */
+function validate(manifest) {
+  for (const key of ["name", "version", "task", "model"]) require_(manifest, key, "string", "");
+  for (const key of ["inputs", "outputs"]) {
+    const specs = require_(manifest, key, "array", "");
+    if (specs.length === 0) {
+      throw new InvalidPackageError(`${MANIFEST}: '${key}' must list at least one tensor`);
+    }
+    specs.forEach((spec, i) => {
+      if (typeName(spec) !== "object") {
+        throw new InvalidPackageError(`${MANIFEST}: '${key}[${i}]' must be an object`);
+      }
+      require_(spec, "name", "string", `${key}[${i}].`);
+      require_(spec, "dtype", "string", `${key}[${i}].`);
+      require_(spec, "shape", "array", `${key}[${i}].`);
+    });
+  }
+  const files = require_(manifest, "files", "object", "");
+  for (const [name, entry] of Object.entries(files)) {
+    checkMemberName(name, MANIFEST);
+    if (typeName(entry) !== "object") {
+      throw new InvalidPackageError(`${MANIFEST}: 'files.${name}' must be an object`);
+    }
+    if (!SHA256_HEX.test(require_(entry, "sha256", "string", `files.${name}.`))) {
+      throw new InvalidPackageError(`${MANIFEST}: 'files.${name}.sha256' is not a sha256 hex`);
+    }
+    const size = require_(entry, "size", "number", `files.${name}.`);
+    if (!Number.isInteger(size) || size < 0) {
+      throw new InvalidPackageError(
+        `${MANIFEST}: 'files.${name}.size' must be a whole number >= 0`,
+      );
+    }
+  }
+  for (const key of ["preprocessing", "postprocessing", "samples"]) {
+    if (Object.hasOwn(manifest, key)) require_(manifest, key, "object", "");
+  }
+  for (const file of referencedFiles(manifest)) {
+    if (!Object.hasOwn(files, file)) {
+      throw new InvalidPackageError(`${MANIFEST}: ${file} is referenced but not listed in 'files'`);
+    }
+  }
+  const samples = manifest.samples;
+  if (samples !== undefined) {
+    require_(samples, "outputs", "object", "samples.");
+    if (Object.hasOwn(samples, "raw")) require_(samples, "raw", "string", "samples.");
+    if (Object.hasOwn(samples, "inputs")) require_(samples, "inputs", "object", "samples.");
+    require_(samples, "atol", "number", "samples.");
+    require_(samples, "rtol", "number", "samples.");
+  }
+}
+
+/** The package files the runtime itself reads: the model and the samples. */
+function referencedFiles(manifest) {
+  const paths = [manifest.model];
+  const samples = manifest.samples ?? {};
+  if (typeof samples.raw === "string") paths.push(samples.raw);
+  for (const key of ["inputs", "outputs"]) {
+    if (typeName(samples[key]) === "object") {
+      paths.push(...Object.values(samples[key]).filter((p) => typeof p === "string"));
+    }
+  }
+  return paths;
+}
+
+/**
+ * Check every file against the manifest; return a Map of the bytes of the `keep` files.
+ * Each file is read once: the bytes that are hashed are the bytes the runtime uses, so a file
+ * swapped between the check and the use cannot slip through.
+ */
+async function verifyFiles(source, manifest, keep) {
+  const present = source.names();
+  const unlisted = [...present]
+    .filter((n) => !Object.hasOwn(manifest.files, n) && !UNLISTED.has(n))
+    .sort();
+  if (unlisted.length > 0) {
+    const more = unlisted.length > 1 ? ` (and ${unlisted.length - 1} more)` : "";
+    throw new IntegrityError(
+      `${unlisted[0]}: present in the package but not listed in the manifest${more}`,
+    );
+  }
+  const kept = new Map();
+  for (const [name, entry] of Object.entries(manifest.files)) {
+    if (!present.has(name)) {
+      throw new IntegrityError(`${name}: listed in the manifest but missing from the package`);
+    }
+    // Size first: it is free, and it stops a zip bomb before a byte is inflated.
+    const size = source.size(name);
+    if (size !== entry.size) {
+      throw new IntegrityError(
+        `${name}: size mismatch (expected ${entry.size} bytes, got ${size}): ` +
+          "the package was modified after it was built",
+      );
+    }
+    const { sha256, bytes } = await source.digest(name, keep.has(name));
+    if (sha256 !== entry.sha256) {
+      throw new IntegrityError(
+        `${name}: sha256 mismatch (expected ${entry.sha256.slice(0, 12)}…, got ` +
+          `${sha256.slice(0, 12)}…): the package was modified after it was built`,
+      );
+    }
+    if (bytes !== null) kept.set(name, bytes);
+  }
+  return kept;
+}
+
+module.exports = {
+  MAX_MANIFEST_BYTES,
+  SUPPORTED_MAJOR,
+  checkSchemaVersion,
+  parseManifest,
+  referencedFiles,
+  verifyFiles,
+};

@@ -1,0 +1,285 @@
+"""The manifest schema (format 1.x) as JSON Schema: the one definition of manifest.json.
+
+`MANIFEST_SCHEMA` is what `runtimes/manifest.schema.json` is generated from
+(`python scripts/write_manifest_schema.py`; a test fails if they drift) and what the runtime validates with `check()`, so the published contract and the reader
+cannot disagree. `check()` interprets the few keywords used here itself: the runtime must stay
+numpy + onnxruntime only, so it cannot depend on `jsonschema` (the tests check that both agree).
+
+Only what a reader needs is required; informational blocks (lineage, metrics, benchmarks) are
+typed loosely on purpose, so that a newer 1.x writer adding a value never makes an older reader
+refuse a package over something it does not even read.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from .errors import InvalidPackageError
+
+SCHEMA_ID = "urn:edgepack:manifest:1"  # a name, not a download location
+
+_STRING = {"type": "string"}
+_PATH = {"type": "string", "description": "a file in the package, relative posix path"}
+_SHAPE_DIM = {
+    "type": ["integer", "string"],
+    "description": "a fixed size, or a symbolic name such as 'batch'",
+}
+
+MANIFEST_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": SCHEMA_ID,
+    "title": "edgepack package manifest (manifest.json), schema 1.x",
+    "description": "Describes an .edgepack package; see docs/package-format.md.",
+    "type": "object",
+    "required": [
+        "schema_version",
+        "name",
+        "version",
+        "task",
+        "model",
+        "inputs",
+        "outputs",
+        "files",
+    ],
+    "properties": {
+        "schema_version": {
+            "type": "string",
+            "pattern": r"^1\.[0-9]+$",
+            "description": "MAJOR.MINOR; readers refuse an unknown MAJOR",
+        },
+        "name": _STRING,
+        "version": _STRING,
+        "task": {
+            "type": "string",
+            "description": "image-classification, text-classification, feature-extraction, ...",
+        },
+        "description": _STRING,
+        "created": {"type": "string", "description": "UTC build time, ISO 8601"},
+        "model": {**_PATH, "description": "the deployable model (.onnx, or .ort)"},
+        "inputs": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/tensor"}},
+        "outputs": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/tensor"}},
+        "preprocessing": {
+            "type": "object",
+            "required": ["type"],
+            "description": "raw app input -> model feeds; the fields depend on the type",
+            "properties": {
+                "type": {"type": "string", "description": "tensor, text or none"},
+                "input": {"type": "string", "description": "the model input it feeds"},
+                "dtype": _STRING,
+                "sample_shape": {"type": "array", "items": {"type": "integer"}},
+                "scale": {"type": "number"},
+                "offset": {"type": "number"},
+                "mean": {"type": "number"},
+                "std": {"type": "number"},
+                "tokenizer": {**_PATH, "description": "tokenizer.json (type text)"},
+                "max_length": {"type": "integer", "minimum": 1},
+            },
+        },
+        "postprocessing": {
+            "type": "object",
+            "required": ["type"],
+            "description": "model outputs -> prediction",
+            "properties": {
+                "type": {"type": "string", "description": "classification or none"},
+                "output": _STRING,
+                "activation": {"type": "string", "description": "softmax or none"},
+                "labels": {"type": "array", "items": _STRING},
+            },
+        },
+        "labels": {"type": "array", "items": _STRING},
+        "files": {
+            "type": "object",
+            "description": "every file but manifest.json and manifest.sig, by path",
+            "additionalProperties": {
+                "type": "object",
+                "required": ["sha256", "size"],
+                "properties": {
+                    "sha256": {
+                        "type": "string",
+                        "pattern": "^[0-9a-f]{64}$",
+                        "description": "lowercase hex sha256 of the file",
+                    },
+                    "size": {"type": "integer", "minimum": 0, "description": "bytes"},
+                },
+            },
+        },
+        "samples": {
+            "type": "object",
+            "required": ["outputs", "atol", "rtol"],
+            "description": "example inputs and the outputs the package must reproduce",
+            "properties": {
+                "count": {"type": "integer", "minimum": 0},
+                "raw": {**_PATH, "description": ".npy of raw inputs, as passed to predict"},
+                "inputs": {"type": "object", "additionalProperties": _PATH},
+                "outputs": {"type": "object", "additionalProperties": _PATH},
+                "atol": {"type": "number", "minimum": 0},
+                "rtol": {"type": "number", "minimum": 0},
+            },
+        },
+        "mobile": {
+            "type": "object",
+            "required": ["model", "required_operators"],
+            "description": "ONNX Runtime Mobile artifacts, present when the package asked for them",
+            "properties": {
+                "model": {**_PATH, "description": "the model in ORT format (model.ort)"},
+                "required_operators": {
+                    **_PATH,
+                    "description": "required_operators.config for a reduced-operator build",
+                },
+                "onnxruntime": {
+                    "type": "string",
+                    "description": "version that wrote the .ort (ORT format compatibility)",
+                },
+                "target_platform": {
+                    "type": "string",
+                    "description": "what the .ort's baked-in optimizations assume (arm, amd64)",
+                },
+                "fixed_shapes": {
+                    "type": ["object", "null"],
+                    "description": "input name -> the fixed shape the .ort was built with",
+                    "additionalProperties": {"type": "array", "items": {"type": "integer"}},
+                },
+                "usability": {
+                    "type": "object",
+                    "description": "onnxruntime's mobile usability check, per execution provider",
+                    "additionalProperties": {"$ref": "#/$defs/usability"},
+                },
+            },
+        },
+        "lineage": {"type": "object", "description": "recipe, stage configs, library versions"},
+        "metrics": {"type": "object", "description": "accuracy etc. per model variant"},
+        "benchmarks": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["kind"],
+                "properties": {
+                    "kind": {
+                        "type": "string",
+                        "description": "measured, host-emulated or estimated: never mixed up",
+                    }
+                },
+            },
+        },
+    },
+    "$defs": {
+        "tensor": {
+            "type": "object",
+            "required": ["name", "dtype", "shape"],
+            "properties": {
+                "name": _STRING,
+                "dtype": {"type": "string", "description": "numpy name: float32, int64, ..."},
+                "shape": {"type": "array", "items": _SHAPE_DIM},
+            },
+        },
+        "usability": {
+            "type": "object",
+            "required": ["suitability"],
+            "properties": {
+                "suitability": {
+                    "type": "string",
+                    "description": "YES, MAYBE or NO: should this EP run the model well",
+                },
+                "nodes": {"type": "integer", "minimum": 0},
+                "supported_nodes": {"type": "integer", "minimum": 0},
+                "partitions": {"type": "integer", "minimum": 0},
+                "unsupported_ops": {"type": "array", "items": _STRING},
+                "with_fixed_shapes": {
+                    "type": "string",
+                    "description": "suitability if the dynamic input shapes were fixed",
+                },
+            },
+        },
+    },
+}
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "object": (dict,),
+    "array": (list,),
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "null": (type(None),),
+}
+_JSON_NAMES = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
+
+
+def _json_type(value: object) -> str:
+    if isinstance(value, bool) or value is None:
+        return _JSON_NAMES[type(value)]
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    return _JSON_NAMES.get(type(value), type(value).__name__)
+
+
+def _is(value: object, name: str) -> bool:
+    # bool is an int in Python; a size or shape of `true` is a packaging bug, not a number.
+    if isinstance(value, bool):
+        return name == "boolean"
+    if name == "integer" and isinstance(value, float):
+        return value.is_integer()  # JSON Schema: 1.0 is an integer (JSON has one number type)
+    return isinstance(value, _TYPES[name])
+
+
+def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    ref = schema.get("$ref")
+    if ref is None:
+        return schema
+    return root["$defs"][ref.removeprefix("#/$defs/")]
+
+
+def _fail(path: str, message: str) -> InvalidPackageError:
+    return InvalidPackageError(f"manifest.json: field '{path}' {message}")
+
+
+def _check(value: Any, schema: dict[str, Any], path: str, root: dict[str, Any]) -> None:
+    schema = _resolve(schema, root)
+    types = schema.get("type")
+    if types is not None:
+        names = [types] if isinstance(types, str) else types
+        if not any(_is(value, n) for n in names):
+            raise _fail(path, f"must be {' or '.join(names)}, got {_json_type(value)}")
+    if isinstance(value, str) and "pattern" in schema and not re.search(schema["pattern"], value):
+        what = schema.get("description") or f"a string matching {schema['pattern']}"
+        raise _fail(path, f"= {value[:40]!r} is not {what}")
+    if _is(value, "number") and "minimum" in schema and value < schema["minimum"]:
+        raise _fail(path, f"must be >= {schema['minimum']}, got {value}")
+    if isinstance(value, list):
+        if len(value) < schema.get("minItems", 0):
+            raise _fail(path, f"must list at least {schema['minItems']} item(s)")
+        if "items" in schema:
+            for i, item in enumerate(value):
+                _check(item, schema["items"], f"{path}[{i}]", root)
+    if isinstance(value, dict):
+        prefix = f"{path}." if path else ""
+        for key in schema.get("required", []):
+            if key not in value:
+                raise InvalidPackageError(f"manifest.json: missing required field '{prefix}{key}'")
+        properties = schema.get("properties", {})
+        extra = schema.get("additionalProperties", True)
+        for key, item in value.items():
+            if key in properties:
+                _check(item, properties[key], prefix + key, root)
+            elif isinstance(extra, dict):
+                _check(item, extra, prefix + key, root)
+            elif extra is False:
+                raise _fail(prefix + key, "is not allowed here")
+
+
+def check(manifest: Any, schema: dict[str, Any] = MANIFEST_SCHEMA) -> None:
+    """Validate `manifest` against `schema`; raise InvalidPackageError naming the first bad field.
+
+    Supports the keywords MANIFEST_SCHEMA uses: type, required, properties,
+    additionalProperties, items, minItems, minimum, pattern and local `#/$defs/` refs.
+    """
+    _check(manifest, schema, "", schema)
+
+
+def schema_json() -> str:
+    """The schema as the committed file holds it: stable key order, trailing newline."""
+    return json.dumps(MANIFEST_SCHEMA, indent=2) + "\n"

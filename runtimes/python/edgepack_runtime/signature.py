@@ -1,0 +1,98 @@
+"""ed25519 signatures: `manifest.sig` holds the raw 64-byte signature over manifest.json's bytes.
+
+The manifest lists every other file with its sha256, so one signature over it covers the whole
+package. `cryptography` is imported lazily: only apps that verify signatures need it
+(`pip install 'edgepack-runtime[sign]'`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import TYPE_CHECKING
+
+from ._source import MANIFEST, Source
+from .errors import InvalidPackageError, SignatureError, UnsupportedPackageError
+from .manifest import MAX_MANIFEST_BYTES
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+SIGNATURE = "manifest.sig"
+SIGNATURE_BYTES = 64
+
+PublicKeyLike = str | os.PathLike[str] | bytes
+
+
+def _serialization():
+    try:
+        from cryptography.hazmat.primitives import serialization
+    except ImportError as exc:
+        raise UnsupportedPackageError(
+            "verifying signatures needs the cryptography package: "
+            "pip install 'edgepack-runtime[sign]'"
+        ) from exc
+    return serialization
+
+
+def load_public_key(pubkey: PublicKeyLike) -> Ed25519PublicKey:
+    """An ed25519 public key from a PEM (SubjectPublicKeyInfo) file path or PEM bytes.
+
+    A key that cannot be read is a bad option value: ValueError, like a bad thread count.
+    """
+    serialization = _serialization()
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    label = "public key (bytes)" if isinstance(pubkey, bytes) else f"public key {pubkey}"
+    if isinstance(pubkey, bytes):
+        pem = pubkey
+    else:
+        try:
+            with open(pubkey, "rb") as f:
+                pem = f.read(1 << 16)
+        except OSError as exc:
+            raise ValueError(f"{label}: cannot read ({exc.strerror})") from exc
+    try:
+        key = serialization.load_pem_public_key(pem)
+    except ValueError as exc:
+        raise ValueError(f"{label}: not a PEM public key ({exc})") from exc
+    if not isinstance(key, Ed25519PublicKey):
+        raise ValueError(f"{label}: expected an ed25519 key, got {type(key).__name__}")
+    return key
+
+
+def fingerprint(key: Ed25519PublicKey) -> str:
+    """A short, stable name for a key: the first 16 hex digits of sha256 of its raw 32 bytes."""
+    serialization = _serialization()
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return "ed25519:" + hashlib.sha256(raw).hexdigest()[:16]
+
+
+def verify_signature(source: Source, key: Ed25519PublicKey) -> None:
+    """Raise SignatureError unless manifest.sig is a valid signature of manifest.json by `key`.
+
+    Runs before anything else reads the package: an attacker's manifest is never parsed.
+    """
+    from cryptography.exceptions import InvalidSignature
+
+    names = source.names()
+    if SIGNATURE not in names:
+        raise SignatureError(
+            f"{source.label}: the package is not signed (no {SIGNATURE}) but a public key was given"
+        )
+    if MANIFEST not in names:
+        raise SignatureError(f"{source.label}: no {MANIFEST} to check the signature against")
+    if source.size(MANIFEST) > MAX_MANIFEST_BYTES:
+        raise InvalidPackageError(f"{MANIFEST}: larger than {MAX_MANIFEST_BYTES} bytes")
+    size = source.size(SIGNATURE)
+    if size != SIGNATURE_BYTES:
+        raise SignatureError(
+            f"{SIGNATURE}: expected a {SIGNATURE_BYTES}-byte ed25519 signature, got {size} bytes"
+        )
+    try:
+        key.verify(source.read(SIGNATURE), source.read(MANIFEST))
+    except InvalidSignature:
+        raise SignatureError(
+            f"{SIGNATURE}: signature does not match public key {fingerprint(key)}: "
+            f"{MANIFEST} was modified after signing, or signed with another key"
+        ) from None

@@ -1,0 +1,199 @@
+"""Spec for `edgepack bench` (packager/cli_bench.py, packager/bench/suite.py, the bench stage)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from packager.bench import validate_result
+from packager.cli import cli
+
+
+def _bench(tmp_path: Path, *args: str):
+    result = CliRunner().invoke(
+        cli, ["bench", *args, "--cache-dir", str(tmp_path / "cache")], catch_exceptions=False
+    )
+    return result
+
+
+@pytest.fixture(scope="module")
+def host_and_rpi4(matmul_model: Path, token_model: Path, tmp_path_factory) -> tuple:
+    out = tmp_path_factory.mktemp("bench")
+    result = _bench(
+        out,
+        str(matmul_model),
+        "--compare", str(token_model),
+        "--target", "host",
+        "--target", "rpi4",
+        "--threads", "1,2",
+        "--runs", "5",
+        "--warmup", "1",
+        "--json", str(out / "r.json"),
+        "--html", str(out / "r.html"),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return result, json.loads((out / "r.json").read_text()), (out / "r.html").read_text()
+
+
+def test_every_record_validates_and_says_its_kind(host_and_rpi4) -> None:
+    _, doc, _ = host_and_rpi4
+    assert doc["schema"] == "edgepack.bench/1"
+    for r in doc["results"]:
+        validate_result(r)
+    kinds = {(r["model_name"], r["target"], r["kind"], r["threads"]) for r in doc["results"]}
+    for model in ("matmul.onnx", "tokens.onnx"):
+        assert {(model, "host", "measured", t) for t in (1, 2)} <= kinds
+        # rpi4: the requested threads plus the device's own 4 cores, emulated and estimated.
+        for kind in ("host-emulated", "estimated"):
+            assert {(model, "rpi4", kind, t) for t in (1, 2, 4)} <= kinds
+    assert len(doc["results"]) == 2 * (2 + 3 + 3)
+
+
+def test_emulated_rows_carry_the_cap_and_say_whose_cpu_ran_them(host_and_rpi4) -> None:
+    _, doc, _ = host_and_rpi4
+    emulated = [r for r in doc["results"] if r["kind"] == "host-emulated"]
+    for r in emulated:
+        assert r["memory_cap"]["mb"] == 4096 and r["emulates"] == "rpi4"
+        assert r["session_options"]["intra_op_num_threads"] == r["threads"]
+        assert "not a Cortex-A72" in r["notes"][0]
+
+
+def test_estimated_rows_have_no_measurement_and_cite_their_peaks(host_and_rpi4) -> None:
+    _, doc, _ = host_and_rpi4
+    for r in (r for r in doc["results"] if r["kind"] == "estimated"):
+        assert r.get("latency_ms") is None and r.get("peak_rss_mb") is None
+        assert r["estimate"]["macs"] == 64 * 64 or r["model_name"] == "tokens.onnx"
+        assert "Raspberry Pi 4" in r["estimate"]["sources"]["peak_gflops"]
+
+
+def test_the_table_labels_kinds_and_compares_with_the_first_model(host_and_rpi4) -> None:
+    result, _, _ = host_and_rpi4
+    out = result.output
+    assert "host-emulated" in out and "estimated" in out and "measured" in out
+    assert "vs first" in out and "1.00x" in out
+    assert "rpi4: ran on" in out  # emulated numbers name the CPU that produced them
+
+
+def test_the_html_report_embeds_plots_and_every_row(host_and_rpi4) -> None:
+    _, doc, html = host_and_rpi4
+    assert html.count("data:image/png;base64,") == 2  # distribution + threads scaling
+    assert "Latency vs accuracy" in html  # section present, no metrics for bare models
+    assert html.count("<tr class=") == len(doc["results"])
+
+
+def test_rerunning_measures_again_instead_of_reusing_the_cache(matmul_model, tmp_path) -> None:
+    args = (str(matmul_model), "--runs", "2", "--warmup", "0", "--json")
+    _bench(tmp_path, *args, str(tmp_path / "a.json"))
+    _bench(tmp_path, *args, str(tmp_path / "b.json"))
+    a = json.loads((tmp_path / "a.json").read_text())["results"][0]
+    b = json.loads((tmp_path / "b.json").read_text())["results"][0]
+    assert a["latencies_ms"] != b["latencies_ms"]
+
+
+def _folder_package(tmp_path: Path, model: Path) -> Path:
+    """A minimal package folder: the model, three sample inputs, a manifest with hashes."""
+    pkg = tmp_path / "mm.edgepack"
+    (pkg / "samples").mkdir(parents=True)
+    (pkg / "model.onnx").write_bytes(model.read_bytes())
+    x = np.arange(3 * 64, dtype=np.float32).reshape(3, 64)
+    np.save(pkg / "samples/input.npy", x)
+    files = {
+        name: {"sha256": hashlib.sha256((pkg / name).read_bytes()).hexdigest()}
+        for name in ("model.onnx", "samples/input.npy")
+    }
+    manifest = {
+        "schema_version": "1.0",
+        "name": "mm",
+        "model": "model.onnx",
+        "samples": {"inputs": {"x": "samples/input.npy"}},
+        "files": files,
+    }
+    (pkg / "manifest.json").write_text(json.dumps(manifest))
+    return pkg
+
+
+def test_a_package_is_benchmarked_on_its_own_samples_cycled_to_the_batch(
+    matmul_model: Path, tmp_path: Path
+) -> None:
+    pkg = _folder_package(tmp_path, matmul_model)
+    out = tmp_path / "p.json"
+    result = _bench(tmp_path, str(pkg), "--batch", "1,5", "--runs", "2", "--json", str(out))
+    assert result.exit_code == 0, result.output
+    rows = json.loads(out.read_text())["results"]
+    assert [(r["batch"], r["inputs"], r["input_source"]) for r in rows] == [
+        (1, {"x": [1, 64]}, "samples"),
+        (5, {"x": [5, 64]}, "samples"),
+    ]
+    assert rows[0]["model_name"] == "mm"
+
+
+def test_a_tampered_package_is_refused_in_one_line(matmul_model: Path, tmp_path: Path) -> None:
+    pkg = _folder_package(tmp_path, matmul_model)
+    np.save(pkg / "samples/input.npy", np.zeros((3, 64), np.float32))
+    result = _bench(tmp_path, str(pkg), "--runs", "1")
+    assert result.exit_code == 2
+    assert "samples/input.npy does not match the manifest's sha256" in result.output
+
+
+def test_a_memory_cap_below_need_is_reported_in_the_table_not_a_crash(
+    heavy_model: Path, tmp_path: Path
+) -> None:
+    result = _bench(
+        tmp_path, str(heavy_model), "--target", "rpi4", "--threads", "4", "--runs", "1",
+        "--memory-cap", "90", "--json", str(tmp_path / "o.json"),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "does not fit in 90 MB" in result.output
+    status = {
+        r["kind"]: r["status"] for r in json.loads((tmp_path / "o.json").read_text())["results"]
+    }
+    # The estimate counts only weights + activations (32 MB), which do fit in 90 MB; the
+    # emulated run also pays for python, onnxruntime and weight copies, and does not.
+    assert status == {"host-emulated": "does-not-fit", "estimated": "ok"}
+
+
+def test_an_estimate_says_does_not_fit_when_the_weights_alone_exceed_the_cap(
+    heavy_model: Path,
+) -> None:
+    from packager.bench.suite import estimate
+    from packager.bench.targets import load_targets
+
+    r = estimate(heavy_model, load_targets()["rpi4"], threads=1, memory_cap_mb=20)
+    assert r["status"] == "does-not-fit" and "does not fit in 20 MB (estimated)" in r["message"]
+    assert "need 32 MB" in r["message"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["nope.onnx"], "nope.onnx: file not found"),
+        (["{model}", "--runs", "3", "--seconds", "1"], "--runs or --seconds, not both"),
+        (["{model}", "--target", "rpi9"], "unknown target 'rpi9'"),
+        (["{model}", "--threads", "0"], "integers >= 1"),
+        (["{model}", "--dim", "sequence"], "NAME=INT"),
+    ],
+)
+def test_bad_input_is_one_error_line(matmul_model, tmp_path, args, message) -> None:
+    args = [a.replace("{model}", str(matmul_model)) for a in args]
+    result = CliRunner().invoke(cli, ["bench", *args, "--cache-dir", str(tmp_path)])
+    assert result.exit_code != 0
+    assert message in result.output and "Traceback" not in result.output
+
+
+def test_an_ssh_target_without_the_remote_module_fails_clearly(
+    matmul_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "packager.bench.remote", None)  # import raises
+    result = CliRunner().invoke(
+        cli,
+        ["bench", str(matmul_model), "--target", "ssh://pi@192.0.2.1", "--runs", "1",
+         "--cache-dir", str(tmp_path)],
+    )  # fmt: skip
+    assert result.exit_code != 0
+    assert "ssh benchmarks need packager.bench.remote" in result.output

@@ -1,0 +1,58 @@
+"""Tiny models and data files for the quantize tests, built once per session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope="session")
+def transformer(tmp_path_factory) -> dict[str, Path]:
+    """The tiny transformer and a token-id .npz (no labels) to calibrate and evaluate on."""
+    from tiny_models import tiny_transformer_onnx
+
+    root = tmp_path_factory.mktemp("transformer")
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, 64, (48, 8))
+    mask = np.ones_like(ids)
+    mask[:12, 6:] = 0
+    np.savez(root / "tokens.npz", input_ids=ids, attention_mask=mask)
+    return {"model": tiny_transformer_onnx(root / "t.onnx"), "data": root / "tokens.npz"}
+
+
+@pytest.fixture(scope="session")
+def outlier(tmp_path_factory) -> dict[str, Path]:
+    """The outlier MLP, calibration inputs (.npy) and labelled evaluation data (.npz)."""
+    import onnxruntime as ort
+    from tiny_models import outlier_mlp_onnx
+
+    root = tmp_path_factory.mktemp("outlier")
+    model = outlier_mlp_onnx(root / "outlier.onnx")
+    x = np.random.default_rng(1).normal(size=(300, 16)).astype(np.float32)
+    sess = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    y = sess.run(None, {"x": x})[0].argmax(1)  # fp32 accuracy is 1.0 by construction
+    np.save(root / "calib.npy", x[:128])
+    np.savez(root / "eval.npz", x=x, y=y)
+    return {"model": model, "calib": root / "calib.npy", "eval": root / "eval.npz"}
+
+
+def _run_quantize(model: Path, cache_dir: Path, **cfg):
+    """The quantize artifact for `model`, through the single-stage recipe and the runner."""
+    from packager.pipeline import run
+    from packager.progress import SilentReporter
+    from packager.quantize import quantize_steps
+    from packager.recipe import QuantizeConfig, Recipe
+
+    steps = quantize_steps(model, QuantizeConfig(**cfg))
+    result = run(
+        Recipe(name="t"), steps=steps, cache_dir=cache_dir, reporter=SilentReporter(), publish=False
+    )
+    return result.artifact("quantize")
+
+
+@pytest.fixture
+def run_quantize():
+    """`run_quantize(model, cache_dir, **QuantizeConfig fields)` -> the quantize artifact."""
+    return _run_quantize

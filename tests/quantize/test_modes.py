@@ -1,0 +1,122 @@
+"""Every mode on a tiny transformer: loads in onnxruntime, records size, metric and latency."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+
+from packager.errors import RecipeError
+from packager.onnx_utils import session, summary
+from packager.quantize.modes import gemm_to_matmul
+
+
+def _feeds(data):
+    z = np.load(data)
+    return {"input_ids": z["input_ids"][:4], "attention_mask": z["attention_mask"][:4]}
+
+
+@pytest.mark.parametrize(
+    ("mode", "op", "precision"),
+    [
+        ("dynamic", "DynamicQuantizeLinear", "int8"),
+        ("static", "QuantizeLinear", "int8"),
+        ("fp16", "Cast", "fp16"),
+        ("int4", "MatMulNBits", "int4"),
+    ],
+)
+def test_each_mode_loads_and_records_size_metric_and_latency(
+    transformer, tmp_path, run_quantize, mode, op, precision
+):
+    art = run_quantize(
+        transformer["model"],
+        tmp_path,
+        mode=mode,
+        calib=str(transformer["data"]) if mode == "static" else None,
+        eval=str(transformer["data"]),
+        metric="agreement",
+        speed_runs=5,
+    )
+    out = session(art.file()).run(None, _feeds(transformer["data"]))[0]
+    assert out.shape == (4, 4) and np.isfinite(out).all()
+    assert op in summary(art.file())["ops"]
+    q = art.meta["quantization"]
+    assert q["mode"] == mode and q["precision"] == precision == art.meta["precision"]
+    assert 0 < art.meta["size_bytes"] < art.meta["fp32_size_bytes"]
+    assert q["metric"]["name"] == "agreement" and q["metric"]["fp32"] == 1.0
+    assert 0.5 <= q["metric"]["quantized"] <= 1.0 and q["metric"]["examples"] == 48
+    assert q["speed"]["p50_ms"] > 0 and q["speed"]["fp32_p50_ms"] > 0 and q["speed"]["threads"] == 1
+    assert "vnni" in q["speed"]["cpu"]
+
+
+def test_int4_block_size_is_applied_and_fp16_io_types_are_selectable(
+    transformer, tmp_path, run_quantize
+):
+    art = run_quantize(
+        transformer["model"], tmp_path, mode="int4", block_size=16, speed_check=False
+    )
+    nodes = onnx.load(str(art.file())).graph.node
+    blocks = {
+        a.i
+        for n in nodes
+        if n.op_type == "MatMulNBits"
+        for a in n.attribute
+        if a.name == "block_size"
+    }
+    assert blocks == {16} and art.meta["quantization"]["block_size"] == 16
+    half = run_quantize(
+        transformer["model"], tmp_path, mode="fp16", keep_io_types=False, speed_check=False
+    )
+    assert half.meta["outputs"][0]["dtype"] == "float16"
+    out = session(half.file()).run(None, _feeds(transformer["data"]))[0]
+    assert out.dtype == np.float16
+    kept = run_quantize(transformer["model"], tmp_path, mode="fp16", speed_check=False)
+    assert kept.meta["outputs"][0]["dtype"] == "float32"
+
+
+def test_nodes_are_excluded_by_name_pattern_and_op_type(transformer, tmp_path, run_quantize):
+    art = run_quantize(
+        transformer["model"],
+        tmp_path,
+        mode="int4",
+        exclude_patterns=["/ff/*"],
+        exclude_nodes=["/q/MatMul"],
+        speed_check=False,
+    )
+    nodes = {n.name: n.op_type for n in onnx.load(str(art.file())).graph.node}
+    assert nodes["/ff/ff.0/MatMul"] == "MatMul" and nodes["/q/MatMul"] == "MatMul"
+    assert "MatMulNBits" in nodes.values()
+    assert {"/q/MatMul", "/ff/ff.0/MatMul", "/ff/ff.2/MatMul"} <= set(
+        art.meta["quantization"]["excluded_nodes"]
+    )
+    dyn = run_quantize(
+        transformer["model"],
+        tmp_path,
+        mode="dynamic",
+        exclude_op_types=["MatMul"],
+        speed_check=False,
+    )
+    ops = summary(dyn.file())["ops"]
+    assert ops["MatMul"] == 8 and ops["MatMulInteger"] == 1  # only the head (a Gemm) is int8
+
+
+def test_unknown_node_name_is_refused_with_a_suggestion(transformer, tmp_path, run_quantize):
+    with pytest.raises(RecipeError, match=r"no node named '/q/Matmul'.*did you mean /q/MatMul"):
+        run_quantize(transformer["model"], tmp_path, mode="dynamic", exclude_nodes=["/q/Matmul"])
+
+
+def test_static_without_calibration_data_says_what_to_do(transformer, tmp_path, run_quantize):
+    with pytest.raises(RecipeError, match=r"quantize\.calib is required for mode=static"):
+        run_quantize(transformer["model"], tmp_path, mode="static")
+
+
+def test_gemm_rewrite_to_matmul_keeps_outputs(outlier):
+    model = onnx.load(str(outlier["model"]))
+    x = np.random.default_rng(0).normal(size=(5, 16)).astype(np.float32)
+    before = session(outlier["model"]).run(None, {"x": x})[0]
+    assert gemm_to_matmul(model) == 3
+    assert {n.op_type for n in model.graph.node} == {"MatMul", "Add", "Relu"}
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(sess.run(None, {"x": x})[0], before, rtol=1e-5, atol=1e-4)

@@ -1,0 +1,113 @@
+"""Accuracy-aware quantization: an over-budget model is repaired, or the miss is said plainly."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from packager.onnx_utils import session
+from packager.quantize.data import materialize, model_inputs, open_source
+from packager.quantize.search import node_sensitivity
+
+
+def test_plain_static_int8_breaks_the_budget(outlier, tmp_path, run_quantize):
+    art = run_quantize(
+        outlier["model"],
+        tmp_path,
+        mode="static",
+        calib=str(outlier["calib"]),
+        eval=str(outlier["eval"]),
+        speed_check=False,
+    )
+    assert art.meta["metric"]["fp32"] == 1.0 and art.meta["metric"]["drop"] > 0.3
+
+
+def test_search_recovers_the_budget_by_keeping_the_outlier_layer_in_float(
+    outlier, tmp_path, run_quantize
+):
+    art = run_quantize(
+        outlier["model"],
+        tmp_path,
+        mode="static",
+        calib=str(outlier["calib"]),
+        eval=str(outlier["eval"]),
+        max_drop=0.05,
+        speed_runs=5,
+    )
+    q = art.meta["quantization"]
+    assert q["budget_met"] is True and q["metric"]["drop"] <= 0.05
+    assert q["excluded_nodes"][0] == "spread"  # the most sensitive node is tried first
+    table = json.loads(art.file("search.json").read_text())
+    assert (
+        table["trials"][0]["within_budget"]
+        and table["trials"][0]["excluded"] == q["excluded_nodes"]
+    )
+    assert len(table["trials"]) == q["trials"] >= 2
+    assert all(t["p50_ms"] > 0 and t["size_bytes"] > 0 for t in table["trials"])
+    md = art.file("search.md").read_text()
+    assert "| rank | trial | kept in float |" in md and "spread" in md and "(none)" in md
+    x = np.load(outlier["eval"])
+    pred = session(art.file()).run(None, {"x": x["x"]})[0].argmax(1)
+    assert (pred == x["y"]).mean() >= 0.95
+
+
+def test_budget_that_cannot_be_met_still_writes_the_best_model_and_the_table(
+    outlier, tmp_path, run_quantize, monkeypatch
+):
+    from packager.quantize import search
+
+    monkeypatch.setattr(search, "schedule", lambda n, m: [1])  # stop before the fix is found
+    art = run_quantize(
+        outlier["model"],
+        tmp_path,
+        mode="static",
+        calib=str(outlier["calib"]),
+        eval=str(outlier["eval"]),
+        max_drop=0.05,
+        speed_check=False,
+    )
+    q = art.meta["quantization"]
+    assert q["budget_met"] is False and q["trials"] == 2 and q["metric"]["drop"] > 0.05
+    assert art.file().is_file() and art.file("search.md").is_file()
+    assert art.meta["budget_met"] is False
+
+
+def test_search_never_ends_empty_handed():
+    from packager.quantize.search import Trial, best_of, search
+
+    first = Trial(0, [], 0.5, 0.5, 100)
+    tried = search(
+        first,
+        [("a", 0.9), ("b", 0.1)],
+        lambda i, ex: Trial(i, ex, 0.5 + 0.1 * len(ex), 0.5 - 0.1 * len(ex), 100, None, False),
+        max_drop=0.01,
+        max_trials=4,
+        log=lambda m: None,
+    )
+    assert [t.excluded for t in tried] == [[], ["a"], ["a", "b"]]
+    assert best_of(tried).excluded == ["a", "b"]  # none within budget: the highest metric
+
+
+def test_sensitivity_ranks_the_outlier_layer_first(outlier, tmp_path):
+    from packager.quantize.modes import Quantizer
+    from packager.recipe import QuantizeConfig
+
+    inputs = model_inputs(outlier["model"])
+    cfg = QuantizeConfig(mode="static")
+    qz = Quantizer(
+        outlier["model"], cfg, tmp_path, open_source(outlier["calib"], inputs, batch=32, limit=128)
+    )
+    qz.run(tmp_path / "q.onnx")
+    batches = materialize(open_source(outlier["eval"], inputs, batch=16, limit=64))
+    ranking = node_sensitivity(qz.graph, tmp_path / "q.onnx", batches, ["fc1", "spread", "head"])
+    assert ranking[0][0] == "spread" and ranking[0][1] > 0.5
+    assert all(score is None or score < 0.1 for _, score in ranking[1:])
+
+
+def test_schedule_is_one_more_per_trial_or_a_ramp_that_ends_at_every_candidate():
+    from packager.quantize.search import schedule
+
+    assert schedule(3, 16) == [1, 2, 3]
+    ramp = schedule(200, 8)
+    assert len(ramp) <= 8 and ramp[-1] == 200 and ramp == sorted(set(ramp))

@@ -1,0 +1,120 @@
+"""edgepack keygen, build --sign and verify --pubkey (packager/signing.py, packager/cli_sign.py)."""
+
+from __future__ import annotations
+
+import stat
+import zipfile
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from cryptography.hazmat.primitives import serialization
+
+from packager.cli import cli
+from packager.errors import InputFileError
+from packager.signing import keygen, publish_signed, read_private_key
+
+
+def _invoke(*args: str):
+    return CliRunner().invoke(cli, list(args))
+
+
+def test_keygen_writes_a_private_key_0600_and_its_public_key(tmp_path):
+    out = _invoke("keygen", str(tmp_path / "k"))
+    assert out.exit_code == 0, out.output
+    private, public = tmp_path / "k", tmp_path / "k.pub"
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600
+    assert private.read_text().startswith("-----BEGIN PRIVATE KEY-----")  # PKCS8, unencrypted
+    assert public.read_text().startswith("-----BEGIN PUBLIC KEY-----")  # SubjectPublicKeyInfo
+    key = serialization.load_pem_private_key(private.read_bytes(), password=None)
+    assert (
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        == public.read_bytes()
+    )
+    assert "ed25519:" in out.output
+
+
+@pytest.mark.parametrize("existing", ["k", "k.pub"])
+def test_keygen_refuses_to_overwrite_either_file(tmp_path, existing):
+    (tmp_path / existing).write_text("precious")
+    out = _invoke("keygen", str(tmp_path / "k"))
+    assert out.exit_code == 2
+    assert "already exists; refusing to overwrite" in out.output
+    assert (tmp_path / existing).read_text() == "precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [existing]  # nothing half-written
+
+
+def test_a_bad_signing_key_fails_before_any_stage_runs(tmp_path):
+    bad = tmp_path / "k"
+    bad.write_text("not a key")
+    out = _invoke("build", "--sign", str(bad), "--cache-dir", str(tmp_path / "c"))
+    assert out.exit_code == 2
+    assert "not an unencrypted PEM private key" in out.output
+    assert not (tmp_path / "c").exists() or not any((tmp_path / "c").rglob("artifact.json"))
+
+
+def test_publish_signed_adds_a_64_byte_signature_over_the_stored_manifest(tiny_build, tmp_path):
+    private, _ = keygen(tmp_path / "k")
+    dest = publish_signed(tiny_build.package_path, tmp_path / "out" / "p.edgepack", private)
+    with zipfile.ZipFile(dest) as zf:
+        sig, manifest = zf.read("manifest.sig"), zf.read("manifest.json")
+        names = zf.namelist()
+    assert len(sig) == 64
+    read_private_key(private).public_key().verify(sig, manifest)  # raises if wrong
+    with zipfile.ZipFile(tiny_build.package_path) as zf:
+        assert sorted(names) == sorted([*zf.namelist(), "manifest.sig"])
+    with pytest.raises(InputFileError, match="already signed"):
+        publish_signed(dest, tmp_path / "again.edgepack", private)
+
+
+@pytest.fixture(scope="module")
+def signed(tiny_build, cache_dir, tmp_path_factory):
+    """tiny_build published again with --sign: every stage cached, only the copy is signed."""
+    from tiny_models import tiny_recipe
+
+    from packager.pipeline import run
+    from packager.progress import SilentReporter
+
+    root = tmp_path_factory.mktemp("signed")
+    private, public = keygen(root / "k")
+    recipe = tiny_recipe(package={"out_dir": str(root / "dist")})
+    result = run(recipe, cache_dir=cache_dir, reporter=SilentReporter(), sign_key=private)
+    return result, private, public
+
+
+@pytest.mark.slow
+def test_signing_happens_at_publish_time_and_the_cache_never_holds_the_key(signed, cache_dir):
+    result, private, _ = signed
+    # Only `package` may rerun (out_dir is part of its config); signing adds no stage.
+    assert set(result.ran) <= {"package"}
+    key = read_private_key(private)
+    raw = key.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    secrets = [raw, private.read_bytes(), str(private).encode()]
+    for path in Path(cache_dir).rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert not any(s in data for s in secrets), f"{path} holds the private key"
+    with zipfile.ZipFile(result.artifact("package").file()) as zf:
+        assert "manifest.sig" not in zf.namelist()  # the cached package stays unsigned
+
+
+@pytest.mark.slow
+def test_verify_pubkey_accepts_the_signer_and_refuses_another_key(signed, tmp_path):
+    result, _, public = signed
+    ok = _invoke("verify", str(result.package_path), "--pubkey", str(public))
+    assert ok.exit_code == 0, ok.output
+    assert "signature verified by ed25519:" in ok.output
+    _, other = keygen(tmp_path / "other")
+    bad = _invoke("verify", str(result.package_path), "--pubkey", str(other))
+    assert bad.exit_code == 5
+    assert "manifest.sig: signature does not match public key" in bad.output
+
+
+def test_verify_with_an_unreadable_pubkey_is_a_one_line_usage_error(tiny_build, tmp_path):
+    out = _invoke("verify", str(tiny_build.package_path), "--pubkey", str(tmp_path / "nope.pub"))
+    assert out.exit_code == 2
+    assert out.output.startswith("error: --pubkey") and out.output.count("\n") == 1

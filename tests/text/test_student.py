@@ -1,0 +1,81 @@
+"""Student derivation: which teacher layers are kept, and that their weights are copied."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from packager.distill.transformer import derive_student, select_layers
+from packager.errors import RecipeError
+from packager.recipe import TransformerStudentConfig as S
+
+
+@pytest.mark.parametrize(
+    ("n", "spec", "ids"),
+    [
+        (6, S(), [1, 3, 5]),
+        (12, S(), [1, 3, 5, 7, 9, 11]),
+        (6, S(num_layers=2), [2, 5]),
+        (6, S(layers="first-k", num_layers=2), [0, 1]),
+        (6, S(layers=(5, 0, 3)), [0, 3, 5]),
+        (4, S(num_layers=4), [0, 1, 2, 3]),
+    ],
+)
+def test_layer_selection_picks_the_documented_layers(n, spec, ids):
+    assert select_layers(n, spec) == ids
+
+
+@pytest.mark.parametrize(
+    ("spec", "match"),
+    [
+        (S(layers=(0, 6)), "teacher has layers 0..5"),
+        (S(num_layers=7), "has only 6"),
+        (S(layers=(0, 1), num_layers=3), "give one or the other"),
+    ],
+)
+def test_impossible_selections_are_one_line_recipe_errors(spec, match):
+    with pytest.raises(RecipeError, match=match):
+        select_layers(6, spec)
+
+
+def _load(folder, task="text-classification"):
+    from packager.sources.hf import load_model
+
+    return load_model(folder, task)
+
+
+def test_kept_layers_embeddings_and_head_are_copied_from_the_teacher(tiny_classifier):
+    teacher = _load(tiny_classifier)
+    student, ids = derive_student(teacher, S(layers=(0, 3)))
+    assert ids == [0, 3] and student.config.num_hidden_layers == 2
+    t, s = teacher.state_dict(), student.state_dict()
+    for j, i in enumerate(ids):
+        for name in ("attention.self.query.weight", "intermediate.dense.bias", "output.LayerNorm.weight"):
+            assert torch.equal(s[f"bert.encoder.layer.{j}.{name}"], t[f"bert.encoder.layer.{i}.{name}"])
+    # layer 1 of the student is the teacher's layer 3, not its layer 1
+    assert not torch.equal(
+        s["bert.encoder.layer.1.attention.self.query.weight"],
+        t["bert.encoder.layer.1.attention.self.query.weight"],
+    )
+    for name in ("bert.embeddings.word_embeddings.weight", "bert.pooler.dense.weight", "classifier.weight"):
+        assert torch.equal(s[name], t[name])
+
+
+def test_student_keeping_every_layer_computes_what_the_teacher_computes(tiny_classifier):
+    teacher = _load(tiny_classifier)
+    student, _ = derive_student(teacher, S(num_layers=4))
+    ids = torch.tensor([[2, 10, 20, 30, 3]])
+    with torch.no_grad():
+        assert torch.allclose(student(input_ids=ids).logits, teacher(input_ids=ids).logits)
+
+
+def test_narrower_student_is_a_fresh_model_of_the_same_architecture(tiny_classifier, tmp_path):
+    teacher = _load(tiny_classifier)
+    student, ids = derive_student(teacher, S(num_layers=2, hidden_size=16, num_heads=2))
+    assert type(student) is type(teacher) and ids == [1, 3]
+    cfg = student.config
+    assert (cfg.hidden_size, cfg.num_attention_heads, cfg.intermediate_size) == (16, 2, 32)
+    student.save_pretrained(tmp_path)  # a plain transformers model, loadable by anyone
+    assert _load(tmp_path).config.hidden_size == 16
+    with pytest.raises(RecipeError, match="not a multiple"):
+        derive_student(teacher, S(hidden_size=30, num_heads=4))
