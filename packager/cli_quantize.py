@@ -234,7 +234,9 @@ def _summary(meta: dict, out: Path, result) -> None:
             f"{s['p50_ms']:.3f} ms ({s['speedup']:.2f}x)"
         )
     if q["excluded_nodes"]:
-        lines.append(f"kept in float: {', '.join(q['excluded_nodes'])}")
+        names = q["excluded_nodes"]
+        more = f" and {len(names) - 8} more (see the .quantize.json)" if len(names) > 8 else ""
+        lines.append(f"kept in float: {', '.join(names[:8])}{more}")
     if meta.get("search"):
         lines.append(f"search: {_sidecar(out, '.search.md')}")
     lines.append(f"wrote {out}")

@@ -138,6 +138,16 @@ def overhead(path: Path, rounds: int, runs: int, warmup: int) -> dict[str, list[
     return out
 
 
+def timer_pair_us(n: int = 200_000) -> float:
+    """What the child's timed window adds around session.run: two perf_counter_ns calls."""
+    t0 = time.perf_counter_ns()
+    for _ in range(n):
+        a = time.perf_counter_ns()
+        b = time.perf_counter_ns()
+    del a, b
+    return (time.perf_counter_ns() - t0) / n / 1e3
+
+
 def rss_vs_time(path: Path, tmp: Path) -> tuple[float, float] | None:
     from packager.bench.runner import CHILD
 
@@ -190,8 +200,9 @@ def main() -> None:
             f"{'model':<23}{'MB':>6}{'p50 of rounds':>14}{'runner ms':>11}{'bare here':>11}"
             f"{'runner adds':>13}{'bare fresh':>12}{'runner adds':>13}"
         )
+        p50s_of = {}
         for name, path in models.items():
-            p50s = overhead(path, args.rounds, args.runs, args.warmup)
+            p50s = p50s_of[name] = overhead(path, args.rounds, args.runs, args.warmup)
             size = f"{path.stat().st_size / 1e6:.2f}"
             for stat, f in (("best", min), ("median", statistics.median)):
                 r, here, fresh = (f(p50s[k]) for k in ("runner", "bare here", "bare fresh"))
@@ -201,6 +212,12 @@ def main() -> None:
                     f"{fresh:>12.4f}{(r / fresh - 1) * 100:>+12.1f}%"
                 )
         print()
+        timer_us = timer_pair_us()
+        digits_p50 = min(p50s_of["digits student (int8)"]["bare here"]) * 1e3
+        print(
+            f"inside the runner's timed window besides session.run: one perf_counter_ns pair, "
+            f"{timer_us:.3f} us = {timer_us / digits_p50 * 100:.2f}% of the digits student's p50"
+        )
         assert "torch" not in sys.modules, "the bare loop must run in a torch-free process"
         rss = rss_vs_time(models["20 MB MLP (fp32)"], Path(tmp))
         if rss is None:

@@ -266,11 +266,6 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
-def _result(model: Path, spec: dict, report: dict, keep_raw: bool = False) -> dict[str, Any]:
-    """Kept for callers written against the first runner; prefer result_from_report."""
-    return result_from_report(model, spec, report, keep_raw=keep_raw)
-
-
 def result_from_report(
     model: Path,
     spec: dict[str, Any],

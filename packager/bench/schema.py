@@ -3,7 +3,7 @@
 Version SCHEMA = "edgepack.bench/1" (the runner's first records are valid instances). A
 reader checks `schema` first; the number after the slash changes only when a key changes
 meaning or goes away; new optional keys keep it. `python -m
-packager.bench.schema` prints the JSON Schema.
+packager.bench` prints the JSON Schema.
 
 Which keys are filled depends on `kind` and `status` (checked by BenchResult):
 - measured / host-emulated with status "ok": latency_ms, session_ms, first_run_ms,
@@ -15,7 +15,6 @@ Which keys are filled depends on `kind` and `status` (checked by BenchResult):
 
 from __future__ import annotations
 
-import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -153,7 +152,3 @@ def validate_result(record: dict[str, Any]) -> dict[str, Any]:
 
 def json_schema() -> dict[str, Any]:
     return BenchResult.model_json_schema(by_alias=True)
-
-
-if __name__ == "__main__":
-    print(json.dumps(json_schema(), indent=2))

@@ -131,8 +131,9 @@ def distill_text(teacher_art: Artifact, cfg: DistillConfig, ctx: StageContext) -
     )
     tok = load_tokenizer(folder, data.meta["max_length"])
     names = input_names(student)
-    val_texts, val_y = read_split(data, "val")
-    threads = 1 if param_count(student) < _SMALL else torch.get_num_threads()
+    # Model selection needs a stable estimate, not the whole split: 512 texts is plenty.
+    val_texts, val_y = read_split(data, "val", limit=512)
+    threads = cfg.threads or (1 if param_count(student) < _SMALL else torch.get_num_threads())
     with torch_threads(threads):
         target = (
             None if task == "text-classification" else predict(teacher, tok, val_texts, task, info)

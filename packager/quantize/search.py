@@ -152,22 +152,51 @@ def schedule(n: int, max_trials: int) -> list[int]:
     return sorted({max(1, round(n ** (k / max_trials))) for k in range(1, max_trials + 1)})
 
 
+def with_producers(
+    ranking: list[tuple[str, float | None]], graph: Path, quantized: Path, candidates: list[str]
+) -> list[tuple[str, float | None, tuple[str, ...]]]:
+    """Each ranked node with the candidates that produce its quantized (Q->DQ) inputs.
+
+    In QDQ models a pair on an edge is requested by both ends, so keeping one node in float
+    leaves its input quantized by the producer (BERT's scores + mask Add before Softmax is the
+    classic case), and onnxruntime's WeightBiasQuantization re-quantizes the weights of a float
+    node that still sits between DequantizeLinear and QuantizeLinear. Excluding the producer too
+    is what actually gives the node float inputs.
+    """
+    import onnx
+
+    nodes = onnx.load(str(graph), load_external_data=False).graph.node
+    producer = {o: n.name for n in nodes for o in n.output}
+    by_name = {n.name: n for n in nodes}
+    pairs = _consumed_names(quantized)
+    allowed = set(candidates)
+    out = []
+    for name, score in ranking:
+        ins = by_name[name].input if name in by_name else []
+        extra = [producer[t] for t in ins if t in pairs and producer.get(t) in allowed]
+        out.append((name, score, tuple(dict.fromkeys([name, *extra]))))
+    return out
+
+
 def search(
     first: Trial,
-    ranking: list[tuple[str, float | None]],
+    ranking: list[tuple[str, float | None, tuple[str, ...]]],
     attempt: Callable[[int, list[str]], Trial],
     max_drop: float,
     max_trials: int,
     log: Callable[[str], None],
 ) -> list[Trial]:
-    """Keep more of the ranked nodes in float per trial until one is within `max_drop`."""
+    """Keep more of the ranked nodes (with their groups) in float per trial until one is
+    within `max_drop`, or every candidate is in float."""
     trials = [first]
+    done = 0
     for size in schedule(len(ranking), max_trials):
-        added = ranking[len(trials[-1].excluded) - len(first.excluded) : size]
-        t = attempt(len(trials), [name for name, _ in ranking[:size]])
+        added, done = ranking[done:size], size
+        group = [n for _, _, g in ranking[:size] for n in g]
+        t = attempt(len(trials), list(dict.fromkeys(group)))
         trials.append(t)
         shown = ", ".join(
-            f"{name} ({'n/a' if score is None else f'{score:.3g}'})" for name, score in added[:3]
+            f"{name} ({'n/a' if score is None else f'{score:.3g}'})" for name, score, _ in added[:3]
         ) + (f" and {len(added) - 3} more" if len(added) > 3 else "")
         log(f"trial {t.trial}: also keep {shown} in float: drop {t.drop:.4f}")
         if t.within_budget:
@@ -213,7 +242,8 @@ def write_table(trials: list[Trial], folder: Path, *, metric: str, fp32: float, 
         "|---:|---:|---|---:|---:|---|---:|---:|",
     ]
     for i, t in enumerate(rows):
-        kept = ", ".join(t.excluded) if t.excluded else "(none)"
+        names = ", ".join(t.excluded[:4]) + (" …" if len(t.excluded) > 4 else "")
+        kept = f"{len(t.excluded)}: {names}" if t.excluded else "(none)"  # all in search.json
         p50 = "-" if t.p50_ms is None else f"{t.p50_ms:.3f}"
         lines.append(
             f"| {i + 1} | {t.trial} | {kept} | {t.metric:.4f} | {t.drop:.4f} | "

@@ -97,13 +97,16 @@ def quantize(model_art: Artifact, cfg: QuantizeConfig, ctx: StageContext) -> Out
         )
 
     trials = [attempt(0, [])]
+    candidates: list[str] = []
     if cfg.max_drop is not None and not trials[0].within_budget:
         ctx.log(
             f"{cfg.mode}: {cfg.metric} drop {trials[0].drop:.4f} is over max_drop "
             f"{cfg.max_drop:g}; searching for nodes to keep in float"
         )
         candidates = S.candidates_of(qz.graph, quantizable_ops(cfg.mode), qz.excluded)
-        ranking = S.node_sensitivity(qz.graph, Path(trials[0].path), batches, candidates)
+        first = Path(trials[0].path)
+        ranking = S.node_sensitivity(qz.graph, first, batches, candidates)
+        ranking = S.with_producers(ranking, qz.graph, first, candidates)
         trials = S.search(trials[0], ranking, attempt, cfg.max_drop, cfg.max_trials, ctx.log)
     best = S.best_of(trials)
     out = ctx.workdir / "model.onnx"
@@ -120,6 +123,12 @@ def quantize(model_art: Artifact, cfg: QuantizeConfig, ctx: StageContext) -> Out
     if speed and speed["warning"]:
         ctx.reporter.warn(f"{ctx.step}: {speed['warning']}")
     budget_met = None if cfg.max_drop is None else bool(best.within_budget)
+    all_float = bool(candidates) and set(candidates) <= set(best.excluded)
+    if budget_met and all_float:
+        ctx.reporter.warn(
+            f"{ctx.step}: the budget held only with every {cfg.mode} candidate node in float: "
+            "the model is effectively not quantized; raise max_drop or try another mode"
+        )
     if budget_met is False:
         ctx.reporter.warn(
             f"{ctx.step}: accuracy budget NOT met: best {cfg.metric} drop {best.drop:.4f} > "
@@ -145,6 +154,7 @@ def quantize(model_art: Artifact, cfg: QuantizeConfig, ctx: StageContext) -> Out
         "excluded_nodes": best.excluded,
         "max_drop": cfg.max_drop,
         "budget_met": budget_met,
+        "all_candidates_in_float": all_float,
         "trials": len(trials),
         "metric": metric,
         "size_bytes": size,

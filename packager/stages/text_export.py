@@ -107,9 +107,9 @@ def _const(name: str, value, dtype) -> Any:
     return numpy_helper.from_array(np.asarray(value, dtype=dtype), name)
 
 
-def finish_graph(path: Path, task: str, info: dict) -> None:
+def finish_graph(path: Path, task: str, info: dict, width: int | None = None) -> None:
     """Rename optimum's dims to batch/sequence and, for embeddings, append pooling (+ L2 norm)
-    to last_hidden_state so the graph's one output is the sentence embedding."""
+    to last_hidden_state so the graph's one output is the sentence embedding, `width` wide."""
     import onnx
     from onnx import TensorProto, helper
 
@@ -120,7 +120,11 @@ def finish_graph(path: Path, task: str, info: dict) -> None:
             if d.dim_param in _DIMS:
                 d.dim_param = _DIMS[d.dim_param]
     names = [o.name for o in g.output]
-    if task != "text-classification" and names != [EMBEDDING]:
+    if names == [EMBEDDING] and width:  # torch's trace leaves the width symbolic
+        dim = g.output[0].type.tensor_type.shape.dim[1]
+        dim.Clear()
+        dim.dim_value = width
+    elif task != "text-classification":
         if "last_hidden_state" not in names:
             raise StageError("export", f"expected a last_hidden_state output, got {names}")
         width = g.output[names.index("last_hidden_state")].type.tensor_type.shape.dim[2]
@@ -226,7 +230,7 @@ def export_text(model_art: Artifact, cfg: ExportConfig, ctx: StageContext) -> Ou
                 raise StageError(
                     ctx.step, f"torch.onnx.export(dynamo={cfg.dynamo}) failed: {msg}"
                 ) from err
-        finish_graph(out, task, info)
+        finish_graph(out, task, info, model.config.hidden_size)
     for name in TOKENIZER_FILES:
         if (folder / name).is_file():
             shutil.copyfile(folder / name, ctx.workdir / name)

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from packager.bench import BenchError, run_one
-from packager.bench import memcap
+from packager.bench import BenchError, memcap, run_one
 
 MECHANISM = "cgroup-v2" if memcap.cgroup_parent() else "RLIMIT_AS"
 

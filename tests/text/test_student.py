@@ -50,14 +50,24 @@ def test_kept_layers_embeddings_and_head_are_copied_from_the_teacher(tiny_classi
     assert ids == [0, 3] and student.config.num_hidden_layers == 2
     t, s = teacher.state_dict(), student.state_dict()
     for j, i in enumerate(ids):
-        for name in ("attention.self.query.weight", "intermediate.dense.bias", "output.LayerNorm.weight"):
-            assert torch.equal(s[f"bert.encoder.layer.{j}.{name}"], t[f"bert.encoder.layer.{i}.{name}"])
+        for name in (
+            "attention.self.query.weight",
+            "intermediate.dense.bias",
+            "output.LayerNorm.weight",
+        ):
+            assert torch.equal(
+                s[f"bert.encoder.layer.{j}.{name}"], t[f"bert.encoder.layer.{i}.{name}"]
+            )
     # layer 1 of the student is the teacher's layer 3, not its layer 1
     assert not torch.equal(
         s["bert.encoder.layer.1.attention.self.query.weight"],
         t["bert.encoder.layer.1.attention.self.query.weight"],
     )
-    for name in ("bert.embeddings.word_embeddings.weight", "bert.pooler.dense.weight", "classifier.weight"):
+    for name in (
+        "bert.embeddings.word_embeddings.weight",
+        "bert.pooler.dense.weight",
+        "classifier.weight",
+    ):
         assert torch.equal(s[name], t[name])
 
 

@@ -16,7 +16,9 @@ def outputs(tiny_classifier):
     ids = torch.tensor([[2, 10, 20, 30, 3, 0], [2, 11, 3, 0, 0, 0]])
     mask = (ids != 0).long()
     with torch.no_grad():
-        out = model(input_ids=ids, attention_mask=mask, output_hidden_states=True, output_attentions=True)
+        out = model(
+            input_ids=ids, attention_mask=mask, output_hidden_states=True, output_attentions=True
+        )
     return out, mask
 
 
@@ -24,7 +26,10 @@ def _other(out):
     """The same outputs, perturbed: what a student that is not the teacher gives."""
     g = torch.Generator().manual_seed(0)
     noise = lambda t: t + 0.1 * torch.randn(t.shape, generator=g)  # noqa: E731
-    att = torch.softmax(torch.log(out.attentions[-1] + 1e-9) + torch.randn(out.attentions[-1].shape, generator=g), -1)
+    att = torch.softmax(
+        torch.log(out.attentions[-1] + 1e-9) + torch.randn(out.attentions[-1].shape, generator=g),
+        -1,
+    )
     return noise(out.logits), tuple(noise(h) for h in out.hidden_states), att
 
 
@@ -45,18 +50,27 @@ def test_hidden_mse_with_and_without_projection(outputs):
     same = tuple(out.hidden_states[i] for i in pairs)
     ident = L.Projections(3, 32, 32)
     assert len(list(ident.parameters())) == 0
-    assert L.hidden_mse(same, out.hidden_states, [0, 2, 4], ident, mask).item() == pytest.approx(0.0, abs=1e-9)
-    assert L.hidden_mse(tuple(states[i] for i in pairs), out.hidden_states, pairs, ident, mask).item() > 1e-4
+    assert L.hidden_mse(same, out.hidden_states, [0, 2, 4], ident, mask).item() == pytest.approx(
+        0.0, abs=1e-9
+    )
+    assert (
+        L.hidden_mse(tuple(states[i] for i in pairs), out.hidden_states, pairs, ident, mask).item()
+        > 1e-4
+    )
     # A narrower student goes through a learned projection: zero when it maps back exactly.
     proj = L.Projections(3, 16, 32)
-    basis = torch.linalg.qr(torch.randn(32, 32, generator=torch.Generator().manual_seed(1)))[0][:, :16]
+    basis = torch.linalg.qr(torch.randn(32, 32, generator=torch.Generator().manual_seed(1)))[0][
+        :, :16
+    ]
     with torch.no_grad():
         for m in proj.maps:
             m.weight.copy_(basis)
             m.bias.zero_()
     low = tuple((h @ basis) @ basis.T for h in same)  # states living in the 16-d subspace
     narrow = tuple(h @ basis for h in low)
-    assert L.hidden_mse(narrow, [low[0], None, low[1], None, low[2]], pairs, proj, mask).item() == pytest.approx(0.0, abs=1e-9)
+    assert L.hidden_mse(
+        narrow, [low[0], None, low[1], None, low[2]], pairs, proj, mask
+    ).item() == pytest.approx(0.0, abs=1e-9)
 
 
 def test_padding_never_counts_in_token_losses(outputs):
@@ -65,7 +79,9 @@ def test_padding_never_counts_in_token_losses(outputs):
     for h in noisy:
         h[mask == 0] += 100.0  # garbage only where the mask is 0
     ident = L.Projections(1, 32, 32)
-    assert L.hidden_mse(noisy[-1:], out.hidden_states, [4], ident, mask).item() == pytest.approx(0.0, abs=1e-9)
+    assert L.hidden_mse(noisy[-1:], out.hidden_states, [4], ident, mask).item() == pytest.approx(
+        0.0, abs=1e-9
+    )
 
 
 def test_attention_kl_same_heads_and_head_averaged(outputs):

@@ -1,0 +1,122 @@
+"""The tiny text recipes end to end: build, then the runtime reproduces the samples from raw
+strings and `edgepack run --text` answers through the runtime only."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from packager.cli import cli
+
+
+def _build(text_root, name, teacher, task, **sections):
+    from tiny_models import tiny_text_recipe_dict
+
+    from packager.pipeline import run
+    from packager.progress import SilentReporter
+    from packager.recipe import build_recipe
+
+    out = text_root / name
+    data = text_root / "topics.jsonl"
+    recipe = build_recipe(
+        tiny_text_recipe_dict(
+            str(data), str(teacher), name=name, task=task, package={"out_dir": str(out)}, **sections
+        )
+    )
+    return run(recipe, cache_dir=text_root / "cache", reporter=SilentReporter())
+
+
+@pytest.fixture(scope="module")
+def classifier_build(text_root, tiny_classifier, tiny_texts_file):
+    return _build(text_root, "topics", tiny_classifier, "text-classification")
+
+
+@pytest.fixture(scope="module")
+def encoder_build(text_root, tiny_encoder, tiny_texts_file):
+    return _build(
+        text_root,
+        "encoder",
+        tiny_encoder,
+        "feature-extraction",
+        export={"exporter": "torch"},
+        distill={"losses": {"embedding_cosine": 1.0, "embedding_mse": 1.0, "hidden_mse": 1.0}},
+        quantize={"metric": "cosine"},
+    )
+
+
+@pytest.mark.slow
+def test_text_package_reproduces_its_samples_from_raw_strings(classifier_build):
+    import edgepack_runtime
+
+    path = classifier_build.package_path
+    names = set(zipfile.ZipFile(path).namelist())
+    assert {"tokenizer.json", "tokenizer_config.json", "samples/raw.json"} <= names
+    pkg = edgepack_runtime.load(path)
+    m = pkg.manifest
+    assert m["task"] == "text-classification" and m["preprocessing"]["type"] == "text"
+    assert m["preprocessing"]["max_length"] == 32 and m["labels"] == ["sports", "tech", "weather"]
+    raw = json.loads(zipfile.ZipFile(path).read("samples/raw.json"))
+    assert len(raw) == 4 and all(isinstance(t, str) for t in raw)
+    check = pkg.verify()  # tokenises raw.json, runs, compares ids and logits
+    assert check.ok and check.count == 4 and set(check.max_abs_diff) >= {"input_ids", "logits"}
+    pred = pkg.predict(raw)
+    assert pred.labels is not None and len(pred.labels) == 4
+
+
+@pytest.mark.slow
+def test_text_build_distils_and_reports_accuracy(classifier_build):
+    report = classifier_build.artifact("package").meta["report"]
+    metrics = report["metrics"]
+    assert set(metrics) == {"teacher_fp32", "student_fp32", "student_int8"}
+    assert metrics["teacher_fp32"]["accuracy"] > 0.6  # the trained tiny teacher knows the topics
+    assert metrics["student_fp32"]["accuracy"] > 0.5
+    distill = classifier_build.artifact("distill").meta
+    assert distill["layers_kept"] == [1, 3] and distill["params"] < distill["teacher_params"]
+    assert classifier_build.artifact("export").meta["exporter"] == "optimum"
+
+
+@pytest.mark.slow
+def test_run_text_prints_labels_through_the_runtime(classifier_build):
+    result = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            str(classifier_build.package_path),
+            "--text",
+            "goal match team",
+            "--text",
+            "rain storm",
+            "--top",
+            "2",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 2 and all(
+        any(t in line for t in ("sports", "tech", "weather")) for line in lines
+    )
+    bad = CliRunner().invoke(cli, ["run", str(classifier_build.package_path)])
+    assert bad.exit_code != 0 and "--input FILE or --text" in bad.output
+
+
+@pytest.mark.slow
+def test_embedding_package_reports_cosine_and_prints_vectors(encoder_build):
+    import edgepack_runtime
+
+    metrics = encoder_build.artifact("evaluate").meta["metrics"]
+    assert metrics["teacher_fp32"]["cosine"] == pytest.approx(1.0, abs=1e-6)
+    assert metrics["teacher_fp32"]["top10_agreement"] == pytest.approx(1.0)
+    assert 0.5 < metrics["student_int8"]["cosine"] <= 1.0 + 1e-6
+    pkg = edgepack_runtime.load(encoder_build.package_path)
+    assert pkg.manifest["postprocessing"]["type"] == "embedding" and pkg.verify().ok
+    pred = pkg.predict(["rain and snow", "the match"])
+    assert pred.embeddings.shape == (2, 32)
+    assert np.allclose(np.linalg.norm(pred.embeddings, axis=1), 1.0, atol=1e-3)
+    result = CliRunner().invoke(
+        cli, ["run", str(encoder_build.package_path), "--text", "cold wind"]
+    )
+    assert result.exit_code == 0 and "dim 32, norm 1.0" in result.output, result.output
