@@ -133,7 +133,11 @@ def run(
         inputs = {name: done[name] for name in step.inputs}
         cfg_json = step.config.to_json()
         key = stage_key(
-            spec.name, spec.version, cfg_json, [a.id for a in inputs.values()], step.extra
+            spec.name,
+            spec.version,
+            step.config.key_json(),
+            [a.id for a in inputs.values()],
+            step.extra,
         )
         record = {
             "step": step.name,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import (
@@ -36,11 +36,27 @@ class Config(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    # Fields that only say where results go, not what they are: left out of cache keys, so
+    # e.g. publishing to another out_dir does not rebuild the package.
+    unkeyed: ClassVar[frozenset[str]] = frozenset()
+
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
 
+    def key_json(self) -> dict[str, Any]:
+        """`to_json` without the unkeyed fields, at every depth: what cache keys hash."""
+        return self.model_dump(mode="json", exclude=self._unkeyed_paths())
+
+    def _unkeyed_paths(self) -> dict[str, Any]:
+        paths: dict[str, Any] = dict.fromkeys(self.unkeyed, True)
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, Config) and (sub := value._unkeyed_paths()):
+                paths[name] = sub
+        return paths
+
     def digest(self) -> str:
-        blob = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
+        blob = json.dumps(self.key_json(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -401,6 +417,8 @@ class BenchConfig(Config):
 
 
 class PackageConfig(Config):
+    unkeyed: ClassVar[frozenset[str]] = frozenset({"out_dir"})
+
     out_dir: str = "dist"
     version: str = "0.1.0"
     model: Literal["int8", "fp32"] = Field("int8", description="which student variant ships")

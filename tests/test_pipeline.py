@@ -113,3 +113,17 @@ def test_content_id_depends_on_names_and_bytes(tmp_path):
     b = content_id(tmp_path / "x")
     (tmp_path / "x" / "f").rename(tmp_path / "x" / "g")
     assert len({a, b, content_id(tmp_path / "x")}) == 3
+
+
+def test_publishing_elsewhere_does_not_change_any_cache_key(tmp_path):
+    from packager.cache import stage_key
+    from packager.pipeline import plan
+    from packager.recipe import Recipe
+
+    a, b = Recipe(), Recipe.model_validate({"package": {"out_dir": str(tmp_path / "other")}})
+    keys = [[(s.config.key_json(), s.extra) for s in plan(r)] for r in (a, b)]
+    assert keys[0] == keys[1]
+    assert a.package.to_json() != b.package.to_json()  # still recorded in the lineage
+    assert stage_key("p", 1, a.package.key_json(), []) == stage_key(
+        "p", 1, b.package.key_json(), []
+    )
