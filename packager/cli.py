@@ -29,7 +29,9 @@ class _Group(click.Group):
             )
         except Exception as err:
             if type(err).__module__.startswith("edgepack_runtime"):
-                _fail(str(err), PackageError.exit_code)
+                # A bad input to `run` is the caller's mistake (2); anything else is the package's.
+                bad_input = type(err).__name__ == "InputError"
+                _fail(str(err), InputFileError.exit_code if bad_input else PackageError.exit_code)
             raise
 
 

@@ -41,9 +41,10 @@ class Reporter:
 
     @contextmanager
     def track(self, description: str, total: int) -> Iterator[Callable[..., None]]:
-        """Yield `advance(n=1, **fields)`; renders a bar only on an interactive terminal."""
+        """Yield `advance(n=1, total=None, **fields)` (`total` resizes the bar); renders a bar
+        only on an interactive terminal."""
         if not self.live:
-            yield lambda n=1, **fields: None
+            yield lambda n=1, total=None, **fields: None
             return
         from rich.progress import (
             BarColumn,
@@ -64,12 +65,12 @@ class Reporter:
         ) as bar:
             task = bar.add_task(description, total=total, info="")
 
-            def advance(n: int = 1, **fields: object) -> None:
+            def advance(n: int = 1, total: int | None = None, **fields: object) -> None:
                 info = " ".join(
                     f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                     for k, v in fields.items()
                 )
-                bar.update(task, advance=n, info=info)
+                bar.update(task, advance=n, info=info, total=total)
 
             yield advance
 

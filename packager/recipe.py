@@ -151,7 +151,12 @@ class TransformerStudentConfig(Config):
     )
     hidden_size: int | None = Field(None, ge=8, description="narrower width: fresh init")
     num_heads: int | None = Field(None, ge=1, description="fewer attention heads: fresh init")
-    intermediate_size: int | None = Field(None, ge=8, description="feed-forward width")
+    intermediate_size: int | None = Field(
+        None,
+        ge=8,
+        description="narrower feed-forward: copied layers keep their strongest neurons "
+        "(fresh init when hidden_size or num_heads change too)",
+    )
     freeze_embeddings: bool = Field(
         False, description="keep the copied embedding tables fixed (faster, less overfitting)"
     )
@@ -169,12 +174,6 @@ class TransformerStudentConfig(Config):
         ):
             raise ValueError("an explicit layer list needs distinct integer indices >= 0")
         return v
-
-    @property
-    def fresh(self) -> bool:
-        return any(
-            x is not None for x in (self.hidden_size, self.num_heads, self.intermediate_size)
-        )
 
 
 def _student_tag(v: Any) -> str | None:

@@ -46,32 +46,41 @@ def print_build(console: Console, result: RunResult) -> None:
 
     report = result.artifact("package").meta["report"]
     rows = comparison_rows(report)
+    # One p50 column per thread count when several were measured (e.g. 1 and 2 threads).
+    threads = sorted({t for r in rows for t in r.get("p50_by_threads", {})})
+    p50_cols = [f"p50 ms {n}t" for n in threads] if len(threads) > 1 else ["p50 ms"]
     t = Table(
         title=f"{report['name']}: teacher vs student ({report['dataset']})", title_justify="left"
     )
     for col, just in [
         ("model", "left"),
-        ("accuracy", "right"),
+        (report.get("metric", "accuracy"), "right"),
         ("params", "right"),
         ("size KiB", "right"),
-        ("p50 ms", "right"),
+        *[(c, "right") for c in p50_cols],
         ("p99 ms", "right"),
         ("cold start ms", "right"),
         ("peak RSS MB", "right"),
     ]:
         t.add_column(col, justify=just)
     for r in rows:
+        p50s = (
+            [_fmt(r["p50_by_threads"].get(n), ".3f") for n in threads]
+            if len(threads) > 1
+            else [_fmt(r["p50_ms"], ".3f")]
+        )
         t.add_row(
             r["variant"],
             _fmt(r["accuracy"], ".4f"),
             _fmt(r["params"], ","),
             f"{r['size_kb']:.1f}",
-            _fmt(r["p50_ms"], ".3f"),
+            *p50s,
             _fmt(r["p99_ms"], ".3f"),
             _fmt(r["cold_start_ms"], ".1f"),
             _fmt(r["peak_rss_mb"], ".1f"),
         )
     console.print(t)
+    _print_ratios(console, rows, threads)
     for w in report.get("warnings", []):
         console.print(f"[yellow]warning:[/] {w}")
     d = report["distill"]
@@ -81,6 +90,23 @@ def print_build(console: Console, result: RunResult) -> None:
     )
     console.print(f"ran: {ran} in {result.seconds:.1f}s")
     console.print(f"package: {result.package_path}")
+
+
+def _print_ratios(console: Console, rows: list[dict[str, Any]], threads: list[int]) -> None:
+    """How much smaller and faster the shipped-candidate student is than the teacher."""
+    by = {r["variant"]: r for r in rows}
+    t, s = by.get("teacher_fp32"), by.get("student_int8") or by.get("student_fp32")
+    if not t or not s:
+        return
+    fast = [
+        f"{t['p50_by_threads'][n] / s['p50_by_threads'][n]:.1f}x faster at {n} thread(s)"
+        for n in threads
+        if t["p50_by_threads"].get(n) and s["p50_by_threads"].get(n)
+    ]
+    console.print(
+        f"{s['variant']} vs teacher_fp32: {t['size_kb'] / s['size_kb']:.1f}x smaller"
+        + (", " + ", ".join(fast) if fast else "")
+    )
 
 
 def _manifest_of(path: Path) -> tuple[dict[str, Any], bytes]:
@@ -187,7 +213,9 @@ def print_inspect(console: Console, info: dict[str, Any]) -> None:
         m = info["metrics"]
         for label in ("teacher_fp32", "student_fp32", "student_int8"):
             if label in m:
-                console.print(f"  {label:<13} accuracy {m[label]['accuracy']:.4f}")
+                # accuracy (classifiers) or cosine / top-k agreement (embeddings)
+                shown = ", ".join(f"{k} {v:.4f}" for k, v in m[label].items() if k != "macro_f1")
+                console.print(f"  {label:<13} {shown}")
         for b in info["benchmarks"]:
             if b.get("status", "ok") != "ok":
                 value = b.get("message", "did not run")

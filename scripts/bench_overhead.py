@@ -1,18 +1,25 @@
 """Does the benchmark runner tell the truth? Three checks, side by side, in one run.
 
-1. Overhead: the runner's p50 (a fresh child process per measurement) against a bare
-   `session.run` loop in this process ("bare here"), same model, feeds, session options and
-   run count; and against the same bare loop in a fresh python that imports only numpy and
-   onnxruntime ("bare fresh"), which separates the harness's cost from the state of a
-   long-lived process. Rounds rotate which side goes first so machine drift hits all three.
-   Each round gives one p50 per side; "best" is the lowest over the rounds (the least
-   disturbed round, timeit's rule: robust on a shared machine), "median" the middle one. Models: the digits student (int8, from the default
-   recipe's cache: built on first use, ~30 s) and a 20 MB MLP built here with onnx.helper.
+1. Overhead: the runner's p50 (run_one: a fresh child process per measurement) against a bare
+   `session.run` loop in this process. The bare loop is built from the child's own code
+   (packager/bench/child.py's session options and seeded feeds, from the same spec), so the
+   threads, inter-op threads, execution mode and graph optimization level are identical; the
+   script checks the two recorded session options match. The two are interleaved in many
+   short rounds (runner then bare, who goes first alternating per round) so that load from
+   other processes on a shared machine drifts over both alike. Reported per model:
+   - the median of the per-round p50s of each side, and their ratio;
+   - the per-round paired ratio runner/bare: median, interquartile range and a
+     distribution-free 95% confidence interval of the median (binomial order statistics).
+   "runner adds < 3%" is shown when that interval's upper end is below 1.03.
+   Models: the digits student (int8, from the default recipe's cache: built on first use,
+   ~30 s) and a 20 MB MLP built here with onnx.helper.
 2. Peak RSS: the runner's child run under `/usr/bin/time -v`; its own VmHWM against time's
    "Maximum resident set size" for that same process.
 3. The cost model's MACs for the MLP against the hand count.
 
-    python scripts/bench_overhead.py [--rounds 12] [--runs 300]
+The machine's load is printed too: CPU time used by other processes during the run.
+
+    .venv/bin/python scripts/bench_overhead.py [--rounds 40] [--seconds 0.25] [--runs 5000]
 """
 
 from __future__ import annotations
@@ -21,6 +28,9 @@ import argparse
 import gc
 import itertools
 import json
+import math
+import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -83,59 +93,85 @@ def mlp(folder: Path) -> Path:
     return path
 
 
-def bare_p50(path: Path, warmup: int, runs: int) -> float:
-    """The same loop as the child's, with nothing around it: session options, seeded feeds."""
+def _spec(path: Path, warmup: int, runs: int, seconds: float) -> dict:
+    """The spec run_one sends its child (threads 1, batch 1, its defaults for the rest)."""
+    from packager.bench import child
+
+    return {
+        **child._DEFAULTS,
+        "model": str(path),
+        "warmup": warmup,
+        "runs": runs,
+        "seconds": seconds,
+    }
+
+
+def bare_p50(path: Path, warmup: int, runs: int, seconds: float) -> tuple[float, dict]:
+    """The child's timed loop with nothing around it, in this process: the child's own session
+    options and feeds for the same spec; (p50 ms, the session options it recorded)."""
     import onnxruntime as ort
 
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    opts.inter_op_num_threads = 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.log_severity_level = 3
-    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    rng = np.random.default_rng(0)
-    feeds = {}
-    for node in sess.get_inputs():
-        shape = [d if isinstance(d, int) else 1 for d in node.shape]
-        feeds[node.name] = rng.standard_normal(shape, dtype=np.float32)
+    from packager.bench import child
+
+    spec = _spec(path, warmup, runs, seconds)
+    opts, recorded = child._session_options(spec, ort)
+    sess = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+    feeds, _ = child._generate_feeds(sess, spec["batch"], spec["dims"], np)
     sess.run(None, feeds)
     for _ in range(warmup):
         sess.run(None, feeds)
     times = []
+    budget = int(seconds * 1e9)
     gc.collect()
-    gc.disable()
+    gc.disable()  # as the child does; and the same stopping rule: runs or seconds
     try:
-        for _ in range(runs):
+        start = time.perf_counter_ns()
+        while True:
             t0 = time.perf_counter_ns()
             sess.run(None, feeds)
-            times.append((time.perf_counter_ns() - t0) / 1e6)
+            t1 = time.perf_counter_ns()
+            times.append((t1 - t0) / 1e6)
+            if len(times) >= runs or t1 - start >= budget:
+                break
     finally:
         gc.enable()
-    return float(np.percentile(times, 50))
+    return float(np.percentile(times, 50)), recorded
 
 
-def fresh_bare_p50(path: Path, warmup: int, runs: int) -> float:
-    """The bare loop in a fresh python that imports only numpy and onnxruntime."""
-    cmd = [sys.executable, __file__, "--bare", str(path), "--warmup", str(warmup)]
-    out = subprocess.run([*cmd, "--runs", str(runs)], capture_output=True, text=True, check=True)
-    return float(out.stdout.strip().splitlines()[-1])
-
-
-def overhead(path: Path, rounds: int, runs: int, warmup: int) -> dict[str, list[float]]:
+def runner_p50(path: Path, warmup: int, runs: int, seconds: float) -> tuple[float, dict]:
     from packager.bench import run_one
 
-    sides = {
-        "runner": lambda: run_one(path, threads=1, warmup=warmup, runs=runs)["latency_ms"]["p50"],
-        "bare here": lambda: bare_p50(path, warmup, runs),
-        "bare fresh": lambda: fresh_bare_p50(path, warmup, runs),
-    }
+    r = run_one(path, threads=1, batch=1, warmup=warmup, runs=runs, seconds=seconds)
+    return float(r["latency_ms"]["p50"]), r["session_options"]
+
+
+def overhead(
+    path: Path, rounds: int, runs: int, seconds: float, warmup: int
+) -> dict[str, list[float]]:
+    sides = {"runner": runner_p50, "bare": bare_p50}
     out: dict[str, list[float]] = {name: [] for name in sides}
+    options = {}
     for i in range(rounds):
-        order = list(sides)[i % 3 :] + list(sides)[: i % 3]  # rotate who goes first
+        order = ["runner", "bare"] if i % 2 == 0 else ["bare", "runner"]
         for name in order:
-            out[name].append(sides[name]())
+            p50, options[name] = sides[name](path, warmup, runs, seconds)
+            out[name].append(p50)
+    if options["runner"] != options["bare"]:
+        raise SystemExit(f"session options differ: {options}")
     return out
+
+
+def median_ci(values: list[float], level: float = 0.95) -> tuple[float, float]:
+    """Distribution-free confidence interval of the median: order statistics k and n-k+1 with
+    P(Binomial(n, 1/2) < k) <= (1 - level) / 2."""
+    xs, n = sorted(values), len(values)
+    tail, k, cum = (1 - level) / 2, 0, 0.0
+    while k < n and cum + math.comb(n, k) / 2**n <= tail:
+        cum += math.comb(n, k) / 2**n
+        k += 1
+    if k == 0:  # too few rounds for this level
+        return xs[0], xs[-1]
+    return xs[k - 1], xs[n - k]
 
 
 def timer_pair_us(n: int = 200_000) -> float:
@@ -167,18 +203,40 @@ def rss_vs_time(path: Path, tmp: Path) -> tuple[float, float] | None:
     return child, int(line.rsplit(":", 1)[1]) / 1024
 
 
+class Load:
+    """CPU time of every process on the machine vs ours (this process and its children)."""
+
+    def __init__(self) -> None:
+        import psutil
+
+        self._psutil = psutil
+        self.t0, self.busy0, self.ours0 = time.monotonic(), self._busy(), self._ours()
+
+    def _busy(self) -> float:
+        t = self._psutil.cpu_times()
+        return t.user + t.nice + t.system + getattr(t, "irq", 0) + getattr(t, "softirq", 0)
+
+    @staticmethod
+    def _ours() -> float:
+        me, kids = (resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+        return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+    def others_cores(self) -> tuple[float, float]:
+        """(cores' worth of CPU used by other processes, by this run), averaged over the run."""
+        wall = time.monotonic() - self.t0
+        busy, ours = self._busy() - self.busy0, self._ours() - self.ours0
+        return max(busy - ours, 0.0) / wall, ours / wall
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rounds", type=int, default=12, help="alternating runner/bare rounds")
-    ap.add_argument("--runs", type=int, default=300, help="timed runs per measurement")
-    ap.add_argument("--warmup", type=int, default=30)
+    ap.add_argument("--rounds", type=int, default=40, help="interleaved runner/bare rounds")
+    ap.add_argument("--runs", type=int, default=5000, help="max timed runs per side per round")
+    ap.add_argument("--seconds", type=float, default=0.25, help="max timed seconds per side")
+    ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--cache-dir", help="stage cache for the digits build [default: .edgepack]")
     ap.add_argument("--build-student", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--bare", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.bare:
-        print(bare_p50(Path(args.bare), args.warmup, args.runs))
-        return
     if args.build_student:
         print(_build_student(args.cache_dir))
         return
@@ -187,33 +245,53 @@ def main() -> None:
     from packager.bench.costmodel import analyze
 
     info = host_info()
+    cores = os.cpu_count() or 1
     print(
-        f"machine: {info['cpu']}, {info['usable_cores']} usable cores, onnxruntime {info['onnxruntime']}"
+        f"machine: {info['cpu']}, {info['usable_cores']} usable cores, onnxruntime "
+        f"{info['onnxruntime']}; load average before: {os.getloadavg()[0]:.2f}"
     )
-    print(f"{args.rounds} alternating rounds x {args.runs} timed runs, 1 thread, batch 1\n")
+    print(
+        f"{args.rounds} interleaved rounds, each side {args.runs} timed runs or "
+        f"{args.seconds:g} s (whichever ends first), 1 thread, batch 1, graph optimization all, "
+        "sequential, same seeded feeds\n"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         models = {
             "digits student (int8)": digits_student(args.cache_dir),
             "20 MB MLP (fp32)": mlp(Path(tmp)),
         }
-        print(
-            f"{'model':<23}{'MB':>6}{'p50 of rounds':>14}{'runner ms':>11}{'bare here':>11}"
-            f"{'runner adds':>13}{'bare fresh':>12}{'runner adds':>13}"
+        load = Load()
+        head = (
+            f"{'model':<23}{'MB':>6}{'runner p50':>12}{'bare p50':>10}{'ratio':>8}"
+            f"{'paired median':>15}{'IQR':>17}{'95% CI':>17}  runner adds < 3%?"
         )
+        print(head)
         p50s_of = {}
         for name, path in models.items():
-            p50s = p50s_of[name] = overhead(path, args.rounds, args.runs, args.warmup)
-            size = f"{path.stat().st_size / 1e6:.2f}"
-            for stat, f in (("best", min), ("median", statistics.median)):
-                r, here, fresh = (f(p50s[k]) for k in ("runner", "bare here", "bare fresh"))
-                head = f"{name:<23}{size:>6}" if stat == "best" else " " * 29
-                print(
-                    f"{head}{stat:>14}{r:>11.4f}{here:>11.4f}{(r / here - 1) * 100:>+12.1f}%"
-                    f"{fresh:>12.4f}{(r / fresh - 1) * 100:>+12.1f}%"
-                )
-        print()
+            p50s = p50s_of[name] = overhead(path, args.rounds, args.runs, args.seconds, args.warmup)
+            r, b = statistics.median(p50s["runner"]), statistics.median(p50s["bare"])
+            paired = [x / y for x, y in zip(p50s["runner"], p50s["bare"], strict=True)]
+            q1, _, q3 = statistics.quantiles(paired, n=4)
+            lo, hi = median_ci(paired)
+            verdict = "yes" if hi < 1.03 else "not shown"
+            print(
+                f"{name:<23}{path.stat().st_size / 1e6:>6.2f}{r:>10.4f}ms{b:>8.4f}ms"
+                f"{(r / b - 1) * 100:>+7.1f}%{(statistics.median(paired) - 1) * 100:>+14.1f}%"
+                f"{f'{(q1 - 1) * 100:+.1f}..{(q3 - 1) * 100:+.1f}%':>17}"
+                f"{f'{(lo - 1) * 100:+.1f}..{(hi - 1) * 100:+.1f}%':>17}  {verdict}"
+            )
+        others, ours = load.others_cores()
+        print(
+            f"\nduring the rounds: other processes used {others:.2f} of {cores} cores on average, "
+            f"this run {ours:.2f}; load average after: {os.getloadavg()[0]:.2f}"
+            + (
+                " (a busy machine: the spread above includes their interference)"
+                if others > 0.25
+                else ""
+            )
+        )
         timer_us = timer_pair_us()
-        digits_p50 = min(p50s_of["digits student (int8)"]["bare here"]) * 1e3
+        digits_p50 = statistics.median(p50s_of["digits student (int8)"]["bare"]) * 1e3
         print(
             f"inside the runner's timed window besides session.run: one perf_counter_ns pair, "
             f"{timer_us:.3f} us = {timer_us / digits_p50 * 100:.2f}% of the digits student's p50"

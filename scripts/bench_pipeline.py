@@ -10,11 +10,13 @@ and package. Times are measured in this one run, on this machine.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,6 +60,10 @@ def main() -> None:
             colds.append(build(args.recipe, cache, out))
             warms.append(build(args.recipe, cache, out))
         bench_only = build(args.recipe, cache, out, "--set", "bench.runs=123")
+        package = next(Path(out).glob("*.edgepack"))
+        with zipfile.ZipFile(package) as zf:
+            manifest = json.loads(zf.read("manifest.json"))
+            report = json.loads(zf.read("report.json"))
     rows.append(("cold build (empty cache)", statistics.median(s for s, _ in colds), colds[0][1]))
     rows.append(("warm rebuild (unchanged)", statistics.median(s for s, _ in warms), warms[0][1]))
     rows.append(("bench settings changed", bench_only[0], bench_only[1]))
@@ -66,6 +72,13 @@ def main() -> None:
     for name, secs, ran in rows:
         print(f"{name:<28}{secs:>9.1f}  {ran}")
     print(f"warm / cold = {rows[1][1] / rows[0][1]:.3f}")
+    m, d = manifest["metrics"], report["distill"]
+    shipped = m["shipped"]
+    print(
+        f"{shipped} test accuracy {m[shipped]['accuracy']:.4f} "
+        f"(teacher {m['teacher_fp32']['accuracy']:.4f}); student has {d['params']:,} params, "
+        f"{d['compression']:.1f}x fewer than the teacher"
+    )
 
 
 if __name__ == "__main__":

@@ -162,3 +162,16 @@ def test_default_recipe_resolves_outside_the_repo(tmp_path, monkeypatch):
     res = _invoke("build", "--dry-run", "--cache-dir", str(tmp_path / "c"))
     assert res.exit_code == 0 and "9 of 9 steps would run" in res.output
     assert not Path("dist").exists()
+
+
+@pytest.mark.slow
+def test_run_with_a_wrongly_sized_input_is_a_usage_error(built, tmp_path):
+    pkg = built[0] / "dist" / "digits-tiny.edgepack"
+    np.save(tmp_path / "x.npy", np.zeros((3, 63), np.float32))
+    out = subprocess.run(
+        [sys.executable, "-m", "packager.cli", "run", str(pkg), "--input", str(tmp_path / "x.npy")],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 2
+    assert out.stderr.startswith("error: ") and out.stderr.count("\n") == 1

@@ -3,8 +3,11 @@ memory from tensor lifetimes, and a roofline time against a target's peak comput
 
 Conventions (stated so the numbers can be checked by hand):
 - MACs: Conv = N x M x out_spatial x (C/group) x kernel; ConvTranspose = N x C x in_spatial x
-  (M/group) x kernel; MatMul = out_elements x K; Gemm = M x N x K. Quantized forms
-  (QLinearConv, ConvInteger, QLinearMatMul, MatMulInteger) count the same MACs.
+  (M/group) x kernel; MatMul = out_elements x K; Gemm = M x N x K. Quantized and fused forms
+  count the same MACs as their float twins: QLinearConv, ConvInteger, FusedConv;
+  QLinearMatMul, MatMulInteger, FusedMatMul, DynamicQuantizeMatMul, MatMulIntegerToFloat;
+  QGemm, FusedGemm; MatMulNBits (int4 weights) = out_elements x its K attribute. Attention
+  ops (MultiHeadAttention, ...) are counted as unknown, not as 0.
 - FLOPs = 2 x MACs + one FLOP per output element for other arithmetic (Gemm's bias, Add,
   Relu, Q/DQ, ...), pooling's window per output, a reduction's input size, and a few
   per-element constants for transcendental ops (_PER_ELEMENT). Pure data movement
@@ -20,13 +23,14 @@ Conventions (stated so the numbers can be checked by hand):
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from packager.bench.shapes import infer as infer_shapes
 
 _MOVE_ONLY = {
     "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Shape", "Size", "Constant",
@@ -40,8 +44,18 @@ _REDUCE = {"ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "R
            "GlobalAveragePool", "GlobalMaxPool", "ArgMax", "ArgMin"}  # fmt: skip
 _POOL = {"MaxPool", "AveragePool", "LpPool"}
 # Where the weight sits for each MAC op (input index).
-_CONV_W = {"Conv": 1, "ConvInteger": 1, "QLinearConv": 3}
-_MATMUL_AB = {"MatMul": (0, 1), "MatMulInteger": (0, 1), "QLinearMatMul": (0, 3)}
+_CONV_W = {"Conv": 1, "ConvInteger": 1, "QLinearConv": 3, "FusedConv": 1}
+_MATMUL_AB = {
+    "MatMul": (0, 1), "MatMulInteger": (0, 1), "QLinearMatMul": (0, 3), "FusedMatMul": (0, 1),
+    "DynamicQuantizeMatMul": (0, 1), "MatMulIntegerToFloat": (0, 1), "GemmFastGelu": (0, 1),
+}  # fmt: skip
+_GEMM_A = {"Gemm": 0, "FusedGemm": 0, "QGemm": 0}
+# onnxruntime contrib ops with MACs this model does not count: unknown, never a silent 0.
+_UNCOUNTED = {
+    "Attention", "MultiHeadAttention", "GroupQueryAttention", "QAttention", "PackedAttention",
+    "PackedMultiHeadAttention", "DecoderMaskedMultiHeadAttention", "SparseAttention",
+    "LongformerAttention", "MoE", "QMoE",
+}  # fmt: skip
 
 
 @dataclass
@@ -97,29 +111,6 @@ def _bind_inputs(model, batch: int, dims: Mapping[str, int]) -> dict[str, list[i
     return bound
 
 
-def _tensor_table(model) -> dict[str, tuple[list[int] | None, int]]:
-    """name -> (shape or None, bytes per element) for every tensor shape inference knows."""
-    from onnx import helper
-
-    table: dict[str, tuple[list[int] | None, int]] = {}
-
-    def add(vi) -> None:
-        t = vi.type.tensor_type
-        if not t.elem_type:
-            return
-        itemsize = np.dtype(helper.tensor_dtype_to_np_dtype(t.elem_type)).itemsize
-        dims = [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
-        known = t.HasField("shape") and all(v is not None for v in dims)
-        table[vi.name] = (dims if known else None, itemsize)
-
-    for vi in [*model.graph.input, *model.graph.value_info, *model.graph.output]:
-        add(vi)
-    for init in model.graph.initializer:
-        itemsize = np.dtype(helper.tensor_dtype_to_np_dtype(init.data_type)).itemsize
-        table[init.name] = (list(init.dims), itemsize)
-    return table
-
-
 def _numel(shape: list[int] | None) -> int | None:
     return None if shape is None else int(np.prod(shape, dtype=np.int64))
 
@@ -150,13 +141,18 @@ def _macs(node, shape_of) -> int | None:
         a = shape_of(node.input[_MATMUL_AB[op][0]])
         if out is None or a is None:
             return None
-        return _numel(out) * a[-1]
-    if op == "Gemm":
-        a = shape_of(node.input[0])
+        transposed = op == "FusedMatMul" and _attr(node, "transA", 0) and len(a) >= 2
+        return _numel(out) * (a[-2] if transposed else a[-1])
+    if op == "MatMulNBits":
+        return None if out is None else _numel(out) * int(_attr(node, "K", 0))
+    if op in _GEMM_A:
+        a = shape_of(node.input[_GEMM_A[op]])
         if out is None or a is None:
             return None
         k = a[0] if _attr(node, "transA", 0) else a[-1]
         return _numel(out) * k
+    if op in _UNCOUNTED:
+        return None
     return 0
 
 
@@ -167,10 +163,12 @@ def _other_flops(node, shape_of) -> int | None:
         return 0
     if out is None:
         return None
-    if op in _CONV_W or op in _MATMUL_AB or op == "ConvTranspose":
+    if op in _CONV_W or op in _MATMUL_AB or op in ("ConvTranspose", "MatMulNBits"):
         return 0  # bias and requantization are small next to the MACs; not counted
-    if op == "Gemm":
+    if op in ("Gemm", "FusedGemm"):
         return out if len(node.input) > 2 and node.input[2] else 0
+    if op == "QGemm":
+        return out if len(node.input) > 6 and node.input[6] else 0
     if op in _POOL:
         return out * int(np.prod(_attr(node, "kernel_shape", [1]), dtype=np.int64))
     if op in _REDUCE:
@@ -186,10 +184,7 @@ def analyze(
 
     model = onnx.load(str(model_path))
     inputs = _bind_inputs(model, batch, dims or {})
-    # An op that inference cannot handle: count what the stored shapes allow.
-    with contextlib.suppress(Exception):
-        model = onnx.shape_inference.infer_shapes(model, data_prop=True)
-    table = _tensor_table(model)
+    model, table = infer_shapes(model)
     inits = {i.name for i in model.graph.initializer}
     for node in model.graph.node:
         if node.op_type == "Constant":

@@ -21,7 +21,8 @@ from packager.bench.runner import run_one
 from packager.bench.schema import SCHEMA, validate_result
 from packager.bench.targets import TargetProfile, is_ssh, load_targets
 
-Progress = Callable[[str], None]
+# progress(done, total, what): called before each job starts, with the jobs done so far.
+Progress = Callable[[int, int, str], None]
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ def run_suite(
     results = []
     for i, (what, job) in enumerate(jobs):
         if progress is not None:
-            progress(f"[{i + 1}/{len(jobs)}] {what}")
+            progress(i, len(jobs), what)
         results.append(validate_result(job()))
     order = {"measured": 0, "host-emulated": 1, "estimated": 2}
     return sorted(results, key=lambda r: order[r["kind"]])  # stable within a kind
@@ -163,13 +164,8 @@ def _jobs_for(model, target, profile, batch, options):
 
 
 def _remote(model: BenchModel, target: str, threads: int, common: dict) -> dict[str, Any]:
-    try:
-        from packager.bench.remote import run_remote
-    except ImportError as err:
-        raise BenchError(
-            f"target {target}: ssh benchmarks need packager.bench.remote, which failed to "
-            f"import ({err})"
-        ) from None
+    from packager.bench.remote import run_remote
+
     record = run_remote(target, model.path, threads=threads, **common)
     record["target"] = target
     record.setdefault("status", "ok")

@@ -100,7 +100,7 @@ def _freeze_embeddings(student) -> None:
 
 def distill_text(teacher_art: Artifact, cfg: DistillConfig, ctx: StageContext) -> Output:
     from packager.distill.arch import param_count
-    from packager.distill.transformer import derive_student, matched_states
+    from packager.distill.transformer import derive_student, init_kind, matched_states
     from packager.stage import Output
 
     task, data, spec = ctx.recipe.task, ctx.inputs["data"], cfg.student
@@ -118,6 +118,7 @@ def distill_text(teacher_art: Artifact, cfg: DistillConfig, ctx: StageContext) -
     for p in teacher.parameters():
         p.requires_grad = False
     student, ids = derive_student(teacher, spec)
+    init = init_kind(teacher.config, spec)
     if spec.freeze_embeddings:
         _freeze_embeddings(student)
     pairs = matched_states(ids)
@@ -171,7 +172,7 @@ def distill_text(teacher_art: Artifact, cfg: DistillConfig, ctx: StageContext) -
     metric = "val_accuracy" if task == "text-classification" else "val_cosine"
     ctx.log(
         f"student: {len(ids)} of {teacher.config.num_hidden_layers} layers {ids}"
-        f"{' (fresh init)' if spec.fresh else ''}, {n:,} params ({tn / n:.1f}x fewer); "
+        f" ({init} init), {n:,} params ({tn / n:.1f}x fewer); "
         f"losses {weights}; {metric.replace('_', ' ')} {curve[0]['val']:.4f} before, "
         f"{best[0]:.4f} at epoch {best[1]}/{epoch}"
     )
@@ -186,7 +187,7 @@ def distill_text(teacher_art: Artifact, cfg: DistillConfig, ctx: StageContext) -
             "teacher_params": tn,
             "compression": tn / n,
             "layers_kept": ids,
-            "fresh_init": spec.fresh,
+            "init": init,
             "losses": weights,
             "best_epoch": best[1],
             "epochs_run": epoch,

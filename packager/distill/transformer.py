@@ -2,8 +2,9 @@
 
 Layer dropping (DistilBERT's recipe): the student is the teacher's architecture with k of its n
 layers, each initialised from the teacher layer it replaces, and the embeddings, pooler and
-classifier copied. With a narrower hidden size, fewer heads or a smaller feed-forward width the
-weights cannot be copied, so the student starts from a fresh init of the same architecture.
+classifier copied. A narrower feed-forward keeps each copied layer's strongest neurons
+(structured magnitude pruning). With a narrower hidden size or fewer heads the weights cannot be
+copied, so the student starts from a fresh init of the same architecture.
 Either way the student is a plain transformers model, saved with `save_pretrained`.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING
 
+import torch
 from torch import nn
 
 from packager.errors import RecipeError
@@ -58,6 +60,19 @@ def layer_list(model: nn.Module) -> tuple[str, nn.ModuleList]:
     )
 
 
+def init_kind(teacher_config, spec: TransformerStudentConfig) -> str:
+    """How the student starts: "copied" layers, copied with a "pruned-ffn" (the strongest
+    feed-forward neurons kept), or "fresh" when the width or head count changes."""
+    changed = lambda v, t: v is not None and v != t  # noqa: E731
+    if changed(spec.hidden_size, teacher_config.hidden_size) or changed(
+        spec.num_heads, teacher_config.num_attention_heads
+    ):
+        return "fresh"
+    if changed(spec.intermediate_size, getattr(teacher_config, "intermediate_size", None)):
+        return "pruned-ffn"
+    return "copied"
+
+
 def derive_student(
     teacher: PreTrainedModel, spec: TransformerStudentConfig
 ) -> tuple[PreTrainedModel, list[int]]:
@@ -66,20 +81,52 @@ def derive_student(
     ids = select_layers(n, spec)
     config = copy.deepcopy(teacher.config)
     config.num_hidden_layers = len(ids)
-    if spec.fresh:
+    kind = init_kind(teacher.config, spec)
+    if kind == "fresh":
         return _fresh(teacher, config, spec), ids
+    ffn = getattr(teacher.config, "intermediate_size", None)
+    if kind == "pruned-ffn":
+        if not spec.intermediate_size < ffn or ffn == teacher.config.hidden_size:
+            raise RecipeError(
+                f"distill.student.intermediate_size {spec.intermediate_size}: copied layers can "
+                f"only get a narrower feed-forward than the teacher's {ffn}"
+            )
+        config.intermediate_size = spec.intermediate_size
     student = type(teacher)(config)
     prefix, _ = layer_list(teacher)
     source = teacher.state_dict()
+    keep: dict[int, torch.Tensor] = {}
     state = {}
-    for key in student.state_dict():
-        src = key
+    for key, like in student.state_dict().items():
+        src, j = key, None
         if key.startswith(prefix + "."):
             j, rest = key[len(prefix) + 1 :].split(".", 1)
             src = f"{prefix}.{ids[int(j)]}.{rest}"
-        state[key] = source[src].detach().clone()
+        value = source[src].detach().clone()
+        if value.shape != like.shape and j is not None:
+            i = ids[int(j)]
+            if i not in keep:
+                keep[i] = _strongest_neurons(
+                    source, f"{prefix}.{i}.", ffn, config.intermediate_size
+                )
+            for axis, (a, b) in enumerate(zip(value.shape, like.shape, strict=True)):
+                if a != b:
+                    value = value.index_select(axis, keep[i])
+        state[key] = value
     student.load_state_dict(state)
     return student.eval(), ids
+
+
+def _strongest_neurons(state: dict, layer: str, ffn: int, k: int) -> torch.Tensor:
+    """Indices of the k feed-forward neurons with the largest |w_in| * |w_out| in one layer
+    (structured magnitude pruning), in their original order."""
+    ws = {n: w for n, w in state.items() if n.startswith(layer) and w.ndim == 2}
+    up = [w for w in ws.values() if w.shape[0] == ffn and w.shape[1] != ffn]
+    down = [w for w in ws.values() if w.shape[1] == ffn and w.shape[0] != ffn]
+    if len(up) != 1 or len(down) != 1:
+        raise RecipeError(f"cannot find the feed-forward weights of {layer.rstrip('.')}")
+    score = up[0].norm(dim=1) * down[0].norm(dim=0)
+    return score.topk(k).indices.sort().values
 
 
 def _fresh(teacher: PreTrainedModel, config, spec: TransformerStudentConfig) -> PreTrainedModel:

@@ -35,6 +35,7 @@ class Trial:
     p50_ms: float | None = None
     within_budget: bool | None = None
     path: str = field(default="", repr=False)
+    error: str | None = None  # the candidate failed (quantizer or onnxruntime): one line
 
 
 def _augmented(path: Path, names: list[str]) -> bytes:
@@ -198,14 +199,16 @@ def search(
         shown = ", ".join(
             f"{name} ({'n/a' if score is None else f'{score:.3g}'})" for name, score, _ in added[:3]
         ) + (f" and {len(added) - 3} more" if len(added) > 3 else "")
-        log(f"trial {t.trial}: also keep {shown} in float: drop {t.drop:.4f}")
+        result = f"failed: {t.error}" if t.error else f"drop {t.drop:.4f}"
+        log(f"trial {t.trial}: also keep {shown} in float: {result}")
         if t.within_budget:
             break
     return trials
 
 
 def best_of(trials: list[Trial]) -> Trial:
-    """Within budget with the fewest float nodes; otherwise the highest metric."""
+    """Within budget with the fewest float nodes; otherwise the highest metric (failed
+    trials, which have none, last)."""
     return ranked(trials)[0]
 
 
@@ -245,8 +248,15 @@ def write_table(trials: list[Trial], folder: Path, *, metric: str, fp32: float, 
         names = ", ".join(t.excluded[:4]) + (" …" if len(t.excluded) > 4 else "")
         kept = f"{len(t.excluded)}: {names}" if t.excluded else "(none)"  # all in search.json
         p50 = "-" if t.p50_ms is None else f"{t.p50_ms:.3f}"
+        metric_s = "-" if t.metric is None else f"{t.metric:.4f}"
+        drop_s = "-" if t.drop is None else f"{t.drop:.4f}"
+        within = "failed" if t.error else "yes" if t.within_budget else "no"
         lines.append(
-            f"| {i + 1} | {t.trial} | {kept} | {t.metric:.4f} | {t.drop:.4f} | "
-            f"{'yes' if t.within_budget else 'no'} | {t.size_bytes / 1024:.1f} | {p50} |"
+            f"| {i + 1} | {t.trial} | {kept} | {metric_s} | {drop_s} | "
+            f"{within} | {t.size_bytes / 1024:.1f} | {p50} |"
         )
+    failed = [t for t in rows if t.error]
+    if failed:
+        lines += ["", "Failed trials:", ""]
+        lines += [f"- trial {t.trial}: {t.error}" for t in failed]
     (folder / "search.md").write_text("\n".join(lines) + "\n")

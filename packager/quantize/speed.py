@@ -112,11 +112,11 @@ def speed_check(
     threads: int,
     runs: int,
     feeds: dict[str, np.ndarray] | None,
-    quantized_p50: float | None = None,
 ) -> dict[str, Any]:
-    """Benchmark both with the same threads; `warning` is set when quantized is not faster."""
+    """Benchmark both back to back with the same threads and feeds (never reusing an earlier
+    timing: load on a shared machine drifts); `warning` is set when quantized is not faster."""
     fp32_p50 = latency(fp32, threads, runs, feeds)
-    q_p50 = quantized_p50 if quantized_p50 is not None else latency(quantized, threads, runs, feeds)
+    q_p50 = latency(quantized, threads, runs, feeds)
     cpu = cpu_features()
     out: dict[str, Any] = {
         "threads": threads,

@@ -32,7 +32,11 @@ def comparison_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
         rows.append(
             {
                 "variant": label,
-                "accuracy": m.get("accuracy"),
+                # the task's metric: accuracy, or the mean cosine to the teacher for embeddings
+                "accuracy": m.get(report.get("metric", "accuracy")),
+                "p50_by_threads": {
+                    r["threads"]: r["latency_ms"]["p50"] for r in bench if r["variant"] == label
+                },
                 "params": info.get("params"),
                 "size_kb": info["size_bytes"] / 1024,
                 "p50_ms": b["latency_ms"]["p50"] if b else None,
@@ -49,8 +53,8 @@ def _fmt(v: Any, spec: str) -> str:
     return "-" if v is None else format(v, spec)
 
 
-def _table(rows: list[dict[str, Any]]) -> str:
-    head = "| model | accuracy | params | size (KiB) | p50 (ms) | p99 (ms) | cold start (ms) | peak RSS (MB) |"
+def _table(rows: list[dict[str, Any]], metric: str = "accuracy") -> str:
+    head = f"| model | {metric} | params | size (KiB) | p50 (ms) | p99 (ms) | cold start (ms) | peak RSS (MB) |"
     lines = [head, "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(
@@ -61,6 +65,15 @@ def _table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def input_shape(bench: list[dict[str, Any]]) -> str:
+    """ "batch 1", or "batch 1 x sequence 128" when the inputs have a second (token) axis."""
+    if not bench:
+        return "batch -"
+    shapes = list((bench[0].get("inputs") or {}).values())
+    seq = shapes[0][1] if shapes and len(shapes[0]) == 2 else None
+    return f"batch {bench[0]['batch']}" + (f" x sequence {seq}" if seq else "")
+
+
 def markdown_report(report: dict[str, Any]) -> str:
     rows = comparison_rows(report)
     bench = measured_here(report)
@@ -69,10 +82,10 @@ def markdown_report(report: dict[str, Any]) -> str:
         f"# {report['name']}: build report",
         "",
         f"Metrics on {report['dataset']}. Latency: `measured` on this host "
-        f"({machine.get('cpu', 'unknown CPU')}, batch {bench[0]['batch'] if bench else '-'}, "
+        f"({machine.get('cpu', 'unknown CPU')}, {input_shape(bench)}, "
         f"{rows[0]['threads'] if rows else '-'} thread(s)), each model in its own process.",
         "",
-        _table(rows),
+        _table(rows, report.get("metric", "accuracy")),
     ]
     if len({b["threads"] for b in bench}) > 1:
         parts += [
@@ -101,6 +114,19 @@ def model_card(manifest: dict[str, Any], report: dict[str, Any]) -> str:
     pre = manifest["preprocessing"]
     lineage = manifest["lineage"]
     distill = report.get("distill", {})
+    use = f"print(pkg.predict(raw).labels)  # raw: {pre.get('sample_shape')} values per example"
+    how = (
+        f"Preprocessing (applied by the runtime): x = (raw * {pre.get('scale')} + "
+        f"{pre.get('offset')} - {pre.get('mean')}) / {pre.get('std')},\nreshaped to "
+        f"(-1, {', '.join(str(d) for d in pre.get('sample_shape', []))})."
+    )
+    if pre.get("type") == "text":
+        field = "embeddings" if manifest["postprocessing"]["type"] == "embedding" else "labels"
+        use = f'print(pkg.predict(["some text", "another one"]).{field})  # raw strings'
+        how = (
+            f"Preprocessing (applied by the runtime, needs `tokenizers`): {pre['tokenizer']}, "
+            f"truncation at {pre['max_length']} tokens, padding to the longest text of a batch."
+        )
     return f"""# {manifest["name"]} {manifest["version"]}
 
 An edgepack package: task `{manifest["task"]}`, model `{manifest["model"]}`
@@ -112,11 +138,10 @@ An edgepack package: task `{manifest["task"]}`, model `{manifest["model"]}`
 import edgepack_runtime
 
 pkg = edgepack_runtime.load("{manifest["name"]}.edgepack")  # verifies every file's sha256
-print(pkg.predict(raw).labels)  # raw: {pre.get("sample_shape")} values per example
+{use}
 ```
 
-Preprocessing (applied by the runtime): x = (raw * {pre.get("scale")} + {pre.get("offset")} - {pre.get("mean")}) / {pre.get("std")},
-reshaped to (-1, {", ".join(str(d) for d in pre.get("sample_shape", []))}).
+{how}
 
 ## How it was made
 

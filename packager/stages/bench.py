@@ -69,12 +69,19 @@ def bench(_first: Artifact, cfg: BenchConfig, ctx: StageContext) -> Output:
         dims=cfg.dims,
         memory_cap_mb=cfg.memory_cap_mb,
     )
-    try:
-        results = run_suite(
-            _models(ctx), cfg.targets, options, targets_dir=cfg.targets_dir, progress=ctx.log
-        )
-    except BenchError as err:
-        raise StageError(ctx.step, str(err)) from None
+    models = _models(ctx)
+    with ctx.reporter.track("bench", len(models)) as advance:  # resized once jobs are known
+
+        def progress(done: int, n: int, what: str) -> None:
+            advance(1 if done else 0, total=n)
+            ctx.log(f"[{done + 1}/{n}] {what}")
+
+        try:
+            results = run_suite(
+                models, cfg.targets, options, targets_dir=cfg.targets_dir, progress=progress
+            )
+        except BenchError as err:
+            raise StageError(ctx.step, str(err)) from None
     for r in results:
         if r["status"] == "does-not-fit":
             ctx.reporter.warn(f"{r['model_name']} on {r['target']} ({r['kind']}): {r['message']}")

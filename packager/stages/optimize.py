@@ -25,9 +25,16 @@ def node_count(path: Path) -> int:
 
 
 def slim(src: Path, dst: Path) -> None:
+    import onnx
     import onnxslim
 
-    onnxslim.slim(str(src), str(dst))
+    # Given a model and no output path, onnxslim returns the result instead of printing its
+    # summary table (with our temporary paths) to stdout; saving it is ours to do.
+    model = onnxslim.slim(onnx.load(str(src)))
+    if model is None:
+        raise ValueError("onnxslim returned no model")
+    big = model.ByteSize() >= onnx.checker.MAXIMUM_PROTOBUF
+    onnx.save(model, str(dst), save_as_external_data=big, location=f"{dst.name}.data")
 
 
 def ort_optimize(src: Path, dst: Path, level: str) -> None:

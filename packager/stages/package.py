@@ -138,6 +138,7 @@ def package(model: Artifact, cfg: PackageConfig, ctx: StageContext) -> Output:
         "name": recipe.name,
         "shipped": shipped,
         "dataset": evaluation.meta["dataset"],
+        "metric": evaluation.meta.get("metric", "accuracy"),
         "metrics": metrics,
         "variants": evaluation.meta["variants"],
         "benchmarks": bench.meta["results"] if bench else [],

@@ -40,6 +40,10 @@ def model_file(_inp: None, cfg: ModelFileConfig, ctx: StageContext) -> Output:
         onnx.checker.check_model(str(dest))
     except Exception as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        # The checker names the file it read, our cache copy: the user knows only their path.
+        first = first.replace(str(dest), cfg.path).replace(
+            str(ctx.workdir), str(Path(cfg.path).parent)
+        )
         raise InputFileError(f"{cfg.path}: not a valid ONNX model ({first})") from None
     return Output(
         "onnx",

@@ -17,7 +17,7 @@ def teacher(data: Artifact, cfg: TeacherConfig, ctx: StageContext) -> Output:
 
     from packager.distill.arch import save_torch
     from packager.distill.trainer import accuracy
-    from packager.sources import make_teacher
+    from packager.sources.teachers import make_teacher
 
     splits = splits_of(data)
     t = make_teacher(cfg, splits, ctx)

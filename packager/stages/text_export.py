@@ -129,16 +129,11 @@ def finish_graph(path: Path, task: str, info: dict, width: int | None = None) ->
             raise StageError("export", f"expected a last_hidden_state output, got {names}")
         width = g.output[names.index("last_hidden_state")].type.tensor_type.shape.dim[2]
         h, p = "last_hidden_state", "ep_pool"
-        g.initializer.extend(
-            [
-                _const("ep_axis_seq", [1], np.int64),
-                _const("ep_axis_last", [-1], np.int64),
-                _const("ep_eps_count", 1e-9, np.float32),
-                _const("ep_eps_norm", 1e-12, np.float32),
-                _const("ep_zero", 0, np.int64),
-            ]
-        )
         mean = info["pooling"] == "mean"
+        consts = [("ep_axis_seq", [1], np.int64), ("ep_axis_last", [-1], np.int64)]
+        consts += [("ep_eps_count", 1e-9, np.float32)] if mean else [("ep_zero", 0, np.int64)]
+        consts += [("ep_eps_norm", 1e-12, np.float32)] if info["normalize"] else []
+        g.initializer.extend(_const(*c) for c in consts)
         nodes = (
             [
                 helper.make_node("Cast", ["attention_mask"], [f"{p}_mf"], to=TensorProto.FLOAT),

@@ -1,11 +1,17 @@
-"""Tiny ONNX models for the benchmark tests, built once per session with onnx.helper.
+"""Tiny ONNX models for the benchmark tests, built once per session with onnx.helper, and a
+private sshd on 127.0.0.1 for the `measured`-over-ssh tests.
 
-They belong in tests/tiny_models.py once that exists; they live here so that the bench
+The models belong in tests/tiny_models.py once that exists; they live here so that the bench
 tests do not depend on torch.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import socket
+import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -132,3 +138,78 @@ def heavy_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
         [numpy_helper.from_array(weight, "W")],
     )
     return _save(graph, tmp_path_factory.mktemp("models") / "heavy.onnx")
+
+
+SSHD = shutil.which("sshd") or ("/usr/sbin/sshd" if os.path.exists("/usr/sbin/sshd") else None)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _keygen(path: Path) -> None:
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True, timeout=30
+    )
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory: pytest.TempPathFactory):
+    """A key-only sshd on 127.0.0.1:PORT; yields (target URL, client ssh options).
+
+    Its own config, host key and authorized key live in a temp dir; the system's ssh config
+    is untouched. Skips (with the reason) where OpenSSH or root is missing."""
+    if SSHD is None or shutil.which("ssh") is None or shutil.which("ssh-keygen") is None:
+        pytest.skip("needs OpenSSH's sshd, ssh and ssh-keygen (apt install openssh-server)")
+    if os.geteuid() != 0:
+        pytest.skip("a private sshd that logs in as root needs root")
+    d = tmp_path_factory.mktemp("sshd")
+    _keygen(d / "host_key")
+    _keygen(d / "client_key")
+    (d / "authorized_keys").write_text((d / "client_key.pub").read_text())
+    port = _free_port()
+    (d / "sshd_config").write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d / 'host_key'}\n"
+        f"PidFile {d / 'sshd.pid'}\nAuthorizedKeysFile {d / 'authorized_keys'}\n"
+        "PubkeyAuthentication yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+        "PermitRootLogin prohibit-password\nUsePAM no\nStrictModes no\nLogLevel ERROR\n"
+    )
+    # sshd refuses to start without its privilege-separation dir, which Debian's init script
+    # (not run in containers) normally creates.
+    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+    proc = subprocess.Popen(
+        [SSHD, "-D", "-e", "-f", str(d / "sshd_config")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"sshd exited: {proc.stderr.read().strip()}")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail("sshd did not listen within 15 s")
+                time.sleep(0.1)
+        opts = [
+            "-F", "/dev/null",  # not this machine's ~/.ssh/config
+            "-i", str(d / "client_key"),
+            "-o", "IdentitiesOnly=yes",
+            "-o", f"UserKnownHostsFile={d / 'known_hosts'}",
+        ]  # fmt: skip
+        yield f"ssh://root@127.0.0.1:{port}", opts
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A 127.0.0.1 port nothing listens on (just now)."""
+    return _free_port()

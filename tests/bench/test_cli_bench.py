@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import platform
+import shlex
 import sys
 from pathlib import Path
 
@@ -186,14 +189,27 @@ def test_bad_input_is_one_error_line(matmul_model, tmp_path, args, message) -> N
     assert message in result.output and "Traceback" not in result.output
 
 
-def test_an_ssh_target_without_the_remote_module_fails_clearly(
-    matmul_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_an_ssh_target_is_measured_on_the_device_end_to_end(
+    sshd, matmul_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(sys.modules, "packager.bench.remote", None)  # import raises
-    result = CliRunner().invoke(
-        cli,
-        ["bench", str(matmul_model), "--target", "ssh://pi@192.0.2.1", "--runs", "1",
-         "--cache-dir", str(tmp_path)],
+    """`edgepack bench M --target ssh://...` against the private sshd, configured the way a
+    user would: ssh options and the device's python from the environment."""
+    target, opts = sshd
+    monkeypatch.setenv("EDGEPACK_SSH_OPTS", shlex.join(opts))
+    monkeypatch.setenv("EDGEPACK_REMOTE_PYTHON", sys.executable)
+    result = _bench(
+        tmp_path, str(matmul_model), "--target", target, "--runs", "5", "--warmup", "1",
+        "--json", str(tmp_path / "o.json"),
     )  # fmt: skip
-    assert result.exit_code != 0
-    assert "ssh benchmarks need packager.bench.remote" in result.output
+    assert result.exit_code == 0, result.output
+    rows = json.loads((tmp_path / "o.json").read_text())["results"]
+    assert len(rows) == 1
+    r = rows[0]
+    validate_result(r)
+    assert (r["kind"], r["target"], r["status"]) == ("measured", target, "ok")
+    assert r["model_name"] == "matmul.onnx" and r["latency_ms"]["n"] == 5
+    # The machine was probed over there (the same box here): described, not assumed.
+    assert r["machine"]["arch"] == platform.machine()
+    assert r["machine"]["logical_cores"] == os.cpu_count()
+    assert r["machine"]["onnxruntime"] == r["onnxruntime"]
+    assert target in result.output

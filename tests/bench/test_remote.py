@@ -1,8 +1,7 @@
 """Spec for packager/bench/remote.py: `measured` over ssh, against a private sshd on 127.0.0.1.
 
-The "device" is this machine: the fixture starts its own sshd (own config, host key and
-authorized key in a temp dir; the system's ssh config is untouched) and the remote python is
-this venv's, which has numpy and onnxruntime.
+The "device" is this machine: the `sshd` fixture (conftest.py) starts its own sshd and the
+remote python is this venv's, which has numpy and onnxruntime.
 """
 
 from __future__ import annotations
@@ -11,10 +10,7 @@ import glob
 import os
 import platform
 import shutil
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -25,87 +21,11 @@ from onnx import TensorProto, helper
 from packager.bench import SCHEMA, BenchError, validate_result
 from packager.bench.remote import run_remote
 
-SSHD = shutil.which("sshd") or ("/usr/sbin/sshd" if os.path.exists("/usr/sbin/sshd") else None)
-needs_ssh = pytest.mark.skipif(
-    SSHD is None or shutil.which("ssh") is None or shutil.which("ssh-keygen") is None,
-    reason="needs OpenSSH's sshd, ssh and ssh-keygen (apt install openssh-server; "
-    "scripts/setup_system.sh installs it)",
-)
-needs_root = pytest.mark.skipif(
-    not hasattr(os, "geteuid") or os.geteuid() != 0,
-    reason="a private sshd that logs in as root needs root",
-)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _keygen(path: Path) -> None:
-    subprocess.run(
-        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True, timeout=30
-    )
-
-
-@pytest.fixture(scope="module")
-def sshd(tmp_path_factory: pytest.TempPathFactory):
-    """A key-only sshd on 127.0.0.1:PORT; yields (target URL, client ssh options)."""
-    if SSHD is None or shutil.which("ssh") is None or shutil.which("ssh-keygen") is None:
-        pytest.skip("needs OpenSSH's sshd, ssh and ssh-keygen (apt install openssh-server)")
-    if os.geteuid() != 0:
-        pytest.skip("a private sshd that logs in as root needs root")
-    d = tmp_path_factory.mktemp("sshd")
-    _keygen(d / "host_key")
-    _keygen(d / "client_key")
-    (d / "authorized_keys").write_text((d / "client_key.pub").read_text())
-    port = _free_port()
-    (d / "sshd_config").write_text(
-        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d / 'host_key'}\n"
-        f"PidFile {d / 'sshd.pid'}\nAuthorizedKeysFile {d / 'authorized_keys'}\n"
-        "PubkeyAuthentication yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-        "PermitRootLogin prohibit-password\nUsePAM no\nStrictModes no\nLogLevel ERROR\n"
-    )
-    # sshd refuses to start without its privilege-separation dir, which Debian's init script
-    # (not run in containers) normally creates.
-    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
-    proc = subprocess.Popen(
-        [SSHD, "-D", "-e", "-f", str(d / "sshd_config")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"sshd exited: {proc.stderr.read().strip()}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail("sshd did not listen within 15 s")
-                time.sleep(0.1)
-        opts = [
-            "-F", "/dev/null",  # not this machine's ~/.ssh/config
-            "-i", str(d / "client_key"),
-            "-o", "IdentitiesOnly=yes",
-            "-o", f"UserKnownHostsFile={d / 'known_hosts'}",
-        ]  # fmt: skip
-        yield f"ssh://root@127.0.0.1:{port}", opts
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
 
 def _remote_dirs() -> set[str]:
     return set(glob.glob(os.path.join(os.environ.get("TMPDIR", "/tmp"), "edgepack-remote.*")))
 
 
-@needs_ssh
-@needs_root
 def test_run_remote_returns_a_measured_record_of_the_device(sshd, matmul_model: Path) -> None:
     target, opts = sshd
     before = _remote_dirs()
@@ -136,8 +56,6 @@ def test_run_remote_returns_a_measured_record_of_the_device(sshd, matmul_model: 
     assert _remote_dirs() == before  # the device's temp dir was removed
 
 
-@needs_ssh
-@needs_root
 def test_run_remote_uses_the_given_inputs(sshd, matmul_model: Path) -> None:
     target, opts = sshd
     feeds = {"x": np.ones((5, 64), dtype=np.float32)}
@@ -153,8 +71,6 @@ def test_run_remote_uses_the_given_inputs(sshd, matmul_model: Path) -> None:
     assert r["inputs"] == {"x": [5, 64]}
 
 
-@needs_ssh
-@needs_root
 def test_run_remote_without_python_on_the_device_is_one_line(sshd, matmul_model: Path) -> None:
     target, opts = sshd
     with pytest.raises(BenchError, match="has no /nonexistent/python3") as exc:
@@ -164,8 +80,6 @@ def test_run_remote_without_python_on_the_device_is_one_line(sshd, matmul_model:
     assert "\n" not in str(exc.value)
 
 
-@needs_ssh
-@needs_root
 def test_run_remote_without_onnxruntime_on_the_device_says_what_to_install(
     sshd, matmul_model: Path, tmp_path: Path
 ) -> None:
@@ -178,8 +92,6 @@ def test_run_remote_without_onnxruntime_on_the_device_says_what_to_install(
         run_remote(target, matmul_model, runs=1, ssh_options=opts, remote_python=str(bare))
 
 
-@needs_ssh
-@needs_root
 def test_run_remote_child_failure_is_reported(sshd, tmp_path: Path) -> None:
     target, opts = sshd
     # A valid model whose string input the child cannot generate: fails on the device.
@@ -195,8 +107,6 @@ def test_run_remote_child_failure_is_reported(sshd, tmp_path: Path) -> None:
         run_remote(target, model, runs=1, ssh_options=opts, remote_python=sys.executable)
 
 
-@needs_ssh
-@needs_root
 def test_run_remote_copies_external_data_with_the_model(
     sshd, matmul_model: Path, tmp_path: Path
 ) -> None:
@@ -222,8 +132,8 @@ def test_run_remote_refuses_an_unreadable_model_before_connecting(tmp_path: Path
 
 
 @pytest.mark.skipif(shutil.which("ssh") is None, reason="needs ssh (apt install openssh-client)")
-def test_run_remote_unreachable_host_is_one_line(matmul_model: Path) -> None:
-    port = _free_port()  # nothing listens there
+def test_run_remote_unreachable_host_is_one_line(matmul_model: Path, free_port: int) -> None:
+    port = free_port  # nothing listens there
     with pytest.raises(BenchError, match=r"cannot reach root@127\.0\.0\.1 over ssh") as exc:
         run_remote(
             f"ssh://root@127.0.0.1:{port}", matmul_model, runs=1, ssh_options=["-F", "/dev/null"]

@@ -81,6 +81,14 @@ def test_dynamic_needs_no_data_and_records_the_speed_check(outlier, tmp_path):
     assert "p50 latency, 1 thread(s): fp32" in res.output
     report = json.loads((tmp_path / "d.quantize.json").read_text())
     assert report["mode"] == "dynamic" and report["speed"]["p50_ms"] > 0
+    assert report["reduce_range"] is True  # the recipe's default: 7-bit weights
+    full = tmp_path / "full.onnx"
+    res = _invoke(
+        "quantize", outlier["model"], "-o", full, "--full-range", "--no-speed-check",
+        "--cache-dir", tmp_path / "c",
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "full.quantize.json").read_text())["reduce_range"] is False
 
 
 def _cli(*args, cwd):
@@ -118,3 +126,36 @@ def test_bad_inputs_are_one_line_errors(outlier, tmp_path):
         assert not (tmp_path / "o.onnx").exists()
     missing = _cli("quantize", "nope.onnx", "-o", "o.onnx", cwd=tmp_path)
     assert missing.returncode == 2 and "nope.onnx: file not found" in missing.stderr
+
+
+def test_optimize_and_slim_run_first_and_report_node_counts(transformer, tmp_path):
+    out = tmp_path / "t.int8.onnx"
+    res = _invoke(
+        "quantize",
+        transformer["model"],
+        "-o",
+        out,
+        "--optimize",
+        "basic",
+        "--slim",
+        "--no-speed-check",
+        "--cache-dir",
+        tmp_path / "cache",
+    )
+    assert res.exit_code == 0, res.output
+    line = next(x for x in res.output.splitlines() if "optimize: onnxslim + onnxruntime-basic" in x)
+    before, after = (int(n) for n in line.split(": ")[-1].removesuffix(" nodes").split(" -> "))
+    assert after < before
+    assert "Model Name" not in res.output  # onnxslim's own table (with cache paths) stays quiet
+    assert str(tmp_path / "cache") not in res.output
+    assert session(out).get_inputs()[0].name == "input_ids"
+
+
+def test_an_invalid_onnx_file_is_reported_by_the_users_path_only(tmp_path):
+    bad = tmp_path / "broken.onnx"
+    bad.write_bytes(b"this is not protobuf")
+    out = _cli("quantize", bad, "-o", "o.onnx", "-q", "--cache-dir", "cache", cwd=tmp_path)
+    assert out.returncode != 0
+    error = out.stderr.strip().splitlines()[-1]
+    assert error.startswith(f"error: {bad}: not a valid ONNX model"), out.stderr
+    assert "cache" not in error and ".tmp-" not in error

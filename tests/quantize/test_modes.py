@@ -120,3 +120,83 @@ def test_gemm_rewrite_to_matmul_keeps_outputs(outlier):
 
     sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     np.testing.assert_allclose(sess.run(None, {"x": x})[0], before, rtol=1e-5, atol=1e-4)
+
+
+def _weight_dequantizers(path) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(integer weight, scale) of each DequantizeLinear feeding a MatMul/Gemm's weight input."""
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)).graph
+    inits = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    weight_inputs = {n.input[1] for n in graph.node if n.op_type in ("MatMul", "Gemm")}
+    found = [
+        (inits[n.input[0]], inits[n.input[1]])
+        for n in graph.node
+        if n.op_type == "DequantizeLinear" and n.input[0] in inits and n.output[0] in weight_inputs
+    ]
+    assert found, "no quantized MatMul/Gemm weight in the model"
+    return found
+
+
+def _activation_zero_points(path) -> set[str]:
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)).graph
+    inits = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    return {
+        str(inits[n.input[2]].dtype)
+        for n in graph.node
+        if n.op_type == "QuantizeLinear" and len(n.input) > 2 and n.input[2] in inits
+    }
+
+
+def _per_channel(path) -> bool:
+    return all(s.size > 1 for _, s in _weight_dequantizers(path))
+
+
+def _widest_int8_weight(path) -> int:
+    return max(int(np.abs(w.astype(np.int32)).max()) for w, _ in _weight_dequantizers(path))
+
+
+@pytest.mark.parametrize(
+    ("settings", "check"),
+    [
+        # defaults: 7-bit weights, one scale per output channel
+        ({}, lambda p: _widest_int8_weight(p) <= 64 and _per_channel(p)),
+        ({"format": "qoperator"}, lambda p: "QLinearMatMul" in summary(p)["ops"]),
+        ({"reduce_range": False}, lambda p: _widest_int8_weight(p) > 64),
+        (
+            {"weight_type": "uint8"},
+            lambda p: {w.dtype for w, _ in _weight_dequantizers(p)} == {np.dtype(np.uint8)},
+        ),
+        ({"activation_type": "int8"}, lambda p: _activation_zero_points(p) == {"int8"}),
+        ({"per_channel": False}, lambda p: all(s.size == 1 for _, s in _weight_dequantizers(p))),
+    ],
+    ids=["defaults", "qoperator", "full-range", "uint8-weights", "int8-activations", "per-tensor"],
+)
+def test_static_settings_are_applied_and_recorded(
+    transformer, tmp_path, run_quantize, settings, check
+):
+    art = run_quantize(
+        transformer["model"],
+        tmp_path,
+        mode="static",
+        calib=str(transformer["data"]),
+        speed_check=False,
+        **settings,
+    )
+    out = session(art.file()).run(None, _feeds(transformer["data"]))[0]
+    assert out.shape == (4, 4) and np.isfinite(out).all()
+    assert check(art.file())
+    q = art.meta["quantization"]
+    asked = {
+        "format": "qdq",
+        "reduce_range": True,
+        "weight_type": "int8",
+        "activation_type": "uint8",
+        "per_channel": True,
+        **settings,
+    }
+    recorded = {k: q[k] for k in asked}
+    recorded["format"] = {"QDQ": "qdq", "QOperator": "qoperator"}[q["format"]]
+    assert recorded == asked

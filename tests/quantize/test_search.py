@@ -111,3 +111,39 @@ def test_schedule_is_one_more_per_trial_or_a_ramp_that_ends_at_every_candidate()
     assert schedule(3, 16) == [1, 2, 3]
     ramp = schedule(200, 8)
     assert len(ramp) <= 8 and ramp[-1] == 200 and ramp == sorted(set(ramp))
+
+
+def test_a_failed_trial_is_a_row_in_the_table_and_the_earlier_trials_are_kept(
+    outlier, tmp_path, run_quantize, monkeypatch
+):
+    from packager.quantize.modes import Quantizer
+
+    real_run = Quantizer.run
+
+    def broken_candidates(self, dst, extra_exclude=()):
+        real_run(self, dst, extra_exclude)
+        if extra_exclude:  # every search trial writes a file onnxruntime refuses to load
+            dst.write_bytes(b"not an onnx model")
+
+    monkeypatch.setattr(Quantizer, "run", broken_candidates)
+    art = run_quantize(
+        outlier["model"],
+        tmp_path,
+        mode="static",
+        calib=str(outlier["calib"]),
+        eval=str(outlier["eval"]),
+        max_drop=0.05,
+        speed_check=False,
+    )
+    q = art.meta["quantization"]
+    assert q["budget_met"] is False and q["trials"] >= 2
+    assert q["failed_trials"] == q["trials"] - 1 and q["excluded_nodes"] == []
+    rows = json.loads(art.file("search.json").read_text())["trials"]
+    assert rows[0]["trial"] == 0 and rows[0]["error"] is None and rows[0]["drop"] > 0.05
+    assert all(r["metric"] is None and "protobuf" in r["error"].lower() for r in rows[1:])
+    md = art.file("search.md").read_text()
+    assert "| failed |" in md and "Failed trials:" in md
+    # The model written is trial 0's, and it runs.
+    x = np.load(outlier["eval"])
+    pred = session(art.file()).run(None, {"x": x["x"]})[0].argmax(1)
+    assert (pred == x["y"]).mean() == rows[0]["metric"]

@@ -39,3 +39,36 @@ def test_causes_name_vnni_fake_quant_and_dynamic_convolutions():
     assert slow_causes("static", Counter({"QLinearConv": 1}), vnni, 1.0) == []
     assert any("tiny" in c for c in slow_causes("static", Counter(), vnni, 0.01))
     assert "fp16" in slow_causes("fp16", Counter(), vnni, 1.0)[0]
+
+
+def test_the_final_check_times_fp32_and_quantized_back_to_back(
+    outlier, tmp_path, run_quantize, monkeypatch
+):
+    from packager.quantize import speed
+
+    timed = []
+
+    def fake_latency(model, threads, runs, feeds):
+        timed.append((str(model), threads))
+        return float(len(timed))  # call k measures k ms: tells which call a figure came from
+
+    monkeypatch.setattr(speed, "latency", fake_latency)
+    monkeypatch.setattr(speed, "ops_after_ort", lambda model: Counter())
+    art = run_quantize(
+        outlier["model"],
+        tmp_path,
+        mode="static",
+        calib=str(outlier["calib"]),
+        eval=str(outlier["eval"]),
+        max_drop=0.05,
+        speed_threads=2,
+    )
+    s = art.meta["quantization"]["speed"]
+    trials = art.meta["quantization"]["trials"]
+    assert len(timed) == trials + 2  # each search trial, then the two side by side
+    fp32, quantized = timed[-2:]
+    assert "/model_file/" in fp32[0]  # the input artifact, then the model the stage wrote
+    assert "/quantize/" in quantized[0] and "/work/" not in quantized[0]
+    assert quantized[0].endswith("model.onnx")
+    assert fp32[1] == quantized[1] == 2
+    assert (s["fp32_p50_ms"], s["p50_ms"]) == (trials + 1.0, trials + 2.0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from packager.distill.transformer import derive_student, select_layers
+from packager.distill.transformer import derive_student, init_kind, select_layers
 from packager.errors import RecipeError
 from packager.recipe import TransformerStudentConfig as S
 
@@ -81,7 +81,9 @@ def test_student_keeping_every_layer_computes_what_the_teacher_computes(tiny_cla
 
 def test_narrower_student_is_a_fresh_model_of_the_same_architecture(tiny_classifier, tmp_path):
     teacher = _load(tiny_classifier)
-    student, ids = derive_student(teacher, S(num_layers=2, hidden_size=16, num_heads=2))
+    spec = S(num_layers=2, hidden_size=16, num_heads=2)
+    assert init_kind(teacher.config, spec) == "fresh"
+    student, ids = derive_student(teacher, spec)
     assert type(student) is type(teacher) and ids == [1, 3]
     cfg = student.config
     assert (cfg.hidden_size, cfg.num_attention_heads, cfg.intermediate_size) == (16, 2, 32)
@@ -89,3 +91,29 @@ def test_narrower_student_is_a_fresh_model_of_the_same_architecture(tiny_classif
     assert _load(tmp_path).config.hidden_size == 16
     with pytest.raises(RecipeError, match="not a multiple"):
         derive_student(teacher, S(hidden_size=30, num_heads=4))
+
+
+def test_narrower_feed_forward_keeps_the_strongest_teacher_neurons(tiny_classifier):
+    teacher = _load(tiny_classifier)
+    spec = S(layers=(2,), intermediate_size=16)
+    assert init_kind(teacher.config, spec) == "pruned-ffn"
+    student, _ = derive_student(teacher, spec)
+    t, s = teacher.state_dict(), student.state_dict()
+    up, down = (
+        t["bert.encoder.layer.2.intermediate.dense.weight"],
+        t["bert.encoder.layer.2.output.dense.weight"],
+    )
+    keep = (up.norm(dim=1) * down.norm(dim=0)).topk(16).indices.sort().values
+    assert torch.equal(s["bert.encoder.layer.0.intermediate.dense.weight"], up[keep])
+    assert torch.equal(
+        s["bert.encoder.layer.0.intermediate.dense.bias"],
+        t["bert.encoder.layer.2.intermediate.dense.bias"][keep],
+    )
+    assert torch.equal(s["bert.encoder.layer.0.output.dense.weight"], down[:, keep])
+    assert torch.equal(
+        s["bert.encoder.layer.0.attention.self.key.weight"],
+        t["bert.encoder.layer.2.attention.self.key.weight"],
+    )
+    assert init_kind(teacher.config, S(intermediate_size=64, hidden_size=32)) == "copied"
+    with pytest.raises(RecipeError, match="narrower feed-forward"):
+        derive_student(teacher, S(intermediate_size=128))

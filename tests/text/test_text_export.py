@@ -11,6 +11,11 @@ from packager.onnx_utils import io_spec, session
 from packager.recipe import ExportConfig
 from packager.stages.text_export import export_optimum, export_torch, finish_graph
 
+# The legacy (dynamo=False) exporter announces its own deprecation and tracer caveats.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning"),
+]
 SHAPES = [(1, 1), (1, 7), (3, 16), (8, 40)]  # (batch, sequence): 40 > anything traced
 INFO = {"pooling": "mean", "normalize": True}
 
