@@ -55,7 +55,7 @@ def test_missing_folders_and_hub_ids_are_one_line_errors(source, match):
 
 
 def test_folder_without_config_is_refused(tmp_path):
-    with pytest.raises(InputFileError, match="no config.json"):
+    with pytest.raises(InputFileError, match=r"no config\.json"):
         resolve(f"hf:{tmp_path}")
 
 

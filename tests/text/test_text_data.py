@@ -81,7 +81,7 @@ def test_integer_labels_and_label_names(tmp_path):
     assert art.meta["labels"] == ["a", "b", "c"]
     texts, y = read_split(art, "test")
     assert all(int(t[1:]) % 3 == label for t, label in zip(texts, y, strict=True))
-    with pytest.raises(RecipeError, match="not in data.label_names"):
+    with pytest.raises(RecipeError, match=r"not in data\.label_names"):
         _split(tmp_path, source=str(src), label_names=("a", "b"))
 
 
@@ -101,7 +101,7 @@ def test_bad_sources_are_one_line_errors(tmp_path, content, cfg, match):
     with pytest.raises(InputFileError, match="not found"):
         _split(tmp_path, source=str(tmp_path / "nope.jsonl"))
     (tmp_path / "x.docx").write_text("x")
-    with pytest.raises(InputFileError, match="unsupported text file '.docx'"):
+    with pytest.raises(InputFileError, match=r"unsupported text file '\.docx'"):
         _split(tmp_path, source=str(tmp_path / "x.docx"))
 
 
