@@ -272,13 +272,13 @@ def tiny_bert_folder(
     return path
 
 
-def tiny_text_recipe_dict(data: str, teacher: str, **sections: Any) -> dict[str, Any]:
+def tiny_text_recipe_dict(data_file: str, teacher_dir: str, **sections: Any) -> dict[str, Any]:
     """A text-classification recipe over tiny_bert_folder + write_tiny_texts, built in seconds."""
     base: dict[str, Any] = {
         "name": "text-tiny",
         "task": "text-classification",
-        "teacher": {"source": f"hf:{teacher}"},
-        "data": {"source": str(data), "max_length": 32, "stream_batch": 64},
+        "teacher": {"source": f"hf:{teacher_dir}"},
+        "data": {"source": str(data_file), "max_length": 32, "stream_batch": 64},
         "distill": {
             "student": {"arch": "transformer", "layers": "every-other"},
             "losses": {"logits_kd": 1.0, "label_ce": 0.5, "hidden_mse": 0.5, "attention_kl": 0.5},

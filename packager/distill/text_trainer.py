@@ -117,7 +117,10 @@ def distill_text(teacher_art: Artifact, cfg: DistillConfig, ctx: StageContext) -
     teacher = load_model(folder, task, eager_attention=eager)
     for p in teacher.parameters():
         p.requires_grad = False
-    student, ids = derive_student(teacher, spec)
+    tok = load_tokenizer(folder, data.meta["max_length"])
+    names = input_names(teacher)  # a derived student takes the same inputs
+    sample_texts, _ = next(stream_split(data, "train", 128), ([], []))
+    student, ids = derive_student(teacher, spec, _feeds(tok, sample_texts, names))
     init = init_kind(teacher.config, spec)
     if spec.freeze_embeddings:
         _freeze_embeddings(student)
@@ -130,8 +133,6 @@ def distill_text(teacher_art: Artifact, cfg: DistillConfig, ctx: StageContext) -
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda k: min(1.0, (k + 1) / warm) * max(0.0, (steps - k) / max(1, steps - warm))
     )
-    tok = load_tokenizer(folder, data.meta["max_length"])
-    names = input_names(student)
     # Model selection needs a stable estimate, not the whole split: 512 texts is plenty.
     val_texts, val_y = read_split(data, "val", limit=512)
     threads = cfg.threads or (1 if param_count(student) < _SMALL else torch.get_num_threads())

@@ -74,9 +74,13 @@ def init_kind(teacher_config, spec: TransformerStudentConfig) -> str:
 
 
 def derive_student(
-    teacher: PreTrainedModel, spec: TransformerStudentConfig
+    teacher: PreTrainedModel,
+    spec: TransformerStudentConfig,
+    sample: dict[str, torch.Tensor] | None = None,
 ) -> tuple[PreTrainedModel, list[int]]:
-    """The student and the teacher layer each student layer stands for."""
+    """The student and the teacher layer each student layer stands for. `sample` (model feeds
+    of a few texts) ranks feed-forward neurons by how much they carry on real text when the
+    student's feed-forward is narrower; without it the weights alone rank them."""
     n = teacher.config.num_hidden_layers
     ids = select_layers(n, spec)
     config = copy.deepcopy(teacher.config)
@@ -93,8 +97,9 @@ def derive_student(
             )
         config.intermediate_size = spec.intermediate_size
     student = type(teacher)(config)
-    prefix, _ = layer_list(teacher)
+    prefix, layers = layer_list(teacher)
     source = teacher.state_dict()
+    acts = _ffn_activations(teacher, layers, ffn, sample) if kind == "pruned-ffn" else {}
     keep: dict[int, torch.Tensor] = {}
     state = {}
     for key, like in student.state_dict().items():
@@ -107,7 +112,7 @@ def derive_student(
             i = ids[int(j)]
             if i not in keep:
                 keep[i] = _strongest_neurons(
-                    source, f"{prefix}.{i}.", ffn, config.intermediate_size
+                    source, f"{prefix}.{i}.", ffn, config.intermediate_size, acts.get(i)
                 )
             for axis, (a, b) in enumerate(zip(value.shape, like.shape, strict=True)):
                 if a != b:
@@ -117,15 +122,47 @@ def derive_student(
     return student.eval(), ids
 
 
-def _strongest_neurons(state: dict, layer: str, ffn: int, k: int) -> torch.Tensor:
-    """Indices of the k feed-forward neurons with the largest |w_in| * |w_out| in one layer
-    (structured magnitude pruning), in their original order."""
+def _ffn_activations(
+    teacher: nn.Module, layers: nn.ModuleList, ffn: int, sample: dict | None
+) -> dict[int, torch.Tensor]:
+    """Mean |activation| of each feed-forward neuron over the sample's real tokens, per layer:
+    the input of the layer's Linear that reads the ffn-wide activations."""
+    if sample is None:
+        return {}
+    mask = sample["attention_mask"].unsqueeze(-1).float()
+    acts: dict[int, torch.Tensor] = {}
+    hooks = []
+    for i, layer in enumerate(layers):
+        down = [m for m in layer.modules() if isinstance(m, nn.Linear) and m.in_features == ffn]
+        if len(down) != 1:
+            raise RecipeError(f"cannot find the feed-forward output projection of layer {i}")
+
+        def record(_mod, args, i=i):
+            acts[i] = (args[0].abs() * mask).sum((0, 1)) / mask.sum()
+
+        hooks.append(down[0].register_forward_pre_hook(record))
+    try:
+        with torch.no_grad():
+            teacher(**sample)
+    finally:
+        for h in hooks:
+            h.remove()
+    return acts
+
+
+def _strongest_neurons(
+    state: dict, layer: str, ffn: int, k: int, activation: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Indices of the k feed-forward neurons that carry the most into the layer's output, in
+    their original order: mean |activation| on sample text x |w_out| (structured pruning by
+    contribution), or |w_in| x |w_out| when there is no sample."""
     ws = {n: w for n, w in state.items() if n.startswith(layer) and w.ndim == 2}
     up = [w for w in ws.values() if w.shape[0] == ffn and w.shape[1] != ffn]
     down = [w for w in ws.values() if w.shape[1] == ffn and w.shape[0] != ffn]
     if len(up) != 1 or len(down) != 1:
         raise RecipeError(f"cannot find the feed-forward weights of {layer.rstrip('.')}")
-    score = up[0].norm(dim=1) * down[0].norm(dim=0)
+    strength = activation if activation is not None else up[0].norm(dim=1)
+    score = strength * down[0].norm(dim=0)
     return score.topk(k).indices.sort().values
 
 

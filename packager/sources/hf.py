@@ -160,6 +160,14 @@ def teacher_stage(data: Artifact, cfg: TeacherConfig, ctx: StageContext) -> Outp
                 f"teacher {cfg.source}: {model.config.num_labels} labels, but the data has "
                 f"{len(labels)} ({', '.join(labels)})"
             )
+        names = [model.config.id2label[i] for i in range(len(labels))]
+        named = not all(n == f"LABEL_{i}" for i, n in enumerate(names))
+        if named and not all(x.isdigit() for x in labels) and names != labels:
+            # Class i of the teacher must be class i of the data, or KD teaches the wrong label.
+            raise RecipeError(
+                f"teacher {cfg.source}: its labels are {names}, the data's {labels}; set "
+                "data.label_names to the teacher's order"
+            )
     else:
         info |= pooling_of(folder)
     tok = load_tokenizer(dest, data.meta["max_length"])

@@ -75,3 +75,23 @@ def test_pooling_comes_from_modules_json_or_defaults_to_mean_normalised(tiny_enc
     (tmp_path / "p/config.json").write_text(json.dumps({"pooling_mode_max_tokens": True}))
     with pytest.raises(InputFileError, match="not supported"):
         pooling_of(tmp_path)
+
+
+def test_teacher_labels_must_match_the_data_labels(text_root, tiny_classifier, tiny_texts_file):
+    from tiny_models import tiny_text_recipe_dict
+
+    from packager.errors import RecipeError
+    from packager.pipeline import plan, run
+    from packager.progress import SilentReporter
+    from packager.recipe import build_recipe
+
+    recipe = build_recipe(
+        tiny_text_recipe_dict(
+            str(tiny_texts_file),
+            str(tiny_classifier),
+            data={"label_names": ["weather", "tech", "sports"]},  # the teacher's order reversed
+        )
+    )
+    steps = [s for s in plan(recipe) if s.name in ("data", "teacher")]
+    with pytest.raises(RecipeError, match=r"its labels are \['sports', 'tech', 'weather'\]"):
+        run(recipe, steps=steps, cache_dir=text_root / "cache", reporter=SilentReporter())

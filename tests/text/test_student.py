@@ -117,3 +117,23 @@ def test_narrower_feed_forward_keeps_the_strongest_teacher_neurons(tiny_classifi
     assert init_kind(teacher.config, S(intermediate_size=64, hidden_size=32)) == "copied"
     with pytest.raises(RecipeError, match="narrower feed-forward"):
         derive_student(teacher, S(intermediate_size=128))
+
+
+def test_sample_text_ranks_feed_forward_neurons_by_what_they_carry(tiny_classifier):
+    teacher = _load(tiny_classifier)
+    ids = torch.tensor([[2, 10, 20, 30, 3], [2, 11, 12, 3, 0]])
+    sample = {"input_ids": ids, "attention_mask": (ids != 0).long()}
+    seen = {}
+    layer = teacher.bert.encoder.layer[2]
+    hook = layer.output.dense.register_forward_pre_hook(lambda _m, a: seen.setdefault("a", a[0]))
+    with torch.no_grad():
+        teacher(**sample)
+    hook.remove()
+    m = sample["attention_mask"].unsqueeze(-1).float()
+    act = (seen["a"].abs() * m).sum((0, 1)) / m.sum()
+    keep = (act * layer.output.dense.weight.norm(dim=0)).topk(16).indices.sort().values
+    student, _ = derive_student(teacher, S(layers=(2,), intermediate_size=16), sample)
+    got = student.state_dict()["bert.encoder.layer.0.output.dense.weight"]
+    assert torch.equal(got, layer.output.dense.weight[:, keep])
+    by_weights, _ = derive_student(teacher, S(layers=(2,), intermediate_size=16))
+    assert not torch.equal(by_weights.state_dict()["bert.encoder.layer.0.output.dense.weight"], got)

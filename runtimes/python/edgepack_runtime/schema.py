@@ -82,7 +82,7 @@ MANIFEST_SCHEMA: dict[str, Any] = {
             "required": ["type"],
             "description": "model outputs -> prediction",
             "properties": {
-                "type": {"type": "string", "description": "classification or none"},
+                "type": {"type": "string", "description": "classification, embedding or none"},
                 "output": _STRING,
                 "activation": {"type": "string", "description": "softmax or none"},
                 "labels": {"type": "array", "items": _STRING},
