@@ -39,3 +39,24 @@ def tiny_mobile_build(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory)
     out = tmp_path_factory.mktemp("dist-mobile")
     package = {"out_dir": str(out), "mobile": True, "fix_shapes": {"input": [1, 1, 8, 8]}}
     return run(tiny_recipe(package=package), cache_dir=cache_dir, reporter=SilentReporter())
+
+
+_CPP_SETUP = Path(__file__).resolve().parent.parent / "runtimes" / "cpp" / "setup.sh"
+
+
+@pytest.fixture(scope="session")
+def cpp_bin() -> Path:
+    """The C++ runtime's build folder (edgepack_check, predict), built or found up to date once
+    per session; skips with the missing tools named when the toolchain is absent."""
+    import shutil
+    import subprocess
+
+    missing = [tool for tool in ("cmake", "c++", "dpkg-deb") if shutil.which(tool) is None]
+    if not Path("/usr/include/nlohmann/json.hpp").exists():
+        missing.append("nlohmann-json3-dev")
+    if missing:
+        pytest.skip(f"C++ runtime needs {', '.join(missing)}: run scripts/setup_system.sh")
+    proc = subprocess.run(["bash", str(_CPP_SETUP)], capture_output=True, text=True, timeout=1200)
+    if proc.returncode != 0:
+        pytest.fail(f"runtimes/cpp/setup.sh failed:\n{proc.stderr[-3000:]}")
+    return Path(proc.stdout.strip().splitlines()[-1]).parent

@@ -6,7 +6,6 @@ signature. C++ and Node cases skip with a reason when their toolchains are missi
 from __future__ import annotations
 
 import shutil
-import subprocess
 import zipfile
 from pathlib import Path
 
@@ -18,21 +17,6 @@ from packager.cli import cli
 from packager.signing import keygen
 
 pytestmark = pytest.mark.slow
-
-SETUP = verify_mod.RUNTIMES_DIR / "cpp" / "setup.sh"
-_CPP_TOOLS = [t for t in ("cmake", "c++", "dpkg-deb") if shutil.which(t) is None]
-if not Path("/usr/include/nlohmann/json.hpp").exists():
-    _CPP_TOOLS.append("nlohmann-json3-dev")
-
-
-@pytest.fixture(scope="session")
-def cpp_ready() -> None:
-    """Build the C++ check program once (setup.sh is idempotent and locks against other tests)."""
-    if _CPP_TOOLS:
-        pytest.skip(f"C++ runtime needs {', '.join(_CPP_TOOLS)}: run scripts/setup_system.sh")
-    proc = subprocess.run(["bash", str(SETUP)], capture_output=True, text=True, timeout=1200)
-    if proc.returncode != 0:
-        pytest.fail(f"runtimes/cpp/setup.sh failed:\n{proc.stderr[-3000:]}")
 
 
 @pytest.fixture(scope="session")
@@ -51,7 +35,7 @@ def ready(request: pytest.FixtureRequest):
 
     def need(runtime: str) -> None:
         if runtime == "cpp":
-            request.getfixturevalue("cpp_ready")
+            request.getfixturevalue("cpp_bin")
         elif runtime.startswith("js"):
             request.getfixturevalue("js_ready")
 
@@ -101,7 +85,7 @@ def test_each_runtime_reproduces_the_recorded_samples_of_a_signed_package(signed
     assert len(lines) == (2 if runtime == "python" else 1)
 
 
-def test_runtime_all_runs_python_the_ort_model_cpp_and_node(signed, cpp_ready, js_ready):
+def test_runtime_all_runs_python_the_ort_model_cpp_and_node(signed, cpp_bin, js_ready):
     package, public, _ = signed
     out = _verify(str(package), "--runtime", "all", "--pubkey", str(public))
     assert out.exit_code == 0, out.output

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import shutil
 import subprocess
 import zipfile
 from pathlib import Path
@@ -18,22 +17,6 @@ import numpy as np
 import pytest
 
 pytestmark = pytest.mark.slow
-
-SETUP = Path(__file__).resolve().parents[2] / "runtimes" / "cpp" / "setup.sh"
-_MISSING = [tool for tool in ("cmake", "c++", "dpkg-deb") if shutil.which(tool) is None]
-if not Path("/usr/include/nlohmann/json.hpp").exists():
-    _MISSING.append("nlohmann-json3-dev")
-
-
-@pytest.fixture(scope="session")
-def cpp_bin() -> Path:
-    """The build folder holding edgepack_check and predict, built (or found up to date) once."""
-    if _MISSING:
-        pytest.skip(f"C++ runtime needs {', '.join(_MISSING)}: run scripts/setup_system.sh")
-    proc = subprocess.run(["bash", str(SETUP)], capture_output=True, text=True, timeout=1200)
-    if proc.returncode != 0:
-        pytest.fail(f"runtimes/cpp/setup.sh failed:\n{proc.stderr[-3000:]}")
-    return Path(proc.stdout.strip().splitlines()[-1]).parent
 
 
 @pytest.fixture
