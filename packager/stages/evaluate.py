@@ -48,23 +48,36 @@ def evaluate(_first: Artifact, cfg: EvaluateConfig, ctx: StageContext) -> Output
             y, run_batched(session(art.file()), x), splits.num_classes
         )
         ctx.log(f"{label}: accuracy {metrics[label]['accuracy']:.4f}")
+    dataset = f"{splits.source} test split ({len(y)} examples)"
+    return checked_output(cfg, ctx, metrics, "accuracy", cfg.min_accuracy, dataset)
+
+
+def checked_output(
+    cfg: EvaluateConfig,
+    ctx: StageContext,
+    metrics: dict[str, dict[str, float]],
+    key: str,
+    floor: float | None,
+    dataset: str,
+) -> Output:
+    """The budgets every task shares (INT8 drop on `key`, a floor for the shipped variant), then
+    the stage's output: metrics.json plus each variant's size and parameters."""
     checks = {}
     if "student_int8" in metrics:
-        drop = metrics["student_fp32"]["accuracy"] - metrics["student_int8"]["accuracy"]
-        checks["int8_accuracy_drop"] = drop
+        drop = metrics["student_fp32"][key] - metrics["student_int8"][key]
+        checks[f"int8_{key}_drop"] = drop
         if drop > cfg.max_drop:
             raise CheckFailed(
                 ctx.step,
-                f"student int8 accuracy {metrics['student_int8']['accuracy']:.4f} is {drop:.4f} below fp32 "
-                f"{metrics['student_fp32']['accuracy']:.4f}, over evaluate.max_drop = {cfg.max_drop:g}",
+                f"student int8 {key} {metrics['student_int8'][key]:.4f} is {drop:.4f} below fp32 "
+                f"{metrics['student_fp32'][key]:.4f}, over evaluate.max_drop = {cfg.max_drop:g}",
             )
     shipped = "student_int8" if "student_int8" in metrics else "student_fp32"
-    if cfg.min_accuracy is not None and metrics[shipped]["accuracy"] < cfg.min_accuracy:
+    if floor is not None and metrics[shipped][key] < floor:
         raise CheckFailed(
             ctx.step,
-            f"{shipped} accuracy {metrics[shipped]['accuracy']:.4f} is below evaluate.min_accuracy = {cfg.min_accuracy:g}",
+            f"{shipped} {key} {metrics[shipped][key]:.4f} is below evaluate.min_{key} = {floor:g}",
         )
-    dataset = f"{splits.source} test split ({len(y)} examples)"
     (ctx.workdir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     variants = {
         label: {"size_bytes": art.file().stat().st_size, "params": art.meta.get("params")}
@@ -75,6 +88,7 @@ def evaluate(_first: Artifact, cfg: EvaluateConfig, ctx: StageContext) -> Output
         {
             "file": "metrics.json",
             "metrics": metrics,
+            "metric": key,
             "checks": checks,
             "dataset": dataset,
             "variants": variants,

@@ -8,14 +8,11 @@ its k nearest neighbours under the teacher's embeddings are also among the stude
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 
-from packager.errors import CheckFailed
 from packager.recipe import EvaluateConfig
 from packager.stage import Output, StageContext
-from packager.stages.evaluate import classification_metrics, variant_models
+from packager.stages.evaluate import checked_output, classification_metrics, variant_models
 
 
 def run_texts(path, tok, texts: list[str], batch: int = 64) -> np.ndarray:
@@ -77,38 +74,7 @@ def evaluate_text(cfg: EvaluateConfig, ctx: StageContext) -> Output:
             metrics[label] = embedding_metrics(emb, outputs["teacher_fp32"], cfg.top_k)
     for label, m in metrics.items():
         ctx.log(f"{label}: " + ", ".join(f"{k} {v:.4f}" for k, v in m.items()))
-    checks = {}
-    if "student_int8" in metrics:
-        drop = metrics["student_fp32"][key] - metrics["student_int8"][key]
-        checks[f"int8_{key}_drop"] = drop
-        if drop > cfg.max_drop:
-            raise CheckFailed(
-                ctx.step,
-                f"student int8 {key} {metrics['student_int8'][key]:.4f} is {drop:.4f} below fp32 "
-                f"{metrics['student_fp32'][key]:.4f}, over evaluate.max_drop = {cfg.max_drop:g}",
-            )
-    shipped = "student_int8" if "student_int8" in metrics else "student_fp32"
-    floor = cfg.min_accuracy if key == "accuracy" else cfg.min_cosine
-    if floor is not None and metrics[shipped][key] < floor:
-        raise CheckFailed(
-            ctx.step,
-            f"{shipped} {key} {metrics[shipped][key]:.4f} is below evaluate.min_{key} = {floor:g}",
-        )
     what = "test split" if key == "accuracy" else "held-out test split (cosine to the teacher)"
     dataset = f"{data.meta['source']} {what} ({len(texts)} texts)"
-    (ctx.workdir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    variants = {
-        label: {"size_bytes": art.file().stat().st_size, "params": art.meta.get("params")}
-        for label, art in variant_models(ctx).items()
-    }
-    return Output(
-        "metrics",
-        {
-            "file": "metrics.json",
-            "metrics": metrics,
-            "metric": key,
-            "checks": checks,
-            "dataset": dataset,
-            "variants": variants,
-        },
-    )
+    floor = cfg.min_accuracy if key == "accuracy" else cfg.min_cosine
+    return checked_output(cfg, ctx, metrics, key, floor, dataset)
