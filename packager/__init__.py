@@ -1,16 +1,21 @@
 """edgepack: distill, export, quantize, verify, benchmark and package models for edge devices.
 
-The public surface: load a recipe, run it, inspect what it produced.
+The public surface: load a recipe, build it (or run any plan), inspect what it produced.
+
+    recipe = packager.load_recipe("models/digits.yaml")
+    result = packager.build(recipe)            # pipeline.run(plans.build_plan(recipe), ...)
+    result.package_path
 """
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from packager._version import __version__
 
 __all__ = [
     "EdgepackError",
     "Recipe",
     "__version__",
+    "build",
     "keygen",
     "load_recipe",
     "run",
@@ -24,10 +29,10 @@ def __getattr__(name: str):
         from packager import recipe
 
         return getattr(recipe, name)
-    if name == "run":
-        from packager.pipeline import run
+    if name in ("run", "build"):
+        from packager import pipeline
 
-        return run
+        return getattr(pipeline, name)
     if name == "verify_package":
         from packager.verify import verify_package
 

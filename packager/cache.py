@@ -16,7 +16,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from packager.stage import ARTIFACT_FILE, Artifact
+from packager._version import __version__
+from packager.artifact import ARTIFACT_FILE, Artifact
+from packager.hashing import content_id
 
 DEFAULT_CACHE = Path(".edgepack") / "cache"
 
@@ -28,8 +30,6 @@ def cache_root(explicit: str | Path | None = None) -> Path:
 def stage_key(
     stage: str, version: int, config: dict[str, Any], input_ids: list[str], extra: str = ""
 ) -> str:
-    from packager import __version__
-
     blob = json.dumps(
         {
             "stage": stage,
@@ -45,25 +45,9 @@ def stage_key(
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def content_id(folder: Path) -> str:
-    """sha256 over the relative paths and bytes of every file but the artifact record."""
-    h = hashlib.sha256()
-    for p in sorted(folder.rglob("*")):
-        if not p.is_file() or (p.name == ARTIFACT_FILE and p.parent == folder):
-            continue
-        h.update(p.relative_to(folder).as_posix().encode() + b"\0")
-        with p.open("rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-    return h.hexdigest()
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def artifact_id(folder: Path) -> str:
+    """The content id of a stage output folder (its artifact record excluded)."""
+    return content_id(folder, skip=(ARTIFACT_FILE,))
 
 
 class Cache:
@@ -101,7 +85,7 @@ class Cache:
         record: dict[str, Any],
     ) -> Artifact:
         final = self.folder(stage, key)
-        art_id = content_id(tmp)
+        art_id = artifact_id(tmp)
         rec = {"kind": kind, "id": art_id, "meta": meta, **record}
         (tmp / ARTIFACT_FILE).write_text(json.dumps(rec, indent=2, sort_keys=True, default=str))
         if final.exists():  # an earlier interrupted commit or a concurrent run: replace it
@@ -136,16 +120,3 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def publish_file(src: Path, dest: Path) -> Path:
-    """Copy `src` to `dest` through a temporary name, so `dest` is never half-written."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dest)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return dest

@@ -41,3 +41,10 @@ class PackageError(EdgepackError):
     """A package failed verification (hash, signature, samples)."""
 
     exit_code = 5
+
+
+def one_line(err: BaseException) -> str:
+    """The first line of an exception's message (its type name when it has none): how a
+    library failure is quoted in an `error:` line."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

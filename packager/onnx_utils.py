@@ -88,3 +88,20 @@ def run_batched(sess, x: np.ndarray, batch: int = 256) -> np.ndarray:
     return np.concatenate(
         [sess.run(None, {name: x[i : i + batch]})[0] for i in range(0, len(x), batch)]
     )
+
+
+def run_texts(path: Path, tok, texts: list[str], batch: int = 64) -> np.ndarray:
+    """The model's first output for every text, batched by length, in input order."""
+    from packager.data.text import encode
+
+    sess = session(path, threads=2)
+    names = [i.name for i in sess.get_inputs()]
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    parts = [
+        sess.run(None, encode(tok, [texts[j] for j in order[i : i + batch]], names))[0]
+        for i in range(0, len(order), batch)
+    ]
+    out = np.concatenate(parts)
+    result = np.empty_like(out)
+    result[order] = out
+    return result

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from packager.errors import InputFileError
+from packager.files import atomic_path
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -30,8 +31,6 @@ if TYPE_CHECKING:
 SIGNATURE = "manifest.sig"
 MANIFEST = "manifest.json"
 DEFAULT_KEY = "edgepack.key"
-# The timestamp package.zip_tree gives every entry: equal content, equal archive.
-_ZIP_TIME = (2020, 1, 1, 0, 0, 0)
 
 
 def public_path(private: str | Path) -> Path:
@@ -124,21 +123,17 @@ def publish_signed(src: Path, dest: Path, key_path: str | Path) -> Path:
 
     The signature is over manifest.json's bytes exactly as stored in the zip.
     """
+    from packager.bundle import ZIP_TIME  # the timestamp of every entry: equal content, equal zip
+
     key = read_private_key(key_path)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
-    try:
+    with atomic_path(dest) as tmp:
         shutil.copyfile(src, tmp)
         with zipfile.ZipFile(tmp, "a", zipfile.ZIP_DEFLATED) as zf:
             names = zf.namelist()
             if SIGNATURE in names:
                 raise InputFileError(f"{src}: already signed")
             signature = key.sign(zf.read(MANIFEST))
-            info = zipfile.ZipInfo(SIGNATURE, _ZIP_TIME)
+            info = zipfile.ZipInfo(SIGNATURE, ZIP_TIME)
             info.compress_type = zipfile.ZIP_STORED  # 64 random bytes do not compress
             zf.writestr(info, signature)
-        os.replace(tmp, dest)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return dest

@@ -1,66 +1,64 @@
 """The stage contract: a frozen config class plus one function registered against its type.
 
     @register_stage(QuantizeConfig)
-    def quantize(inp: Artifact, cfg: QuantizeConfig, ctx: StageContext) -> Output: ...
+    def quantize(model: Artifact, cfg: QuantizeConfig, ctx: StageContext) -> Output: ...
 
-A stage writes its files into `ctx.workdir` (a temporary folder the runner renames into the
-cache when the stage returns) and returns an `Output` with its kind and metadata. Inputs other
-than the primary one are reached by step name through `ctx.inputs`.
+A stage reads its config and its inputs, nothing else: everything it reads is in its cache key.
+It writes its files into `ctx.workdir` (a temporary folder the runner renames into the cache
+when the stage returns) and returns an `Output` with its kind and metadata. Inputs are reached by
+role through `ctx.inputs` (the plan maps roles onto steps; a stage never knows step names).
+
+This module imports no stage: `packager.pipeline` imports `packager.stages`, which registers
+them all.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from packager.progress import Reporter
-    from packager.recipe import Config, Recipe
+from packager.artifact import Artifact, Output
 
-ARTIFACT_FILE = "artifact.json"
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from packager.config import Config
+    from packager.progress import Reporter
 
 
 @dataclass(frozen=True)
-class Artifact:
-    """A finished stage output on disk: a folder, its kind, its content id and metadata."""
+class Step:
+    """One node of a plan: a step name, the config its stage runs with, and its inputs as
+    role -> step name (a tuple of step names means each role is named like its step)."""
 
-    path: Path
-    kind: str
-    id: str
-    meta: dict[str, Any] = field(default_factory=dict)
+    name: str
+    config: Config
+    inputs: Mapping[str, str] | tuple[str, ...] = ()
+    extra: str = ""  # folded into the key: e.g. a nonce that makes a benchmark measure again
 
-    def file(self, name: str | None = None) -> Path:
-        """A file inside the artifact; without a name, the artifact's main file."""
-        return self.path / (name or self.meta["file"])
+    def __post_init__(self) -> None:
+        roles = self.inputs if isinstance(self.inputs, Mapping) else {n: n for n in self.inputs}
+        object.__setattr__(self, "inputs", dict(roles))
 
-    @classmethod
-    def read(cls, folder: Path) -> Artifact:
-        rec = json.loads((folder / ARTIFACT_FILE).read_text())
-        return cls(path=folder, kind=rec["kind"], id=rec["id"], meta=rec.get("meta", {}))
-
-
-@dataclass
-class Output:
-    """What a stage function returns; the runner turns it into an Artifact."""
-
-    kind: str
-    meta: dict[str, Any] = field(default_factory=dict)
+    @property
+    def roles(self) -> dict[str, str]:
+        return dict(self.inputs)  # type: ignore[arg-type]
 
 
 @dataclass
 class StageContext:
     step: str
     workdir: Path
-    inputs: dict[str, Artifact]
-    recipe: Recipe
+    inputs: dict[str, Artifact]  # role -> finished input artifact
     reporter: Reporter
-    records: list[dict[str, Any]] = field(default_factory=list)
+    records: list[dict[str, Any]] = field(default_factory=list)  # lineage of the steps so far
 
     def log(self, message: str) -> None:
         self.reporter.note(f"{self.step}: {message}")
+
+    def warn(self, message: str) -> None:
+        self.reporter.warn(f"{self.step}: {message}")
 
 
 StageFn = Callable[[Any, Any, StageContext], Output]
@@ -91,17 +89,13 @@ def register_stage(config_type: type[Config], *, name: str | None = None, versio
 
 
 def stage_for(config: Config) -> StageSpec:
-    _load_builtin_stages()
     try:
         return _REGISTRY[type(config)]
     except KeyError:
-        raise LookupError(f"no stage registered for {type(config).__name__}") from None
+        raise LookupError(
+            f"no stage registered for {type(config).__name__} (is its module in packager.stages?)"
+        ) from None
 
 
 def registered() -> dict[type, StageSpec]:
-    _load_builtin_stages()
     return dict(_REGISTRY)
-
-
-def _load_builtin_stages() -> None:
-    import packager.stages  # noqa: F401  (registers every stage on import)

@@ -77,7 +77,7 @@ def verify_package(
 
 def _python(path: Path, pubkey: str | Path | None) -> list[RuntimeCheck]:
     """The package's model and, when it carries one, its ORT-format mobile model."""
-    from packager.render import load_runtime
+    from packager.runtime import load_runtime
 
     rt = load_runtime()
     results, model = [], None

@@ -20,12 +20,12 @@ def tiny_build(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     """The whole chain on the tiny digits recipe, built once."""
     from tiny_models import tiny_recipe
 
-    from packager.pipeline import run
+    from packager.pipeline import build
     from packager.progress import SilentReporter
 
     out = tmp_path_factory.mktemp("dist")
     recipe = tiny_recipe(package={"out_dir": str(out)})
-    return run(recipe, cache_dir=cache_dir, reporter=SilentReporter())
+    return build(recipe, cache_dir=cache_dir, reporter=SilentReporter())
 
 
 @pytest.fixture(scope="session")
@@ -33,12 +33,12 @@ def tiny_mobile_build(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory)
     """tiny_build's recipe with package.mobile on and a batch-1 .ort: only `package` reruns."""
     from tiny_models import tiny_recipe
 
-    from packager.pipeline import run
+    from packager.pipeline import build
     from packager.progress import SilentReporter
 
     out = tmp_path_factory.mktemp("dist-mobile")
     package = {"out_dir": str(out), "mobile": True, "fix_shapes": {"input": [1, 1, 8, 8]}}
-    return run(tiny_recipe(package=package), cache_dir=cache_dir, reporter=SilentReporter())
+    return build(tiny_recipe(package=package), cache_dir=cache_dir, reporter=SilentReporter())
 
 
 _CPP_SETUP = Path(__file__).resolve().parent.parent / "runtimes" / "cpp" / "setup.sh"
@@ -60,3 +60,34 @@ def cpp_bin() -> Path:
     if proc.returncode != 0:
         pytest.fail(f"runtimes/cpp/setup.sh failed:\n{proc.stderr[-3000:]}")
     return Path(proc.stdout.strip().splitlines()[-1]).parent
+
+
+# Tiny Hugging Face folders and text data, built once per session (no downloads).
+
+
+@pytest.fixture(scope="session")
+def text_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("text")
+
+
+@pytest.fixture(scope="session")
+def tiny_classifier(text_root: Path) -> Path:
+    """A tiny BERT sequence classifier, briefly trained on the synthetic topics."""
+    from tiny_models import tiny_bert_folder
+
+    return tiny_bert_folder(text_root / "classifier", train_steps=40)
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(text_root: Path) -> Path:
+    """A tiny random-init BERT encoder with a sentence-transformers modules.json."""
+    from tiny_models import tiny_bert_folder
+
+    return tiny_bert_folder(text_root / "encoder", task="feature-extraction", seed=1)
+
+
+@pytest.fixture(scope="session")
+def tiny_texts_file(text_root: Path) -> Path:
+    from tiny_models import write_tiny_texts
+
+    return write_tiny_texts(text_root / "topics.jsonl", n=300)

@@ -6,12 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from packager.cache import Cache, content_id
+from packager.artifact import Output
+from packager.cache import Cache
+from packager.config import Config
 from packager.errors import StageError
-from packager.pipeline import Step, run
+from packager.hashing import content_id
+from packager.pipeline import run
 from packager.progress import SilentReporter
-from packager.recipe import Config, Recipe
-from packager.stage import Output, register_stage
+from packager.recipe import Recipe
+from packager.stage import Step, register_stage
 
 CALLS: list[str] = []
 
@@ -43,7 +46,7 @@ def _steps(a=1, b=10, c=100, fail_c=""):
 
 def _run(tmp_path: Path, steps, **kw):
     CALLS.clear()
-    return run(Recipe(), cache_dir=tmp_path, steps=steps, reporter=SilentReporter(), **kw)
+    return run(steps, cache_dir=tmp_path, reporter=SilentReporter(), **kw)
 
 
 def test_second_run_of_unchanged_steps_reruns_nothing(tmp_path):
@@ -117,11 +120,10 @@ def test_content_id_depends_on_names_and_bytes(tmp_path):
 
 def test_publishing_elsewhere_does_not_change_any_cache_key(tmp_path):
     from packager.cache import stage_key
-    from packager.pipeline import plan
-    from packager.recipe import Recipe
+    from packager.plans import build_plan
 
     a, b = Recipe(), Recipe.model_validate({"package": {"out_dir": str(tmp_path / "other")}})
-    keys = [[(s.config.key_json(), s.extra) for s in plan(r)] for r in (a, b)]
+    keys = [[(s.config.key_json(), s.extra) for s in build_plan(r)] for r in (a, b)]
     assert keys[0] == keys[1]
     assert a.package.to_json() != b.package.to_json()  # still recorded in the lineage
     assert stage_key("p", 1, a.package.key_json(), []) == stage_key(

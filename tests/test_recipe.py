@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from tiny_models import tiny_recipe_dict
 
+from packager.config import Config
 from packager.errors import RecipeError
-from packager.recipe import REPO_MODELS, Config, Recipe, build_recipe, list_recipes, load_recipe
+from packager.recipe import REPO_MODELS, Recipe, build_recipe, list_recipes, load_recipe
 
 
 def test_every_recipe_in_models_validates_and_opens_with_its_purpose():

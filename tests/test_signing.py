@@ -74,13 +74,13 @@ def signed(tiny_build, cache_dir, tmp_path_factory):
     """tiny_build published again with --sign: every stage cached, only the copy is signed."""
     from tiny_models import tiny_recipe
 
-    from packager.pipeline import run
+    from packager.pipeline import build
     from packager.progress import SilentReporter
 
     root = tmp_path_factory.mktemp("signed")
     private, public = keygen(root / "k")
     recipe = tiny_recipe(package={"out_dir": str(root / "dist")})
-    result = run(recipe, cache_dir=cache_dir, reporter=SilentReporter(), sign_key=private)
+    result = build(recipe, cache_dir=cache_dir, reporter=SilentReporter(), sign_key=private)
     return result, private, public
 
 

@@ -46,17 +46,17 @@ def ready(request: pytest.FixtureRequest):
 def signed(tiny_mobile_build, cache_dir, tmp_path_factory):
     """The mobile tiny build, published signed, plus the signer's and a stranger's public keys."""
 
-    from packager.pipeline import run
+    from tiny_models import tiny_recipe
+
+    from packager.pipeline import build
     from packager.progress import SilentReporter
 
     root = tmp_path_factory.mktemp("verify")
     private, public = keygen(root / "signer")
     _, stranger = keygen(root / "stranger")
-    recipe = tiny_mobile_build.recipe
-    recipe = recipe.model_copy(
-        update={"package": recipe.package.model_copy(update={"out_dir": str(root / "dist")})}
-    )
-    result = run(recipe, cache_dir=cache_dir, reporter=SilentReporter(), sign_key=private)
+    package = {"out_dir": str(root / "dist"), "mobile": True, "fix_shapes": {"input": [1, 1, 8, 8]}}
+    recipe = tiny_recipe(package=package)  # tiny_mobile_build's recipe, published elsewhere
+    result = build(recipe, cache_dir=cache_dir, reporter=SilentReporter(), sign_key=private)
     return result.package_path, public, stranger
 
 

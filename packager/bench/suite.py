@@ -273,3 +273,10 @@ def estimate(
             f"alone need {need_mb:.0f} MB, before the runtime's own memory"
         )
     return record
+
+
+def read_results(path: Path) -> list[dict[str, Any]]:
+    """The records (raw latencies included) of a bench.json the bench stage wrote."""
+    import json
+
+    return json.loads(Path(path).read_text())["results"]

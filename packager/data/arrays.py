@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
+from packager.config import DataConfig
 from packager.data.preprocess import Preprocessing
 from packager.errors import InputFileError, RecipeError
-from packager.recipe import DataConfig
 
 SPLITS = ("train", "val", "test")
 

@@ -18,11 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from packager.errors import InputFileError, RecipeError
+from packager.errors import InputFileError, RecipeError, one_line
 
 if TYPE_CHECKING:
-    from packager.recipe import DataConfig
-    from packager.stage import Artifact
+    from packager.config import DataConfig
 
 SPLITS = ("train", "val", "test")
 SUFFIXES = (".txt", ".jsonl", ".json", ".csv", ".parquet")
@@ -34,29 +33,22 @@ INPUT_FIELDS = {
 }
 
 
-def source_fingerprint(source: str) -> str:
-    """Names, sizes and mtimes of a local data file or folder ("" for builtin: or missing)."""
-    path = Path(source)
-    if source.startswith("builtin:") or not path.exists():
-        return ""
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    stamp = [
-        f"{p.relative_to(path.parent)}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files
-    ]
-    return ";".join(stamp)
-
-
-def _rows(cfg: DataConfig) -> Iterator[list[dict[str, Any]]]:
-    """Batches of rows (dicts) from the source, `stream_batch` at a time."""
-    path, n = Path(cfg.source), cfg.stream_batch
+def read_rows(
+    path: Path, n: int, text_column: str = "text", what: str | None = None, objects: bool = True
+) -> Iterator[list[dict[str, Any]]]:
+    """Batches of rows (dicts) from a text file or a save_to_disk folder, `n` at a time: the
+    one reader of text data, for training splits and for calibration/evaluation files. A .txt
+    line is a row {text_column: line} (blank lines too: callers skip empty texts); with
+    `objects=False` a JSON line may also be a list (a calibration file of raw feature rows)."""
+    path, what = Path(path), what or str(path)
     if path.is_dir():
-        yield from _saved_dataset(path, n)
+        yield from _saved_dataset(path, n, what)
         return
     if not path.is_file():
-        raise InputFileError(f"data.source {cfg.source}: file or folder not found")
+        raise InputFileError(f"{what}: file or folder not found")
     if path.suffix not in SUFFIXES:
         raise InputFileError(
-            f"data.source {path}: unsupported text file {path.suffix!r} "
+            f"{what}: unsupported text file {path.suffix!r} "
             f"(use {', '.join(SUFFIXES)} or a datasets save_to_disk folder)"
         )
     try:
@@ -67,47 +59,54 @@ def _rows(cfg: DataConfig) -> Iterator[list[dict[str, Any]]]:
                 yield batch.to_pylist()
             return
         with path.open(encoding="utf-8", newline="") as f:
-            if path.suffix == ".csv":
-                lines: Iterator[dict[str, Any]] = iter(csv.DictReader(f))
-            elif path.suffix == ".txt":
-                lines = ({cfg.text_column: line.rstrip("\n")} for line in f)
-            else:
-                lines = (_json_line(path, i, line) for i, line in enumerate(f, 1) if line.strip())
-            batch: list[dict[str, Any]] = []
-            for row in lines:
-                batch.append(row)
-                if len(batch) == n:
-                    yield batch
-                    batch = []
-            if batch:
-                yield batch
+            yield from _chunked(_lines(f, path, text_column, what, objects), n)
     except (OSError, UnicodeDecodeError, csv.Error) as err:
-        raise InputFileError(f"data.source {path}: cannot read ({err})") from None
+        raise InputFileError(f"{what}: cannot read ({err})") from None
     except Exception as err:  # pyarrow raises its own error types on a bad parquet file
         if type(err).__module__.startswith("pyarrow"):
-            raise InputFileError(f"data.source {path}: cannot read ({err})") from None
+            raise InputFileError(f"{what}: cannot read ({err})") from None
         raise
 
 
-def _json_line(path: Path, lineno: int, line: str) -> dict[str, Any]:
+def _lines(f, path: Path, text_column: str, what: str, objects: bool) -> Iterator[Any]:
+    if path.suffix == ".csv":
+        yield from csv.DictReader(f)
+    elif path.suffix == ".txt":
+        yield from ({text_column: line.rstrip("\n")} for line in f)
+    else:
+        for i, line in enumerate(f, 1):
+            if line.strip():
+                yield _json_line(what, i, line, objects)
+
+
+def _chunked(rows: Iterator[Any], n: int) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == n:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _json_line(what: str, lineno: int, line: str, objects: bool = True) -> Any:
     try:
         row = json.loads(line)
     except json.JSONDecodeError as err:
-        raise InputFileError(f"data.source {path}: line {lineno}: not JSON ({err.msg})") from None
-    if not isinstance(row, dict):
-        raise InputFileError(f"data.source {path}: line {lineno}: expected a JSON object")
+        raise InputFileError(f"{what}: line {lineno}: not JSON ({err.msg})") from None
+    if objects and not isinstance(row, dict):
+        raise InputFileError(f"{what}: line {lineno}: expected a JSON object")
     return row
 
 
-def _saved_dataset(path: Path, n: int) -> Iterator[list[dict[str, Any]]]:
+def _saved_dataset(path: Path, n: int, what: str) -> Iterator[list[dict[str, Any]]]:
     import datasets
 
     try:
         ds = datasets.load_from_disk(str(path))
     except (FileNotFoundError, ValueError) as err:
-        raise InputFileError(
-            f"data.source {path}: not a datasets save_to_disk folder ({err})"
-        ) from None
+        raise InputFileError(f"{what}: not a datasets save_to_disk folder ({err})") from None
     parts = list(ds.values()) if isinstance(ds, datasets.DatasetDict) else [ds]
     for part in parts:  # the folder's own splits are pooled, then split by data.seed
         for batch in part.iter(batch_size=n):
@@ -127,7 +126,9 @@ def build_splits(cfg: DataConfig, folder: Path) -> dict[str, Any]:
     has_labels: bool | None = None
     files = {s: (folder / f"{s}.jsonl").open("w", encoding="utf-8") for s in SPLITS}
     try:
-        for batch in _rows(cfg):
+        for batch in read_rows(
+            Path(cfg.source), cfg.stream_batch, cfg.text_column, f"data.source {cfg.source}"
+        ):
             draws = rng.random(len(batch))
             for row, u in zip(batch, draws, strict=True):
                 text = row.get(cfg.text_column)
@@ -182,7 +183,9 @@ def build_splits(cfg: DataConfig, folder: Path) -> dict[str, Any]:
                     f.write(line[:-1] + f', "label": {index[_key(raw)]}}}\n')
     return {
         "format": "text",
+        "modality": "text",
         "file": "train.jsonl",
+        "label_column": cfg.label_column,
         "source": str(cfg.source),
         "sizes": sizes,
         "labels": labels,
@@ -223,11 +226,11 @@ def _label_index(cfg: DataConfig, values: list[Any]) -> tuple[list[str], dict[st
 
 
 def read_split(
-    art: Artifact, split: str, limit: int | None = None
+    folder: Path, split: str, limit: int | None = None
 ) -> tuple[list[str], np.ndarray | None]:
-    """The texts (and integer labels, when the data has them) of one split."""
+    """The texts (and integer labels, when the data has them) of one split in `folder`."""
     texts, labels = [], []
-    with art.file(f"{split}.jsonl").open(encoding="utf-8") as f:
+    with (Path(folder) / f"{split}.jsonl").open(encoding="utf-8") as f:
         for line in f:
             if limit is not None and len(texts) >= limit:
                 break
@@ -238,11 +241,11 @@ def read_split(
     return texts, (np.asarray(labels, dtype=np.int64) if labels else None)
 
 
-def stream_split(art: Artifact, split: str, chunk: int) -> Iterator[tuple[list[str], list[int]]]:
-    """(texts, labels) `chunk` rows at a time, in file order."""
+def stream_split(folder: Path, split: str, chunk: int) -> Iterator[tuple[list[str], list[int]]]:
+    """(texts, labels) of one split in `folder`, `chunk` rows at a time, in file order."""
     texts: list[str] = []
     labels: list[int] = []
-    with art.file(f"{split}.jsonl").open(encoding="utf-8") as f:
+    with (Path(folder) / f"{split}.jsonl").open(encoding="utf-8") as f:
         for line in f:
             row = json.loads(line)
             texts.append(row["text"])
@@ -266,15 +269,26 @@ def pad_token(folder: Path, tok) -> tuple[str, int]:
     return name, 0 if pad_id is None else int(pad_id)
 
 
-def load_tokenizer(folder: Path, max_length: int):
-    """tokenizer.json from `folder`, truncating at max_length and padding to the batch's longest."""
-    from tokenizers import Tokenizer
+def load_tokenizer(path: str | Path, max_length: int):
+    """A tokenizer.json (or the folder holding it), truncating at max_length and padding to the
+    batch's longest text with the pad token its tokenizer_config.json names: configured exactly
+    as the device runtime configures it."""
+    try:
+        from tokenizers import Tokenizer
+    except ImportError:
+        raise InputFileError(
+            "text data needs the tokenizers package: pip install tokenizers"
+        ) from None
 
-    path = Path(folder) / "tokenizer.json"
-    if not path.is_file():
-        raise InputFileError(f"{folder}: no tokenizer.json (a fast tokenizer is needed)")
-    tok = Tokenizer.from_file(str(path))
-    name, pad_id = pad_token(Path(folder), tok)
+    p = Path(path)
+    file = p / "tokenizer.json" if p.is_dir() else p
+    if not file.is_file():
+        raise InputFileError(f"{path}: no tokenizer.json (a fast tokenizer is needed)")
+    try:
+        tok = Tokenizer.from_file(str(file))
+    except Exception as err:  # the tokenizers library raises plain Exceptions on a bad file
+        raise InputFileError(f"{file}: not a tokenizer.json ({one_line(err)})") from None
+    name, pad_id = pad_token(file.parent, tok)
     tok.enable_truncation(max_length=max_length)
     tok.enable_padding(pad_id=pad_id, pad_token=name)
     return tok
@@ -287,34 +301,3 @@ def encode(tok, texts: list[str], names: list[str] | None = None) -> dict[str, n
         name: np.asarray([getattr(e, INPUT_FIELDS[name]) for e in enc], dtype=np.int64)
         for name in names or INPUT_FIELDS
     }
-
-
-def quantize_sources(cfg, model: Path, data: Artifact):
-    """The quantize stage's (calibration, evaluation batches, label) for text data: the train
-    split calibrates, the validation split evaluates, tokenised by the tokenizer beside the model."""
-    from packager.quantize.data import materialize, model_inputs, open_source
-
-    folder = cfg.tokenizer or str(model.parent)
-    if not (Path(folder) / "tokenizer.json").is_file() and not Path(folder).is_file():
-        if cfg.mode == "static":
-            raise RecipeError(
-                "quantize: static calibration of a text model needs its tokenizer: set "
-                "quantize.tokenizer, or quantize.mode = dynamic"
-            )
-        return None, None, None
-    inputs = model_inputs(model)
-    files = {"tokenizer": folder, "max_length": data.meta["max_length"]}
-    calib = None
-    if cfg.mode == "static":
-        calib = open_source(
-            data.file("train.jsonl"),
-            inputs,
-            batch=cfg.calib_batch,
-            limit=cfg.calib_samples,
-            **files,
-        )
-    batches = materialize(
-        open_source(data.file("val.jsonl"), inputs, batch=64, limit=cfg.eval_samples, **files)
-    )
-    n = sum(len(next(iter(f.values()))) for f, _ in batches)
-    return calib, batches, f"{data.meta['source']} validation split ({n} texts)"

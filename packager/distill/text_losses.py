@@ -18,16 +18,6 @@ from torch import nn
 _EPS = 1e-12
 
 
-def pool(hidden: torch.Tensor, mask: torch.Tensor, mode: str, normalize: bool) -> torch.Tensor:
-    """Sentence embedding from token states: mean over real tokens, or the first ([CLS]) token."""
-    if mode == "cls":
-        out = hidden[:, 0]
-    else:
-        m = mask.unsqueeze(-1).to(hidden.dtype)
-        out = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
-    return F.normalize(out, dim=-1) if normalize else out
-
-
 def logits_kd(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
     t = temperature
     return F.kl_div(

@@ -21,7 +21,7 @@ from packager.errors import RecipeError
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
 
-    from packager.recipe import TransformerStudentConfig
+    from packager.config import TransformerStudentConfig
 
 
 def select_layers(n: int, spec: TransformerStudentConfig) -> list[int]:

@@ -197,13 +197,9 @@ def _emulate(qemu: str, root: Path, cpuinfo: Path, args: list[str], timeout: flo
 
 
 def _host_runtime():
-    try:
-        import edgepack_runtime
-    except ImportError:
-        raise EmulationError(
-            "edgepack_runtime is not installed: pip install ./runtimes/python"
-        ) from None
-    return edgepack_runtime
+    from packager.runtime import load_runtime
+
+    return load_runtime(EmulationError)
 
 
 def _child_module():

@@ -8,7 +8,6 @@ the zip stream, `.jsonl` and `.txt` line by line; reading stops at the cap.
 
 from __future__ import annotations
 
-import json
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +16,8 @@ from typing import IO, Any
 
 import numpy as np
 
+from packager.data.text import SUFFIXES as TEXT_SUFFIXES
+from packager.data.text import load_tokenizer, read_rows
 from packager.errors import InputFileError
 
 Batch = tuple[dict[str, np.ndarray], "np.ndarray | None"]
@@ -24,7 +25,9 @@ Batch = tuple[dict[str, np.ndarray], "np.ndarray | None"]
 _LABEL_KEYS = ("y", "label", "labels", "targets")
 _SINGLE_KEYS = ("x", "X", "input", "inputs")
 _TEXT_KEYS = ("text", "sentence")
-SUFFIXES = (".npz", ".npy", ".jsonl", ".txt")
+ARRAY_SUFFIXES = (".npz", ".npy")
+# Arrays, or rows of the text formats the data stage reads too (packager.data.text.read_rows).
+SUFFIXES = ARRAY_SUFFIXES + TEXT_SUFFIXES
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,7 @@ class FileSource(Source):
             raise InputFileError(
                 f"{path}: unsupported data file {self.path.suffix!r} (use {', '.join(SUFFIXES)})"
             )
-        if self.path.suffix == ".txt" and tokenizer is None:
+        if self.path.suffix in (".txt", ".csv", ".parquet") and tokenizer is None:
             raise InputFileError(f"{path}: text data needs a tokenizer (--tokenizer / tokenizer)")
 
     def __str__(self) -> str:
@@ -113,15 +116,21 @@ class FileSource(Source):
 
     def _rows(self) -> Iterator[Batch]:
         try:
-            reader = {
-                ".npy": self._npy,
-                ".npz": self._npz,
-                ".jsonl": self._jsonl,
-                ".txt": self._txt,
-            }[self.path.suffix]
-            yield from reader()
+            if self.path.suffix == ".npy":
+                yield from self._npy()
+            elif self.path.suffix == ".npz":
+                yield from self._npz()
+            else:
+                yield from self._text_rows()
         except (OSError, ValueError, zipfile.BadZipFile) as err:
             raise InputFileError(f"{self.path}: cannot read ({err})") from None
+
+    def _text_rows(self) -> Iterator[Batch]:
+        for rows in read_rows(self.path, self.batch, objects=False):
+            if self.path.suffix == ".txt":  # one text a line; blank lines are not examples
+                rows = [r for r in rows if r["text"].strip()]
+            if rows:
+                yield self._json_batch(rows)
 
     def _single(self, what: str) -> str:
         if len(self.inputs) != 1:
@@ -160,25 +169,6 @@ class FileSource(Source):
                     return
                 yield feeds, None if labels is None else labels.read(self.batch)
 
-    def _lines(self) -> Iterator[tuple[int, str]]:
-        with open(self.path, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                if line.strip():
-                    yield lineno, line.rstrip("\n")
-
-    def _jsonl(self) -> Iterator[Batch]:
-        rows: list[Any] = []
-        for lineno, line in self._lines():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as err:
-                raise InputFileError(f"{self.path}: line {lineno}: not JSON ({err.msg})") from None
-            if len(rows) == self.batch:
-                yield self._json_batch(rows)
-                rows = []
-        if rows:
-            yield self._json_batch(rows)
-
     def _json_batch(self, rows: list[Any]) -> Batch:
         first = rows[0]
         if not isinstance(first, dict):
@@ -200,16 +190,6 @@ class FileSource(Source):
         if missing:
             raise InputFileError(f"{self.path}: JSON lines lack model inputs {missing}")
         return {n: np.asarray([r[n] for r in rows]) for n in names}, y
-
-    def _txt(self) -> Iterator[Batch]:
-        texts: list[str] = []
-        for _, line in self._lines():
-            texts.append(line)
-            if len(texts) == self.batch:
-                yield self._tokenize(texts), None
-                texts = []
-        if texts:
-            yield self._tokenize(texts), None
 
     def _tokenize(self, texts: list[str]) -> dict[str, np.ndarray]:
         if self.tokenizer is None:
@@ -257,38 +237,6 @@ class _NpyStream:
         return np.frombuffer(buf, self.dtype).reshape((n, *self.row_shape))
 
 
-def data_files_digest(cfg: Any) -> str:
-    """sha256 over the content of the data files a quantize config names ("" when none)."""
-    from packager.cache import sha256_file
-
-    parts = []
-    for field in ("calib", "eval", "tokenizer"):
-        value = getattr(cfg, field)
-        p = Path(value) if value else None
-        if p is not None and p.is_dir():
-            p = p / "tokenizer.json"
-        if p is not None and p.is_file():
-            parts.append(f"{field}={sha256_file(p)}")
-    return ";".join(parts)
-
-
-def load_tokenizer(path: str | None):
-    if path is None:
-        return None
-    p = Path(path)
-    if p.is_dir():
-        p = p / "tokenizer.json"
-    if not p.is_file():
-        raise InputFileError(f"tokenizer {path}: no tokenizer.json there")
-    try:
-        from tokenizers import Tokenizer
-    except ImportError:
-        raise InputFileError(
-            "text data needs the tokenizers package: pip install tokenizers"
-        ) from None
-    return Tokenizer.from_file(str(p))
-
-
 def open_source(
     path: str | Path,
     inputs: list[InputSpec],
@@ -298,10 +246,7 @@ def open_source(
     tokenizer: str | None = None,
     max_length: int = 128,
 ) -> FileSource:
-    tok = load_tokenizer(tokenizer)
-    if tok is not None:
-        tok.enable_truncation(max_length)
-        tok.enable_padding()  # pad to the longest text of each batch
+    tok = load_tokenizer(tokenizer, max_length) if tokenizer is not None else None
     return FileSource(path, inputs, batch, limit, tok, max_length)
 
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from packager.config import QuantizeConfig
 from packager.errors import RecipeError
 from packager.quantize.data import CalibrationReader, Source
-from packager.recipe import QuantizeConfig
 
 CALIBRATION = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
 PRECISION = {"static": "int8", "dynamic": "int8", "fp16": "fp16", "int4": "int4", "none": "fp32"}

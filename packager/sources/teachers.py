@@ -1,4 +1,5 @@
-"""Teacher sources for array data."""
+"""Teachers for array data: `builtin:NAME` (trained here, seeded) and `python:MODULE:FACTORY`
+(a user's nn.Module factory, weights from safetensors or a weights-only .pt)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ from typing import Any
 
 from torch import nn
 
+from packager.config import TeacherConfig
 from packager.data import Splits
 from packager.errors import RecipeError
-from packager.recipe import TeacherConfig
-from packager.stage import StageContext
+from packager.progress import Reporter
 
-BUILTIN = {"digits-cnn": "packager.distill.arch:digits_cnn_teacher"}
+BUILTIN = {"digits-cnn": "packager.nets.arch:digits_cnn_teacher"}
 
 
 @dataclass
@@ -29,9 +30,9 @@ def _shape_kwargs(splits: Splits) -> dict[str, Any]:
     return {"in_shape": list(splits.preprocessing.sample_shape), "num_classes": splits.num_classes}
 
 
-def _builtin(cfg: TeacherConfig, splits: Splits, ctx: StageContext) -> TeacherModel:
-    from packager.distill.arch import build
-    from packager.distill.trainer import fit
+def _builtin(cfg: TeacherConfig, splits: Splits, reporter: Reporter) -> TeacherModel:
+    from packager.nets.arch import build
+    from packager.nets.train import fit
 
     name = cfg.source.split(":", 1)[1]
     if name not in BUILTIN:
@@ -56,7 +57,7 @@ def _builtin(cfg: TeacherConfig, splits: Splits, ctx: StageContext) -> TeacherMo
         batch_size=cfg.train.batch_size,
         lr=cfg.train.lr,
         seed=cfg.train.seed,
-        reporter=ctx.reporter,
+        reporter=reporter,
         description="teacher",
     )
     info = {
@@ -69,7 +70,7 @@ def _builtin(cfg: TeacherConfig, splits: Splits, ctx: StageContext) -> TeacherMo
 
 
 def _python(cfg: TeacherConfig, splits: Splits) -> TeacherModel:
-    from packager.distill.arch import build, load_weights
+    from packager.nets.arch import build, load_weights
 
     _, module, fn = cfg.source.split(":")
     # Factories live in the user's project: make modules beside the recipe importable.
@@ -85,9 +86,9 @@ def _python(cfg: TeacherConfig, splits: Splits) -> TeacherModel:
     )
 
 
-def make_teacher(cfg: TeacherConfig, splits: Splits, ctx: StageContext) -> TeacherModel:
+def make_teacher(cfg: TeacherConfig, splits: Splits, reporter: Reporter) -> TeacherModel:
     if cfg.source.startswith("builtin:"):
-        teacher = _builtin(cfg, splits, ctx)
+        teacher = _builtin(cfg, splits, reporter)
     else:
         teacher = _python(cfg, splits)
     _check_output(teacher.model, splits, cfg.source)

@@ -1,4 +1,4 @@
-"""One file per stage; importing this package registers them all."""
+"""One file per stage; importing this package registers them all (packager.pipeline does)."""
 
 from packager.stages import (
     bench,
@@ -6,11 +6,11 @@ from packager.stages import (
     distill,
     evaluate,
     export,
+    model_file,
     optimize,
     package,
     package_file,
     quantize,
-    source,
     teacher,
 )
 
@@ -20,10 +20,10 @@ __all__ = [
     "distill",
     "evaluate",
     "export",
+    "model_file",
     "optimize",
     "package",
     "package_file",
     "quantize",
-    "source",
     "teacher",
 ]

@@ -8,10 +8,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from packager.artifact import VARIANTS, Artifact, Output
+from packager.config import BenchConfig
 from packager.errors import StageError
-from packager.recipe import BenchConfig
-from packager.stage import Artifact, Output, StageContext, register_stage
-from packager.stages.evaluate import VARIANTS, variant_models
+from packager.stage import StageContext, register_stage
 
 
 def _host_rows(results: list[dict]) -> list[dict]:
@@ -37,12 +37,14 @@ def int8_warnings(results: list[dict]) -> list[str]:
 
 
 def _models(ctx: StageContext) -> list[Any]:
+    """The build's variants (by role), or the files of `edgepack bench`, in order."""
     from packager.bench.suite import BenchModel
 
-    if any(step in ctx.inputs for step in VARIANTS):
+    if any(role in VARIANTS for role in ctx.inputs):
         return [
-            BenchModel(art.file(), label, variant=label)
-            for label, art in variant_models(ctx).items()
+            BenchModel(art.file(), role, variant=role)
+            for role, art in ctx.inputs.items()
+            if role in VARIANTS
         ]
     models, seen = [], set()
     for art in ctx.inputs.values():
@@ -94,8 +96,3 @@ def bench(_first: Artifact, cfg: BenchConfig, ctx: StageContext) -> Output:
     )
     compact = [{k: v for k, v in r.items() if k != "latencies_ms"} for r in results]
     return Output("bench", {"file": "bench.json", "results": compact, "warnings": warnings})
-
-
-def raw_results(bench: Artifact) -> list[dict[str, Any]]:
-    """The bench stage's records with raw latencies (for plots)."""
-    return json.loads(bench.file().read_text())["results"]

@@ -1,20 +1,26 @@
-"""data: materialise the train/val/test split once, so every later stage keys on its content."""
+"""data: materialise the train/val/test split once, so every later stage keys on its content.
+
+Arrays (builtin:digits, .npz, .npy) become one data.npz; text files are streamed into
+train/val/test .jsonl files (packager.data.text). The handler is chosen by the source.
+"""
 
 from __future__ import annotations
 
+from packager.artifact import Artifact, Output
+from packager.config import DataConfig
 from packager.data import Splits, load_splits
-from packager.recipe import DataConfig, is_text_source
-from packager.stage import Artifact, Output, StageContext, register_stage
+from packager.stage import StageContext, register_stage
 
 
-@register_stage(DataConfig)
-def data(inp: None, cfg: DataConfig, ctx: StageContext) -> Output:
-    if is_text_source(cfg.source):  # text files: streamed into .jsonl splits (packager.data.text)
-        from packager.data.text import build_splits
+def _text(cfg: DataConfig, ctx: StageContext) -> Output:
+    from packager.data.text import build_splits
 
-        meta = build_splits(cfg, ctx.workdir)
-        ctx.log(f"{cfg.source}: " + ", ".join(f"{s} {n}" for s, n in meta["sizes"].items()))
-        return Output("data", meta)
+    meta = build_splits(cfg, ctx.workdir)
+    ctx.log(f"{cfg.source}: " + ", ".join(f"{s} {n}" for s, n in meta["sizes"].items()))
+    return Output("data", meta)
+
+
+def _array(cfg: DataConfig, ctx: StageContext) -> Output:
     splits = load_splits(cfg)
     splits.save(ctx.workdir / "data.npz")
     sizes = {s: len(v) for s, v in splits.x.items()}
@@ -23,6 +29,7 @@ def data(inp: None, cfg: DataConfig, ctx: StageContext) -> Output:
         "data",
         {
             "file": "data.npz",
+            "modality": "array",
             "source": splits.source,
             "sizes": sizes,
             "labels": splits.labels,
@@ -31,10 +38,14 @@ def data(inp: None, cfg: DataConfig, ctx: StageContext) -> Output:
     )
 
 
+_HANDLERS = {"array": _array, "text": _text}
+
+
+@register_stage(DataConfig, version=2)
+def data(_inp: None, cfg: DataConfig, ctx: StageContext) -> Output:
+    return _HANDLERS[cfg.modality](cfg, ctx)
+
+
 def splits_of(art: Artifact) -> Splits:
+    """The array splits of a data artifact."""
     return Splits.load(art.file(), art.meta)
-
-
-def is_text(art: Artifact) -> bool:
-    """A text data artifact (train/val/test .jsonl) rather than array splits."""
-    return art.meta.get("format") == "text"

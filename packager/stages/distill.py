@@ -1,25 +1,28 @@
-"""distill: train the recipe's student on the teacher's soft targets plus the labels."""
+"""distill: train the recipe's student on the teacher's outputs (and the labels, when used).
+
+Array data: a cnn/mlp student on the teacher's soft targets, Hinton's KD + CE by default
+(packager.nets.train). Text data: a transformer student derived from the teacher (k of its n
+layers, optionally narrower feed-forwards), trained on the recipe's weighted losses
+(packager.distill.text_trainer). The handler is chosen by the teacher artifact's modality.
+"""
 
 from __future__ import annotations
 
-from packager.recipe import DistillConfig
-from packager.stage import Artifact, Output, StageContext, register_stage
+from packager.artifact import Artifact, Output
+from packager.config import DistillStepConfig
+from packager.errors import RecipeError
+from packager.stage import StageContext, register_stage
 from packager.stages.data import splits_of
 
-STUDENT_FACTORIES = {"cnn": "packager.distill.arch:cnn", "mlp": "packager.distill.arch:mlp"}
+STUDENT_FACTORIES = {"cnn": "packager.nets.arch:cnn", "mlp": "packager.nets.arch:mlp"}
 
 
-@register_stage(DistillConfig)
-def distill(teacher: Artifact, cfg: DistillConfig, ctx: StageContext) -> Output:
-    if cfg.student.arch == "transformer":
-        from packager.distill.text_trainer import distill_text
-
-        return distill_text(teacher, cfg, ctx)
+def _array(teacher: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> Output:
     import torch
 
-    from packager.distill.arch import build, load_torch, save_torch
     from packager.distill.losses import kd_loss
-    from packager.distill.trainer import fit, predict_logits
+    from packager.nets.arch import build, load_torch, save_torch
+    from packager.nets.train import fit, predict_logits
 
     splits = splits_of(ctx.inputs["data"])
     x_train = splits.model_input("train")
@@ -64,6 +67,10 @@ def distill(teacher: Artifact, cfg: DistillConfig, ctx: StageContext) -> Output:
         description="distill",
     )
     meta = save_torch(student, ctx.workdir, factory, kwargs)
+    return _array_output(teacher, cfg, ctx, meta, res)
+
+
+def _array_output(teacher: Artifact, cfg, ctx: StageContext, meta: dict, res) -> Output:
     ratio = teacher.meta["params"] / max(1, meta["params"])
     ctx.log(
         f"student {cfg.student.arch}: {meta['params']:,} params ({ratio:.1f}x fewer than the teacher), "
@@ -83,3 +90,77 @@ def distill(teacher: Artifact, cfg: DistillConfig, ctx: StageContext) -> Output:
             "curve": res.curve,
         },
     )
+
+
+def _text(teacher_art: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> Output:
+    import torch
+
+    from packager.data.text import load_tokenizer, stream_split
+    from packager.distill import text_trainer as T
+    from packager.distill.transformer import derive_student, init_kind, matched_states
+    from packager.nets.hf import feeds, input_names
+    from packager.sources.hf import MODEL_DIR, load_model, save_tokenizer
+
+    data, spec, task = ctx.inputs["data"], cfg.student, cfg.task
+    if task == "text-classification" and not data.meta["labels"]:
+        raise RecipeError(
+            f"text-classification needs labels: data.source {data.meta['source']} has no "
+            f"{data.meta.get('label_column')!r} column (data.label_column)"
+        )
+    info = {k: teacher_art.meta.get(k) for k in ("pooling", "normalize")}
+    folder = teacher_art.file()
+    torch.manual_seed(cfg.seed)  # the student's init, its projections and dropout: one stream
+    teacher = load_model(folder, task, eager_attention="attention_kl" in cfg.weights)
+    for p in teacher.parameters():
+        p.requires_grad = False
+    tok = load_tokenizer(folder, data.meta["max_length"])
+    names = input_names(teacher)  # a derived student takes the same inputs
+    sample_texts, _ = next(stream_split(data.path, "train", 128), ([], []))
+    student, ids = derive_student(teacher, spec, feeds(tok, sample_texts, names))
+    if spec.freeze_embeddings:
+        T.freeze_embeddings(student)
+    text = T.TextData(data.path, data.meta["sizes"]["train"], data.meta["stream_batch"])
+    res = T.train(teacher, student, matched_states(ids), tok, names, text, cfg, info, ctx.reporter)
+    dest = ctx.workdir / MODEL_DIR
+    student.save_pretrained(str(dest), safe_serialization=True)
+    save_tokenizer(folder, dest)
+    init = init_kind(teacher.config, spec)
+    return _text_output(teacher_art, teacher, student, ids, init, cfg, ctx, info, res)
+
+
+def _text_output(teacher_art, teacher, student, ids, init, cfg, ctx, info, res) -> Output:
+    n, tn = sum(p.numel() for p in student.parameters()), teacher_art.meta["params"]
+    metric = "val_accuracy" if cfg.task == "text-classification" else "val_cosine"
+    ctx.log(
+        f"student: {len(ids)} of {teacher.config.num_hidden_layers} layers {ids}"
+        f" ({init} init), {n:,} params ({tn / n:.1f}x fewer); "
+        f"losses {cfg.weights}; {metric.replace('_', ' ')} {res.curve[0]['val']:.4f} before, "
+        f"{res.best_val:.4f} at epoch {res.best_epoch}/{res.epochs_run}"
+    )
+    return Output(
+        "hf",
+        {
+            **info,
+            "file": "model",
+            "task": cfg.task,
+            "arch": "transformer",
+            "params": n,
+            "teacher_params": tn,
+            "compression": tn / n,
+            "layers_kept": ids,
+            "init": init,
+            "losses": cfg.weights,
+            "best_epoch": res.best_epoch,
+            "epochs_run": res.epochs_run,
+            metric: res.best_val,
+            "curve": res.curve,
+        },
+    )
+
+
+_HANDLERS = {"array": _array, "text": _text}
+
+
+@register_stage(DistillStepConfig, name="distill", version=2)
+def distill(teacher: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> Output:
+    return _HANDLERS[teacher.modality](teacher, cfg, ctx)

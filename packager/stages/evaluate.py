@@ -1,45 +1,31 @@
-"""evaluate: accuracy of teacher fp32, student fp32 and student int8, all in onnxruntime."""
+"""evaluate: teacher fp32, student fp32 and student int8 on the held-out test split, all in
+onnxruntime, then the budgets every task shares (INT8 drop, a floor for the shipped variant).
+
+Array data and text classifiers: accuracy and macro-F1. Embedding models: each variant's mean
+cosine to the teacher's embedding and top-k neighbour agreement (packager.metrics). The
+handler is chosen by the data input's modality.
+"""
 
 from __future__ import annotations
 
 import json
 
-import numpy as np
-
+from packager.artifact import VARIANTS, Artifact, Output
+from packager.config import EvaluateStepConfig
 from packager.errors import CheckFailed
-from packager.recipe import EvaluateConfig
-from packager.stage import Artifact, Output, StageContext, register_stage
-from packager.stages.data import is_text, splits_of
-
-# Build steps whose ONNX output is a model variant, and the name each has in reports.
-VARIANTS = {"export_teacher": "teacher_fp32", "export": "student_fp32", "quantize": "student_int8"}
+from packager.metrics import classification_metrics, embedding_metrics
+from packager.stage import StageContext, register_stage
+from packager.stages.data import splits_of
 
 
 def variant_models(ctx: StageContext) -> dict[str, Artifact]:
-    return {label: ctx.inputs[step] for step, label in VARIANTS.items() if step in ctx.inputs}
+    """The model variants among the stage's inputs, in report order."""
+    return {label: ctx.inputs[label] for label in VARIANTS if label in ctx.inputs}
 
 
-def classification_metrics(
-    y_true: np.ndarray, logits: np.ndarray, num_classes: int
-) -> dict[str, float]:
-    from sklearn.metrics import f1_score
-
-    pred = logits[:, :num_classes].argmax(-1)
-    return {
-        "accuracy": float((pred == y_true).mean()),
-        "macro_f1": float(f1_score(y_true, pred, average="macro", labels=list(range(num_classes)))),
-    }
-
-
-@register_stage(EvaluateConfig)
-def evaluate(_first: Artifact, cfg: EvaluateConfig, ctx: StageContext) -> Output:
+def _array(data: Artifact, cfg: EvaluateStepConfig, ctx: StageContext) -> Output:
     from packager.onnx_utils import run_batched, session
 
-    data = ctx.inputs["data"]
-    if is_text(data):
-        from packager.stages.text_evaluate import evaluate_text
-
-        return evaluate_text(cfg, ctx)
     splits = splits_of(data)
     x, y = splits.model_input("test"), splits.y["test"]
     metrics: dict[str, dict[str, float]] = {}
@@ -52,8 +38,43 @@ def evaluate(_first: Artifact, cfg: EvaluateConfig, ctx: StageContext) -> Output
     return checked_output(cfg, ctx, metrics, "accuracy", cfg.min_accuracy, dataset)
 
 
+def _text(data: Artifact, cfg: EvaluateStepConfig, ctx: StageContext) -> Output:
+    from packager.data.text import load_tokenizer, read_split
+    from packager.onnx_utils import run_texts
+
+    texts, y = read_split(data.path, "test")
+    tok = load_tokenizer(ctx.inputs["student_fp32"].path, data.meta["max_length"])
+    outputs = {
+        label: run_texts(art.file(), tok, texts) for label, art in variant_models(ctx).items()
+    }
+    metrics: dict[str, dict[str, float]] = {}
+    if cfg.task == "text-classification":
+        key = "accuracy"
+        for label, logits in outputs.items():
+            metrics[label] = classification_metrics(y, logits, len(data.meta["labels"]))
+    else:
+        key = "cosine"
+        for label, emb in outputs.items():
+            metrics[label] = embedding_metrics(emb, outputs["teacher_fp32"], cfg.top_k)
+    for label, m in metrics.items():
+        ctx.log(f"{label}: " + ", ".join(f"{k} {v:.4f}" for k, v in m.items()))
+    what = "test split" if key == "accuracy" else "held-out test split (cosine to the teacher)"
+    dataset = f"{data.meta['source']} {what} ({len(texts)} texts)"
+    floor = cfg.min_accuracy if key == "accuracy" else cfg.min_cosine
+    return checked_output(cfg, ctx, metrics, key, floor, dataset)
+
+
+_HANDLERS = {"array": _array, "text": _text}
+
+
+@register_stage(EvaluateStepConfig, name="evaluate", version=2)
+def evaluate(_first: Artifact, cfg: EvaluateStepConfig, ctx: StageContext) -> Output:
+    data = ctx.inputs["data"]
+    return _HANDLERS[data.modality](data, cfg, ctx)
+
+
 def checked_output(
-    cfg: EvaluateConfig,
+    cfg: EvaluateStepConfig,
     ctx: StageContext,
     metrics: dict[str, dict[str, float]],
     key: str,

@@ -1,66 +1,49 @@
-"""export: torch -> ONNX with a dynamic batch axis, checked against torch on the test split."""
+"""export: torch -> ONNX with dynamic axes, checked against torch on held-out data.
+
+Array models: one `input` tensor with a dynamic batch axis, parity on the test split
+(packager.export.torch_export). Transformers folders: optimum-onnx or torch, pooling inside the
+graph, parity on test texts at several batch sizes (packager.export.hf_export). The handler is
+chosen by the model artifact's modality.
+"""
 
 from __future__ import annotations
 
-import warnings
+import shutil
 
-import numpy as np
-
-from packager.errors import CheckFailed, StageError
-from packager.recipe import ExportConfig
-from packager.stage import Artifact, Output, StageContext, register_stage
+from packager.artifact import Artifact, Output
+from packager.config import ExportConfig
+from packager.errors import CheckFailed, StageError, one_line
+from packager.stage import StageContext, register_stage
 from packager.stages.data import splits_of
 
-INPUT, OUTPUT = "input", "logits"
 
-
-def export_module(model, example, path, cfg: ExportConfig) -> None:
-    import torch
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # exporter chatter; failures still raise
-        torch.onnx.export(
-            model,
-            (example,),
-            str(path),
-            dynamo=cfg.dynamo,  # explicit: torch 2.13 defaults to the dynamo exporter
-            opset_version=cfg.opset,
-            input_names=[INPUT],
-            output_names=[OUTPUT],
-            dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}},
-            external_data=False,
+def _check(ctx: StageContext, diff: float, n: int, what: str, atol: float) -> None:
+    if not diff <= atol:
+        raise CheckFailed(
+            ctx.step,
+            f"max |onnx - torch| = {diff:.3g} on {n} test {what} exceeds export.atol = {atol:g}",
         )
 
 
-@register_stage(ExportConfig)
-def export(model_art: Artifact, cfg: ExportConfig, ctx: StageContext) -> Output:
-    if model_art.kind == "hf":  # a transformers folder (packager/stages/text_export.py)
-        from packager.stages.text_export import export_text
-
-        return export_text(model_art, cfg, ctx)
+def _array(model_art: Artifact, cfg: ExportConfig, ctx: StageContext) -> Output:
     import torch
 
-    from packager.distill.arch import load_torch
-    from packager.onnx_utils import io_spec, run_batched, session
+    from packager.export.torch_export import export_module, parity
+    from packager.nets.arch import load_torch
+    from packager.onnx_utils import io_spec
 
     splits = splits_of(ctx.inputs["data"])
     model = load_torch(model_art.path, model_art.meta)
     x_test = splits.model_input("test")
     out = ctx.workdir / "model.onnx"
     try:
-        export_module(model, torch.from_numpy(x_test[:2]), out, cfg)
+        export_module(model, torch.from_numpy(x_test[:2]), out, opset=cfg.opset, dynamo=cfg.dynamo)
     except Exception as err:
-        msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise StageError(ctx.step, f"torch.onnx.export(dynamo={cfg.dynamo}) failed: {msg}") from err
-    with torch.no_grad():
-        ref = model(torch.from_numpy(x_test)).numpy()
-    got = run_batched(session(out), x_test)
-    diff = float(np.max(np.abs(got - ref)))
-    if not diff <= cfg.atol:
-        raise CheckFailed(
-            ctx.step,
-            f"max |onnx - torch| = {diff:.3g} on {len(x_test)} test examples exceeds export.atol = {cfg.atol:g}",
-        )
+        raise StageError(
+            ctx.step, f"torch.onnx.export(dynamo={cfg.dynamo}) failed: {one_line(err)}"
+        ) from err
+    diff = parity(model, out, x_test)
+    _check(ctx, diff, len(x_test), "examples", cfg.atol)
     ctx.log(
         f"opset {cfg.opset}, dynamo={cfg.dynamo}; parity max abs diff {diff:.2e} <= {cfg.atol:g}"
     )
@@ -76,3 +59,67 @@ def export(model_art: Artifact, cfg: ExportConfig, ctx: StageContext) -> Output:
             **io_spec(out),
         },
     )
+
+
+def _text(model_art: Artifact, cfg: ExportConfig, ctx: StageContext) -> Output:
+    from packager.data.text import TOKENIZER_FILES, load_tokenizer, read_split
+    from packager.export import hf_export
+    from packager.onnx_utils import io_spec
+    from packager.sources.hf import load_model
+
+    task, data = model_art.meta["task"], ctx.inputs["data"]
+    info = {k: model_art.meta.get(k) for k in ("pooling", "normalize")}
+    folder = model_art.file()
+    model = load_model(folder, task)
+    out = ctx.workdir / "model.onnx"
+    tok = load_tokenizer(folder, data.meta["max_length"])
+    try:
+        exporter = hf_export.export(
+            model,
+            folder,
+            out,
+            task,
+            info,
+            tok,
+            exporter=cfg.exporter,
+            opset=cfg.opset,
+            dynamo=cfg.dynamo,
+            log=ctx.log,
+        )
+    except hf_export.ExporterFailed as err:
+        raise StageError(ctx.step, str(err)) from err
+    for name in TOKENIZER_FILES:
+        if (folder / name).is_file():
+            shutil.copyfile(folder / name, ctx.workdir / name)
+    texts, _ = read_split(data.path, "test", limit=64)
+    diff, n = hf_export.parity(model, tok, texts, out, task, info)
+    _check(ctx, diff, n, "texts", cfg.atol)
+    ctx.log(
+        f"{exporter} exporter, opset {cfg.opset}; parity max abs diff {diff:.2e} <= {cfg.atol:g}"
+    )
+    return Output(
+        "onnx",
+        {
+            **info,
+            "file": "model.onnx",
+            "precision": "fp32",
+            "task": task,
+            "exporter": exporter,
+            "tokenizer": "tokenizer.json",
+            "max_length": data.meta["max_length"],
+            "size_bytes": out.stat().st_size,
+            "params": model_art.meta["params"],
+            "parity_max_abs_diff": diff,
+            "parity_examples": n,
+            "modality": "text",
+            **io_spec(out),
+        },
+    )
+
+
+_HANDLERS = {"array": _array, "text": _text}
+
+
+@register_stage(ExportConfig, version=2)
+def export(model_art: Artifact, cfg: ExportConfig, ctx: StageContext) -> Output:
+    return _HANDLERS[model_art.modality](model_art, cfg, ctx)

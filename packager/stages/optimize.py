@@ -1,54 +1,20 @@
-"""optimize: onnxslim and onnxruntime's offline graph optimization, saved to file.
-
-onnxslim runs first (constant folding, dead nodes, shape-level simplification: portable ONNX),
-then onnxruntime at the chosen level. basic keeps standard ONNX ops; extended and all write
-onnxruntime-only fused ops (all also CPU-specific layouts), so those files need onnxruntime on
-this kind of CPU. Node counts are recorded after each step.
+"""optimize: onnxslim, then onnxruntime's offline graph optimization at the chosen level, saved
+to file (packager.export.passes). Node counts and sizes are recorded after each pass.
 """
 
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
-from packager.errors import StageError
-from packager.recipe import OptimizeConfig
-from packager.stage import Artifact, Output, StageContext, register_stage
-
-LEVELS = {"basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
-
-
-def node_count(path: Path) -> int:
-    import onnx
-
-    return len(onnx.load(str(path), load_external_data=False).graph.node)
-
-
-def slim(src: Path, dst: Path) -> None:
-    import onnx
-    import onnxslim
-
-    # Given a model and no output path, onnxslim returns the result instead of printing its
-    # summary table (with our temporary paths) to stdout; saving it is ours to do.
-    model = onnxslim.slim(onnx.load(str(src)))
-    if model is None:
-        raise ValueError("onnxslim returned no model")
-    big = model.ByteSize() >= onnx.checker.MAXIMUM_PROTOBUF
-    onnx.save(model, str(dst), save_as_external_data=big, location=f"{dst.name}.data")
-
-
-def ort_optimize(src: Path, dst: Path, level: str) -> None:
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, LEVELS[level])
-    opts.optimized_model_filepath = str(dst)
-    ort.InferenceSession(str(src), opts, providers=["CPUExecutionProvider"])
+from packager.artifact import Artifact, Output
+from packager.config import OptimizeConfig
+from packager.errors import StageError, one_line
+from packager.stage import StageContext, register_stage
 
 
 @register_stage(OptimizeConfig)
 def optimize(model_art: Artifact, cfg: OptimizeConfig, ctx: StageContext) -> Output:
+    from packager.export.passes import node_count, ort_optimize, slim
     from packager.onnx_utils import io_spec, summary
 
     current = ctx.workdir / "model.onnx"
@@ -66,8 +32,7 @@ def optimize(model_art: Artifact, cfg: OptimizeConfig, ctx: StageContext) -> Out
             else:
                 ort_optimize(current, nxt, cfg.level)
         except Exception as err:
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise StageError(ctx.step, f"{name} failed: {first}") from err
+            raise StageError(ctx.step, f"{name} failed: {one_line(err)}") from err
         nxt.replace(current)
         steps.append(
             {"step": name, "nodes": node_count(current), "size_bytes": current.stat().st_size}

@@ -1,69 +1,81 @@
-"""package: one self-describing `NAME.edgepack` zip: model, manifest, samples, report, model card."""
+"""package: one self-describing `NAME.edgepack` zip: model, manifest, samples, report, model card.
+
+Array data: samples are raw and preprocessed tensors, preprocessing the recorded formula. Text
+data: the tokenizer ships as `tokenizer.json` with truncation and padding baked in (the settings
+the manifest records), samples are raw strings in `samples/raw.json` with their token ids. The
+handler is chosen by the data input's modality; everything else is shared.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import platform
 import shutil
-import zipfile
 from datetime import datetime, timezone
-from importlib import metadata
-from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from packager.cache import sha256_file
-from packager.recipe import PackageConfig
-from packager.stage import Artifact, Output, StageContext, register_stage
-from packager.stages.data import is_text, splits_of
-
-SCHEMA_VERSION = "1.0"
-LIBRARIES = ("edgepack", "torch", "onnx", "onnxruntime", "onnxscript", "numpy", "scikit-learn")
-# Zip entries get a fixed timestamp so equal content gives an equal archive.
-_ZIP_TIME = (2020, 1, 1, 0, 0, 0)
+from packager.artifact import Artifact, Output
+from packager.config import PackageStepConfig
+from packager.stage import StageContext, register_stage
+from packager.stages.data import splits_of
 
 
-def library_versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for name in LIBRARIES:
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            out[name] = metadata.version(name)
-    return out
+def _array(tree, model: Artifact, data: Artifact, cfg: PackageStepConfig, ctx: StageContext):
+    """(samples, preprocessing, postprocessing, labels) of an array package."""
+    from packager.bundle import array_samples
 
-
-def write_samples(
-    folder: Path, model: Path, splits, n: int, output_names: list[str]
-) -> dict[str, Any]:
-    from packager.onnx_utils import session
-
-    (folder / "samples").mkdir()
-    raw = splits.x["test"][:n].astype(np.float32)
-    x = splits.model_input("test", limit=n)
-    sess = session(model)
-    outs = sess.run(None, {sess.get_inputs()[0].name: x})
-    np.save(folder / "samples/raw.npy", raw)
-    np.save(folder / "samples/input.npy", x)
-    files = {}
-    for name, value in zip(output_names, outs, strict=True):
-        np.save(folder / f"samples/{name}.npy", value)
-        files[name] = f"samples/{name}.npy"
-    return {
-        "count": len(raw),
-        "raw": "samples/raw.npy",
-        "inputs": {sess.get_inputs()[0].name: "samples/input.npy"},
-        "outputs": files,
+    splits = splits_of(data)
+    raw = splits.x["test"][: cfg.samples]
+    x = splits.model_input("test", limit=cfg.samples)
+    samples = array_samples(tree, tree / "model.onnx", raw, x)
+    post = {
+        "type": "classification",
+        "output": model.meta["outputs"][0]["name"],
+        "activation": "softmax",
+        "labels": splits.labels,
     }
+    return samples, splits.preprocessing.to_manifest(), post, splits.labels
 
 
-def zip_tree(tree: Path, dest: Path) -> None:
-    with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as zf:
-        for p in sorted(tree.rglob("*")):
-            if p.is_file():
-                info = zipfile.ZipInfo(p.relative_to(tree).as_posix(), _ZIP_TIME)
-                info.compress_type = zipfile.ZIP_DEFLATED
-                zf.writestr(info, p.read_bytes())
+def _text(tree, model: Artifact, data: Artifact, cfg: PackageStepConfig, ctx: StageContext):
+    """(samples, preprocessing, postprocessing, labels) of a text package."""
+    from packager.bundle import copy_tokenizer, text_samples
+    from packager.data.text import load_tokenizer, pad_token, read_split
+
+    student = ctx.inputs["student"]  # the student folder: its tokenizer is the teacher's
+    folder, max_length = student.file(), data.meta["max_length"]
+    tok = load_tokenizer(folder, max_length)
+    copy_tokenizer(folder, tree, tok)
+    pad_name, pad_id = pad_token(folder, tok)
+    texts, _ = read_split(data.path, "test", limit=cfg.samples)
+    samples = text_samples(tree, tree / "model.onnx", tok, texts)
+    preprocessing = {
+        "type": "text",
+        "tokenizer": "tokenizer.json",
+        "tokenizer_config": "tokenizer_config.json",
+        "max_length": max_length,
+        "truncation": True,
+        "padding": "longest",  # each batch pads to its longest text (dynamic sequence axis)
+        "pad_id": pad_id,
+        "pad_token": pad_name,
+        "inputs": list(samples["inputs"]),
+    }
+    output = model.meta["outputs"][0]["name"]
+    labels = list(data.meta["labels"]) if cfg.task == "text-classification" else []
+    if labels:
+        post = {"type": "classification", "output": output, "activation": "softmax"}
+        post["labels"] = labels
+    else:
+        post = {
+            "type": "embedding",
+            "output": output,
+            "pooling": student.meta.get("pooling"),
+            "normalize": bool(student.meta.get("normalize")),
+            "in_graph": True,  # pooling and normalisation are nodes of model.onnx
+        }
+    return samples, preprocessing, post, labels
+
+
+_HANDLERS = {"array": _array, "text": _text}
 
 
 def _quantization_block(meta: dict[str, Any]) -> dict[str, Any]:
@@ -99,90 +111,79 @@ def _quantize_warnings(meta: dict[str, Any]) -> list[str]:
     return out
 
 
-@register_stage(PackageConfig)
-def package(model: Artifact, cfg: PackageConfig, ctx: StageContext) -> Output:
-    from packager.report import markdown_report, model_card
+_DISTILL_KEYS = (
+    "arch",
+    "params",
+    "teacher_params",
+    "compression",
+    "best_epoch",
+    "epochs_run",
+    "val_accuracy",
+    "curve",
+)
 
-    recipe = ctx.recipe
-    data, evaluation, distilled = ctx.inputs["data"], ctx.inputs["evaluate"], ctx.inputs["distill"]
-    bench = ctx.inputs.get("bench")
-    tree = ctx.workdir / "tree"
-    tree.mkdir()
-    (tree / "model.onnx").write_bytes(model.file().read_bytes())
-    if is_text(data):  # tokenizer files and raw-string samples: packager/stages/text_package.py
-        from packager.stages.text_package import text_blocks
 
-        samples, preprocessing, postprocessing, labels = text_blocks(tree, model, data, cfg, ctx)
-    else:
-        splits = splits_of(data)
-        samples = write_samples(
-            tree,
-            tree / "model.onnx",
-            splits,
-            cfg.samples,
-            [o["name"] for o in model.meta["outputs"]],
-        )
-        labels = splits.labels
-        preprocessing = splits.preprocessing.to_manifest()
-        postprocessing = {
-            "type": "classification",
-            "output": model.meta["outputs"][0]["name"],
-            "activation": "softmax",
-            "labels": labels,
-        }
-    samples |= {"atol": cfg.sample_atol, "rtol": cfg.sample_rtol}
-
-    shipped = "student_int8" if cfg.model == "int8" else "student_fp32"
-    metrics = evaluation.meta["metrics"]
-    report = {
-        "name": recipe.name,
-        "shipped": shipped,
+def _report(model: Artifact, cfg: PackageStepConfig, ctx: StageContext) -> dict[str, Any]:
+    """report.json: what the build table, report.md and the model card show."""
+    evaluation, bench = ctx.inputs["evaluate"], ctx.inputs.get("bench")
+    return {
+        "name": cfg.name,
+        "shipped": "student_int8" if cfg.model == "int8" else "student_fp32",
         "dataset": evaluation.meta["dataset"],
         "metric": evaluation.meta.get("metric", "accuracy"),
-        "metrics": metrics,
+        "metrics": evaluation.meta["metrics"],
         "variants": evaluation.meta["variants"],
         "benchmarks": bench.meta["results"] if bench else [],
         "warnings": (bench.meta["warnings"] if bench else []) + _quantize_warnings(model.meta),
         "quantization": _quantization_text(model.meta),
-        "distill": {
-            k: distilled.meta.get(k)
-            for k in (
-                "arch",
-                "params",
-                "teacher_params",
-                "compression",
-                "best_epoch",
-                "epochs_run",
-                "val_accuracy",
-                "curve",
-            )
-        },
+        "distill": {k: ctx.inputs["student"].meta.get(k) for k in _DISTILL_KEYS},
     }
-    manifest: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION,
-        "name": recipe.name,
+
+
+def _manifest(model, cfg, ctx, report, samples, pre, post, labels) -> dict[str, Any]:
+    from packager.bundle import library_versions, schema_version
+
+    shipped = report["shipped"]
+    return {
+        "schema_version": schema_version(),
+        "name": cfg.name,
         "version": cfg.version,
-        "task": recipe.task,
-        "description": recipe.description,
+        "task": cfg.task,
+        "description": cfg.description,
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "model": "model.onnx",
         "inputs": model.meta["inputs"],
         "outputs": model.meta["outputs"],
-        "preprocessing": preprocessing,
-        "postprocessing": postprocessing,
+        "preprocessing": pre,
+        "postprocessing": post,
         "labels": labels,
         "samples": samples,
         "lineage": {
-            "recipe": recipe.to_json(),
+            "recipe": cfg.recipe,
             "stages": ctx.records,
             "libraries": library_versions(),
             "teacher_id": ctx.inputs["teacher"].id,
             "model_id": model.id,
         },
-        "metrics": {**metrics, "shipped": shipped, "dataset": evaluation.meta["dataset"]},
+        "metrics": {**report["metrics"], "shipped": shipped, "dataset": report["dataset"]},
         "benchmarks": report["benchmarks"],
         "quantization": _quantization_block(model.meta),
     }
+
+
+@register_stage(PackageStepConfig, name="package", version=2)
+def package(model: Artifact, cfg: PackageStepConfig, ctx: StageContext) -> Output:
+    from packager.bundle import file_list, zip_tree
+    from packager.report import markdown_report, model_card
+
+    data, bench = ctx.inputs["data"], ctx.inputs.get("bench")
+    tree = ctx.workdir / "tree"
+    tree.mkdir()
+    (tree / "model.onnx").write_bytes(model.file().read_bytes())
+    samples, pre, post, labels = _HANDLERS[data.modality](tree, model, data, cfg, ctx)
+    samples |= {"atol": cfg.sample_atol, "rtol": cfg.sample_rtol}
+    report = _report(model, cfg, ctx)
+    manifest = _manifest(model, cfg, ctx, report, samples, pre, post, labels)
     if cfg.mobile:
         from packager.mobile import write_mobile_artifacts
 
@@ -192,19 +193,17 @@ def package(model: Artifact, cfg: PackageConfig, ctx: StageContext) -> Output:
     (tree / "report.json").write_text(json.dumps(report, indent=2))
     (tree / "report.md").write_text(markdown_report(report))
     if bench:  # plots from the bench stage's raw latencies, accuracy from evaluate
+        from packager.bench.suite import read_results
         from packager.report.html import bench_report_html
-        from packager.stages.bench import raw_results
 
-        html = bench_report_html(raw_results(bench), title=f"{recipe.name}", metrics=metrics)
+        html = bench_report_html(
+            read_results(bench.file()), title=cfg.name, metrics=report["metrics"]
+        )
         (tree / "report.html").write_text(html, encoding="utf-8")
     (tree / "README.md").write_text(model_card(manifest, report))
-    manifest["files"] = {
-        p.relative_to(tree).as_posix(): {"sha256": sha256_file(p), "size": p.stat().st_size}
-        for p in sorted(tree.rglob("*"))
-        if p.is_file()
-    }
+    manifest["files"] = file_list(tree)
     (tree / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    name = f"{recipe.name}.edgepack"
+    name = f"{cfg.name}.edgepack"
     zip_tree(tree, ctx.workdir / name)
     shutil.rmtree(tree)
-    return Output("package", {"file": name, "report": report, "shipped": shipped})
+    return Output("package", {"file": name, "report": report, "shipped": report["shipped"]})

@@ -11,25 +11,10 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
-
-from packager.cache import content_id, sha256_file
+from packager.artifact import Output
+from packager.config import PackageFileConfig
 from packager.errors import InputFileError
-from packager.recipe import Config
-from packager.stage import Output, StageContext, register_stage
-
-
-class PackageFileConfig(Config):
-    path: str
-    sha256: str = Field(description="content hash, so a changed package is a new cache key")
-
-    @classmethod
-    def for_file(cls, path: str | Path) -> PackageFileConfig:
-        p = Path(path)
-        if not p.exists():
-            raise InputFileError(f"{path}: file not found")
-        digest = content_id(p) if p.is_dir() else sha256_file(p)
-        return cls(path=str(p.resolve()), sha256=digest)
+from packager.stage import StageContext, register_stage
 
 
 class _Reader:
@@ -61,7 +46,7 @@ class _Reader:
         return data
 
 
-@register_stage(PackageFileConfig, name="package_file")
+@register_stage(PackageFileConfig, name="package_file", version=2)
 def package_file(_inp: None, cfg: PackageFileConfig, ctx: StageContext) -> Output:
     import numpy as np
 

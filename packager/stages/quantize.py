@@ -2,9 +2,11 @@
 
 In a build, calibration defaults to the training split and evaluation to the validation split
 (the test split stays untouched for the evaluate stage); single-stage commands point both at
-files. With `max_drop`, a model over budget is not returned silently: the most sensitive nodes
-are kept in float one by one (packager.quantize.search), every trial is written to
-search.md/search.json, and the stage reports plainly when no trial met the budget.
+files. Which data feeds the model is chosen by the data input's modality (arrays, or text
+tokenised with the tokenizer beside the model), or by the files the config names. With
+`max_drop`, a model over budget is not returned silently: the most sensitive nodes are kept in
+float one by one (packager.quantize.search), every trial is written to search.md/search.json,
+and the stage reports plainly when no trial met the budget.
 """
 
 from __future__ import annotations
@@ -14,22 +16,18 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from packager.errors import EdgepackError, RecipeError, StageError
-from packager.recipe import QuantizeConfig
-from packager.stage import Artifact, Output, StageContext, register_stage
+from packager.artifact import Artifact, Output
+from packager.config import QuantizeConfig
+from packager.errors import EdgepackError, RecipeError, StageError, one_line
+from packager.stage import StageContext, register_stage
+from packager.stages.data import splits_of
 
 
-def _sources(cfg: QuantizeConfig, model: Path, ctx: StageContext):
-    """(calibration source or None, evaluation batches or None, evaluation dataset label)."""
+def _array_sources(cfg: QuantizeConfig, model: Path, data: Artifact | None):
+    """Files the config names (calib, eval) first; else the recipe's train/val splits."""
     from packager.quantize.data import ArraySource, materialize, model_inputs, open_source
-    from packager.stages.data import splits_of
 
     inputs = model_inputs(model)
-    data = ctx.inputs.get("data")
-    if data is not None and data.meta.get("format") == "text":
-        from packager.data.text import quantize_sources
-
-        return quantize_sources(cfg, model, data)
     splits = splits_of(data) if data is not None else None
     files = {"tokenizer": cfg.tokenizer, "max_length": cfg.max_length}
 
@@ -60,13 +58,52 @@ def _sources(cfg: QuantizeConfig, model: Path, ctx: StageContext):
     return calib, None, None
 
 
-@register_stage(QuantizeConfig, version=3)
+def _text_sources(cfg: QuantizeConfig, model: Path, data: Artifact):
+    """The train split calibrates, the validation split evaluates, tokenised by the tokenizer
+    beside the model."""
+    from packager.quantize.data import materialize, model_inputs, open_source
+
+    folder = cfg.tokenizer or str(model.parent)
+    if not (Path(folder) / "tokenizer.json").is_file() and not Path(folder).is_file():
+        if cfg.mode == "static":
+            raise RecipeError(
+                "quantize: static calibration of a text model needs its tokenizer: set "
+                "quantize.tokenizer, or quantize.mode = dynamic"
+            )
+        return None, None, None
+    inputs = model_inputs(model)
+    files = {"tokenizer": folder, "max_length": data.meta["max_length"]}
+    calib = None
+    if cfg.mode == "static":
+        calib = open_source(
+            data.file("train.jsonl"),
+            inputs,
+            batch=cfg.calib_batch,
+            limit=cfg.calib_samples,
+            **files,
+        )
+    val = open_source(data.file("val.jsonl"), inputs, batch=64, limit=cfg.eval_samples, **files)
+    batches = materialize(val)
+    n = sum(len(next(iter(f.values()))) for f, _ in batches)
+    return calib, batches, f"{data.meta['source']} validation split ({n} texts)"
+
+
+_HANDLERS = {"array": _array_sources, "text": _text_sources}
+
+
+def _sources(cfg: QuantizeConfig, model: Path, ctx: StageContext):
+    """(calibration source or None, evaluation batches or None, evaluation dataset label)."""
+    data = ctx.inputs.get("data")
+    modality = data.modality if data is not None else "array"  # files: arrays or token rows
+    return _HANDLERS[modality](cfg, model, data)
+
+
+@register_stage(QuantizeConfig, version=4)
 def quantize(model_art: Artifact, cfg: QuantizeConfig, ctx: StageContext) -> Output:
-    from packager.onnx_utils import io_spec, summary
     from packager.quantize import search as S
     from packager.quantize.metrics import Evaluator, check_metric
-    from packager.quantize.modes import Quantizer, format_of, quantizable_ops
-    from packager.quantize.speed import latency, one_sample, speed_check
+    from packager.quantize.modes import Quantizer
+    from packager.quantize.speed import one_sample, speed_check
 
     src = model_art.file()
     work = ctx.workdir / "work"
@@ -74,11 +111,49 @@ def quantize(model_art: Artifact, cfg: QuantizeConfig, ctx: StageContext) -> Out
     calib, batches, dataset = _sources(cfg, src, ctx)
     if batches is not None:
         check_metric(cfg.metric, batches, dataset)
-    qz = _guard(ctx, cfg, lambda: Quantizer(src, cfg, work, calib))
+    qz = _guard(cfg, ctx, lambda: Quantizer(src, cfg, work, calib))
     for w in qz.warnings:
-        ctx.reporter.warn(f"{ctx.step}: {w}")
+        ctx.warn(w)
     evaluator = Evaluator(src, batches, cfg.metric) if batches is not None else None
     feeds = one_sample(batches[0][0]) if batches else None
+    trials, candidates = _trials(cfg, ctx, qz, evaluator, batches, feeds, work)
+    best = S.best_of(trials)
+    out = ctx.workdir / "model.onnx"
+    shutil.copyfile(best.path, out)
+    if cfg.max_drop is not None:
+        S.write_table(
+            trials, ctx.workdir, metric=cfg.metric, fp32=evaluator.fp32, max_drop=cfg.max_drop
+        )
+    # Timed afresh, fp32 and quantized back to back: a search trial's p50 was taken minutes
+    # earlier under other load, and a side-by-side claim needs both sides under the same.
+    speed = (
+        speed_check(src, out, cfg.mode, cfg.speed_threads, cfg.speed_runs, feeds)
+        if cfg.speed_check
+        else None
+    )
+    if speed and speed["warning"]:
+        ctx.warn(speed["warning"])
+    verdict = _verdict(cfg, ctx, best, trials, candidates)
+    shutil.rmtree(work)
+    metric = None
+    if evaluator is not None:
+        metric = {
+            "name": cfg.metric,
+            "fp32": evaluator.fp32,
+            "quantized": best.metric,
+            "drop": best.drop,
+            "examples": evaluator.examples,
+            "dataset": dataset,
+        }
+    return _output(model_art, cfg, ctx, qz, best, trials, metric, speed, verdict)
+
+
+def _trials(cfg: QuantizeConfig, ctx: StageContext, qz, evaluator, batches, feeds, work: Path):
+    """Trial 0 quantizes everything the config allows; over budget, the search keeps the most
+    sensitive nodes in float one more per trial. Returns (trials, the search's candidates)."""
+    from packager.quantize import search as S
+    from packager.quantize.modes import quantizable_ops
+    from packager.quantize.speed import latency
 
     def scored(i: int, extra: list[str]) -> S.Trial:
         path = work / f"trial{i}.onnx"
@@ -98,88 +173,70 @@ def quantize(model_art: Artifact, cfg: QuantizeConfig, ctx: StageContext) -> Out
 
     def attempt(i: int, extra: list[str]) -> S.Trial:
         if i == 0:  # nothing to fall back on: the stage fails
-            return _guard(ctx, cfg, lambda: scored(i, extra))
+            return _guard(cfg, ctx, lambda: scored(i, extra))
         try:
             return scored(i, extra)
         except Exception as err:  # onnxruntime or the quantizer on one candidate
             # A failed candidate is a row in the table, not the end of the search: the
             # earlier trials (and the best model among them) are kept.
-            msg = _one_line(err)
-            ctx.reporter.warn(f"{ctx.step}: search trial {i} failed ({msg}); trials before it kept")
+            ctx.warn(f"search trial {i} failed ({one_line(err)}); trials before it kept")
             path = work / f"trial{i}.onnx"
             size = path.stat().st_size if path.is_file() else 0
-            return S.Trial(
-                i, [*qz.excluded, *extra], None, None, size, within_budget=False, error=msg
-            )
+            excluded = [*qz.excluded, *extra]
+            return S.Trial(i, excluded, None, None, size, within_budget=False, error=one_line(err))
 
     trials = [attempt(0, [])]
-    candidates: list[str] = []
-    if cfg.max_drop is not None and not trials[0].within_budget:
-        ctx.log(
-            f"{cfg.mode}: {cfg.metric} drop {trials[0].drop:.4f} is over max_drop "
-            f"{cfg.max_drop:g}; searching for nodes to keep in float"
-        )
-        candidates = S.candidates_of(qz.graph, quantizable_ops(cfg.mode), qz.excluded)
-        first = Path(trials[0].path)
-        try:
-            ranking = S.node_sensitivity(qz.graph, first, batches, candidates)
-        except Exception as err:  # the augmented models failed in onnxruntime
-            ctx.reporter.warn(
-                f"{ctx.step}: node sensitivity could not be measured ({_one_line(err)}); "
-                "trying candidates in graph order"
-            )
-            ranking = [(name, None) for name in candidates]
-        ranking = S.with_producers(ranking, qz.graph, first, candidates)
-        trials = S.search(trials[0], ranking, attempt, cfg.max_drop, cfg.max_trials, ctx.log)
-    best = S.best_of(trials)
-    out = ctx.workdir / "model.onnx"
-    shutil.copyfile(best.path, out)
-    if cfg.max_drop is not None:
-        S.write_table(
-            trials, ctx.workdir, metric=cfg.metric, fp32=evaluator.fp32, max_drop=cfg.max_drop
-        )
-    # Timed afresh, fp32 and quantized back to back: a search trial's p50 was taken minutes
-    # earlier under other load, and a side-by-side claim needs both sides under the same.
-    speed = (
-        speed_check(src, out, cfg.mode, cfg.speed_threads, cfg.speed_runs, feeds)
-        if cfg.speed_check
-        else None
+    if cfg.max_drop is None or trials[0].within_budget:
+        return trials, []
+    ctx.log(
+        f"{cfg.mode}: {cfg.metric} drop {trials[0].drop:.4f} is over max_drop "
+        f"{cfg.max_drop:g}; searching for nodes to keep in float"
     )
-    if speed and speed["warning"]:
-        ctx.reporter.warn(f"{ctx.step}: {speed['warning']}")
+    candidates = S.candidates_of(qz.graph, quantizable_ops(cfg.mode), qz.excluded)
+    first = Path(trials[0].path)
+    try:
+        ranking = S.node_sensitivity(qz.graph, first, batches, candidates)
+    except Exception as err:  # the augmented models failed in onnxruntime
+        ctx.warn(
+            f"node sensitivity could not be measured ({one_line(err)}); "
+            "trying candidates in graph order"
+        )
+        ranking = [(name, None) for name in candidates]
+    ranking = S.with_producers(ranking, qz.graph, first, candidates)
+    trials = S.search(trials[0], ranking, attempt, cfg.max_drop, cfg.max_trials, ctx.log)
+    return trials, candidates
+
+
+def _verdict(cfg: QuantizeConfig, ctx: StageContext, best, trials, candidates) -> dict[str, Any]:
+    """Whether the budget held, and whether it held only by keeping everything in float."""
     budget_met = None if cfg.max_drop is None else bool(best.within_budget)
     all_float = bool(candidates) and set(candidates) <= set(best.excluded)
     if budget_met and all_float:
-        ctx.reporter.warn(
-            f"{ctx.step}: the budget held only with every {cfg.mode} candidate node in float: "
+        ctx.warn(
+            f"the budget held only with every {cfg.mode} candidate node in float: "
             "the model is effectively not quantized; raise max_drop or try another mode"
         )
     if budget_met is False:
-        ctx.reporter.warn(
-            f"{ctx.step}: accuracy budget NOT met: best {cfg.metric} drop {best.drop:.4f} > "
+        ctx.warn(
+            f"accuracy budget NOT met: best {cfg.metric} drop {best.drop:.4f} > "
             f"max_drop {cfg.max_drop:g} after {len(trials)} trial(s) ({len(best.excluded)} "
             "node(s) in float); the best model and search.md were written anyway"
         )
-    shutil.rmtree(work)
+    return {"budget_met": budget_met, "all_candidates_in_float": all_float}
 
+
+def _output(model_art, cfg, ctx, qz, best, trials, metric, speed, verdict) -> Output:
+    from packager.onnx_utils import io_spec, summary
+    from packager.quantize.modes import format_of
+
+    src, out = model_art.file(), ctx.workdir / "model.onnx"
     fp32_size, size = src.stat().st_size, out.stat().st_size
-    metric = None
-    if evaluator is not None:
-        metric = {
-            "name": cfg.metric,
-            "fp32": evaluator.fp32,
-            "quantized": best.metric,
-            "drop": best.drop,
-            "examples": evaluator.examples,
-            "dataset": dataset,
-        }
     settings = qz.settings()
     quantization: dict[str, Any] = {
         **settings,
         "excluded_nodes": best.excluded,
         "max_drop": cfg.max_drop,
-        "budget_met": budget_met,
-        "all_candidates_in_float": all_float,
+        **verdict,
         "trials": len(trials),
         "failed_trials": sum(t.error is not None for t in trials),
         "metric": metric,
@@ -207,7 +264,7 @@ def quantize(model_art: Artifact, cfg: QuantizeConfig, ctx: StageContext) -> Out
             "ops": summary(out)["ops"],
             "metric": metric,
             "latency": speed,
-            "budget_met": budget_met,
+            "budget_met": verdict["budget_met"],
             "search": "search.md" if cfg.max_drop is not None else None,
             "quantization": quantization,
             **io_spec(out),
@@ -215,15 +272,11 @@ def quantize(model_art: Artifact, cfg: QuantizeConfig, ctx: StageContext) -> Out
     )
 
 
-def _guard(ctx: StageContext, cfg: QuantizeConfig, fn):
+def _guard(cfg: QuantizeConfig, ctx: StageContext, fn):
     """Run a library call; its failure becomes one line naming the stage and the mode."""
     try:
         return fn()
     except EdgepackError:
         raise
     except Exception as err:
-        raise StageError(ctx.step, f"{cfg.mode} quantization failed: {_one_line(err)}") from err
-
-
-def _one_line(err: BaseException) -> str:
-    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise StageError(ctx.step, f"{cfg.mode} quantization failed: {one_line(err)}") from err

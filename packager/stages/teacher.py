@@ -1,29 +1,92 @@
-"""teacher: build or train the teacher once; cached like any other stage."""
+"""teacher: build, train or load the teacher once; cached like any other stage.
+
+Array data: `builtin:` teachers are trained here (seeded), `python:` factories load their
+weights (packager.sources.teachers). Text data: an `hf:` folder is copied into the cache with
+its tokenizer and checked on the data's text (packager.sources.hf).
+"""
 
 from __future__ import annotations
 
-from packager.recipe import TeacherConfig
-from packager.stage import Artifact, Output, StageContext, register_stage
+from typing import Any
+
+from packager.artifact import Artifact, Output
+from packager.config import TeacherStepConfig
+from packager.errors import RecipeError
+from packager.stage import StageContext, register_stage
 from packager.stages.data import splits_of
 
 
-@register_stage(TeacherConfig)
-def teacher(data: Artifact, cfg: TeacherConfig, ctx: StageContext) -> Output:
-    if cfg.source.startswith("hf:"):
-        from packager.sources.hf import teacher_stage
-
-        return teacher_stage(data, cfg, ctx)
+def _array(data: Artifact, cfg: TeacherStepConfig, ctx: StageContext) -> Output:
     import torch
 
-    from packager.distill.arch import save_torch
-    from packager.distill.trainer import accuracy
+    from packager.nets.arch import save_torch
+    from packager.nets.train import accuracy
     from packager.sources.teachers import make_teacher
 
     splits = splits_of(data)
-    t = make_teacher(cfg, splits, ctx)
+    t = make_teacher(cfg, splits, ctx.reporter)
     meta = save_torch(t.model, ctx.workdir, t.factory, t.kwargs)
     val = accuracy(
         t.model, torch.from_numpy(splits.model_input("val")), torch.from_numpy(splits.y["val"])
     )
     ctx.log(f"{cfg.source}: {meta['params']:,} params, val accuracy {val:.4f}")
     return Output("torch", {**meta, "source": cfg.source, "val_accuracy": val, **t.info})
+
+
+def _text(data: Artifact, cfg: TeacherStepConfig, ctx: StageContext) -> Output:
+    """Copy model + tokenizer into the cache, checked on the data's text."""
+    from packager.data.text import load_tokenizer, read_split
+    from packager.sources import hf
+
+    task = cfg.task
+    folder = hf.resolve(cfg.source)
+    model = hf.load_model(folder, task)
+    dest = ctx.workdir / hf.MODEL_DIR
+    model.save_pretrained(str(dest), safe_serialization=True)
+    hf.save_tokenizer(folder, dest)
+    info: dict[str, Any] = {"folder": str(folder)}
+    if task == "text-classification":
+        hf.check_labels(model, data.meta["labels"], cfg.source)
+    else:
+        info |= hf.pooling_of(folder)
+    tok = load_tokenizer(dest, data.meta["max_length"])
+    texts, y = read_split(data.path, "val", limit=256)
+    info |= _check_on_text(model, tok, texts, y, task, info, cfg.source)
+    info |= hf.describe(model)
+    info |= {"file": hf.MODEL_DIR, "task": task, "source": cfg.source, "trained": False}
+    shown = f", val accuracy {info['val_accuracy']:.4f}" if "val_accuracy" in info else ""
+    pooled = (
+        f"; pooling {info['pooling']}, normalize {info['normalize']}" if "pooling" in info else ""
+    )
+    ctx.log(
+        f"{cfg.source}: {info['architecture']}, {info['layers']} layers x {info['hidden_size']}, "
+        f"{info['params']:,} params{pooled}{shown}"
+    )
+    return Output("hf", info)
+
+
+def _check_on_text(model, tok, texts, y, task: str, info: dict, source: str) -> dict[str, Any]:
+    """The teacher runs on the data's text (its output width, and accuracy for classifiers)."""
+    import torch
+
+    from packager.data.text import encode
+    from packager.nets.hf import predict
+
+    try:
+        with torch.no_grad():
+            out = model(**{k: torch.from_numpy(v) for k, v in encode(tok, texts[:8]).items()})
+    except Exception as err:
+        raise RecipeError(f"teacher {source}: fails on the data's text ({err})") from None
+    checked: dict[str, Any] = {"output_dim": int(out[0].shape[-1])}
+    if task == "text-classification":
+        logits = predict(model, tok, texts, task, info)
+        checked["val_accuracy"] = float((logits.argmax(-1) == y).mean())
+    return checked
+
+
+_HANDLERS = {"array": _array, "text": _text}
+
+
+@register_stage(TeacherStepConfig, name="teacher", version=2)
+def teacher(data: Artifact, cfg: TeacherStepConfig, ctx: StageContext) -> Output:
+    return _HANDLERS[data.modality](data, cfg, ctx)

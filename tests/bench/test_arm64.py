@@ -137,13 +137,13 @@ def test_int8_package_samples_reproduce_under_arm64_emulation(
 ) -> None:
     from tiny_models import tiny_recipe
 
-    from packager.pipeline import run
+    from packager.pipeline import build
     from packager.progress import SilentReporter
 
     # 7-bit weights: without VNNI, x86's u8s8 kernels saturate on full-range int8 weights, so
     # recorded outputs would be this host's arithmetic, not the model's (see README).
     recipe = tiny_recipe(quantize={"reduce_range": True}, package={"out_dir": str(tmp_path)})
-    package = run(recipe, cache_dir=cache_dir, reporter=SilentReporter()).package_path
+    package = build(recipe, cache_dir=cache_dir, reporter=SilentReporter()).package_path
     res = CliRunner().invoke(cli, ["verify", str(package), "--arch", "arm64"])
     assert res.exit_code == 0, res.output
     line = next(x for x in res.output.splitlines() if x.startswith("python/arm64 (qemu-user): ok"))

@@ -132,7 +132,7 @@ def _int4(src: Path, dst: Path) -> Path:
 def _dynamic_extended(src: Path, dst: Path) -> Path:
     from onnxruntime.quantization import quantize_dynamic
 
-    from packager.stages.optimize import ort_optimize
+    from packager.export.passes import ort_optimize
 
     quantize_dynamic(str(src), str(dst.with_suffix(".dyn.onnx")))
     ort_optimize(dst.with_suffix(".dyn.onnx"), dst, "extended")
@@ -140,7 +140,7 @@ def _dynamic_extended(src: Path, dst: Path) -> Path:
 
 
 def _extended(src: Path, dst: Path) -> Path:
-    from packager.stages.optimize import ort_optimize
+    from packager.export.passes import ort_optimize
 
     ort_optimize(src, dst, "extended")
     return dst

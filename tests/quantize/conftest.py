@@ -40,15 +40,13 @@ def outlier(tmp_path_factory) -> dict[str, Path]:
 
 def _run_quantize(model: Path, cache_dir: Path, **cfg):
     """The quantize artifact for `model`, through the single-stage recipe and the runner."""
+    from packager.config import QuantizeConfig
     from packager.pipeline import run
+    from packager.plans import quantize_plan
     from packager.progress import SilentReporter
-    from packager.quantize import quantize_steps
-    from packager.recipe import QuantizeConfig, Recipe
 
-    steps = quantize_steps(model, QuantizeConfig(**cfg))
-    result = run(
-        Recipe(name="t"), steps=steps, cache_dir=cache_dir, reporter=SilentReporter(), publish=False
-    )
+    steps = quantize_plan(model, QuantizeConfig(**cfg))
+    result = run(steps, cache_dir=cache_dir, reporter=SilentReporter())
     return result.artifact("quantize")
 
 

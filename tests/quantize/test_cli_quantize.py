@@ -103,12 +103,12 @@ def _cli(*args, cwd):
 def test_bad_inputs_are_one_line_errors(outlier, tmp_path):
     cases = [
         (["--mode", "static"], 2, "--calib is required for --mode static"),
-        (["--mode", "static", "--calib", "x.csv"], 2, "unsupported data file '.csv'"),
+        (["--mode", "static", "--calib", "x.h5"], 2, "unsupported data file '.h5'"),
         (["--max-drop", "0.1"], 2, "--max-drop needs --eval"),
         (["--mode", "int4", "--block-size", "24"], 2, "block_size must be a power of two"),
         (["--exclude", "nope"], 2, "no node named 'nope'"),
     ]
-    (tmp_path / "x.csv").write_text("1\n")
+    (tmp_path / "x.h5").write_text("1\n")
     for extra, code, message in cases:
         out = _cli(
             "quantize",

@@ -109,7 +109,8 @@ def test_calibration_reader_counts_and_rewinds(tmp_path):
     ("name", "content", "inputs", "match"),
     [
         ("missing.npy", None, ONE, "file not found"),
-        ("d.csv", "1,2", ONE, "unsupported data file '.csv'"),
+        ("d.h5", "1,2", ONE, "unsupported data file '.h5'"),
+        ("d.csv", "text\nhello\n", TOKENS, "needs a tokenizer"),
         ("d.npy", "npy", TOKENS, "holds one input but the model has 2"),
         ("d.npz", "npz", TOKENS, r"needs one array per model input \(input_ids, attention_mask\)"),
         ("d.jsonl", '{"x": [1]}\nnot json\n', ONE, "line 2: not JSON"),

@@ -90,8 +90,8 @@ def test_search_never_ends_empty_handed():
 
 
 def test_sensitivity_ranks_the_outlier_layer_first(outlier, tmp_path):
+    from packager.config import QuantizeConfig
     from packager.quantize.modes import Quantizer
-    from packager.recipe import QuantizeConfig
 
     inputs = model_inputs(outlier["model"])
     cfg = QuantizeConfig(mode="static")

@@ -81,12 +81,12 @@ def fp32_package(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> d
     """The same tiny build shipping its fp32 student (only package reruns): zip + folder."""
     from tiny_models import tiny_recipe
 
-    from packager.pipeline import run
+    from packager.pipeline import build
     from packager.progress import SilentReporter
 
     out = tmp_path_factory.mktemp("dist-fp32")
     recipe = tiny_recipe(package={"out_dir": str(out), "model": "fp32"})
-    path = run(recipe, cache_dir=cache_dir, reporter=SilentReporter()).package_path
+    path = build(recipe, cache_dir=cache_dir, reporter=SilentReporter()).package_path
     return {"zip": path, "folder": _unzip(path, out / "folder")}
 
 

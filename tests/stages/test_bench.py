@@ -34,15 +34,16 @@ def test_the_package_carries_an_html_report_with_plots(tiny_build):
 def test_recipe_targets_add_emulated_and_estimated_rows(tiny_build, cache_dir, tmp_path):
     from tiny_models import tiny_recipe
 
-    from packager.pipeline import plan, run
+    from packager.pipeline import run
+    from packager.plans import build_plan
     from packager.progress import SilentReporter
 
     recipe = tiny_recipe(
         bench={"targets": ["host", "rpi5"], "runs": 3, "warmup": 0},
         package={"out_dir": str(tmp_path)},
     )
-    steps = [s for s in plan(recipe) if s.name != "package"]
-    results = run(recipe, cache_dir=cache_dir, steps=steps, reporter=SilentReporter())
+    steps = [s for s in build_plan(recipe) if s.name != "package"]
+    results = run(steps, cache_dir=cache_dir, reporter=SilentReporter())
     rows = results.artifact("bench").meta["results"]
     kinds = {(r["variant"], r["target"], r["kind"], r["threads"]) for r in rows}
     for variant in ("teacher_fp32", "student_fp32", "student_int8"):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from packager.config import DataConfig
 from packager.data import load_splits, preprocess
 from packager.errors import InputFileError, RecipeError
-from packager.recipe import DataConfig
 
 
 def test_builtin_digits_split_is_fixed_by_seed_and_disjoint():

@@ -6,7 +6,8 @@ import pytest
 from tiny_models import tiny_recipe
 
 from packager.errors import CheckFailed
-from packager.pipeline import plan, run
+from packager.pipeline import run
+from packager.plans import build_plan
 from packager.progress import SilentReporter
 
 
@@ -23,9 +24,9 @@ def test_all_three_variants_are_scored_on_the_test_split(tiny_build):
 
 def test_accuracy_below_the_floor_fails_naming_number_and_tolerance(cache_dir):
     recipe = tiny_recipe(evaluate={"min_accuracy": 0.999})
-    steps = [s for s in plan(recipe) if s.name not in ("bench", "package")]
+    steps = [s for s in build_plan(recipe) if s.name not in ("bench", "package")]
     with pytest.raises(
         CheckFailed,
         match=r"^evaluate: student_int8 accuracy 0\.\d+ is below evaluate.min_accuracy = 0\.999",
     ):
-        run(recipe, cache_dir=cache_dir, steps=steps, reporter=SilentReporter())
+        run(steps, cache_dir=cache_dir, reporter=SilentReporter())

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 from tiny_models import tiny_recipe, tiny_transformer_onnx
 
+from packager.config import ModelFileConfig, OptimizeConfig
 from packager.onnx_utils import session
-from packager.pipeline import Step, plan, run
+from packager.pipeline import run
+from packager.plans import build_plan
 from packager.progress import SilentReporter
-from packager.recipe import OptimizeConfig, Recipe
-from packager.stages.source import ModelFileConfig
+from packager.stage import Step
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +24,7 @@ def _optimize(model, cache, **cfg):
         Step("model", ModelFileConfig.for_file(model)),
         Step("optimize", OptimizeConfig(**cfg), ("model",)),
     ]
-    res = run(Recipe(), steps=steps, cache_dir=cache, reporter=SilentReporter(), publish=False)
+    res = run(steps, cache_dir=cache, reporter=SilentReporter())
     return res.artifact("optimize")
 
 
@@ -55,8 +56,8 @@ def test_extended_writes_onnxruntime_fused_ops(model, tmp_path):
 
 
 def test_optimize_is_off_by_default_and_sits_between_export_and_quantize():
-    assert "optimize" not in [s.name for s in plan(tiny_recipe())]
-    steps = {s.name: s for s in plan(tiny_recipe(optimize={"level": "basic", "slim": True}))}
-    assert steps["optimize"].inputs == ("export",)
-    assert steps["quantize"].inputs == ("optimize", "data")
+    assert "optimize" not in [s.name for s in build_plan(tiny_recipe())]
+    steps = {s.name: s for s in build_plan(tiny_recipe(optimize={"level": "basic", "slim": True}))}
+    assert steps["optimize"].roles == {"model": "export"}
+    assert steps["quantize"].roles == {"model": "optimize", "data": "data"}
     assert not OptimizeConfig().enabled and OptimizeConfig(slim=True).enabled

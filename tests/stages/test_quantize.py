@@ -7,18 +7,19 @@ import pytest
 from tiny_models import tiny_recipe
 
 from packager.onnx_utils import session, summary
-from packager.pipeline import plan, run
+from packager.pipeline import build, run
+from packager.plans import build_plan
 from packager.progress import SilentReporter
 
 
 def _quantize(cache_dir, **quantize):
     recipe = tiny_recipe(quantize=quantize)
     steps = [
-        s for s in plan(recipe) if s.name in ("data", "teacher", "distill", "export", "quantize")
+        s
+        for s in build_plan(recipe)
+        if s.name in ("data", "teacher", "distill", "export", "quantize")
     ]
-    return run(recipe, cache_dir=cache_dir, steps=steps, reporter=SilentReporter()).artifact(
-        "quantize"
-    )
+    return run(steps, cache_dir=cache_dir, reporter=SilentReporter()).artifact("quantize")
 
 
 def test_static_qdq_per_channel_is_the_default(tiny_build):
@@ -61,11 +62,11 @@ def test_cnn_student_in_every_mode_loads_and_records_size_metric_and_latency(
 ):
     recipe = tiny_recipe(distill=CNN, quantize={"mode": mode, "speed_runs": 5})
     steps = [
-        s for s in plan(recipe) if s.name in ("data", "teacher", "distill", "export", "quantize")
+        s
+        for s in build_plan(recipe)
+        if s.name in ("data", "teacher", "distill", "export", "quantize")
     ]
-    art = run(recipe, cache_dir=cache_dir, steps=steps, reporter=SilentReporter()).artifact(
-        "quantize"
-    )
+    art = run(steps, cache_dir=cache_dir, reporter=SilentReporter()).artifact("quantize")
     out = session(art.file()).run(None, {"input": np.zeros((2, 1, 8, 8), np.float32)})[0]
     assert out.shape == (2, 10) and np.isfinite(out).all()
     assert op in summary(art.file())["ops"]
@@ -105,7 +106,7 @@ def test_package_of_an_int4_build_says_int4(cache_dir, tmp_path):
         bench={"enabled": False},
         package={"out_dir": str(tmp_path)},
     )
-    result = run(recipe, cache_dir=cache_dir, reporter=SilentReporter())
+    result = build(recipe, cache_dir=cache_dir, reporter=SilentReporter())
     zf = zipfile.ZipFile(result.package_path)
     assert json.loads(zf.read("manifest.json"))["quantization"]["mode"] == "int4"
     assert json.loads(zf.read("report.json"))["quantization"].startswith("int4 INT4, MatMulNBits")

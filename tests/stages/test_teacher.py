@@ -10,16 +10,15 @@ from safetensors.torch import save_file
 from tiny_models import make_tiny_net, tiny_recipe
 
 from packager.errors import InputFileError, RecipeError
-from packager.pipeline import plan, run
+from packager.pipeline import run
+from packager.plans import build_plan
 from packager.progress import SilentReporter
 
 
 def _teacher(tmp_path, **teacher):
     recipe = tiny_recipe(teacher=teacher)
-    steps = [s for s in plan(recipe) if s.name in ("data", "teacher")]
-    return run(recipe, cache_dir=tmp_path / "c", steps=steps, reporter=SilentReporter()).artifact(
-        "teacher"
-    )
+    steps = [s for s in build_plan(recipe) if s.name in ("data", "teacher")]
+    return run(steps, cache_dir=tmp_path / "c", reporter=SilentReporter()).artifact("teacher")
 
 
 def test_builtin_teacher_is_trained_and_recorded(tiny_build):

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
+from packager.artifact import Artifact
+from packager.config import DataConfig
 from packager.data.text import build_splits, encode, load_tokenizer, read_split
 from packager.errors import InputFileError, RecipeError
-from packager.recipe import DataConfig
-from packager.stage import Artifact
 
 ROWS = [
     {"sentence": f"text number {i} {'good' if i % 3 else 'bad'}", "y": ["neg", "pos"][i % 3 > 0]}
@@ -50,8 +50,10 @@ def test_every_format_gives_the_same_splits_and_labels(tmp_path, fmt):
     ref, art = arts
     assert art.meta["labels"] == ["neg", "pos"] and art.meta["sizes"] == ref.meta["sizes"]
     assert sum(art.meta["sizes"].values()) == 60
-    texts, y = read_split(art, "train")
-    assert texts == read_split(ref, "train")[0]  # the split depends on the seed, not the format
+    texts, y = read_split(art.path, "train")
+    assert (
+        texts == read_split(ref.path, "train")[0]
+    )  # the split depends on the seed, not the format
     by_text = {r["sentence"]: r["y"] for r in ROWS}
     assert [art.meta["labels"][i] for i in y] == [by_text[t] for t in texts]
 
@@ -60,7 +62,7 @@ def test_txt_is_one_example_a_line_and_unlabelled(tmp_path):
     src = tmp_path / "c.txt"
     src.write_text("first line\n\n  second line  \nthird\n" * 10)
     art = _split(tmp_path, source=str(src), val_fraction=0.2, test_fraction=0.2)
-    texts, y = read_split(art, "train")
+    texts, y = read_split(art.path, "train")
     assert y is None and art.meta["labels"] == []
     assert set(texts) <= {"first line", "second line", "third"}  # blanks dropped, stripped
     assert sum(art.meta["sizes"].values()) == 30
@@ -79,7 +81,7 @@ def test_integer_labels_and_label_names(tmp_path):
     assert _split(tmp_path, source=str(src)).meta["labels"] == ["0", "1", "2"]
     art = _split(tmp_path, source=str(src), label_names=("a", "b", "c"))
     assert art.meta["labels"] == ["a", "b", "c"]
-    texts, y = read_split(art, "test")
+    texts, y = read_split(art.path, "test")
     assert all(int(t[1:]) % 3 == label for t, label in zip(texts, y, strict=True))
     with pytest.raises(RecipeError, match=r"not in data\.label_names"):
         _split(tmp_path, source=str(src), label_names=("a", "b"))

@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 import torch
 
+from packager.export.hf_export import export_optimum, export_torch, finish_graph
 from packager.onnx_utils import io_spec, session
-from packager.recipe import ExportConfig
-from packager.stages.text_export import export_optimum, export_torch, finish_graph
 
 # The legacy (dynamo=False) exporter announces its own deprecation and tracer caveats.
 pytestmark = [
@@ -30,7 +29,7 @@ def _feeds(batch: int, seq: int, seed: int = 0) -> dict[str, np.ndarray]:
 
 
 def _reference(model, feeds, task):
-    from packager.distill.text_losses import pool
+    from packager.nets.hf import pool
 
     with torch.no_grad():
         out = model(**{k: torch.from_numpy(v) for k, v in feeds.items()})
@@ -43,7 +42,7 @@ def _reference(model, feeds, task):
 
 def _export(folder, task, exporter, path):
     from packager.data.text import encode, load_tokenizer
-    from packager.distill.text_trainer import input_names
+    from packager.nets.hf import input_names
     from packager.sources.hf import load_model
 
     model = load_model(folder, task)
@@ -53,7 +52,7 @@ def _export(folder, task, exporter, path):
         example = encode(
             load_tokenizer(folder, 32), ["goal match team win", "rain"], input_names(model)
         )
-        export_torch(model, example, path, task, INFO, ExportConfig(opset=17))
+        export_torch(model, example, path, task, INFO, opset=17, dynamo=False)
     finish_graph(path, task, INFO, model.config.hidden_size)
     return model
 
@@ -89,7 +88,7 @@ def test_graph_takes_only_the_inputs_the_model_uses(tmp_path):
     """DistilBERT has no token_type_ids: the export must not invent one."""
     from transformers import DistilBertConfig, DistilBertModel
 
-    from packager.stages.text_export import EMBEDDING
+    from packager.export.hf_export import EMBEDDING
 
     torch.manual_seed(0)
     cfg = DistilBertConfig(
@@ -98,7 +97,7 @@ def test_graph_takes_only_the_inputs_the_model_uses(tmp_path):
     model = DistilBertModel(cfg).eval()
     path = tmp_path / "d.onnx"
     example = {k: v for k, v in _feeds(2, 5).items() if k != "token_type_ids"}
-    export_torch(model, example, path, "feature-extraction", INFO, ExportConfig(opset=17))
+    export_torch(model, example, path, "feature-extraction", INFO, opset=17, dynamo=False)
     spec = io_spec(path)
     assert [i["name"] for i in spec["inputs"]] == ["input_ids", "attention_mask"]
     assert spec["outputs"][0]["name"] == EMBEDDING

@@ -1,8 +1,8 @@
 """`edgepack quantize MODEL.onnx -o OUT.onnx`: any ONNX file, through the one runner.
 
-The options compile to a single-stage recipe (model file -> [optimize] -> quantize, see
-packager.quantize.quantize_steps) that pipeline.run executes and caches like a build; the
-result is then copied to -o through a temporary file and a rename.
+The options compile to a single-stage plan (model file -> [optimize] -> quantize, see
+packager.plans.quantize_plan) that pipeline.run executes and caches like a build; the result is
+then copied to -o through a temporary file and a rename.
 """
 
 from __future__ import annotations
@@ -121,10 +121,10 @@ def quantize(model: str, output: str, **opts) -> None:
     after writing the best model found.
     """
     from packager import pipeline
-    from packager.cache import publish_file
     from packager.errors import CheckFailed, RecipeError
+    from packager.files import publish_file
+    from packager.plans import quantize_plan
     from packager.progress import Reporter
-    from packager.quantize import quantize_steps
     from packager.recipe import build_recipe
 
     out = Path(output)
@@ -175,13 +175,9 @@ def quantize(model: str, output: str, **opts) -> None:
         },
         "edgepack quantize",
     )
-    steps = quantize_steps(model, recipe.quantize, recipe.optimize)
+    steps = quantize_plan(model, recipe.quantize, recipe.optimize)
     result = pipeline.run(
-        recipe,
-        steps=steps,
-        cache_dir=opts["cache_dir"],
-        reporter=Reporter(verbose=not opts["quiet"]),
-        publish=False,
+        steps, cache_dir=opts["cache_dir"], reporter=Reporter(verbose=not opts["quiet"])
     )
     art = result.artifact("quantize")
     publish_file(art.file(), out)

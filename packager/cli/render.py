@@ -1,47 +1,36 @@
-"""Terminal rendering for the CLI: build summary, plan, inspect. No orchestration here."""
+"""Terminal rendering for the CLI: build summary, plan, inspect. Formatting only."""
 
 from __future__ import annotations
 
-import json
-import tempfile
-import zipfile
-from pathlib import Path
+import sys
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from packager.errors import InputFileError
-from packager.pipeline import RunResult
+
+def make_console(width: int = 140) -> Console:
+    # Piped output (CI logs, files) gets a wide fixed width so tables are not truncated.
+    return Console(highlight=False, width=None if sys.stdout.isatty() else width)
 
 
-def load_runtime():
-    try:
-        import edgepack_runtime
-    except ImportError:
-        raise InputFileError(
-            "edgepack_runtime is not installed: pip install ./runtimes/python (make demo does this)"
-        ) from None
-    return edgepack_runtime
-
-
-def print_plan(console: Console, result: RunResult) -> None:
-    t = Table(title=f"plan for recipe {result.recipe.name}", title_justify="left")
+def print_plan(out: Console, result) -> None:
+    t = Table(title=f"plan for recipe {result.name}", title_justify="left")
     for col in ("step", "stage", "status", "key"):
         t.add_column(col)
     for r in result.steps:
         status = "cached" if r.status == "cached" else "will run"
         t.add_row(r.step.name, r.stage, status, r.key[:12] if r.key else "(after inputs)")
-    console.print(t)
+    out.print(t)
     n = sum(r.status != "cached" for r in result.steps)
-    console.print(f"{n} of {len(result.steps)} steps would run")
+    out.print(f"{n} of {len(result.steps)} steps would run")
 
 
 def _fmt(v: Any, spec: str) -> str:
     return "-" if v is None else format(v, spec)
 
 
-def print_build(console: Console, result: RunResult) -> None:
+def print_build(console: Console, result) -> None:
     from packager.report import comparison_rows
 
     report = result.artifact("package").meta["report"]
@@ -107,62 +96,6 @@ def _print_ratios(console: Console, rows: list[dict[str, Any]], threads: list[in
         f"{s['variant']} vs teacher_fp32: {t['size_kb'] / s['size_kb']:.1f}x smaller"
         + (", " + ", ".join(fast) if fast else "")
     )
-
-
-def _manifest_of(path: Path) -> tuple[dict[str, Any], bytes]:
-    try:
-        if path.is_dir():
-            manifest = json.loads((path / "manifest.json").read_text())
-            return manifest, (path / manifest["model"]).read_bytes()
-        with zipfile.ZipFile(path) as zf:
-            manifest = json.loads(zf.read("manifest.json"))
-            return manifest, zf.read(manifest["model"])
-    except (KeyError, OSError, zipfile.BadZipFile, json.JSONDecodeError) as err:
-        raise InputFileError(
-            f"{path}: not an edgepack package ({type(err).__name__}: {err})"
-        ) from None
-
-
-def inspect_target(path: Path) -> dict[str, Any]:
-    from packager.onnx_utils import summary
-
-    if not path.exists():
-        raise InputFileError(f"{path}: file not found")
-    if path.suffix == ".onnx":
-        try:
-            return {"kind": "onnx", "path": str(path), **summary(path), "cost": _cost(path)}
-        except Exception as err:
-            raise InputFileError(
-                f"{path}: not a readable ONNX model ({type(err).__name__})"
-            ) from None
-    manifest, model_bytes = _manifest_of(path)
-    with tempfile.TemporaryDirectory() as tmp:
-        model_path = Path(tmp) / "model.onnx"
-        model_path.write_bytes(model_bytes)
-        model = {**summary(model_path), "cost": _cost(model_path)}
-    return {
-        "kind": "package",
-        "path": str(path),
-        "name": manifest.get("name"),
-        "version": manifest.get("version"),
-        "task": manifest.get("task"),
-        "schema_version": manifest.get("schema_version"),
-        **model,
-        "files": manifest.get("files", {}),
-        "metrics": manifest.get("metrics", {}),
-        "benchmarks": manifest.get("benchmarks", []),
-        "preprocessing": manifest.get("preprocessing"),
-    }
-
-
-def _cost(path: Path) -> dict[str, Any] | None:
-    """The cost model's per-op table at batch 1 (None when the graph cannot be analyzed)."""
-    from packager.bench.costmodel import analyze
-
-    try:
-        return analyze(path, batch=1).to_json()
-    except Exception:  # inspect still shows everything else about a graph it cannot cost
-        return None
 
 
 def print_cost(console: Console, cost: dict[str, Any], top: int = 15) -> None:

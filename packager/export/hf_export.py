@@ -1,4 +1,4 @@
-"""export for transformers models (called by the export stage for `hf` artifacts).
+"""Export for transformers models (the export stage's text handler).
 
 optimum-onnx's `main_export` with the task's exporter config comes first; when it does not
 support the architecture (or `export.exporter = torch`), `torch.onnx.export` with explicit
@@ -24,13 +24,15 @@ from typing import Any
 
 import numpy as np
 
-from packager.errors import CheckFailed, StageError
-from packager.recipe import ExportConfig
-from packager.stage import Artifact, Output, StageContext
+from packager.errors import one_line
 
 EMBEDDING, LOGITS = "sentence_embedding", "logits"
 _DIMS = {"batch_size": "batch", "sequence_length": "sequence"}
 PARITY_BATCHES = (1, 3, 8, 16)  # each batch pads to its own longest text: several shapes
+
+
+class ExporterFailed(Exception):
+    """The exporter (optimum or torch) could not export the model; the message is one line."""
 
 
 @contextmanager
@@ -65,11 +67,18 @@ def export_optimum(folder: Path, out: Path, task: str, opset: int) -> None:
 
 
 def export_torch(
-    model, example: dict[str, np.ndarray], out: Path, task: str, info: dict, cfg: ExportConfig
+    model,
+    example: dict[str, np.ndarray],
+    out: Path,
+    task: str,
+    info: dict,
+    *,
+    opset: int,
+    dynamo: bool,
 ) -> None:
     import torch
 
-    from packager.distill.text_losses import pool
+    from packager.nets.hf import pool
 
     class Head(torch.nn.Module):
         """The model plus its task head as one traceable module with positional inputs."""
@@ -92,8 +101,8 @@ def export_torch(
         Head().eval(),
         tuple(torch.from_numpy(v) for v in example.values()),
         str(out),
-        dynamo=cfg.dynamo,  # explicit: torch 2.13 defaults to the dynamo exporter
-        opset_version=cfg.opset,
+        dynamo=dynamo,  # explicit: torch 2.13 defaults to the dynamo exporter
+        opset_version=opset,
         input_names=names,
         output_names=[output],
         dynamic_axes={n: {0: "batch", 1: "sequence"} for n in names} | {output: {0: "batch"}},
@@ -126,7 +135,7 @@ def finish_graph(path: Path, task: str, info: dict, width: int | None = None) ->
         dim.dim_value = width
     elif task != "text-classification":
         if "last_hidden_state" not in names:
-            raise StageError("export", f"expected a last_hidden_state output, got {names}")
+            raise ExporterFailed(f"expected a last_hidden_state output, got {names}")
         width = g.output[names.index("last_hidden_state")].type.tensor_type.shape.dim[2]
         h, p = "last_hidden_state", "ep_pool"
         mean = info["pooling"] == "mean"
@@ -172,7 +181,7 @@ def parity(model, tok, texts: list[str], path: Path, task: str, info: dict) -> t
     import torch
 
     from packager.data.text import encode
-    from packager.distill.text_trainer import forward, input_names
+    from packager.nets.hf import forward, input_names
     from packager.onnx_utils import session
 
     sess = session(path)
@@ -192,67 +201,42 @@ def parity(model, tok, texts: list[str], path: Path, task: str, info: dict) -> t
     return worst, len(texts)
 
 
-def export_text(model_art: Artifact, cfg: ExportConfig, ctx: StageContext) -> Output:
-    from packager.data.text import TOKENIZER_FILES, encode, load_tokenizer, read_split
-    from packager.distill.text_trainer import input_names
-    from packager.onnx_utils import io_spec
-    from packager.sources.hf import load_model
+def export(
+    model,
+    folder: Path,
+    out: Path,
+    task: str,
+    info: dict,
+    tok,
+    *,
+    exporter: str,
+    opset: int,
+    dynamo: bool,
+    log,
+) -> str:
+    """Export `model` (loaded from `folder`) to `out` with optimum, or torch when `exporter` is
+    torch or optimum cannot (exporter auto); then finish the graph. Returns the exporter used."""
+    from packager.data.text import encode
+    from packager.nets.hf import input_names
 
-    task, data = model_art.meta["task"], ctx.inputs["data"]
-    info = {k: model_art.meta.get(k) for k in ("pooling", "normalize")}
-    folder = model_art.file()
-    model = load_model(folder, task)
-    out = ctx.workdir / "model.onnx"
-    tok = load_tokenizer(folder, data.meta["max_length"])
-    exporter = "torch"
+    used = "torch"
     with _quiet():
-        if cfg.exporter != "torch":
+        if exporter != "torch":
             try:
-                export_optimum(folder, out, task, cfg.opset)
-                exporter = "optimum"
+                export_optimum(folder, out, task, opset)
+                used = "optimum"
             except Exception as err:
-                msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-                if cfg.exporter == "optimum":
-                    raise StageError(ctx.step, f"optimum main_export failed: {msg}") from err
-                ctx.log(f"optimum cannot export {type(model).__name__} ({msg}); using torch")
-        if exporter == "torch":
+                if exporter == "optimum":
+                    raise ExporterFailed(f"optimum main_export failed: {one_line(err)}") from err
+                log(f"optimum cannot export {type(model).__name__} ({one_line(err)}); using torch")
+        if used == "torch":
             # Two texts of different lengths: the trace sees padding, the axes stay dynamic.
             example = encode(tok, ["a short text to trace", "short"], input_names(model))
             try:
-                export_torch(model, example, out, task, info, cfg)
+                export_torch(model, example, out, task, info, opset=opset, dynamo=dynamo)
             except Exception as err:
-                msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-                raise StageError(
-                    ctx.step, f"torch.onnx.export(dynamo={cfg.dynamo}) failed: {msg}"
+                raise ExporterFailed(
+                    f"torch.onnx.export(dynamo={dynamo}) failed: {one_line(err)}"
                 ) from err
         finish_graph(out, task, info, model.config.hidden_size)
-    for name in TOKENIZER_FILES:
-        if (folder / name).is_file():
-            shutil.copyfile(folder / name, ctx.workdir / name)
-    texts, _ = read_split(data, "test", limit=64)
-    diff, n = parity(model, tok, texts, out, task, info)
-    if not diff <= cfg.atol:
-        raise CheckFailed(
-            ctx.step,
-            f"max |onnx - torch| = {diff:.3g} on {n} test texts exceeds export.atol = {cfg.atol:g}",
-        )
-    ctx.log(
-        f"{exporter} exporter, opset {cfg.opset}; parity max abs diff {diff:.2e} <= {cfg.atol:g}"
-    )
-    return Output(
-        "onnx",
-        {
-            **info,
-            "file": "model.onnx",
-            "precision": "fp32",
-            "task": task,
-            "exporter": exporter,
-            "tokenizer": "tokenizer.json",
-            "max_length": data.meta["max_length"],
-            "size_bytes": out.stat().st_size,
-            "params": model_art.meta["params"],
-            "parity_max_abs_diff": diff,
-            "parity_examples": n,
-            **io_spec(out),
-        },
-    )
+    return used

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import sys
-import time
 from pathlib import Path
 
 import click
-
-from packager.errors import InputFileError
 
 
 def _int_list(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...]:
@@ -32,33 +27,6 @@ def _dims(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) ->
             raise click.BadParameter(f"expected NAME=INT (e.g. sequence=128), got {item!r}")
         out[name.strip()] = int(v)
     return out
-
-
-def _model_step(name: str, path: str):
-    from packager.pipeline import Step
-    from packager.stages.package_file import PackageFileConfig
-    from packager.stages.source import ModelFileConfig
-
-    p = Path(path)
-    if p.suffix == ".onnx":
-        return Step(name, ModelFileConfig.for_file(p))
-    if p.suffix == ".edgepack" or (p.is_dir() and (p / "manifest.json").is_file()):
-        return Step(name, PackageFileConfig.for_file(p))
-    if not p.exists():
-        raise InputFileError(f"{path}: file not found")
-    raise InputFileError(f"{path}: expected an .onnx model or an .edgepack package")
-
-
-def _write(dest: str, text: str) -> None:
-    """Write through a temporary name so `dest` is never half-written."""
-    out = Path(dest)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 @click.command()
@@ -119,14 +87,17 @@ def bench(
     import json
 
     from packager import pipeline
+    from packager.bench.suite import read_results
+    from packager.cli.render import make_console
+    from packager.config import BenchConfig
     from packager.errors import RecipeError
+    from packager.files import write_text
+    from packager.plans import bench_plan
     from packager.progress import Reporter
-    from packager.recipe import BenchConfig, Recipe
     from packager.report.bench_table import print_bench
 
     if runs is not None and seconds is not None:
         raise click.UsageError("give --runs or --seconds, not both")
-    steps = [_model_step(f"model{i}", p) for i, p in enumerate((model, *others))]
     try:
         cfg = BenchConfig(
             targets=targets or ("host",),
@@ -143,31 +114,22 @@ def bench(
         first = err.errors()[0] if hasattr(err, "errors") else {"msg": str(err), "loc": ()}
         where = ".".join(str(x) for x in first["loc"])
         raise RecipeError(f"bench {where}: {first['msg'].removeprefix('Value error, ')}") from None
-    # A benchmark is an observation: rerunning the command measures again (a fresh key).
-    steps.append(
-        pipeline.Step("bench", cfg, tuple(s.name for s in steps), extra=str(time.time_ns()))
-    )
-    result = pipeline.run(
-        Recipe(), steps=steps, cache_dir=cache_dir, reporter=Reporter(), publish=False
-    )
+    steps = bench_plan([model, *others], cfg)
+    result = pipeline.run(steps, cache_dir=cache_dir, reporter=Reporter())
     art = result.artifact("bench")
-    from packager.stages.bench import raw_results
-
-    records = raw_results(art)
-    from rich.console import Console
-
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    records = read_results(art.file())
+    console = make_console(160)
     print_bench(console, records, title=f"edgepack bench {Path(model).name}")
     if json_out:
         from packager.bench.schema import SCHEMA
 
         doc = {"schema": SCHEMA, "results": records, "warnings": art.meta["warnings"]}
-        _write(json_out, json.dumps(doc, indent=2))
+        write_text(json_out, json.dumps(doc, indent=2))
         console.print(f"json: {json_out}")
     if html_out:
         from packager.report.html import bench_report_html
 
-        _write(html_out, bench_report_html(records, title=f"edgepack bench {Path(model).name}"))
+        write_text(html_out, bench_report_html(records, title=f"edgepack bench {Path(model).name}"))
         console.print(f"html: {html_out}")
 
 
@@ -176,14 +138,14 @@ def bench(
 @click.option("--targets-dir", type=click.Path(file_okay=False), help="Extra target profiles.")
 def targets(name: str | None, targets_dir: str | None) -> None:
     """List target profiles, or show one (with the source of every figure)."""
-    from rich.console import Console
     from rich.table import Table
 
     from packager.bench.errors import BenchError
     from packager.bench.targets import ENV_VAR, load_targets
+    from packager.cli.render import make_console
 
     profiles = load_targets(targets_dir)
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    console = make_console(160)
     if name:
         if name not in profiles:
             raise BenchError(f"unknown target {name!r}: known are {', '.join(sorted(profiles))}")

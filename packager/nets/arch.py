@@ -1,4 +1,4 @@
-"""Model architectures for array data: the builtin digits teacher and the recipe's students.
+"""Architectures for array data (the builtin digits teacher, the cnn/mlp students) and their I/O.
 
 Torch artifacts are stored as safetensors weights plus {"factory": "module:function", "kwargs"},
 never as pickles, so loading one runs no code from the file.

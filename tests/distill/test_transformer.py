@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from packager.config import TransformerStudentConfig as S
 from packager.distill.transformer import derive_student, init_kind, select_layers
 from packager.errors import RecipeError
-from packager.recipe import TransformerStudentConfig as S
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from packager.cli import cli
 def _build(text_root, name, teacher, task, **sections):
     from tiny_models import tiny_text_recipe_dict
 
-    from packager.pipeline import run
+    from packager.pipeline import build
     from packager.progress import SilentReporter
     from packager.recipe import build_recipe
 
@@ -27,7 +27,7 @@ def _build(text_root, name, teacher, task, **sections):
             str(data), str(teacher), name=name, task=task, package={"out_dir": str(out)}, **sections
         )
     )
-    return run(recipe, cache_dir=text_root / "cache", reporter=SilentReporter())
+    return build(recipe, cache_dir=text_root / "cache", reporter=SilentReporter())
 
 
 @pytest.fixture(scope="module")

@@ -8,20 +8,26 @@ import sys
 
 import pytest
 
+from packager.config import TeacherConfig
 from packager.errors import InputFileError
-from packager.sources.hf import fingerprint, pooling_of, resolve
+from packager.hashing import stamps
+from packager.sources.hf import pooling_of, resolve
 
 
-def test_hf_folder_resolves_and_edits_change_its_fingerprint(tiny_classifier, tmp_path):
+def _stamp(source: str) -> str:
+    return stamps(TeacherConfig(source=source).input_paths())
+
+
+def test_hf_folder_resolves_and_edits_change_its_stamp(tiny_classifier, tmp_path):
     assert resolve(f"hf:{tiny_classifier}") == tiny_classifier
     assert os.environ["HF_HUB_OFFLINE"] == "1"
     folder = tmp_path / "m"
     folder.mkdir()
     (folder / "config.json").write_text("{}")
-    before = fingerprint(f"hf:{folder}")
+    before = _stamp(f"hf:{folder}")
     (folder / "config.json").write_text('{"a": 1}')
-    assert fingerprint(f"hf:{folder}") != before
-    assert fingerprint("builtin:digits-cnn") == ""
+    assert _stamp(f"hf:{folder}") != before
+    assert _stamp("builtin:digits-cnn") == ""
 
 
 def test_hf_pkg_finds_a_folder_inside_an_installed_package(tmp_path, monkeypatch):
@@ -81,7 +87,8 @@ def test_teacher_labels_must_match_the_data_labels(text_root, tiny_classifier, t
     from tiny_models import tiny_text_recipe_dict
 
     from packager.errors import RecipeError
-    from packager.pipeline import plan, run
+    from packager.pipeline import run
+    from packager.plans import build_plan
     from packager.progress import SilentReporter
     from packager.recipe import build_recipe
 
@@ -92,6 +99,6 @@ def test_teacher_labels_must_match_the_data_labels(text_root, tiny_classifier, t
             data={"label_names": ["weather", "tech", "sports"]},  # the teacher's order reversed
         )
     )
-    steps = [s for s in plan(recipe) if s.name in ("data", "teacher")]
+    steps = [s for s in build_plan(recipe) if s.name in ("data", "teacher")]
     with pytest.raises(RecipeError, match=r"its labels are \['sports', 'tech', 'weather'\]"):
-        run(recipe, steps=steps, cache_dir=text_root / "cache", reporter=SilentReporter())
+        run(steps, cache_dir=text_root / "cache", reporter=SilentReporter())

@@ -1,0 +1,64 @@
+"""`edgepack verify` and `edgepack inspect`: what a package is and whether it holds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from packager.errors import PackageError
+
+
+@click.command()
+@click.argument("package", type=click.Path())
+@click.option(
+    "--pubkey",
+    type=click.Path(dir_okay=False),
+    help="Refuse the package unless manifest.sig is a valid signature by this public key.",
+)
+@click.option(
+    "--runtime",
+    "runtimes",
+    multiple=True,
+    type=click.Choice(["python", "cpp", "js", "js-wasm", "all"]),
+    help="Runtime(s) that replay the samples [default: python]; repeatable.",
+)
+@click.option(
+    "--arch",
+    type=click.Choice(["host", "arm64"]),
+    default="host",
+    help="arm64: also replay the samples on aarch64 Python + onnxruntime under qemu-user "
+    "(a correctness check, never a latency; builds a cached sysroot on first use).",
+)
+def verify(package: str, pubkey: str | None, runtimes: tuple[str, ...], arch: str) -> None:
+    """Check PACKAGE: signature, every file's sha256, and that each runtime reproduces samples/."""
+    from packager.verify import verify_package
+
+    results = verify_package(package, runtimes, pubkey=pubkey)
+    if arch == "arm64":
+        from packager.emulate import check_arm64
+
+        results.append(check_arm64(package, log=lambda msg: click.echo(msg, err=True)))
+    for r in results:
+        click.echo(r.line())
+    failed = [r for r in results if not r.ok]
+    if failed:
+        names = ", ".join(r.runtime for r in failed)
+        raise PackageError(f"{package}: refused by {names} ({failed[0].message})")
+
+
+@click.command()
+@click.argument("path", type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def inspect(path: str, as_json: bool) -> None:
+    """Show I/O, op counts, parameters, size and metrics of a package or an ONNX model."""
+    from packager.cli.render import make_console, print_inspect
+    from packager.inspection import inspect_target
+
+    info = inspect_target(Path(path))
+    if as_json:
+        import json
+
+        click.echo(json.dumps(info, indent=2, default=str))
+    else:
+        print_inspect(make_console(), info)

@@ -1,0 +1,57 @@
+"""Every stage config, grouped by area; each is frozen pydantic, so it hashes into cache keys.
+
+    base     Config (the base class), Task
+    sources  teacher: and data: sections
+    distill  distill: (students, losses, training)
+    onnx     export:, optimize:, quantize:
+    ship     evaluate:, bench:, package:
+    files    the model / package files of single-stage commands
+
+The `...StepConfig` classes are what a stage reads when it needs more than its section: the
+section plus the recipe-level fields it depends on (the task, the package's name), so those are
+in the stage's key too. Plans build them (packager.plans); a recipe never names them.
+"""
+
+from packager.config.base import TEXT_TASKS, Config, Task
+from packager.config.distill import (
+    DistillConfig,
+    DistillStepConfig,
+    LossWeights,
+    StudentConfig,
+    TransformerStudentConfig,
+)
+from packager.config.files import ModelFileConfig, PackageFileConfig
+from packager.config.onnx import ExportConfig, OptimizeConfig, QuantizeConfig
+from packager.config.ship import (
+    BenchConfig,
+    EvaluateConfig,
+    EvaluateStepConfig,
+    PackageConfig,
+    PackageStepConfig,
+)
+from packager.config.sources import DataConfig, TeacherConfig, TeacherStepConfig, TeacherTrainConfig
+
+__all__ = [
+    "TEXT_TASKS",
+    "BenchConfig",
+    "Config",
+    "DataConfig",
+    "DistillConfig",
+    "DistillStepConfig",
+    "EvaluateConfig",
+    "EvaluateStepConfig",
+    "ExportConfig",
+    "LossWeights",
+    "ModelFileConfig",
+    "OptimizeConfig",
+    "PackageConfig",
+    "PackageFileConfig",
+    "PackageStepConfig",
+    "QuantizeConfig",
+    "StudentConfig",
+    "Task",
+    "TeacherConfig",
+    "TeacherStepConfig",
+    "TeacherTrainConfig",
+    "TransformerStudentConfig",
+]

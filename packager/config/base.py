@@ -1,0 +1,48 @@
+"""The base of every stage config: frozen (hashable cache keys) and strict about unknown fields."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+Task = Literal[
+    "image-classification", "classification", "text-classification", "feature-extraction"
+]
+TEXT_TASKS = ("text-classification", "feature-extraction")
+
+
+class Config(BaseModel):
+    """Base of every stage config: frozen (hashable cache keys) and strict about unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # Fields that only say where results go, not what they are: left out of cache keys, so
+    # e.g. publishing to another out_dir does not rebuild the package.
+    unkeyed: ClassVar[frozenset[str]] = frozenset()
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def key_json(self) -> dict[str, Any]:
+        """`to_json` without the unkeyed fields, at every depth: what cache keys hash."""
+        return self.model_dump(mode="json", exclude=self._unkeyed_paths())
+
+    def _unkeyed_paths(self) -> dict[str, Any]:
+        paths: dict[str, Any] = dict.fromkeys(self.unkeyed, True)
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, Config) and (sub := value._unkeyed_paths()):
+                paths[name] = sub
+        return paths
+
+    def digest(self) -> str:
+        blob = json.dumps(self.key_json(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def input_paths(self) -> dict[str, str]:
+        """The files and folders this config names and its stage reads (name -> path): the
+        runner stamps their content into the step's key (packager.hashing)."""
+        return {}

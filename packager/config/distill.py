@@ -1,0 +1,146 @@
+"""How the student is made: the `distill:` section (student shape, losses, training)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
+
+from packager.config.base import Config, Task
+
+
+class StudentConfig(Config):
+    arch: Literal["cnn", "mlp"] = "cnn"
+    channels: tuple[int, ...] = Field((8, 16), min_length=1, description="conv widths (cnn)")
+    hidden: int = Field(32, ge=1, description="width of the hidden dense layer")
+
+
+class TransformerStudentConfig(Config):
+    """A student derived from a transformers teacher: k of its n layers, copied (DistilBERT's
+    recipe), or a narrower model of the same architecture with fresh weights."""
+
+    arch: Literal["transformer"] = "transformer"
+    layers: Literal["every-other", "first-k"] | tuple[int, ...] = Field(
+        "every-other",
+        description="teacher layers kept: every-other (evenly spaced, the top layer always "
+        "kept), first-k, or an explicit list of 0-based indices",
+    )
+    num_layers: int | None = Field(
+        None, ge=1, description="k, layers kept (default: half the teacher's; not with a list)"
+    )
+    hidden_size: int | None = Field(None, ge=8, description="narrower width: fresh init")
+    num_heads: int | None = Field(None, ge=1, description="fewer attention heads: fresh init")
+    intermediate_size: int | None = Field(
+        None,
+        ge=8,
+        description="narrower feed-forward: copied layers keep their strongest neurons "
+        "(fresh init when hidden_size or num_heads change too)",
+    )
+    freeze_embeddings: bool = Field(
+        False, description="keep the copied embedding tables fixed (faster, less overfitting)"
+    )
+
+    @field_validator("layers", mode="before")
+    @classmethod
+    def _one_of(cls, v: Any) -> Any:
+        # Checked before the union so a typo gets one message naming every form, not one per member.
+        if isinstance(v, str) and v not in ("every-other", "first-k"):
+            raise ValueError("expected every-other, first-k or a list of layer indices")
+        if isinstance(v, list | tuple) and (
+            not v
+            or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in v)
+            or len(set(v)) != len(v)
+        ):
+            raise ValueError("an explicit layer list needs distinct integer indices >= 0")
+        return v
+
+
+def _student_tag(v: Any) -> str | None:
+    # arch may be left out: the array student (cnn) stays the default, as before the union.
+    arch = v.get("arch", "cnn") if isinstance(v, dict) else getattr(v, "arch", "cnn")
+    return {"cnn": "cnn", "mlp": "cnn", "transformer": "transformer"}.get(arch)
+
+
+Student = Annotated[
+    Annotated[StudentConfig, Tag("cnn")] | Annotated[TransformerStudentConfig, Tag("transformer")],
+    Discriminator(
+        _student_tag,
+        custom_error_type="student_arch",
+        custom_error_message="arch must be cnn, mlp or transformer",
+    ),
+]
+
+
+class LossWeights(Config):
+    """Distillation losses and their weights; a loss with weight 0 is not computed."""
+
+    logits_kd: float = Field(0.0, ge=0, description="KL(teacher || student) at distill.temperature")
+    label_ce: float = Field(0.0, ge=0, description="cross-entropy with the labels")
+    hidden_mse: float = Field(
+        0.0, ge=0, description="MSE of hidden states of matched layers (learned projection)"
+    )
+    attention_kl: float = Field(
+        0.0, ge=0, description="KL of the last layer's attention distributions (MiniLM)"
+    )
+    embedding_cosine: float = Field(0.0, ge=0, description="1 - cosine of pooled embeddings")
+    embedding_mse: float = Field(0.0, ge=0, description="MSE of pooled embeddings")
+
+    def active(self) -> dict[str, float]:
+        return {k: w for k, w in self.to_json().items() if w > 0}
+
+
+class DistillConfig(Config):
+    student: Student = StudentConfig()
+    losses: LossWeights | None = Field(
+        None,
+        description="explicit loss weights; none: alpha * logits_kd + (1 - alpha) * label_ce "
+        "for classifiers, embedding_cosine + embedding_mse for feature-extraction",
+    )
+    temperature: float = Field(4.0, gt=0, description="softmax temperature T of the KD loss")
+    alpha: float = Field(0.7, ge=0, le=1, description="weight of KD; 1 - alpha goes to label CE")
+    epochs: int = Field(40, ge=1, le=10000)
+    batch_size: int = Field(64, ge=1)
+    lr: float = Field(5e-3, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    warmup: float = Field(
+        0.06, ge=0, lt=1, description="transformer students: fraction of steps of lr warm-up"
+    )
+    patience: int = Field(8, ge=1, description="epochs without val improvement before stopping")
+    seed: int = 0
+    threads: int | None = Field(
+        None,
+        ge=1,
+        description="transformer students: torch threads while training; none: 1 below 5M "
+        "parameters, else all cores (on a loaded machine 1 can be faster)",
+    )
+
+    @model_validator(mode="after")
+    def _losses_fit_student(self) -> DistillConfig:
+        if self.losses is not None:
+            if not self.losses.active():
+                raise ValueError("distill.losses: give at least one loss a weight > 0")
+            extra = set(self.losses.active()) - {"logits_kd", "label_ce"}
+            if self.student.arch != "transformer" and extra:
+                raise ValueError(
+                    f"losses {sorted(extra)} need a transformer student (arch: transformer)"
+                )
+        return self
+
+    def loss_weights(self, task: str) -> dict[str, float]:
+        """The losses in use, with the task's defaults when `losses` is not given."""
+        if self.losses is not None:
+            return self.losses.active()
+        if task == "feature-extraction":
+            return {"embedding_cosine": 1.0, "embedding_mse": 1.0}
+        return {k: w for k, w in (("logits_kd", self.alpha), ("label_ce", 1 - self.alpha)) if w}
+
+
+class DistillStepConfig(DistillConfig):
+    """What the distill stage reads: the `distill:` section plus the recipe's task (which head
+    and which default losses), so switching the task is a new key."""
+
+    task: Task
+
+    @property
+    def weights(self) -> dict[str, float]:
+        return self.loss_weights(self.task)

@@ -1,0 +1,126 @@
+"""What is checked, measured and shipped: `evaluate:`, `bench:` and `package:` sections."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from packager.config.base import Config, Task
+
+
+class EvaluateConfig(Config):
+    max_drop: float = Field(
+        0.02,
+        ge=0,
+        le=1,
+        description="allowed drop int8 vs fp32 of accuracy (classifiers) or of the mean cosine "
+        "to the teacher (feature-extraction)",
+    )
+    min_accuracy: float | None = Field(None, ge=0, le=1)
+    min_cosine: float | None = Field(
+        None, ge=-1, le=1, description="feature-extraction: floor on the shipped model's cosine"
+    )
+    top_k: int = Field(10, ge=1, description="feature-extraction: neighbours compared (retrieval)")
+
+
+class BenchConfig(Config):
+    enabled: bool = True
+    targets_dir: str | None = Field(None, description="a folder of extra target profile YAMLs")
+    targets: tuple[str, ...] = Field(
+        ("host",),
+        min_length=1,
+        description="host, target profiles (edgepack targets) and ssh://user@host devices",
+    )
+    threads: tuple[int, ...] = Field((1,), min_length=1)
+    batch: tuple[int, ...] = Field((1,), min_length=1, description="batch sizes (one or a list)")
+    warmup: int = Field(20, ge=0)
+    runs: int | None = Field(200, ge=1, description="timed runs per config (null: seconds only)")
+    seconds: float | None = Field(None, gt=0, description="time budget per config (caps runs)")
+    dims: dict[str, int] = Field(
+        default_factory=dict, description="values of named symbolic input dims, e.g. sequence"
+    )
+    memory_cap_mb: float | None = Field(
+        None, gt=0, description="host-emulated memory cap; default: each target's own memory"
+    )
+
+    @field_validator("batch", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return (v,) if isinstance(v, int) else v
+
+    @field_validator("threads", "batch")
+    @classmethod
+    def _positive(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if any(t < 1 for t in v):
+            raise ValueError("thread counts and batch sizes must be >= 1")
+        return v
+
+    @model_validator(mode="after")
+    def _runs_or_seconds(self) -> BenchConfig:
+        if self.runs is None and self.seconds is None:
+            raise ValueError("set runs or seconds (or both) so each config knows when to stop")
+        return self
+
+    def input_paths(self) -> dict[str, str]:
+        return {"targets_dir": self.targets_dir} if self.targets_dir else {}
+
+
+class PackageConfig(Config):
+    unkeyed: ClassVar[frozenset[str]] = frozenset({"out_dir"})
+
+    out_dir: str = "dist"
+    version: str = "0.1.0"
+    model: Literal["int8", "fp32"] = Field("int8", description="which student variant ships")
+    samples: int = Field(16, ge=1, le=1000)
+    sample_atol: float = Field(1e-4, gt=0)
+    sample_rtol: float = Field(1e-3, ge=0)
+    mobile: bool = Field(
+        False,
+        description="also write model.ort (ORT format), required_operators.config for a "
+        "reduced-operator onnxruntime build, and the NNAPI/CoreML usability check",
+    )
+    fix_shapes: dict[str, tuple[int, ...]] | None = Field(
+        None,
+        description="mobile: input name -> fixed shape for the .ort, e.g. {input: [1, 1, 8, 8]}; "
+        "NNAPI and CoreML need fixed shapes (model.onnx keeps its dynamic ones)",
+    )
+
+    @field_validator("fix_shapes")
+    @classmethod
+    def _positive_dims(
+        cls, v: dict[str, tuple[int, ...]] | None
+    ) -> dict[str, tuple[int, ...]] | None:
+        if v is not None and any(d < 1 for dims in v.values() for d in dims):
+            raise ValueError("every fixed dimension must be >= 1")
+        return v
+
+    @model_validator(mode="after")
+    def _fix_shapes_needs_mobile(self) -> PackageConfig:
+        if self.fix_shapes and not self.mobile:
+            raise ValueError("fix_shapes applies to the mobile model: set package.mobile = true")
+        return self
+
+
+class EvaluateStepConfig(EvaluateConfig):
+    """What the evaluate stage reads: the `evaluate:` section plus the recipe's task (accuracy
+    for classifiers, cosine to the teacher for embeddings)."""
+
+    task: Task
+
+
+class PackageStepConfig(PackageConfig):
+    """What the package stage reads: the `package:` section plus the recipe's identity (name,
+    task, description) and the resolved recipe the manifest records as lineage."""
+
+    name: str
+    task: Task
+    description: str = ""
+    recipe: dict[str, Any] = Field(default_factory=dict, description="the resolved recipe")
+
+    def _unkeyed_paths(self) -> dict[str, Any]:
+        # The recorded recipe keeps package.out_dir (the lineage says where it was published);
+        # the key leaves it out, like the section's own out_dir.
+        paths = super()._unkeyed_paths()
+        paths["recipe"] = {"package": dict.fromkeys(PackageConfig.unkeyed, True)}
+        return paths

@@ -1,0 +1,43 @@
+"""The one atomic publish: write to a temporary name beside the destination, then rename.
+
+Used for every file edgepack hands to a user (published packages, `quantize -o`, bench JSON and
+HTML, signed packages): a crash, Ctrl-C or a full disk never leaves a half-written file under
+the destination's name, and an existing destination is replaced in one step.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def atomic_path(dest: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `dest`; when the block succeeds it is renamed to `dest`,
+    when it fails it is removed."""
+    out = Path(dest)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:6]}")
+    try:
+        yield tmp
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def publish_file(src: Path, dest: str | Path) -> Path:
+    """Copy `src` to `dest` through a temporary name, so `dest` is never half-written."""
+    with atomic_path(dest) as tmp:
+        shutil.copyfile(src, tmp)
+    return Path(dest)
+
+
+def write_text(dest: str | Path, text: str) -> Path:
+    """Write `text` (UTF-8) to `dest` through a temporary name."""
+    with atomic_path(dest) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(dest)

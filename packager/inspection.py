@@ -1,0 +1,67 @@
+"""`edgepack inspect`: what a package or an ONNX model is, as plain data (cli/render formats it)."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from packager.errors import InputFileError
+
+
+def _manifest_of(path: Path) -> tuple[dict[str, Any], bytes]:
+    try:
+        if path.is_dir():
+            manifest = json.loads((path / "manifest.json").read_text())
+            return manifest, (path / manifest["model"]).read_bytes()
+        with zipfile.ZipFile(path) as zf:
+            manifest = json.loads(zf.read("manifest.json"))
+            return manifest, zf.read(manifest["model"])
+    except (KeyError, OSError, zipfile.BadZipFile, json.JSONDecodeError) as err:
+        raise InputFileError(
+            f"{path}: not an edgepack package ({type(err).__name__}: {err})"
+        ) from None
+
+
+def inspect_target(path: Path) -> dict[str, Any]:
+    from packager.onnx_utils import summary
+
+    if not path.exists():
+        raise InputFileError(f"{path}: file not found")
+    if path.suffix == ".onnx":
+        try:
+            return {"kind": "onnx", "path": str(path), **summary(path), "cost": _cost(path)}
+        except Exception as err:
+            raise InputFileError(
+                f"{path}: not a readable ONNX model ({type(err).__name__})"
+            ) from None
+    manifest, model_bytes = _manifest_of(path)
+    with tempfile.TemporaryDirectory() as tmp:
+        model_path = Path(tmp) / "model.onnx"
+        model_path.write_bytes(model_bytes)
+        model = {**summary(model_path), "cost": _cost(model_path)}
+    return {
+        "kind": "package",
+        "path": str(path),
+        "name": manifest.get("name"),
+        "version": manifest.get("version"),
+        "task": manifest.get("task"),
+        "schema_version": manifest.get("schema_version"),
+        **model,
+        "files": manifest.get("files", {}),
+        "metrics": manifest.get("metrics", {}),
+        "benchmarks": manifest.get("benchmarks", []),
+        "preprocessing": manifest.get("preprocessing"),
+    }
+
+
+def _cost(path: Path) -> dict[str, Any] | None:
+    """The cost model's per-op table at batch 1 (None when the graph cannot be analyzed)."""
+    from packager.bench.costmodel import analyze
+
+    try:
+        return analyze(path, batch=1).to_json()
+    except Exception:  # inspect still shows everything else about a graph it cannot cost
+        return None
