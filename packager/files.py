@@ -41,3 +41,27 @@ def write_text(dest: str | Path, text: str) -> Path:
     with atomic_path(dest) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(dest)
+
+
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """Whether two paths name one file: equal once resolved, or the same inode (a hard link)."""
+    pa, pb = Path(a).expanduser(), Path(b).expanduser()
+    if pa.resolve() == pb.resolve():
+        return True
+    try:
+        return os.path.samefile(pa, pb)
+    except OSError:  # one of them does not exist yet
+        return False
+
+
+def refuse_overwrite(dest: str | Path, inputs: dict[str, str | Path | None], what: str) -> None:
+    """An output never replaces an input: InputFileError when `dest` is one of `inputs`
+    (name -> path; folders are inputs too, a file inside one is not the folder)."""
+    from packager.errors import InputFileError
+
+    for name, src in inputs.items():
+        if src and same_file(dest, src):
+            raise InputFileError(
+                f"{what} {dest}: is the input {name} ({src}); refusing to overwrite an input "
+                "(choose another output path)"
+            )

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from packager.errors import one_line
+
 _DTYPES = {
     1: "float32",
     2: "uint8",
@@ -71,6 +73,16 @@ def summary(path: Path) -> dict[str, Any]:
         "size_bytes": Path(path).stat().st_size,
         "producer": f"{model.producer_name} {model.producer_version}".strip(),
     }
+
+
+def ort_message(err: BaseException) -> str:
+    """onnxruntime's error without its prefix and C++ source location: what a user can act on."""
+    import re
+
+    text = one_line(err)
+    text = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", text)
+    text = re.sub(r"/onnxruntime_src/\S+:\d+ [^)]*\) ", "", text)
+    return text
 
 
 def session(path: Path, threads: int = 1):

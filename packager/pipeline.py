@@ -16,7 +16,7 @@ import packager.stages  # noqa: F401  (registers every stage)
 from packager.artifact import Artifact
 from packager.cache import Cache, stage_key
 from packager.errors import EdgepackError, StageError, one_line
-from packager.files import publish_file
+from packager.files import publish_file, refuse_overwrite
 from packager.hashing import stamps
 from packager.plans import build_plan
 from packager.progress import Reporter
@@ -104,7 +104,7 @@ def run(
             "config": step.config.to_json(),
             "inputs": {s: done[s].id for s in step.roles.values()},  # by step, as manifests say
         }
-        hit = cache.get(spec.name, key)
+        hit = cache.get(spec.name, key, warn=reporter.warn, repair=not dry_run)
         if hit is not None or dry_run:
             status = "cached" if hit is not None else "pending"
             if hit is not None:
@@ -122,7 +122,8 @@ def run(
         result.steps.append(StepResult(step, spec.name, key, "done", art, seconds))
         reporter.stage(step.name, "done", f"{seconds:.1f}s")
     if not dry_run and "package" in done and publish is not None:
-        result.package_path = _publish(done["package"], Path(publish), sign_key)
+        read = {f"{s.name}.{k}": v for s in steps for k, v in s.config.input_paths().items()}
+        result.package_path = _publish(done["package"], Path(publish), sign_key, read)
     result.seconds = time.perf_counter() - t_start
     return result
 
@@ -148,14 +149,27 @@ def build(
     )
 
 
-def _publish(pkg: Artifact, out_dir: Path, sign_key: str | Path | None) -> Path:
+def _publish(pkg: Artifact, out_dir: Path, sign_key, inputs: dict[str, str]) -> Path:
     dest = out_dir / pkg.meta["file"]
+    refuse_overwrite(dest, {**inputs, "signing key": sign_key}, "package.out_dir: the package")
     if sign_key is None:
         return publish_file(pkg.file(), dest)
     # Signed while published, never in a stage: see packager/signing.py for why.
     from packager.signing import publish_signed
 
     return publish_signed(pkg.file(), dest, sign_key)
+
+
+def _keep_traceback(cache: Cache) -> str:
+    """Write the traceback beside the cache for a bug report; a full or read-only disk must not
+    turn one error line into two."""
+    log = cache.root / "last-error.txt"
+    try:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(traceback.format_exc())
+    except OSError:
+        return ""
+    return f" (traceback in {log})"
 
 
 def _run_step(step, spec, key, inputs, reporter, cache, record, records) -> Artifact:
@@ -173,10 +187,7 @@ def _run_step(step, spec, key, inputs, reporter, cache, record, records) -> Arti
             raise
         except Exception as exc:  # a bug or a library failure: one line, traceback kept on disk
             reporter.stage(step.name, "failed")
-            log = cache.root / "last-error.txt"
-            log.parent.mkdir(parents=True, exist_ok=True)
-            log.write_text(traceback.format_exc())
             raise StageError(
-                step.name, f"{type(exc).__name__}: {one_line(exc)} (traceback in {log})"
+                step.name, f"{type(exc).__name__}: {one_line(exc)}{_keep_traceback(cache)}"
             ) from exc
         return cache.commit(tmp, spec.name, key, out.kind, out.meta, record)

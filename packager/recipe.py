@@ -97,6 +97,26 @@ def resolve_recipe_path(path: str | Path | None) -> Path:
     raise RecipeError(f"recipe {p}: file not found (see `edgepack recipes`)")
 
 
+class _AliasError(yaml.YAMLError):
+    def __init__(self, mark):
+        super().__init__("YAML aliases (*name) are not allowed in recipes")
+        self.problem_mark = mark
+
+
+class _RecipeLoader(yaml.SafeLoader):
+    """safe_load without aliases: a recipe is small, plain data, and a 1 KB alias bomb
+    ("billion laughs") would otherwise expand into gigabytes when copied and validated."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            raise _AliasError(self.peek_event().start_mark)
+        return super().compose_node(parent, index)
+
+
+def _load_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_RecipeLoader)  # a SafeLoader subclass: no arbitrary objects
+
+
 def parse_override(item: str) -> tuple[list[str], Any]:
     if "=" not in item:
         raise RecipeError(f"--set {item!r}: expected section.field=value")
@@ -105,7 +125,9 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     if not parts:
         raise RecipeError(f"--set {item!r}: empty field name")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = _load_yaml(raw) if raw.strip() else ""
+    except _AliasError as err:
+        raise RecipeError(f"--set {key.strip()}: {err}") from None
     except yaml.YAMLError:
         value = raw
     return parts, value
@@ -165,11 +187,14 @@ def build_recipe(data: dict[str, Any], source: str = "<recipe>") -> Recipe:
 def load_recipe(path: str | Path | None = None, overrides: tuple[str, ...] = ()) -> Recipe:
     p = resolve_recipe_path(path)
     try:
-        data = yaml.safe_load(p.read_text()) or {}
+        data = _load_yaml(p.read_text()) or {}
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
-        raise RecipeError(f"recipe {p}:{where}: not valid YAML") from None
+        why = str(err) if isinstance(err, _AliasError) else "not valid YAML"
+        raise RecipeError(f"recipe {p}:{where}: {why}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise RecipeError(f"recipe {p}: cannot read ({err})") from None
     if not isinstance(data, dict):
         raise RecipeError(f"recipe {p}: expected a mapping of sections at the top level")
     return build_recipe(apply_overrides(data, overrides), str(p))

@@ -11,7 +11,7 @@ import sys
 import click
 
 from packager._version import __version__
-from packager.errors import EdgepackError, InputFileError, PackageError
+from packager.errors import EdgepackError, InputFileError, PackageError, one_line
 
 
 class _Group(click.Group):
@@ -26,6 +26,9 @@ class _Group(click.Group):
             fail(
                 "interrupted; finished stages are cached and the next build resumes from them", 130
             )
+        except OSError as err:  # a full disk, a read-only folder, a file that vanished: one line
+            where = f"{err.filename}: " if err.filename else ""
+            fail(f"{where}{err.strerror or one_line(err)}", 1)
         except Exception as err:
             if type(err).__module__.startswith("edgepack_runtime"):
                 # A bad input to `run` is the caller's mistake (2); anything else is the package's.

@@ -91,13 +91,17 @@ def bench(
     from packager.cli.render import make_console
     from packager.config import BenchConfig
     from packager.errors import RecipeError
-    from packager.files import write_text
+    from packager.files import refuse_overwrite, write_text
     from packager.plans import bench_plan
     from packager.progress import Reporter
     from packager.report.bench_table import print_bench
 
     if runs is not None and seconds is not None:
         raise click.UsageError("give --runs or --seconds, not both")
+    models = {p: p for p in (model, *others)}
+    for flag, dest in (("--json", json_out), ("--html", html_out)):
+        if dest:
+            refuse_overwrite(dest, models, flag)
     try:
         cfg = BenchConfig(
             targets=targets or ("host",),

@@ -122,7 +122,7 @@ def quantize(model: str, output: str, **opts) -> None:
     """
     from packager import pipeline
     from packager.errors import CheckFailed, RecipeError
-    from packager.files import publish_file
+    from packager.files import publish_file, refuse_overwrite
     from packager.plans import quantize_plan
     from packager.progress import Reporter
     from packager.recipe import build_recipe
@@ -139,6 +139,10 @@ def quantize(model: str, output: str, **opts) -> None:
         raise RecipeError("--max-drop needs --eval DATA to measure the drop on")
     for flag, value in (("--calib", opts["calib"]), ("--eval", opts["eval_data"])):
         _check_data_file(flag, value)
+    inputs = {"MODEL": model, "--calib": opts["calib"], "--eval": opts["eval_data"]}
+    inputs["--tokenizer"] = opts["tokenizer"]
+    for dest in (out, _sidecar(out, ".quantize.json"), _sidecar(out, ".search.md")):
+        refuse_overwrite(dest, inputs, "-o")
     qcfg = _quantize_fields(opts)
     stem = "".join(c if c.isalnum() or c in "_.-" else "-" for c in Path(model).stem) or "model"
     recipe = build_recipe(

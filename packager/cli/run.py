@@ -66,3 +66,5 @@ def _read_json(path: Path):
         raise InputFileError(
             f"--input {path}: not valid JSON ({err.msg} at line {err.lineno})"
         ) from None
+    except RecursionError:
+        raise InputFileError(f"--input {path}: JSON nested too deeply to be an input") from None

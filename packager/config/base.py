@@ -17,7 +17,8 @@ TEXT_TASKS = ("text-classification", "feature-extraction")
 class Config(BaseModel):
     """Base of every stage config: frozen (hashable cache keys) and strict about unknown fields."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # NaN and inf are never a meaningful tolerance, budget or rate: refused like a typo.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     # Fields that only say where results go, not what they are: left out of cache keys, so
     # e.g. publishing to another out_dir does not rebuild the package.

@@ -47,8 +47,46 @@ class Splits:
         return cls(x, y, pre, list(meta["labels"]), meta["source"])
 
 
+def _rows(mask: np.ndarray) -> str:
+    rows = np.flatnonzero(mask)
+    shown = ", ".join(str(int(i)) for i in rows[:5])
+    return f"row{'s' if len(rows) > 1 else ''} {shown}{' ...' if len(rows) > 5 else ''}"
+
+
+def check_arrays(source: str, x: np.ndarray, y: np.ndarray) -> None:
+    """Inputs a model can learn from and labels that are class indices, said in data terms
+    (not as an export parity failure or torch's IndexError many stages later)."""
+    what = f"data.source {source}"
+    if x.dtype.kind not in "biuf":
+        raise InputFileError(f"{what}: inputs must be numbers, got dtype {x.dtype}")
+    if x.dtype.kind == "f":
+        bad = ~np.isfinite(x.reshape(len(x), -1)).all(axis=1)
+        if bad.any():
+            raise InputFileError(
+                f"{what}: {int(bad.sum())} example(s) hold NaN or inf ({_rows(bad)}); drop or "
+                "impute them"
+            )
+    if y.dtype.kind not in "biu" and not (y.dtype.kind == "f" and np.all(np.mod(y, 1) == 0)):
+        raise InputFileError(
+            f"{what}: labels must be class indices (integers), got dtype {y.dtype}"
+        )
+    if len(y) and (y < 0).any():
+        raise InputFileError(
+            f"{what}: labels must be class indices >= 0; {_rows(y < 0)} have negative labels"
+        )
+
+
 def _split(x: np.ndarray, y: np.ndarray, cfg: DataConfig) -> tuple[dict, dict]:
     from sklearn.model_selection import train_test_split
+
+    n_test = int(np.ceil(len(x) * cfg.test_fraction))
+    n_val = int(np.ceil((len(x) - n_test) * cfg.val_fraction))
+    if len(x) - n_test - n_val < 1:
+        raise InputFileError(
+            f"data.source {cfg.source}: {len(x)} example(s) cannot make train, validation and "
+            f"test splits (test_fraction {cfg.test_fraction:g}, val_fraction "
+            f"{cfg.val_fraction:g}); give at least 10 examples, better hundreds"
+        )
 
     strat = y if len(np.unique(y)) * 2 <= len(y) * cfg.test_fraction else None
     x_rest, x_test, y_rest, y_test = train_test_split(
@@ -120,6 +158,8 @@ def load_splits(cfg: DataConfig) -> Splits:
     else:
         pre_split, x, y = _read_user_arrays(cfg)
         if pre_split is not None:
+            for s in SPLITS:
+                check_arrays(f"{cfg.source} ({s} split)", pre_split[f"x_{s}"], pre_split[f"y_{s}"])
             xs = {s: pre_split[f"x_{s}"] for s in SPLITS}
             ys = {s: pre_split[f"y_{s}"].astype(np.int64) for s in SPLITS}
         else:
@@ -127,6 +167,7 @@ def load_splits(cfg: DataConfig) -> Splits:
                 raise InputFileError(
                     f"data.source {cfg.source}: {len(x)} inputs but {len(y)} labels"
                 )
+            check_arrays(cfg.source, x, y)
             xs, ys = _split(x.astype(np.float32), y.astype(np.int64), cfg)
         shape, scale, source = tuple(xs["train"].shape[1:]), 1.0, str(cfg.source)
     if cfg.limit is not None:

@@ -12,7 +12,20 @@ from packager.errors import InputFileError, one_line
 from packager.stage import StageContext, register_stage
 
 
-@register_stage(ModelFileConfig, name="model_file", version=2)
+def loads_in_onnxruntime(path: Path, shown: str, workdir: Path) -> None:
+    """A model every later step would fail on is refused here, in the user's words (before
+    onnxruntime's quantization tools print their own tracebacks about it)."""
+    from packager.onnx_utils import ort_message, session
+
+    try:
+        session(path)
+    except Exception as err:
+        first = ort_message(err).replace(str(path), shown)
+        first = first.replace(str(workdir), str(Path(shown).parent))
+        raise InputFileError(f"{shown}: onnxruntime cannot load this model ({first})") from None
+
+
+@register_stage(ModelFileConfig, name="model_file", version=3)
 def model_file(_inp: None, cfg: ModelFileConfig, ctx: StageContext) -> Output:
     import onnx
 
@@ -27,6 +40,7 @@ def model_file(_inp: None, cfg: ModelFileConfig, ctx: StageContext) -> Output:
         first = one_line(err).replace(str(dest), cfg.path)
         first = first.replace(str(ctx.workdir), str(Path(cfg.path).parent))
         raise InputFileError(f"{cfg.path}: not a valid ONNX model ({first})") from None
+    loads_in_onnxruntime(dest, cfg.path, ctx.workdir)
     return Output(
         "onnx",
         {

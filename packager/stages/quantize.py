@@ -98,7 +98,7 @@ def _sources(cfg: QuantizeConfig, model: Path, ctx: StageContext):
     return _HANDLERS[modality](cfg, model, data)
 
 
-@register_stage(QuantizeConfig, version=4)
+@register_stage(QuantizeConfig, version=5)
 def quantize(model_art: Artifact, cfg: QuantizeConfig, ctx: StageContext) -> Output:
     from packager.quantize import search as S
     from packager.quantize.metrics import Evaluator, check_metric
@@ -120,6 +120,7 @@ def quantize(model_art: Artifact, cfg: QuantizeConfig, ctx: StageContext) -> Out
     best = S.best_of(trials)
     out = ctx.workdir / "model.onnx"
     shutil.copyfile(best.path, out)
+    _check_output(cfg, ctx, src, out)
     if cfg.max_drop is not None:
         S.write_table(
             trials, ctx.workdir, metric=cfg.metric, fp32=evaluator.fp32, max_drop=cfg.max_drop
@@ -205,6 +206,27 @@ def _trials(cfg: QuantizeConfig, ctx: StageContext, qz, evaluator, batches, feed
     ranking = S.with_producers(ranking, qz.graph, first, candidates)
     trials = S.search(trials[0], ranking, attempt, cfg.max_drop, cfg.max_trials, ctx.log)
     return trials, candidates
+
+
+def _check_output(cfg: QuantizeConfig, ctx: StageContext, src: Path, out: Path) -> None:
+    """The quantized model must load in onnxruntime (or it is an error, never exit 0), and a
+    model that grew is said out loud."""
+    from packager.onnx_utils import ort_message, session
+
+    try:
+        session(out)
+    except Exception as err:
+        raise StageError(
+            ctx.step,
+            f"the {cfg.mode} model does not load in onnxruntime ({ort_message(err)}); "
+            "nothing was written",
+        ) from None
+    grown = out.stat().st_size / max(1, src.stat().st_size)
+    if grown > 1.0 and cfg.mode != "none":
+        ctx.warn(
+            f"the {cfg.mode} model is {grown:.0%} of the input's size: nothing in it was "
+            "quantized that shrinks it (check the ops the mode covers, or exclude_* settings)"
+        )
 
 
 def _verdict(cfg: QuantizeConfig, ctx: StageContext, best, trials, candidates) -> dict[str, Any]:
