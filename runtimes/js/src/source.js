@@ -247,6 +247,7 @@ class FolderSource {
     try {
       const stat = await handle.stat();
       if (!stat.isFile()) throw notRegular(name, stat); // swapped since the listing
+      if (stat.size !== size) throw sizeMismatch(name, size, stat.size); // changed since then
       // One byte more than expected: enough to notice a file that grew since the listing.
       return await digestStream(name, readChunks(handle, size + 1), size, keep);
     } catch (err) {

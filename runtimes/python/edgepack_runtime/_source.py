@@ -221,6 +221,8 @@ class _FolderSource(Source):
             st = os.fstat(f.fileno())
             if not stat.S_ISREG(st.st_mode):
                 raise _not_regular(name, st.st_mode)  # swapped since the listing
+            if st.st_size != size:
+                raise size_mismatch(name, size, st.st_size)  # changed since the listing
             left = size + 1  # one byte more than expected: enough to notice a file that grew
             try:
                 while left > 0 and (chunk := f.read(min(_CHUNK, left))):
