@@ -23,8 +23,9 @@ namespace edgepack {
 
 constexpr int kSupportedMajor = 1;  // schema_version majors this runtime reads
 
-// Caps on what a package can make the runtime read (docs/package-format.md, "Reader limits"); the
-// same numbers as the Python and JS runtimes. Every file must also be exactly its manifest size.
+// Caps on what a package can make the runtime read (docs/package-format.md, "What a reader
+// refuses"); the same numbers as the Python and JS runtimes. Every file must also be exactly its
+// manifest size.
 constexpr uintmax_t kMaxManifestBytes = uintmax_t{16} << 20;  // manifest.json
 constexpr uintmax_t kMaxFileBytes = uintmax_t{2} << 30;       // any listed file (protobuf's 2 GiB)
 constexpr int kMaxJsonDepth = 64;                             // [ and { nesting in manifest.json

@@ -1,6 +1,6 @@
 "use strict";
-// The caps on what a package can make the runtime read (docs/package-format.md, "Reader
-// limits"). A package comes from outside the device: whatever its headers or manifest claim, the
+// The caps on what a package can make the runtime read (docs/package-format.md, "What a
+// reader refuses"). A package comes from outside the device: whatever its headers or manifest claim, the
 // runtime reads at most these many bytes and nesting levels, so a hostile package costs a bounded
 // amount of memory and time before it is refused. The same numbers as the Python and C++ runtimes.
 

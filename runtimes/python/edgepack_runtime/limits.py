@@ -1,4 +1,5 @@
-"""The caps on what a package can make the runtime read (docs/package-format.md, "Reader limits").
+"""The caps on what a package can make the runtime read (docs/package-format.md, "What a
+reader refuses").
 
 A package comes from outside the device: whatever its headers or manifest claim, the runtime
 reads at most these many bytes and nesting levels, so a hostile package costs a bounded amount
