@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -197,7 +198,8 @@ Files verify_files(const fs::path& root, const Json& manifest, const std::set<st
   }
   Files kept;
   for (const auto& [name, entry] : listed.items()) {
-    Member member = read_member(root, name, entry.at("size").get<uintmax_t>(), keep.count(name));
+    Member member =
+        read_member(root, name, entry.at("size").get<uintmax_t>(), keep.count(name) > 0);
     const std::string expected = entry.at("sha256").get<std::string>();
     if (member.sha256 != expected) {
       fail(ErrorKind::kIntegrity,

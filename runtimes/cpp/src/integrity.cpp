@@ -151,6 +151,40 @@ void verify_signature(const fs::path& root, const std::string& manifest_bytes,
   }
 }
 
+namespace {
+
+// Every entry of "files": a safe relative name, a sha256 hex, a size within kMaxFileBytes.
+void check_files(const Json& files) {
+  for (const auto& [name, entry] : files.items()) {
+    if (!safe_name(name)) {
+      fail(ErrorKind::kInvalidPackage,
+           std::string(kManifest) + ": unsafe file name '" + name + "' (must be a relative path)");
+    }
+    const std::string where = "files." + name + ".";
+    const std::string sha = string_field(entry, "sha256", where);
+    const auto lower_hex = [](unsigned char c) {
+      return std::isdigit(c) || (c >= 'a' && c <= 'f');
+    };
+    if (sha.size() != 64 || !std::all_of(sha.begin(), sha.end(), lower_hex)) {
+      fail(ErrorKind::kInvalidPackage,
+           std::string(kManifest) + ": '" + where + "sha256' is not a sha256 hex");
+    }
+    const Json& size = field(entry, "size", where);
+    if (!size.is_number_integer() || (!size.is_number_unsigned() && size.get<int64_t>() < 0)) {
+      fail(ErrorKind::kInvalidPackage,
+           std::string(kManifest) + ": '" + where + "size' must be a non-negative integer");
+    }
+    if (size.get<uintmax_t>() > kMaxFileBytes) {
+      fail(ErrorKind::kInvalidPackage, std::string(kManifest) + ": files." + name + ".size is " +
+                                           size.dump() + " bytes, larger than the " +
+                                           std::to_string(kMaxFileBytes >> 30) +
+                                           " GiB cap for a package file");
+    }
+  }
+}
+
+}  // namespace
+
 Json parse_manifest(const std::string& bytes) {
   if (json_depth(bytes) > kMaxJsonDepth) {
     fail(ErrorKind::kInvalidPackage, std::string(kManifest) + ": JSON nested deeper than " +
@@ -195,32 +229,7 @@ Json parse_manifest(const std::string& bytes) {
   if (!files.is_object()) {
     fail(ErrorKind::kInvalidPackage, std::string(kManifest) + ": 'files' must be an object");
   }
-  for (const auto& [name, entry] : files.items()) {
-    if (!safe_name(name)) {
-      fail(ErrorKind::kInvalidPackage,
-           std::string(kManifest) + ": unsafe file name '" + name + "' (must be a relative path)");
-    }
-    const std::string where = "files." + name + ".";
-    const std::string sha = string_field(entry, "sha256", where);
-    const auto lower_hex = [](unsigned char c) {
-      return std::isdigit(c) || (c >= 'a' && c <= 'f');
-    };
-    if (sha.size() != 64 || !std::all_of(sha.begin(), sha.end(), lower_hex)) {
-      fail(ErrorKind::kInvalidPackage,
-           std::string(kManifest) + ": '" + where + "sha256' is not a sha256 hex");
-    }
-    const Json& size = field(entry, "size", where);
-    if (!size.is_number_integer() || (!size.is_number_unsigned() && size.get<int64_t>() < 0)) {
-      fail(ErrorKind::kInvalidPackage,
-           std::string(kManifest) + ": '" + where + "size' must be a non-negative integer");
-    }
-    if (size.get<uintmax_t>() > kMaxFileBytes) {
-      fail(ErrorKind::kInvalidPackage, std::string(kManifest) + ": files." + name + ".size is " +
-                                           size.dump() + " bytes, larger than the " +
-                                           std::to_string(kMaxFileBytes >> 30) +
-                                           " GiB cap for a package file");
-    }
-  }
+  check_files(files);
   for (const char* key : {"preprocessing", "postprocessing", "samples"}) {
     if (manifest.contains(key) && !manifest[key].is_object()) {
       fail(ErrorKind::kInvalidPackage,

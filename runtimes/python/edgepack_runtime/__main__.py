@@ -67,8 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"ok: {package.verify().message}")
         if args.input:
             print(json.dumps(_prediction_json(package.predict(_load_input(args.input)))))
-    except (EdgepackRuntimeError, ValueError) as exc:
-        # ValueError: a bad option value (e.g. --threads 0); anything else is a bug: traceback.
+    except (EdgepackRuntimeError, ValueError, OSError) as exc:
+        # ValueError: a bad option value (e.g. --threads 0); OSError: --extract-to could not
+        # write (disk full, permissions); anything else is a bug: traceback.
         message = " ".join(str(exc).split())
         print(f"error: {message}", file=sys.stderr)
         return 1

@@ -95,7 +95,8 @@ class Source:
 
 
 def _zip_member_kind(info: zipfile.ZipInfo, label: str) -> str:
-    """ "file" or "dir"; InvalidPackageError for a symlink or any other non-regular member."""
+    """Whether a member is a "file" or a "dir"; InvalidPackageError for a symlink or any other
+    non-regular member (a FIFO or device a writer recorded in the unix mode)."""
     kind = stat.S_IFMT(info.external_attr >> 16)  # unix mode; 0 when the writer recorded none
     if kind == stat.S_IFLNK:
         raise InvalidPackageError(

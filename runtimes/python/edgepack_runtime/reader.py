@@ -124,7 +124,7 @@ class PackageReader:
         """The file's chunks; IntegrityError after the last one if its sha256 differs."""
         entry = self._entry(name)
         sha = hashlib.sha256()
-        for chunk in self._source.chunks(name, entry["size"]):
+        for chunk in self._source.chunks(name, int(entry["size"])):  # JSON may say 7.0
             sha.update(chunk)
             yield chunk
         digest = sha.hexdigest()
