@@ -1,7 +1,9 @@
 // Package: open (verify, then load), preprocess, run and predict on onnxruntime's C++ API.
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <numeric>
+#include <optional>
 
 #include "package_impl.hpp"
 
@@ -164,6 +166,32 @@ void load_session(Package::Impl& p, const std::string& model_path, const std::st
   }
 }
 
+// NaN or infinity in an input is the caller's error: a model answers it with a label that means
+// nothing, so refuse it naming the input.
+template <typename T>
+void check_finite(const std::string& name, const std::vector<T>& values) {
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (!std::isfinite(values[i])) {
+      char value[32];
+      std::snprintf(value, sizeof value, "%g", static_cast<double>(values[i]));
+      fail(ErrorKind::kInput, "input '" + name + "': contains NaN or infinity (" + value +
+                                  " at flat index " + std::to_string(i) + "): pass finite numbers");
+    }
+  }
+}
+
+std::string read_manifest(const fs::path& root, const std::string& folder) {
+  const std::optional<uintmax_t> size = detail::regular_size(root, detail::kManifest);
+  if (!size) fail(ErrorKind::kInvalidPackage, folder + ": no manifest.json at the package root");
+  if (*size > kMaxManifestBytes) {
+    fail(ErrorKind::kInvalidPackage, std::string(detail::kManifest) + ": " + std::to_string(*size) +
+                                         " bytes, larger than the " +
+                                         std::to_string(kMaxManifestBytes >> 20) +
+                                         " MiB cap for a manifest (a manifest is a few KB)");
+  }
+  return detail::read_member(root, detail::kManifest, *size, true).bytes;
+}
+
 Tensor to_tensor(const Ort::Value& value, const std::string& name) {
   Array array = detail::to_array(value, name);
   return Tensor{array.shape, std::vector<float>(array.values.begin(), array.values.end())};
@@ -175,15 +203,13 @@ Package Package::open(const std::string& folder, const Options& options) try {
   const fs::path root(folder);
   if (!fs::is_directory(root)) {
     fail(ErrorKind::kInvalidPackage,
-         folder + (fs::exists(root) ? ": not a folder (unzip the .edgepack into a folder first)"
+         folder + (fs::exists(root) ? ": not a folder (the C++ runtime reads folders: extract the "
+                                      ".edgepack with python -m edgepack_runtime PKG --extract-to "
+                                      "DIR, which refuses unsafe members)"
                                     : ": no such folder"));
   }
-  if (!fs::is_regular_file(root / detail::kManifest)) {
-    fail(ErrorKind::kInvalidPackage, folder + ": no manifest.json at the package root");
-  }
   auto p = std::make_unique<Impl>();
-  const std::string manifest_bytes =
-      detail::read_file(root / detail::kManifest, detail::kManifest, ErrorKind::kInvalidPackage);
+  const std::string manifest_bytes = read_manifest(root, folder);
   // The signature covers the exact manifest bytes: check it before trusting anything they say.
   if (!options.pubkey_pem.empty())
     detail::verify_signature(root, manifest_bytes, options.pubkey_pem);
@@ -215,6 +241,7 @@ const std::vector<std::string>& Package::labels() const { return impl_->labels; 
 
 Tensor Package::preprocess(const Array& raw) const {
   const Impl& p = *impl_;
+  check_finite(p.pre_input.empty() ? std::string("raw") : p.pre_input, raw.values);
   if (p.pre_type == "none")
     return Tensor{raw.shape, std::vector<float>(raw.values.begin(), raw.values.end())};
   if (p.pre_type != "tensor") {
@@ -246,6 +273,7 @@ std::map<std::string, Tensor> Package::run(const std::map<std::string, Tensor>& 
     const auto it = feeds.find(p.input_names[i]);
     if (it == feeds.end())
       fail(ErrorKind::kInput, "missing feed for model input '" + p.input_names[i] + "'");
+    check_finite(p.input_names[i], it->second.data);
     inputs.push_back(
         p.to_value(i, Array{it->second.shape, {it->second.data.begin(), it->second.data.end()}}));
   }

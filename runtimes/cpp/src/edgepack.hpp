@@ -6,6 +6,10 @@
 //
 // The package format is docs/package-format.md (schema 1.x). Every failure is an
 // edgepack::Error whose what() is one line naming the file and what is wrong.
+//
+// The runtime reads folders, not zips: extract a .edgepack with a reader that refuses duplicate,
+// symlink and oversized members (`python -m edgepack_runtime PKG --extract-to DIR`, or
+// edgepack_runtime.open_package(PKG).extract_to(DIR)), not with a plain unzip.
 #pragma once
 
 #include <cstdint>
@@ -18,6 +22,14 @@
 namespace edgepack {
 
 constexpr int kSupportedMajor = 1;  // schema_version majors this runtime reads
+
+// Caps on what a package can make the runtime read (docs/package-format.md, "What a reader
+// refuses"); the same numbers as the Python and JS runtimes. Every file must also be exactly its
+// manifest size.
+constexpr uintmax_t kMaxManifestBytes = uintmax_t{16} << 20;  // manifest.json
+constexpr uintmax_t kMaxFileBytes = uintmax_t{2} << 30;       // any listed file (protobuf's 2 GiB)
+constexpr int kMaxJsonDepth = 64;                             // [ and { nesting in manifest.json
+constexpr uintmax_t kMaxSignatureBytes = 1024;                // manifest.sig (64 bytes when valid)
 
 enum class ErrorKind {
   kInvalidPackage,  // not a package, or the manifest is malformed
@@ -74,9 +86,11 @@ Array read_npy(const std::string& path);
 
 class Package {
  public:
-  // Verify and load a package folder (an unzipped .edgepack), in this order: the signature when
-  // options.pubkey_pem is set, schema_version major, every file's size and sha256 (and no
-  // unlisted file), then the model session. Throws Error.
+  // Verify and load a package folder (a safely extracted .edgepack), in this order: the
+  // signature when options.pubkey_pem is set, manifest.json within the caps, schema_version
+  // major, only regular files in the tree (a symlink, FIFO or device is refused, never followed
+  // or opened), no unlisted file, every file's size and then its sha256 (each read to exactly
+  // its manifest size), then the model session. Throws Error.
   static Package open(const std::string& folder, const Options& options = {});
 
   Package(Package&&) noexcept;
@@ -88,6 +102,7 @@ class Package {
   const std::vector<std::string>& labels() const;
 
   // Raw app input -> model input, per the manifest's "preprocessing" block ("tensor" or "none").
+  // NaN or infinity in raw (or in run's feeds) is Error(kInput) naming the input.
   Tensor preprocess(const Array& raw) const;
   // Run the model on float32 feeds by input name; every output by name.
   std::map<std::string, Tensor> run(const std::map<std::string, Tensor>& feeds) const;

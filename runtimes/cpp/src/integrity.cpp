@@ -1,4 +1,5 @@
-// Trust before use: signature, manifest, schema major, every file's size and sha256.
+// Trust before use: signature, manifest (depth, schema major, fields, sizes within the caps).
+// Reading the folder's files and their sha256 is files.cpp.
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
@@ -17,21 +18,6 @@ namespace fs = std::filesystem;
 namespace edgepack::detail {
 
 namespace {
-
-std::string sha256_hex(const std::string& data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) != 1) {
-    fail(ErrorKind::kIntegrity, "OpenSSL could not compute a sha256");
-  }
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < len; ++i) {
-    out += hex[md[i] >> 4];
-    out += hex[md[i] & 15];
-  }
-  return out;
-}
 
 // A package path must be a plain relative posix path: it is joined onto the folder.
 bool safe_name(const std::string& name) {
@@ -52,6 +38,30 @@ std::string type_name(const Json& value) { return value.type_name(); }
 bool digits(const std::string& s) {
   return !s.empty() &&
          std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); });
+}
+
+// How deep [ and { nest in JSON text, counted without parsing (strings and escapes skipped):
+// nlohmann parses deep documents, but copying or comparing one recurses, so refuse it first.
+int json_depth(const std::string& text) {
+  int depth = 0, deepest = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;  // skip the escaped character
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return deepest;
 }
 
 }  // namespace
@@ -111,12 +121,17 @@ void verify_signature(const fs::path& root, const std::string& manifest_bytes,
   if (EVP_PKEY_get_id(key.get()) != EVP_PKEY_ED25519) {
     fail(ErrorKind::kSignature, pubkey_pem + ": not an ed25519 public key");
   }
-  if (!fs::exists(root / kSignature)) {
+  const std::optional<uintmax_t> size = regular_size(root, kSignature);
+  if (!size) {
     fail(ErrorKind::kSignature, std::string(kSignature) +
                                     ": missing (the package is not signed, but a public key was "
                                     "given)");
   }
-  const std::string sig = read_file(root / kSignature, kSignature, ErrorKind::kSignature);
+  if (*size > kMaxSignatureBytes) {
+    fail(ErrorKind::kSignature, std::string(kSignature) + ": " + std::to_string(*size) +
+                                    " bytes, larger than a signature can be");
+  }
+  const std::string sig = read_member(root, kSignature, *size, true).bytes;
   if (sig.size() != 64) {
     fail(ErrorKind::kSignature, std::string(kSignature) +
                                     ": expected a 64-byte ed25519 "
@@ -136,7 +151,47 @@ void verify_signature(const fs::path& root, const std::string& manifest_bytes,
   }
 }
 
+namespace {
+
+// Every entry of "files": a safe relative name, a sha256 hex, a size within kMaxFileBytes.
+void check_files(const Json& files) {
+  for (const auto& [name, entry] : files.items()) {
+    if (!safe_name(name)) {
+      fail(ErrorKind::kInvalidPackage,
+           std::string(kManifest) + ": unsafe file name '" + name + "' (must be a relative path)");
+    }
+    const std::string where = "files." + name + ".";
+    const std::string sha = string_field(entry, "sha256", where);
+    const auto lower_hex = [](unsigned char c) {
+      return std::isdigit(c) || (c >= 'a' && c <= 'f');
+    };
+    if (sha.size() != 64 || !std::all_of(sha.begin(), sha.end(), lower_hex)) {
+      fail(ErrorKind::kInvalidPackage,
+           std::string(kManifest) + ": '" + where + "sha256' is not a sha256 hex");
+    }
+    const Json& size = field(entry, "size", where);
+    if (!size.is_number_integer() || (!size.is_number_unsigned() && size.get<int64_t>() < 0)) {
+      fail(ErrorKind::kInvalidPackage,
+           std::string(kManifest) + ": '" + where + "size' must be a non-negative integer");
+    }
+    if (size.get<uintmax_t>() > kMaxFileBytes) {
+      fail(ErrorKind::kInvalidPackage, std::string(kManifest) + ": files." + name + ".size is " +
+                                           size.dump() + " bytes, larger than the " +
+                                           std::to_string(kMaxFileBytes >> 30) +
+                                           " GiB cap for a package file");
+    }
+  }
+}
+
+}  // namespace
+
 Json parse_manifest(const std::string& bytes) {
+  if (json_depth(bytes) > kMaxJsonDepth) {
+    fail(ErrorKind::kInvalidPackage, std::string(kManifest) + ": JSON nested deeper than " +
+                                         std::to_string(kMaxJsonDepth) +
+                                         " levels (edgepack writes at most a few): refusing to "
+                                         "parse it");
+  }
   Json manifest = Json::parse(bytes, nullptr, /*allow_exceptions=*/false);
   if (manifest.is_discarded()) {
     fail(ErrorKind::kInvalidPackage, std::string(kManifest) + ": not valid JSON");
@@ -174,26 +229,7 @@ Json parse_manifest(const std::string& bytes) {
   if (!files.is_object()) {
     fail(ErrorKind::kInvalidPackage, std::string(kManifest) + ": 'files' must be an object");
   }
-  for (const auto& [name, entry] : files.items()) {
-    if (!safe_name(name)) {
-      fail(ErrorKind::kInvalidPackage,
-           std::string(kManifest) + ": unsafe file name '" + name + "' (must be a relative path)");
-    }
-    const std::string where = "files." + name + ".";
-    const std::string sha = string_field(entry, "sha256", where);
-    const auto lower_hex = [](unsigned char c) {
-      return std::isdigit(c) || (c >= 'a' && c <= 'f');
-    };
-    if (sha.size() != 64 || !std::all_of(sha.begin(), sha.end(), lower_hex)) {
-      fail(ErrorKind::kInvalidPackage,
-           std::string(kManifest) + ": '" + where + "sha256' is not a sha256 hex");
-    }
-    const Json& size = field(entry, "size", where);
-    if (!size.is_number_integer() || size.get<int64_t>() < 0) {
-      fail(ErrorKind::kInvalidPackage,
-           std::string(kManifest) + ": '" + where + "size' must be a non-negative integer");
-    }
-  }
+  check_files(files);
   for (const char* key : {"preprocessing", "postprocessing", "samples"}) {
     if (manifest.contains(key) && !manifest[key].is_object()) {
       fail(ErrorKind::kInvalidPackage,
@@ -206,47 +242,6 @@ Json parse_manifest(const std::string& bytes) {
                                          " is not listed in 'files'");
   }
   return manifest;
-}
-
-Files verify_files(const fs::path& root, const Json& manifest, const std::set<std::string>& keep) {
-  const Json& listed = manifest.at("files");
-  std::set<std::string> present;
-  std::error_code ec;
-  for (fs::recursive_directory_iterator it(root, ec), end; !ec && it != end; it.increment(ec)) {
-    if (!it->is_directory()) present.insert(fs::relative(it->path(), root).generic_string());
-  }
-  if (ec)
-    fail(ErrorKind::kInvalidPackage, root.string() + ": cannot list folder (" + ec.message() + ")");
-  for (const std::string& name : present) {
-    if (name != kManifest && name != kSignature && !listed.contains(name)) {
-      fail(ErrorKind::kIntegrity,
-           name +
-               ": not listed in manifest.json (every file but manifest.json and manifest.sig "
-               "must be listed)");
-    }
-  }
-  Files kept;
-  for (const auto& [name, entry] : listed.items()) {
-    if (!present.count(name)) {
-      fail(ErrorKind::kIntegrity, name + ": listed in manifest.json but missing");
-    }
-    const auto expected_size = entry.at("size").get<uintmax_t>();
-    const uintmax_t size = fs::file_size(root / name, ec);
-    if (ec || size != expected_size) {
-      fail(ErrorKind::kIntegrity, name + ": size mismatch (expected " +
-                                      std::to_string(expected_size) + " bytes, got " +
-                                      (ec ? ec.message() : std::to_string(size)) + ")");
-    }
-    std::string bytes = read_file(root / name, name);
-    const std::string expected = entry.at("sha256").get<std::string>();
-    const std::string got = sha256_hex(bytes);
-    if (got != expected) {
-      fail(ErrorKind::kIntegrity,
-           name + ": sha256 mismatch (expected " + expected + ", got " + got + ")");
-    }
-    if (keep.count(name)) kept.emplace(name, std::move(bytes));
-  }
-  return kept;
 }
 
 }  // namespace edgepack::detail

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -22,19 +23,40 @@ inline constexpr const char* kSignature = "manifest.sig";
 // nlohmann throws on a field of a type the explicit checks did not cover: still one clear line.
 [[noreturn]] void fail_json(const nlohmann::json::exception& e);
 
-// The whole file; Error(kind) naming `label` if it cannot be read.
+// The whole file; Error(kind) naming `label` if it cannot be read. For files the app names
+// (read_npy); a package's files go through read_member.
 std::string read_file(const std::filesystem::path& path, const std::string& label,
                       ErrorKind kind = ErrorKind::kIntegrity);
+
+// files.cpp: every regular file under root by package path, with its lstat size. A symlink
+// (to a file or a folder), FIFO, socket or device anywhere in the tree: Error(kInvalidPackage).
+std::map<std::string, uintmax_t> list_files(const std::filesystem::path& root);
+
+// The lstat size of root/name; nullopt if it does not exist; Error if it is not a regular file.
+std::optional<uintmax_t> regular_size(const std::filesystem::path& root, const std::string& name);
+
+struct Member {
+  std::string bytes;  // empty unless kept
+  std::string sha256;
+};
+
+// Exactly `size` bytes of root/name, streamed through sha256 (kept when `keep`): opened with
+// O_NOFOLLOW one component at a time, refused unread if fstat's size differs, and refused as
+// soon as it holds more. Error(kIntegrity) naming the file otherwise.
+Member read_member(const std::filesystem::path& root, const std::string& name, uintmax_t size,
+                   bool keep);
 
 // manifest.sig must be the ed25519 signature of these exact manifest bytes under the PEM key.
 void verify_signature(const std::filesystem::path& root, const std::string& manifest_bytes,
                       const std::string& pubkey_pem);
 
-// Parse manifest.json, refuse an unknown schema major, check the fields the runtime reads.
+// Parse manifest.json (refused unparsed if nested deeper than kMaxJsonDepth), refuse an unknown
+// schema major, check the fields the runtime reads and the sizes against kMaxFileBytes.
 Json parse_manifest(const std::string& bytes);
 
 // Every listed file must exist with its size and sha256, and every file in the folder must be
-// listed (except manifest.json/manifest.sig). Returns the contents of the files in `keep`.
+// listed (except manifest.json/manifest.sig); all sizes are checked before any file is read.
+// Returns the contents of the files in `keep`.
 Files verify_files(const std::filesystem::path& root, const Json& manifest,
                    const std::set<std::string>& keep);
 

@@ -3,6 +3,8 @@
 // Verifies a package folder (signature when a key is given, schema major, every file's sha256)
 // and replays its recorded samples. Prints "ok: N samples reproduced (max abs diff X)" and exits
 // 0, or one "error: ..." line on stderr and exits 1. `edgepack verify --runtime cpp` calls it.
+// PKG_FOLDER is a package folder: extract a .edgepack with a reader that refuses duplicate,
+// symlink and oversized members (python -m edgepack_runtime PKG --extract-to DIR), not unzip.
 #include <cstdio>
 #include <iostream>
 #include <string>

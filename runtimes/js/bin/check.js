@@ -1,16 +1,46 @@
 #!/usr/bin/env node
 "use strict";
 // node runtimes/js/bin/check.js PKG [--pubkey KEY.pem] [--backend node|wasm] [--threads N]
+//                                    [--input RAW.npy]
 //
 // Verifies a package (signature when --pubkey is given, every sha256), replays its recorded
 // samples and compares with the recorded outputs. Prints `ok: ...` and exits 0, or prints ONE
 // line `error: ...` on stderr and exits 1: `edgepack verify --runtime js` and scripts grep it.
+// With --input, predicts on RAW.npy instead of replaying the samples and prints the prediction
+// as one JSON line (as `python -m edgepack_runtime PKG --input RAW.npy` does).
 
+const fs = require("node:fs");
 const { parseArgs } = require("node:util");
-const { EdgepackRuntimeError, load } = require("../src");
+const { EdgepackRuntimeError, InputError, load, readNpy } = require("../src");
 const { fmt } = require("../src/package");
 
-const USAGE = "usage: check.js PKG [--pubkey KEY.pem] [--backend node|wasm] [--threads N]";
+const USAGE =
+  "usage: check.js PKG [--pubkey KEY.pem] [--backend node|wasm] [--threads N] [--input RAW.npy]";
+
+function readInput(file) {
+  let bytes;
+  try {
+    bytes = fs.readFileSync(file);
+  } catch (err) {
+    throw new InputError(`${file}: cannot read the input (${err.code ?? err.message})`);
+  }
+  return readNpy(bytes, file);
+}
+
+function predictionJson(pred) {
+  if (pred.labels !== undefined) {
+    const rows = pred.labels.map((label, i) => ({
+      label,
+      index: pred.indices[i],
+      score: pred.scores[i],
+    }));
+    return { predictions: rows };
+  }
+  const outputs = {};
+  for (const [name, { data }] of Object.entries(pred.outputs))
+    outputs[name] = Array.from(data, Number);
+  return { outputs };
+}
 
 async function main(argv) {
   const { values, positionals } = parseArgs({
@@ -20,6 +50,7 @@ async function main(argv) {
       pubkey: { type: "string" },
       backend: { type: "string", default: "node" },
       threads: { type: "string" },
+      input: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -34,6 +65,10 @@ async function main(argv) {
     publicKey: values.pubkey,
     threads,
   });
+  if (values.input !== undefined) {
+    console.log(JSON.stringify(predictionJson(await pkg.predict(readInput(values.input)))));
+    return;
+  }
   const result = await pkg.verify();
   const maxDiff = Math.max(...Object.values(result.maxAbsDiff));
   const signed = pkg.signed ? ", signature ok" : "";

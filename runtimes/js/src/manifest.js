@@ -2,29 +2,70 @@
 // The manifest contract (docs/package-format.md, schema 1.x), checked in the same order as the
 // Python runtime: JSON object -> schema major (before any other field, so a 2.0 package gets
 // "upgrade the runtime", not a complaint about a renamed field) -> the fields the runtime reads
-// -> every listed file's size and sha256, and no unlisted file.
+// -> the package holds exactly the listed files, each of its size (all checked before any is
+// read) -> every listed file's sha256. Sizes and nesting are capped (limits.js).
 
-const { MANIFEST, checkMemberName } = require("./source");
+const { MANIFEST, checkMemberName, sizeMismatch } = require("./source");
 const { IntegrityError, InvalidPackageError, SchemaVersionError } = require("./errors");
+const { MAX_FILE_BYTES, MAX_JSON_DEPTH, MAX_MANIFEST_BYTES } = require("./limits");
 const { version: RUNTIME_VERSION } = require("../package.json");
 
 const SUPPORTED_MAJOR = 1;
 // Present in a package but never listed under "files": they describe the listing itself.
 const UNLISTED = new Set([MANIFEST, "manifest.sig"]);
-// A manifest is a few KB; refuse to parse a huge one rather than exhaust a small device's memory.
-const MAX_MANIFEST_BYTES = 16 << 20;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 const typeName = (v) => (v === null ? "null" : Array.isArray(v) ? "array" : typeof v);
 
+/** How deep [ and { nest in JSON text, counted without parsing (strings and escapes skipped). */
+function jsonDepth(text) {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x5b || c === 0x7b) {
+      deepest = Math.max(deepest, ++depth);
+    } else if (c === 0x5d || c === 0x7d) {
+      depth--;
+    }
+  }
+  return deepest;
+}
+
+/**
+ * JSON.parse of a package file's bytes, refusing nesting past MAX_JSON_DEPTH first: V8 parses
+ * deep documents, but anything that later walks one (a copy, JSON.stringify) overflows the stack.
+ */
+function parseJson(bytes, where) {
+  let text;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch (err) {
+    throw new InvalidPackageError(`${where}: not valid JSON (${err.message})`);
+  }
+  if (jsonDepth(text) > MAX_JSON_DEPTH) {
+    throw new InvalidPackageError(
+      `${where}: JSON nested deeper than ${MAX_JSON_DEPTH} levels (edgepack writes at most a ` +
+        "few): refusing to parse it",
+    );
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new InvalidPackageError(`${where}: not valid JSON (${err.message})`);
+  }
+}
+
 /** Parse manifest.json bytes, check the schema major and the fields the runtime reads. */
 function parseManifest(bytes) {
-  let manifest;
-  try {
-    manifest = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
-  } catch (err) {
-    throw new InvalidPackageError(`${MANIFEST}: not valid JSON (${err.message})`);
-  }
+  const manifest = parseJson(bytes, MANIFEST);
   if (typeName(manifest) !== "object") {
     throw new InvalidPackageError(`${MANIFEST}: expected a JSON object at the top level`);
   }
@@ -97,6 +138,12 @@ function validate(manifest) {
         `${MANIFEST}: 'files.${name}.size' must be a whole number >= 0`,
       );
     }
+    if (size > MAX_FILE_BYTES) {
+      throw new InvalidPackageError(
+        `${MANIFEST}: files.${name}.size is ${size} bytes, larger than the ` +
+          `${MAX_FILE_BYTES / 2 ** 30} GiB cap for a package file`,
+      );
+    }
   }
   for (const key of ["preprocessing", "postprocessing", "samples"]) {
     if (Object.hasOwn(manifest, key)) require_(manifest, key, "object", "");
@@ -131,8 +178,9 @@ function referencedFiles(manifest) {
 
 /**
  * Check every file against the manifest; return a Map of the bytes of the `keep` files.
- * Each file is read once: the bytes that are hashed are the bytes the runtime uses, so a file
- * swapped between the check and the use cannot slip through.
+ * The listing and every size come first (a size is free, and it stops a zip bomb before a byte
+ * is inflated); then each file is read once, to exactly its size: the bytes that are hashed are
+ * the bytes the runtime uses, so a file swapped between the check and the use cannot slip through.
  */
 async function verifyFiles(source, manifest, keep) {
   const present = source.names();
@@ -145,20 +193,15 @@ async function verifyFiles(source, manifest, keep) {
       `${unlisted[0]}: present in the package but not listed in the manifest${more}`,
     );
   }
-  const kept = new Map();
   for (const [name, entry] of Object.entries(manifest.files)) {
     if (!present.has(name)) {
       throw new IntegrityError(`${name}: listed in the manifest but missing from the package`);
     }
-    // Size first: it is free, and it stops a zip bomb before a byte is inflated.
-    const size = source.size(name);
-    if (size !== entry.size) {
-      throw new IntegrityError(
-        `${name}: size mismatch (expected ${entry.size} bytes, got ${size}): ` +
-          "the package was modified after it was built",
-      );
-    }
-    const { sha256, bytes } = await source.digest(name, keep.has(name));
+    if (source.size(name) !== entry.size) throw sizeMismatch(name, entry.size, source.size(name));
+  }
+  const kept = new Map();
+  for (const [name, entry] of Object.entries(manifest.files)) {
+    const { sha256, bytes } = await source.digest(name, entry.size, keep.has(name));
     if (sha256 !== entry.sha256) {
       throw new IntegrityError(
         `${name}: sha256 mismatch (expected ${entry.sha256.slice(0, 12)}…, got ` +
@@ -174,6 +217,8 @@ module.exports = {
   MAX_MANIFEST_BYTES,
   SUPPORTED_MAJOR,
   checkSchemaVersion,
+  jsonDepth,
+  parseJson,
   parseManifest,
   referencedFiles,
   verifyFiles,

@@ -3,13 +3,12 @@
 
 const { Backend, checkBackend } = require("./backend");
 const { InputError, InvalidPackageError, SampleMismatchError } = require("./errors");
-const { MAX_MANIFEST_BYTES, parseManifest, referencedFiles, verifyFiles } = require("./manifest");
+const { MAX_MANIFEST_BYTES, MAX_SIGNATURE_BYTES } = require("./limits");
+const { parseManifest, referencedFiles, verifyFiles } = require("./manifest");
 const { readNpy } = require("./npy");
-const { makePostprocessor, makePreprocessor, packageLabels } = require("./processing");
+const { checkFinite, makePostprocessor, makePreprocessor, packageLabels } = require("./processing");
 const { SIGNATURE, loadPublicKey, verifySignature } = require("./signature");
 const { MANIFEST, openSource } = require("./source");
-
-const MAX_SIGNATURE_BYTES = 1024; // a raw signature is 64 bytes; refuse to read a huge one
 
 class Package {
   /** Use load(); the constructor takes what load() has already verified. */
@@ -78,6 +77,7 @@ class Package {
           (missing.length ? `; missing: [${missing}]` : ""),
       );
     }
+    for (const [name, feed] of Object.entries(feeds)) checkFinite(name, feed?.data);
     return this._backend.run(this._session, feeds);
   }
 
@@ -233,18 +233,23 @@ async function readManifestBytes(source) {
       : "";
     throw new InvalidPackageError(`${source.label}: no ${MANIFEST} at the package root${hint}`);
   }
-  if (source.size(MANIFEST) > MAX_MANIFEST_BYTES) {
-    throw new InvalidPackageError(`${MANIFEST}: larger than ${MAX_MANIFEST_BYTES} bytes`);
+  const size = source.size(MANIFEST);
+  if (size > MAX_MANIFEST_BYTES) {
+    throw new InvalidPackageError(
+      `${MANIFEST}: ${size} bytes, larger than the ${MAX_MANIFEST_BYTES / 2 ** 20} MiB cap ` +
+        "for a manifest (a manifest is a few KB)",
+    );
   }
-  return (await source.digest(MANIFEST, true)).bytes;
+  return (await source.digest(MANIFEST, size, true)).bytes;
 }
 
 async function readSignature(source) {
   if (!source.names().has(SIGNATURE)) return null;
-  if (source.size(SIGNATURE) > MAX_SIGNATURE_BYTES) {
-    throw new InvalidPackageError(`${SIGNATURE}: larger than ${MAX_SIGNATURE_BYTES} bytes`);
+  const size = source.size(SIGNATURE);
+  if (size > MAX_SIGNATURE_BYTES) {
+    throw new InvalidPackageError(`${SIGNATURE}: ${size} bytes, larger than a signature can be`);
   }
-  return (await source.digest(SIGNATURE, true)).bytes;
+  return (await source.digest(SIGNATURE, size, true)).bytes;
 }
 
 /** The manifest's inputs/outputs must be the model's: apps and samples rely on the names. */

@@ -65,6 +65,29 @@ function flatNumbers(raw) {
   return Float64Array.from(flat);
 }
 
+/**
+ * Refuse NaN and infinity in an input (InputError naming it): a model answers them with a label
+ * that means nothing, and the app should hear that its input is broken. Integers pass untouched.
+ */
+function checkFinite(name, values) {
+  if (!(
+    values instanceof Float32Array ||
+    values instanceof Float64Array ||
+    Array.isArray(values)
+  )) {
+    return values;
+  }
+  for (let i = 0; i < values.length; i++) {
+    if (!Number.isFinite(values[i])) {
+      throw new InputError(
+        `input '${name}': contains NaN or infinity (${values[i]} at flat index ${i}): ` +
+          "pass finite numbers",
+      );
+    }
+  }
+  return values;
+}
+
 function number(spec, key, fallback) {
   const value = spec[key] ?? fallback;
   if (typeof value !== "number" || !Number.isFinite(value)) {
@@ -115,7 +138,7 @@ function tensorPreprocessor(spec, inputs) {
   const perSample = sampleShape.reduce((a, b) => a * b, 1);
 
   return (raw) => {
-    const x = flatNumbers(raw);
+    const x = checkFinite(target.name, flatNumbers(raw));
     if (x.length === 0 || x.length % perSample !== 0) {
       throw new InputError(
         `input has ${x.length} values, not a whole number of samples of shape ` +
@@ -140,7 +163,8 @@ function nonePreprocessor(inputs) {
     for (const [name, value] of Object.entries(named)) {
       const shape = value?.shape;
       if (!Array.isArray(shape)) throw new InputError(`input ${name}: pass {data, shape}`);
-      feeds[name] = { dtype: dtypes[name], shape, data: castTo(dtypes[name], flatNumbers(value)) };
+      const values = checkFinite(name, flatNumbers(value)); // before a cast hides a NaN as 0
+      feeds[name] = { dtype: dtypes[name], shape, data: castTo(dtypes[name], values) };
     }
     return feeds;
   };
@@ -256,4 +280,11 @@ function makePostprocessor(manifest) {
   );
 }
 
-module.exports = { makePostprocessor, makePreprocessor, packageLabels, softmax, typedArrayFor };
+module.exports = {
+  checkFinite,
+  makePostprocessor,
+  makePreprocessor,
+  packageLabels,
+  softmax,
+  typedArrayFor,
+};

@@ -6,9 +6,9 @@ const assert = require("node:assert/strict");
 const test = require("node:test");
 
 const { InputError, InvalidPackageError, SchemaVersionError } = require("../src/errors");
-const { checkSchemaVersion, parseManifest } = require("../src/manifest");
+const { checkSchemaVersion, jsonDepth, parseManifest } = require("../src/manifest");
 const { readNpy } = require("../src/npy");
-const { makePostprocessor, makePreprocessor, softmax } = require("../src/processing");
+const { checkFinite, makePostprocessor, makePreprocessor, softmax } = require("../src/processing");
 const { checkMemberName } = require("../src/source");
 
 const DIGITS = {
@@ -116,4 +116,28 @@ test("member names must be plain relative posix paths", () => {
   for (const bad of ["../x", "/etc/passwd", "a\\b", "a//b", "./a", "C:/x", ""]) {
     assert.throws(() => checkMemberName(bad, "x"), InvalidPackageError, bad);
   }
+});
+
+test("JSON depth is counted on the text, skipping brackets inside strings and escapes", () => {
+  assert.equal(jsonDepth('{"a": [1, {"b": []}]}'), 4);
+  assert.equal(jsonDepth('["[[[[", "\\"[[[", {}]'), 2);
+  assert.equal(jsonDepth("7"), 0);
+});
+
+test("a manifest nested deeper than MAX_JSON_DEPTH is refused before it is parsed", () => {
+  const deep = "[".repeat(100000) + "]".repeat(100000);
+  const bytes = Buffer.from(`{"schema_version": "1.0", "lineage": ${deep}}`);
+  assert.throws(() => parseManifest(bytes), /manifest\.json: JSON nested deeper than 64 levels/);
+});
+
+test("NaN and infinity are refused with InputError naming the input; integers pass", () => {
+  const pre = makePreprocessor(DIGITS);
+  assert.throws(() => pre([1, 2, NaN, 4]), /input 'input': contains NaN or infinity/);
+  assert.throws(() => pre(new Float32Array([1, Infinity, 3, 4])), InputError);
+  assert.throws(
+    () => checkFinite("x", new Float64Array([-Infinity])),
+    /input 'x'.*at flat index 0/,
+  );
+  const ints = new BigInt64Array([1n, 2n]);
+  assert.equal(checkFinite("ids", ints), ints);
 });

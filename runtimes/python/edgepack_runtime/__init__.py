@@ -2,7 +2,9 @@
 
 `load(path)` checks the manifest and every file's sha256 before the model reaches onnxruntime;
 `load(path, pubkey=KEY)` checks the ed25519 signature first;
-`Package.predict(raw)` preprocesses, runs and postprocesses. See README.md.
+`Package.predict(raw)` preprocesses, runs and postprocesses;
+`open_package(path)` reads a package's files verified, without onnxruntime (`extract_to` a
+folder for the C++ runtime). See README.md.
 """
 
 from ._version import __version__
@@ -16,11 +18,16 @@ from .errors import (
     SignatureError,
     UnsupportedPackageError,
 )
+from .limits import MAX_FILE_BYTES, MAX_JSON_DEPTH, MAX_MANIFEST_BYTES
 from .manifest import SCHEMA_VERSION, SUPPORTED_MAJOR
 from .package import Package, SampleCheck, load
 from .postprocessing import Prediction
+from .reader import PackageReader, open_package
 
 __all__ = [
+    "MAX_FILE_BYTES",
+    "MAX_JSON_DEPTH",
+    "MAX_MANIFEST_BYTES",
     "SCHEMA_VERSION",
     "SUPPORTED_MAJOR",
     "EdgepackRuntimeError",
@@ -28,6 +35,7 @@ __all__ = [
     "IntegrityError",
     "InvalidPackageError",
     "Package",
+    "PackageReader",
     "Prediction",
     "SampleCheck",
     "SampleMismatchError",
@@ -36,4 +44,5 @@ __all__ = [
     "UnsupportedPackageError",
     "__version__",
     "load",
+    "open_package",
 ]

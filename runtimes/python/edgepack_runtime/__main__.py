@@ -1,4 +1,5 @@
 """python -m edgepack_runtime PKG [--input FILE.npy] [--info] [--check] [--pubkey KEY.pub]
+python -m edgepack_runtime PKG --extract-to DIR [--pubkey KEY.pub]
 
 Errors are one line on stderr (`error: ...`) and exit code 1: a device script can grep them.
 """
@@ -13,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__, load
+from . import __version__, load, open_package
 from .errors import EdgepackRuntimeError
 from .postprocessing import Prediction
 
@@ -45,9 +46,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--pubkey", metavar="KEY.pub", help="refuse the package unless signed by this key"
     )
+    parser.add_argument(
+        "--extract-to",
+        metavar="DIR",
+        help="verify every file and write the package as a folder in DIR (empty or new), "
+        "e.g. for the C++ runtime; nothing else runs",
+    )
     parser.add_argument("--version", action="version", version=f"edgepack-runtime {__version__}")
     args = parser.parse_args(argv)
     try:
+        if args.extract_to:
+            with open_package(args.package, pubkey=args.pubkey) as reader:
+                reader.extract_to(args.extract_to)
+                print(f"ok: {len(reader.names())} files verified and written to {args.extract_to}")
+            return 0
         package = load(args.package, threads=args.threads, pubkey=args.pubkey)
         if args.info or not (args.input or args.check):
             print(json.dumps(package.info(), indent=2))
@@ -55,8 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"ok: {package.verify().message}")
         if args.input:
             print(json.dumps(_prediction_json(package.predict(_load_input(args.input)))))
-    except (EdgepackRuntimeError, ValueError) as exc:
-        # ValueError: a bad option value (e.g. --threads 0); anything else is a bug: traceback.
+    except (EdgepackRuntimeError, ValueError, OSError) as exc:
+        # ValueError: a bad option value (e.g. --threads 0); OSError: --extract-to could not
+        # write (disk full, permissions); anything else is a bug: traceback.
         message = " ".join(str(exc).split())
         print(f"error: {message}", file=sys.stderr)
         return 1

@@ -1,14 +1,20 @@
 """Read the files of a package, whether it is a `.edgepack` zip or a folder with the same tree.
 
-Nothing is extracted to disk: members are streamed from the zip, so a hostile member name can
-never write outside a temp dir, and the bytes that are hashed are the bytes that are used.
+Only regular files are ever read. Symlinks (a zip member whose mode says S_IFLNK, or a link
+anywhere in a folder), FIFOs, sockets and devices are refused when the package is opened, and a
+folder's files are opened one path component at a time without following links, so a read can
+neither leave the package root nor block. Every read is bounded by the size the caller expects
+(the manifest's): a zip bomb or a file that grows is refused after at most that many bytes.
+Nothing is extracted to disk here (reader.PackageReader.extract_to does that, verified).
 """
 
 from __future__ import annotations
 
-import hashlib
+import errno
 import os
+import stat
 import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
@@ -16,6 +22,10 @@ from .errors import IntegrityError, InvalidPackageError
 
 MANIFEST = "manifest.json"
 _CHUNK = 1 << 20
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+# O_NONBLOCK: opening a FIFO returns at once (then fstat refuses it) instead of waiting forever.
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0) | _NOFOLLOW
+_ONLY_REGULAR = "a package holds only regular files: copy the file itself in"
 
 
 def check_member_name(name: str, where: str) -> str:
@@ -34,8 +44,22 @@ def check_member_name(name: str, where: str) -> str:
     return name
 
 
+def size_mismatch(name: str, expected: int, got: int) -> IntegrityError:
+    return IntegrityError(
+        f"{name}: size mismatch (expected {expected} bytes, got {got}): "
+        "the package was modified after it was built"
+    )
+
+
+def max_compressed_size(size: int) -> int:
+    """The most compressed bytes a `size`-byte member can take: deflate, bzip2 and lzma never
+    grow data by more than a fraction of a percent, so a member far above this has a header
+    that understates what it inflates to (a zip bomb's trick). Shared with the JS runtime."""
+    return size + size // 8 + 1024
+
+
 class Source:
-    """The files of a package: names, sizes and streamed contents."""
+    """The regular files of a package: names, sizes, and contents streamed to a known size."""
 
     label: str
 
@@ -43,26 +67,49 @@ class Source:
         raise NotImplementedError
 
     def size(self, name: str) -> int:
+        """The size the container records (zip header, or lstat), known before any read."""
         raise NotImplementedError
 
-    def chunks(self, name: str) -> Iterator[bytes]:
+    def _raw_chunks(self, name: str, size: int) -> Iterator[bytes]:
         raise NotImplementedError
 
-    def read(self, name: str) -> bytes:
-        return b"".join(self.chunks(name))
+    def chunks(self, name: str, size: int) -> Iterator[bytes]:
+        """Stream exactly `size` bytes of `name`: IntegrityError as soon as it holds more (so a
+        lying header or a growing file costs at most `size` bytes), or at the end if fewer."""
+        if self.size(name) != size:
+            raise size_mismatch(name, size, self.size(name))
+        got = 0
+        for chunk in self._raw_chunks(name, size):
+            got += len(chunk)
+            if got > size:
+                raise size_mismatch(name, size, got)
+            yield chunk
+        if got != size:
+            raise size_mismatch(name, size, got)
 
-    def digest(self, name: str, keep: bool) -> tuple[str, bytes | None]:
-        """sha256 of a file, and its bytes when `keep` (hashed in the same pass, read once)."""
-        sha = hashlib.sha256()
-        parts: list[bytes] = []
-        for chunk in self.chunks(name):
-            sha.update(chunk)
-            if keep:
-                parts.append(chunk)
-        return sha.hexdigest(), b"".join(parts) if keep else None
+    def read(self, name: str, size: int) -> bytes:
+        return b"".join(self.chunks(name, size))
 
     def close(self) -> None:
         pass
+
+
+def _zip_member_kind(info: zipfile.ZipInfo, label: str) -> str:
+    """Whether a member is a "file" or a "dir"; InvalidPackageError for a symlink or any other
+    non-regular member (a FIFO or device a writer recorded in the unix mode)."""
+    kind = stat.S_IFMT(info.external_attr >> 16)  # unix mode; 0 when the writer recorded none
+    if kind == stat.S_IFLNK:
+        raise InvalidPackageError(
+            f"{label}: zip member {info.filename!r} is a symlink; {_ONLY_REGULAR}"
+        )
+    if info.filename.endswith("/") and kind in (0, stat.S_IFDIR):
+        return "dir"
+    if kind not in (0, stat.S_IFREG):
+        raise InvalidPackageError(
+            f"{label}: zip member {info.filename!r} is not a regular file (mode {kind:o}); "
+            f"{_ONLY_REGULAR}"
+        )
+    return "file"
 
 
 class _ZipSource(Source):
@@ -70,17 +117,31 @@ class _ZipSource(Source):
         self.label = str(path)
         try:
             self._zip = zipfile.ZipFile(path)
-        except (zipfile.BadZipFile, OSError) as exc:
+        except (zipfile.BadZipFile, OSError, ValueError) as exc:
             raise InvalidPackageError(f"{path}: not a readable zip ({exc})") from exc
         self._infos: dict[str, zipfile.ZipInfo] = {}
-        for info in self._zip.infolist():
-            check_member_name(info.filename, self.label)
-            if info.is_dir():
-                continue
-            if info.filename in self._infos:
-                # Two members with one name: which one a reader sees is up to the reader.
-                raise InvalidPackageError(f"{path}: duplicate zip member {info.filename!r}")
-            self._infos[info.filename] = info
+        try:
+            for info in self._zip.infolist():
+                self._add(info)
+        except BaseException:
+            self._zip.close()
+            raise
+
+    def _add(self, info: zipfile.ZipInfo) -> None:
+        name = check_member_name(info.filename, self.label)
+        if _zip_member_kind(info, self.label) == "dir":
+            return
+        if name in self._infos:
+            # Two members with one name: which one a reader sees is up to the reader.
+            raise InvalidPackageError(f"{self.label}: duplicate zip member {name!r}")
+        if info.flag_bits & 0x1:
+            raise InvalidPackageError(f"{self.label}: zip member {name!r} is encrypted")
+        if info.compress_size > max_compressed_size(info.file_size):
+            raise IntegrityError(
+                f"{name}: the zip header says {info.file_size} bytes but the member holds "
+                f"{info.compress_size} compressed bytes: the zip was altered"
+            )
+        self._infos[name] = info
 
     def names(self) -> set[str]:
         return set(self._infos)
@@ -88,41 +149,96 @@ class _ZipSource(Source):
     def size(self, name: str) -> int:
         return self._infos[name].file_size
 
-    def chunks(self, name: str) -> Iterator[bytes]:
+    def _raw_chunks(self, name: str, size: int) -> Iterator[bytes]:
         try:
+            # zipfile never inflates past the header's file_size, which chunks() checked.
             with self._zip.open(self._infos[name]) as member:
                 while chunk := member.read(_CHUNK):
                     yield chunk
-        except (zipfile.BadZipFile, OSError, RuntimeError) as exc:
-            # A bad CRC or an encrypted member: the file is not the one that was packaged.
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError) as exc:
+            # A bad CRC, corrupt deflate data, an unknown method (NotImplementedError is a
+            # RuntimeError): not the file that was packaged.
             raise IntegrityError(f"{name}: cannot read zip member ({exc})") from exc
 
     def close(self) -> None:
         self._zip.close()
 
 
+def _open_inside(root: Path, name: str) -> int:
+    """A read-only fd for root/name, opened one component at a time with O_NOFOLLOW, so the path
+    cannot resolve outside root even if a folder is swapped for a link after the listing."""
+    parts = name.split("/")
+    if not _NOFOLLOW or os.open not in os.supports_dir_fd:
+        return os.open(os.path.join(root, *parts), _READ_FLAGS)  # no openat: the listing checked
+    fd = os.open(root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        for part in parts[:-1]:
+            child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | _NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = child
+        return os.open(parts[-1], _READ_FLAGS, dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
 class _FolderSource(Source):
     def __init__(self, path: Path) -> None:
         self.label = str(path)
         self._root = path
-        self._names: set[str] = set()
-        for dirpath, _, filenames in os.walk(path):
-            rel = Path(dirpath).relative_to(path)
-            self._names.update((rel / f).as_posix() for f in filenames)
+        self._sizes: dict[str, int] = {}
+        pending = [""]  # an explicit stack: a folder nested thousands deep cannot recurse us
+        while pending:
+            rel = pending.pop()
+            try:
+                with os.scandir(path / rel) as entries:
+                    found = [(e.name, e.stat(follow_symlinks=False)) for e in entries]
+            except OSError as exc:
+                raise InvalidPackageError(f"{path}: cannot list {rel or '.'} ({exc})") from exc
+            for base, st in found:
+                name = f"{rel}/{base}" if rel else base
+                if stat.S_ISDIR(st.st_mode):
+                    pending.append(name)
+                elif stat.S_ISREG(st.st_mode):
+                    self._sizes[name] = st.st_size
+                else:
+                    raise _not_regular(name, st.st_mode)
 
     def names(self) -> set[str]:
-        return set(self._names)
+        return set(self._sizes)
 
     def size(self, name: str) -> int:
-        return (self._root / name).stat().st_size
+        return self._sizes[name]
 
-    def chunks(self, name: str) -> Iterator[bytes]:
+    def _raw_chunks(self, name: str, size: int) -> Iterator[bytes]:
         try:
-            with open(self._root / name, "rb") as f:
-                while chunk := f.read(_CHUNK):
-                    yield chunk
+            fd = _open_inside(self._root, name)
         except OSError as exc:
-            raise IntegrityError(f"{name}: cannot read ({exc})") from exc
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK):
+                raise InvalidPackageError(
+                    f"{name}: is a symlink or under one; {_ONLY_REGULAR}"
+                ) from exc
+            raise IntegrityError(f"{name}: cannot read ({exc.strerror})") from exc
+        with open(fd, "rb", buffering=0) as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise _not_regular(name, st.st_mode)  # swapped since the listing
+            if st.st_size != size:
+                raise size_mismatch(name, size, st.st_size)  # changed since the listing
+            left = size + 1  # one byte more than expected: enough to notice a file that grew
+            try:
+                while left > 0 and (chunk := f.read(min(_CHUNK, left))):
+                    left -= len(chunk)
+                    yield chunk
+            except OSError as exc:
+                raise IntegrityError(f"{name}: cannot read ({exc.strerror})") from exc
+
+
+def _not_regular(name: str, mode: int) -> InvalidPackageError:
+    if stat.S_ISLNK(mode):
+        return InvalidPackageError(f"{name}: is a symlink; {_ONLY_REGULAR}")
+    return InvalidPackageError(
+        f"{name}: not a regular file (a FIFO, socket or device); {_ONLY_REGULAR}"
+    )
 
 
 def open_source(path: str | os.PathLike[str]) -> Source:

@@ -1,10 +1,14 @@
 """The manifest contract (docs/package-format.md, schema 1.x): what a reader checks, in order.
 
-1. manifest.json parses as a JSON object;
+1. manifest.json is at most MAX_MANIFEST_BYTES, nests at most MAX_JSON_DEPTH deep, and parses
+   as a JSON object;
 2. its schema_version has a major this runtime knows (checked before any other field, so a
    2.0 package gets "upgrade the runtime", not a confusing complaint about a renamed field);
-3. it matches the published schema (schema.py, runtimes/manifest.schema.json);
-4. every listed file has its recorded size and sha256, and no file is unlisted.
+3. it matches the published schema (schema.py, runtimes/manifest.schema.json), with safe file
+   names and sizes within MAX_FILE_BYTES;
+4. the package holds exactly the listed files, each with its recorded size (check_listing,
+   before a byte of any of them is read); their sha256 are checked as they are read
+   (reader.PackageReader).
 """
 
 from __future__ import annotations
@@ -13,38 +17,77 @@ import json
 import re
 from typing import Any
 
-from ._source import MANIFEST, Source, check_member_name
+import numpy as np
+
+from ._source import MANIFEST, Source, check_member_name, size_mismatch
 from ._version import __version__
 from .errors import IntegrityError, InvalidPackageError, SchemaVersionError
+from .limits import MAX_FILE_BYTES, MAX_JSON_DEPTH, MAX_MANIFEST_BYTES
 from .schema import check
 
 SCHEMA_VERSION = "1.0"
 SUPPORTED_MAJOR = 1
 # Present in a package but never listed under "files": they describe the listing itself.
 UNLISTED = frozenset({MANIFEST, "manifest.sig"})
-# A manifest is a few KB; refuse to parse a huge one rather than exhaust a small device's memory.
-MAX_MANIFEST_BYTES = 16 << 20
+
+# A JSON string, escapes included (the unrolled form: no backtracking on long strings).
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
 
 
-def read_manifest(source: Source) -> dict[str, Any]:
-    """Parse, version-check and validate manifest.json (steps 1-3)."""
+def json_depth(data: bytes) -> int:
+    """How deep [ and { nest in JSON text, counted without parsing (strings skipped): numpy
+    over the bytes, so even a 16 MiB document of "[" is measured in a fraction of a second."""
+    codes = np.frombuffer(_JSON_STRING.sub(b"", data), np.uint8)
+    opens = (codes == ord("[")) | (codes == ord("{"))
+    closes = (codes == ord("]")) | (codes == ord("}"))
+    steps = opens.astype(np.int32) - closes  # int32: 16 MiB of "[" is far below 2**31
+    return int(np.cumsum(steps, dtype=np.int32).max(initial=0))
+
+
+def parse_json(data: bytes, where: str) -> Any:
+    """Parse JSON from a package, refusing nesting past MAX_JSON_DEPTH before the parser sees
+    it: Python's json recurses, and a RecursionError is not an answer an app can act on."""
+    if json_depth(data) > MAX_JSON_DEPTH:
+        raise InvalidPackageError(
+            f"{where}: JSON nested deeper than {MAX_JSON_DEPTH} levels (edgepack writes at most "
+            "a few): refusing to parse it"
+        )
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise InvalidPackageError(f"{where}: not valid JSON ({exc})") from exc
+
+
+def read_manifest_bytes(source: Source) -> bytes:
+    """manifest.json's bytes, refused unread when its recorded size is over the cap."""
     if MANIFEST not in source.names():
         nested = sorted(n for n in source.names() if n.endswith("/" + MANIFEST))
         hint = (
             f" (found {nested[0]}: package the folder's contents, not the folder)" if nested else ""
         )
         raise InvalidPackageError(f"{source.label}: no {MANIFEST} at the package root{hint}")
-    if source.size(MANIFEST) > MAX_MANIFEST_BYTES:
-        raise InvalidPackageError(f"{MANIFEST}: larger than {MAX_MANIFEST_BYTES} bytes")
-    try:
-        manifest = json.loads(source.read(MANIFEST).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidPackageError(f"{MANIFEST}: not valid JSON ({exc})") from exc
+    size = source.size(MANIFEST)
+    if size > MAX_MANIFEST_BYTES:
+        raise InvalidPackageError(
+            f"{MANIFEST}: {size} bytes, larger than the {MAX_MANIFEST_BYTES >> 20} MiB cap "
+            "for a manifest (a manifest is a few KB)"
+        )
+    return source.read(MANIFEST, size)
+
+
+def parse_manifest(data: bytes) -> dict[str, Any]:
+    """Parse, version-check and validate manifest.json's bytes (steps 1-3)."""
+    manifest = parse_json(data, MANIFEST)
     if not isinstance(manifest, dict):
         raise InvalidPackageError(f"{MANIFEST}: expected a JSON object at the top level")
     check_schema_version(manifest.get("schema_version"))
     validate(manifest)
     return manifest
+
+
+def read_manifest(source: Source) -> dict[str, Any]:
+    """Steps 1-3 on a package's own manifest.json."""
+    return parse_manifest(read_manifest_bytes(source))
 
 
 def check_schema_version(version: object) -> None:
@@ -65,10 +108,16 @@ def check_schema_version(version: object) -> None:
 
 def validate(manifest: dict[str, Any]) -> None:
     """Check the manifest against the published schema (schema.MANIFEST_SCHEMA), then what a
-    JSON Schema cannot say: safe file names, and every file the runtime reads being listed."""
+    JSON Schema cannot say: safe file names, sizes within the cap, and every file the runtime
+    reads being listed."""
     check(manifest)
-    for name in manifest["files"]:
+    for name, entry in manifest["files"].items():
         check_member_name(name, MANIFEST)
+        if entry["size"] > MAX_FILE_BYTES:
+            raise InvalidPackageError(
+                f"{MANIFEST}: files.{name}.size is {entry['size']} bytes, larger than the "
+                f"{MAX_FILE_BYTES >> 30} GiB cap for a package file"
+            )
     for path in referenced_files(manifest) + mobile_files(manifest):
         if path not in manifest["files"]:
             raise InvalidPackageError(f"{MANIFEST}: {path} is referenced but not listed in 'files'")
@@ -96,12 +145,9 @@ def referenced_files(manifest: dict[str, Any]) -> list[str]:
     return paths
 
 
-def verify_files(source: Source, manifest: dict[str, Any], keep: set[str]) -> dict[str, bytes]:
-    """Check every file against the manifest (step 4); return the bytes of the `keep` files.
-
-    Each file is read once: the bytes that are hashed are the bytes the runtime uses, so a file
-    swapped between the check and the use cannot slip through.
-    """
+def check_listing(source: Source, manifest: dict[str, Any]) -> None:
+    """The package holds exactly the listed files, each of its recorded size (step 4, before
+    any of them is read: a size is free, and it stops a zip bomb before a byte is inflated)."""
     files: dict[str, dict[str, Any]] = manifest["files"]
     present = source.names()
     unlisted = sorted(present - set(files) - UNLISTED)
@@ -110,23 +156,8 @@ def verify_files(source: Source, manifest: dict[str, Any], keep: set[str]) -> di
             f"{unlisted[0]}: present in the package but not listed in the manifest"
             + (f" (and {len(unlisted) - 1} more)" if len(unlisted) > 1 else "")
         )
-    kept: dict[str, bytes] = {}
     for name, entry in files.items():
         if name not in present:
             raise IntegrityError(f"{name}: listed in the manifest but missing from the package")
-        # Size first: it is free, and it stops a zip bomb before a byte is inflated.
-        size = source.size(name)
-        if size != entry["size"]:
-            raise IntegrityError(
-                f"{name}: size mismatch (expected {entry['size']} bytes, got {size}): "
-                "the package was modified after it was built"
-            )
-        digest, data = source.digest(name, keep=name in keep)
-        if digest != entry["sha256"]:
-            raise IntegrityError(
-                f"{name}: sha256 mismatch (expected {entry['sha256'][:12]}…, got {digest[:12]}…): "
-                "the package was modified after it was built"
-            )
-        if data is not None:
-            kept[name] = data
-    return kept
+        if source.size(name) != entry["size"]:
+            raise size_mismatch(name, entry["size"], source.size(name))

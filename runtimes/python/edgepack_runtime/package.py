@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -13,7 +12,6 @@ import numpy as np
 import onnxruntime as ort
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 
-from ._source import open_source
 from .errors import (
     EdgepackRuntimeError,
     InputError,
@@ -21,10 +19,11 @@ from .errors import (
     SampleMismatchError,
     UnsupportedPackageError,
 )
-from .manifest import read_manifest, referenced_files, verify_files
+from .manifest import parse_json, referenced_files
 from .postprocessing import Postprocessor, Prediction, make_postprocessor, package_labels
-from .preprocessing import Feeds, Preprocessor, make_preprocessor
-from .signature import SIGNATURE, PublicKeyLike, fingerprint, load_public_key, verify_signature
+from .preprocessing import Feeds, Preprocessor, check_finite, make_preprocessor
+from .reader import open_package
+from .signature import PublicKeyLike
 
 # A model onnxruntime cannot parse is a broken package; one it parses but cannot run here
 # (an op, opset or provider it lacks) is a package this install does not support.
@@ -119,8 +118,9 @@ class Package:
                 + (f"; unknown: {unknown}" if unknown else "")
                 + (f"; missing: {missing}" if missing else "")
             )
+        arrays = {k: check_finite(k, np.asarray(v)) for k, v in feeds.items()}
         try:
-            values = self._session.run(None, {k: np.asarray(v) for k, v in feeds.items()})
+            values = self._session.run(None, arrays)
         except ort_state.InvalidArgument as exc:
             # Wrong rank, size or dtype: the caller's input, not the package.
             raise InputError(f"onnxruntime rejected the input: {_one_line(exc)}") from exc
@@ -199,10 +199,7 @@ class Package:
         """Raw sample inputs: an .npy array, or a JSON list (the strings of a text package)."""
         if not path.endswith(".json"):
             return self._load_npy(path)
-        try:
-            return json.loads(self._files[path].decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InvalidPackageError(f"{path}: not valid JSON ({exc})") from exc
+        return parse_json(self._files[path], path)
 
     def _load_npy(self, path: str) -> np.ndarray:
         try:
@@ -257,35 +254,26 @@ def load(
 
     Order matters: with `pubkey` (a PEM public key file or PEM bytes), manifest.sig is checked
     against manifest.json before anything is parsed, and a missing or mismatching signature
-    raises SignatureError. Then the manifest and its schema major are checked, then every file's
-    size and sha256; the model reaches onnxruntime only once all of that has passed.
+    raises SignatureError. Then the container, the manifest and its schema major, every file's
+    size, then every file's sha256 (all of it `open_package`, see reader.py); the model reaches
+    onnxruntime only once all of that has passed.
     `threads` sets onnxruntime's intra-op threads; `providers` defaults to the CPU provider.
     `model` picks another listed model file to run, e.g. manifest["mobile"]["model"] (model.ort).
     Bad option values raise ValueError; everything about the package an EdgepackRuntimeError.
     """
     providers = _check_options(threads, providers)
-    key = load_public_key(pubkey) if pubkey is not None else None
-    source = open_source(path)
-    try:
-        if key is not None:
-            verify_signature(source, key)
-            signature = f"verified by {fingerprint(key)}"
-        else:
-            signature = "not checked" if SIGNATURE in source.names() else "unsigned"
-        manifest = read_manifest(source)
+    with open_package(path, pubkey=pubkey) as reader:
+        manifest = reader.manifest
         model_path = manifest["model"] if model is None else model
         if model_path not in manifest["files"]:
             raise InvalidPackageError(f"{model_path}: not a file of this package")
-        keep = {*referenced_files(manifest), model_path}
-        files = verify_files(source, manifest, keep=keep)
-    finally:
-        source.close()
+        files = reader.verify_files(keep={*referenced_files(manifest), model_path})
     # Pre/postprocessing blocks are checked before the (slower) session is built.
     preprocess = make_preprocessor(manifest, files)
     postprocess = make_postprocessor(manifest)
     session = _session(files.pop(model_path), model_path, threads, providers)
     _check_io(manifest, session, model_path)
-    return Package(manifest, session, files, preprocess, postprocess, signature)
+    return Package(manifest, session, files, preprocess, postprocess, reader.signature)
 
 
 def _check_io(manifest: dict[str, Any], session: ort.InferenceSession, model_path: str) -> None:

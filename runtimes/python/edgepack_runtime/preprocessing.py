@@ -24,6 +24,19 @@ def parse_dtype(value: object, where: str) -> np.dtype:
         raise InvalidPackageError(f"manifest.json: {where} has unknown dtype {value!r}") from exc
 
 
+def check_finite(name: str, array: np.ndarray) -> np.ndarray:
+    """Refuse NaN and infinity in a float input (InputError naming it): a model answers them
+    with a label that means nothing, and the app should hear that its input is broken."""
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        flat = array.ravel()
+        first = int(np.flatnonzero(~np.isfinite(flat))[0])
+        raise InputError(
+            f"input {name!r}: contains NaN or infinity ({flat[first]} at flat index {first}): "
+            "pass finite numbers"
+        )
+    return array
+
+
 def _number(spec: Mapping[str, Any], key: str, default: float) -> float:
     value = spec.get(key, default)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -76,6 +89,7 @@ class TensorPreprocessor:
             x = np.asarray(raw, dtype=np.float64)
         except (TypeError, ValueError) as exc:
             raise InputError(f"input must be numeric, shaped {self._expected()}: {exc}") from exc
+        check_finite(self.input, x)
         per_sample = math.prod(self.sample_shape)
         if x.size == 0 or x.size % per_sample:
             raise InputError(
@@ -110,7 +124,7 @@ class NonePreprocessor:
             # Cast to the declared dtype: a float64 array for a float32 model is a common slip.
             dtype = self.dtypes.get(name)
             try:
-                feeds[name] = np.asarray(value, dtype=dtype)
+                feeds[name] = check_finite(name, np.asarray(value, dtype=dtype))
             except (TypeError, ValueError) as exc:
                 raise InputError(f"input {name!r}: cannot convert to {dtype}: {exc}") from exc
         return feeds

@@ -12,8 +12,7 @@ import os
 from typing import TYPE_CHECKING
 
 from ._source import MANIFEST, Source
-from .errors import InvalidPackageError, SignatureError, UnsupportedPackageError
-from .manifest import MAX_MANIFEST_BYTES
+from .errors import SignatureError, UnsupportedPackageError
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -68,13 +67,9 @@ def fingerprint(key: Ed25519PublicKey) -> str:
     return "ed25519:" + hashlib.sha256(raw).hexdigest()[:16]
 
 
-def verify_signature(source: Source, key: Ed25519PublicKey) -> None:
-    """Raise SignatureError unless manifest.sig is a valid signature of manifest.json by `key`.
-
-    Runs before anything else reads the package: an attacker's manifest is never parsed.
-    """
-    from cryptography.exceptions import InvalidSignature
-
+def require_signature(source: Source) -> None:
+    """SignatureError unless the package has a manifest.sig and a manifest.json to check it on
+    (a key was given: an unsigned package is refused, not loaded unchecked)."""
     names = source.names()
     if SIGNATURE not in names:
         raise SignatureError(
@@ -82,15 +77,24 @@ def verify_signature(source: Source, key: Ed25519PublicKey) -> None:
         )
     if MANIFEST not in names:
         raise SignatureError(f"{source.label}: no {MANIFEST} to check the signature against")
-    if source.size(MANIFEST) > MAX_MANIFEST_BYTES:
-        raise InvalidPackageError(f"{MANIFEST}: larger than {MAX_MANIFEST_BYTES} bytes")
+
+
+def verify_signature(source: Source, manifest_bytes: bytes, key: Ed25519PublicKey) -> None:
+    """Raise SignatureError unless manifest.sig is a valid signature of `manifest_bytes` by `key`.
+
+    `manifest_bytes` are the bytes the caller then parses (read once): an attacker's manifest is
+    never parsed, and a manifest swapped after the check is not the one that is used.
+    """
+    from cryptography.exceptions import InvalidSignature
+
+    require_signature(source)
     size = source.size(SIGNATURE)
     if size != SIGNATURE_BYTES:
         raise SignatureError(
             f"{SIGNATURE}: expected a {SIGNATURE_BYTES}-byte ed25519 signature, got {size} bytes"
         )
     try:
-        key.verify(source.read(SIGNATURE), source.read(MANIFEST))
+        key.verify(source.read(SIGNATURE, size), manifest_bytes)
     except InvalidSignature:
         raise SignatureError(
             f"{SIGNATURE}: signature does not match public key {fingerprint(key)}: "
