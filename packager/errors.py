@@ -37,6 +37,13 @@ class CheckFailed(StageError):
     exit_code = 4
 
 
+class OutputError(EdgepackError):
+    """An output could not be written (a full or read-only disk, no permission): nothing
+    half-written is left under its name."""
+
+    exit_code = 1
+
+
 class PackageError(EdgepackError):
     """A package failed verification (hash, signature, samples)."""
 

@@ -11,7 +11,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 
@@ -19,14 +19,19 @@ from pathlib import Path
 def atomic_path(dest: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `dest`; when the block succeeds it is renamed to `dest`,
     when it fails it is removed."""
+    from packager.errors import OutputError
+
     out = Path(dest)
-    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:6]}")
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
         yield tmp
         os.replace(tmp, out)
+    except OSError as err:  # full, read-only, no permission: the destination is what failed
+        raise OutputError(f"{out}: cannot write it ({err.strerror or err})") from None
     finally:
-        tmp.unlink(missing_ok=True)
+        with suppress(OSError):
+            tmp.unlink(missing_ok=True)
 
 
 def publish_file(src: Path, dest: str | Path) -> Path:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -12,17 +10,16 @@ from packager.errors import InputFileError
 
 
 def _manifest_of(path: Path) -> tuple[dict[str, Any], bytes]:
-    try:
-        if path.is_dir():
-            manifest = json.loads((path / "manifest.json").read_text())
-            return manifest, (path / manifest["model"]).read_bytes()
-        with zipfile.ZipFile(path) as zf:
-            manifest = json.loads(zf.read("manifest.json"))
-            return manifest, zf.read(manifest["model"])
-    except (KeyError, OSError, zipfile.BadZipFile, json.JSONDecodeError) as err:
-        raise InputFileError(
-            f"{path}: not an edgepack package ({type(err).__name__}: {err})"
-        ) from None
+    """The manifest and the model's bytes, through the runtime's checked reader: a package a
+    device would refuse (unsafe names, symlinks, sizes, schema) is refused here too."""
+    from packager.runtime import load_runtime, open_package, package_error
+
+    rt = load_runtime()
+    with open_package(path) as reader:
+        try:
+            return reader.manifest, reader.read(reader.manifest["model"])
+        except rt.EdgepackRuntimeError as err:
+            raise InputFileError(package_error(path, err)) from None
 
 
 def inspect_target(path: Path) -> dict[str, Any]:

@@ -3,6 +3,8 @@ check, signatures): imported on demand, with one message when it is not installe
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from packager.errors import EdgepackError, InputFileError
 
 
@@ -15,3 +17,19 @@ def load_runtime(error: type[EdgepackError] = InputFileError):
             "edgepack_runtime is not installed: pip install ./runtimes/python (make demo does this)"
         ) from None
     return edgepack_runtime
+
+
+def open_package(path: str | Path):
+    """The runtime's verified package reader (edgepack_runtime.open_package): every check a
+    device makes (names, symlinks, sizes, caps, schema) before anything is read, each file's
+    sha256 as it is read. Its refusal becomes one InputFileError line naming the package."""
+    rt = load_runtime()
+    try:
+        return rt.open_package(path)
+    except rt.EdgepackRuntimeError as err:
+        raise InputFileError(package_error(path, err)) from None
+
+
+def package_error(path: str | Path, err: BaseException) -> str:
+    message = " ".join(str(err).split())
+    return message if str(path) in message else f"{path}: {message}"

@@ -12,7 +12,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import zipfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -109,11 +108,16 @@ def _cpp(path: Path, pubkey: str | Path | None) -> list[RuntimeCheck]:
         raise RuntimeMissing(
             f"the C++ runtime is not built ({binary} missing): run `bash runtimes/cpp/setup.sh`"
         )
+    from packager.runtime import load_runtime, package_error
+
+    rt = load_runtime()
     try:
         with _as_folder(path) as folder:
             return [_run_check("cpp", [str(binary), str(folder)], pubkey)]
-    except zipfile.BadZipFile as err:
-        return [RuntimeCheck("cpp", False, f"{path}: not a readable zip ({err})")]
+    except rt.EdgepackRuntimeError as err:
+        return [RuntimeCheck("cpp", False, package_error(path, err))]
+    except OSError as err:  # a full or read-only TMPDIR: one line naming where
+        return [RuntimeCheck("cpp", False, f"cannot unpack {path} for C++: {err}")]
 
 
 def _js(path: Path, pubkey: str | Path | None, backend: str = "node") -> list[RuntimeCheck]:
@@ -160,13 +164,16 @@ def _run_check(name: str, argv: list[str], pubkey: str | Path | None) -> Runtime
 
 @contextmanager
 def _as_folder(path: Path) -> Iterator[Path]:
-    """The package as a folder: itself, or a zip unpacked to a temporary folder."""
+    """The package as a folder: itself, or a zip unpacked by the runtime's checked reader (only
+    listed regular files, each verified; duplicates, symlinks and bombs refused) into a
+    temporary folder."""
     if path.is_dir():
         yield path
         return
+    from packager.runtime import load_runtime
+
+    rt = load_runtime()
     with tempfile.TemporaryDirectory(prefix="edgepack-verify-") as tmp:
-        with zipfile.ZipFile(path) as zf:
-            # extractall drops ".." and leading "/" from member names: nothing lands outside
-            # tmp, and the runtime then refuses the renamed file as unlisted.
-            zf.extractall(tmp)
-        yield Path(tmp)
+        with rt.open_package(path) as reader:
+            reader.extract_to(Path(tmp) / "pkg")
+        yield Path(tmp) / "pkg"

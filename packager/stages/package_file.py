@@ -1,13 +1,11 @@
 """package_file: bring a `.edgepack` package (zip or folder) into the cache as its model plus
 its sample feeds, so `edgepack bench PKG` measures the shipped model on the package's own
-inputs, through the same runner as every other command."""
+inputs, through the same runner as every other command. Read with the runtime's checked reader:
+what a device refuses, this refuses (names, symlinks, FIFOs, sizes, sha256)."""
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -17,42 +15,23 @@ from packager.errors import InputFileError
 from packager.stage import StageContext, register_stage
 
 
-class _Reader:
-    """Reads members of a package zip or folder, checking each against the manifest's sha256."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        try:
-            self._zip = None if path.is_dir() else zipfile.ZipFile(path)
-            self.manifest = json.loads(self._raw("manifest.json"))
-        except (OSError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as err:
-            raise InputFileError(
-                f"{path}: not an edgepack package ({type(err).__name__}: {err})"
-            ) from None
-
-    def _raw(self, name: str) -> bytes:
-        if self._zip is not None:
-            return self._zip.read(name)
-        return (self.path / name).read_bytes()
-
-    def read(self, name: str) -> bytes:
-        try:
-            data = self._raw(name)
-        except (OSError, KeyError) as err:
-            raise InputFileError(f"{self.path}: {name} is missing ({err})") from None
-        expected = (self.manifest.get("files") or {}).get(name, {}).get("sha256")
-        if expected is None or hashlib.sha256(data).hexdigest() != expected:
-            raise InputFileError(f"{self.path}: {name} does not match the manifest's sha256")
-        return data
-
-
-@register_stage(PackageFileConfig, name="package_file", version=2)
+@register_stage(PackageFileConfig, name="package_file", version=3)
 def package_file(_inp: None, cfg: PackageFileConfig, ctx: StageContext) -> Output:
+    from packager.runtime import load_runtime, open_package, package_error
+
+    rt = load_runtime()
+    with open_package(cfg.path) as pkg:
+        try:
+            return _bring(pkg, cfg, ctx)
+        except rt.EdgepackRuntimeError as err:
+            raise InputFileError(package_error(cfg.path, err)) from None
+
+
+def _bring(pkg, cfg: PackageFileConfig, ctx: StageContext) -> Output:
     import numpy as np
 
     from packager.onnx_utils import io_spec
 
-    pkg = _Reader(Path(cfg.path))
     manifest = pkg.manifest
     model_name = manifest.get("model", "model.onnx")
     dest = ctx.workdir / "model.onnx"

@@ -100,21 +100,37 @@ def test_rerunning_measures_again_instead_of_reusing_the_cache(matmul_model, tmp
 
 
 def _folder_package(tmp_path: Path, model: Path) -> Path:
-    """A minimal package folder: the model, three sample inputs, a manifest with hashes."""
+    """A minimal package folder a device would accept: the model, three sample inputs and
+    their outputs, a manifest with hashes and sizes (what the published schema requires)."""
+    from packager.onnx_utils import io_spec, session
+
     pkg = tmp_path / "mm.edgepack"
     (pkg / "samples").mkdir(parents=True)
     (pkg / "model.onnx").write_bytes(model.read_bytes())
     x = np.arange(3 * 64, dtype=np.float32).reshape(3, 64)
     np.save(pkg / "samples/input.npy", x)
+    io = io_spec(pkg / "model.onnx")
+    np.save(pkg / "samples/y.npy", session(pkg / "model.onnx").run(None, {"x": x})[0])
     files = {
-        name: {"sha256": hashlib.sha256((pkg / name).read_bytes()).hexdigest()}
-        for name in ("model.onnx", "samples/input.npy")
+        name: {
+            "sha256": hashlib.sha256((pkg / name).read_bytes()).hexdigest(),
+            "size": (pkg / name).stat().st_size,
+        }
+        for name in ("model.onnx", "samples/input.npy", "samples/y.npy")
     }
     manifest = {
         "schema_version": "1.0",
         "name": "mm",
+        "version": "0.1.0",
+        "task": "classification",
         "model": "model.onnx",
-        "samples": {"inputs": {"x": "samples/input.npy"}},
+        **io,
+        "samples": {
+            "inputs": {"x": "samples/input.npy"},
+            "outputs": {io["outputs"][0]["name"]: "samples/y.npy"},
+            "atol": 1e-4,
+            "rtol": 1e-3,
+        },
         "files": files,
     }
     (pkg / "manifest.json").write_text(json.dumps(manifest))
@@ -141,7 +157,7 @@ def test_a_tampered_package_is_refused_in_one_line(matmul_model: Path, tmp_path:
     np.save(pkg / "samples/input.npy", np.zeros((3, 64), np.float32))
     result = _bench(tmp_path, str(pkg), "--runs", "1")
     assert result.exit_code == 2
-    assert "samples/input.npy does not match the manifest's sha256" in result.output
+    assert "samples/input.npy: sha256 mismatch" in result.output
 
 
 def test_a_memory_cap_below_need_is_reported_in_the_table_not_a_crash(

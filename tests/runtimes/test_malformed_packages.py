@@ -379,13 +379,6 @@ def test_the_intact_package_these_cases_start_from_passes(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="packager/verify.py unzips for the C++ runtime with zipfile.extractall, where the last "
-    "of two same-named members wins: switch _as_folder to "
-    "edgepack_runtime.open_package(path).extract_to(tmp), then delete this marker",
-)
 def test_edgepack_verify_runtime_cpp_refuses_a_duplicate_member(
     cpp_bin, digits, tmp_path, monkeypatch
 ):

@@ -1,0 +1,144 @@
+"""Nothing lost: an output never replaces an input, a model onnxruntime cannot load is never
+written as a result, and a full or read-only disk is one line with nothing half-written."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import onnx
+import pytest
+from cli_helpers import edgepack, edgepack_on_tmpfs, needs_mount, one_error_line
+from onnx import helper
+from tiny_models import outlier_mlp_onnx
+
+
+@pytest.fixture
+def model(tmp_path) -> Path:
+    return outlier_mlp_onnx(tmp_path / "m.onnx")
+
+
+def test_quantize_refuses_to_write_over_its_input(model, tmp_path):
+    before = model.read_bytes()
+    line = one_error_line(edgepack("quantize", model, "-o", model, "--cache-dir", tmp_path / "c"))
+    assert "refusing to overwrite an input" in line and str(model) in line
+    assert model.read_bytes() == before
+
+
+def test_quantize_refuses_an_output_that_is_a_hard_link_of_its_input(model, tmp_path):
+    alias = tmp_path / "alias.onnx"
+    os.link(model, alias)
+    before = model.read_bytes()
+    proc = edgepack("quantize", model, "-o", alias, "--cache-dir", tmp_path / "c")
+    assert "refusing to overwrite an input" in one_error_line(proc)
+    assert proc.returncode == 2 and model.read_bytes() == before
+
+
+def test_quantize_refuses_a_sidecar_that_would_replace_the_calibration_data(model, tmp_path):
+    import numpy as np
+
+    calib = tmp_path / "q.quantize.json"  # an odd name, but the user's file
+    calib.write_text("[]")
+    np.save(tmp_path / "x.npy", np.zeros((4, 16), np.float32))
+    proc = edgepack("quantize", model, "-o", tmp_path / "q.onnx", "--mode", "dynamic",
+                    "--eval", calib, "--cache-dir", tmp_path / "c")  # fmt: skip
+    assert "refusing to overwrite an input" in one_error_line(proc)
+    assert calib.read_text() == "[]" and not (tmp_path / "q.onnx").exists()
+
+
+def test_bench_refuses_to_write_its_json_over_the_model(model, tmp_path):
+    before = model.read_bytes()
+    proc = edgepack("bench", model, "--runs", "1", "--json", model, "--cache-dir", tmp_path / "c")
+    assert "refusing to overwrite an input" in one_error_line(proc)
+    assert model.read_bytes() == before
+
+
+def _unloadable(path: Path, kind: str) -> Path:
+    m = onnx.load(str(outlier_mlp_onnx(path)))
+    if kind == "opset99":
+        m.opset_import[0].version = 99
+    else:
+        out = m.graph.output[0]
+        m.graph.node.append(helper.make_node("Frobnicate", [out.name], ["y2"], domain="x.y"))
+        m.graph.output.append(helper.make_tensor_value_info("y2", onnx.TensorProto.FLOAT, [1]))
+        m.opset_import.append(helper.make_opsetid("x.y", 1))
+    onnx.save(m, str(path))
+    return path
+
+
+@pytest.mark.parametrize("kind", ["opset99", "custom-op"])
+def test_a_model_onnxruntime_cannot_load_is_an_error_and_writes_nothing(tmp_path, kind):
+    src = _unloadable(tmp_path / f"{kind}.onnx", kind)
+    out = tmp_path / "q.onnx"
+    for mode in ("dynamic", "fp16"):
+        proc = edgepack("quantize", src, "-o", out, "--mode", mode, "--cache-dir", tmp_path / "c")
+        line = one_error_line(proc)
+        assert str(src) in line and "onnxruntime cannot load" in line
+        assert ".edgepack" not in line and "onnxruntime_src" not in line
+        assert not out.exists() and list(tmp_path.glob(".q.onnx*")) == []
+
+
+def test_a_quantized_model_that_does_not_load_fails_the_stage(model, tmp_path, monkeypatch):
+    """Even when the input loads, the result must: a quantizer writing a broken graph is caught."""
+    from packager.config import QuantizeConfig
+    from packager.errors import StageError
+    from packager.pipeline import run
+    from packager.plans import quantize_plan
+    from packager.progress import SilentReporter
+    from packager.quantize import modes
+
+    def broken(self, dst, exclude):
+        m = onnx.load(str(self.graph))
+        m.opset_import[0].version = 99
+        onnx.save(m, str(dst))
+
+    monkeypatch.setattr(modes.Quantizer, "_dynamic", broken)
+    steps = quantize_plan(model, QuantizeConfig(mode="dynamic", speed_check=False))
+    with pytest.raises(StageError, match=r"^quantize: the dynamic model does not load in onnx"):
+        run(steps, cache_dir=tmp_path / "c", reporter=SilentReporter())
+
+
+@needs_mount
+@pytest.mark.parametrize("options", ["size=4k", "ro"])
+def test_quantize_into_a_full_or_read_only_folder_is_one_line(model, tmp_path, options):
+    out = tmp_path / "out"
+    proc = edgepack_on_tmpfs(
+        out, options, "quantize", model, "-o", out / "q.onnx", "--cache-dir", tmp_path / "c"
+    )
+    line = one_error_line(proc)
+    why = "No space left on device" if options.startswith("size") else "Read-only file system"
+    assert why in line and str(out) in line
+    assert not out.exists() or list(out.iterdir()) == []  # the tmpfs is gone; nothing leaked
+
+
+@needs_mount
+@pytest.mark.parametrize("options", ["size=24k", "ro"])
+def test_a_build_publishing_to_a_full_or_read_only_out_dir_is_one_line(
+    tiny_build, cache_dir, tmp_path, options
+):
+    import shutil
+
+    import yaml
+    from tiny_models import tiny_recipe_dict
+
+    cache = tmp_path / "cache"
+    shutil.copytree(cache_dir, cache)
+    out = tmp_path / "dist"
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("# tiny\n" + yaml.safe_dump(tiny_recipe_dict(package={"out_dir": str(out)})))
+    proc = edgepack_on_tmpfs(out, options, "build", recipe, "--cache-dir", cache, "-q")
+    line = one_error_line(proc)
+    why = "No space left on device" if options.startswith("size") else "Read-only file system"
+    assert why in line and str(out) in line
+
+
+@needs_mount
+def test_a_full_cache_disk_is_one_line(tmp_path):
+    import yaml
+    from tiny_models import tiny_recipe_dict
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("# tiny\n" + yaml.safe_dump(tiny_recipe_dict()))
+    cache = tmp_path / "cache"
+    proc = edgepack_on_tmpfs(cache, "size=64k", "build", recipe, "--cache-dir", cache, "-q")
+    assert "No space left on device" in one_error_line(proc)
