@@ -166,3 +166,26 @@ def test_a_missing_file_is_one_line_everywhere(tmp_path):
         assert "not found" in one_error_line(edgepack(*args)) or "no such" in one_error_line(
             edgepack(*args)
         )
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
+def test_inspect_and_verify_of_a_folder_with_a_fifo_or_dev_zero_answer_at_once(
+    tiny_build, tmp_path, kind
+):
+    import os
+
+    pkg = tmp_path / "pkg"
+    with zipfile.ZipFile(tiny_build.package_path) as zf:
+        zf.extractall(pkg)
+    (pkg / "report.md").unlink()
+    if kind == "fifo":
+        os.mkfifo(pkg / "report.md")
+    else:
+        (pkg / "report.md").symlink_to("/dev/zero")
+    for args in (
+        ["inspect", pkg],
+        ["verify", pkg],
+        ["run", pkg, "--input", pkg / "samples/raw.npy"],
+    ):
+        line = one_error_line(edgepack(*args, timeout=60))  # a hang would time out
+        assert "report.md" in line, line
