@@ -21,9 +21,11 @@ from packager.config import (
     OptimizeConfig,
     PackageFileConfig,
     PackageStepConfig,
+    ProbeConfig,
     QuantizeConfig,
     TeacherStepConfig,
 )
+from packager.config.sources import DEFAULT_PROBE
 from packager.errors import InputFileError, RecipeError
 from packager.recipe import Recipe
 from packager.stage import Step
@@ -66,7 +68,12 @@ def build_plan(recipe: Recipe) -> list[Step]:
         variants.append("quantize")
     models = {VARIANT_STEPS[s]: s for s in variants}
     evaluate = _bind(EvaluateStepConfig, recipe.evaluate, task=task)
-    steps.append(Step("evaluate", evaluate, {**models, "data": "data"}))
+    roles = {**models, "data": "data"}
+    if recipe.data.modality == "text":  # fidelity on text of another kind than the training data
+        source = recipe.evaluate.probe or DEFAULT_PROBE
+        steps.append(Step("probe", ProbeConfig(source=source, limit=recipe.evaluate.probe_limit)))
+        roles["probe"] = "probe"
+    steps.append(Step("evaluate", evaluate, roles))
     if recipe.bench.enabled:
         steps.append(Step("bench", recipe.bench, models))
     shipped = "quantize" if recipe.package.model == "int8" else "export"

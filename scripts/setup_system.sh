@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # System packages the full test suite uses (CI runs as root on Debian). Tests that need one of
 # these skip with a reason when it is missing, so `make test` still works without this script.
+#   bash scripts/setup_system.sh            # what CI needs
+#   bash scripts/setup_system.sh --corpus   # also the text packages of scripts/make_corpus.py
 # Uses the machine's own apt configuration: no mirror is named here.
 set -euo pipefail
 
@@ -14,7 +16,13 @@ APT_PACKAGES=(
   qemu-user-static   # tests/bench/test_arm64.py (aarch64 python under qemu-aarch64-static)
   debootstrap        # tests/bench/test_arm64.py (builds the cached arm64 sysroot)
   time               # tests/bench/test_runner.py (peak RSS vs /usr/bin/time -v), scripts/bench_overhead.py
+  fortunes-min       # tests/stages/test_probe.py: builtin:fortunes, the default probe of text builds
 )
+# `--corpus`: the Debian packages whose text scripts/make_corpus.py reads (training corpus) and
+# the held-out probes of packager/data/probe.py are made of. Not needed by `make test`.
+if [ "${1:-}" = "--corpus" ]; then
+  APT_PACKAGES+=(wordnet-base dict-gcide python3-doc fortunes dict-devil dict-jargon)
+fi
 
 if [ "${#APT_PACKAGES[@]}" -eq 0 ]; then
   exit 0

@@ -153,14 +153,15 @@ TOPICS = {
 FILLER = ["the", "a", "today", "was", "very", "and", "of", "new", "big", "we", "saw", "it"]
 
 
-def tiny_texts(n: int, seed: int = 0) -> list[dict[str, Any]]:
-    """`n` labelled sentences: 3-11 words, mostly from their topic, some filler."""
+def tiny_texts(n: int, seed: int = 0, topics=None) -> list[dict[str, Any]]:
+    """`n` labelled sentences: 3-11 words, mostly from their topic (of `topics`, default all),
+    some filler."""
     import random
 
     rng = random.Random(seed)
     rows = []
     for _ in range(n):
-        label = rng.choice(sorted(TOPICS))
+        label = rng.choice(sorted(topics or TOPICS))
         words = [
             rng.choice(TOPICS[label]) if rng.random() < 0.6 else rng.choice(FILLER)
             for _ in range(rng.randint(3, 11))
@@ -169,23 +170,30 @@ def tiny_texts(n: int, seed: int = 0) -> list[dict[str, Any]]:
     return rows
 
 
-def write_tiny_texts(path, n: int = 300, seed: int = 0):
+def write_tiny_texts(path, n: int = 300, seed: int = 0, topics=None):
     """The synthetic sentences as .jsonl (text + label name); returns the path."""
     import json
 
     with open(path, "w", encoding="utf-8") as f:
-        for row in tiny_texts(n, seed):
+        for row in tiny_texts(n, seed, topics):
             f.write(json.dumps(row) + "\n")
     return path
 
 
 def tiny_bert_folder(
-    path, task: str = "text-classification", seed: int = 0, layers: int = 4, train_steps: int = 0
+    path,
+    task: str = "text-classification",
+    seed: int = 0,
+    layers: int = 4,
+    train_steps: int = 0,
+    init_range: float = 0.02,
 ):
     """Write a random-init tiny BERT (hidden 32, 4 heads) and its WordPiece tokenizer to `path`
     with save_pretrained; feature-extraction folders get a sentence-transformers modules.json
     (mean pooling + Normalize). A classifier can first take `train_steps` Adam steps on
-    tiny_texts, so it knows something a student can learn from. Returns the path."""
+    tiny_texts, so it knows something a student can learn from. A large `init_range` makes the
+    layers (not the embeddings) shape the output, so dropping layers changes it. Returns the
+    path."""
     import json
     from pathlib import Path
 
@@ -227,6 +235,7 @@ def tiny_bert_folder(
         num_attention_heads=4,
         intermediate_size=64,
         max_position_embeddings=64,
+        initializer_range=init_range,
         num_labels=len(labels),
         id2label=dict(enumerate(labels)),
         label2id={n: i for i, n in enumerate(labels)},
@@ -273,7 +282,14 @@ def tiny_bert_folder(
 
 
 def tiny_text_recipe_dict(data_file: str, teacher_dir: str, **sections: Any) -> dict[str, Any]:
-    """A text-classification recipe over tiny_bert_folder + write_tiny_texts, built in seconds."""
+    """A text-classification recipe over tiny_bert_folder + write_tiny_texts, built in seconds.
+    Its probe is other sentences of the same topics (written beside the data file), so a test
+    needs no Debian text package."""
+    from pathlib import Path
+
+    probe = Path(data_file).with_name("tiny-probe.jsonl")
+    if not probe.exists():
+        write_tiny_texts(probe, n=60, seed=7)
     base: dict[str, Any] = {
         "name": "text-tiny",
         "task": "text-classification",
@@ -287,7 +303,7 @@ def tiny_text_recipe_dict(data_file: str, teacher_dir: str, **sections: Any) -> 
             "lr": 0.001,
         },
         "quantize": {"mode": "dynamic", "speed_check": False},
-        "evaluate": {"max_drop": 0.5},
+        "evaluate": {"max_drop": 0.5, "probe": str(probe)},
         "bench": {"runs": 5, "warmup": 1, "dims": {"sequence": 16}},
         "package": {"samples": 4},
     }

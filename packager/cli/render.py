@@ -41,9 +41,12 @@ def print_build(console: Console, result) -> None:
     t = Table(
         title=f"{report['name']}: teacher vs student ({report['dataset']})", title_justify="left"
     )
+    probe = report.get("probe_metric")
+    metric = report.get("metric", "accuracy")
     for col, just in [
         ("model", "left"),
-        (report.get("metric", "accuracy"), "right"),
+        (f"{metric} (test)" if probe else metric, "right"),
+        *([(probe.replace("_", " "), "right")] if probe else []),
         ("params", "right"),
         ("size KiB", "right"),
         *[(c, "right") for c in p50_cols],
@@ -61,6 +64,7 @@ def print_build(console: Console, result) -> None:
         t.add_row(
             r["variant"],
             _fmt(r["accuracy"], ".4f"),
+            *([_fmt(r["probe"], ".4f")] if probe else []),
             _fmt(r["params"], ","),
             f"{r['size_kb']:.1f}",
             *p50s,

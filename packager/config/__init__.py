@@ -29,7 +29,13 @@ from packager.config.ship import (
     PackageConfig,
     PackageStepConfig,
 )
-from packager.config.sources import DataConfig, TeacherConfig, TeacherStepConfig, TeacherTrainConfig
+from packager.config.sources import (
+    DataConfig,
+    ProbeConfig,
+    TeacherConfig,
+    TeacherStepConfig,
+    TeacherTrainConfig,
+)
 
 __all__ = [
     "TEXT_TASKS",
@@ -47,6 +53,7 @@ __all__ = [
     "PackageConfig",
     "PackageFileConfig",
     "PackageStepConfig",
+    "ProbeConfig",
     "QuantizeConfig",
     "StudentConfig",
     "Task",

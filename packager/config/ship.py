@@ -22,6 +22,20 @@ class EvaluateConfig(Config):
         None, ge=-1, le=1, description="feature-extraction: floor on the shipped model's cosine"
     )
     top_k: int = Field(10, ge=1, description="feature-extraction: neighbours compared (retrieval)")
+    probe: str | None = Field(
+        None,
+        description="text: held-out text of another kind than the training data, measured beside "
+        "the test split (builtin:fortunes | builtin:devil | builtin:jargon, or a .txt/.jsonl/... "
+        "file); none: builtin:fortunes. max_drop and min_cosine apply to it too",
+    )
+    probe_limit: int = Field(1000, ge=20, description="text: probe texts used (a seeded sample)")
+    probe_gap: float = Field(
+        0.03,
+        ge=0,
+        le=1,
+        description="text: warn when the shipped student's metric on the probe is this much below "
+        "its metric on the test split",
+    )
 
 
 class BenchConfig(Config):

@@ -106,6 +106,37 @@ class DataConfig(Config):
         return {k: v for k, v in paths.items() if v}
 
 
+# Everyday English (sayings, jokes, quotations), in no training corpus of edgepack's.
+DEFAULT_PROBE = "builtin:fortunes"
+# The builtin probes: text that Debian packages ship (packager.data.probe reads them).
+PROBE_FILES = {
+    "fortunes": Path("/usr/share/games/fortunes"),  # fortunes-min / fortunes
+    "devil": Path("/usr/share/dictd/devil.dict.dz"),  # dict-devil
+    "jargon": Path("/usr/share/dictd/jargon.dict.dz"),  # dict-jargon
+}
+
+
+class ProbeConfig(Config):
+    """The probe stage: held-out text of another kind than the training data (packager.data.probe);
+    built from the recipe's evaluate.probe for text builds."""
+
+    source: str = DEFAULT_PROBE
+    limit: int = Field(1000, ge=20)
+    seed: int = 0
+    text_column: str = "text"
+
+    def input_paths(self) -> dict[str, str]:
+        path = probe_source_path(self.source)
+        return {"source": str(path)} if path is not None else {}
+
+
+def probe_source_path(source: str) -> Path | None:
+    """The file or folder a probe source reads."""
+    if source.startswith("builtin:"):
+        return PROBE_FILES.get(source.removeprefix("builtin:"))
+    return Path(source)
+
+
 class TeacherStepConfig(TeacherConfig):
     """What the teacher stage reads: the `teacher:` section plus the recipe's task (which
     transformers head to load and check), so switching the task is a new key."""

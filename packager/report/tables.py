@@ -34,6 +34,8 @@ def comparison_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
                 "variant": label,
                 # the task's metric: accuracy, or the mean cosine to the teacher for embeddings
                 "accuracy": m.get(report.get("metric", "accuracy")),
+                # the same on the out-of-domain probe (text builds), when there is one
+                "probe": m.get(report.get("probe_metric") or "", None),
                 "p50_by_threads": {
                     r["threads"]: r["latency_ms"]["p50"] for r in bench if r["variant"] == label
                 },
@@ -53,12 +55,17 @@ def _fmt(v: Any, spec: str) -> str:
     return "-" if v is None else format(v, spec)
 
 
-def _table(rows: list[dict[str, Any]], metric: str = "accuracy") -> str:
-    head = f"| model | {metric} | params | size (KiB) | p50 (ms) | p99 (ms) | cold start (ms) | peak RSS (MB) |"
-    lines = [head, "|---|---:|---:|---:|---:|---:|---:|---:|"]
+def _table(rows: list[dict[str, Any]], metric: str = "accuracy", probe: str | None = None) -> str:
+    extra = f" {probe} |" if probe else ""
+    head = (
+        f"| model | {metric} |{extra} params | size (KiB) | p50 (ms) | p99 (ms) | "
+        "cold start (ms) | peak RSS (MB) |"
+    )
+    lines = [head, "|---|---:|" + ("---:|" if probe else "") + "---:|---:|---:|---:|---:|---:|"]
     for r in rows:
+        shown = f" {_fmt(r['probe'], '.4f')} |" if probe else ""
         lines.append(
-            f"| {r['variant']} | {_fmt(r['accuracy'], '.4f')} | {_fmt(r['params'], ',')} | "
+            f"| {r['variant']} | {_fmt(r['accuracy'], '.4f')} |{shown} {_fmt(r['params'], ',')} | "
             f"{r['size_kb']:.1f} | {_fmt(r['p50_ms'], '.3f')} | {_fmt(r['p99_ms'], '.3f')} | "
             f"{_fmt(r['cold_start_ms'], '.1f')} | {_fmt(r['peak_rss_mb'], '.1f')} |"
         )
@@ -85,7 +92,7 @@ def markdown_report(report: dict[str, Any]) -> str:
         f"({machine.get('cpu', 'unknown CPU')}, {input_shape(bench)}, "
         f"{rows[0]['threads'] if rows else '-'} thread(s)), each model in its own process.",
         "",
-        _table(rows, report.get("metric", "accuracy")),
+        _table(rows, report.get("metric", "accuracy"), report.get("probe_metric")),
     ]
     if len({b["threads"] for b in bench}) > 1:
         parts += [

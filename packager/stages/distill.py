@@ -117,6 +117,13 @@ def _text(teacher_art: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> O
     names = input_names(teacher)  # a derived student takes the same inputs
     sample_texts, _ = next(stream_split(data.path, "train", 128), ([], []))
     student, ids = derive_student(teacher, spec, feeds(tok, sample_texts, names))
+    if task == "feature-extraction" and student.config.hidden_size != teacher.config.hidden_size:
+        raise RecipeError(
+            f"distill.student.hidden_size {student.config.hidden_size}: a feature-extraction "
+            f"student must keep the teacher's width ({teacher.config.hidden_size}), since its "
+            "embeddings are compared with (and replace) the teacher's; use fewer layers or a "
+            "narrower intermediate_size instead"
+        )
     if spec.freeze_embeddings:
         T.freeze_embeddings(student)
     text = T.TextData(data.path, data.meta["sizes"]["train"], data.meta["stream_batch"])

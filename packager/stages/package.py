@@ -131,10 +131,13 @@ def _report(model: Artifact, cfg: PackageStepConfig, ctx: StageContext) -> dict[
         "shipped": "student_int8" if cfg.model == "int8" else "student_fp32",
         "dataset": evaluation.meta["dataset"],
         "metric": evaluation.meta.get("metric", "accuracy"),
+        "probe_metric": evaluation.meta.get("probe_metric"),
         "metrics": evaluation.meta["metrics"],
         "variants": evaluation.meta["variants"],
         "benchmarks": bench.meta["results"] if bench else [],
-        "warnings": (bench.meta["warnings"] if bench else []) + _quantize_warnings(model.meta),
+        "warnings": evaluation.meta.get("warnings", [])
+        + (bench.meta["warnings"] if bench else [])
+        + _quantize_warnings(model.meta),
         "quantization": _quantization_text(model.meta),
         "distill": {k: ctx.inputs["student"].meta.get(k) for k in _DISTILL_KEYS},
     }
@@ -171,7 +174,7 @@ def _manifest(model, cfg, ctx, report, samples, pre, post, labels) -> dict[str, 
     }
 
 
-@register_stage(PackageStepConfig, name="package", version=2)
+@register_stage(PackageStepConfig, name="package", version=3)
 def package(model: Artifact, cfg: PackageStepConfig, ctx: StageContext) -> Output:
     from packager.bundle import file_list, zip_tree
     from packager.report import markdown_report, model_card

@@ -120,3 +120,45 @@ def test_embedding_package_reports_cosine_and_prints_vectors(encoder_build):
         cli, ["run", str(encoder_build.package_path), "--text", "cold wind"]
     )
     assert result.exit_code == 0 and "dim 32, norm 1.0" in result.output, result.output
+
+
+def test_the_probe_is_measured_beside_the_test_split_and_shown(encoder_build):
+    report = encoder_build.artifact("package").meta["report"]
+    assert report["probe_metric"] == "probe_cosine"
+    for label in ("teacher_fp32", "student_fp32", "student_int8"):
+        assert {"cosine", "probe_cosine", "probe_top10_agreement"} <= set(report["metrics"][label])
+    assert "probe" in report["dataset"] and "tiny-probe.jsonl" in report["dataset"]
+
+
+@pytest.mark.slow
+def test_a_student_trained_on_one_topic_and_probed_on_another_is_warned_about(
+    text_root, tiny_classifier
+):
+    """The classifier's encoder has learnt the topics, so its embeddings tell them apart; one of
+    its layers, trained on sports sentences alone, follows it there and not on tech."""
+    from tiny_models import write_tiny_texts
+
+    data = write_tiny_texts(text_root / "sports.jsonl", n=600, seed=11, topics=["sports"])
+    probe = write_tiny_texts(text_root / "tech.jsonl", n=60, seed=12, topics=["tech"])
+    result = _build(
+        text_root,
+        "one-topic",
+        tiny_classifier,
+        "feature-extraction",
+        data={"source": str(data)},
+        export={"exporter": "torch"},
+        distill={
+            "student": {"arch": "transformer", "layers": "first-k", "num_layers": 1},
+            "losses": {"embedding_cosine": 1.0, "embedding_mse": 1.0},
+            "epochs": 20,
+            "lr": 0.005,
+            "patience": 20,
+        },
+        quantize={"metric": "cosine"},
+        evaluate={"max_drop": 0.5, "probe": str(probe)},
+    )
+    report = result.artifact("package").meta["report"]
+    m = report["metrics"]["student_int8"]
+    assert m["cosine"] - m["probe_cosine"] > 0.03, m
+    warned = [w for w in report["warnings"] if "much less elsewhere" in w]
+    assert len(warned) == 1 and f"{m['probe_cosine']:.4f} on the probe" in warned[0]
