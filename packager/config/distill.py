@@ -82,6 +82,12 @@ class LossWeights(Config):
     attention_kl: float = Field(
         0.0, ge=0, description="KL of the last layer's attention distributions (MiniLM)"
     )
+    relation_kl: float = Field(
+        0.0,
+        ge=0,
+        description="KL of the last layer's query/key/value self-relations (MiniLMv2): "
+        "distribution over tokens per relation head, width-independent",
+    )
     embedding_cosine: float = Field(0.0, ge=0, description="1 - cosine of pooled embeddings")
     embedding_mse: float = Field(0.0, ge=0, description="MSE of pooled embeddings")
 
@@ -107,6 +113,9 @@ class DistillConfig(Config):
     )
     patience: int = Field(8, ge=1, description="epochs without val improvement before stopping")
     seed: int = 0
+    relation_heads: int = Field(
+        12, ge=1, description="relation_kl: heads the q/k/v relations are split into (MiniLMv2)"
+    )
     threads: int | None = Field(
         None,
         ge=1,

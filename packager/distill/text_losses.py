@@ -5,6 +5,8 @@
 - hidden_mse: TinyBERT's hidden-state MSE over matched layers, through a learned projection
   when the student is narrower;
 - attention_kl: MiniLM's KL between the last layer's attention distributions;
+- relation_kl: MiniLMv2's self-attention relations (query-query, key-key, value-value scaled
+  dot products, split into relation heads) of the last layer, KL(teacher || student);
 - embedding_cosine / embedding_mse: between pooled sentence embeddings.
 Padding positions never count: every token-level loss is masked by the attention mask.
 """
@@ -82,3 +84,31 @@ def embedding_cosine(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tens
 
 def embedding_mse(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(student, teacher)
+
+
+def _relations(x: torch.Tensor, heads: int, mask: torch.Tensor) -> torch.Tensor:
+    """log softmax over keys of (x_h x_h^T / sqrt(d)) per relation head: (batch, heads, L, L)."""
+    b, length, width = x.shape
+    d = width // heads
+    xh = x.reshape(b, length, heads, d).transpose(1, 2)
+    scores = xh @ xh.transpose(-1, -2) / d**0.5
+    scores = scores.masked_fill(mask[:, None, None, :] == 0, torch.finfo(scores.dtype).min)
+    return F.log_softmax(scores, dim=-1)
+
+
+def relation_kl(
+    student: dict[str, torch.Tensor],
+    teacher: dict[str, torch.Tensor],
+    mask: torch.Tensor,
+    heads: int,
+) -> torch.Tensor:
+    """Mean over q, k, v of KL(teacher || student) of their self-relations, averaged over relation
+    heads and real query tokens. Relations are L x L whatever the widths, so a narrower student
+    learns them too (the widths must both divide by `heads`)."""
+    q = mask.unsqueeze(1).to(student["query"].dtype)  # (batch, 1, query)
+    total = student["query"].new_zeros(())
+    for role in ("query", "key", "value"):
+        ls, lt = _relations(student[role], heads, mask), _relations(teacher[role], heads, mask)
+        kl = (lt.exp() * (lt - ls)).sum(-1)  # (batch, heads, query)
+        total = total + (kl * q).sum() / (q.sum() * kl.shape[1])
+    return total / 3

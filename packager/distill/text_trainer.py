@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ import torch
 from packager.config import DistillStepConfig
 from packager.data.text import read_split, stream_split
 from packager.distill import text_losses as L
-from packager.nets.hf import feeds, forward, predict
+from packager.nets.hf import attention_projections, feeds, forward, predict
 from packager.nets.train import torch_threads
 from packager.progress import Reporter
 
@@ -147,16 +148,24 @@ def _epochs(student, data, cfg, validate, step_fn, advance) -> TextTrainResult:
 def _loss(cfg: DistillStepConfig, teacher, student, proj, batch, labels, pairs, info):
     weights, task = cfg.weights, cfg.task
     need_states, need_att = "hidden_mse" in weights, "attention_kl" in weights
-    with torch.no_grad():
+    rel = "relation_kl" in weights
+    with torch.no_grad(), _projections(teacher, rel) as t_qkv:
         t_head, t_states, t_att = forward(teacher, batch, task, info, need_states, need_att)
-    s_head, s_states, s_att = forward(student, batch, task, info, need_states, need_att)
+    with _projections(student, rel) as s_qkv:
+        s_head, s_states, s_att = forward(student, batch, task, info, need_states, need_att)
     mask = batch["attention_mask"]
     parts = {
         "logits_kd": lambda: L.logits_kd(s_head, t_head, cfg.temperature),
         "label_ce": lambda: L.label_ce(s_head, torch.tensor(labels)),
         "hidden_mse": lambda: L.hidden_mse(s_states, t_states, pairs, proj, mask),
         "attention_kl": lambda: L.attention_kl(s_att[-1], t_att[-1], mask),
+        "relation_kl": lambda: L.relation_kl(s_qkv, t_qkv, mask, cfg.relation_heads),
         "embedding_cosine": lambda: L.embedding_cosine(s_head, t_head),
         "embedding_mse": lambda: L.embedding_mse(s_head, t_head),
     }
     return sum(w * parts[name]() for name, w in weights.items())
+
+
+def _projections(model, wanted: bool):
+    """The last layer's q/k/v projections of the next forward (relation_kl), or nothing."""
+    return attention_projections(model) if wanted else nullcontext({})

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from packager.errors import RecipeError
+from packager.nets.hf import layer_list as _layer_list
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
@@ -49,15 +50,10 @@ def select_layers(n: int, spec: TransformerStudentConfig) -> list[int]:
 
 
 def layer_list(model: nn.Module) -> tuple[str, nn.ModuleList]:
-    """(state-dict prefix, module list) of the transformer layers: the ModuleList whose length is
-    the config's layer count (encoder.layer in BERT/RoBERTa, transformer.layer in DistilBERT)."""
-    n = model.config.num_hidden_layers
-    for name, module in model.named_modules():
-        if isinstance(module, nn.ModuleList) and len(module) == n and name:
-            return name, module
-    raise RecipeError(
-        f"{type(model).__name__}: cannot find its list of {n} transformer layers to derive a student"
-    )
+    try:
+        return _layer_list(model)
+    except ValueError as err:
+        raise RecipeError(f"{err} to derive a student") from None
 
 
 def init_kind(teacher_config, spec: TransformerStudentConfig) -> str:

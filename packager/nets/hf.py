@@ -7,11 +7,14 @@ Shared by the teacher and distill stages, distillation itself and the export par
 from __future__ import annotations
 
 import inspect
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from packager.data.text import encode
 
@@ -65,3 +68,45 @@ def predict(model, tok, texts: list[str], task: str, info: dict, batch: int = 64
     result = np.empty_like(out)
     result[order] = out
     return result
+
+
+def layer_list(model: nn.Module) -> tuple[str, nn.ModuleList]:
+    """(state-dict prefix, module list) of the transformer layers: the ModuleList whose length is
+    the config's layer count (encoder.layer in BERT/RoBERTa, transformer.layer in DistilBERT)."""
+    n = model.config.num_hidden_layers
+    for name, module in model.named_modules():
+        if isinstance(module, nn.ModuleList) and len(module) == n and name:
+            return name, module
+    raise ValueError(f"{type(model).__name__}: cannot find its list of {n} transformer layers")
+
+
+_QKV = {
+    "query": ("query", "q_lin", "q_proj"),
+    "key": ("key", "k_lin", "k_proj"),
+    "value": ("value", "v_lin", "v_proj"),
+}
+
+
+@contextmanager
+def attention_projections(model: nn.Module, layer: int = -1) -> Iterator[dict[str, torch.Tensor]]:
+    """While active, the dict holds the query, key and value projections (batch, sequence,
+    hidden) of one self-attention layer from the model's latest forward (MiniLMv2 relations)."""
+    _, layers = layer_list(model)
+    block = layers[layer]
+    found: dict[str, nn.Module] = {}
+    for name, module in block.named_modules():
+        for role, suffixes in _QKV.items():
+            if isinstance(module, nn.Linear) and name.rsplit(".", 1)[-1] in suffixes:
+                found[role] = module
+    if set(found) != set(_QKV):
+        raise ValueError(f"{type(model).__name__}: cannot find the q/k/v projections of a layer")
+    captured: dict[str, torch.Tensor] = {}
+    hooks = [
+        module.register_forward_hook(lambda _m, _i, out, role=role: captured.__setitem__(role, out))
+        for role, module in found.items()
+    ]
+    try:
+        yield captured
+    finally:
+        for h in hooks:
+            h.remove()

@@ -103,3 +103,45 @@ def test_embedding_cosine_and_mse(outputs):
     assert L.embedding_mse(e, e).item() == 0.0
     assert L.embedding_cosine(-e, e).item() == pytest.approx(2.0, abs=1e-5)
     assert L.embedding_mse(e + 0.5, e).item() == pytest.approx(0.25)
+
+
+def _qkv(tiny_classifier, ids, mask):
+    from packager.nets.hf import attention_projections
+    from packager.sources.hf import load_model
+
+    model = load_model(tiny_classifier, "text-classification")
+    with torch.no_grad(), attention_projections(model) as qkv:
+        model(input_ids=ids, attention_mask=mask)
+    return dict(qkv)
+
+
+def test_relation_kl_is_zero_for_the_teacher_itself_and_matches_its_formula(tiny_classifier):
+    ids = torch.tensor([[2, 10, 20, 30, 3, 0], [2, 11, 3, 0, 0, 0]])
+    mask = (ids != 0).long()
+    t = _qkv(tiny_classifier, ids, mask)
+    assert {k: v.shape for k, v in t.items()} == dict.fromkeys(
+        ("query", "key", "value"), (2, 6, 32)
+    )
+    assert L.relation_kl(t, t, mask, heads=4).item() == pytest.approx(0.0, abs=1e-6)
+    g = torch.Generator().manual_seed(0)
+    s = {k: v + 0.3 * torch.randn(v.shape, generator=g) for k, v in t.items()}
+    got = L.relation_kl(s, t, mask, heads=4).item()
+
+    def reference():  # the definition, one sample, head and query at a time
+        total = []
+        for role in ("query", "key", "value"):
+            per = []
+            for b in range(2):
+                n = int(mask[b].sum())
+                for h in range(4):
+                    xs, xt = (
+                        s[role][b, :n, h * 8 : (h + 1) * 8],
+                        t[role][b, :n, h * 8 : (h + 1) * 8],
+                    )
+                    ps = torch.softmax(xs @ xs.T / 8**0.5, -1)
+                    pt = torch.softmax(xt @ xt.T / 8**0.5, -1)
+                    per += list((pt * (pt.log() - ps.log())).sum(-1))
+            total.append(torch.stack(per).mean())
+        return torch.stack(total).mean().item()
+
+    assert got > 0.01 and got == pytest.approx(reference(), rel=1e-4)
