@@ -84,10 +84,11 @@ class TinyTransformer(nn.Module):
         return self.head((h * m).sum(1) / m.sum(1).clamp(min=1.0))
 
 
-def tiny_transformer_onnx(path, seed: int = 0):
-    """Export TinyTransformer to `path` (dynamic batch and sequence); returns the path."""
+def tiny_transformer_onnx(path, seed: int = 0, vocab: int = 64):
+    """Export TinyTransformer to `path` (dynamic batch and sequence); returns the path. A
+    vocab of 1024 or more makes its word table an embedding table to the quantizer."""
     torch.manual_seed(seed)
-    model = TinyTransformer().eval()
+    model = TinyTransformer(vocab=vocab).eval()
     ids = torch.randint(0, 64, (2, 8))
     mask = torch.ones(2, 8, dtype=torch.int64)
     torch.onnx.export(

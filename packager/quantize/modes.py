@@ -139,6 +139,45 @@ def resolve_exclusions(model, cfg: QuantizeConfig) -> tuple[list[str], list[str]
     return list(dict.fromkeys(out)), warnings
 
 
+EMBEDDING_ROWS = 1024  # a Gather of a constant table this tall is an embedding table
+
+
+def embedding_gathers(model) -> list[str]:
+    """Names of the Gather nodes that look rows up in a large constant table (word, position
+    embeddings), where most of an encoder's bytes are."""
+    tables = {
+        t.name for t in model.graph.initializer if len(t.dims) == 2 and t.dims[0] >= EMBEDDING_ROWS
+    }
+    return [n.name for n in model.graph.node if n.op_type == "Gather" and n.input[0] in tables]
+
+
+def int4_gathers(path: Path, names: list[str], cfg: QuantizeConfig) -> None:
+    """Rewrite the named Gathers of the model at `path` as int4 GatherBlockQuantized (blocks of
+    embedding_block_size along the embedding axis), in place."""
+    import onnx
+    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+
+    if not names:
+        return
+    q = MatMulNBitsQuantizer(
+        onnx.load(str(path)),
+        bits=4,
+        block_size=cfg.embedding_block_size,
+        is_symmetric=cfg.int4_symmetric,
+        nodes_to_include=names,
+        op_types_to_quantize=("Gather",),
+        quant_axes=(("Gather", 1),),
+    )
+    logger = logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer")
+    level = logger.level
+    logger.setLevel(logging.WARNING)  # it logs every node at INFO
+    try:
+        q.process()
+    finally:
+        logger.setLevel(level)
+    q.model.save_model_to_file(str(path), use_external_data_format=False)
+
+
 class Quantizer:
     """Quantizes one prepared graph with `cfg`, as often as asked, with varying exclusions."""
 
@@ -167,10 +206,28 @@ class Quantizer:
             shutil.move(pre, self.graph)
         self.model = onnx.load(str(self.graph))
         self.excluded, self.warnings = resolve_exclusions(self.model, cfg)
+        self.embedding_gathers = embedding_gathers(self.model)
 
     def run(self, dst: Path, extra_exclude: list[str] = ()) -> None:
-        exclude = list(dict.fromkeys([*self.excluded, *extra_exclude]))
+        kept = list(dict.fromkeys([*self.excluded, *extra_exclude]))  # stay float, by request
+        tables = self._embedding_choice()
+        exclude = (
+            kept if tables == "int8" else list(dict.fromkeys([*kept, *self.embedding_gathers]))
+        )
         getattr(self, f"_{self.cfg.mode}")(dst, exclude)
+        if tables == "int4":  # a pass of its own: the mode's quantizer has no int4 Gather
+            int4_gathers(dst, [g for g in self.embedding_gathers if g not in kept], self.cfg)
+
+    def _embedding_choice(self) -> str:
+        """What happens to embedding tables: "auto" (whatever the mode's pass does: dynamic
+        makes them int8 with one scale a table, fp16 halves them), "int8", "int4", "fp32"."""
+        choice = self.cfg.embeddings
+        if choice == "int8" and self.cfg.mode != "dynamic":
+            raise RecipeError(
+                "quantize.embeddings = int8 needs mode = dynamic (its quantizer covers Gather); "
+                "use embeddings = int4 with other modes"
+            )
+        return choice
 
     def _none(self, dst: Path, exclude: list[str]) -> None:
         shutil.copyfile(self.graph, dst)
@@ -286,4 +343,8 @@ class Quantizer:
             }
         if c.mode == "fp16":
             out["keep_io_types"] = c.keep_io_types
+        out["embeddings"] = self._embedding_choice()
+        if out["embeddings"] == "int4":
+            out |= {"embedding_block_size": c.embedding_block_size, "symmetric": c.int4_symmetric}
+        out["embedding_tables"] = len(self.embedding_gathers)
         return out

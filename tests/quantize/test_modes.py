@@ -200,3 +200,73 @@ def test_static_settings_are_applied_and_recorded(
     recorded = {k: q[k] for k in asked}
     recorded["format"] = {"QDQ": "qdq", "QOperator": "qoperator"}[q["format"]]
     assert recorded == asked
+
+
+@pytest.fixture(scope="module")
+def big_vocab(tmp_path_factory):
+    """The tiny transformer with a 2048-row word table (an embedding table to the quantizer)."""
+    from tiny_models import tiny_transformer_onnx
+
+    root = tmp_path_factory.mktemp("vocab")
+    rng = np.random.default_rng(1)
+    ids = rng.integers(0, 2048, (32, 8))
+    np.savez(root / "tokens.npz", input_ids=ids, attention_mask=np.ones_like(ids))
+    return {
+        "model": tiny_transformer_onnx(root / "v.onnx", vocab=2048),
+        "data": root / "tokens.npz",
+    }
+
+
+def _ops(path) -> set[str]:
+    return {n.op_type for n in onnx.load(str(path)).graph.node}
+
+
+@pytest.mark.parametrize("mode", ["dynamic", "int4", "fp16"])
+def test_int4_embeddings_replace_the_word_table_and_keep_each_tokens_vector(
+    big_vocab, tmp_path, run_quantize, mode
+):
+    base = run_quantize(big_vocab["model"], tmp_path, mode=mode, speed_check=False)
+    art = run_quantize(
+        big_vocab["model"], tmp_path, mode=mode, embeddings="int4", speed_check=False
+    )
+    assert "GatherBlockQuantized" in _ops(art.file())
+    assert art.meta["quantization"]["embeddings"] == "int4"
+    assert art.meta["quantization"]["embedding_tables"] == 1
+    assert art.file().stat().st_size < base.file().stat().st_size
+    # tokens -> vectors: every row of the table, looked up through the int4 graph, is the
+    # original row to within one step of its block (16 levels over the block's range)
+    from onnx import helper, numpy_helper
+
+    src = onnx.load(str(big_vocab["model"]))
+    table = next(numpy_helper.to_array(t) for t in src.graph.initializer if t.dims[:1] == [2048])
+    q = onnx.load(str(art.file()))
+    gbq = next(n for n in q.graph.node if n.op_type == "GatherBlockQuantized")
+    del q.graph.output[:]
+    q.graph.output.append(
+        helper.make_tensor_value_info(gbq.output[0], onnx.TensorProto.FLOAT, None)
+    )
+    probe = tmp_path / "rows.onnx"
+    onnx.save(q, str(probe))
+    ids = np.arange(2048).reshape(64, 32)
+    rows = session(probe).run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids)})[0]
+    rows = rows.reshape(2048, -1)
+    step = np.abs(table).reshape(2048, -1, 32).max(-1, keepdims=True) / 7
+    assert np.all(np.abs(rows - table).reshape(2048, -1, 32) <= step + 1e-6)
+    cos = (rows * table).sum(1) / np.linalg.norm(rows, axis=1) / np.linalg.norm(table, axis=1)
+    assert cos.min() > 0.98
+
+
+def test_embeddings_can_stay_fp32_and_int8_tables_need_the_dynamic_mode(
+    big_vocab, tmp_path, run_quantize
+):
+    art = run_quantize(
+        big_vocab["model"], tmp_path, mode="dynamic", embeddings="fp32", speed_check=False
+    )
+    m = onnx.load(str(art.file()))
+    gather = next(n for n in m.graph.node if n.op_type == "Gather")
+    table = next(t for t in m.graph.initializer if t.name == gather.input[0])
+    assert table.data_type == onnx.TensorProto.FLOAT and list(table.dims) == [2048, 64]
+    with pytest.raises(RecipeError, match="embeddings = int8 needs mode = dynamic"):
+        run_quantize(
+            big_vocab["model"], tmp_path, mode="fp16", embeddings="int8", speed_check=False
+        )
