@@ -23,6 +23,7 @@ from packager.config import (
     PackageStepConfig,
     ProbeConfig,
     QuantizeConfig,
+    TeacherOutputsConfig,
     TeacherStepConfig,
 )
 from packager.config.sources import DEFAULT_PROBE
@@ -47,15 +48,19 @@ def build_plan(recipe: Recipe) -> list[Step]:
             "static, dynamic, fp16 or int4, or package.model = fp32"
         )
     task = recipe.task
+    distill = _bind(DistillStepConfig, recipe.distill, task=task)
     steps = [
         Step("data", recipe.data),
         Step("teacher", _bind(TeacherStepConfig, recipe.teacher, task=task), {"data": "data"}),
         Step("export_teacher", recipe.export, {"model": "teacher", "data": "data"}),
-        Step(
-            "distill",
-            _bind(DistillStepConfig, recipe.distill, task=task),
-            {"teacher": "teacher", "data": "data"},
-        ),
+    ]
+    distill_roles = {"teacher": "teacher", "data": "data"}
+    if distill.uses_teacher_cache:  # the teacher runs once per corpus, not once per epoch
+        cached = TeacherOutputsConfig(task=task, max_length=recipe.data.max_length)
+        steps.append(Step("teacher_outputs", cached, {"teacher": "teacher", "data": "data"}))
+        distill_roles["teacher_outputs"] = "teacher_outputs"
+    steps += [
+        Step("distill", distill, distill_roles),
         Step("export", recipe.export, {"model": "distill", "data": "data"}),
     ]
     upstream = "export"

@@ -30,6 +30,7 @@ from packager.config import (
     TeacherConfig,
     TransformerStudentConfig,
 )
+from packager.config.distill import POOLED_LOSSES
 from packager.errors import RecipeError
 
 REPO_MODELS = Path(__file__).resolve().parent.parent / "models"
@@ -71,6 +72,13 @@ class Recipe(Config):
         )
         if wrong:
             raise ValueError(f"distill.losses {sorted(wrong)} do not apply to task {self.task}")
+        token_level = used - POOLED_LOSSES
+        if self.distill.cache_teacher == "on" and token_level:
+            raise ValueError(
+                f"distill.cache_teacher = on caches the teacher's output only; distill.losses "
+                f"{sorted(token_level)} need the teacher at every step (drop them or set "
+                "cache_teacher = auto)"
+            )
         return self
 
     @model_validator(mode="after")

@@ -63,7 +63,9 @@ class Model:
             opts = ort.SessionOptions()
             opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
             opts.log_severity_level = 3
-            self.sessions[threads] = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+            self.sessions[threads] = ort.InferenceSession(
+                str(path), opts, providers=["CPUExecutionProvider"]
+            )
         self.names = [i.name for i in self.sessions[1].get_inputs()]
 
     def feeds(self, texts: list[str], pad_to: int | None = None) -> dict[str, np.ndarray]:
@@ -95,7 +97,9 @@ def package_model(pkg: Path, work: Path) -> Model:
         zf.extractall(dest)  # a package we just built; verify it first with `edgepack verify`
     manifest = json.loads((dest / "manifest.json").read_text())
     tok = load_tokenizer(dest / "tokenizer.json", manifest["preprocessing"]["max_length"])
-    return Model(pkg.stem, dest / manifest["model"], True, (dest / manifest["model"]).stat().st_size, tok)
+    return Model(
+        pkg.stem, dest / manifest["model"], True, (dest / manifest["model"]).stat().st_size, tok
+    )
 
 
 def text_sets(corpus: Path | None, probes: list[str], n: int) -> dict[str, list[str]]:
@@ -137,7 +141,9 @@ def latency(models: list[Model], text: str, rounds: int, runs: int) -> dict[str,
                 for _ in range(runs):
                     t0 = time.perf_counter_ns()
                     sess.run(None, f)
-                    times.setdefault((m.label, threads), []).append((time.perf_counter_ns() - t0) / 1e6)
+                    times.setdefault((m.label, threads), []).append(
+                        (time.perf_counter_ns() - t0) / 1e6
+                    )
     return {m.label: {t: statistics.median(times[(m.label, t)]) for t in (1, 2)} for m in models}
 
 
@@ -145,7 +151,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("packages", nargs="*", type=Path, help="edgepack packages to compare")
     ap.add_argument("--corpus", type=Path, default=ROOT / ".edgepack/corpus/english.jsonl")
-    ap.add_argument("--probe", action="append", help="[builtin:fortunes, builtin:devil, builtin:jargon]")
+    ap.add_argument(
+        "--probe", action="append", help="[builtin:fortunes, builtin:devil, builtin:jargon]"
+    )
     ap.add_argument("--texts", type=int, default=1000, help="texts per set [1000]")
     ap.add_argument("--rounds", type=int, default=10, help="interleaved timing rounds [10]")
     ap.add_argument("--runs", type=int, default=20, help="timed runs per model per round [20]")
@@ -177,7 +185,11 @@ def print_table(models, sets, scores, p50) -> None:
     anchor = "Optimum dynamic INT8"
     cols = [f"cos / top-10 {name}" for name in sets]
     print(f"host: {os.cpu_count()} cores, {cpu['arch']}, VNNI {cpu['vnni']}; batch 1 x 128 tokens")
-    print("| model | " + " | ".join(cols) + " | p50 1t ms | p50 2t ms | vs Optimum 1t | size MB | vs Optimum size |")
+    print(
+        "| model | "
+        + " | ".join(cols)
+        + " | p50 1t ms | p50 2t ms | vs Optimum 1t | size MB | vs Optimum size |"
+    )
     print("|---|" + "---:|" * (len(cols) + 5))
     for m in models:
         cells = [f"{scores[m.label][s][0]:.3f} / {scores[m.label][s][1]:.2f}" for s in sets]
@@ -185,7 +197,9 @@ def print_table(models, sets, scores, p50) -> None:
         size = m.size / 1e6
         ratio = m.size / next(x.size for x in models if x.label == anchor)
         print(
-            f"| {m.label} | " + " | ".join(cells) + f" | {p50[m.label][1]:.2f} | {p50[m.label][2]:.2f} | "
+            f"| {m.label} | "
+            + " | ".join(cells)
+            + f" | {p50[m.label][1]:.2f} | {p50[m.label][2]:.2f} | "
             f"{speed:.2f}x | {size:.2f} | {ratio:.2f} |"
         )
 

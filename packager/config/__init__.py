@@ -18,6 +18,7 @@ from packager.config.distill import (
     DistillStepConfig,
     LossWeights,
     StudentConfig,
+    TeacherOutputsConfig,
     TransformerStudentConfig,
 )
 from packager.config.files import ModelFileConfig, PackageFileConfig
@@ -58,6 +59,7 @@ __all__ = [
     "StudentConfig",
     "Task",
     "TeacherConfig",
+    "TeacherOutputsConfig",
     "TeacherStepConfig",
     "TeacherTrainConfig",
     "TransformerStudentConfig",

@@ -116,6 +116,13 @@ class DistillConfig(Config):
     relation_heads: int = Field(
         12, ge=1, description="relation_kl: heads the q/k/v relations are split into (MiniLMv2)"
     )
+    cache_teacher: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="transformer students: run the teacher over the training split once, as a "
+        "cached step (teacher_outputs), and train every epoch from it; only for losses on the "
+        "teacher's pooled output or logits (token-level losses need the teacher each step). "
+        "auto: on with more than one epoch",
+    )
     threads: int | None = Field(
         None,
         ge=1,
@@ -144,6 +151,18 @@ class DistillConfig(Config):
         return {k: w for k, w in (("logits_kd", self.alpha), ("label_ce", 1 - self.alpha)) if w}
 
 
+POOLED_LOSSES = frozenset({"logits_kd", "label_ce", "embedding_cosine", "embedding_mse"})
+
+
+class TeacherOutputsConfig(Config):
+    """The teacher_outputs stage: the teacher's head output (pooled embedding or logits) on
+    every training text, once per teacher, corpus and tokenizer settings."""
+
+    task: Task
+    max_length: int = Field(128, ge=4)
+    batch: int = Field(64, ge=1, description="texts per teacher forward")
+
+
 class DistillStepConfig(DistillConfig):
     """What the distill stage reads: the `distill:` section plus the recipe's task (which head
     and which default losses), so switching the task is a new key."""
@@ -153,3 +172,11 @@ class DistillStepConfig(DistillConfig):
     @property
     def weights(self) -> dict[str, float]:
         return self.loss_weights(self.task)
+
+    @property
+    def uses_teacher_cache(self) -> bool:
+        """Whether training reads the teacher's outputs from the teacher_outputs step."""
+        if self.student.arch != "transformer" or self.cache_teacher == "off":
+            return False
+        pooled = set(self.weights) <= POOLED_LOSSES
+        return pooled and (self.cache_teacher == "on" or self.epochs > 1)

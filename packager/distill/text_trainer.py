@@ -32,11 +32,13 @@ _SMALL = 5_000_000  # parameters: below this, one thread beats thread start-up c
 
 @dataclass
 class TextData:
-    """The data a text distillation reads: a folder of train/val .jsonl splits."""
+    """The data a text distillation reads: a folder of train/val .jsonl splits, and the
+    teacher's outputs on the training texts when they were cached (teacher_outputs)."""
 
     folder: Path
     train_size: int
     stream_batch: int
+    teacher_outputs: np.ndarray | None = None  # (train_size, width), row i: training text i
 
 
 @dataclass
@@ -47,15 +49,18 @@ class TextTrainResult:
     curve: list[dict[str, float]] = field(default_factory=list)
 
 
-def batches(data: TextData, batch: int, epoch: int, seed: int) -> Iterator[tuple[list, list]]:
-    """Length-bucketed training batches, streamed chunk by chunk, in a seeded order."""
+def batches(data: TextData, batch: int, epoch: int, seed: int) -> Iterator[tuple[list, list, list]]:
+    """Length-bucketed training batches (texts, labels, row numbers in the split), streamed
+    chunk by chunk, in a seeded order."""
     rng = random.Random(seed * 1_000_003 + epoch)
+    start = 0
     for texts, labels in stream_split(data.folder, "train", data.stream_batch):
         order = sorted(range(len(texts)), key=lambda i: (len(texts[i]), rng.random()))
         cuts = [order[i : i + batch] for i in range(0, len(order), batch)]
         rng.shuffle(cuts)
         for idx in cuts:
-            yield [texts[i] for i in idx], [labels[i] for i in idx]
+            yield [texts[i] for i in idx], [labels[i] for i in idx], [start + i for i in idx]
+        start += len(texts)
 
 
 def _val_metric(task, student, tok, val_texts, val_y, target, info) -> float:
@@ -108,9 +113,12 @@ def train(
         def validate() -> float:
             return _val_metric(task, student, tok, val_texts, val_y, target, info)
 
-        def step_fn(texts, labels) -> float:
+        def step_fn(texts, labels, rows) -> float:
             batch = feeds(tok, texts, names)
-            loss = _loss(cfg, teacher, student, proj, batch, labels, pairs, info)
+            cached = None
+            if data.teacher_outputs is not None:  # the teacher ran once, before the first epoch
+                cached = torch.from_numpy(data.teacher_outputs[rows].astype(np.float32))
+            loss = _loss(cfg, teacher, student, proj, batch, labels, pairs, info, cached)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -130,8 +138,8 @@ def _epochs(student, data, cfg, validate, step_fn, advance) -> TextTrainResult:
     for epoch in range(1, cfg.epochs + 1):
         student.train()
         total, seen = 0.0, 0
-        for texts, labels in batches(data, cfg.batch_size, epoch, cfg.seed):
-            loss = step_fn(texts, labels)
+        for texts, labels, rows in batches(data, cfg.batch_size, epoch, cfg.seed):
+            loss = step_fn(texts, labels, rows)
             total, seen = total + loss * len(texts), seen + len(texts)
             advance(loss=loss)
         val = validate()
@@ -145,12 +153,15 @@ def _epochs(student, data, cfg, validate, step_fn, advance) -> TextTrainResult:
     return TextTrainResult(best[0], best[1], epoch, curve)
 
 
-def _loss(cfg: DistillStepConfig, teacher, student, proj, batch, labels, pairs, info):
+def _loss(cfg: DistillStepConfig, teacher, student, proj, batch, labels, pairs, info, cached=None):
     weights, task = cfg.weights, cfg.task
     need_states, need_att = "hidden_mse" in weights, "attention_kl" in weights
     rel = "relation_kl" in weights
-    with torch.no_grad(), _projections(teacher, rel) as t_qkv:
-        t_head, t_states, t_att = forward(teacher, batch, task, info, need_states, need_att)
+    if cached is not None:  # only pooled-output losses use the cache (DistillStepConfig)
+        t_head, t_states, t_att, t_qkv = cached, None, None, {}
+    else:
+        with torch.no_grad(), _projections(teacher, rel) as t_qkv:
+            t_head, t_states, t_att = forward(teacher, batch, task, info, need_states, need_att)
     with _projections(student, rel) as s_qkv:
         s_head, s_states, s_att = forward(student, batch, task, info, need_states, need_att)
     mask = batch["attention_mask"]

@@ -13,6 +13,7 @@ from packager.stages import (
     probe,
     quantize,
     teacher,
+    teacher_outputs,
 )
 
 __all__ = [
@@ -28,4 +29,5 @@ __all__ = [
     "probe",
     "quantize",
     "teacher",
+    "teacher_outputs",
 ]

@@ -93,6 +93,7 @@ def _array_output(teacher: Artifact, cfg, ctx: StageContext, meta: dict, res) ->
 
 
 def _text(teacher_art: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> Output:
+    import numpy as np
     import torch
 
     from packager.data.text import load_tokenizer, stream_split
@@ -127,6 +128,8 @@ def _text(teacher_art: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> O
     if spec.freeze_embeddings:
         T.freeze_embeddings(student)
     text = T.TextData(data.path, data.meta["sizes"]["train"], data.meta["stream_batch"])
+    if "teacher_outputs" in ctx.inputs:  # a memory map: the rows a batch needs are read
+        text.teacher_outputs = np.load(ctx.inputs["teacher_outputs"].file(), mmap_mode="r")
     res = T.train(teacher, student, matched_states(ids), tok, names, text, cfg, info, ctx.reporter)
     dest = ctx.workdir / MODEL_DIR
     student.save_pretrained(str(dest), safe_serialization=True)
@@ -168,6 +171,6 @@ def _text_output(teacher_art, teacher, student, ids, init, cfg, ctx, info, res) 
 _HANDLERS = {"array": _array, "text": _text}
 
 
-@register_stage(DistillStepConfig, name="distill", version=2)
+@register_stage(DistillStepConfig, name="distill", version=3)
 def distill(teacher: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> Output:
     return _HANDLERS[teacher.modality](teacher, cfg, ctx)
