@@ -25,6 +25,7 @@ from packager.config import (
     QuantizeConfig,
     TeacherOutputsConfig,
     TeacherStepConfig,
+    TrimVocabConfig,
 )
 from packager.config.sources import DEFAULT_PROBE
 from packager.errors import InputFileError, RecipeError
@@ -59,10 +60,13 @@ def build_plan(recipe: Recipe) -> list[Step]:
         cached = TeacherOutputsConfig(task=task, max_length=recipe.data.max_length)
         steps.append(Step("teacher_outputs", cached, {"teacher": "teacher", "data": "data"}))
         distill_roles["teacher_outputs"] = "teacher_outputs"
-    steps += [
-        Step("distill", distill, distill_roles),
-        Step("export", recipe.export, {"model": "distill", "data": "data"}),
-    ]
+    steps.append(Step("distill", distill, distill_roles))
+    student = "distill"
+    if recipe.distill.trim_vocab is not None:  # a smaller word table for the pieces in use
+        trim = TrimVocabConfig(min_count=recipe.distill.trim_vocab)
+        steps.append(Step("trim_vocab", trim, {"student": "distill", "data": "data"}))
+        student = "trim_vocab"
+    steps.append(Step("export", recipe.export, {"model": student, "data": "data"}))
     upstream = "export"
     if recipe.optimize.enabled:  # off by default: see OptimizeConfig and the README
         steps.append(Step("optimize", recipe.optimize, {"model": "export"}))
@@ -79,8 +83,9 @@ def build_plan(recipe: Recipe) -> list[Step]:
         steps.append(Step("probe", ProbeConfig(source=source, limit=recipe.evaluate.probe_limit)))
         roles["probe"] = "probe"
     steps.append(Step("evaluate", evaluate, roles))
-    if recipe.bench.enabled:
-        steps.append(Step("bench", recipe.bench, models))
+    if recipe.bench.enabled:  # text variants are timed on real, tokenised test texts
+        text = {"data": "data"} if recipe.data.modality == "text" else {}
+        steps.append(Step("bench", recipe.bench, {**models, **text}))
     shipped = "quantize" if recipe.package.model == "int8" else "export"
     package = _bind(
         PackageStepConfig,
@@ -91,7 +96,7 @@ def build_plan(recipe: Recipe) -> list[Step]:
         recipe=recipe.to_json(),
     )
     roles = {"model": shipped, "data": "data", "evaluate": "evaluate", "teacher": "teacher"}
-    roles["student"] = "distill"
+    roles["student"] = student
     if recipe.bench.enabled:
         roles["bench"] = "bench"
     steps.append(Step("package", package, roles))

@@ -72,6 +72,8 @@ class Recipe(Config):
         )
         if wrong:
             raise ValueError(f"distill.losses {sorted(wrong)} do not apply to task {self.task}")
+        if self.distill.trim_vocab is not None and not transformer:
+            raise ValueError("distill.trim_vocab applies to transformer students (text tasks)")
         token_level = used - POOLED_LOSSES
         if self.distill.cache_teacher == "on" and token_level:
             raise ValueError(

@@ -20,6 +20,7 @@ from packager.config.distill import (
     StudentConfig,
     TeacherOutputsConfig,
     TransformerStudentConfig,
+    TrimVocabConfig,
 )
 from packager.config.files import ModelFileConfig, PackageFileConfig
 from packager.config.onnx import ExportConfig, OptimizeConfig, QuantizeConfig
@@ -63,4 +64,5 @@ __all__ = [
     "TeacherStepConfig",
     "TeacherTrainConfig",
     "TransformerStudentConfig",
+    "TrimVocabConfig",
 ]

@@ -116,6 +116,13 @@ class DistillConfig(Config):
     relation_heads: int = Field(
         12, ge=1, description="relation_kl: heads the q/k/v relations are split into (MiniLMv2)"
     )
+    trim_vocab: int | None = Field(
+        None,
+        ge=1,
+        description="transformer students: keep only the word pieces seen at least this many "
+        "times in the training split (and every special token and single character), and the "
+        "word-table rows with them; the shipped tokenizer is rewritten to match",
+    )
     cache_teacher: Literal["auto", "on", "off"] = Field(
         "auto",
         description="transformer students: run the teacher over the training split once, as a "
@@ -152,6 +159,12 @@ class DistillConfig(Config):
 
 
 POOLED_LOSSES = frozenset({"logits_kd", "label_ce", "embedding_cosine", "embedding_mse"})
+
+
+class TrimVocabConfig(Config):
+    """The trim_vocab stage: a student's vocabulary cut to the pieces its training text uses."""
+
+    min_count: int = Field(1, ge=1)
 
 
 class TeacherOutputsConfig(Config):

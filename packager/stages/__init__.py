@@ -14,6 +14,7 @@ from packager.stages import (
     quantize,
     teacher,
     teacher_outputs,
+    trim_vocab,
 )
 
 __all__ = [
@@ -30,4 +31,5 @@ __all__ = [
     "quantize",
     "teacher",
     "teacher_outputs",
+    "trim_vocab",
 ]

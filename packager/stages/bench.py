@@ -36,13 +36,40 @@ def int8_warnings(results: list[dict]) -> list[str]:
     return out
 
 
-def _models(ctx: StageContext) -> list[Any]:
+def _text_samples(ctx: StageContext, role: str, sequence: int | None) -> Path:
+    """Feeds of real test texts for a text variant, padded to `sequence` tokens (bench.dims):
+    generated token ids would not be text, and need not even be in a trimmed vocabulary."""
+    import numpy as np
+
+    from packager.data.text import encode, load_tokenizer, read_split
+
+    data = ctx.inputs["data"]
+    source = ctx.inputs[role if role == "teacher_fp32" else "student_fp32"]  # has its tokenizer
+    tok = load_tokenizer(source.path, data.meta["max_length"])
+    if sequence:
+        tok.enable_padding(
+            pad_id=tok.padding["pad_id"], pad_token=tok.padding["pad_token"], length=sequence
+        )
+    texts, _ = read_split(data.path, "test", limit=8)
+    names = [i["name"] for i in ctx.inputs[role].meta["inputs"]]
+    out = ctx.workdir / f"{role}.samples.npz"
+    np.savez(out, **encode(tok, texts, names))
+    return out
+
+
+def _models(ctx: StageContext, dims: dict[str, int]) -> list[Any]:
     """The build's variants (by role), or the files of `edgepack bench`, in order."""
     from packager.bench.suite import BenchModel
 
     if any(role in VARIANTS for role in ctx.inputs):
+        text = "data" in ctx.inputs and ctx.inputs["data"].modality == "text"
         return [
-            BenchModel(art.file(), role, variant=role)
+            BenchModel(
+                art.file(),
+                role,
+                variant=role,
+                samples=_text_samples(ctx, role, dims.get("sequence")) if text else None,
+            )
             for role, art in ctx.inputs.items()
             if role in VARIANTS
         ]
@@ -57,7 +84,7 @@ def _models(ctx: StageContext) -> list[Any]:
     return models
 
 
-@register_stage(BenchConfig, version=2)
+@register_stage(BenchConfig, version=3)
 def bench(_first: Artifact, cfg: BenchConfig, ctx: StageContext) -> Output:
     from packager.bench import BenchError
     from packager.bench.suite import BenchOptions, run_suite
@@ -71,7 +98,7 @@ def bench(_first: Artifact, cfg: BenchConfig, ctx: StageContext) -> Output:
         dims=cfg.dims,
         memory_cap_mb=cfg.memory_cap_mb,
     )
-    models = _models(ctx)
+    models = _models(ctx, dict(cfg.dims))
     with ctx.reporter.track("bench", len(models)) as advance:  # resized once jobs are known
 
         def progress(done: int, n: int, what: str) -> None:

@@ -65,16 +65,25 @@ def _text(data: Artifact, cfg: EvaluateStepConfig, ctx: StageContext) -> Output:
     from packager.onnx_utils import run_texts
 
     texts, y = read_split(data.path, "test")
-    tok = load_tokenizer(ctx.inputs["student_fp32"].path, data.meta["max_length"])
+    # Each variant reads text with its own tokenizer (a trimmed student's is not the teacher's);
+    # the quantized student's is the fp32 student's.
+    max_length = data.meta["max_length"]
+    toks = {
+        label: load_tokenizer(
+            ctx.inputs[label if label == "teacher_fp32" else "student_fp32"].path, max_length
+        )
+        for label in variant_models(ctx)
+    }
     variants = variant_models(ctx)
     classes = len(data.meta["labels"])
-    outputs = {label: run_texts(art.file(), tok, texts) for label, art in variants.items()}
+    outputs = {label: run_texts(art.file(), toks[label], texts) for label, art in variants.items()}
     key, metrics = _text_metrics(cfg.task, outputs, y, classes, cfg.top_k)
     keys, probe = [key], ctx.inputs.get("probe")
     if probe is not None:  # text of another kind than the training data: the honest figure
         probe_texts, _ = read_split(probe.path, "probe")
         outputs = {
-            label: run_texts(art.file(), tok, probe_texts) for label, art in variants.items()
+            label: run_texts(art.file(), toks[label], probe_texts)
+            for label, art in variants.items()
         }
         probe_key, extra = _text_metrics(cfg.task, outputs, None, classes, cfg.top_k, "probe_")
         for label in metrics:
@@ -112,7 +121,7 @@ def _gap_warnings(cfg: EvaluateStepConfig, metrics: dict[str, dict[str, float]])
 _HANDLERS = {"array": _array, "text": _text}
 
 
-@register_stage(EvaluateStepConfig, name="evaluate", version=3)
+@register_stage(EvaluateStepConfig, name="evaluate", version=4)
 def evaluate(_first: Artifact, cfg: EvaluateStepConfig, ctx: StageContext) -> Output:
     data = ctx.inputs["data"]
     return _HANDLERS[data.modality](data, cfg, ctx)
