@@ -10,6 +10,7 @@ from packager.stages import (
     optimize,
     package,
     package_file,
+    provenance,
     quantize,
     teacher,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "optimize",
     "package",
     "package_file",
+    "provenance",
     "quantize",
     "teacher",
 ]
