@@ -208,7 +208,8 @@ def print_provenance(console: Console, info: dict[str, Any]) -> None:
         )
     console.print(f"  terms    {escape(terms['clause'])} ({terms['link']})")
     for d in prov.get("duties", []):
-        console.print(f"  duty     {escape(chr(91) + d['status'] + chr(93))} {escape(d['duty'])}")
+        status = escape(f"[{d['status']}]")
+        console.print(f"  duty     {status} {escape(d['duty'])}")
     for note in t.get("notes", []):
         console.print(f"  note     {escape(note)}")
     console.print(f"  policy   {prov['policy']} ({prov['gate']})")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -67,4 +68,9 @@ class ProvenanceStepConfig(ProvenanceConfig):
 
     def input_paths(self) -> dict[str, str]:
         paths = {f"teacher.{k}": v for k, v in self.source_teacher.input_paths().items()}
-        return paths | {f"data.{k}": v for k, v in self.source_data.input_paths().items()}
+        paths |= {f"data.{k}": v for k, v in self.source_data.input_paths().items()}
+        # The license table is read too: a changed entry re-runs the gate.
+        return paths | {"licenses": str(LICENSE_TABLE)}
+
+
+LICENSE_TABLE = Path(__file__).resolve().parent.parent / "provenance" / "licenses.yaml"

@@ -125,6 +125,7 @@ def _bom(manifest: dict[str, Any], model_sha256: str, producer_version: str):
         serial_number=uuid.uuid5(uuid.NAMESPACE_URL, f"edgepack:{manifest['name']}:{model_sha256}"),
     )
     bom.metadata.component = model
+    bom.register_dependency(model, list(bom.components))  # the model depends on its data
     bom.metadata.timestamp = datetime.fromisoformat(manifest["created"].replace("Z", "+00:00"))
     bom.metadata.tools.components.add(
         Component(type=ComponentType.APPLICATION, name="edgepack", version=producer_version)

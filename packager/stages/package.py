@@ -200,6 +200,14 @@ def _manifest(model, cfg, ctx, report, samples, pre, post, labels) -> dict[str, 
     }
 
 
+def _teacher_licenses(sources: Artifact, tree) -> None:
+    """The teacher's LICENSE / USE_POLICY files, under licenses/teacher/ (a duty many terms set)."""
+    for rel in sources.meta.get("license_files", []):
+        dest = tree / "licenses" / "teacher" / rel.rsplit("/", 1)[-1]
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(sources.file(rel), dest)
+
+
 @register_stage(PackageStepConfig, name="package", version=3)
 def package(model: Artifact, cfg: PackageStepConfig, ctx: StageContext) -> Output:
     from packager._version import __version__
@@ -211,6 +219,7 @@ def package(model: Artifact, cfg: PackageStepConfig, ctx: StageContext) -> Outpu
     tree = ctx.workdir / "tree"
     tree.mkdir()
     (tree / "model.onnx").write_bytes(model.file().read_bytes())
+    _teacher_licenses(ctx.inputs["provenance"], tree)
     samples, pre, post, labels = _HANDLERS[data.modality](tree, model, data, cfg, ctx)
     samples |= {"atol": cfg.sample_atol, "rtol": cfg.sample_rtol}
     report = _report(model, cfg, ctx)

@@ -48,10 +48,29 @@ def _data(cfg: ProvenanceStepConfig) -> list[dict[str, Any]]:
     return out
 
 
-def _duties(cfg: ProvenanceStepConfig, terms, name: str) -> list[dict[str, str]]:
-    """Each duty of the terms: applied here (the package name, the card's attribution line), or
-    reported as the publisher's to do."""
+def _copy_license_files(teacher: dict[str, Any], workdir: Path) -> list[str]:
+    """The teacher's LICENSE / USE_POLICY files, kept so that the package can ship them."""
+    import shutil
+
+    folder, names = teacher.get("resolved"), teacher.get("license_files") or []
+    if not folder or not names:
+        return []
+    (workdir / LICENSES_DIR).mkdir()
+    for name in names:
+        shutil.copyfile(Path(folder) / name, workdir / LICENSES_DIR / name)
+    return names
+
+
+LICENSES_DIR = "teacher-licenses"
+
+
+def _duties(cfg: ProvenanceStepConfig, terms, name: str, copied: list[str]) -> list[dict]:
+    """Each duty of the terms: applied here (the package name, the card's attribution line, the
+    teacher's license files shipped), or reported as the publisher's to do."""
     out = []
+    if copied:
+        shipped = ", ".join(f"licenses/teacher/{n}" for n in copied)
+        out.append({"status": "applied", "duty": f"the teacher's license files ship as {shipped}"})
     if terms.naming and name != cfg.name:
         out.append(
             {
@@ -88,7 +107,8 @@ def provenance(_inp: None, cfg: ProvenanceStepConfig, ctx: StageContext) -> Outp
     for w in gate.warnings:
         ctx.warn(w)
     name = L.package_name(cfg.name, terms) if cfg.naming == "apply" else cfg.name
-    duties = _duties(cfg, terms, name)
+    copied = _copy_license_files(teacher, ctx.workdir)
+    duties = _duties(cfg, terms, name, copied)
     for d in duties:
         if d["status"] == "reported":
             ctx.warn(d["duty"])
@@ -104,6 +124,7 @@ def provenance(_inp: None, cfg: ProvenanceStepConfig, ctx: StageContext) -> Outp
         "gate": gate.to_json(),
         "package_name": name,
         "duties": duties,
+        "license_files": [f"{LICENSES_DIR}/{n}" for n in copied],
     }
     (ctx.workdir / "provenance.json").write_text(json.dumps(record, indent=2))
     return Output("provenance", record)
