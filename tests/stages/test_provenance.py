@@ -83,6 +83,7 @@ def test_llama3_warns_under_warn_and_stops_under_strict_with_exit_2(
 ):
     teacher = _teacher(tmp_path, "license: llama3", tiny_classifier)
     art, warnings = _gate(_recipe(teacher, tiny_texts_file, tmp_path), tmp_path)
+    assert art.meta["gate"]["outcome"] == "warned"
     assert "any output or results of the Llama Materials" in warnings[0]
     with pytest.raises(RecipeError) as err:
         _gate(_recipe(teacher, tiny_texts_file, tmp_path, policy="strict"), tmp_path)
