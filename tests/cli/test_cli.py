@@ -70,7 +70,7 @@ def test_unchanged_rebuild_runs_nothing_and_bench_change_reruns_bench_and_packag
     again = _invoke("build", str(recipe), "--cache-dir", cache)
     assert "ran: nothing (all cached)" in again.output
     plan = _invoke("build", str(recipe), "--cache-dir", cache, "--set", "bench.runs=7", "--dry-run")
-    assert "2 of 9 steps would run" in plan.output
+    assert "2 of 10 steps would run" in plan.output
     changed = _invoke("build", str(recipe), "--cache-dir", cache, "--set", "bench.runs=7")
     assert "ran: bench, package in" in changed.output
 

@@ -51,7 +51,8 @@ def test_manifest_lineage_metrics_and_measured_benchmarks(tiny_build):
     _, m = _open(tiny_build)
     lin = m["lineage"]
     assert lin["recipe"]["name"] == "digits-tiny"
-    assert [s["step"] for s in lin["stages"]][:3] == ["data", "teacher", "export_teacher"]
+    steps = [s["step"] for s in lin["stages"]]
+    assert steps[:4] == ["provenance", "data", "teacher", "export_teacher"]
     assert {"edgepack", "torch", "onnx", "onnxruntime", "numpy"} <= set(lin["libraries"])
     assert lin["teacher_id"] == tiny_build.artifact("teacher").id
     assert m["metrics"]["shipped"] == "student_int8"
