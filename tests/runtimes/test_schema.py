@@ -182,3 +182,14 @@ def test_a_bad_sha256_is_explained_by_the_schema_description(digits, tmp_path):
     digits.manifest["files"]["model.onnx"]["sha256"] = "abc"
     with pytest.raises(ep.InvalidPackageError, match="is not lowercase hex sha256 of the file"):
         ep.load(digits.write(tmp_path / "pkg", as_zip=True))
+
+
+def test_inspect_provenance_of_a_1_0_package_says_it_has_none(digits, write_package):
+    from click.testing import CliRunner
+
+    from packager.cli import cli
+
+    path = write_package(digits.seal())
+    out = CliRunner().invoke(cli, ["inspect", str(path), "--provenance"])
+    assert out.exit_code == 0, out.output
+    assert "no provenance block (a package written before schema 1.1)" in out.output

@@ -144,3 +144,17 @@ def test_a_llama3_teacher_builds_only_once_its_terms_are_accepted_and_records_it
     shown = _cli("inspect", str(path), "--provenance")
     assert shown.exit_code == 0, shown.output
     assert "accepted llama3" in shown.output and "student derived" in shown.output
+
+
+def test_naming_report_keeps_the_name_and_warns_that_the_duty_is_yours(
+    tmp_path, tiny_classifier, tiny_texts_file
+):
+    teacher = _teacher(tmp_path, "license: llama3.1", tiny_classifier)
+    recipe = _recipe(teacher, tiny_texts_file, tmp_path, naming="report", accept_terms="llama3.1")
+    art, warnings = _gate(recipe, tmp_path)
+    assert art.meta["package_name"] == "topics"
+    assert any('"Llama" at the beginning' in w and "rename it" in w for w in warnings)
+    applied, _ = _gate(
+        _recipe(teacher, tiny_texts_file, tmp_path, accept_terms="llama3.1"), tmp_path
+    )
+    assert applied.meta["package_name"] == "Llama-topics"
