@@ -24,12 +24,14 @@ def _manifest_of(path: Path) -> tuple[dict[str, Any], bytes]:
 
 def inspect_target(path: Path) -> dict[str, Any]:
     from packager.onnx_utils import summary
+    from packager.provenance.onnx_meta import read
 
     if not path.exists():
         raise InputFileError(f"{path}: file not found")
     if path.suffix == ".onnx":
         try:
-            return {"kind": "onnx", "path": str(path), **summary(path), "cost": _cost(path)}
+            info = {"kind": "onnx", "path": str(path), **summary(path), "cost": _cost(path)}
+            return info | {"metadata": read(path)}
         except Exception as err:
             raise InputFileError(
                 f"{path}: not a readable ONNX model ({type(err).__name__})"
@@ -38,7 +40,7 @@ def inspect_target(path: Path) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         model_path = Path(tmp) / "model.onnx"
         model_path.write_bytes(model_bytes)
-        model = {**summary(model_path), "cost": _cost(model_path)}
+        model = {**summary(model_path), "cost": _cost(model_path), "metadata": read(model_path)}
     return {
         "kind": "package",
         "path": str(path),
@@ -51,6 +53,7 @@ def inspect_target(path: Path) -> dict[str, Any]:
         "metrics": manifest.get("metrics", {}),
         "benchmarks": manifest.get("benchmarks", []),
         "preprocessing": manifest.get("preprocessing"),
+        "provenance": manifest.get("provenance"),  # schema 1.1+; None in older packages
     }
 
 

@@ -73,15 +73,16 @@ def run(
     reporter: Reporter | None = None,
     publish: str | Path | None = None,
     sign_key: str | Path | None = None,
+    sign_format: str = "ed25519",
     name: str = "",
 ) -> RunResult:
     """Run `steps`; with `publish` (a folder), copy the `package` step's file there (signed
-    with `sign_key` when given)."""
+    with `sign_key` when given: `sign_format` ed25519 or model-signing, packager.signing)."""
     reporter = reporter or Reporter()
     if sign_key is not None and not dry_run:
         from packager.signing import read_private_key
 
-        read_private_key(sign_key)  # a bad key fails now, not after a long build
+        read_private_key(sign_key, sign_format)  # a bad key fails now, not after a long build
     cache = Cache(cache_dir)
     cache.sweep()
     result = RunResult(name=name)
@@ -123,7 +124,7 @@ def run(
         reporter.stage(step.name, "done", f"{seconds:.1f}s")
     if not dry_run and "package" in done and publish is not None:
         read = {f"{s.name}.{k}": v for s in steps for k, v in s.config.input_paths().items()}
-        result.package_path = _publish(done["package"], Path(publish), sign_key, read)
+        result.package_path = _publish(done["package"], Path(publish), sign_key, read, sign_format)
     result.seconds = time.perf_counter() - t_start
     return result
 
@@ -136,6 +137,7 @@ def build(
     reporter: Reporter | None = None,
     publish: bool = True,
     sign_key: str | Path | None = None,
+    sign_format: str = "ed25519",
 ) -> RunResult:
     """Run a recipe's build plan and publish its package to `package.out_dir`."""
     return run(
@@ -145,17 +147,22 @@ def build(
         reporter=reporter,
         publish=recipe.package.out_dir if publish else None,
         sign_key=sign_key,
+        sign_format=sign_format,
         name=recipe.name,
     )
 
 
-def _publish(pkg: Artifact, out_dir: Path, sign_key, inputs: dict[str, str]) -> Path:
+def _publish(pkg: Artifact, out_dir: Path, sign_key, inputs: dict[str, str], sign_format) -> Path:
     dest = out_dir / pkg.meta["file"]
     refuse_overwrite(dest, {**inputs, "signing key": sign_key}, "package.out_dir: the package")
     if sign_key is None:
         return publish_file(pkg.file(), dest)
     # Signed while published, never in a stage: see packager/signing.py for why.
-    from packager.signing import publish_signed
+    from packager.signing import publish_model_signed, publish_signed
+
+    if sign_format == "model-signing":
+        refuse_overwrite(Path(f"{dest}.sig"), {**inputs, "signing key": sign_key}, "the signature")
+        return publish_model_signed(pkg.file(), dest, sign_key)
 
     return publish_signed(pkg.file(), dest, sign_key)
 

@@ -22,6 +22,7 @@ from packager.config import (
     PackageFileConfig,
     PackageStepConfig,
     ProbeConfig,
+    ProvenanceStepConfig,
     QuantizeConfig,
     TeacherOutputsConfig,
     TeacherStepConfig,
@@ -50,7 +51,16 @@ def build_plan(recipe: Recipe) -> list[Step]:
         )
     task = recipe.task
     distill = _bind(DistillStepConfig, recipe.distill, task=task)
+    # First: the gate on what may be distilled stops a strict build before anything is trained.
+    provenance = _bind(
+        ProvenanceStepConfig,
+        recipe.provenance,
+        name=recipe.name,
+        source_teacher=recipe.teacher.to_json(),
+        source_data=recipe.data.to_json(),
+    )
     steps = [
+        Step("provenance", provenance),
         Step("data", recipe.data),
         Step("teacher", _bind(TeacherStepConfig, recipe.teacher, task=task), {"data": "data"}),
         Step("export_teacher", recipe.export, {"model": "teacher", "data": "data"}),
@@ -94,13 +104,29 @@ def build_plan(recipe: Recipe) -> list[Step]:
         task=task,
         description=recipe.description,
         recipe=recipe.to_json(),
+        method=_method(recipe),
     )
     roles = {"model": shipped, "data": "data", "evaluate": "evaluate", "teacher": "teacher"}
-    roles["student"] = student
+    roles |= {"student": student, "provenance": "provenance"}
     if recipe.bench.enabled:
         roles["bench"] = "bench"
     steps.append(Step("package", package, roles))
     return steps
+
+
+def _method(recipe: Recipe) -> dict[str, Any]:
+    """The distillation method as configured, for the manifest's `provenance.method`."""
+    d = recipe.distill
+    losses = {k: round(w, 6) for k, w in d.loss_weights(recipe.task).items()}
+    return {
+        "losses": losses,
+        "temperature": d.temperature if "logits_kd" in losses else None,
+        "epochs": d.epochs,
+        "batch_size": d.batch_size,
+        "lr": d.lr,
+        "seed": d.seed,
+        "student": d.student.to_json(),
+    }
 
 
 def model_step(name: str, path: str | Path) -> Step:

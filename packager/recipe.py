@@ -24,6 +24,7 @@ from packager.config import (
     ExportConfig,
     OptimizeConfig,
     PackageConfig,
+    ProvenanceConfig,
     QuantizeConfig,
     StudentConfig,
     Task,
@@ -50,6 +51,7 @@ class Recipe(Config):
     evaluate: EvaluateConfig = EvaluateConfig()
     bench: BenchConfig = BenchConfig()
     package: PackageConfig = PackageConfig()
+    provenance: ProvenanceConfig = ProvenanceConfig()
 
     @model_validator(mode="after")
     def _task_fits_sources(self) -> Recipe:
@@ -208,6 +210,16 @@ def load_recipe(path: str | Path | None = None, overrides: tuple[str, ...] = ())
     if not isinstance(data, dict):
         raise RecipeError(f"recipe {p}: expected a mapping of sections at the top level")
     return build_recipe(apply_overrides(data, overrides), str(p))
+
+
+def with_accepted_terms(recipe: Recipe, ids: tuple[str, ...]) -> Recipe:
+    """`recipe` with `edgepack build --accept-terms ID ...` added to provenance.accept_terms."""
+    if not ids:
+        return recipe
+    section = recipe.provenance.to_json()
+    section["accept_terms"] = [*section["accept_terms"], *ids]
+    data = {**recipe.to_json(), "provenance": section}
+    return build_recipe(data, "--accept-terms")
 
 
 def list_recipes(folder: Path = REPO_MODELS) -> list[tuple[str, str]]:

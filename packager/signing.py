@@ -1,8 +1,18 @@
-"""ed25519 package signatures (the `cryptography` library): keygen, sign, read keys.
+"""Package signatures: ed25519 over manifest.json (the `cryptography` library; what the
+edgepack runtimes check), or an OpenSSF model-signing bundle over the package file (the
+`model-signing` library, key-based; what `model_signing verify` checks). Keygen, sign, read keys.
 
 `manifest.sig` in the package root is the raw 64-byte signature over the exact bytes of
 manifest.json; the manifest lists every other file by sha256, so it covers the whole package.
 Private keys are PEM PKCS8 (unencrypted, mode 0600), public keys PEM SubjectPublicKeyInfo.
+
+`--sign-format model-signing` writes `NAME.edgepack.sig` beside the package: a sigstore bundle
+(DSSE envelope, in-toto statement) whose subject is the sha256 of the `.edgepack` file, signed
+with an ECDSA P-256/P-384/P-521 key (the only key kind model-signing takes). It is detached
+because every edgepack reader refuses a file in the package that the manifest does not list.
+The two relate like this: manifest.sig covers the manifest, which covers every other file by
+sha256 (a device checks it); the model-signing bundle covers the whole zip byte for byte,
+manifest included (a reviewer's supply-chain tools check it).
 
 Why signing happens at publish time, not in a stage: the stage cache is keyed by configs and
 stored on disk, shareable between machines; a `sign` stage would need the private key (or its
@@ -38,12 +48,17 @@ def public_path(private: str | Path) -> Path:
     return Path(f"{private}.pub")
 
 
-def keygen(path: str | Path = DEFAULT_KEY) -> tuple[Path, Path]:
+KEY_TYPES = ("ed25519", "ecdsa-p256")  # ed25519: manifest.sig; ecdsa-p256: model-signing
+SIGN_FORMATS = {"ed25519": "ed25519", "model-signing": "ecdsa-p256"}  # format -> key it needs
+
+
+def keygen(path: str | Path = DEFAULT_KEY, key_type: str = "ed25519") -> tuple[Path, Path]:
     """Write a new private key to `path` (mode 0600) and its public key to `path.pub`.
 
     Refuses to overwrite either file: losing a signing key is not undoable.
     """
     from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     private, public = Path(path), public_path(path)
@@ -52,7 +67,11 @@ def keygen(path: str | Path = DEFAULT_KEY) -> tuple[Path, Path]:
             raise InputFileError(f"{p}: already exists; refusing to overwrite a key")
     if not private.parent.is_dir():
         raise InputFileError(f"{private.parent}: no such folder")
-    key = Ed25519PrivateKey.generate()
+    key = (
+        ec.generate_private_key(ec.SECP256R1())
+        if key_type == "ecdsa-p256"
+        else Ed25519PrivateKey.generate()
+    )
     pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -75,8 +94,10 @@ def keygen(path: str | Path = DEFAULT_KEY) -> tuple[Path, Path]:
     return private, public
 
 
-def read_private_key(path: str | Path) -> Ed25519PrivateKey:
+def read_private_key(path: str | Path, sign_format: str = "ed25519"):
+    """The private key at `path`, checked to be the kind `sign_format` signs with."""
     from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     p = Path(path)
@@ -91,9 +112,22 @@ def read_private_key(path: str | Path) -> Ed25519PrivateKey:
         raise InputFileError(
             f"--sign {p}: not an unencrypted PEM private key ({err}); make one with `edgepack keygen`"
         ) from None
+    if sign_format == "model-signing":
+        if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name not in _EC_CURVES:
+            raise InputFileError(
+                f"--sign {p}: --sign-format model-signing needs an ECDSA P-256/P-384/P-521 key, "
+                f"got {type(key).__name__}; make one with `edgepack keygen --type ecdsa-p256`"
+            )
+        return key
     if not isinstance(key, Ed25519PrivateKey):
-        raise InputFileError(f"--sign {p}: expected an ed25519 key, got {type(key).__name__}")
+        raise InputFileError(
+            f"--sign {p}: expected an ed25519 key, got {type(key).__name__} (an ECDSA key signs "
+            "with --sign-format model-signing)"
+        )
     return key
+
+
+_EC_CURVES = ("secp256r1", "secp384r1", "secp521r1")
 
 
 def read_public_key(path: str | Path) -> bytes:
@@ -116,6 +150,28 @@ def key_fingerprint(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:
 
     public = key.public_key() if hasattr(key, "public_key") else key
     return fingerprint(public)
+
+
+def publish_model_signed(src: Path, dest: Path, key_path: str | Path) -> Path:
+    """Publish the package zip `src` to `dest` and its OpenSSF model-signing bundle to
+    `dest.sig` (key-based); `model_signing verify key --signature dest.sig --public_key KEY.pub
+    dest` accepts it. Both files go through a temporary name."""
+    from packager.files import publish_file
+
+    try:
+        import model_signing
+    except ImportError as err:
+        raise InputFileError(
+            f"--sign-format model-signing needs the model-signing library ({err.name} is "
+            "missing): pip install 'edgepack[model-signing]'"
+        ) from None
+    read_private_key(key_path, "model-signing")
+    publish_file(src, dest)
+    sig = Path(f"{dest}.sig")
+    with atomic_path(sig) as tmp:
+        config = model_signing.signing.Config().use_elliptic_key_signer(private_key=key_path)
+        config.sign(dest, tmp)
+    return dest
 
 
 def publish_signed(src: Path, dest: Path, key_path: str | Path) -> Path:

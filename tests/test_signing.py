@@ -118,3 +118,67 @@ def test_verify_with_an_unreadable_pubkey_is_a_one_line_usage_error(tiny_build, 
     out = _invoke("verify", str(tiny_build.package_path), "--pubkey", str(tmp_path / "nope.pub"))
     assert out.exit_code == 2
     assert out.output.startswith("error: --pubkey") and out.output.count("\n") == 1
+
+
+def _model_signing(*args: str):
+    import shutil
+    import subprocess
+    import sys
+
+    exe = shutil.which("model_signing", path=str(Path(sys.executable).parent))
+    if exe is None:
+        pytest.skip("model-signing is not installed: pip install 'edgepack[model-signing]'")
+    return subprocess.run([exe, *args], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.slow
+def test_model_signing_verify_accepts_a_model_signing_package_and_refuses_one_changed_byte(
+    tiny_build, cache_dir, tmp_path
+):
+    from tiny_models import tiny_recipe
+
+    from packager.pipeline import build
+    from packager.progress import SilentReporter
+
+    keys = _invoke("keygen", str(tmp_path / "ec.key"), "--type", "ecdsa-p256")
+    assert keys.exit_code == 0, keys.output
+    recipe = tiny_recipe(package={"out_dir": str(tmp_path / "dist")})
+    result = build(
+        recipe,
+        cache_dir=cache_dir,
+        reporter=SilentReporter(),
+        sign_key=tmp_path / "ec.key",
+        sign_format="model-signing",
+    )
+    pkg = result.package_path
+    sig = Path(f"{pkg}.sig")
+    assert json_media_type(sig) == "application/vnd.dev.sigstore.bundle.v0.3+json"
+    with zipfile.ZipFile(pkg) as zf:
+        assert "manifest.sig" not in zf.namelist()  # detached: no reader meets an unlisted file
+    args = ["verify", "key", "--signature", str(sig), "--public_key", str(tmp_path / "ec.key.pub")]
+    ok = _model_signing(*args, str(pkg))
+    assert ok.returncode == 0 and "Verification succeeded" in ok.stdout + ok.stderr
+    data = bytearray(pkg.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    pkg.write_bytes(bytes(data))
+    bad = _model_signing(*args, str(pkg))
+    assert bad.returncode != 0 and "Verification failed" in bad.stdout + bad.stderr
+
+
+def json_media_type(path: Path) -> str:
+    import json
+
+    return json.loads(path.read_text())["mediaType"]
+
+
+def test_model_signing_with_an_ed25519_key_is_one_usage_line(tmp_path):
+    private, _ = keygen(tmp_path / "k")
+    # The key is checked before any step runs: nothing is built.
+    out = _invoke(
+        "build", "--cache-dir", str(tmp_path / "c"), "--sign", str(private),
+        "--sign-format", "model-signing", "-q",
+    )  # fmt: skip
+    assert out.exit_code == 2
+    (line,) = [ln for ln in out.output.splitlines() if ln.startswith("error:")]
+    assert "needs an ECDSA P-256/P-384/P-521 key" in line and "--type ecdsa-p256" in line
+    assert not (tmp_path / "c").exists() or not any((tmp_path / "c").rglob("artifact.json"))

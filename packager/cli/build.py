@@ -27,7 +27,24 @@ import click
     "--sign",
     "sign_key",
     type=click.Path(dir_okay=False),
-    help="Sign the published package with this ed25519 private key (edgepack keygen).",
+    help="Sign the published package with this private key (edgepack keygen).",
+)
+@click.option(
+    "--sign-format",
+    type=click.Choice(["ed25519", "model-signing"]),
+    default="ed25519",
+    show_default=True,
+    help="ed25519: manifest.sig inside the package (edgepack runtimes check it); model-signing: "
+    "an OpenSSF model-signing bundle NAME.edgepack.sig beside it (model_signing verify checks "
+    "it; needs an ECDSA key: edgepack keygen --type ecdsa-p256).",
+)
+@click.option(
+    "--accept-terms",
+    "accept_terms",
+    multiple=True,
+    metavar="ID",
+    help="Accept the teacher's terms (e.g. llama3): recorded in the manifest and the model card; "
+    "lets a provenance.policy strict build go on. Repeatable.",
 )
 def build(
     recipe: str | None,
@@ -36,20 +53,23 @@ def build(
     cache_dir: str | None,
     quiet: bool,
     sign_key: str | None,
+    sign_format: str,
+    accept_terms: tuple[str, ...],
 ) -> None:
     """Distill, export, quantize, evaluate, bench and package RECIPE [default: models/digits.yaml]."""
     from packager import pipeline
     from packager.cli.render import make_console, print_build, print_plan
     from packager.progress import Reporter
-    from packager.recipe import load_recipe
+    from packager.recipe import load_recipe, with_accepted_terms
 
-    r = load_recipe(recipe, overrides)
+    r = with_accepted_terms(load_recipe(recipe, overrides), accept_terms)
     result = pipeline.build(
         r,
         cache_dir=cache_dir,
         dry_run=dry_run,
         reporter=Reporter(verbose=not quiet),
         sign_key=sign_key,
+        sign_format=sign_format,
     )
     console = make_console()
     if dry_run:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from packager.errors import PackageError
+from packager.errors import InputFileError, PackageError
 
 
 @click.command()
@@ -50,15 +50,26 @@ def verify(package: str, pubkey: str | None, runtimes: tuple[str, ...], arch: st
 @click.command()
 @click.argument("path", type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def inspect(path: str, as_json: bool) -> None:
+@click.option(
+    "--provenance",
+    is_flag=True,
+    help="The lineage tree (teacher -> student -> quantized), licenses and duties, data "
+    "sources and what was accepted.",
+)
+def inspect(path: str, as_json: bool, provenance: bool) -> None:
     """Show I/O, op counts, parameters, size and metrics of a package or an ONNX model."""
-    from packager.cli.render import make_console, print_inspect
+    from packager.cli.render import make_console, print_inspect, print_provenance
     from packager.inspection import inspect_target
 
     info = inspect_target(Path(path))
+    if provenance and info["kind"] != "package":
+        raise InputFileError(f"{path}: --provenance needs an .edgepack package")
+    shown = {k: info[k] for k in ("path", "name", "provenance")} if provenance else info
     if as_json:
         import json
 
-        click.echo(json.dumps(info, indent=2, default=str))
+        click.echo(json.dumps(shown, indent=2, default=str))
+    elif provenance:
+        print_provenance(make_console(), info)
     else:
         print_inspect(make_console(), info)

@@ -166,3 +166,59 @@ def print_inspect(console: Console, info: dict[str, Any]) -> None:
                 f"{b['threads']} thread(s), batch {b.get('batch', 1)}"
             )
         console.print(f"  files  {len(info['files'])} (sha256 in the manifest)")
+
+
+def _teacher_line(t: dict[str, Any]) -> str:
+    rev = t.get("revision") or {}
+    pinned = rev.get("commit") or rev.get("version")
+    weights = t.get("weights") or []
+    first = f", weights {weights[0]['file']} sha256 {weights[0]['sha256'][:12]}" if weights else ""
+    more = f" (+{len(weights) - 1} more)" if len(weights) > 1 else ""
+    return (
+        f"teacher [bold]{t['source']}[/]" + (f" ({t['hub_id']})" if t.get("hub_id") else "")
+        + (f", revision {pinned}" if pinned else "") + first + more
+    )  # fmt: skip
+
+
+def print_provenance(console: Console, info: dict[str, Any]) -> None:
+    """`inspect --provenance`: the lineage tree, licenses and duties, data, what was accepted."""
+    from rich.markup import escape
+    from rich.tree import Tree
+
+    prov = info.get("provenance")
+    console.print(f"{info['path']}: {info['name']} provenance")
+    if not prov:
+        console.print("  no provenance block (a package written before schema 1.1)")
+        return
+    t, init, q = prov["teacher"], prov["student_init"], prov.get("quantized") or {}
+    lic, terms = t["license"], t["terms"]
+    tree = Tree(_teacher_line(t))
+    tree.add(f"license {lic['id']} ({terms['name']}, {terms['category']}; from {lic.get('from')})")
+    student = tree.add(f"student {init['kind']}: {escape(init['how'])}")
+    m = prov["method"]
+    losses = " + ".join(f"{w:g} {k}" for k, w in m["losses"].items())
+    student.add(
+        f"method {losses}, {m.get('steps') or '-'} steps, on-policy {m['on_policy_fraction']:g}"
+    )
+    student.add(
+        f"quantized {q.get('mode', 'none')} {q.get('precision', '')} {q.get('format') or ''}"
+    )
+    console.print(tree)
+    for d in prov["data"]:
+        rows = ", ".join(f"{k} {v}" for k, v in (d.get("rows") or {}).items())
+        lic_d = (d.get("license") or {}).get("id") or "license not given"
+        console.print(
+            f"  data     {d['source']}  sha256 {str(d.get('sha256'))[:12]}  {rows}  {lic_d}"
+        )
+    console.print(f"  terms    {escape(terms['clause'])} ({terms['link']})")
+    for d in prov.get("duties", []):
+        status = escape(f"[{d['status']}]")
+        console.print(f"  duty     {status} {escape(d['duty'])}")
+    for note in t.get("notes", []):
+        console.print(f"  note     {escape(note)}")
+    console.print(f"  policy   {prov['policy']} ({prov['gate']})")
+    for a in prov.get("accepted", []):
+        console.print(f"  accepted {a['terms']} ({a['name']}) with {a['flag']} at {a['at']}")
+    if not prov.get("accepted"):
+        console.print("  accepted nothing")
+    console.print("  not legal advice: read the teacher's terms yourself")

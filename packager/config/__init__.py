@@ -5,6 +5,7 @@
     distill  distill: (students, losses, training)
     onnx     export:, optimize:, quantize:
     ship     evaluate:, bench:, package:
+    provenance  provenance: (the gate on what may be distilled, facts about the sources)
     files    the model / package files of single-stage commands
 
 The `...StepConfig` classes are what a stage reads when it needs more than its section: the
@@ -24,6 +25,7 @@ from packager.config.distill import (
 )
 from packager.config.files import ModelFileConfig, PackageFileConfig
 from packager.config.onnx import ExportConfig, OptimizeConfig, QuantizeConfig
+from packager.config.provenance import ProvenanceConfig, ProvenanceStepConfig, SourceFacts
 from packager.config.ship import (
     BenchConfig,
     EvaluateConfig,
@@ -56,7 +58,10 @@ __all__ = [
     "PackageFileConfig",
     "PackageStepConfig",
     "ProbeConfig",
+    "ProvenanceConfig",
+    "ProvenanceStepConfig",
     "QuantizeConfig",
+    "SourceFacts",
     "StudentConfig",
     "Task",
     "TeacherConfig",

@@ -125,12 +125,18 @@ class EvaluateStepConfig(EvaluateConfig):
 
 class PackageStepConfig(PackageConfig):
     """What the package stage reads: the `package:` section plus the recipe's identity (name,
-    task, description) and the resolved recipe the manifest records as lineage."""
+    task, description), the resolved recipe the manifest records as lineage and the
+    distillation method its provenance block records."""
 
     name: str
     task: Task
     description: str = ""
     recipe: dict[str, Any] = Field(default_factory=dict, description="the resolved recipe")
+    method: dict[str, Any] = Field(
+        default_factory=dict,
+        description="the distillation method as configured (losses and weights, temperature, "
+        "epochs, ...): the manifest's provenance.method",
+    )
 
     def _unkeyed_paths(self) -> dict[str, Any]:
         # The recorded recipe keeps package.out_dir (the lineage says where it was published);

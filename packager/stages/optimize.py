@@ -12,10 +12,11 @@ from packager.errors import StageError, one_line
 from packager.stage import StageContext, register_stage
 
 
-@register_stage(OptimizeConfig)
+@register_stage(OptimizeConfig, version=2)
 def optimize(model_art: Artifact, cfg: OptimizeConfig, ctx: StageContext) -> Output:
     from packager.export.passes import node_count, ort_optimize, slim
     from packager.onnx_utils import io_spec, summary
+    from packager.provenance.onnx_meta import carry
 
     current = ctx.workdir / "model.onnx"
     shutil.copyfile(model_art.file(), current)
@@ -37,6 +38,7 @@ def optimize(model_art: Artifact, cfg: OptimizeConfig, ctx: StageContext) -> Out
         steps.append(
             {"step": name, "nodes": node_count(current), "size_bytes": current.stat().st_size}
         )
+    carry(model_art.file(), current)  # passes that rewrite the graph may drop metadata_props
     after = steps[-1]["nodes"]
     ctx.log(f"{' + '.join(plan) or 'nothing'}: {before} -> {after} nodes")
     info = summary(current)

@@ -1,4 +1,6 @@
-"""package: one self-describing `NAME.edgepack` zip: model, manifest, samples, report, model card.
+"""package: one self-describing `NAME.edgepack` zip: model, manifest, samples, report, model card,
+ML-BOM. The provenance block, the card, the BOM and the model's metadata_props are built by
+packager.provenance from the provenance stage's record and the inputs' metadata.
 
 Array data: samples are raw and preprocessed tensors, preprocessing the recorded formula. Text
 data: the tokenizer ships as `tokenizer.json` with truncation and padding baked in (the settings
@@ -126,8 +128,9 @@ _DISTILL_KEYS = (
 def _report(model: Artifact, cfg: PackageStepConfig, ctx: StageContext) -> dict[str, Any]:
     """report.json: what the build table, report.md and the model card show."""
     evaluation, bench = ctx.inputs["evaluate"], ctx.inputs.get("bench")
+    sources = ctx.inputs["provenance"].meta
     return {
-        "name": cfg.name,
+        "name": sources["package_name"],  # the recipe's name, or with a naming duty applied
         "shipped": "student_int8" if cfg.model == "int8" else "student_fp32",
         "dataset": evaluation.meta["dataset"],
         "metric": evaluation.meta.get("metric", "accuracy"),
@@ -135,12 +138,36 @@ def _report(model: Artifact, cfg: PackageStepConfig, ctx: StageContext) -> dict[
         "metrics": evaluation.meta["metrics"],
         "variants": evaluation.meta["variants"],
         "benchmarks": bench.meta["results"] if bench else [],
-        "warnings": evaluation.meta.get("warnings", [])
+        "warnings": sources["gate"]["warnings"]
+        + evaluation.meta.get("warnings", [])
         + (bench.meta["warnings"] if bench else [])
         + _quantize_warnings(model.meta),
         "quantization": _quantization_text(model.meta),
         "distill": {k: ctx.inputs["student"].meta.get(k) for k in _DISTILL_KEYS},
     }
+
+
+def _provenance(model: Artifact, cfg: PackageStepConfig, ctx: StageContext) -> dict[str, Any]:
+    """The manifest's provenance: the sources and the gate (provenance stage), both parents,
+    the data's rows, the method, the shipped model's quantization."""
+    from packager.hashing import sha256_file
+    from packager.provenance.lineage import provenance_block
+
+    teacher, student, data = ctx.inputs["teacher"], ctx.inputs["student"], ctx.inputs["data"]
+    weights = None
+    if teacher.meta.get("trained"):  # trained in this build: its weights are the cached file
+        f = teacher.file()
+        weights = [{"file": f.name, "sha256": sha256_file(f), "size": f.stat().st_size}]
+    return provenance_block(
+        ctx.inputs["provenance"].meta,
+        teacher.id,
+        weights,
+        student.meta,
+        teacher.meta.get("layers"),
+        data.meta["sizes"],
+        cfg.method,
+        model.meta.get("quantization") or {"mode": "none", "precision": "fp32"},
+    )
 
 
 def _manifest(model, cfg, ctx, report, samples, pre, post, labels) -> dict[str, Any]:
@@ -149,7 +176,7 @@ def _manifest(model, cfg, ctx, report, samples, pre, post, labels) -> dict[str, 
     shipped = report["shipped"]
     return {
         "schema_version": schema_version(),
-        "name": cfg.name,
+        "name": report["name"],
         "version": cfg.version,
         "task": cfg.task,
         "description": cfg.description,
@@ -171,22 +198,35 @@ def _manifest(model, cfg, ctx, report, samples, pre, post, labels) -> dict[str, 
         "metrics": {**report["metrics"], "shipped": shipped, "dataset": report["dataset"]},
         "benchmarks": report["benchmarks"],
         "quantization": _quantization_block(model.meta),
+        "provenance": _provenance(model, cfg, ctx),
     }
 
 
-@register_stage(PackageStepConfig, name="package", version=3)
+def _teacher_licenses(sources: Artifact, tree) -> None:
+    """The teacher's LICENSE / USE_POLICY files, under licenses/teacher/ (a duty many terms set)."""
+    for rel in sources.meta.get("license_files", []):
+        dest = tree / "licenses" / "teacher" / rel.rsplit("/", 1)[-1]
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(sources.file(rel), dest)
+
+
+@register_stage(PackageStepConfig, name="package", version=4)
 def package(model: Artifact, cfg: PackageStepConfig, ctx: StageContext) -> Output:
+    from packager._version import __version__
     from packager.bundle import file_list, zip_tree
-    from packager.report import markdown_report, model_card
+    from packager.provenance.write import stamp_model, write_card_and_bom
+    from packager.report import markdown_report
 
     data, bench = ctx.inputs["data"], ctx.inputs.get("bench")
     tree = ctx.workdir / "tree"
     tree.mkdir()
     (tree / "model.onnx").write_bytes(model.file().read_bytes())
+    _teacher_licenses(ctx.inputs["provenance"], tree)
     samples, pre, post, labels = _HANDLERS[data.modality](tree, model, data, cfg, ctx)
     samples |= {"atol": cfg.sample_atol, "rtol": cfg.sample_rtol}
     report = _report(model, cfg, ctx)
     manifest = _manifest(model, cfg, ctx, report, samples, pre, post, labels)
+    stamp_model(tree / "model.onnx", manifest, __version__)  # before model.ort is made from it
     if cfg.mobile:
         from packager.mobile import write_mobile_artifacts
 
@@ -200,13 +240,13 @@ def package(model: Artifact, cfg: PackageStepConfig, ctx: StageContext) -> Outpu
         from packager.report.html import bench_report_html
 
         html = bench_report_html(
-            read_results(bench.file()), title=cfg.name, metrics=report["metrics"]
+            read_results(bench.file()), title=report["name"], metrics=report["metrics"]
         )
         (tree / "report.html").write_text(html, encoding="utf-8")
-    (tree / "README.md").write_text(model_card(manifest, report))
+    write_card_and_bom(tree, manifest, report, __version__)
     manifest["files"] = file_list(tree)
     (tree / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    name = f"{cfg.name}.edgepack"
+    name = f"{manifest['name']}.edgepack"
     zip_tree(tree, ctx.workdir / name)
     shutil.rmtree(tree)
     return Output("package", {"file": name, "report": report, "shipped": report["shipped"]})

@@ -98,7 +98,7 @@ def _sources(cfg: QuantizeConfig, model: Path, ctx: StageContext):
     return _HANDLERS[modality](cfg, model, data)
 
 
-@register_stage(QuantizeConfig, version=5)
+@register_stage(QuantizeConfig, version=6)
 def quantize(model_art: Artifact, cfg: QuantizeConfig, ctx: StageContext) -> Output:
     from packager.quantize import search as S
     from packager.quantize.metrics import Evaluator, check_metric
@@ -120,6 +120,7 @@ def quantize(model_art: Artifact, cfg: QuantizeConfig, ctx: StageContext) -> Out
     best = S.best_of(trials)
     out = ctx.workdir / "model.onnx"
     shutil.copyfile(best.path, out)
+    _carry_metadata(ctx, src, out)
     _check_output(cfg, ctx, src, out)
     if cfg.max_drop is not None:
         S.write_table(
@@ -206,6 +207,14 @@ def _trials(cfg: QuantizeConfig, ctx: StageContext, qz, evaluator, batches, feed
     ranking = S.with_producers(ranking, qz.graph, first, candidates)
     trials = S.search(trials[0], ranking, attempt, cfg.max_drop, cfg.max_trials, ctx.log)
     return trials, candidates
+
+
+def _carry_metadata(ctx: StageContext, src: Path, out: Path) -> None:
+    """The input's metadata_props (an edgepack package's lineage, a user's own) survive."""
+    from packager.provenance.onnx_meta import carry
+
+    if carry(src, out):
+        ctx.log("metadata_props the quantizer dropped were re-applied")
 
 
 def _check_output(cfg: QuantizeConfig, ctx: StageContext, src: Path, out: Path) -> None:

@@ -70,7 +70,7 @@ def test_unchanged_rebuild_runs_nothing_and_bench_change_reruns_bench_and_packag
     again = _invoke("build", str(recipe), "--cache-dir", cache)
     assert "ran: nothing (all cached)" in again.output
     plan = _invoke("build", str(recipe), "--cache-dir", cache, "--set", "bench.runs=7", "--dry-run")
-    assert "2 of 9 steps would run" in plan.output
+    assert "2 of 10 steps would run" in plan.output
     changed = _invoke("build", str(recipe), "--cache-dir", cache, "--set", "bench.runs=7")
     assert "ran: bench, package in" in changed.output
 
@@ -160,7 +160,7 @@ def test_recipes_lists_the_default_with_its_purpose():
 def test_default_recipe_resolves_outside_the_repo(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     res = _invoke("build", "--dry-run", "--cache-dir", str(tmp_path / "c"))
-    assert res.exit_code == 0 and "9 of 9 steps would run" in res.output
+    assert res.exit_code == 0 and "10 of 10 steps would run" in res.output
     assert not Path("dist").exists()
 
 

@@ -55,6 +55,7 @@ def test_a_built_mobile_package_manifest_validates_against_the_published_schema(
         manifest = json.loads(zf.read("manifest.json"))
     jsonschema.validate(manifest, json.loads(SCHEMA_FILE.read_text()))
     assert "mobile" in manifest  # the optional block is validated too, not skipped
+    assert manifest["schema_version"] == "1.1" and "teacher" in manifest["provenance"]
     assert _runtime_accepts(manifest)
 
 
@@ -102,6 +103,20 @@ MUTATIONS = {
     "benchmark new kind": _set("benchmarks", [{"kind": "simulated"}]),
     "mobile ok": _set("mobile", {"model": "a.ort", "required_operators": "c"}),
     "mobile no config": _set("mobile", {"model": "a.ort"}),
+    "provenance ok": _set(
+        "provenance",
+        {
+            "teacher": {"source": "hf:x", "license": {"id": "llama3"}, "terms": {"id": "llama3"}},
+            "accepted": [{"terms": "llama3", "flag": "--accept-terms llama3", "at": "t"}],
+        },
+    ),
+    "provenance acceptance without time": _set(
+        "provenance", {"accepted": [{"terms": "llama3", "flag": "--accept-terms llama3"}]}
+    ),
+    "provenance teacher without terms": _set(
+        "provenance", {"teacher": {"source": "hf:x", "license": {"id": "mit"}}}
+    ),
+    "provenance data not a list": _set("provenance", {"data": {"source": "x"}}),
     "usability empty": _set(
         "mobile", {"model": "a", "required_operators": "b", "usability": {"NNAPI": {}}}
     ),
@@ -113,6 +128,15 @@ def test_the_runtime_validator_and_jsonschema_agree(digits, label):
     manifest = digits.manifest
     MUTATIONS[label](manifest)
     assert _runtime_accepts(manifest) == VALIDATOR.is_valid(manifest)
+
+
+def test_a_1_0_package_without_provenance_is_still_read(digits):
+    assert digits.manifest["schema_version"] == "1.0" and "provenance" not in digits.manifest
+    assert _runtime_accepts(digits.manifest) and VALIDATOR.is_valid(digits.manifest)
+    MUTATIONS["provenance ok"](digits.manifest)
+    assert _runtime_accepts(digits.manifest)  # 1.1's optional block in a 1.0-era reader's terms
+    MUTATIONS["provenance acceptance without time"](digits.manifest)
+    assert not _runtime_accepts(digits.manifest)  # an acceptance says when it was given
 
 
 _JSON = st.recursive(
@@ -158,3 +182,14 @@ def test_a_bad_sha256_is_explained_by_the_schema_description(digits, tmp_path):
     digits.manifest["files"]["model.onnx"]["sha256"] = "abc"
     with pytest.raises(ep.InvalidPackageError, match="is not lowercase hex sha256 of the file"):
         ep.load(digits.write(tmp_path / "pkg", as_zip=True))
+
+
+def test_inspect_provenance_of_a_1_0_package_says_it_has_none(digits, write_package):
+    from click.testing import CliRunner
+
+    from packager.cli import cli
+
+    path = write_package(digits.seal())
+    out = CliRunner().invoke(cli, ["inspect", str(path), "--provenance"])
+    assert out.exit_code == 0, out.output
+    assert "no provenance block (a package written before schema 1.1)" in out.output

@@ -36,7 +36,7 @@ def test_package_is_published_with_the_documented_files(tiny_build):
 
 def test_manifest_records_io_preprocessing_labels_and_samples(tiny_build):
     zf, m = _open(tiny_build)
-    assert m["schema_version"] == "1.0"
+    assert m["schema_version"] == "1.1"
     assert m["inputs"][0]["shape"] == ["batch", 1, 8, 8] and m["outputs"][0]["name"] == "logits"
     assert m["preprocessing"]["type"] == "tensor" and m["preprocessing"]["scale"] == 1 / 16
     assert m["labels"] == [str(i) for i in range(10)]
@@ -51,7 +51,8 @@ def test_manifest_lineage_metrics_and_measured_benchmarks(tiny_build):
     _, m = _open(tiny_build)
     lin = m["lineage"]
     assert lin["recipe"]["name"] == "digits-tiny"
-    assert [s["step"] for s in lin["stages"]][:3] == ["data", "teacher", "export_teacher"]
+    steps = [s["step"] for s in lin["stages"]]
+    assert steps[:4] == ["provenance", "data", "teacher", "export_teacher"]
     assert {"edgepack", "torch", "onnx", "onnxruntime", "numpy"} <= set(lin["libraries"])
     assert lin["teacher_id"] == tiny_build.artifact("teacher").id
     assert m["metrics"]["shipped"] == "student_int8"

@@ -25,7 +25,7 @@ from .errors import IntegrityError, InvalidPackageError, SchemaVersionError
 from .limits import MAX_FILE_BYTES, MAX_JSON_DEPTH, MAX_MANIFEST_BYTES
 from .schema import check
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: the optional provenance block (1.0 packages read the same)
 SUPPORTED_MAJOR = 1
 # Present in a package but never listed under "files": they describe the listing itself.
 UNLISTED = frozenset({MANIFEST, "manifest.sig"})

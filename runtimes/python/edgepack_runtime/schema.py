@@ -149,6 +149,7 @@ MANIFEST_SCHEMA: dict[str, Any] = {
             },
         },
         "lineage": {"type": "object", "description": "recipe, stage configs, library versions"},
+        "provenance": {"$ref": "#/$defs/provenance"},
         "metrics": {"type": "object", "description": "accuracy etc. per model variant"},
         "benchmarks": {
             "type": "array",
@@ -165,6 +166,48 @@ MANIFEST_SCHEMA: dict[str, Any] = {
         },
     },
     "$defs": {
+        "provenance": {
+            "type": "object",
+            "description": "schema 1.1+: where the model came from (informational; readers "
+            "need none of it); see docs/package-format.md#provenance",
+            "properties": {
+                "teacher": {
+                    "type": "object",
+                    "required": ["source", "license", "terms"],
+                    "description": "the teacher: source as given, revision, weight hashes, "
+                    "license and terms",
+                    "properties": {
+                        "source": _STRING,
+                        "license": {"type": "object", "required": ["id"]},
+                        "terms": {"type": "object", "required": ["id"]},
+                        "weights": {"type": "array", "items": {"type": "object"}},
+                    },
+                },
+                "student_init": {
+                    "type": "object",
+                    "required": ["kind"],
+                    "description": "what the student started from: derived from the teacher, "
+                    "or fresh",
+                    "properties": {"kind": _STRING},
+                },
+                "data": {
+                    "type": "array",
+                    "description": "each data source: path or name, sha256, rows, license, "
+                    "generated_by",
+                    "items": {"type": "object", "required": ["source"]},
+                },
+                "method": {"type": "object", "description": "losses, temperature, steps, ..."},
+                "accepted": {
+                    "type": "array",
+                    "description": "terms accepted for the build: which, with what flag, when",
+                    "items": {
+                        "type": "object",
+                        "required": ["terms", "flag", "at"],
+                        "properties": {"terms": _STRING, "flag": _STRING, "at": _STRING},
+                    },
+                },
+            },
+        },
         "tensor": {
             "type": "object",
             "required": ["name", "dtype", "shape"],

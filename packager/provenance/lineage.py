@@ -1,0 +1,90 @@
+"""The manifest's `provenance` block: two parents (the teacher whose outputs the student learned
+from, and what the student started from), the data, the method, and what was accepted.
+
+Plain values in (the provenance stage's record of the sources and the gate, the distilled
+student's and the shipped model's metadata, the method as configured), plain JSON out.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+
+def student_init(student: dict[str, Any], teacher_layers: int | None) -> dict[str, Any]:
+    """How the student started: derived from the teacher (which layers, copied or pruned), or
+    fresh (seeded random init of its own architecture)."""
+    init = student.get("init")
+    arch = student.get("arch")
+    if init in ("copied", "pruned-ffn"):
+        kept = student.get("layers_kept") or []
+        of = f" of {teacher_layers}" if teacher_layers else ""
+        pruned = ", feed-forward pruned to its strongest neurons" if init == "pruned-ffn" else ""
+        return {
+            "kind": "derived",
+            "from": "teacher",
+            "how": f"teacher layers {kept}{of} copied{pruned}",
+            "layers_kept": kept,
+            "init": init,
+            "arch": arch,
+            "params": student.get("params"),
+        }
+    return {
+        "kind": "fresh",
+        "from": None,
+        "how": f"fresh {arch} (seeded random init), {student.get('params') or 0:,} params",
+        "init": init or "random",
+        "arch": arch,
+        "params": student.get("params"),
+    }
+
+
+def method(configured: dict[str, Any], student: dict[str, Any], train_rows: int) -> dict[str, Any]:
+    """The method as configured plus what ran: epochs, optimizer steps. Every training input
+    comes from the data split (no student-generated text), so the on-policy fraction is 0."""
+    epochs_run = student.get("epochs_run")
+    batch = configured.get("batch_size") or 1
+    steps = epochs_run * math.ceil(train_rows / batch) if epochs_run and train_rows else None
+    return {
+        "type": "distillation",
+        **configured,
+        "epochs_run": epochs_run,
+        "best_epoch": student.get("best_epoch"),
+        "steps": steps,
+        "on_policy_fraction": 0.0,
+    }
+
+
+def provenance_block(
+    sources: dict[str, Any],
+    teacher_id: str,
+    teacher_weights: list[dict[str, Any]] | None,
+    student: dict[str, Any],
+    teacher_layers: int | None,
+    data_rows: dict[str, int],
+    configured_method: dict[str, Any],
+    quantization: dict[str, Any],
+) -> dict[str, Any]:
+    """`provenance` of the manifest. `sources`: the provenance stage's output (teacher and data
+    as given, the gate); `teacher_weights`: the weights of a teacher trained in this build."""
+    teacher = {**sources["teacher"], "id": teacher_id}
+    if teacher_weights:
+        teacher["weights"] = teacher_weights
+    data = [{**d, "rows": data_rows} for d in sources["data"]]
+    gate = sources["gate"]
+    terms = sources["teacher"]["terms"]
+    return {
+        "teacher": teacher,
+        "student_init": student_init(student, teacher_layers),
+        "data": data,
+        "method": method(configured_method, student, data_rows.get("train", 0)),
+        "quantized": {
+            k: quantization.get(k) for k in ("mode", "precision", "format") if k in quantization
+        },
+        "policy": gate["policy"],
+        "gate": gate["outcome"],
+        "accepted": gate["accepted"],
+        "duties": sources["duties"],
+        "attribution": [terms["attribution"]] if terms.get("attribution") else [],
+        "warnings": gate["warnings"],
+    }
