@@ -81,6 +81,7 @@ class GraphCost:
     bytes_moved: int
     unknown_ops: int
     inputs: dict[str, list[int]]
+    guessed_dims: dict[str, int]
 
     def to_json(self, *, with_ops: bool = True) -> dict[str, Any]:
         out = asdict(self)
@@ -89,26 +90,30 @@ class GraphCost:
         return out
 
 
-def _bind_inputs(model, batch: int, dims: Mapping[str, int]) -> dict[str, list[int]]:
-    """Fix symbolic input dims in place the way the benchmark child does; return the shapes."""
+def _bind_inputs(
+    model, batch: int, dims: Mapping[str, int], shapes: Mapping[str, list[int]]
+) -> tuple[dict[str, list[int]], dict[str, int]]:
+    """Fix symbolic input dims in place the way the benchmark child does (the shapes of real
+    feeds first, when given); return the shapes and the dims that had to be guessed."""
+    from packager.bench.child import bind_shape
+
     inits = {i.name for i in model.graph.initializer}
-    bound = {}
+    bound, guessed = {}, {}
     for vi in model.graph.input:
         if vi.name in inits:
             continue
-        shape = []
-        for i, d in enumerate(vi.type.tensor_type.shape.dim):
-            if d.HasField("dim_value") and d.dim_value >= 0:
-                value = d.dim_value
-            elif d.dim_param in dims:
-                value = int(dims[d.dim_param])
-            else:
-                value = int(batch) if i == 0 else 1
+        dims_of = vi.type.tensor_type.shape.dim
+        raw = [
+            d.dim_value if d.HasField("dim_value") and d.dim_value >= 0 else d.dim_param
+            for d in dims_of
+        ]
+        given = shapes.get(vi.name)
+        shape = list(given) if given is not None else bind_shape(vi.name, raw, batch, dims, guessed)
+        for d, value in zip(dims_of, shape, strict=False):
             d.Clear()
-            d.dim_value = value
-            shape.append(value)
-        bound[vi.name] = shape
-    return bound
+            d.dim_value = int(value)
+        bound[vi.name] = [int(v) for v in shape]
+    return bound, guessed
 
 
 def _numel(shape: list[int] | None) -> int | None:
@@ -177,13 +182,19 @@ def _other_flops(node, shape_of) -> int | None:
 
 
 def analyze(
-    model_path: str | Path, *, batch: int = 1, dims: Mapping[str, int] | None = None
+    model_path: str | Path,
+    *,
+    batch: int = 1,
+    dims: Mapping[str, int] | None = None,
+    shapes: Mapping[str, list[int]] | None = None,
 ) -> GraphCost:
-    """Per-op and total cost of the model with symbolic input dims bound like the benchmark."""
+    """Per-op and total cost of the model with symbolic input dims bound like the benchmark:
+    `shapes` (the real feeds' shapes) first, then `dims` by name, the leading dim to `batch`,
+    any other dim guessed as 1 (and named in `guessed_dims`)."""
     import onnx
 
     model = onnx.load(str(model_path))
-    inputs = _bind_inputs(model, batch, dims or {})
+    inputs, guessed = _bind_inputs(model, batch, dims or {}, shapes or {})
     model, table = infer_shapes(model)
     inits = {i.name for i in model.graph.initializer}
     for node in model.graph.node:
@@ -226,6 +237,7 @@ def analyze(
         bytes_moved=sum(o.bytes_moved for o in ops),
         unknown_ops=sum(not o.known for o in ops),
         inputs=inputs,
+        guessed_dims=guessed,
     )
 
 

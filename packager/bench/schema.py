@@ -96,6 +96,9 @@ class BenchResult(_Strict):
     threads: int = Field(ge=1)
     batch: int = Field(ge=1)
     inputs: dict[str, list[int]] | None = None
+    guessed_dims: dict[str, int] | None = Field(
+        None, description="symbolic input dims nobody gave a value for, and the value used"
+    )
     input_source: Literal["generated", "samples", "given"] | None = None
     warmup: int | None = None
     runs: int | None = None

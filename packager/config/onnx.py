@@ -73,10 +73,17 @@ class QuantizeConfig(Config):
         None, description="evaluation data (same formats); none: the recipe's validation split"
     )
     eval_samples: int = Field(1000, ge=1, description="cap on evaluation examples")
-    metric: Literal["accuracy", "agreement", "cosine"] = Field(
+    metric: Literal["accuracy", "top5", "agreement", "sequence", "cosine", "mse", "iou"] = Field(
         "accuracy",
-        description="accuracy: argmax vs labels; agreement: argmax vs the fp32 model; "
-        "cosine: mean output cosine similarity to the fp32 model",
+        description="classifiers: accuracy / top5 (vs labels), agreement (top-1 vs fp32, over "
+        "class_axis); recognizers: sequence (the whole per-timestep top-1 path matches fp32); "
+        "embeddings and maps: cosine, mse; detection/segmentation maps: iou at iou_threshold",
+    )
+    class_axis: int = Field(
+        -1, description="the class axis of the first output (accuracy, top5, agreement, sequence)"
+    )
+    iou_threshold: float = Field(
+        0.5, description="iou: output values above it are foreground (0 for logit maps)"
     )
     max_drop: float | None = Field(
         None,
@@ -91,6 +98,16 @@ class QuantizeConfig(Config):
         "each trial keeps geometrically more in float, the last one all of them",
     )
     speed_check: bool = Field(True, description="benchmark fp32 and quantized side by side")
+    dims: dict[str, int] = Field(
+        default_factory=dict,
+        description="values of named symbolic input dims for the speed check and generated "
+        "inputs when no data gives the shapes, e.g. {height: 320, width: 320}",
+    )
+    feeds: str | None = Field(
+        None,
+        description="an .npz of real inputs (one array per input name) for the speed check "
+        "when neither eval nor calib data is given",
+    )
     speed_threads: int = Field(1, ge=1, description="threads of the speed check")
     speed_runs: int = Field(50, ge=1, description="timed runs per model in the speed check")
 
@@ -102,5 +119,10 @@ class QuantizeConfig(Config):
         return v
 
     def input_paths(self) -> dict[str, str]:
-        paths = {"calib": self.calib, "eval": self.eval, "tokenizer": self.tokenizer}
+        paths = {
+            "calib": self.calib,
+            "eval": self.eval,
+            "tokenizer": self.tokenizer,
+            "feeds": self.feeds,
+        }
         return {k: v for k, v in paths.items() if v}

@@ -40,6 +40,11 @@ class BenchConfig(Config):
     dims: dict[str, int] = Field(
         default_factory=dict, description="values of named symbolic input dims, e.g. sequence"
     )
+    feeds: str | None = Field(
+        None,
+        description="an .npz of real inputs (one array per input name) for bare models; "
+        "packages are benchmarked on their own samples",
+    )
     memory_cap_mb: float | None = Field(
         None, gt=0, description="host-emulated memory cap; default: each target's own memory"
     )
@@ -63,7 +68,8 @@ class BenchConfig(Config):
         return self
 
     def input_paths(self) -> dict[str, str]:
-        return {"targets_dir": self.targets_dir} if self.targets_dir else {}
+        paths = {"targets_dir": self.targets_dir, "feeds": self.feeds}
+        return {k: v for k, v in paths.items() if v}
 
 
 class PackageConfig(Config):
