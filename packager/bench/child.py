@@ -270,7 +270,8 @@ def _session_options(spec, ort):
     opts.inter_op_num_threads = int(spec["inter_op_threads"])
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
-    opts.log_severity_level = 3  # errors only: warnings would bury the one line we report
+    # Fatal only: its own error log would repeat (in colour, on stderr) the one line we report.
+    opts.log_severity_level = 4
     recorded = {
         "intra_op_num_threads": opts.intra_op_num_threads,
         "inter_op_num_threads": opts.inter_op_num_threads,

@@ -91,7 +91,7 @@ def _sidecar(out: Path, suffix: str) -> Path:
     "cosine/mse (embeddings, maps) and iou (maps) compare with fp32.",
 )
 @click.option(
-    "--class-axis", type=int, default=-1, show_default=True, help="Class axis of the output."
+    "--class-axis", type=int, help="Class axis of the output [default: 1 for 4-D maps, else -1]."
 )
 @click.option(
     "--iou-threshold", type=float, default=0.5, show_default=True, help="iou: foreground above."

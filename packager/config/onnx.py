@@ -79,8 +79,10 @@ class QuantizeConfig(Config):
         "class_axis); recognizers: sequence (the whole per-timestep top-1 path matches fp32); "
         "embeddings and maps: cosine, mse; detection/segmentation maps: iou at iou_threshold",
     )
-    class_axis: int = Field(
-        -1, description="the class axis of the first output (accuracy, top5, agreement, sequence)"
+    class_axis: int | None = Field(
+        None,
+        description="the class axis of the first output (accuracy, top5, agreement, sequence); "
+        "none: axis 1 of 4-D+ outputs (N, C, H, W maps), else the last axis",
     )
     iou_threshold: float = Field(
         0.5, description="iou: output values above it are foreground (0 for logit maps)"

@@ -45,6 +45,13 @@ def labels_of(batches: list[Batch]) -> np.ndarray | None:
     return np.concatenate([labels for _, labels in batches])
 
 
+def resolve_class_axis(class_axis: int | None, ndim: int) -> int:
+    """The class axis asked for, or by convention: channels of 4-D+ (NCHW) maps, else last."""
+    if class_axis is not None:
+        return class_axis
+    return 1 if ndim >= 4 else -1
+
+
 def check_metric(
     metric: str, batches: list[Batch], where: str, ref: np.ndarray, class_axis: int = -1
 ) -> None:
@@ -129,14 +136,15 @@ class Evaluator:
         metric: str,
         *,
         where: str = "evaluation data",
-        class_axis: int = -1,
+        class_axis: int | None = None,
         threshold: float = 0.5,
     ):
         self.batches, self.metric = batches, metric
-        self.options = {"class_axis": class_axis, "threshold": threshold}
         self.labels = labels_of(batches)
         self.ref = first_outputs(fp32, batches)
-        check_metric(metric, batches, where, self.ref, class_axis)
+        axis = resolve_class_axis(class_axis, self.ref.ndim)
+        self.options = {"class_axis": axis, "threshold": threshold}
+        check_metric(metric, batches, where, self.ref, axis)
         self.fp32 = score(metric, self.ref, self.ref, self.labels, **self.options)
         self.examples = len(self.ref)
 

@@ -114,7 +114,14 @@ def _speed(cfg: QuantizeConfig, ctx: StageContext, original: Path, out: Path, fe
             original, out, cfg.mode, cfg.speed_threads, cfg.speed_runs, feeds["feeds"]
         )
     except BenchError as err:
-        ctx.warn(f"speed check failed, the quantized model is kept: {err}")
+        guessed = ", ".join(f"{k}={v}" for k, v in feeds["guessed"].items())
+        hint = (
+            f"; its inputs were generated with symbolic dims guessed ({guessed}): give "
+            "quantize.dims (--dim NAME=VALUE), feeds (--feeds) or eval/calib data"
+            if guessed
+            else ""
+        )
+        ctx.warn(f"speed check failed, the quantized model is kept: {err}{hint}")
         return None
     shapes = {k: list(v.shape) for k, v in feeds["feeds"].items()}
     speed |= {"inputs": shapes, "input_source": feeds["source"], "guessed_dims": feeds["guessed"]}
