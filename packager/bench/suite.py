@@ -238,8 +238,10 @@ def estimate(
         bandwidth_gbs=profile.bandwidth_gbs.value,
         threads=threads,
         cores=profile.cores or 1,
+        peak_int8_gops=profile.peak_int8_gops.value if profile.peak_int8_gops else None,
     )
     notes = ["roofline lower bound from published peaks: no per-op overhead, ideal caches"]
+    notes += _int8_notes(profile, cost)
     if cost.unknown_ops:
         notes.append(f"{cost.unknown_ops} op(s) with uninferred shapes are counted as zero")
     record: dict[str, Any] = {
@@ -261,6 +263,11 @@ def estimate(
             "sources": {
                 "peak_gflops": profile.peak_gflops.source,
                 "bandwidth_gbs": profile.bandwidth_gbs.source,
+                **(
+                    {"peak_int8_gops": profile.peak_int8_gops.source}
+                    if profile.peak_int8_gops and cost.int8_macs
+                    else {}
+                ),
             },
         },
         "notes": notes,
@@ -276,6 +283,21 @@ def estimate(
             f"alone need {need_mb:.0f} MB, before the runtime's own memory"
         )
     return record
+
+
+def _int8_notes(profile: TargetProfile, cost) -> list[str]:
+    """How the int8 ops were priced, said in every estimated record that has some."""
+    if not cost.int8_macs:
+        return []
+    share = f"int8 ops ({cost.int8_macs / max(cost.macs, 1):.0%} of the MACs)"
+    if profile.peak_int8_gops is not None:
+        return [f"{share} priced at the int8 dot-product peak ({profile.peak_int8_gops.value:g} GOP/s)"]
+    if not profile.int8_dot_product:
+        return [
+            f"{share} priced at the FP32 peak: {profile.name} has no int8 dot-product "
+            "instructions (asimddp / VNNI), so int8 gains little compute there"
+        ]
+    return [f"{share} priced at the FP32 peak: the profile gives no int8 peak figure"]
 
 
 def read_results(path: Path) -> list[dict[str, Any]]:

@@ -171,7 +171,8 @@ def targets(name: str | None, targets_dir: str | None) -> None:
                 console.print(f"{key}: {value}")
         return
     t = Table(title="target profiles", title_justify="left")
-    for col in ("name", "arch", "cpu", "cores", "memory MB", "ISA", "provider", "GFLOP/s", "GB/s"):
+    cols = ("name", "arch", "cpu", "cores", "memory MB", "ISA", "provider", "GFLOP/s")
+    for col in (*cols, "int8 GOP/s", "GB/s"):
         t.add_column(col)
     for p in sorted(profiles.values(), key=lambda p: (not p.host, p.name)):
         t.add_row(
@@ -183,6 +184,7 @@ def targets(name: str | None, targets_dir: str | None) -> None:
             " ".join(p.isa) or "-",
             p.execution_provider,
             f"{p.peak_gflops.value:g}" if p.peak_gflops else "-",
+            f"{p.peak_int8_gops.value:g}" if p.peak_int8_gops else "-",
             f"{p.bandwidth_gbs.value:g}" if p.bandwidth_gbs else "-",
         )
     console.print(t)
