@@ -192,33 +192,26 @@ def _int_value(name, dtype, shape, rng, np):
     return None
 
 
-def generate_feeds(inputs, batch, dims, np):
-    """Seeded feeds for `inputs` ((name, onnx type, shape) triples): floats are standard
-    normal; integer and bool inputs only where their name says what they hold (masks, token
-    ids, segment and position ids). Any other integer input (a `lengths` of zeros masks
-    everything) is refused by name: a made-up value would time or check a different model.
+def session_feeds(session, batch, dims, np):
+    """Seeded feeds for the session's inputs: floats standard normal; integers and bools only
+    where the name says what they hold (_int_value). Any other integer input is refused by
+    name: a made-up value (a `lengths` of 0 masks everything) times a different model.
     Returns (feeds, shapes, guessed dims)."""
     # Seeded so that two configs of the same model see identical data: data-dependent
     # kernels (e.g. early-exit, sparse paths) then cannot explain a latency difference.
     rng = np.random.default_rng(0)
     feeds, shapes, guessed, refused = {}, {}, {}, []
-    for name, onnx_type, raw_shape in inputs:
-        dtype = _NUMPY_DTYPES.get(onnx_type)
+    for node in session.get_inputs():
+        dtype = _NUMPY_DTYPES.get(node.type)
         if dtype is None:
-            raise SpecError(
-                f"input {name!r} has type {onnx_type}, which cannot be generated: "
-                "pass real feeds (an .npz with one array per input name)"
-            )
-        shape = bind_shape(name, raw_shape, batch, dims, guessed)
+            raise SpecError(f"input {node.name!r} has type {node.type}: pass real feeds (.npz)")
+        shape = bind_shape(node.name, node.shape, batch, dims, guessed)
         if dtype.startswith("float"):
             value = rng.standard_normal(shape, dtype=np.float32).astype(dtype, copy=False)
-        else:
-            value = _int_value(name, dtype, shape, rng, np)
-            if value is None:
-                refused.append(f"{name} ({dtype})")
-                continue
-        feeds[name] = value
-        shapes[name] = shape
+        elif (value := _int_value(node.name, dtype, shape, rng, np)) is None:
+            refused.append(f"{node.name} ({dtype})")
+            continue
+        feeds[node.name], shapes[node.name] = value, shape
     if refused:
         raise SpecError(
             f"input(s) {', '.join(refused)} cannot be generated honestly (a made-up value such "
@@ -226,11 +219,6 @@ def generate_feeds(inputs, batch, dims, np):
             "one array per input name (--feeds FILE.npz)"
         )
     return feeds, shapes, guessed
-
-
-def session_feeds(session, batch, dims, np):
-    inputs = [(node.name, node.type, node.shape) for node in session.get_inputs()]
-    return generate_feeds(inputs, batch, dims, np)
 
 
 def _load_feeds(path, session, np):

@@ -291,7 +291,9 @@ def _int8_notes(profile: TargetProfile, cost) -> list[str]:
         return []
     share = f"int8 ops ({cost.int8_macs / max(cost.macs, 1):.0%} of the MACs)"
     if profile.peak_int8_gops is not None:
-        return [f"{share} priced at the int8 dot-product peak ({profile.peak_int8_gops.value:g} GOP/s)"]
+        return [
+            f"{share} priced at the int8 dot-product peak ({profile.peak_int8_gops.value:g} GOP/s)"
+        ]
     if not profile.int8_dot_product:
         return [
             f"{share} priced at the FP32 peak: {profile.name} has no int8 dot-product "

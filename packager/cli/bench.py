@@ -43,7 +43,11 @@ def _int_list(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     help="Other models/packages to put side by side; repeatable.",
 )
 @click.option(
-    "--dim", "dims", multiple=True, callback=dims_option, help="Symbolic dim value, e.g. sequence=128."
+    "--dim",
+    "dims",
+    multiple=True,
+    callback=dims_option,
+    help="Symbolic dim value, e.g. sequence=128.",
 )
 @click.option(
     "--feeds",

@@ -8,7 +8,9 @@ from pathlib import Path
 import click
 
 
-def dims_option(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> dict[str, int]:
+def dims_option(
+    ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
+) -> dict[str, int]:
     """`--dim NAME=VALUE` (repeatable): the values of named symbolic input dims."""
     out = {}
     for item in value:

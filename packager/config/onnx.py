@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
@@ -37,6 +37,8 @@ class OptimizeConfig(Config):
 
 
 class QuantizeConfig(Config):
+    path_fields: ClassVar[tuple[str, ...]] = ("calib", "eval", "tokenizer", "feeds")
+
     mode: Literal["static", "dynamic", "fp16", "int4", "none"] = Field(
         "static",
         description="static: int8 calibrated; dynamic: int8 weights, activations at run time; "

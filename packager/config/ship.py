@@ -25,6 +25,8 @@ class EvaluateConfig(Config):
 
 
 class BenchConfig(Config):
+    path_fields: ClassVar[tuple[str, ...]] = ("targets_dir", "feeds")
+
     enabled: bool = True
     targets_dir: str | None = Field(None, description="a folder of extra target profile YAMLs")
     targets: tuple[str, ...] = Field(

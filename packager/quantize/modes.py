@@ -279,7 +279,6 @@ class Quantizer:
         # onnxruntime's fork of onnxconverter-common's converter: the original leaves
         # Cast(to=float) nodes typed float16, which onnxruntime refuses to load.
         from onnxruntime.transformers.float16 import convert_float_to_float16
-
         from onnxruntime.transformers.onnx_model import OnnxModel
 
         model = convert_float_to_float16(
@@ -359,4 +358,3 @@ def _ort_version() -> str:
     import onnxruntime
 
     return onnxruntime.__version__
-

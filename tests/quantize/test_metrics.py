@@ -46,7 +46,7 @@ def test_sequence_agreement_needs_every_timestep_and_iou_thresholds_maps():
 
 def test_a_metric_that_does_not_fit_is_refused_with_the_ones_that_do():
     batches = [({"x": np.zeros((2, 3))}, None)]
-    with pytest.raises(InputFileError, match="needs at least 2 classes.*use iou, cosine or mse"):
+    with pytest.raises(InputFileError, match=r"needs at least 2 classes.*use iou, cosine or mse"):
         check_metric("agreement", batches, "eval.npz", np.zeros((2, 1, 8, 8)), 1)
     with pytest.raises(InputFileError, match="needs per-timestep outputs"):
         check_metric("sequence", batches, "eval.npz", np.zeros((2, 10)), -1)

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from click.testing import CliRunner
 from cli_helpers import edgepack, one_error_line
+from click.testing import CliRunner
 
 from packager.cli import cli
 from packager.onnx_utils import session
