@@ -32,7 +32,10 @@ from packager.config import (
 )
 from packager.errors import RecipeError
 
+# The recipes in the repo's models/; an installed edgepack carries them as packager/recipes.
 REPO_MODELS = Path(__file__).resolve().parent.parent / "models"
+if not REPO_MODELS.is_dir():
+    REPO_MODELS = Path(__file__).resolve().parent / "recipes"
 DEFAULT_RECIPE = "models/digits.yaml"
 
 
