@@ -17,6 +17,7 @@ from packager.config import (
     Config,
     DistillStepConfig,
     EvaluateStepConfig,
+    ExportModelConfig,
     ModelFileConfig,
     OptimizeConfig,
     PackageFileConfig,
@@ -99,6 +100,12 @@ def model_step(name: str, path: str | Path) -> Step:
     if not p.exists():
         raise InputFileError(f"{path}: file not found")
     raise InputFileError(f"{path}: expected an .onnx model or an .edgepack package")
+
+
+def export_plan(cfg: ExportModelConfig) -> list[Step]:
+    """`edgepack export`: one step, from the user's source (its files are stamped into the key
+    by content) to a checked ONNX model."""
+    return [Step("export", cfg)]
 
 
 def quantize_plan(

@@ -406,3 +406,35 @@ def lengths_encoder_onnx(path):
         dynamo=False,
     )
     return path
+
+
+class TinyCNN(nn.Module):
+    """An image classifier any size of image fits (global average pooling): the `python:`
+    factory of `edgepack export` tests, with symbolic height and width."""
+
+    def __init__(self, width: int = 8, classes: int = 5):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(3, width, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(width, 16, 3, padding=1), nn.ReLU(),
+        )  # fmt: skip
+        self.head = nn.Linear(16, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x).mean((2, 3)))
+
+
+def make_tiny_cnn(width: int = 8) -> nn.Module:
+    torch.manual_seed(0)
+    return TinyCNN(width).eval()
+
+
+def tiny_cnn_program(path, example=(2, 3, 32, 48)):
+    """TinyCNN as a torch.export ExportedProgram (.pt2) with dynamic batch, height, width."""
+    batch = torch.export.Dim("batch", min=1, max=64)
+    h, w = torch.export.Dim("height", min=16, max=512), torch.export.Dim("width", min=16, max=512)
+    program = torch.export.export(
+        make_tiny_cnn(), (torch.randn(*example),), dynamic_shapes=({0: batch, 2: h, 3: w},)
+    )
+    torch.export.save(program, str(path))
+    return path

@@ -177,7 +177,7 @@ def bind_shape(name, shape, batch, dims, guessed):
     return bound
 
 
-def _int_value(name, dtype, shape, rng, np):
+def int_value(name, dtype, shape, rng, np):
     """An integer/bool input edgepack can honestly make up, by its name; None otherwise."""
     lname = name.lower()
     if "mask" in lname:
@@ -194,7 +194,7 @@ def _int_value(name, dtype, shape, rng, np):
 
 def session_feeds(session, batch, dims, np):
     """Seeded feeds for the session's inputs: floats standard normal; integers and bools only
-    where the name says what they hold (_int_value). Any other integer input is refused by
+    where the name says what they hold (int_value). Any other integer input is refused by
     name: a made-up value (a `lengths` of 0 masks everything) times a different model.
     Returns (feeds, shapes, guessed dims)."""
     # Seeded so that two configs of the same model see identical data: data-dependent
@@ -208,7 +208,7 @@ def session_feeds(session, batch, dims, np):
         shape = bind_shape(node.name, node.shape, batch, dims, guessed)
         if dtype.startswith("float"):
             value = rng.standard_normal(shape, dtype=np.float32).astype(dtype, copy=False)
-        elif (value := _int_value(node.name, dtype, shape, rng, np)) is None:
+        elif (value := int_value(node.name, dtype, shape, rng, np)) is None:
             refused.append(f"{node.name} ({dtype})")
             continue
         feeds[node.name], shapes[node.name] = value, shape

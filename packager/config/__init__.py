@@ -3,7 +3,7 @@
     base     Config (the base class), Task
     sources  teacher: and data: sections
     distill  distill: (students, losses, training)
-    onnx     export:, optimize:, quantize:
+    onnx     export:, optimize:, quantize:, and `edgepack export` (ExportModelConfig)
     ship     evaluate:, bench:, package:
     files    the model / package files of single-stage commands
 
@@ -21,7 +21,13 @@ from packager.config.distill import (
     TransformerStudentConfig,
 )
 from packager.config.files import ModelFileConfig, PackageFileConfig
-from packager.config.onnx import ExportConfig, OptimizeConfig, QuantizeConfig
+from packager.config.onnx import (
+    ExportConfig,
+    ExportModelConfig,
+    ModelInput,
+    OptimizeConfig,
+    QuantizeConfig,
+)
 from packager.config.ship import (
     BenchConfig,
     EvaluateConfig,
@@ -41,8 +47,10 @@ __all__ = [
     "EvaluateConfig",
     "EvaluateStepConfig",
     "ExportConfig",
+    "ExportModelConfig",
     "LossWeights",
     "ModelFileConfig",
+    "ModelInput",
     "OptimizeConfig",
     "PackageConfig",
     "PackageFileConfig",
