@@ -118,9 +118,9 @@ def test_the_calibration_method_recorded_is_the_one_applied(
 ):
     # main: entropy produced minmax's bytes (onnxruntime's default 128 bins = 128 quantized bins)
     # while the report said "entropy".
-    common = {"mode": "static", "calib": str(user_models["det_data"]), "speed_check": False}
-    minmax = run_quantize(user_models["detector"], tmp_path, calibration="minmax", **common)
-    other = run_quantize(user_models["detector"], tmp_path, calibration=method, **common)
+    common = {"mode": "static", "calib": str(user_models["rec_data"]), "speed_check": False}
+    minmax = run_quantize(user_models["recognizer"], tmp_path, calibration="minmax", **common)
+    other = run_quantize(user_models["recognizer"], tmp_path, calibration=method, **common)
     assert other.file().read_bytes() != minmax.file().read_bytes()
     q = other.meta["quantization"]
     assert q["calibration"] == method == other.meta["calibration"]
