@@ -136,6 +136,11 @@ def test_weights_past_the_protobuf_limit_go_to_one_external_data_file(tmp_path, 
     with torch.no_grad():
         ref = make_tiny_cnn()(torch.from_numpy(x)).numpy()
     assert np.abs(session(out).run(None, {"x": x})[0] - ref).max() < 1e-4
+    # and the rest of edgepack takes it: bench copies the data file into the cache with it
+    bench = CliRunner().invoke(
+        cli, ["bench", str(out), "--runs", "2", "--cache-dir", str(tmp_path / "cache")]
+    )
+    assert bench.exit_code == 0, bench.output
 
 
 def test_integer_inputs_are_checked_on_real_feeds_or_refused_by_name(user_models, tmp_path):
