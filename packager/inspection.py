@@ -9,20 +9,34 @@ from typing import Any
 from packager.errors import InputFileError
 
 
-def _manifest_of(path: Path) -> tuple[dict[str, Any], bytes]:
-    """The manifest and the model's bytes, through the runtime's checked reader: a package a
-    device would refuse (unsafe names, symlinks, sizes, schema) is refused here too."""
+def _manifest_of(path: Path) -> tuple[dict[str, Any], bytes, dict[str, list[int]]]:
+    """The manifest, the model's bytes and the shapes of one sample input each, through the
+    runtime's checked reader: a package a device would refuse (unsafe names, symlinks, sizes,
+    schema) is refused here too."""
+    import io
+
+    import numpy as np
+
     from packager.runtime import load_runtime, open_package, package_error
 
     rt = load_runtime()
     with open_package(path) as reader:
         try:
-            return reader.manifest, reader.read(reader.manifest["model"])
+            manifest = reader.manifest
+            shapes = {}
+            for name, member in (manifest.get("samples") or {}).get("inputs", {}).items():
+                value = np.load(io.BytesIO(reader.read(member)), allow_pickle=False)
+                shapes[name] = [1, *value.shape[1:]]
+            return manifest, reader.read(manifest["model"]), shapes
         except rt.EdgepackRuntimeError as err:
             raise InputFileError(package_error(path, err)) from None
 
 
-def inspect_target(path: Path) -> dict[str, Any]:
+def inspect_target(
+    path: Path, *, dims: dict[str, int] | None = None, batch: int = 1
+) -> dict[str, Any]:
+    """What `path` is; its cost table at `batch` with symbolic dims bound by `dims` (a
+    package's own sample shapes when no dim is given)."""
     from packager.onnx_utils import summary
     from packager.provenance.onnx_meta import read
 
@@ -30,17 +44,23 @@ def inspect_target(path: Path) -> dict[str, Any]:
         raise InputFileError(f"{path}: file not found")
     if path.suffix == ".onnx":
         try:
-            info = {"kind": "onnx", "path": str(path), **summary(path), "cost": _cost(path)}
-            return info | {"metadata": read(path)}
+            info = {**summary(path), "metadata": read(path)}
         except Exception as err:
             raise InputFileError(
                 f"{path}: not a readable ONNX model ({type(err).__name__})"
             ) from None
-    manifest, model_bytes = _manifest_of(path)
+        return {"kind": "onnx", "path": str(path), **info, "cost": _cost(path, batch, dims)}
+    manifest, model_bytes, shapes = _manifest_of(path)
+    if dims or batch != 1:
+        shapes = {}
     with tempfile.TemporaryDirectory() as tmp:
         model_path = Path(tmp) / "model.onnx"
         model_path.write_bytes(model_bytes)
-        model = {**summary(model_path), "cost": _cost(model_path), "metadata": read(model_path)}
+        model = {
+            **summary(model_path),
+            "cost": _cost(model_path, batch, dims, shapes),
+            "metadata": read(model_path),
+        }
     return {
         "kind": "package",
         "path": str(path),
@@ -57,11 +77,12 @@ def inspect_target(path: Path) -> dict[str, Any]:
     }
 
 
-def _cost(path: Path) -> dict[str, Any] | None:
-    """The cost model's per-op table at batch 1 (None when the graph cannot be analyzed)."""
+def _cost(path: Path, batch: int, dims, shapes=None) -> dict[str, Any] | None:
+    """The cost model's per-op table (None when the graph cannot be analyzed)."""
     from packager.bench.costmodel import analyze
 
     try:
-        return analyze(path, batch=1).to_json()
+        cost = analyze(path, batch=batch, dims=dims, shapes=shapes).to_json()
     except Exception:  # inspect still shows everything else about a graph it cannot cost
         return None
+    return {**cost, "batch": batch}

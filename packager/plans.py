@@ -17,6 +17,7 @@ from packager.config import (
     Config,
     DistillStepConfig,
     EvaluateStepConfig,
+    ExportModelConfig,
     ModelFileConfig,
     OptimizeConfig,
     PackageFileConfig,
@@ -83,7 +84,10 @@ def build_plan(recipe: Recipe) -> list[Step]:
         upstream = "optimize"
     variants = ["export_teacher", "export"]
     if recipe.quantize.mode != "none":
-        steps.append(Step("quantize", recipe.quantize, {"model": upstream, "data": "data"}))
+        roles = {"model": upstream, "data": "data"}
+        if upstream != "export":  # sizes, metric and speed stay relative to the export
+            roles["original"] = "export"
+        steps.append(Step("quantize", recipe.quantize, roles))
         variants.append("quantize")
     models = {VARIANT_STEPS[s]: s for s in variants}
     evaluate = _bind(EvaluateStepConfig, recipe.evaluate, task=task)
@@ -141,17 +145,24 @@ def model_step(name: str, path: str | Path) -> Step:
     raise InputFileError(f"{path}: expected an .onnx model or an .edgepack package")
 
 
+def export_plan(cfg: ExportModelConfig) -> list[Step]:
+    """`edgepack export`: one step, from the user's source (its files are stamped into the key
+    by content) to a checked ONNX model."""
+    return [Step("export", cfg)]
+
+
 def quantize_plan(
     model: str | Path, cfg: QuantizeConfig, optimize: OptimizeConfig | None = None
 ) -> list[Step]:
     """`edgepack quantize`: model file -> [optimize] -> quantize (data files are stamped into
     the quantize step's key by content, like every path a config names)."""
     steps = [Step("model", ModelFileConfig.for_file(model))]
-    upstream = "model"
+    roles = {"model": "model"}
     if optimize is not None and optimize.enabled:
         steps.append(Step("optimize", optimize, {"model": "model"}))
-        upstream = "optimize"
-    steps.append(Step("quantize", cfg, {"model": upstream}))
+        # Every size, the metric and the speed check stay relative to the user's file.
+        roles = {"model": "optimize", "original": "model"}
+    steps.append(Step("quantize", cfg, roles))
     return steps
 
 

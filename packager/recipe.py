@@ -34,7 +34,10 @@ from packager.config import (
 from packager.config.distill import POOLED_LOSSES
 from packager.errors import RecipeError
 
+# The recipes in the repo's models/; an installed edgepack carries them as packager/recipes.
 REPO_MODELS = Path(__file__).resolve().parent.parent / "models"
+if not REPO_MODELS.is_dir():
+    REPO_MODELS = Path(__file__).resolve().parent / "recipes"
 DEFAULT_RECIPE = "models/digits.yaml"
 
 
@@ -187,6 +190,21 @@ def _format_error(source: str, err: ValidationError) -> str:
     return f"recipe {source}: {loc} = {got} is not allowed: {msg}"
 
 
+def relative_to_recipe(data: dict[str, Any], base: Path) -> dict[str, Any]:
+    """The recipe's sections with every relative path they name (Config.path_fields, data and
+    teacher sources, a python: teacher's import folder) joined to the recipe's folder `base`.
+    `--set` values are applied afterwards, as given: relative to the working directory.
+    package.out_dir is where results go, not a file read: it stays relative to the working
+    directory, like any build output."""
+    out = dict(data)
+    for name, value in data.items():
+        field = Recipe.model_fields.get(name)
+        cls = field.annotation if field is not None else None
+        if isinstance(value, dict) and isinstance(cls, type) and issubclass(cls, Config):
+            out[name] = cls.relative_to(value, base)
+    return out
+
+
 def build_recipe(data: dict[str, Any], source: str = "<recipe>") -> Recipe:
     if not isinstance(data, dict):
         raise RecipeError(f"recipe {source}: expected a mapping of sections at the top level")
@@ -209,6 +227,7 @@ def load_recipe(path: str | Path | None = None, overrides: tuple[str, ...] = ())
         raise RecipeError(f"recipe {p}: cannot read ({err})") from None
     if not isinstance(data, dict):
         raise RecipeError(f"recipe {p}: expected a mapping of sections at the top level")
+    data = relative_to_recipe(data, p.resolve().parent)
     return build_recipe(apply_overrides(data, overrides), str(p))
 
 

@@ -14,7 +14,8 @@ def load_runtime(error: type[EdgepackError] = InputFileError):
         import edgepack_runtime
     except ImportError:
         raise error(
-            "edgepack_runtime is not installed: pip install ./runtimes/python (make demo does this)"
+            "edgepack_runtime is not installed (pip install edgepack brings it; alone: "
+            "pip install ./runtimes/python)"
         ) from None
     return edgepack_runtime
 

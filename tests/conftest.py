@@ -91,3 +91,29 @@ def tiny_texts_file(text_root: Path) -> Path:
     from tiny_models import write_tiny_texts
 
     return write_tiny_texts(text_root / "topics.jsonl", n=300)
+
+
+@pytest.fixture(scope="session")
+def user_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Third-party-shaped models nobody on the team wrote (tests/tiny_models.py), with data:
+    an opset-11 detector (dynamic H/W, Resize), a recognizer (per-timestep output) and a
+    two-input encoder with int64 `lengths`."""
+    import numpy as np
+    from tiny_models import lengths_encoder_onnx, tiny_detector_onnx, tiny_recognizer_onnx
+
+    root = tmp_path_factory.mktemp("user-models")
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 1, (24, 3, 64, 64)).astype(np.float32)
+    np.savez(root / "det.npz", x=images)
+    lines = rng.uniform(0, 1, (24, 3, 32, 96)).astype(np.float32)
+    np.savez(root / "rec.npz", image=lines)
+    features = rng.standard_normal((6, 10, 8)).astype(np.float32)
+    np.savez(root / "lengths.npz", features=features, lengths=np.array([10, 3, 7, 10, 1, 5]))
+    return {
+        "detector": tiny_detector_onnx(root / "det11.onnx", opset=11),
+        "det_data": root / "det.npz",
+        "recognizer": tiny_recognizer_onnx(root / "rec.onnx"),
+        "rec_data": root / "rec.npz",
+        "lengths": lengths_encoder_onnx(root / "lengths.onnx"),
+        "lengths_feeds": root / "lengths.npz",
+    }

@@ -15,7 +15,7 @@ import pytest
 import packager.pipeline  # noqa: F401  (registers every stage)
 from packager import config as config_pkg
 from packager.config import Config
-from packager.plans import bench_plan, build_plan, quantize_plan
+from packager.plans import bench_plan, build_plan, export_plan, quantize_plan
 from packager.recipe import REPO_MODELS, Recipe, list_recipes, load_recipe
 from packager.stage import registered
 
@@ -131,6 +131,16 @@ def _plan_configs(tmp_path: Path) -> list[Config]:
     pkg = tmp_path / "p.edgepack"
     pkg.write_bytes(b"zip")
     out += [s.config for s in bench_plan([model, pkg], quantize.bench)]
+    from packager.config import ExportModelConfig, ModelInput
+
+    export = ExportModelConfig(
+        source="python:tiny_models:make_tiny_cnn",
+        inputs=[ModelInput.parse("x:batch,3,height,width")],
+        weights=str(tmp_path / "w.safetensors"),
+        feeds=str(tmp_path / "f.npz"),
+        import_path=str(tmp_path),
+    )
+    out += [s.config for s in export_plan(export)]
     return out
 
 
@@ -138,8 +148,9 @@ def _nested(cfg: Config):
     yield cfg
     for name in type(cfg).model_fields:
         value = getattr(cfg, name)
-        if isinstance(value, Config):
-            yield from _nested(value)
+        for item in value if isinstance(value, tuple) else (value,):
+            if isinstance(item, Config):
+                yield from _nested(item)
 
 
 def test_every_config_a_plan_builds_round_trips_through_json(tmp_path):

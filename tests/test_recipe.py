@@ -101,3 +101,46 @@ def test_configs_are_frozen():
     r = Recipe()
     with pytest.raises(Exception):  # noqa: B017  (pydantic raises ValidationError on frozen assignment)
         r.quantize.mode = "dynamic"  # type: ignore[misc]
+
+
+def test_recipe_paths_resolve_against_the_recipe_file_and_set_against_the_cwd(
+    tmp_path, monkeypatch
+):
+    # main: `edgepack build effnet/effnet.yaml` looked for data.source in the working directory.
+    proj = tmp_path / "effnet"
+    (proj / "targets").mkdir(parents=True)
+    (proj / "effnet.yaml").write_text(
+        "task: image-classification\n"
+        "teacher: {source: 'python:efflite:make', weights: w/teacher.safetensors}\n"
+        "data: {source: build_data.npz, labels_file: labels.npy}\n"
+        "quantize: {calib: calib.npz, feeds: /abs/feeds.npz}\n"
+        "bench: {targets_dir: targets, feeds: feeds.npz}\n"
+        "package: {out_dir: dist}\n"
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    r = load_recipe("../effnet/effnet.yaml")
+    base = proj.resolve()
+    assert r.data.source == str(base / "build_data.npz")
+    assert r.data.labels_file == str(base / "labels.npy")
+    assert r.teacher.weights == str(base / "w/teacher.safetensors")
+    assert r.teacher.import_path == str(base)  # python: modules beside the recipe
+    assert r.quantize.calib == str(base / "calib.npz") and r.quantize.feeds == "/abs/feeds.npz"
+    assert r.bench.targets_dir == str(base / "targets") and r.bench.feeds == str(base / "feeds.npz")
+    assert r.package.out_dir == "dist"  # an output: relative to where the build runs
+    over = load_recipe("../effnet/effnet.yaml", ("data.source=mine.npz",))
+    assert over.data.source == "mine.npz"  # --set: as typed, relative to the working directory
+
+
+def test_hf_sources_resolve_beside_the_recipe_but_a_hub_id_stays_a_hub_id(tmp_path):
+    (tmp_path / "teacher").mkdir()
+    (tmp_path / "r.yaml").write_text(
+        "task: text-classification\nteacher: {source: 'hf:teacher'}\n"
+        "data: {source: texts.jsonl}\ndistill: {student: {arch: transformer}}\n"
+    )
+    assert load_recipe(tmp_path / "r.yaml").teacher.source == f"hf:{tmp_path.resolve()}/teacher"
+    (tmp_path / "r.yaml").write_text(
+        (tmp_path / "r.yaml").read_text().replace("hf:teacher", "hf:sentence-transformers/x")
+    )
+    assert load_recipe(tmp_path / "r.yaml").teacher.source == "hf:sentence-transformers/x"

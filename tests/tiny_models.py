@@ -311,3 +311,147 @@ def tiny_text_recipe_dict(data_file: str, teacher_dir: str, **sections: Any) -> 
     for name, value in sections.items():
         base[name] = {**base.get(name, {}), **value} if isinstance(value, dict) else value
     return base
+
+
+# Third-party-shaped ONNX models (issue 12): what users bring that nobody on the team wrote.
+
+
+class TinyDetector(nn.Module):
+    """A text-detector-shaped CNN (DBNet-like): two stride-2 convs, an upsampled feature
+    concatenated with the stride-2 one (so H and W must be multiples of 4: a guessed 1x1 input
+    cannot run), and a probability map (batch, 1, H, W) out."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(3, 8, 3, stride=2, padding=1)
+        self.c2 = nn.Conv2d(8, 16, 3, stride=2, padding=1)
+        self.fuse = nn.Conv2d(24, 8, 3, padding=1)
+        self.head = nn.Conv2d(8, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h1 = torch.relu(self.c1(x))
+        h2 = torch.relu(self.c2(h1))
+        up = nn.functional.interpolate(h2, scale_factor=2.0, mode="nearest")
+        h = torch.relu(self.fuse(torch.cat([h1, up], 1)))
+        h = nn.functional.interpolate(h, scale_factor=2.0, mode="bilinear", align_corners=False)
+        return torch.sigmoid(self.head(h))
+
+
+def make_tiny_detector() -> nn.Module:
+    torch.manual_seed(0)
+    return TinyDetector().eval()
+
+
+def tiny_detector_onnx(path, opset: int = 11):
+    """TinyDetector at an old opset (PaddleOCR/RapidOCR ship opset 11) with dynamic batch,
+    height and width, and a Resize; returns the path."""
+    io = {"x": {0: "batch", 2: "height", 3: "width"}, "maps": {0: "batch", 2: "height", 3: "width"}}
+    torch.onnx.export(
+        make_tiny_detector(),
+        (torch.randn(1, 3, 32, 32),),
+        str(path),
+        input_names=["x"],
+        output_names=["maps"],
+        dynamic_axes=io,
+        opset_version=opset,
+        dynamo=False,
+    )
+    return path
+
+
+class TinyRecognizer(nn.Module):
+    """A text-recognizer-shaped CNN (CRNN-like, no RNN): a 32-pixel-high line image in, one
+    class distribution per 4 pixels of width out: (batch, width / 4, 12)."""
+
+    def __init__(self, classes: int = 12):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.ReLU(),
+        )  # fmt: skip
+        self.head = nn.Linear(16 * 8, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.body(x)  # (batch, 16, 8, width / 4)
+        h = h.permute(0, 3, 1, 2).flatten(2)  # (batch, time, 16 * 8)
+        return self.head(h)
+
+
+def tiny_recognizer_onnx(path, opset: int = 17):
+    torch.manual_seed(0)
+    torch.onnx.export(
+        TinyRecognizer().eval(),
+        (torch.randn(1, 3, 32, 64),),
+        str(path),
+        input_names=["image"],
+        output_names=["logits"],
+        dynamic_axes={"image": {0: "batch", 3: "width"}, "logits": {0: "batch", 1: "time"}},
+        opset_version=opset,
+        dynamo=False,
+    )
+    return path
+
+
+class LengthsEncoder(nn.Module):
+    """A speech-encoder-shaped model with two inputs: features (batch, time, 8) and int64
+    `lengths` (batch,): the mean over the first `lengths` frames, then a head. A length of 0
+    (what a zero-filled input would be) averages nothing."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(8, 16)
+        self.head = nn.Linear(16, 4)
+
+    def forward(self, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.proj(features))
+        t = torch.arange(features.shape[1])[None, :]
+        mask = (t < lengths[:, None]).float()[:, :, None]
+        return self.head((h * mask).sum(1) / mask.sum(1).clamp(min=1.0))
+
+
+def lengths_encoder_onnx(path):
+    torch.manual_seed(0)
+    torch.onnx.export(
+        LengthsEncoder().eval(),
+        (torch.randn(2, 10, 8), torch.tensor([10, 4])),
+        str(path),
+        input_names=["features", "lengths"],
+        output_names=["logits"],
+        dynamic_axes={"features": {0: "batch", 1: "time"}, "lengths": {0: "batch"}}
+        | {"logits": {0: "batch"}},
+        opset_version=17,
+        dynamo=False,
+    )
+    return path
+
+
+class TinyCNN(nn.Module):
+    """An image classifier any size of image fits (global average pooling): the `python:`
+    factory of `edgepack export` tests, with symbolic height and width."""
+
+    def __init__(self, width: int = 8, classes: int = 5):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(3, width, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(width, 16, 3, padding=1), nn.ReLU(),
+        )  # fmt: skip
+        self.head = nn.Linear(16, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x).mean((2, 3)))
+
+
+def make_tiny_cnn(width: int = 8) -> nn.Module:
+    torch.manual_seed(0)
+    return TinyCNN(width).eval()
+
+
+def tiny_cnn_program(path, example=(2, 3, 32, 48)):
+    """TinyCNN as a torch.export ExportedProgram (.pt2) with dynamic batch, height, width."""
+    batch = torch.export.Dim("batch", min=1, max=64)
+    h, w = torch.export.Dim("height", min=16, max=512), torch.export.Dim("width", min=16, max=512)
+    program = torch.export.export(
+        make_tiny_cnn(), (torch.randn(*example),), dynamic_shapes=({0: batch, 2: h, 3: w},)
+    )
+    torch.export.save(program, str(path))
+    return path

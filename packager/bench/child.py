@@ -13,7 +13,8 @@ Spec keys (defaults in ``_DEFAULTS``):
   inter_op_threads    inter-op threads (only used by the parallel executor; kept at 1)
   graph_optimization  "disable" | "basic" | "extended" | "layout" | "all"
   batch               bound to a symbolic first dimension
-  dims                {"sequence": 128}: binds named symbolic dimensions; others are 1
+  dims                {"sequence": 128}: binds named symbolic dimensions; others are 1,
+                      and the report's "guessed_dims" names them
   warmup              untimed runs after the first run
   runs, seconds       max timed runs and max timed seconds; whichever ends first,
                       at least one run; at least one of the two must be set
@@ -156,7 +157,10 @@ def _load_spec(argv):
     return spec
 
 
-def _bind_shape(shape, batch, dims):
+def bind_shape(name, shape, batch, dims, guessed):
+    """Concrete dims for one input: fixed dims as they are, named symbolic dims from `dims`,
+    the leading symbolic dim as the batch; any other symbolic dim is guessed as 1 and recorded
+    in `guessed` (dim name -> value) so that the caller can say so."""
     bound = []
     for i, dim in enumerate(shape):
         if isinstance(dim, int) and dim >= 0:
@@ -167,36 +171,54 @@ def _bind_shape(shape, batch, dims):
             # By convention the leading symbolic dimension is the batch.
             bound.append(int(batch))
         else:
+            key = dim if isinstance(dim, str) and dim else f"{name}[{i}]"
+            guessed[key] = 1
             bound.append(1)
     return bound
 
 
-def _generate_feeds(session, batch, dims, np):
+def int_value(name, dtype, shape, rng, np):
+    """An integer/bool input edgepack can honestly make up, by its name; None otherwise."""
+    lname = name.lower()
+    if "mask" in lname:
+        return np.ones(shape, dtype=dtype)  # attend to everything
+    if lname.endswith("input_ids"):
+        # Small ids stay inside any vocabulary; zeros would all hit one embedding row.
+        return rng.integers(0, 100, size=shape).astype(dtype)
+    if lname.endswith(("token_type_ids", "segment_ids")):
+        return np.zeros(shape, dtype=dtype)  # one segment: a real input, not a placeholder
+    if lname.endswith("position_ids") and shape:
+        return np.broadcast_to(np.arange(shape[-1]), shape).astype(dtype)
+    return None
+
+
+def session_feeds(session, batch, dims, np):
+    """Seeded feeds for the session's inputs: floats standard normal; integers and bools only
+    where the name says what they hold (int_value). Any other integer input is refused by
+    name: a made-up value (a `lengths` of 0 masks everything) times a different model.
+    Returns (feeds, shapes, guessed dims)."""
     # Seeded so that two configs of the same model see identical data: data-dependent
     # kernels (e.g. early-exit, sparse paths) then cannot explain a latency difference.
     rng = np.random.default_rng(0)
-    feeds, shapes = {}, {}
+    feeds, shapes, guessed, refused = {}, {}, {}, []
     for node in session.get_inputs():
         dtype = _NUMPY_DTYPES.get(node.type)
         if dtype is None:
-            raise SpecError(
-                f"input {node.name!r} has type {node.type}, which cannot be generated: "
-                "pass an .npz of feeds as 'inputs'"
-            )
-        shape = _bind_shape(node.shape, batch, dims)
-        lname = node.name.lower()
+            raise SpecError(f"input {node.name!r} has type {node.type}: pass real feeds (.npz)")
+        shape = bind_shape(node.name, node.shape, batch, dims, guessed)
         if dtype.startswith("float"):
             value = rng.standard_normal(shape, dtype=np.float32).astype(dtype, copy=False)
-        elif dtype == "bool" or "mask" in lname:
-            value = np.ones(shape, dtype=dtype)
-        elif lname.endswith("input_ids"):
-            # Small ids stay inside any vocabulary; zeros would all hit one embedding row.
-            value = rng.integers(0, 100, size=shape).astype(dtype)
-        else:
-            value = np.zeros(shape, dtype=dtype)
-        feeds[node.name] = value
-        shapes[node.name] = shape
-    return feeds, shapes
+        elif (value := int_value(node.name, dtype, shape, rng, np)) is None:
+            refused.append(f"{node.name} ({dtype})")
+            continue
+        feeds[node.name], shapes[node.name] = value, shape
+    if refused:
+        raise SpecError(
+            f"input(s) {', '.join(refused)} cannot be generated honestly (a made-up value such "
+            "as a length of 0 changes what the model computes): pass real feeds, an .npz with "
+            "one array per input name (--feeds FILE.npz)"
+        )
+    return feeds, shapes, guessed
 
 
 def _load_feeds(path, session, np):
@@ -205,9 +227,16 @@ def _load_feeds(path, session, np):
     expected = [node.name for node in session.get_inputs()]
     missing = [name for name in expected if name not in feeds]
     if missing:
-        raise SpecError(f"inputs file {path} lacks {missing}; the model expects {expected}")
-    feeds = {name: feeds[name] for name in expected}
-    return feeds, {name: list(value.shape) for name, value in feeds.items()}
+        raise SpecError(f"the feeds lack input(s) {missing}; the model expects {expected}")
+    types = {node.name: _NUMPY_DTYPES.get(node.type) for node in session.get_inputs()}
+    out = {}
+    for name in expected:
+        value, want = feeds[name], types[name]
+        # float64 feeds for a float32 input (numpy's default) are the same numbers, cast.
+        if want and value.dtype.kind == np.dtype(want).kind and value.dtype != want:
+            value = value.astype(want)
+        out[name] = value
+    return out, {name: list(value.shape) for name, value in out.items()}
 
 
 def _session_options(spec, ort):
@@ -229,7 +258,8 @@ def _session_options(spec, ort):
     opts.inter_op_num_threads = int(spec["inter_op_threads"])
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
-    opts.log_severity_level = 3  # errors only: warnings would bury the one line we report
+    # Fatal only: its own error log would repeat (in colour, on stderr) the one line we report.
+    opts.log_severity_level = 4
     recorded = {
         "intra_op_num_threads": opts.intra_op_num_threads,
         "inter_op_num_threads": opts.inter_op_num_threads,
@@ -264,13 +294,23 @@ def measure(spec):
     session = ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
     session_ns = time.perf_counter_ns() - t0
 
+    guessed = {}
     if spec["inputs"]:
         feeds, shapes = _load_feeds(spec["inputs"], session, np)
     else:
-        feeds, shapes = _generate_feeds(session, spec["batch"], spec["dims"] or {}, np)
+        feeds, shapes, guessed = session_feeds(session, spec["batch"], spec["dims"] or {}, np)
 
     t0 = time.perf_counter_ns()
-    session.run(None, feeds)
+    try:
+        session.run(None, feeds)
+    except Exception as exc:
+        if not guessed:
+            raise
+        shown = ", ".join(f"{k}={v}" for k, v in guessed.items())
+        raise SpecError(
+            f"{_one_line(exc)}; symbolic dims were guessed ({shown}): give their real values "
+            "(--dim NAME=VALUE) or real feeds (--feeds FILE.npz)"
+        ) from None
     first_ns = time.perf_counter_ns() - t0
 
     for _ in range(int(spec["warmup"])):
@@ -308,6 +348,7 @@ def measure(spec):
         "onnxruntime": ort.__version__,
         "session_options": recorded,
         "inputs": shapes,
+        "guessed_dims": guessed,
     }
 
 

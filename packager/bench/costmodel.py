@@ -16,9 +16,13 @@ Conventions (stated so the numbers can be checked by hand):
   (graph inputs: from the start) to its last consumer (graph outputs: to the end), in the
   graph's stored topological order; the peak is the largest sum of live tensor bytes over
   the steps. Runtimes that reuse or fuse buffers can do better, never worse in this model.
+- Int8 ops: the integer kernels (QLinearConv, ConvInteger, MatMulInteger, QGemm, ...) and, in
+  QDQ graphs, a Conv/MatMul/Gemm whose data and weight both come out of DequantizeLinear
+  (onnxruntime fuses those into its integer kernels). Their FLOPs are integer ops.
 - Roofline: each op takes max(FLOPs / peak compute, bytes moved / bandwidth); peak compute
-  scales with min(threads, cores) / cores. It is a lower bound: no per-op overhead, caches
-  or kernel inefficiency, and FP32 peak for every op (pessimistic for int8 on dot-product cores).
+  scales with min(threads, cores) / cores, and int8 ops use the target's int8 peak when it
+  has one (dot-product instructions: Arm asimddp, x86 VNNI), else its FP32 peak. It is a lower
+  bound: no per-op overhead, caches or kernel inefficiency.
 """
 
 from __future__ import annotations
@@ -50,6 +54,11 @@ _MATMUL_AB = {
     "DynamicQuantizeMatMul": (0, 1), "MatMulIntegerToFloat": (0, 1), "GemmFastGelu": (0, 1),
 }  # fmt: skip
 _GEMM_A = {"Gemm": 0, "FusedGemm": 0, "QGemm": 0}
+_INTEGER_OPS = {
+    "QLinearConv", "ConvInteger", "QLinearMatMul", "MatMulInteger", "DynamicQuantizeMatMul",
+    "MatMulIntegerToFloat", "QGemm",
+}  # fmt: skip
+_QDQ_FUSABLE = {"Conv", "MatMul", "Gemm"}  # onnxruntime's QDQ fusions into integer kernels
 # onnxruntime contrib ops with MACs this model does not count: unknown, never a silent 0.
 _UNCOUNTED = {
     "Attention", "MultiHeadAttention", "GroupQueryAttention", "QAttention", "PackedAttention",
@@ -68,6 +77,7 @@ class OpCost:
     param_bytes: int
     bytes_moved: int
     known: bool  # False when a shape needed for the count could not be inferred
+    int8: bool = False  # an integer kernel (or a QDQ pattern onnxruntime fuses into one)
 
 
 @dataclass
@@ -81,6 +91,8 @@ class GraphCost:
     bytes_moved: int
     unknown_ops: int
     inputs: dict[str, list[int]]
+    guessed_dims: dict[str, int]
+    int8_macs: int = 0
 
     def to_json(self, *, with_ops: bool = True) -> dict[str, Any]:
         out = asdict(self)
@@ -89,26 +101,30 @@ class GraphCost:
         return out
 
 
-def _bind_inputs(model, batch: int, dims: Mapping[str, int]) -> dict[str, list[int]]:
-    """Fix symbolic input dims in place the way the benchmark child does; return the shapes."""
+def _bind_inputs(
+    model, batch: int, dims: Mapping[str, int], shapes: Mapping[str, list[int]]
+) -> tuple[dict[str, list[int]], dict[str, int]]:
+    """Fix symbolic input dims in place the way the benchmark child does (the shapes of real
+    feeds first, when given); return the shapes and the dims that had to be guessed."""
+    from packager.bench.child import bind_shape
+
     inits = {i.name for i in model.graph.initializer}
-    bound = {}
+    bound, guessed = {}, {}
     for vi in model.graph.input:
         if vi.name in inits:
             continue
-        shape = []
-        for i, d in enumerate(vi.type.tensor_type.shape.dim):
-            if d.HasField("dim_value") and d.dim_value >= 0:
-                value = d.dim_value
-            elif d.dim_param in dims:
-                value = int(dims[d.dim_param])
-            else:
-                value = int(batch) if i == 0 else 1
+        dims_of = vi.type.tensor_type.shape.dim
+        raw = [
+            d.dim_value if d.HasField("dim_value") and d.dim_value >= 0 else d.dim_param
+            for d in dims_of
+        ]
+        given = shapes.get(vi.name)
+        shape = list(given) if given is not None else bind_shape(vi.name, raw, batch, dims, guessed)
+        for d, value in zip(dims_of, shape, strict=False):
             d.Clear()
-            d.dim_value = value
-            shape.append(value)
-        bound[vi.name] = shape
-    return bound
+            d.dim_value = int(value)
+        bound[vi.name] = [int(v) for v in shape]
+    return bound, guessed
 
 
 def _numel(shape: list[int] | None) -> int | None:
@@ -156,6 +172,14 @@ def _macs(node, shape_of) -> int | None:
     return 0
 
 
+def _is_int8(node, producer: dict[str, str]) -> bool:
+    if node.op_type in _INTEGER_OPS:
+        return True
+    if node.op_type not in _QDQ_FUSABLE or len(node.input) < 2:
+        return False
+    return all(producer.get(name) == "DequantizeLinear" for name in node.input[:2])
+
+
 def _other_flops(node, shape_of) -> int | None:
     op = node.op_type
     out = _numel(shape_of(node.output[0])) if node.output else 0
@@ -177,13 +201,19 @@ def _other_flops(node, shape_of) -> int | None:
 
 
 def analyze(
-    model_path: str | Path, *, batch: int = 1, dims: Mapping[str, int] | None = None
+    model_path: str | Path,
+    *,
+    batch: int = 1,
+    dims: Mapping[str, int] | None = None,
+    shapes: Mapping[str, list[int]] | None = None,
 ) -> GraphCost:
-    """Per-op and total cost of the model with symbolic input dims bound like the benchmark."""
+    """Per-op and total cost of the model with symbolic input dims bound like the benchmark:
+    `shapes` (the real feeds' shapes) first, then `dims` by name, the leading dim to `batch`,
+    any other dim guessed as 1 (and named in `guessed_dims`)."""
     import onnx
 
     model = onnx.load(str(model_path))
-    inputs = _bind_inputs(model, batch, dims or {})
+    inputs, guessed = _bind_inputs(model, batch, dims or {}, shapes or {})
     model, table = infer_shapes(model)
     inits = {i.name for i in model.graph.initializer}
     for node in model.graph.node:
@@ -197,6 +227,7 @@ def analyze(
         shape, itemsize = table.get(name, (None, 0))
         return None if shape is None else _numel(shape) * itemsize
 
+    producer = {o: n.op_type for n in model.graph.node for o in n.output}
     ops = []
     for node in model.graph.node:
         macs, other = _macs(node, shape_of), _other_flops(node, shape_of)
@@ -211,6 +242,7 @@ def analyze(
                 param_bytes=sum(nbytes(n) or 0 for n in node.input if n in inits),
                 bytes_moved=sum(s for s in sizes if s is not None),
                 known=macs is not None and other is not None,
+                int8=_is_int8(node, producer),
             )
         )
     # Constant nodes hold weights too (some exporters emit them instead of initializers).
@@ -226,6 +258,8 @@ def analyze(
         bytes_moved=sum(o.bytes_moved for o in ops),
         unknown_ops=sum(not o.known for o in ops),
         inputs=inputs,
+        guessed_dims=guessed,
+        int8_macs=sum(o.macs for o in ops if o.int8),
     )
 
 
@@ -257,14 +291,24 @@ def peak_activation_bytes(model, nbytes, constants: set[str]) -> int:
 
 
 def roofline(
-    cost: GraphCost, *, peak_gflops: float, bandwidth_gbs: float, threads: int, cores: int
+    cost: GraphCost,
+    *,
+    peak_gflops: float,
+    bandwidth_gbs: float,
+    threads: int,
+    cores: int,
+    peak_int8_gops: float | None = None,
 ) -> dict[str, Any]:
-    """Lower-bound time of `cost` on a device; compute peak scales with the threads used."""
-    flops_per_s = peak_gflops * 1e9 * min(threads, cores) / cores
+    """Lower-bound time of `cost` on a device; compute peak scales with the threads used, and
+    int8 ops run at `peak_int8_gops` when the device has an int8 peak (else at the FP32 one)."""
+    share = min(threads, cores) / cores
+    flops_per_s = peak_gflops * 1e9 * share
+    int8_per_s = (peak_int8_gops or peak_gflops) * 1e9 * share
     bytes_per_s = bandwidth_gbs * 1e9
     compute_ms = memory_ms = total_ms = compute_bound_ms = 0.0
     for op in cost.ops:
-        c, m = op.flops / flops_per_s * 1e3, op.bytes_moved / bytes_per_s * 1e3
+        rate = int8_per_s if op.int8 else flops_per_s
+        c, m = op.flops / rate * 1e3, op.bytes_moved / bytes_per_s * 1e3
         compute_ms += c
         memory_ms += m
         total_ms += max(c, m)
@@ -275,5 +319,6 @@ def roofline(
         "memory_ms": memory_ms,
         "bound": "compute" if compute_bound_ms >= total_ms / 2 else "memory",
         "effective_gflops": flops_per_s / 1e9,
+        "effective_int8_gops": int8_per_s / 1e9 if cost.int8_macs else None,
         "bandwidth_gbs": bandwidth_gbs,
     }

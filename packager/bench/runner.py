@@ -270,6 +270,14 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
+def guess_notes(guessed: Mapping[str, int]) -> list[str]:
+    """The note every record carries when a symbolic input dim had to be guessed."""
+    if not guessed:
+        return []
+    shown = ", ".join(f"{k}={v}" for k, v in guessed.items())
+    return [f"symbolic dims not given, guessed: {shown} (give real values with --dim NAME=VALUE)"]
+
+
 def result_from_report(
     model: Path,
     spec: dict[str, Any],
@@ -319,7 +327,8 @@ def result_from_report(
         "session_options": report["session_options"],
         "emulates": emulates,
         "memory_cap": memory_cap,
-        "notes": [],
+        "guessed_dims": report.get("guessed_dims") or {},
+        "notes": guess_notes(report.get("guessed_dims") or {}),
     }
     if keep_raw:
         result["latencies_ms"] = list(latencies)

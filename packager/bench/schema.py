@@ -79,6 +79,12 @@ class Estimate(_Strict):
     memory_ms: float = Field(ge=0)
     bound: Literal["compute", "memory"]
     effective_gflops: float = Field(gt=0, description="peak scaled to the threads used")
+    int8_macs: int = Field(0, ge=0, description="MACs of int8 ops (integer kernels, fused QDQ)")
+    effective_int8_gops: float | None = Field(
+        None,
+        description="the rate int8 ops were priced at: the target's int8 peak (dot-product "
+        "instructions) or, without one, its FP32 peak; scaled to the threads used",
+    )
     bandwidth_gbs: float = Field(gt=0)
     sources: dict[str, str] = Field(description="where each peak figure comes from")
 
@@ -96,6 +102,9 @@ class BenchResult(_Strict):
     threads: int = Field(ge=1)
     batch: int = Field(ge=1)
     inputs: dict[str, list[int]] | None = None
+    guessed_dims: dict[str, int] | None = Field(
+        None, description="symbolic input dims nobody gave a value for, and the value used"
+    )
     input_source: Literal["generated", "samples", "given"] | None = None
     warmup: int | None = None
     runs: int | None = None

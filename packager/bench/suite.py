@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from packager.bench.errors import BenchError
-from packager.bench.runner import run_one
+from packager.bench.runner import guess_notes, run_one
 from packager.bench.schema import SCHEMA, validate_result
 from packager.bench.targets import TargetProfile, is_ssh, load_targets
 
@@ -44,6 +44,7 @@ class BenchOptions:
     seconds: float | None = None
     dims: Mapping[str, int] | None = None
     memory_cap_mb: float | None = None  # overrides each profile's app/device memory
+    feeds: Path | None = None  # .npz of real feeds for bare models (packages use their samples)
     keep_raw: bool = True
     timeout: float = 600
 
@@ -54,17 +55,11 @@ def profile_threads(profile: TargetProfile, threads: Sequence[int]) -> list[int]
 
 
 def sample_feeds(samples: Path, batch: int) -> dict[str, Any]:
-    """The package's sample inputs, cycled to `batch` rows (fewer samples than batch repeat)."""
-    import numpy as np
+    """A package's sample inputs or a user's feeds (.npz, one array per input name), cycled to
+    `batch` rows (fewer rows than batch repeat)."""
+    from packager.bench.feeds import load_feeds
 
-    with np.load(samples, allow_pickle=False) as npz:
-        feeds = {name: npz[name] for name in npz.files}
-    out = {}
-    for name, value in feeds.items():
-        if value.ndim == 0 or len(value) == 0:
-            raise BenchError(f"samples {samples}: input {name!r} has no examples to batch")
-        out[name] = value[np.arange(batch) % len(value)]
-    return out
+    return load_feeds(samples, batch)
 
 
 def run_suite(
@@ -95,9 +90,12 @@ def run_suite(
 
 
 def _jobs_for(model, target, profile, batch, options):
-    feeds = None
+    feeds, source = None, None
     if model.samples is not None:
-        feeds = sample_feeds(model.samples, batch)
+        feeds, source = sample_feeds(model.samples, batch), "samples"
+    elif options.feeds is not None:
+        feeds, source = sample_feeds(options.feeds, batch), "given"
+    shapes = {name: list(value.shape) for name, value in (feeds or {}).items()}
     common = {
         "batch": batch,
         "warmup": options.warmup,
@@ -111,8 +109,8 @@ def _jobs_for(model, target, profile, batch, options):
     def tag(record: dict[str, Any]) -> dict[str, Any]:
         record["variant"] = model.variant
         record["model_name"] = model.label
-        if feeds is not None:
-            record["input_source"] = "samples"
+        if source is not None:
+            record["input_source"] = source
         return record
 
     where = f"{model.label} on {target}, batch {batch}"
@@ -155,6 +153,7 @@ def _jobs_for(model, target, profile, batch, options):
                                 threads=t,
                                 batch=batch,
                                 dims=options.dims,
+                                shapes=shapes,
                                 memory_cap_mb=cap,
                             )
                         ),
@@ -196,7 +195,7 @@ def _emulated(model, profile, threads, cap, options, common) -> dict[str, Any]:
             f"the device would prefer {profile.execution_provider}; this run used "
             "CPUExecutionProvider"
         )
-    record["notes"] = [*record.get("notes", []), *notes]
+    record["notes"] = [*notes, *record.get("notes", [])]
     return record
 
 
@@ -219,16 +218,18 @@ def estimate(
     threads: int,
     batch: int = 1,
     dims: Mapping[str, int] | None = None,
+    shapes: Mapping[str, list[int]] | None = None,
     memory_cap_mb: float | None = None,
 ) -> dict[str, Any]:
-    """An `estimated` record: the cost model's roofline against the profile's peaks."""
+    """An `estimated` record: the cost model's roofline against the profile's peaks, at the
+    shapes of the real feeds when there are some (`shapes`), else at `batch` and `dims`."""
     from packager.bench.costmodel import analyze, roofline
 
     if not profile.can_estimate():
         raise BenchError(f"target {profile.name} has no peak_gflops/bandwidth_gbs to estimate with")
     path = Path(model_path)
     try:
-        cost = analyze(path, batch=batch, dims=dims)
+        cost = analyze(path, batch=batch, dims=dims, shapes=shapes)
     except Exception as err:  # a graph onnx cannot load is the user's file, not our bug
         raise BenchError(f"cost model of {path.name}: {type(err).__name__}: {err}") from None
     roof = roofline(
@@ -237,8 +238,10 @@ def estimate(
         bandwidth_gbs=profile.bandwidth_gbs.value,
         threads=threads,
         cores=profile.cores or 1,
+        peak_int8_gops=profile.peak_int8_gops.value if profile.peak_int8_gops else None,
     )
     notes = ["roofline lower bound from published peaks: no per-op overhead, ideal caches"]
+    notes += _int8_notes(profile, cost)
     if cost.unknown_ops:
         notes.append(f"{cost.unknown_ops} op(s) with uninferred shapes are counted as zero")
     record: dict[str, Any] = {
@@ -260,11 +263,18 @@ def estimate(
             "sources": {
                 "peak_gflops": profile.peak_gflops.source,
                 "bandwidth_gbs": profile.bandwidth_gbs.source,
+                **(
+                    {"peak_int8_gops": profile.peak_int8_gops.source}
+                    if profile.peak_int8_gops and cost.int8_macs
+                    else {}
+                ),
             },
         },
         "notes": notes,
     }
     record["estimate"].pop("inputs")
+    record["guessed_dims"] = record["estimate"].pop("guessed_dims")
+    record["notes"] += guess_notes(cost.guessed_dims)
     need_mb = (cost.param_bytes + cost.activation_peak_bytes) / (1024 * 1024)
     if memory_cap_mb is not None and need_mb > memory_cap_mb:
         record["status"] = "does-not-fit"
@@ -273,6 +283,23 @@ def estimate(
             f"alone need {need_mb:.0f} MB, before the runtime's own memory"
         )
     return record
+
+
+def _int8_notes(profile: TargetProfile, cost) -> list[str]:
+    """How the int8 ops were priced, said in every estimated record that has some."""
+    if not cost.int8_macs:
+        return []
+    share = f"int8 ops ({cost.int8_macs / max(cost.macs, 1):.0%} of the MACs)"
+    if profile.peak_int8_gops is not None:
+        return [
+            f"{share} priced at the int8 dot-product peak ({profile.peak_int8_gops.value:g} GOP/s)"
+        ]
+    if not profile.int8_dot_product:
+        return [
+            f"{share} priced at the FP32 peak: {profile.name} has no int8 dot-product "
+            "instructions (asimddp / VNNI), so int8 gains little compute there"
+        ]
+    return [f"{share} priced at the FP32 peak: the profile gives no int8 peak figure"]
 
 
 def read_results(path: Path) -> list[dict[str, Any]]:

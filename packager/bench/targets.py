@@ -58,6 +58,11 @@ class TargetProfile(BaseModel):
         "CPUExecutionProvider", description="the onnxruntime provider to prefer on the device"
     )
     peak_gflops: Figure | None = Field(None, description="peak FP32 GFLOP/s over all cores")
+    peak_int8_gops: Figure | None = Field(
+        None,
+        description="peak int8 GOP/s over all cores (2 ops per multiply-accumulate) with the "
+        "ISA's dot-product instructions; none: int8 is priced at the FP32 peak",
+    )
     bandwidth_gbs: Figure | None = Field(None, description="peak DRAM bandwidth in GB/s")
     file: str | None = Field(None, description="the YAML it came from (filled in on load)")
 
@@ -78,6 +83,20 @@ class TargetProfile(BaseModel):
     def memory_cap_mb(self) -> int | None:
         """The memory cap a host-emulated run of this target gets."""
         return self.app_memory_mb or self.memory_mb
+
+    @property
+    def int8_dot_product(self) -> bool:
+        """Whether the ISA has int8 dot-product instructions (Arm asimddp, x86 VNNI/AMX)."""
+        return bool(set(self.isa) & {"asimddp", "avx_vnni", "avx512_vnni", "amx_int8"})
+
+    @model_validator(mode="after")
+    def _int8_peak_needs_dot_product(self) -> TargetProfile:
+        if self.peak_int8_gops is not None and not self.int8_dot_product:
+            raise ValueError(
+                "peak_int8_gops needs int8 dot-product instructions in isa "
+                "(asimddp, avx_vnni, avx512_vnni or amx_int8)"
+            )
+        return self
 
     def can_estimate(self) -> bool:
         return self.peak_gflops is not None and self.bandwidth_gbs is not None

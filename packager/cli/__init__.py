@@ -49,7 +49,7 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from packager.cli import bench, build, check, keys, quantize, run
+    from packager.cli import bench, build, check, export, keys, quantize, run
 
     for command in (
         build.build,
@@ -58,6 +58,7 @@ def _register() -> None:
         check.inspect,
         build.recipes,
         keys.keygen,
+        export.export,
         quantize.quantize,
         bench.bench,
         bench.targets,

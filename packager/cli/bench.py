@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from packager.cli.options import dims_option
+
 
 def _int_list(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...]:
     if value is None:
@@ -16,16 +18,6 @@ def _int_list(ctx: click.Context, param: click.Parameter, value: str | None) -> 
         raise click.BadParameter(f"expected comma-separated integers, got {value!r}") from None
     if not out or any(v < 1 for v in out):
         raise click.BadParameter(f"expected integers >= 1, got {value!r}")
-    return out
-
-
-def _dims(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> dict[str, int]:
-    out = {}
-    for item in value:
-        name, _, v = item.partition("=")
-        if not name or not v.strip().isdigit() or int(v) < 1:
-            raise click.BadParameter(f"expected NAME=INT (e.g. sequence=128), got {item!r}")
-        out[name.strip()] = int(v)
     return out
 
 
@@ -51,7 +43,16 @@ def _dims(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) ->
     help="Other models/packages to put side by side; repeatable.",
 )
 @click.option(
-    "--dim", "dims", multiple=True, callback=_dims, help="Symbolic dim value, e.g. sequence=128."
+    "--dim",
+    "dims",
+    multiple=True,
+    callback=dims_option,
+    help="Symbolic dim value, e.g. sequence=128.",
+)
+@click.option(
+    "--feeds",
+    type=click.Path(dir_okay=False),
+    help="Real inputs for bare models: an .npz with one array per input name.",
 )
 @click.option(
     "--memory-cap",
@@ -72,6 +73,7 @@ def bench(
     warmup: int,
     others: tuple[str, ...],
     dims: dict[str, int],
+    feeds: str | None,
     memory_cap: float | None,
     targets_dir: str | None,
     json_out: str | None,
@@ -88,6 +90,7 @@ def bench(
 
     from packager import pipeline
     from packager.bench.suite import read_results
+    from packager.cli.options import check_file
     from packager.cli.render import make_console
     from packager.config import BenchConfig
     from packager.errors import RecipeError
@@ -99,6 +102,9 @@ def bench(
     if runs is not None and seconds is not None:
         raise click.UsageError("give --runs or --seconds, not both")
     models = {p: p for p in (model, *others)}
+    if feeds is not None:
+        check_file("--feeds", feeds, (".npz",))
+        models["--feeds"] = feeds
     for flag, dest in (("--json", json_out), ("--html", html_out)):
         if dest:
             refuse_overwrite(dest, models, flag)
@@ -111,6 +117,7 @@ def bench(
             runs=runs if runs is not None or seconds is not None else 100,
             seconds=seconds,
             dims=dims,
+            feeds=str(Path(feeds).resolve()) if feeds else None,
             memory_cap_mb=memory_cap,
             targets_dir=targets_dir,
         )
@@ -168,7 +175,8 @@ def targets(name: str | None, targets_dir: str | None) -> None:
                 console.print(f"{key}: {value}")
         return
     t = Table(title="target profiles", title_justify="left")
-    for col in ("name", "arch", "cpu", "cores", "memory MB", "ISA", "provider", "GFLOP/s", "GB/s"):
+    cols = ("name", "arch", "cpu", "cores", "memory MB", "ISA", "provider", "GFLOP/s")
+    for col in (*cols, "int8 GOP/s", "GB/s"):
         t.add_column(col)
     for p in sorted(profiles.values(), key=lambda p: (not p.host, p.name)):
         t.add_row(
@@ -180,6 +188,7 @@ def targets(name: str | None, targets_dir: str | None) -> None:
             " ".join(p.isa) or "-",
             p.execution_provider,
             f"{p.peak_gflops.value:g}" if p.peak_gflops else "-",
+            f"{p.peak_int8_gops.value:g}" if p.peak_int8_gops else "-",
             f"{p.bandwidth_gbs.value:g}" if p.bandwidth_gbs else "-",
         )
     console.print(t)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from packager.cli.options import dims_option
 from packager.errors import InputFileError, PackageError
 
 
@@ -56,12 +57,24 @@ def verify(package: str, pubkey: str | None, runtimes: tuple[str, ...], arch: st
     help="The lineage tree (teacher -> student -> quantized), licenses and duties, data "
     "sources and what was accepted.",
 )
-def inspect(path: str, as_json: bool, provenance: bool) -> None:
-    """Show I/O, op counts, parameters, size and metrics of a package or an ONNX model."""
+@click.option(
+    "--dim",
+    "dims",
+    multiple=True,
+    callback=dims_option,
+    help="Symbolic dim value for the cost table, e.g. height=320 (repeatable).",
+)
+@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True)
+def inspect(path: str, as_json: bool, provenance: bool, dims: dict[str, int], batch: int) -> None:
+    """Show I/O, op counts, parameters, size, MACs and metrics of a package or an ONNX model.
+
+    The cost table binds symbolic input dims with --dim (a package's own sample shapes
+    otherwise); a dim nobody gave is guessed as 1, and the table says so.
+    """
     from packager.cli.render import make_console, print_inspect, print_provenance
     from packager.inspection import inspect_target
 
-    info = inspect_target(Path(path))
+    info = inspect_target(Path(path), dims=dims, batch=batch)
     if provenance and info["kind"] != "package":
         raise InputFileError(f"{path}: --provenance needs an .edgepack package")
     shown = {k: info[k] for k in ("path", "name", "provenance")} if provenance else info

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import click
 
+from packager.cli.options import dims_option
+
 
 def _sidecar(out: Path, suffix: str) -> Path:
     return out.with_name(out.name.removesuffix(".onnx") + suffix)
@@ -82,10 +84,29 @@ def _sidecar(out: Path, suffix: str) -> Path:
 @click.option("--eval-samples", type=int, default=1000, show_default=True)
 @click.option(
     "--metric",
-    type=click.Choice(["accuracy", "agreement", "cosine"]),
+    type=click.Choice(["accuracy", "top5", "agreement", "sequence", "cosine", "mse", "iou"]),
     default="accuracy",
     show_default=True,
-    help="accuracy needs labels; agreement/cosine compare with fp32.",
+    help="accuracy/top5 need labels; agreement (classes), sequence (per-timestep), "
+    "cosine/mse (embeddings, maps) and iou (maps) compare with fp32.",
+)
+@click.option(
+    "--class-axis", type=int, help="Class axis of the output [default: 1 for 4-D maps, else -1]."
+)
+@click.option(
+    "--iou-threshold", type=float, default=0.5, show_default=True, help="iou: foreground above."
+)
+@click.option(
+    "--dim",
+    "dims",
+    multiple=True,
+    callback=dims_option,
+    help="Symbolic dim value for generated inputs, e.g. height=320 (repeatable).",
+)
+@click.option(
+    "--feeds",
+    type=click.Path(dir_okay=False),
+    help="Real inputs (.npz, one array per input) for the speed check without eval/calib data.",
 )
 @click.option(
     "--max-drop", type=float, help="Accuracy budget; over it, keep sensitive nodes in float."
@@ -121,10 +142,12 @@ def quantize(model: str, output: str, **opts) -> None:
     after writing the best model found.
     """
     from packager import pipeline
+    from packager.cli.options import check_file
     from packager.errors import CheckFailed, RecipeError
     from packager.files import publish_file, refuse_overwrite
     from packager.plans import quantize_plan
     from packager.progress import Reporter
+    from packager.quantize.data import SUFFIXES
     from packager.recipe import build_recipe
 
     out = Path(output)
@@ -138,9 +161,11 @@ def quantize(model: str, output: str, **opts) -> None:
     if opts["max_drop"] is not None and not opts["eval_data"]:
         raise RecipeError("--max-drop needs --eval DATA to measure the drop on")
     for flag, value in (("--calib", opts["calib"]), ("--eval", opts["eval_data"])):
-        _check_data_file(flag, value)
+        check_file(flag, value, SUFFIXES, "data file")
+    check_file("--feeds", opts["feeds"], (".npz",))
     inputs = {"MODEL": model, "--calib": opts["calib"], "--eval": opts["eval_data"]}
     inputs["--tokenizer"] = opts["tokenizer"]
+    inputs["--feeds"] = opts["feeds"]
     for dest in (out, _sidecar(out, ".quantize.json"), _sidecar(out, ".search.md")):
         refuse_overwrite(dest, inputs, "-o")
     qcfg = _quantize_fields(opts)
@@ -198,26 +223,15 @@ def _quantize_fields(opts: dict) -> dict:
         "eval": _abs(opts["eval_data"]),
         "eval_samples": opts["eval_samples"],
         "metric": opts["metric"],
+        "class_axis": opts["class_axis"],
+        "iou_threshold": opts["iou_threshold"],
+        "dims": opts["dims"],
+        "feeds": _abs(opts["feeds"]),
         "max_drop": opts["max_drop"],
         "max_trials": opts["max_trials"],
         "speed_check": opts["speed_check"],
         "speed_threads": opts["threads"],
     }
-
-
-def _check_data_file(flag: str, value: str | None) -> None:
-    from packager.errors import InputFileError
-    from packager.quantize.data import SUFFIXES
-
-    if value is None:
-        return
-    p = Path(value)
-    if not p.is_file():
-        raise InputFileError(f"{flag} {value}: file not found")
-    if p.suffix not in SUFFIXES:
-        raise InputFileError(
-            f"{flag} {value}: unsupported data file {p.suffix!r} (use {', '.join(SUFFIXES)})"
-        )
 
 
 def _abs(path: str | None) -> str | None:
@@ -227,10 +241,19 @@ def _abs(path: str | None) -> str | None:
 
 def _summary(meta: dict, out: Path, result) -> None:
     q = meta["quantization"]
+    ratio = q["size_bytes"] / q["fp32_size_bytes"]
     lines = [
-        f"{q['mode']} ({q['format']}): {q['fp32_size_bytes'] / 1024:.1f} KiB -> "
-        f"{q['size_bytes'] / 1024:.1f} KiB ({q['size_bytes'] / q['fp32_size_bytes']:.0%} of fp32)"
+        f"{q['mode']} ({q['format']}): {q['fp32_size_bytes'] / 1024:.1f} KiB (the input) -> "
+        f"{q['size_bytes'] / 1024:.1f} KiB ({ratio:.0%} of the input)"
     ]
+    if q.get("optimized_size_bytes"):
+        lines.append(f"after optimize/slim: {q['optimized_size_bytes'] / 1024:.1f} KiB")
+    if q.get("opset_upgrade"):
+        u = q["opset_upgrade"]
+        checked = (
+            f"max |diff| vs the original {u['max_abs_diff']:.2e}" if u["checked"] else "unchecked"
+        )
+        lines.append(f"opset {u['from']} -> {u['to']} (onnx version converter, {checked})")
     if q["metric"]:
         m = q["metric"]
         lines.append(
@@ -239,9 +262,10 @@ def _summary(meta: dict, out: Path, result) -> None:
         )
     if q["speed"]:
         s = q["speed"]
+        shapes = ", ".join(f"{k} {v}" for k, v in s.get("inputs", {}).items())
         lines.append(
             f"p50 latency, {s['threads']} thread(s): fp32 {s['fp32_p50_ms']:.3f} ms -> "
-            f"{s['p50_ms']:.3f} ms ({s['speedup']:.2f}x)"
+            f"{s['p50_ms']:.3f} ms ({s['speedup']:.2f}x) on {s.get('input_source')} {shapes}"
         )
     if q["excluded_nodes"]:
         names = q["excluded_nodes"]

@@ -104,7 +104,8 @@ def _print_ratios(console: Console, rows: list[dict[str, Any]], threads: list[in
 
 def print_cost(console: Console, cost: dict[str, Any], top: int = 15) -> None:
     """The per-op cost table (the `estimated` kind's inputs), heaviest ops first."""
-    t = Table(title="cost model at batch 1 (symbolic dims = 1)", title_justify="left")
+    shapes = ", ".join(f"{k} {v}" for k, v in cost["inputs"].items())
+    t = Table(title=f"cost model at input shapes {shapes}", title_justify="left")
     for col in ("op", "type", "output", "MACs", "FLOPs", "param KiB", "moved KiB"):
         t.add_column(col, justify="left" if col in ("op", "type", "output") else "right")
     ops = sorted(cost["ops"], key=lambda o: -o["flops"])
@@ -127,6 +128,11 @@ def print_cost(console: Console, cost: dict[str, Any], top: int = 15) -> None:
         f"peak activations {cost['activation_peak_bytes'] / 1024:.1f} KiB"
         + (f"   ({cost['unknown_ops']} op(s) with unknown shapes)" if cost["unknown_ops"] else "")
     )
+    if cost.get("guessed_dims"):
+        guessed = ", ".join(f"{k}={v}" for k, v in cost["guessed_dims"].items())
+        console.print(
+            f"  [yellow]guessed symbolic dims:[/] {guessed} (give real values: --dim NAME=VALUE)"
+        )
 
 
 def print_inspect(console: Console, info: dict[str, Any]) -> None:

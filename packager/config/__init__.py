@@ -3,7 +3,7 @@
     base     Config (the base class), Task
     sources  teacher: and data: sections
     distill  distill: (students, losses, training)
-    onnx     export:, optimize:, quantize:
+    onnx     export:, optimize:, quantize:, and `edgepack export` (ExportModelConfig)
     ship     evaluate:, bench:, package:
     provenance  provenance: (the gate on what may be distilled, facts about the sources)
     files    the model / package files of single-stage commands
@@ -24,7 +24,13 @@ from packager.config.distill import (
     TrimVocabConfig,
 )
 from packager.config.files import ModelFileConfig, PackageFileConfig
-from packager.config.onnx import ExportConfig, OptimizeConfig, QuantizeConfig
+from packager.config.onnx import (
+    ExportConfig,
+    ExportModelConfig,
+    ModelInput,
+    OptimizeConfig,
+    QuantizeConfig,
+)
 from packager.config.provenance import ProvenanceConfig, ProvenanceStepConfig, SourceFacts
 from packager.config.ship import (
     BenchConfig,
@@ -51,8 +57,10 @@ __all__ = [
     "EvaluateConfig",
     "EvaluateStepConfig",
     "ExportConfig",
+    "ExportModelConfig",
     "LossWeights",
     "ModelFileConfig",
+    "ModelInput",
     "OptimizeConfig",
     "PackageConfig",
     "PackageFileConfig",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -23,6 +24,19 @@ class Config(BaseModel):
     # Fields that only say where results go, not what they are: left out of cache keys, so
     # e.g. publishing to another out_dir does not rebuild the package.
     unkeyed: ClassVar[frozenset[str]] = frozenset()
+    # Fields naming files or folders the stage reads: relative paths in a recipe file are
+    # joined to the recipe's folder (packager.recipe), never taken from the working directory.
+    path_fields: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def relative_to(cls, data: dict[str, Any], base: Path) -> dict[str, Any]:
+        """`data` (this section as read from a recipe) with its relative paths joined to `base`."""
+        out = dict(data)
+        for name in cls.path_fields:
+            value = out.get(name)
+            if isinstance(value, str) and value.strip():
+                out[name] = join_relative(value, base)
+        return out
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -47,3 +61,9 @@ class Config(BaseModel):
         """The files and folders this config names and its stage reads (name -> path): the
         runner stamps their content into the step's key (packager.hashing)."""
         return {}
+
+
+def join_relative(value: str, base: Path) -> str:
+    """An absolute path (or ~) as given; a relative one joined to `base`."""
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() else base / path)

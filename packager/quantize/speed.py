@@ -16,6 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from packager.config import QuantizeConfig
+from packager.errors import RecipeError
+
 
 def cpu_features(isa: list[str] | None = None) -> dict[str, Any]:
     """The CPU features that decide which int8 kernels run, from the bench host probe."""
@@ -95,6 +98,31 @@ def slow_causes(
 
 def one_sample(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {k: np.ascontiguousarray(v[:1]) for k, v in feeds.items()}
+
+
+def example_feeds(cfg: QuantizeConfig, model: Path, batches, calib) -> dict[str, Any]:
+    """One example to time the models on and to check an opset upgrade with: from the
+    evaluation data, the calibration data or the feeds file (their real shapes), else generated
+    like `edgepack bench` does (quantize.dims, guessed dims named, dishonest integers refused)."""
+    from packager.bench.errors import BenchError
+    from packager.bench.feeds import generated_feeds, load_feeds
+
+    first = batches[0][0] if batches else None
+    source = "evaluation data" if first is not None else None
+    if first is None and calib is not None:
+        first, source = next(iter(calib.batches()), (None, None))[0], "calibration data"
+    if first is None and cfg.feeds:
+        try:
+            first, source = load_feeds(cfg.feeds), f"feeds {cfg.feeds}"
+        except BenchError as err:
+            raise RecipeError(f"quantize.feeds: {err}") from None
+    if first is not None:
+        return {"feeds": one_sample(first), "source": source, "guessed": {}, "why": None}
+    try:
+        feeds, guessed = generated_feeds(model, batch=1, dims=cfg.dims)
+    except BenchError as err:
+        return {"feeds": None, "source": None, "guessed": {}, "why": str(err)}
+    return {"feeds": feeds, "source": "generated", "guessed": guessed, "why": None}
 
 
 def latency(model: Path, threads: int, runs: int, feeds: dict[str, np.ndarray] | None) -> float:

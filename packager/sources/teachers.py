@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,17 +72,15 @@ def _python(cfg: TeacherConfig, splits: Splits) -> TeacherModel:
     from packager.nets.arch import build, load_weights
 
     _, module, fn = cfg.source.split(":")
-    # Factories live in the user's project: make modules beside the recipe importable.
-    cwd = str(Path.cwd())
-    if cwd not in sys.path:
-        sys.path.insert(0, cwd)
+    # Factories live in the user's project: modules beside the recipe (or the working
+    # directory) are importable, here and in every later step that loads the teacher.
+    import_path = str(Path(cfg.import_path or Path.cwd()).resolve())
     factory = f"{module}:{fn}"
-    model = build(factory, dict(cfg.kwargs))
+    model = build(factory, dict(cfg.kwargs), import_path=import_path)
     if cfg.weights:
         load_weights(model, cfg.weights)
-    return TeacherModel(
-        model.eval(), factory, dict(cfg.kwargs), {"trained": False, "weights": cfg.weights}
-    )
+    info = {"trained": False, "weights": cfg.weights, "import_path": import_path}
+    return TeacherModel(model.eval(), factory, dict(cfg.kwargs), info)
 
 
 def make_teacher(cfg: TeacherConfig, splits: Splits, reporter: Reporter) -> TeacherModel:

@@ -87,6 +87,7 @@ def _models(ctx: StageContext, dims: dict[str, int]) -> list[Any]:
 @register_stage(BenchConfig, version=3)
 def bench(_first: Artifact, cfg: BenchConfig, ctx: StageContext) -> Output:
     from packager.bench import BenchError
+    from packager.bench.runner import guess_notes
     from packager.bench.suite import BenchOptions, run_suite
 
     options = BenchOptions(
@@ -97,6 +98,7 @@ def bench(_first: Artifact, cfg: BenchConfig, ctx: StageContext) -> Output:
         seconds=cfg.seconds,
         dims=cfg.dims,
         memory_cap_mb=cfg.memory_cap_mb,
+        feeds=Path(cfg.feeds) if cfg.feeds else None,
     )
     models = _models(ctx, dict(cfg.dims))
     with ctx.reporter.track("bench", len(models)) as advance:  # resized once jobs are known
@@ -111,6 +113,13 @@ def bench(_first: Artifact, cfg: BenchConfig, ctx: StageContext) -> Output:
             )
         except BenchError as err:
             raise StageError(ctx.step, str(err)) from None
+    guesses = {
+        f"{r['model_name']}: {note}"
+        for r in results
+        for note in guess_notes(r.get("guessed_dims") or {})
+    }
+    for line in sorted(guesses):
+        ctx.reporter.warn(line)
     for r in results:
         if r["status"] == "does-not-fit":
             ctx.reporter.warn(f"{r['model_name']} on {r['target']} ({r['kind']}): {r['message']}")

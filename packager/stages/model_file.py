@@ -25,7 +25,30 @@ def loads_in_onnxruntime(path: Path, shown: str, workdir: Path) -> None:
         raise InputFileError(f"{shown}: onnxruntime cannot load this model ({first})") from None
 
 
-@register_stage(ModelFileConfig, name="model_file", version=3)
+def _copy_external_data(src: Path, workdir: Path) -> None:
+    """The external-data files the model names (e.g. `edgepack export`'s OUT.onnx.data), copied
+    beside the cache copy under the same relative names; a name that leaves the model's folder
+    is refused."""
+    import onnx
+
+    try:
+        model = onnx.load(str(src), load_external_data=False)
+    except Exception:  # not ONNX at all: the checker says so next, in the user's words
+        return
+    names = {
+        e.value for t in model.graph.initializer for e in t.external_data if e.key == "location"
+    }
+    for name in sorted(names):
+        rel = Path(name)
+        if rel.is_absolute() or ".." in rel.parts:
+            raise InputFileError(f"{src}: external data {name!r} is outside the model's folder")
+        if not (src.parent / rel).is_file():
+            raise InputFileError(f"{src}: its external data file {src.parent / rel} is missing")
+        (workdir / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src.parent / rel, workdir / rel)
+
+
+@register_stage(ModelFileConfig, name="model_file", version=4)
 def model_file(_inp: None, cfg: ModelFileConfig, ctx: StageContext) -> Output:
     import onnx
 
@@ -33,6 +56,7 @@ def model_file(_inp: None, cfg: ModelFileConfig, ctx: StageContext) -> Output:
 
     dest = ctx.workdir / "model.onnx"
     shutil.copyfile(cfg.path, dest)
+    _copy_external_data(Path(cfg.path), ctx.workdir)
     try:
         onnx.checker.check_model(str(dest))
     except Exception as err:

@@ -98,43 +98,101 @@ def _sources(cfg: QuantizeConfig, model: Path, ctx: StageContext):
     return _HANDLERS[modality](cfg, model, data)
 
 
-@register_stage(QuantizeConfig, version=6)
+def _speed(cfg: QuantizeConfig, ctx: StageContext, original: Path, out: Path, feeds: dict):
+    """The side-by-side timing; a failure (a model that cannot run on the inputs it was given)
+    is a warning, never the loss of a finished quantization."""
+    from packager.bench.errors import BenchError
+    from packager.quantize.speed import speed_check
+
+    if not cfg.speed_check:
+        return None
+    if feeds["feeds"] is None:
+        ctx.warn(f"speed check skipped: {feeds['why']}")
+        return None
+    try:
+        speed = speed_check(
+            original, out, cfg.mode, cfg.speed_threads, cfg.speed_runs, feeds["feeds"]
+        )
+    except BenchError as err:
+        guessed = ", ".join(f"{k}={v}" for k, v in feeds["guessed"].items())
+        hint = (
+            f"; its inputs were generated with symbolic dims guessed ({guessed}): give "
+            "quantize.dims (--dim NAME=VALUE), feeds (--feeds) or eval/calib data"
+            if guessed
+            else ""
+        )
+        ctx.warn(f"speed check failed, the quantized model is kept: {err}{hint}")
+        return None
+    shapes = {k: list(v.shape) for k, v in feeds["feeds"].items()}
+    speed |= {"inputs": shapes, "input_source": feeds["source"], "guessed_dims": feeds["guessed"]}
+    if feeds["guessed"]:
+        shown = ", ".join(f"{k}={v}" for k, v in feeds["guessed"].items())
+        ctx.warn(
+            f"speed check on generated inputs {shapes} with guessed dims {shown}: give "
+            "quantize.dims (--dim NAME=VALUE), feeds (--feeds) or eval/calib data for real shapes"
+        )
+    if speed["warning"]:
+        ctx.warn(speed["warning"])
+    return speed
+
+
+def _evaluator(cfg: QuantizeConfig, original: Path, batches, dataset):
+    from packager.quantize.metrics import Evaluator
+
+    if batches is None:
+        return None
+    return Evaluator(
+        original,
+        batches,
+        cfg.metric,
+        where=dataset,
+        class_axis=cfg.class_axis,
+        threshold=cfg.iou_threshold,
+    )
+
+
+def _log_upgrade(ctx: StageContext, upgrade: dict[str, Any] | None) -> None:
+    if upgrade is None:
+        return
+    head = f"opset {upgrade['from']} upgraded to {upgrade['to']} with onnx's version converter"
+    if upgrade["checked"]:
+        ctx.log(f"{head}; max |upgraded - original| = {upgrade['max_abs_diff']:.2e}")
+    else:
+        ctx.warn(f"{head}, NOT checked against the original: {upgrade['why']}")
+
+
+@register_stage(QuantizeConfig, version=7)
 def quantize(model_art: Artifact, cfg: QuantizeConfig, ctx: StageContext) -> Output:
     from packager.quantize import search as S
-    from packager.quantize.metrics import Evaluator, check_metric
     from packager.quantize.modes import Quantizer
-    from packager.quantize.speed import one_sample, speed_check
+    from packager.quantize.speed import example_feeds
 
     src = model_art.file()
+    # The model the user gave (before optimize/slim): sizes, the metric and the speed check
+    # are relative to it.
+    original = ctx.inputs.get("original", model_art).file()
     work = ctx.workdir / "work"
     work.mkdir()
     calib, batches, dataset = _sources(cfg, src, ctx)
-    if batches is not None:
-        check_metric(cfg.metric, batches, dataset)
-    qz = _guard(cfg, ctx, lambda: Quantizer(src, cfg, work, calib))
+    evaluator = _evaluator(cfg, original, batches, dataset)
+    feeds = example_feeds(cfg, original, batches, calib)
+    qz = _guard(cfg, ctx, lambda: Quantizer(src, cfg, work, calib, feeds["feeds"], feeds["why"]))
+    _log_upgrade(ctx, qz.upgrade)
     for w in qz.warnings:
         ctx.warn(w)
-    evaluator = Evaluator(src, batches, cfg.metric) if batches is not None else None
-    feeds = one_sample(batches[0][0]) if batches else None
-    trials, candidates = _trials(cfg, ctx, qz, evaluator, batches, feeds, work)
+    trials, candidates = _trials(cfg, ctx, qz, evaluator, batches, feeds["feeds"], work)
     best = S.best_of(trials)
     out = ctx.workdir / "model.onnx"
     shutil.copyfile(best.path, out)
     _carry_metadata(ctx, src, out)
-    _check_output(cfg, ctx, src, out)
+    _check_output(cfg, ctx, original, out)
     if cfg.max_drop is not None:
         S.write_table(
             trials, ctx.workdir, metric=cfg.metric, fp32=evaluator.fp32, max_drop=cfg.max_drop
         )
     # Timed afresh, fp32 and quantized back to back: a search trial's p50 was taken minutes
     # earlier under other load, and a side-by-side claim needs both sides under the same.
-    speed = (
-        speed_check(src, out, cfg.mode, cfg.speed_threads, cfg.speed_runs, feeds)
-        if cfg.speed_check
-        else None
-    )
-    if speed and speed["warning"]:
-        ctx.warn(speed["warning"])
+    speed = _speed(cfg, ctx, original, out, feeds)
     verdict = _verdict(cfg, ctx, best, trials, candidates)
     shutil.rmtree(work)
     metric = None
@@ -161,7 +219,7 @@ def _trials(cfg: QuantizeConfig, ctx: StageContext, qz, evaluator, batches, feed
         path = work / f"trial{i}.onnx"
         qz.run(path, extra)
         metric = evaluator(path) if evaluator else None
-        drop = None if metric is None else evaluator.fp32 - metric
+        drop = None if metric is None else evaluator.drop(metric)
         within = None if cfg.max_drop is None else drop <= cfg.max_drop + 1e-12
         # Each candidate is timed only when the search may compare several.
         p50 = (
@@ -225,10 +283,11 @@ def _check_output(cfg: QuantizeConfig, ctx: StageContext, src: Path, out: Path) 
     try:
         session(out)
     except Exception as err:
+        # onnxruntime names the file it read: a temporary folder in the cache, no use to anyone.
+        why = ort_message(err).replace(str(out), "the output")
         raise StageError(
             ctx.step,
-            f"the {cfg.mode} model does not load in onnxruntime ({ort_message(err)}); "
-            "nothing was written",
+            f"the {cfg.mode} model does not load in onnxruntime ({why}); nothing was written",
         ) from None
     grown = out.stat().st_size / max(1, src.stat().st_size)
     if grown > 1.0 and cfg.mode != "none":
@@ -261,8 +320,11 @@ def _output(model_art, cfg, ctx, qz, best, trials, metric, speed, verdict) -> Ou
     from packager.quantize.modes import format_of
 
     src, out = model_art.file(), ctx.workdir / "model.onnx"
-    fp32_size, size = src.stat().st_size, out.stat().st_size
+    original = ctx.inputs.get("original", model_art).file()
+    fp32_size, size = original.stat().st_size, out.stat().st_size
     settings = qz.settings()
+    if src.stat().st_size != fp32_size:  # optimize/slim ran first: say what it made
+        settings["optimized_size_bytes"] = src.stat().st_size
     quantization: dict[str, Any] = {
         **settings,
         "excluded_nodes": best.excluded,
@@ -287,7 +349,7 @@ def _output(model_art, cfg, ctx, qz, best, trials, metric, speed, verdict) -> Ou
             "precision": settings["precision"],
             "mode": cfg.mode,
             "format": format_of(cfg),
-            "calibration": cfg.calibration if cfg.mode == "static" else None,
+            "calibration": settings.get("calibration"),
             "calibration_examples": qz.calibration_examples,
             "size_bytes": size,
             "fp32_size_bytes": fp32_size,

@@ -25,7 +25,7 @@ def _array(data: Artifact, cfg: TeacherStepConfig, ctx: StageContext) -> Output:
 
     splits = splits_of(data)
     t = make_teacher(cfg, splits, ctx.reporter)
-    meta = save_torch(t.model, ctx.workdir, t.factory, t.kwargs)
+    meta = save_torch(t.model, ctx.workdir, t.factory, t.kwargs, t.info.get("import_path"))
     val = accuracy(
         t.model, torch.from_numpy(splits.model_input("val")), torch.from_numpy(splits.y["val"])
     )
@@ -87,6 +87,6 @@ def _check_on_text(model, tok, texts, y, task: str, info: dict, source: str) -> 
 _HANDLERS = {"array": _array, "text": _text}
 
 
-@register_stage(TeacherStepConfig, name="teacher", version=2)
+@register_stage(TeacherStepConfig, name="teacher", version=3)
 def teacher(data: Artifact, cfg: TeacherStepConfig, ctx: StageContext) -> Output:
     return _HANDLERS[data.modality](data, cfg, ctx)

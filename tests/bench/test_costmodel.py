@@ -231,3 +231,55 @@ def test_attention_ops_are_unknown_rather_than_free(tmp_path: Path) -> None:
     )
     cost = analyze(_save(graph, tmp_path / "mha.onnx", contrib=True))
     assert cost.unknown_ops == 1 and not cost.ops[0].known
+
+
+def _qdq(model: Path, out: Path) -> Path:
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, quantize_static
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            rng = np.random.default_rng(0)
+            self.rows = iter([{"x": rng.standard_normal((1, 3, 8, 8), np.float32)}] * 4)
+
+        def get_next(self):
+            return next(self.rows, None)
+
+    quantize_static(str(model), str(out), Reader(), quant_format=QuantFormat.QDQ)
+    return out
+
+
+def test_int8_ops_are_priced_at_the_int8_peak_where_the_target_has_dot_product(
+    cost_model: Path, tmp_path: Path
+) -> None:
+    # main: estimated rows priced int8 at the FP32 peak, so int8 was never faster on a target.
+    from packager.bench.suite import estimate
+    from packager.bench.targets import load_targets
+
+    int8 = _qdq(cost_model, tmp_path / "qdq.onnx")
+    cost = analyze(int8)
+    fused = {op.name for op in cost.ops if op.int8}
+    assert {"conv1", "dw", "matmul", "gemm"} <= fused  # Conv/MatMul/Gemm between DQ nodes
+    assert cost.int8_macs == HAND_MACS and analyze(cost_model).int8_macs == 0
+    profiles = load_targets()
+    rpi5, rpi4 = profiles["rpi5"], profiles["rpi4"]
+    fp32 = estimate(cost_model, rpi5, threads=4)["estimate"]
+    q = estimate(int8, rpi5, threads=4)
+    assert q["estimate"]["effective_int8_gops"] == rpi5.peak_int8_gops.value
+    assert q["estimate"]["compute_ms"] < fp32["compute_ms"]
+    assert any("int8 dot-product peak (614.4 GOP/s)" in n for n in q["notes"])
+    assert "peak_int8_gops" in q["estimate"]["sources"]
+    old = estimate(int8, rpi4, threads=4)
+    assert old["estimate"]["effective_int8_gops"] == rpi4.peak_gflops.value
+    assert any("rpi4 has no int8 dot-product instructions" in n for n in old["notes"])
+
+
+def test_an_int8_peak_without_dot_product_instructions_is_refused(tmp_path: Path) -> None:
+    from packager.bench.errors import BenchError
+    from packager.bench.targets import load_profile
+
+    (tmp_path / "t.yaml").write_text(
+        "name: t\ndescription: a board\narch: aarch64\ncpu: A53\ncores: 4\nmemory_mb: 512\n"
+        "isa: [neon]\npeak_int8_gops: {value: 10, derived: true, source: 'made up for a test'}\n"
+    )
+    with pytest.raises(BenchError, match="peak_int8_gops needs int8 dot-product"):
+        load_profile(tmp_path / "t.yaml")

@@ -59,5 +59,6 @@ def test_optimize_is_off_by_default_and_sits_between_export_and_quantize():
     assert "optimize" not in [s.name for s in build_plan(tiny_recipe())]
     steps = {s.name: s for s in build_plan(tiny_recipe(optimize={"level": "basic", "slim": True}))}
     assert steps["optimize"].roles == {"model": "export"}
-    assert steps["quantize"].roles == {"model": "optimize", "data": "data"}
+    # sizes, the metric and the speed check stay relative to the export (the unoptimized model)
+    assert steps["quantize"].roles == {"model": "optimize", "data": "data", "original": "export"}
     assert not OptimizeConfig().enabled and OptimizeConfig(slim=True).enabled

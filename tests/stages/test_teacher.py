@@ -105,3 +105,38 @@ def test_weights_that_do_not_fit_are_a_one_line_error(tmp_path):
 def test_bad_teacher_sources_are_one_line_errors(tmp_path, source, match):
     with pytest.raises(RecipeError, match=match):
         _teacher(tmp_path, source=source, kwargs={})
+
+
+def test_a_python_teachers_module_is_importable_in_every_later_step_cached_or_not(
+    tmp_path, monkeypatch
+):
+    # main: the module's folder joined sys.path only while the teacher step itself ran, so a
+    # later step after a cached teacher failed with "cannot import module".
+    import sys
+
+    from packager.recipe import load_recipe
+
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "effnet_issue12.py").write_text(
+        "from tiny_models import TinyNet\n\ndef make():\n    return TinyNet(hidden=12)\n"
+    )
+    (proj / "r.yaml").write_text(
+        "teacher: {source: 'python:effnet_issue12:make'}\n"
+        "data: {source: 'builtin:digits', limit: 200}\n"
+        "export: {atol: 0.001}\n"
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    recipe = load_recipe(proj / "r.yaml")
+    steps = {s.name: s for s in build_plan(recipe)}
+    cache = tmp_path / "cache"
+    run([steps["data"], steps["teacher"]], cache_dir=cache, reporter=SilentReporter())
+    # A new process: nothing of the first run's imports survives.
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p != str(proj.resolve())])
+    sys.modules.pop("effnet_issue12", None)
+    plan = [steps["data"], steps["teacher"], steps["export_teacher"]]
+    result = run(plan, cache_dir=cache, reporter=SilentReporter())
+    assert [r.status for r in result.steps] == ["cached", "cached", "done"]
+    assert result.artifact("teacher").meta["import_path"] == str(proj.resolve())

@@ -1,0 +1,157 @@
+"""`edgepack export SOURCE -o OUT.onnx`: any model a user brings, through the one runner.
+
+The options compile to a one-step plan (packager.plans.export_plan) that pipeline.run executes
+and caches like a build; the model (and its .data file past 2 GiB) is then published to -o
+through temporary names, next to OUT.export.json (exporter, opset, parity at every shape).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from packager.cli.options import dims_option
+
+
+def _source(value: str) -> str:
+    """hf:FOLDER, python:MODULE:FACTORY, FILE.pt2, or a bare folder (a transformers folder)."""
+    from packager.errors import InputFileError
+
+    if value.startswith(("hf:", "python:")):
+        return value
+    if value.endswith(".onnx"):
+        raise InputFileError(f"{value}: already ONNX (edgepack quantize / bench take it as it is)")
+    if value.endswith(".pt2"):
+        return str(Path(value).resolve())
+    return "hf:" + str(Path(value).expanduser().resolve())
+
+
+def _kwargs(items: tuple[str, ...]) -> dict:
+    from packager.errors import RecipeError
+    from packager.recipe import parse_override
+
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise RecipeError(f"--kwarg {item!r}: expected NAME=VALUE (a YAML value)")
+        parts, value = parse_override(item)
+        out[".".join(parts)] = value
+    return out
+
+
+def _config(source: str, opts: dict):
+    """The ExportModelConfig the options stand for; one line naming the first problem."""
+    from pydantic import ValidationError
+
+    from packager.config import ExportModelConfig, ModelInput
+    from packager.errors import RecipeError
+
+    try:
+        inputs = [ModelInput.parse(text) for text in opts["inputs"]]
+        dynamo = opts["dynamo"] if opts["dynamo"] is not None else source.endswith(".pt2")
+        return ExportModelConfig(
+            source=source,
+            task=opts["task"],
+            weights=_abs(opts["weights"]),
+            kwargs=_kwargs(opts["kwargs"]),
+            import_path=str(Path.cwd()) if source.startswith("python:") else None,
+            inputs=inputs,
+            outputs=opts["outputs"],
+            dims=opts["dims"],
+            opset=opts["opset"],
+            dynamo=dynamo,
+            atol=opts["atol"],
+            feeds=_abs(opts["feeds"]),
+        )
+    except ValidationError as err:
+        e = err.errors()[0]
+        where = ".".join(str(x) for x in e["loc"])
+        msg = e["msg"].removeprefix("Value error, ")
+        raise RecipeError(f"edgepack export: {where + ': ' if where else ''}{msg}") from None
+    except ValueError as err:
+        raise RecipeError(str(err)) from None
+
+
+def _abs(path: str | None) -> str | None:
+    return str(Path(path).resolve()) if path else None
+
+
+@click.command()
+@click.argument("source")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="OUT.onnx")
+@click.option("--task", default="auto", show_default=True, help="Transformers folders: the task.")
+@click.option(
+    "--input", "inputs", multiple=True, metavar="NAME:SHAPE[:DTYPE]",
+    help="python: factories, in forward order: e.g. x:batch,3,height,width (names = dynamic axes).",
+)  # fmt: skip
+@click.option("--output-name", "outputs", multiple=True, help="python: output names, in order.")
+@click.option("--weights", type=click.Path(dir_okay=False), help="python: .safetensors or .pt.")
+@click.option("--kwarg", "kwargs", multiple=True, metavar="NAME=VALUE", help="Factory kwarg.")
+@click.option(
+    "--dim", "dims", multiple=True, callback=dims_option,
+    help="Example value of a symbolic dim (trace and first parity shape), e.g. height=224.",
+)  # fmt: skip
+@click.option("--opset", type=int, default=17, show_default=True, help="ONNX opset, explicitly.")
+@click.option(
+    "--dynamo/--no-dynamo", default=None,
+    help="torch.onnx.export(dynamo=...) [default: off; on for .pt2].",
+)  # fmt: skip
+@click.option("--atol", type=float, default=1e-4, show_default=True, help="Parity tolerance.")
+@click.option("--feeds", type=click.Path(dir_okay=False), help="Real inputs (.npz) to check on.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), help="Stage cache.")
+@click.option("-q", "--quiet", is_flag=True, help="Only the summary and errors.")
+def export(source: str, output: str, **opts) -> None:
+    """Export SOURCE to -o OUT.onnx and check it against torch at several shapes.
+
+    SOURCE: a transformers folder (or hf:FOLDER; --task, auto by default, via optimum-onnx),
+    python:MODULE:FACTORY (an nn.Module factory imported from the working directory, with
+    --input per forward argument and --weights), or a torch.export ExportedProgram (.pt2).
+    Exits 4 when the parity check misses --atol.
+    """
+    from packager import pipeline
+    from packager.cli.options import check_file
+    from packager.errors import RecipeError
+    from packager.files import refuse_overwrite
+    from packager.onnx_utils import publish_onnx
+    from packager.plans import export_plan
+    from packager.progress import Reporter
+
+    out = Path(output)
+    if out.suffix != ".onnx":
+        raise RecipeError(f"-o {output}: expected a path ending in .onnx")
+    check_file("--weights", opts["weights"], (".safetensors", ".pt", ".pth", ".bin"))
+    check_file("--feeds", opts["feeds"], (".npz",))
+    src = _source(source)
+    cfg = _config(src, opts)
+    reads = {
+        "SOURCE": src.removeprefix("hf:"),
+        "--weights": opts["weights"],
+        "--feeds": opts["feeds"],
+    }
+    sidecar = out.with_name(out.name.removesuffix(".onnx") + ".export.json")
+    for dest in (out, out.with_name(out.name + ".data"), sidecar):
+        refuse_overwrite(dest, reads, "-o")
+    result = pipeline.run(
+        export_plan(cfg), cache_dir=opts["cache_dir"], reporter=Reporter(verbose=not opts["quiet"])
+    )
+    art = result.artifact("export")
+    written = publish_onnx(art.file(), out)
+    from packager.files import write_text
+
+    write_text(sidecar, json.dumps({k: v for k, v in art.meta.items() if k != "file"}, indent=2))
+    _summary(art.meta, written)
+
+
+def _summary(meta: dict, written: list[Path]) -> None:
+    task = f", task {meta['task']}" if meta.get("task") else ""
+    click.echo(f"{meta['exporter']}{task}, opset {meta['opset']}")
+    for io in ("inputs", "outputs"):
+        for v in meta[io]:
+            click.echo(f"  {io[:-1]:<6} {v['name']}: {v['dtype']} {v['shape']}")
+    click.echo(f"parity vs torch at {len(meta['parity'])} shapes (atol {meta['atol']:g}):")
+    for row in meta["parity"]:
+        shapes = ", ".join(f"{k} {v}" for k, v in row["inputs"].items())
+        click.echo(f"  {shapes}: max |diff| {row['max_abs_diff']:.2e}")
+    click.echo("wrote " + " + ".join(str(p) for p in written))

@@ -1,0 +1,37 @@
+"""Options several commands share: `--dim NAME=VALUE` and input-file checks. Click only."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import click
+
+
+def dims_option(
+    ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
+) -> dict[str, int]:
+    """`--dim NAME=VALUE` (repeatable): the values of named symbolic input dims."""
+    out = {}
+    for item in value:
+        name, _, v = item.partition("=")
+        if not name.strip() or not v.strip().isdigit() or int(v) < 1:
+            raise click.BadParameter(f"expected NAME=INT (e.g. sequence=128), got {item!r}")
+        out[name.strip()] = int(v)
+    return out
+
+
+def check_file(flag: str, value: str | None, suffixes: Iterable[str], what: str = "file") -> None:
+    """A file the user names must exist and have one of `suffixes`: one line otherwise."""
+    from packager.errors import InputFileError
+
+    if value is None:
+        return
+    p = Path(value)
+    if not p.is_file():
+        raise InputFileError(f"{flag} {value}: file not found")
+    allowed = tuple(suffixes)
+    if p.suffix not in allowed:
+        raise InputFileError(
+            f"{flag} {value}: unsupported {what} {p.suffix!r} (use {', '.join(allowed)})"
+        )

@@ -1,0 +1,209 @@
+"""export_model: any model a user brings to one ONNX file (`edgepack export`), checked against
+torch at several shapes.
+
+Sources, one handler each (chosen by ExportModelConfig.kind): a transformers folder (optimum-onnx,
+any task it exports; packager.export.hf_tasks), a `python:MODULE:FACTORY` nn.Module with declared
+inputs and named dynamic dims, or a torch.export ExportedProgram (.pt2); packager.export
+.torch_export does both. The opset is the one asked for or the stage fails; weights past
+protobuf's 2 GiB go to external data (packager.export.external); the parity check's every shape
+is recorded, and a miss is CheckFailed naming the number, the shape and --atol.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from packager.artifact import Output
+from packager.config import ExportModelConfig
+from packager.errors import CheckFailed, EdgepackError, InputFileError, StageError, one_line
+from packager.stage import StageContext, register_stage
+
+
+def _feeds_list(cfg: ExportModelConfig, inputs, example: dict[str, int]) -> list[dict]:
+    """Generated inputs at the parity shapes, plus the feeds file (when given, it alone if an
+    integer input cannot be generated)."""
+    from packager.bench.errors import BenchError
+    from packager.bench.feeds import load_feeds
+    from packager.export.shapes import make_feeds, parity_dims
+
+    given = []
+    if cfg.feeds:
+        try:
+            feeds = load_feeds(cfg.feeds)
+        except BenchError as err:
+            raise InputFileError(f"--feeds: {err}") from None
+        missing = [n for n, _, _ in inputs if n not in feeds]
+        if missing:
+            raise InputFileError(f"--feeds {cfg.feeds}: no array for input(s) {missing}")
+        given = [{n: feeds[n] for n, _, _ in inputs}]
+    try:
+        return [make_feeds(inputs, dims) for dims in parity_dims(example)] + given
+    except ValueError as err:
+        if given:
+            return given
+        raise InputFileError(str(err)) from None
+
+
+def _torch_step(ctx: StageContext, what: str, fn):
+    try:
+        return fn()
+    except EdgepackError:
+        raise
+    except Exception as err:
+        raise StageError(ctx.step, f"{what} failed: {one_line(err)}") from err
+
+
+def _output_names(ctx: StageContext, model, inputs, feeds: dict) -> list[str]:
+    """`output` (or output_0, output_1, ...): torch would name them by node number."""
+    import torch
+
+    from packager.export.torch_export import flat_outputs
+
+    args = [torch.from_numpy(feeds[name]) for name, _, _ in inputs]
+    with torch.no_grad():
+        n = len(_torch_step(ctx, "the model's forward", lambda: flat_outputs(model.eval()(*args))))
+    return ["output"] if n == 1 else [f"output_{i}" for i in range(n)]
+
+
+def _python(cfg: ExportModelConfig, ctx: StageContext, raw: Path) -> dict[str, Any]:
+    from packager.export.shapes import example_dims, is_batch
+    from packager.export.torch_export import export_factory
+    from packager.nets.arch import build, load_weights
+
+    import_path = str(Path(cfg.import_path or Path.cwd()).resolve())
+    model = build(cfg.source.split(":", 1)[1], dict(cfg.kwargs), import_path=import_path)
+    if cfg.weights:
+        load_weights(model, cfg.weights)
+    inputs = [(i.name, list(i.shape), i.dtype) for i in cfg.inputs]
+    symbolic = [d for _, shape, _ in inputs for d in shape if isinstance(d, str)]
+    example, guessed = example_dims(symbolic, cfg.dims)
+    guessed = {k: v for k, v in guessed.items() if not is_batch(k)}  # a batch of 2 is no guess
+    feeds = _feeds_list(cfg, inputs, example)
+    outputs = list(cfg.outputs) or _output_names(ctx, model, inputs, feeds[0])
+    _torch_step(
+        ctx,
+        f"torch.onnx.export(dynamo={cfg.dynamo})",
+        lambda: export_factory(
+            model, inputs, feeds[0], raw, outputs=outputs, opset=cfg.opset,
+            dynamo=cfg.dynamo,
+        ),
+    )  # fmt: skip
+    return {"exporter": f"torch.onnx.export(dynamo={cfg.dynamo})", "reference": model.eval(),
+            "feeds": feeds, "guessed": guessed}  # fmt: skip
+
+
+def _program(cfg: ExportModelConfig, ctx: StageContext, raw: Path) -> dict[str, Any]:
+    import torch
+
+    from packager.export.torch_export import export_program, program_inputs
+
+    path = Path(cfg.source)
+    if not path.is_file():
+        raise InputFileError(f"{cfg.source}: file not found")
+    try:
+        program = torch.export.load(str(path))
+    except Exception as err:
+        raise InputFileError(
+            f"{cfg.source}: not a torch.export ExportedProgram ({one_line(err)}); save one with "
+            "torch.export.save(torch.export.export(model, args, dynamic_shapes=...), PATH)"
+        ) from None
+    inputs, example = program_inputs(program)
+    example |= {k: v for k, v in cfg.dims.items() if k in example}
+    feeds = _feeds_list(cfg, inputs, example)
+    _torch_step(ctx, "torch.onnx.export(ExportedProgram, dynamo=True)",
+                lambda: export_program(program, raw, opset=cfg.opset))  # fmt: skip
+    return {"exporter": "torch.onnx.export(ExportedProgram, dynamo=True)",
+            "reference": program.module(), "feeds": feeds, "guessed": {}}  # fmt: skip
+
+
+def _hf(cfg: ExportModelConfig, ctx: StageContext, raw: Path) -> dict[str, Any]:
+    from packager.export import hf_tasks
+    from packager.export.hf_export import ExporterFailed
+
+    folder = Path(cfg.source.removeprefix("hf:")).expanduser()
+    if not folder.exists():
+        raise InputFileError(
+            f"{folder}: not found (SOURCE is a transformers folder, python:MODULE:FACTORY or an "
+            "ExportedProgram .pt2; edgepack works offline, so a Hub id must be downloaded first)"
+        )
+    if not (folder / "config.json").is_file():
+        raise InputFileError(f"{folder}: no config.json in it (not a transformers model folder)")
+    task = hf_tasks.infer_task(folder) if cfg.task == "auto" else cfg.task
+    try:
+        hf_tasks.export_folder(folder, raw, task, cfg.opset)
+    except ExporterFailed as err:
+        raise StageError(ctx.step, str(err)) from err
+    return {"exporter": "optimum-onnx main_export", "task": task,
+            "parity": lambda out: hf_tasks.parity(folder, task, out, cfg.dims), "guessed": {}}  # fmt: skip
+
+
+_HANDLERS = {"hf": _hf, "python": _python, "program": _program}
+
+
+def _check(cfg: ExportModelConfig, ctx: StageContext, out: Path, rows: list[dict]) -> float:
+    import onnx
+
+    opset = next(o.version for o in onnx.load(str(out), load_external_data=False).opset_import
+                 if o.domain in ("", "ai.onnx"))  # fmt: skip
+    if opset != cfg.opset:
+        raise StageError(
+            ctx.step, f"asked for opset {cfg.opset}, the exporter wrote opset {opset}: choose an "
+            "opset the exporter supports (the dynamo exporter writes 18 and newer)",
+        )  # fmt: skip
+    worst = max(rows, key=lambda r: r["max_abs_diff"])
+    shown = ", ".join(f"{k} {v}" for k, v in worst["inputs"].items())
+    if not worst["max_abs_diff"] <= cfg.atol:
+        raise CheckFailed(
+            ctx.step,
+            f"max |onnx - torch| = {worst['max_abs_diff']:.3g} at inputs {shown} exceeds --atol "
+            f"{cfg.atol:g} (parity at {len(rows)} shapes)",
+        )
+    return worst["max_abs_diff"]
+
+
+@register_stage(ExportModelConfig, name="export_model")
+def export_model(_inp: None, cfg: ExportModelConfig, ctx: StageContext) -> Output:
+    from packager.export.external import finish
+    from packager.export.torch_export import parity_at
+    from packager.onnx_utils import io_spec, summary
+
+    raw_dir = ctx.workdir / "raw"
+    raw_dir.mkdir()
+    made = _HANDLERS[cfg.kind](cfg, ctx, raw_dir / "model.onnx")
+    out = ctx.workdir / "model.onnx"
+    external = finish(raw_dir / "model.onnx", out)
+    shutil.rmtree(raw_dir)
+    if made["guessed"]:
+        shown = ", ".join(f"{k}={v}" for k, v in made["guessed"].items())
+        ctx.warn(f"symbolic dims not given, traced with guessed values {shown} (--dim NAME=N)")
+    if "parity" in made:
+        rows = _torch_step(ctx, "the parity check", lambda: made["parity"](out))
+    else:
+        rows = _torch_step(
+            ctx, "the parity check", lambda: parity_at(made["reference"], out, made["feeds"])
+        )
+    worst = _check(cfg, ctx, out, rows)
+    (ctx.workdir / "parity.json").write_text(json.dumps(rows, indent=2))
+    info = summary(out)
+    ctx.log(f"{made['exporter']}, opset {cfg.opset}: parity at {len(rows)} shapes, max {worst:.2e}")
+    return Output(
+        "onnx",
+        {
+            "file": "model.onnx",
+            "source": cfg.source,
+            "exporter": made["exporter"],
+            "task": made.get("task"),
+            "opset": cfg.opset,
+            "external_data": "model.onnx.data" if external else None,
+            "parity": rows,
+            "parity_max_abs_diff": worst,
+            "atol": cfg.atol,
+            "guessed_dims": made["guessed"],
+            "params": info["params"],
+            "size_bytes": out.stat().st_size,
+            **io_spec(out),
+        },
+    )
