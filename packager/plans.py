@@ -51,7 +51,19 @@ def build_plan(recipe: Recipe) -> list[Step]:
             "static, dynamic, fp16 or int4, or package.model = fp32"
         )
     task = recipe.task
-    distill = _bind(DistillStepConfig, recipe.distill, task=task)
+    student_cfg, q = recipe.distill.student, recipe.quantize
+    int4_table = (
+        q.embeddings == "int4"
+        and student_cfg.arch == "transformer"
+        and student_cfg.freeze_embeddings
+    )
+    distill = _bind(
+        DistillStepConfig,
+        recipe.distill,
+        task=task,
+        int4_embedding_block=q.embedding_block_size if int4_table else None,
+        int4_embedding_symmetric=q.int4_symmetric,
+    )
     # First: the gate on what may be distilled stops a strict build before anything is trained.
     provenance = _bind(
         ProvenanceStepConfig,

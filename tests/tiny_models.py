@@ -188,6 +188,7 @@ def tiny_bert_folder(
     layers: int = 4,
     train_steps: int = 0,
     init_range: float = 0.02,
+    vocab_size: int = 128,
 ):
     """Write a random-init tiny BERT (hidden 32, 4 heads) and its WordPiece tokenizer to `path`
     with save_pretrained; feature-extraction folders get a sentence-transformers modules.json
@@ -210,7 +211,7 @@ def tiny_bert_folder(
     words = sorted({w for ws in TOPICS.values() for w in ws} | set(FILLER))
     # 128 entries: generated benchmark inputs draw ids below 100, so the table must cover them.
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    unused = [f"[unused{i}]" for i in range(128 - len(specials) - len(words))]
+    unused = [f"[unused{i}]" for i in range(vocab_size - len(specials) - len(words))]
     vocab = {t: i for i, t in enumerate([*specials, *words, *unused])}
     tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)

@@ -178,9 +178,13 @@ class TeacherOutputsConfig(Config):
 
 class DistillStepConfig(DistillConfig):
     """What the distill stage reads: the `distill:` section plus the recipe's task (which head
-    and which default losses), so switching the task is a new key."""
+    and which default losses), so switching the task is a new key; and, when the word table is
+    frozen and will ship as int4 blocks (quantize.embeddings = int4), those blocks, so the student
+    trains on exactly the vectors it ships with."""
 
     task: Task
+    int4_embedding_block: int | None = None
+    int4_embedding_symmetric: bool = True
 
     @property
     def weights(self) -> dict[str, float]:

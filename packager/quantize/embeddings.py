@@ -29,12 +29,16 @@ def int4_gathers(path: Path, names: list[str], cfg: QuantizeConfig) -> None:
 
     if not names:
         return
+    model = onnx.load(str(path))
+    # nodes_to_include widens op_types_to_quantize instead of narrowing it: every other Gather
+    # (a position or token-type table already int8, an index lookup) is excluded by name.
+    others = [n.name for n in model.graph.node if n.op_type == "Gather" and n.name not in names]
     q = MatMulNBitsQuantizer(
-        onnx.load(str(path)),
+        model,
         bits=4,
         block_size=cfg.embedding_block_size,
         is_symmetric=cfg.int4_symmetric,
-        nodes_to_include=names,
+        nodes_to_exclude=others,
         op_types_to_quantize=("Gather",),
         quant_axes=(("Gather", 1),),
     )
@@ -46,3 +50,25 @@ def int4_gathers(path: Path, names: list[str], cfg: QuantizeConfig) -> None:
     finally:
         logger.setLevel(level)
     q.model.save_model_to_file(str(path), use_external_data_format=False)
+
+
+def int4_round_trip(table, block: int, symmetric: bool):
+    """The table as GatherBlockQuantized will return it (float32, same shape): each row's blocks
+    quantized and dequantized with onnxruntime's own int4 arithmetic. A student trained on this
+    table (frozen) learns with exactly the vectors it ships with."""
+    import numpy as np
+    from onnxruntime.quantization.matmul_nbits_quantizer import DefaultWeightOnlyQuantizer as Q
+
+    data = np.asarray(table, dtype=np.float32)
+    rows, width = data.shape
+    out = np.empty_like(data)
+    cube = data.reshape(rows, width, 1)
+    for i in range(0, width, block):
+        part = cube[:, i : i + block, :]
+        if symmetric:
+            q, scale = Q.quant_slice_symmetric(part)
+            out[:, i : i + block] = (q.astype(np.float32) * scale)[..., 0]
+        else:
+            q, scale, zero = Q.quant_slice_asymmetric(part)
+            out[:, i : i + block] = ((q.astype(np.float32) - zero) * scale)[..., 0]
+    return out

@@ -180,7 +180,7 @@ class Quantizer:
         self._calib_cache = workdir / "calibration.json"
         model = onnx.load(str(src))
         self.upgrade: dict[str, Any] | None = None
-        target = required_opset(cfg.mode, cfg.per_channel)
+        target = required_opset(cfg.mode, cfg.per_channel, cfg.embeddings == "int4")
         if target is not None and opset_of(model) < target:
             model, self.upgrade = upgrade(model, target, check_feeds, no_feeds_why)
         self.renamed = name_nodes(model)

@@ -127,6 +127,15 @@ def _text(teacher_art: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> O
         )
     if spec.freeze_embeddings:
         T.freeze_embeddings(student)
+    if cfg.int4_embedding_block is not None:  # the frozen table as its int4 blocks will be
+        from packager.quantize.embeddings import int4_round_trip
+
+        table = student.get_input_embeddings().weight
+        rounded = int4_round_trip(
+            table.detach().numpy(), cfg.int4_embedding_block, cfg.int4_embedding_symmetric
+        )
+        with torch.no_grad():
+            table.copy_(torch.from_numpy(rounded))
     text = T.TextData(data.path, data.meta["sizes"]["train"], data.meta["stream_batch"])
     if "teacher_outputs" in ctx.inputs:  # a memory map: the rows a batch needs are read
         text.teacher_outputs = np.load(ctx.inputs["teacher_outputs"].file(), mmap_mode="r")
@@ -171,6 +180,6 @@ def _text_output(teacher_art, teacher, student, ids, init, cfg, ctx, info, res) 
 _HANDLERS = {"array": _array, "text": _text}
 
 
-@register_stage(DistillStepConfig, name="distill", version=3)
+@register_stage(DistillStepConfig, name="distill", version=4)
 def distill(teacher: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> Output:
     return _HANDLERS[teacher.modality](teacher, cfg, ctx)
