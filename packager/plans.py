@@ -15,9 +15,11 @@ from packager.artifact import VARIANTS
 from packager.config import (
     BenchConfig,
     Config,
+    LM_TASK,
     DistillStepConfig,
     EvaluateStepConfig,
     ExportModelConfig,
+    LMDataConfig,
     ModelFileConfig,
     OptimizeConfig,
     PackageFileConfig,
@@ -25,6 +27,7 @@ from packager.config import (
     ProbeConfig,
     ProvenanceStepConfig,
     QuantizeConfig,
+    TeacherLogitsConfig,
     TeacherOutputsConfig,
     TeacherStepConfig,
     TrimVocabConfig,
@@ -50,6 +53,8 @@ def build_plan(recipe: Recipe) -> list[Step]:
             "recipe: package.model = int8 ships the quantized model; set quantize.mode to "
             "static, dynamic, fp16 or int4, or package.model = fp32"
         )
+    if recipe.task == LM_TASK:
+        return lm_plan(recipe)
     task = recipe.task
     distill = _bind(DistillStepConfig, recipe.distill, task=task)
     # First: the gate on what may be distilled stops a strict build before anything is trained.
@@ -118,6 +123,69 @@ def build_plan(recipe: Recipe) -> list[Step]:
     return steps
 
 
+def _head(recipe: Recipe) -> list[Step]:
+    """provenance (the gate, first: a strict build stops before anything is trained)."""
+    provenance = _bind(
+        ProvenanceStepConfig,
+        recipe.provenance,
+        name=recipe.name,
+        source_teacher=recipe.teacher.to_json(),
+        source_data=recipe.data.to_json(),
+    )
+    return [Step("provenance", provenance)]
+
+
+def lm_plan(recipe: Recipe) -> list[Step]:
+    """The build DAG of a causal language model (task text-generation)."""
+    task = recipe.task
+    steps = [
+        *_head(recipe),
+        Step("data", _bind(LMDataConfig, recipe.data)),
+        Step("teacher", _bind(TeacherStepConfig, recipe.teacher, task=task), {"data": "data"}),
+    ]
+    roles = {"teacher": "teacher", "data": "data"}
+    if recipe.generate.enabled:  # sequence-level KD: the teacher's completions, cached
+        steps.append(Step("generate", recipe.generate, {"teacher": "teacher", "data": "data"}))
+        roles["generated"] = "generate"
+    if recipe.distill.teacher_topk:  # the teacher's top-k logits once per corpus
+        topk = TeacherLogitsConfig(k=recipe.distill.teacher_topk, max_length=recipe.data.max_length)
+        steps.append(Step("teacher_logits", topk, dict(roles)))
+        roles["teacher_logits"] = "teacher_logits"
+    distill = _bind(DistillStepConfig, recipe.distill, task=task)
+    steps += [
+        Step("export_teacher", recipe.export, {"model": "teacher", "data": "data"}),
+        Step("distill", distill, roles),
+        Step("export", recipe.export, {"model": "distill", "data": "data"}),
+    ]
+    variants = ["export_teacher", "export"]
+    if recipe.quantize.mode != "none":
+        steps.append(Step("quantize", recipe.quantize, {"model": "export", "data": "data"}))
+        variants.append("quantize")
+    models = {VARIANT_STEPS[s]: s for s in variants}
+    evaluate = _bind(EvaluateStepConfig, recipe.evaluate, task=task)
+    steps.append(Step("evaluate", evaluate, {**models, "data": "data"}))
+    if recipe.bench.enabled:
+        steps.append(Step("bench", recipe.bench, {**models, "data": "data"}))
+    shipped = "quantize" if recipe.package.model == "int8" and "quantize" in variants else "export"
+    package = _bind(
+        PackageStepConfig,
+        recipe.package,
+        name=recipe.name,
+        task=task,
+        description=recipe.description,
+        recipe=recipe.to_json(),
+        method=_method(recipe),
+    )
+    roles = {"model": shipped, "data": "data", "evaluate": "evaluate", "teacher": "teacher"}
+    roles |= {"student": "distill", "provenance": "provenance"}
+    if recipe.bench.enabled:
+        roles["bench"] = "bench"
+    if recipe.generate.enabled:
+        roles["generated"] = "generate"
+    steps.append(Step("package", package, roles))
+    return steps
+
+
 def _method(recipe: Recipe) -> dict[str, Any]:
     """The distillation method as configured, for the manifest's `provenance.method`."""
     d = recipe.distill
@@ -130,6 +198,11 @@ def _method(recipe: Recipe) -> dict[str, Any]:
         "lr": d.lr,
         "seed": d.seed,
         "student": d.student.to_json(),
+        **(
+            {"jsd_beta": d.jsd_beta, "on_policy": d.on_policy, "teacher_topk": d.teacher_topk}
+            if recipe.task == LM_TASK
+            else {}
+        ),
     }
 
 
