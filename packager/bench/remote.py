@@ -64,6 +64,7 @@ def run_remote(
     timeout: float = 600,
     ssh_options: Sequence[str] | None = None,
     remote_python: str | None = None,
+    lm: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Benchmark `model_path` on the device `ssh://[user@]host[:port]`; a `measured` record.
 
@@ -91,6 +92,7 @@ def run_remote(
 
     # The model and its external-data files keep their names, in their own folder.
     files: dict[str, Path | bytes] = {"child.py": CHILD, "machine.py": MACHINE}
+    files["lm_child.py"] = CHILD.with_name("lm_child.py")  # tokens/s of language models
     files[f"model/{model.name}"] = model
     files.update({f"model/{location}": path for location, path in _external_data(model)})
     spec: dict[str, Any] = {
@@ -104,6 +106,7 @@ def run_remote(
         "runs": None if runs is None else int(runs),
         "seconds": None if seconds is None else float(seconds),
         "inputs": None,
+        "lm": dict(lm) if lm else None,
     }
     if isinstance(inputs, Mapping):
         import numpy as np

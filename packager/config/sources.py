@@ -23,6 +23,9 @@ class TeacherTrainConfig(Config):
     steps: int | None = Field(
         None, ge=1, description="builtin language models: cap on optimizer steps (over all epochs)"
     )
+    threads: int | None = Field(
+        None, ge=1, description="builtin language models: torch threads (none: torch's default)"
+    )
 
 
 class TeacherConfig(Config):

@@ -132,9 +132,9 @@ def train_lm(
             loss.backward()
             torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
             opt.step()
-            losses.append(float(loss))
+            losses.append(loss.item())
             step += 1
-            advance(1, loss=losses[-1], **{k: float(v) for k, v in parts.items()})
+            advance(1, loss=losses[-1], **{k: v.item() for k, v in parts.items()})
         res.epochs_run = epoch + 1
         res.curve.append({"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else 0.0})
         if step >= total:

@@ -114,7 +114,7 @@ def train_llama(
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             opt.zero_grad(set_to_none=True)
-            losses.append(float(loss))
+            losses.append(loss.item())
             done += 1
             advance(1, loss=losses[-1])
             if done >= steps:
@@ -148,6 +148,8 @@ def build_tiny_llama(
     from packager.data.lm import pack, row_text, rows
 
     shape = shape_of(kwargs)
+    if train.threads:
+        torch.set_num_threads(train.threads)
     dest.mkdir(parents=True, exist_ok=True)
     tok = train_tokenizer((row_text(r) for r in rows(data, "train")), shape["vocab_size"], dest)
     eos, pad = tok.token_to_id(EOS), tok.token_to_id(PAD)

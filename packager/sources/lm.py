@@ -23,7 +23,7 @@ def load_causal_lm(folder: Path):
 
     try:
         model = AutoModelForCausalLM.from_pretrained(
-            str(folder), local_files_only=True, torch_dtype=torch.float32
+            str(folder), local_files_only=True, dtype=torch.float32
         )
     except (OSError, ValueError, KeyError) as err:
         raise InputFileError(

@@ -85,9 +85,9 @@ def _lm(tree, model: Artifact, data: Artifact, cfg: PackageStepConfig, ctx: Stag
 
     g = cfg.generation
     prompts = sample_prompts(list(rows(data.path, "test", g.sample_prompts)))
-    eos = model.meta.get("eos_token_ids") or []
+    m = ctx.inputs["student"].meta  # the shape and special ids of the distilled model
+    eos = m.get("eos_token_ids") or []
     block, _ = lm_samples(tree, tree / "model.onnx", ctx.inputs["student"].file(), prompts, g.sample_tokens, eos)
-    m = model.meta
     itemsize = 4
     cache = {"layers": m["layers"], "kv_heads": m["kv_heads"], "head_dim": m["head_dim"], "dtype": "float32"}
     cache["bytes_per_token"] = 2 * m["layers"] * m["kv_heads"] * m["head_dim"] * itemsize
@@ -178,7 +178,8 @@ def _provenance(model: Artifact, cfg: PackageStepConfig, ctx: StageContext) -> d
     weights = None
     if teacher.meta.get("trained"):  # trained in this build: its weights are the cached file
         f = teacher.file()
-        weights = [{"file": f.name, "sha256": sha256_file(f), "size": f.stat().st_size}]
+        files = sorted(f.glob("*.safetensors")) if f.is_dir() else [f]  # an LM's folder
+        weights = [{"file": w.name, "sha256": sha256_file(w), "size": w.stat().st_size} for w in files]
     return provenance_block(
         ctx.inputs["provenance"].meta,
         teacher.id,
