@@ -17,7 +17,9 @@ def sample_prompts(rows: list[dict[str, str]], words: int = 6) -> list[str]:
     return [r["prompt"] if "prompt" in r else " ".join(r["text"].split()[:words]) for r in rows]
 
 
-def lm_samples(tree: Path, model: Path, tokenizer_dir: Path, prompts: list[str], tokens: int, eos: list[int]):
+def lm_samples(
+    tree: Path, model: Path, tokenizer_dir: Path, prompts: list[str], tokens: int, eos: list[int]
+):
     """samples/: the greedy generation of each prompt, and the prefill of the first prompt
     (its feeds and logits); returns (the manifest's samples block, the generation sample)."""
     from packager.onnx_utils import session
@@ -67,7 +69,9 @@ def _prefill_feeds(dec, ids: list[int]) -> dict[str, np.ndarray]:
     return feeds
 
 
-def generation_block(meta: dict[str, Any], dec_info: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+def generation_block(
+    meta: dict[str, Any], dec_info: dict[str, Any], defaults: dict[str, Any]
+) -> dict[str, Any]:
     """The manifest's generation block from the exported model's metadata."""
     return {
         "tokenizer": "tokenizer.json",

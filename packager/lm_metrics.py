@@ -17,7 +17,9 @@ def _log_softmax(x: np.ndarray) -> np.ndarray:
     return x - np.log(np.exp(x).sum(-1, keepdims=True))
 
 
-def lm_metrics(models: dict[str, Path], ids: np.ndarray, reference: str = "teacher_fp32") -> dict[str, dict[str, float]]:
+def lm_metrics(
+    models: dict[str, Path], ids: np.ndarray, reference: str = "teacher_fp32"
+) -> dict[str, dict[str, float]]:
     """Per variant: perplexity, top1_agreement and mean_kl (vs `reference`) on `ids` (n, L)."""
     from packager.onnx_utils import session
     from packager.runtime import load_runtime
@@ -53,7 +55,9 @@ def lm_metrics(models: dict[str, Path], ids: np.ndarray, reference: str = "teach
     }
 
 
-def gate_failures(metrics: dict[str, dict[str, Any]], shipped: str, max_ppl_ratio, min_agreement) -> list[str]:
+def gate_failures(
+    metrics: dict[str, dict[str, Any]], shipped: str, max_ppl_ratio, min_agreement
+) -> list[str]:
     """The evaluate gates that the shipped variant misses, each as one sentence."""
     m, t = metrics[shipped], metrics["teacher_fp32"]
     out = []

@@ -13,9 +13,9 @@ from typing import Any
 
 from packager.artifact import VARIANTS
 from packager.config import (
+    LM_TASK,
     BenchConfig,
     Config,
-    LM_TASK,
     DistillStepConfig,
     EvaluateStepConfig,
     ExportModelConfig,

@@ -39,7 +39,7 @@ class BareDecoder:
             feeds["attention_mask"] = np.ones((1, self.length + n), np.int64)
         if self.has_pos:
             feeds["position_ids"] = np.arange(self.length, self.length + n, dtype=np.int64)[None]
-        out = dict(zip(self.outputs, self.session.run(None, feeds)))
+        out = dict(zip(self.outputs, self.session.run(None, feeds)))  # noqa: B905 (devices may run Python < 3.10)
         self.cache = {p: out[PRESENT + p[len(PAST) :]] for p in self.pasts}
         self.length += n
         return int(out["logits"][0, -1].argmax())
@@ -52,7 +52,7 @@ def _median(xs):
 
 def _percentile(xs, q):
     s = sorted(xs)
-    return s[min(len(s) - 1, int(round(q / 100 * (len(s) - 1))))]
+    return s[min(len(s) - 1, round(q / 100 * (len(s) - 1)))]
 
 
 def measure_tokens(session, spec, np):

@@ -34,7 +34,9 @@ def print_lm_build(console: Console, result, report: dict[str, Any]) -> None:
     from packager.report.lm_table import lm_rows, ratios
 
     rows, threads, pp = lm_rows(report)
-    t = Table(title=f"{report['name']}: teacher vs student ({report['dataset']})", title_justify="left")
+    t = Table(
+        title=f"{report['name']}: teacher vs student ({report['dataset']})", title_justify="left"
+    )
     cols = ["model", "perplexity", "top-1 agr.", "params", "size MiB"]
     cols += [f"{pp} t/s {n}t" for n in threads] + [f"tg t/s {n}t" for n in threads]
     for col in [*cols, "TTFT ms", "peak RSS MB"]:
@@ -57,7 +59,9 @@ def print_lm_build(console: Console, result, report: dict[str, Any]) -> None:
         console.print(line)
     for w in report.get("warnings", []):
         console.print(f"[yellow]warning:[/] {w}")
-    console.print(f"ran: {', '.join(result.ran) or 'nothing (all cached)'} in {result.seconds:.1f}s")
+    console.print(
+        f"ran: {', '.join(result.ran) or 'nothing (all cached)'} in {result.seconds:.1f}s"
+    )
     console.print(f"package: {result.package_path}")
 
 

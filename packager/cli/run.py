@@ -23,7 +23,9 @@ from packager.errors import InputFileError
 @click.option("--max-new-tokens", type=click.IntRange(min=1), help="--prompt: tokens to generate.")
 @click.option("--temperature", type=click.FloatRange(min=0), help="--prompt: 0 is greedy.")
 @click.option("--top-k", type=click.IntRange(min=0), help="--prompt: sample from the k likeliest.")
-@click.option("--top-p", type=click.FloatRange(min=0, max=1, min_open=True), help="--prompt: nucleus mass.")
+@click.option(
+    "--top-p", type=click.FloatRange(min=0, max=1, min_open=True), help="--prompt: nucleus mass."
+)
 @click.option("--seed", type=int, help="--prompt: sampling seed.")
 @click.option("--stop", multiple=True, help="--prompt: stop before this text; repeatable.")
 def run(
@@ -41,7 +43,9 @@ def run(
 
     given = sum(x is not None and x != () for x in (input_file, texts or None, prompt))
     if given != 1:
-        raise InputFileError("run: give one of --input FILE, --text TEXT (repeatable) or --prompt TEXT")
+        raise InputFileError(
+            "run: give one of --input FILE, --text TEXT (repeatable) or --prompt TEXT"
+        )
     rt = load_runtime()
     pkg = rt.load(package)
     if prompt is not None:
@@ -79,7 +83,9 @@ def _generate(pkg, prompt: str, options: dict) -> None:
     """Stream the continuation to stdout as it is generated (text packages with a generation
     block only)."""
     if not pkg.manifest.get("generation"):
-        raise InputFileError(f"--prompt: {pkg.name} is not a language-model package (task {pkg.task})")
+        raise InputFileError(
+            f"--prompt: {pkg.name} is not a language-model package (task {pkg.task})"
+        )
     click.echo(prompt, nl=False)
     for piece in pkg.generate(prompt, **options):
         click.echo(piece, nl=False)

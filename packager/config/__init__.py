@@ -23,6 +23,7 @@ from packager.config.distill import (
     TransformerStudentConfig,
     TrimVocabConfig,
 )
+from packager.config.files import ModelFileConfig, PackageFileConfig
 from packager.config.lm import (
     CausalStudentConfig,
     GenerateConfig,
@@ -30,7 +31,6 @@ from packager.config.lm import (
     LMDataConfig,
     TeacherLogitsConfig,
 )
-from packager.config.files import ModelFileConfig, PackageFileConfig
 from packager.config.onnx import (
     ExportConfig,
     ExportModelConfig,

@@ -245,7 +245,11 @@ class DistillStepConfig(DistillConfig):
     @property
     def uses_teacher_cache(self) -> bool:
         """Whether training reads the teacher's outputs from the teacher_outputs step."""
-        if self.student.arch != "transformer" or self.cache_teacher == "off" or self.task == LM_TASK:
+        if (
+            self.student.arch != "transformer"
+            or self.cache_teacher == "off"
+            or self.task == LM_TASK
+        ):
             return False
         pooled = set(self.weights) <= POOLED_LOSSES
         return pooled and (self.cache_teacher == "on" or self.epochs > 1)

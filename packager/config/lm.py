@@ -83,7 +83,9 @@ class CausalStudentConfig(Config):
 
     @model_validator(mode="after")
     def _source_alone(self) -> CausalStudentConfig:
-        if self.source and (self.num_layers or self.intermediate_size or self.layers != "every-other"):
+        if self.source and (
+            self.num_layers or self.intermediate_size or self.layers != "every-other"
+        ):
             raise ValueError(
                 "a student folder (source) is used as it is: drop layers, num_layers and "
                 "intermediate_size"
@@ -153,6 +155,8 @@ def relative_student(data: dict[str, Any], base: Path) -> dict[str, Any]:
     """A distill section with its student's hf: folder joined to the recipe's folder."""
     student = data.get("student")
     if isinstance(student, dict) and "source" in student:
-        data = {**data, "student": {**student, "source": hf_source_relative(student["source"], base)}}
+        data = {
+            **data,
+            "student": {**student, "source": hf_source_relative(student["source"], base)},
+        }
     return data
-

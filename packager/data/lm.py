@@ -101,9 +101,7 @@ def row_text(row: dict[str, str]) -> str:
     return row["prompt"] + row.get("completion", "")
 
 
-def pack(
-    texts: Iterator[str], encode, eos: int | None, length: int
-) -> Iterator[np.ndarray]:
+def pack(texts: Iterator[str], encode, eos: int | None, length: int) -> Iterator[np.ndarray]:
     """Token ids of `texts` (each followed by EOS), concatenated and cut into rows of `length`
     tokens: no padding, every position a real next-token target."""
     buf: list[int] = []

@@ -86,7 +86,9 @@ def run(job: dict[str, Any], rank: int = 0, world: int = 1, reporter=None) -> di
     batches = batch_stream(data, generated, encoder(tok), eos, length, s.batch_size)
     first = next(batches(), None)
     if first is None:
-        raise RecipeError(f"distill: fewer than {s.batch_size} training sequences of {length} tokens")
+        raise RecipeError(
+            f"distill: fewer than {s.batch_size} training sequences of {length} tokens"
+        )
     torch.manual_seed(s.seed)  # the student's init (pruning ranks are deterministic)
     spec = CausalStudentConfig.model_validate(job["spec"])
     student, ids, init = make_student(teacher, spec, first[1][: job.get("sample_rows", 8)])
@@ -94,7 +96,10 @@ def run(job: dict[str, Any], rank: int = 0, world: int = 1, reporter=None) -> di
     topk = None
     if job.get("topk"):
         folder = Path(job["topk"])
-        topk = (np.load(folder / "values.npy", mmap_mode="r"), np.load(folder / "indices.npy", mmap_mode="r"))
+        topk = (
+            np.load(folder / "values.npy", mmap_mode="r"),
+            np.load(folder / "indices.npy", mmap_mode="r"),
+        )
     if reporter is not None and rank == 0:
         with reporter.track("distill", min(per_epoch * s.epochs, s.max_steps or 1 << 62)) as adv:
             res = train_lm(teacher, student, batches, per_epoch, s, topk, rank, world, adv)

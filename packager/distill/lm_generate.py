@@ -67,7 +67,11 @@ def generate_completions(
             for j, new in enumerate(gen.tolist()):
                 kept = [t for t in new if t not in eos and t != pad]
                 n_tokens += len(kept)
-                row = {"prompt": batch[j // cfg.n], "completion": tok.decode(kept), "generated_by": source}
+                row = {
+                    "prompt": batch[j // cfg.n],
+                    "completion": tok.decode(kept),
+                    "generated_by": source,
+                }
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
             advance(len(batch))
     return {"prompts": len(prompts), "completions": len(prompts) * cfg.n, "tokens": n_tokens}

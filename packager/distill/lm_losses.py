@@ -67,7 +67,7 @@ def ce(student, ids: torch.Tensor, mask=None) -> torch.Tensor:
 def topk_forward_kl(student, values, indices, temperature: float = 1.0, mask=None):
     """Forward KL on the teacher's top-k support: `values`/`indices` (batch, seq, k)."""
     t = temperature
-    p_log = F.log_softmax(values.float() / t, -1)
+    p_log = F.log_softmax(values.to(student.dtype) / t, -1)  # float16 in the cache
     s_log = F.log_softmax(student / t, -1).gather(-1, indices.long())
     kl = (p_log.exp() * (p_log - s_log)).sum(-1)
     return _mean(kl, mask) * t * t

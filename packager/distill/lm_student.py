@@ -116,7 +116,11 @@ def derive_causal_student(
     student = type(teacher)(config)
     prefix, _ = layer_list(teacher)
     source = teacher.state_dict()
-    acts = neuron_activity(teacher, sample, width) if init == "pruned-ffn" and sample is not None else None
+    acts = (
+        neuron_activity(teacher, sample, width)
+        if init == "pruned-ffn" and sample is not None
+        else None
+    )
     keep: dict[int, torch.Tensor] = {}
     state = {}
     for key, like in student.state_dict().items():

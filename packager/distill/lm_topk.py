@@ -21,8 +21,15 @@ def bytes_per_token(k: int, vocab: int) -> int:
 
 
 def cache_topk(
-    teacher_dir: Path, data: Path, generated: Path | None, k: int, length: int,
-    limit: int | None, batch: int, out: Path, advance=lambda *a, **kw: None,
+    teacher_dir: Path,
+    data: Path,
+    generated: Path | None,
+    k: int,
+    length: int,
+    limit: int | None,
+    batch: int,
+    out: Path,
+    advance=lambda *a, **kw: None,
 ) -> dict[str, Any]:
     model = load_causal_lm(teacher_dir)
     tok = lm_tokenizer(teacher_dir)

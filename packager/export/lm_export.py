@@ -103,11 +103,15 @@ def parity(
         for t in want[:decode_steps]:
             got.append(dec.forward(np.asarray([[t]])).logits[0])
         prefill = max(prefill, float(np.abs(got[0] - ref[0]).max()))
-        decode = max(decode, max(float(np.abs(g - r).max()) for g, r in zip(got[1:], ref[1:], strict=True)))
+        decode = max(
+            decode, max(float(np.abs(g - r).max()) for g, r in zip(got[1:], ref[1:], strict=True))
+        )
         onnx_ids = gen.greedy(dec, prompt, greedy_tokens)
         if onnx_ids != want:
             same = False
-            first_diff = next(i for i, (a, b) in enumerate(zip(onnx_ids, want, strict=True)) if a != b)
+            first_diff = next(
+                i for i, (a, b) in enumerate(zip(onnx_ids, want, strict=True)) if a != b
+            )
     return {
         "prefill_max_abs_diff": prefill,
         "decode_max_abs_diff": decode,

@@ -3,6 +3,7 @@ and hidden states for block importance (how little each decoder layer changes it
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 
@@ -45,7 +46,7 @@ def block_importance(model, ids: torch.Tensor) -> list[float]:
     with torch.no_grad():
         states = model(input_ids=ids, output_hidden_states=True).hidden_states
     scores = []
-    for a, b in zip(states[:-1], states[1:], strict=True):
+    for a, b in itertools.pairwise(states):
         cos = torch.nn.functional.cosine_similarity(a.float(), b.float(), dim=-1)
         scores.append(float(1 - cos.mean()))
     return scores

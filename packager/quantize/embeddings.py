@@ -74,17 +74,24 @@ def int8_gathers(path: Path, names: list[str]) -> None:
         base = node.input[0]
         model.graph.initializer.remove(inits[base])
         model.graph.initializer.extend(
-            [numpy_helper.from_array(q, base + "_int8"), numpy_helper.from_array(scale.astype(np.float32), base + "_scale")]
+            [
+                numpy_helper.from_array(q, base + "_int8"),
+                numpy_helper.from_array(scale.astype(np.float32), base + "_scale"),
+            ]
         )
         ids, out, p = node.input[1], node.output[0], node.name
         new = [
             helper.make_node("Gather", [base + "_int8", ids], [p + "_q"], name=p + "_q8", axis=0),
             helper.make_node("Gather", [base + "_scale", ids], [p + "_s"], name=p + "_s8", axis=0),
-            helper.make_node("Cast", [p + "_q"], [p + "_f"], name=p + "_cast", to=onnx.TensorProto.FLOAT),
+            helper.make_node(
+                "Cast", [p + "_q"], [p + "_f"], name=p + "_cast", to=onnx.TensorProto.FLOAT
+            ),
             helper.make_node("Unsqueeze", [p + "_s", p + "_axis"], [p + "_su"], name=p + "_unsq"),
             helper.make_node("Mul", [p + "_f", p + "_su"], [out], name=p + "_dq"),
         ]
-        model.graph.initializer.append(numpy_helper.from_array(np.array([-1], np.int64), p + "_axis"))
+        model.graph.initializer.append(
+            numpy_helper.from_array(np.array([-1], np.int64), p + "_axis")
+        )
         at = list(model.graph.node).index(node)
         model.graph.node.remove(node)
         for k, n in enumerate(new):

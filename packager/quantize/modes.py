@@ -12,7 +12,6 @@ import contextlib
 import difflib
 import fnmatch
 import io
-import logging
 import shutil
 from pathlib import Path
 from typing import Any

@@ -131,7 +131,12 @@ def example_feeds(cfg: QuantizeConfig, model: Path, batches, calib) -> dict[str,
         return {"feeds": one_sample(first), "source": source, "guessed": {}, "why": None}
     step = decode_step_feeds(model)
     if step is not None:
-        return {"feeds": step, "source": "one decode step after 64 cached tokens", "guessed": {}, "why": None}
+        return {
+            "feeds": step,
+            "source": "one decode step after 64 cached tokens",
+            "guessed": {},
+            "why": None,
+        }
     try:
         feeds, guessed = generated_feeds(model, batch=1, dims=cfg.dims)
     except BenchError as err:

@@ -31,9 +31,7 @@ SHAPE = {  # teacher.kwargs and their defaults
 def shape_of(kwargs: dict[str, Any]) -> dict[str, int]:
     unknown = sorted(set(kwargs) - set(SHAPE))
     if unknown:
-        raise RecipeError(
-            f"teacher.kwargs {unknown}: builtin:tiny-llama takes {', '.join(SHAPE)}"
-        )
+        raise RecipeError(f"teacher.kwargs {unknown}: builtin:tiny-llama takes {', '.join(SHAPE)}")
     return {k: int(kwargs.get(k, v)) for k, v in SHAPE.items()}
 
 
@@ -53,7 +51,9 @@ def train_tokenizer(texts: Iterator[str], vocab_size: int, dest: Path):
         show_progress=False,
     )
     tok.train_from_iterator(texts, trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=EOS, bos_token=EOS, pad_token=PAD)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token=EOS, bos_token=EOS, pad_token=PAD
+    )
     fast.save_pretrained(str(dest))
     return tok
 
@@ -157,7 +157,9 @@ def build_tiny_llama(
     model = make_llama(shape, tok.get_vocab_size(), max(2 * seq_len, 512), eos, pad)
 
     def batches() -> Iterator[Any]:
-        seqs = pack((row_text(r) for r in rows(data, "train")), lambda t: tok.encode(t).ids, eos, seq_len)
+        seqs = pack(
+            (row_text(r) for r in rows(data, "train")), lambda t: tok.encode(t).ids, eos, seq_len
+        )
         buf = []
         for s in seqs:
             buf.append(torch.from_numpy(s))
@@ -172,4 +174,9 @@ def build_tiny_llama(
     model.generation_config.eos_token_id = eos
     model.generation_config.pad_token_id = pad
     model.save_pretrained(str(dest), safe_serialization=True)
-    return {**stats, "shape": shape, "steps_per_epoch": per_epoch, "tokens_per_step": train.batch_size * seq_len}
+    return {
+        **stats,
+        "shape": shape,
+        "steps_per_epoch": per_epoch,
+        "tokens_per_step": train.batch_size * seq_len,
+    }

@@ -87,9 +87,9 @@ def _models(ctx: StageContext, dims: dict[str, int]) -> list[Any]:
 
 def _label(role: str, art: Artifact) -> str:
     """A language model's quantized student is named by its precision (student_int4)."""
-    if role == "student_int8" and art.meta.get("precision") not in (None, "int8"):
-        if art.meta.get("modality") == "lm" or "past_key_values.0.key" in str(art.meta.get("inputs")):
-            return f"student_{art.meta['precision']}"
+    decoder = "past_key_values.0.key" in str(art.meta.get("inputs"))
+    if role == "student_int8" and art.meta.get("precision") not in (None, "int8") and decoder:
+        return f"student_{art.meta['precision']}"
     return role
 
 

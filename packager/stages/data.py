@@ -42,7 +42,9 @@ def _lm(cfg: DataConfig, ctx: StageContext) -> Output:
     from packager.data.lm import build_lm_splits
 
     meta = build_lm_splits(cfg, ctx.workdir)
-    ctx.log(f"{cfg.source} ({meta['kind']}): " + ", ".join(f"{s} {n}" for s, n in meta["sizes"].items()))
+    ctx.log(
+        f"{cfg.source} ({meta['kind']}): " + ", ".join(f"{s} {n}" for s, n in meta["sizes"].items())
+    )
     return Output("data", meta)
 
 

@@ -127,7 +127,10 @@ def _lm(data: Artifact, cfg: EvaluateStepConfig, ctx: StageContext) -> Output:
     from packager.sources.lm import encoder, lm_tokenizer
 
     variants = variant_models(ctx)
-    labels = {r: r if r != "student_int8" else f"student_{a.meta['precision']}" for r, a in variants.items()}
+    labels = {
+        r: r if r != "student_int8" else f"student_{a.meta['precision']}"
+        for r, a in variants.items()
+    }
     teacher = ctx.inputs["teacher_fp32"]
     eos = (teacher.meta.get("eos_token_ids") or [None])[0]
     tok = lm_tokenizer(teacher.path)
@@ -138,18 +141,30 @@ def _lm(data: Artifact, cfg: EvaluateStepConfig, ctx: StageContext) -> Output:
             f"{label}: perplexity {m['perplexity']:.3f}, top-1 agreement {m['top1_agreement']:.4f}, "
             f"mean KL {m['mean_kl']:.4f}"
         )
-    shipped = labels["student_int8"] if "student_int8" in labels else "student_fp32"
+    shipped = labels.get("student_int8", "student_fp32")
     failures = gate_failures(metrics, shipped, cfg.max_ppl_ratio, cfg.min_agreement)
     if failures:
         raise CheckFailed(ctx.step, "; ".join(failures))
     (ctx.workdir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    sizes = {labels[r]: {"size_bytes": a.file().stat().st_size, "params": a.meta.get("params")} for r, a in variants.items()}
+    sizes = {
+        labels[r]: {"size_bytes": a.file().stat().st_size, "params": a.meta.get("params")}
+        for r, a in variants.items()
+    }
     dataset = f"{data.meta['source']} test split ({len(ids)} sequences x {ids.shape[1]} tokens)"
     return Output(
         "metrics",
-        {"file": "metrics.json", "metrics": metrics, "metric": "perplexity", "probe_metric": None,
-         "checks": {}, "dataset": dataset, "variants": sizes, "labels": labels, "shipped": shipped,
-         "warnings": []},
+        {
+            "file": "metrics.json",
+            "metrics": metrics,
+            "metric": "perplexity",
+            "probe_metric": None,
+            "checks": {},
+            "dataset": dataset,
+            "variants": sizes,
+            "labels": labels,
+            "shipped": shipped,
+            "warnings": [],
+        },
     )
 
 

@@ -130,7 +130,12 @@ def _lm(model_art: Artifact, cfg: ExportConfig, ctx: StageContext) -> Output:
         exporter = lm_export.export_lm(folder, out, cfg.opset)
     except hf_export.ExporterFailed as err:
         raise StageError(ctx.step, str(err)) from err
-    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "config.json"):
+    for name in (
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+        "config.json",
+    ):
         if (folder / name).is_file():
             shutil.copyfile(folder / name, ctx.workdir / name)
     model, tok, data = load_causal_lm(folder), lm_tokenizer(folder), ctx.inputs["data"]
@@ -149,8 +154,18 @@ def _lm(model_art: Artifact, cfg: ExportConfig, ctx: StageContext) -> Output:
         f"{exporter} {lm_export.TASK}, opset {cfg.opset}; prefill {p['prefill_max_abs_diff']:.2e}, "
         f"decode {p['decode_max_abs_diff']:.2e} <= {cfg.atol:g}; {p['greedy_tokens']} greedy tokens identical"
     )
-    keep = ("layers", "kv_heads", "head_dim", "vocab_size", "context_length", "params", "model_type")
-    meta = {k: model_art.meta.get(k) for k in (*keep, "eos_token_ids", "bos_token_id", "pad_token_id")}
+    keep = (
+        "layers",
+        "kv_heads",
+        "head_dim",
+        "vocab_size",
+        "context_length",
+        "params",
+        "model_type",
+    )
+    meta = {
+        k: model_art.meta.get(k) for k in (*keep, "eos_token_ids", "bos_token_id", "pad_token_id")
+    }
     meta |= {"file": "model.onnx", "precision": "fp32", "task": model_art.meta["task"]}
     meta |= {"exporter": exporter, "tokenizer": "tokenizer.json", "modality": "lm"}
     meta |= {"size_bytes": out.stat().st_size, "parity": p, "parity_max_abs_diff": worst}

@@ -87,9 +87,16 @@ def _lm(tree, model: Artifact, data: Artifact, cfg: PackageStepConfig, ctx: Stag
     prompts = sample_prompts(list(rows(data.path, "test", g.sample_prompts)))
     m = ctx.inputs["student"].meta  # the shape and special ids of the distilled model
     eos = m.get("eos_token_ids") or []
-    block, _ = lm_samples(tree, tree / "model.onnx", ctx.inputs["student"].file(), prompts, g.sample_tokens, eos)
+    block, _ = lm_samples(
+        tree, tree / "model.onnx", ctx.inputs["student"].file(), prompts, g.sample_tokens, eos
+    )
     itemsize = 4
-    cache = {"layers": m["layers"], "kv_heads": m["kv_heads"], "head_dim": m["head_dim"], "dtype": "float32"}
+    cache = {
+        "layers": m["layers"],
+        "kv_heads": m["kv_heads"],
+        "head_dim": m["head_dim"],
+        "dtype": "float32",
+    }
     cache["bytes_per_token"] = 2 * m["layers"] * m["kv_heads"] * m["head_dim"] * itemsize
     defaults = {"max_new_tokens": g.max_new_tokens, "temperature": g.temperature}
     defaults |= {"top_k": g.top_k, "top_p": g.top_p}
@@ -179,7 +186,9 @@ def _provenance(model: Artifact, cfg: PackageStepConfig, ctx: StageContext) -> d
     if teacher.meta.get("trained"):  # trained in this build: its weights are the cached file
         f = teacher.file()
         files = sorted(f.glob("*.safetensors")) if f.is_dir() else [f]  # an LM's folder
-        weights = [{"file": w.name, "sha256": sha256_file(w), "size": w.stat().st_size} for w in files]
+        weights = [
+            {"file": w.name, "sha256": sha256_file(w), "size": w.stat().st_size} for w in files
+        ]
     return provenance_block(
         ctx.inputs["provenance"].meta,
         teacher.id,
@@ -224,6 +233,28 @@ def _manifest(model, cfg, ctx, report, samples, pre, post, labels) -> dict[str, 
     }
 
 
+def _generated_data(provenance: dict[str, Any], data: Artifact, generated: Artifact | None) -> None:
+    """Who wrote the text a language model learned from: completions the user brought (the
+    recipe names their producer), and the teacher's own (the generate step)."""
+    from packager.hashing import sha256_file
+
+    if data.meta.get("generated_by"):
+        for entry in provenance["data"]:
+            entry["generated_by"] = data.meta["generated_by"]
+    if generated is not None:
+        provenance["data"].append(
+            {
+                "source": "generate step (sequence-level KD)",
+                "kind": "generated",
+                "sha256": sha256_file(generated.file()),
+                "rows": {"train": generated.meta["completions"]},
+                "license": None,
+                "generated_by": generated.meta["generated_by"],
+                "settings": generated.meta["settings"],
+            }
+        )
+
+
 def _teacher_licenses(sources: Artifact, tree) -> None:
     """The teacher's LICENSE / USE_POLICY files, under licenses/teacher/ (a duty many terms set)."""
     for rel in sources.meta.get("license_files", []):
@@ -251,6 +282,7 @@ def package(model: Artifact, cfg: PackageStepConfig, ctx: StageContext) -> Outpu
     manifest = _manifest(model, cfg, ctx, report, samples, pre, post, labels)
     if generation is not None:  # schema 1.2: a language model's decoding contract
         manifest["generation"] = generation
+        _generated_data(manifest["provenance"], data, ctx.inputs.get("generated"))
     stamp_model(tree / "model.onnx", manifest, __version__)  # before model.ort is made from it
     if cfg.mobile:
         from packager.mobile import write_mobile_artifacts

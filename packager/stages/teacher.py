@@ -100,11 +100,15 @@ def _lm(data: Artifact, cfg: TeacherStepConfig, ctx: StageContext) -> Output:
         info["folder"] = str(folder)
     else:
         seq = data.meta["max_length"]
-        info["training"] = build_tiny_llama(data.path, cfg.kwargs, cfg.train, seq, dest, ctx.reporter)
+        info["training"] = build_tiny_llama(
+            data.path, cfg.kwargs, cfg.train, seq, dest, ctx.reporter
+        )
         info["trained"] = True
         model = lm.load_causal_lm(dest)
     desc = lm.describe_lm(model)
-    ppl = torch_perplexity(model, lm.lm_tokenizer(dest), data.path, "val", data.meta["max_length"], 16)
+    ppl = torch_perplexity(
+        model, lm.lm_tokenizer(dest), data.path, "val", data.meta["max_length"], 16
+    )
     ctx.log(
         f"{cfg.source}: {desc['architecture']}, {desc['layers']} layers x {desc['hidden_size']}, "
         f"{desc['params']:,} params, vocab {desc['vocab_size']}; val perplexity {ppl:.2f}"

@@ -20,8 +20,15 @@ def teacher_logits(teacher: Artifact, cfg: TeacherLogitsConfig, ctx: StageContex
     data, gen = ctx.inputs["data"], ctx.inputs.get("generated")
     with ctx.reporter.track("teacher top-k", cfg.limit or 1) as advance:
         stats = cache_topk(
-            teacher.file(), data.path, gen.file() if gen else None, cfg.k, cfg.max_length,
-            cfg.limit, cfg.batch, ctx.workdir, advance,
+            teacher.file(),
+            data.path,
+            gen.file() if gen else None,
+            cfg.k,
+            cfg.max_length,
+            cfg.limit,
+            cfg.batch,
+            ctx.workdir,
+            advance,
         )
     ctx.log(
         f"top-{cfg.k} logits of {stats['tokens']:,} tokens: {stats['bytes_per_token']} B a token "

@@ -146,6 +146,8 @@ def generate_ids(
         step = decoder.forward(np.asarray([[token]], np.int64))
 
 
-def greedy(decoder: Decoder, prompt: Sequence[int], n: int, stop_ids: Sequence[int] = ()) -> list[int]:
+def greedy(
+    decoder: Decoder, prompt: Sequence[int], n: int, stop_ids: Sequence[int] = ()
+) -> list[int]:
     """The greedy continuation of `prompt`: what every runtime must reproduce token for token."""
     return list(generate_ids(decoder, prompt, n, stop_ids=stop_ids))

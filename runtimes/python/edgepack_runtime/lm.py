@@ -51,7 +51,9 @@ class LanguageModel:
         return list(self.tokenizer.encode(prompt).ids)
 
     def generate_ids(self, prompt_ids: Sequence[int], **options: Any) -> Iterator[int]:
-        settings = {k: self.defaults[k] for k in ("temperature", "top_k", "top_p") if k in self.defaults}
+        settings = {
+            k: self.defaults[k] for k in ("temperature", "top_k", "top_p") if k in self.defaults
+        }
         settings.update({k: v for k, v in options.items() if v is not None})
         n = settings.pop("max_new_tokens", self.defaults.get("max_new_tokens", 64))
         return generate_ids(
@@ -87,7 +89,9 @@ class LanguageModel:
         """Greedy-decode each recorded prompt and compare with the recorded ids."""
         path = self.spec.get("sample")
         if not path or path not in self.files:
-            raise InvalidPackageError("manifest.json: generation.sample names no file of this package")
+            raise InvalidPackageError(
+                "manifest.json: generation.sample names no file of this package"
+            )
         sample = parse_json(self.files[path], path)
         tokens = 0
         for i, (prompt, want) in enumerate(
@@ -95,7 +99,10 @@ class LanguageModel:
         ):
             got = greedy(self.decoder, prompt, int(sample["max_new_tokens"]), self.stop_ids)
             if got != list(want):
-                first = next((j for j, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
+                first = next(
+                    (j for j, (a, b) in enumerate(zip(got, want, strict=False)) if a != b),
+                    min(len(got), len(want)),
+                )
                 raise SampleMismatchError(
                     f"generation sample {i}: greedy decoding differs from the recorded tokens at "
                     f"position {first} (got {got[first : first + 3]}, recorded {list(want)[first : first + 3]})"

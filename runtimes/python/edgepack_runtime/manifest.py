@@ -145,7 +145,9 @@ def referenced_files(manifest: dict[str, Any]) -> list[str]:
     if isinstance(tokenizer, str):
         paths.append(tokenizer)
     generation = manifest.get("generation") or {}
-    paths.extend(generation[k] for k in ("tokenizer", "sample") if isinstance(generation.get(k), str))
+    paths.extend(
+        generation[k] for k in ("tokenizer", "sample") if isinstance(generation.get(k), str)
+    )
     return paths
 
 

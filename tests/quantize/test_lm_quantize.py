@@ -1,0 +1,77 @@
+"""int4 for language models: MatMulNBits with its accuracy_level, the LM head at 8 bits or
+kept fp32, int8 embeddings (per-row scales), and the speed warning naming a slow setting."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import onnx
+import pytest
+
+from packager.config import QuantizeConfig
+from packager.quantize.modes import Quantizer
+from packager.quantize.nbits import lm_head_nodes
+from packager.quantize.speed import decode_step_feeds, slow_causes
+
+
+@pytest.fixture(scope="module")
+def fp32(tiny_lm_build):
+    return tiny_lm_build.artifact("export").file()
+
+
+def _attrs(node) -> dict:
+    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _quantize(fp32, tmp_path, **cfg):
+    q = Quantizer(fp32, QuantizeConfig(mode="int4", block_size=16, **cfg), tmp_path, None)
+    out = tmp_path / "q.onnx"
+    q.run(out)
+    return out, q
+
+
+def _logits(path, feeds):
+    from packager.onnx_utils import session
+
+    s = session(path)
+    return s.run(["logits"], feeds)[0]
+
+
+def test_int4_with_accuracy_level_int8_head_and_int8_embeddings(fp32, tmp_path):
+    out, q = _quantize(fp32, tmp_path, int4_accuracy_level=4, lm_head="int8", embeddings="int8")
+    model = onnx.load(str(out))
+    nbits = [n for n in model.graph.node if n.op_type == "MatMulNBits"]
+    assert nbits and all(_attrs(n)["accuracy_level"] == 4 for n in nbits)
+    head = [n for n in nbits if "lm_head" in n.name]
+    assert len(head) == 1 and _attrs(head[0])["bits"] == 8
+    assert any(
+        i.name.endswith("_int8") and i.data_type == onnx.TensorProto.INT8
+        for i in model.graph.initializer
+    )
+    s = q.settings()
+    assert s["accuracy_level"] == 4 and s["lm_head"] == "int8" and s["embeddings"] == "int8"
+    feeds = decode_step_feeds(fp32, past=4)
+    ref, got = _logits(fp32, feeds), _logits(out, feeds)
+    assert np.abs(got - ref).max() < 0.25 * np.abs(ref).max() + 0.1
+
+
+def test_the_head_can_stay_fp32(fp32, tmp_path):
+    out, _ = _quantize(fp32, tmp_path, lm_head="fp32")
+    model = onnx.load(str(out))
+    assert [
+        n.op_type for n in model.graph.node if n.name in lm_head_nodes(onnx.load(str(fp32)))
+    ] == ["MatMul"]
+
+
+def test_decode_step_feeds_are_one_token_after_the_cached_ones(fp32):
+    feeds = decode_step_feeds(fp32, past=5)
+    assert feeds["input_ids"].shape == (1, 1) and feeds["attention_mask"].shape == (1, 6)
+    assert feeds["position_ids"].tolist() == [[5]] and feeds["past_key_values.0.key"].shape[2] == 5
+
+
+def test_the_speed_warning_names_a_slow_int4_accuracy_level():
+    cpu = {"int8_dot_product": False, "neon": False}
+    causes = slow_causes("int4", Counter(), cpu, 1.0, accuracy_level=0)
+    assert "int4_accuracy_level = 0" in causes[0] and "accuracy_level 4" in causes[0]
+    assert not any("accuracy_level" in c for c in slow_causes("int4", Counter(), cpu, 1.0, 4))
