@@ -24,7 +24,21 @@ from packager.export.hf_export import ExporterFailed, _quiet
 TASK = "text-generation-with-past"
 
 
-def export_lm(folder: Path, out: Path, opset: int) -> str:
+def export_lm(folder: Path, out: Path, opset: int, exporter: str = "auto") -> str:
+    """`folder` exported into `out` by optimum (auto, optimum) or, when optimum fails on the
+    architecture (auto) or when asked (torch), by torch.onnx.export of a cache-aware wrapper;
+    returns the exporter used."""
+    if exporter == "torch":
+        return export_torch(folder, out, opset)
+    try:
+        return export_optimum(folder, out, opset)
+    except ExporterFailed:
+        if exporter == "optimum":
+            raise
+        return export_torch(folder, out, opset)
+
+
+def export_optimum(folder: Path, out: Path, opset: int) -> str:
     """optimum's export of `folder` into `out` (plus external data when optimum wrote some)."""
     from optimum.exporters.onnx import main_export
 
@@ -51,6 +65,78 @@ def export_lm(folder: Path, out: Path, opset: int) -> str:
                 dest = out if f == models[0] else out.parent / f.name
                 shutil.move(str(f), dest)
     return "optimum"
+
+
+def _cache_wrapper(model):
+    """The model as a graph of plain tensors: (input_ids, attention_mask, position_ids,
+    past k/v per layer) -> (logits, present k/v per layer). The 4-D causal mask is built here
+    from the positions (transformers' own mask builder uses vmap, which the TorchScript-based
+    exporter cannot trace)."""
+    import torch
+    from transformers import DynamicCache
+
+    layers = model.config.num_hidden_layers
+
+    class WithPast(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids, attention_mask, position_ids, *past):
+            cache = DynamicCache()
+            for i in range(layers):
+                cache.update(past[2 * i], past[2 * i + 1], i)
+            keys = torch.arange(attention_mask.shape[1])[None, None, :]
+            allowed = (keys <= position_ids[:, :, None]) & attention_mask[:, None, :].bool()
+            mask = torch.zeros(allowed.shape).masked_fill(~allowed, torch.finfo(torch.float32).min)
+            out = self.model(
+                input_ids=input_ids,
+                attention_mask=mask[:, None],
+                position_ids=position_ids,
+                past_key_values=cache,
+                use_cache=True,
+            )
+            presents = []
+            for layer in out.past_key_values.layers:
+                presents += [layer.keys, layer.values]
+            return (out.logits, *presents)
+
+    return WithPast()
+
+
+def export_torch(folder: Path, out: Path, opset: int) -> str:
+    """torch.onnx.export(dynamo=False) of the cache-aware wrapper, traced with a non-empty
+    past so that its length stays a dynamic axis."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(
+        str(folder), local_files_only=True, attn_implementation="eager", dtype=torch.float32
+    ).eval()
+    cfg = model.config
+    kv = getattr(cfg, "num_key_value_heads", None) or cfg.num_attention_heads
+    dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+    past_len, seq = 3, 2
+    layers = cfg.num_hidden_layers
+    past = [torch.randn(1, kv, past_len, dim) for _ in range(2 * layers)]
+    ids = torch.randint(0, cfg.vocab_size, (1, seq))
+    feeds = (ids, torch.ones(1, past_len + seq, dtype=torch.long), torch.arange(past_len, past_len + seq)[None])
+    kv_names = [f"{i}.{k}" for i in range(layers) for k in ("key", "value")]
+    inputs = ["input_ids", "attention_mask", "position_ids"] + [f"past_key_values.{n}" for n in kv_names]
+    outputs = ["logits"] + [f"present.{n}" for n in kv_names]
+    axes = {n: {0: "batch_size", 1: "sequence_length"} for n in ("input_ids", "position_ids", "logits")}
+    axes["attention_mask"] = {0: "batch_size", 1: "total_sequence_length"}
+    axes |= {f"past_key_values.{n}": {0: "batch_size", 2: "past_sequence_length"} for n in kv_names}
+    axes |= {f"present.{n}": {0: "batch_size", 2: "total_sequence_length"} for n in kv_names}
+    with _quiet(), torch.no_grad():
+        try:
+            torch.onnx.export(
+                _cache_wrapper(model), (*feeds, *past), str(out), input_names=inputs,
+                output_names=outputs, dynamic_axes=axes, opset_version=opset, dynamo=False,
+            )
+        except Exception as err:
+            raise ExporterFailed(f"torch.onnx.export of the KV-cache wrapper failed: {one_line(err)}") from err
+    return "torch"
 
 
 def _torch_steps(model, prompt: list[int], feed: list[int]) -> list[np.ndarray]:

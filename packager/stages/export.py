@@ -127,7 +127,7 @@ def _lm(model_art: Artifact, cfg: ExportConfig, ctx: StageContext) -> Output:
 
     folder, out = model_art.file(), ctx.workdir / "model.onnx"
     try:
-        exporter = lm_export.export_lm(folder, out, cfg.opset)
+        exporter = lm_export.export_lm(folder, out, cfg.opset, cfg.exporter)
     except hf_export.ExporterFailed as err:
         raise StageError(ctx.step, str(err)) from err
     for name in (
@@ -151,7 +151,7 @@ def _lm(model_art: Artifact, cfg: ExportConfig, ctx: StageContext) -> Output:
             f"{p['greedy_first_difference']} (fp32 must match exactly)",
         )
     ctx.log(
-        f"{exporter} {lm_export.TASK}, opset {cfg.opset}; prefill {p['prefill_max_abs_diff']:.2e}, "
+        f"{exporter} ({lm_export.TASK} layout), opset {cfg.opset}; prefill {p['prefill_max_abs_diff']:.2e}, "
         f"decode {p['decode_max_abs_diff']:.2e} <= {cfg.atol:g}; {p['greedy_tokens']} greedy tokens identical"
     )
     keep = (

@@ -46,3 +46,14 @@ def test_parity_reports_a_model_that_is_not_the_exported_one(exported):
             w.add_(torch.randn_like(w) * 0.5)
     p = parity(other, path, PROMPTS)
     assert p["prefill_max_abs_diff"] > 1e-2 and not p["greedy_identical"]
+
+
+@pytest.mark.parametrize("family", ["llama", "qwen3", "phi3"])
+def test_the_torch_fallback_exports_the_same_cache_layout(exported, family, tmp_path):
+    """export.exporter = torch (or auto, when optimum has no config for the architecture):
+    torch.onnx.export of a cache-aware wrapper, checked by the same parity."""
+    folder, _ = exported[family]
+    path = tmp_path / "torch.onnx"
+    assert export_lm(folder, path, opset=18, exporter="torch") == "torch"
+    p = parity(load_causal_lm(folder), path, PROMPTS)
+    assert p["prefill_max_abs_diff"] < 1e-4 and p["decode_max_abs_diff"] < 1e-4 and p["greedy_identical"]
