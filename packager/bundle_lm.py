@@ -34,7 +34,9 @@ def lm_samples(
             shutil.copyfile(tokenizer_dir / name, tree / name)
     dec = gen.Decoder(session(model))
     ids = [tok.encode(p).ids for p in prompts]
-    out = [gen.greedy(dec, p, tokens, eos) for p in ids]
+    # Every recorded token is compared: the sample runs `tokens` steps through any EOS (a
+    # student of short texts would end most continuations after a token or two).
+    out = [gen.greedy(dec, p, tokens) for p in ids]
     sample = {
         "prompts": prompts,
         "prompt_ids": ids,
@@ -42,6 +44,7 @@ def lm_samples(
         "texts": [tok.decode(o) for o in out],
         "max_new_tokens": tokens,
         "decoding": "greedy",
+        "stops_at_eos": False,
     }
     (tree / "samples").mkdir()
     (tree / "samples/generation.json").write_text(json.dumps(sample, ensure_ascii=False, indent=1))

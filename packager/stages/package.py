@@ -263,7 +263,7 @@ def _teacher_licenses(sources: Artifact, tree) -> None:
         shutil.copyfile(sources.file(rel), dest)
 
 
-@register_stage(PackageStepConfig, name="package", version=4)
+@register_stage(PackageStepConfig, name="package", version=5)
 def package(model: Artifact, cfg: PackageStepConfig, ctx: StageContext) -> Output:
     from packager._version import __version__
     from packager.bundle import file_list, zip_tree

@@ -23,7 +23,9 @@ int main(int argc, char** argv) {
     const auto sample = nlohmann::json::parse(text.str());
     for (size_t i = 0; i < sample["prompt_ids"].size(); ++i) {
       const auto prompt = sample["prompt_ids"][i].get<std::vector<int64_t>>();
-      const auto ids = pkg.greedy(prompt, sample["max_new_tokens"].get<int>());  // prefill, then 1 step a token
+      // Prefill once, then one step a token; the recording runs through EOS (stops_at_eos).
+      const auto ids = pkg.greedy(prompt, sample["max_new_tokens"].get<int>(),
+                                  sample.value("stops_at_eos", true));
       std::cout << i << ":";
       for (auto t : ids) std::cout << " " << t;
       const bool same = ids == sample["generated_ids"][i].get<std::vector<int64_t>>();

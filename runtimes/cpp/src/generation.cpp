@@ -47,8 +47,8 @@ bool Package::is_language_model() const {
                      [](const std::string& n) { return n.rfind(kPast, 0) == 0; });
 }
 
-std::vector<int64_t> Package::greedy(const std::vector<int64_t>& prompt, int max_new_tokens) const
-    try {
+std::vector<int64_t> Package::greedy(const std::vector<int64_t>& prompt, int max_new_tokens,
+                                     bool stop_at_eos) const try {
   const Impl& p = *impl_;
   if (!is_language_model())
     fail(ErrorKind::kUnsupported, p.name + ": not a language-model package (no KV cache)");
@@ -57,7 +57,8 @@ std::vector<int64_t> Package::greedy(const std::vector<int64_t>& prompt, int max
   const Json& cache = detail::field(gen, "kv_cache", "generation.");
   const int64_t heads = cache.at("kv_heads").get<int64_t>(), dim = cache.at("head_dim").get<int64_t>();
   std::set<int64_t> stop;
-  for (const auto& id : gen.value("eos_token_ids", Json::array())) stop.insert(id.get<int64_t>());
+  if (stop_at_eos)
+    for (const auto& id : gen.value("eos_token_ids", Json::array())) stop.insert(id.get<int64_t>());
 
   // The cache by input name; the first step starts from empty (length 0) caches.
   std::map<std::string, Ort::Value> past;
@@ -106,11 +107,12 @@ int64_t Package::check_generation() const try {
   const std::string path = detail::string_field(p.manifest["generation"], "sample", "generation.");
   const Json sample = Json::parse(p.files.at(path));
   const int max_new = sample.at("max_new_tokens").get<int>();
+  const bool stops = sample.value("stops_at_eos", true);
   const auto& prompts = sample.at("prompt_ids");
   const auto& recorded = sample.at("generated_ids");
   int64_t tokens = 0;
   for (size_t i = 0; i < prompts.size(); ++i) {
-    const auto got = greedy(prompts[i].get<std::vector<int64_t>>(), max_new);
+    const auto got = greedy(prompts[i].get<std::vector<int64_t>>(), max_new, stops);
     const auto want = recorded[i].get<std::vector<int64_t>>();
     if (got != want) {
       size_t at = 0;

@@ -9,7 +9,8 @@ async function main(path = "dist/tiny-lm.edgepack") {
   const sample = JSON.parse(Buffer.from(pkg._files.get(pkg.manifest.generation.sample)).toString());
   const decoder = new Decoder(pkg);
   for (const [i, prompt] of sample.prompt_ids.entries()) {
-    const ids = await decoder.greedy(prompt, sample.max_new_tokens); // prefill once, then 1 step a token
+    // Prefill once, then one step a token; the recording runs through EOS (stops_at_eos false).
+    const ids = await decoder.greedy(prompt, sample.max_new_tokens, sample.stops_at_eos ?? true);
     const same = ids.join() === sample.generated_ids[i].join() ? "matches the recording" : "DIFFERS";
     console.log(`${i}: ${ids.join(" ")} (${same})`);
   }

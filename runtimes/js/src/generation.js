@@ -55,14 +55,15 @@ class Decoder {
     return best; // ties: the lowest id, as numpy's argmax
   }
 
-  /** The greedy continuation of `prompt` (token ids): up to `maxNewTokens`, ends before EOS. */
-  async greedy(prompt, maxNewTokens) {
+  /** The greedy continuation of `prompt` (token ids): up to `maxNewTokens`, ends before EOS
+   * unless `stopAtEos` is false. */
+  async greedy(prompt, maxNewTokens, stopAtEos = true) {
     if (prompt.length === 0) throw new InputError("the prompt has no tokens");
     this.reset();
     const out = [];
     let token = await this.step(prompt);
     for (let i = 0; i < maxNewTokens; i++) {
-      if (this.stopIds.has(token)) break;
+      if (stopAtEos && this.stopIds.has(token)) break;
       out.push(token);
       if (i + 1 < maxNewTokens) token = await this.step([token]);
     }
@@ -79,7 +80,7 @@ async function replayGeneration(pkg) {
   const decoder = new Decoder(pkg);
   let tokens = 0;
   for (let i = 0; i < sample.prompt_ids.length; i++) {
-    const got = await decoder.greedy(sample.prompt_ids[i], sample.max_new_tokens);
+    const got = await decoder.greedy(sample.prompt_ids[i], sample.max_new_tokens, sample.stops_at_eos ?? true);
     const want = sample.generated_ids[i];
     const at = got.findIndex((t, j) => t !== want[j]);
     if (at >= 0 || got.length !== want.length) {

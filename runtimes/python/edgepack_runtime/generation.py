@@ -52,6 +52,8 @@ class Decoder:
         self.kv_heads, self.head_dim = int(first.shape[1]), int(first.shape[3])
         self.cache_dtype = _NP.get(first.type, np.float32)
         self.layers = len(self.past_names) // 2
+        # present.{i}.* comes back as past_key_values.{i}.*: the pairs, looked up once.
+        self._pairs = [(n, PRESENT + n[len(PAST) :]) for n in self.past_names]
         self._past: dict[str, np.ndarray] = {}
         self.length = 0
 
@@ -77,14 +79,13 @@ class Decoder:
         if self.has_mask:
             feeds["attention_mask"] = np.ones((batch, total), np.int64)
         if self.has_positions:
-            feeds["position_ids"] = np.broadcast_to(
-                np.arange(self.length, total, dtype=np.int64), (batch, n)
-            ).copy()
+            positions = np.arange(self.length, total, dtype=np.int64)[None]
+            feeds["position_ids"] = positions if batch == 1 else np.repeat(positions, batch, 0)
         out = dict(zip(self.output_names, self.session.run(None, feeds), strict=True))
-        self._past = {n_: out[PRESENT + n_[len(PAST) :]] for n_ in self.past_names}
+        self._past = {past: out[present] for past, present in self._pairs}
         self.length = total
         logits = out["logits"]
-        return Step(np.asarray(logits[:, -1], np.float32), logits if keep_all else None)
+        return Step(logits[:, -1], logits if keep_all else None)
 
 
 def pick(

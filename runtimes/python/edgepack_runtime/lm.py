@@ -94,10 +94,11 @@ class LanguageModel:
             )
         sample = parse_json(self.files[path], path)
         tokens = 0
+        stops = self.stop_ids if sample.get("stops_at_eos", True) else []
         for i, (prompt, want) in enumerate(
             zip(sample["prompt_ids"], sample["generated_ids"], strict=True)
         ):
-            got = greedy(self.decoder, prompt, int(sample["max_new_tokens"]), self.stop_ids)
+            got = greedy(self.decoder, prompt, int(sample["max_new_tokens"]), stops)
             if got != list(want):
                 first = next(
                     (j for j, (a, b) in enumerate(zip(got, want, strict=False)) if a != b),
