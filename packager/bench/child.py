@@ -295,7 +295,9 @@ def measure(spec):
     session = ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
     session_ns = time.perf_counter_ns() - t0
     if spec["lm"]:  # a decoder with a KV cache: tokens per second (lm_child.py, beside this)
-        return _measure_lm(spec, session, session_ns, baseline_mb, recorded, np, ort)
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        lm_report = __import__("lm_child").lm_report
+        return lm_report(spec, session, _ms(session_ns), baseline_mb, recorded, _rss_high_water_mb)
 
     guessed = {}
     if spec["inputs"]:
@@ -352,35 +354,6 @@ def measure(spec):
         "session_options": recorded,
         "inputs": shapes,
         "guessed_dims": guessed,
-    }
-
-
-def _measure_lm(spec, session, session_ns, baseline_mb, recorded, np, ort):
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from lm_child import measure_tokens
-
-    gc.collect()
-    gc.disable()
-    try:
-        tokens, steps = measure_tokens(session, spec["lm"], np)
-    finally:
-        gc.enable()
-    peak_mb, rss_source = _rss_high_water_mb()
-    return {
-        "ok": True,
-        "latencies_ms": steps,  # the decode steps: inter-token latency
-        "runs": len(steps),
-        "session_ms": _ms(session_ns),
-        "first_run_ms": tokens["ttft_ms"],
-        "peak_rss_mb": peak_mb,
-        "baseline_rss_mb": baseline_mb,
-        "rss_source": rss_source,
-        "file_size_mb": os.path.getsize(spec["model"]) / 1e6,
-        "onnxruntime": ort.__version__,
-        "session_options": recorded,
-        "inputs": {"input_ids": [1, tokens["prompt_tokens"]]},
-        "guessed_dims": {},
-        "lm": tokens,
     }
 
 

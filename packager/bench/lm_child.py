@@ -8,6 +8,8 @@ the inter-token p50/p99 are those step times). Each measurement repeats `reps` t
 median is kept. Spec: {"prefill": [128, 512], "decode": 128, "reps": 3, "prompt": 16}.
 """
 
+import gc
+import os
 import time
 
 PAST, PRESENT = "past_key_values.", "present."
@@ -96,3 +98,33 @@ def measure_tokens(session, spec, np):
         "reps": reps,
         "prompt_tokens": int(prompt.shape[1]),
     }, steps
+
+
+def lm_report(spec, session, session_ms, baseline_mb, recorded, rss_high_water):
+    """The child's report for a language model: its decode steps are the latencies."""
+    import numpy as np
+    import onnxruntime as ort
+
+    gc.collect()
+    gc.disable()  # a collection pause inside a timed step is the harness's cost
+    try:
+        tokens, steps = measure_tokens(session, spec["lm"], np)
+    finally:
+        gc.enable()
+    peak_mb, rss_source = rss_high_water()
+    return {
+        "ok": True,
+        "latencies_ms": steps,
+        "runs": len(steps),
+        "session_ms": session_ms,
+        "first_run_ms": tokens["ttft_ms"],
+        "peak_rss_mb": peak_mb,
+        "baseline_rss_mb": baseline_mb,
+        "rss_source": rss_source,
+        "file_size_mb": os.path.getsize(spec["model"]) / 1e6,
+        "onnxruntime": ort.__version__,
+        "session_options": recorded,
+        "inputs": {"input_ids": [1, tokens["prompt_tokens"]]},
+        "guessed_dims": {},
+        "lm": tokens,
+    }

@@ -32,6 +32,7 @@ from packager.bench.runner import CHILD, result_from_report
 from packager.bench.schema import validate_result
 
 MACHINE = Path(__file__).with_name("machine.py")
+LM_CHILD = {"lm_child.py": Path(__file__).with_name("lm_child.py")}  # child.py imports it
 SSH_OPTS_ENV = "EDGEPACK_SSH_OPTS"
 REMOTE_PYTHON_ENV = "EDGEPACK_REMOTE_PYTHON"
 
@@ -67,8 +68,7 @@ def run_remote(
     lm: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Benchmark `model_path` on the device `ssh://[user@]host[:port]`; a `measured` record.
-
-    Arguments mean what they mean for run_one; `timeout` bounds the whole session (copy,
+    Arguments mean what they mean for run_one (`lm`: tokens/s of a language model); `timeout` bounds the whole session (copy,
     probe and run). `remote_python` (default $EDGEPACK_REMOTE_PYTHON, else `python3`) is the
     device's interpreter, which needs numpy and onnxruntime. `ssh_options` (default
     $EDGEPACK_SSH_OPTS, shell-split) go to ssh before edgepack's own, so they win. Raises BenchError with one line when the device cannot be reached, lacks
@@ -91,8 +91,7 @@ def run_remote(
         raise BenchError(f"model file not found: {model}")
 
     # The model and its external-data files keep their names, in their own folder.
-    files: dict[str, Path | bytes] = {"child.py": CHILD, "machine.py": MACHINE}
-    files["lm_child.py"] = CHILD.with_name("lm_child.py")  # tokens/s of language models
+    files: dict[str, Path | bytes] = {"child.py": CHILD, "machine.py": MACHINE, **LM_CHILD}
     files[f"model/{model.name}"] = model
     files.update({f"model/{location}": path for location, path in _external_data(model)})
     spec: dict[str, Any] = {
@@ -106,8 +105,8 @@ def run_remote(
         "runs": None if runs is None else int(runs),
         "seconds": None if seconds is None else float(seconds),
         "inputs": None,
-        "lm": dict(lm) if lm else None,
     }
+    spec["lm"] = dict(lm) if lm else None  # language models: tokens/s (lm_child.py)
     if isinstance(inputs, Mapping):
         import numpy as np
 

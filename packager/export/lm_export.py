@@ -120,22 +120,38 @@ def export_torch(folder: Path, out: Path, opset: int) -> str:
     layers = cfg.num_hidden_layers
     past = [torch.randn(1, kv, past_len, dim) for _ in range(2 * layers)]
     ids = torch.randint(0, cfg.vocab_size, (1, seq))
-    feeds = (ids, torch.ones(1, past_len + seq, dtype=torch.long), torch.arange(past_len, past_len + seq)[None])
+    feeds = (
+        ids,
+        torch.ones(1, past_len + seq, dtype=torch.long),
+        torch.arange(past_len, past_len + seq)[None],
+    )
     kv_names = [f"{i}.{k}" for i in range(layers) for k in ("key", "value")]
-    inputs = ["input_ids", "attention_mask", "position_ids"] + [f"past_key_values.{n}" for n in kv_names]
+    inputs = ["input_ids", "attention_mask", "position_ids"] + [
+        f"past_key_values.{n}" for n in kv_names
+    ]
     outputs = ["logits"] + [f"present.{n}" for n in kv_names]
-    axes = {n: {0: "batch_size", 1: "sequence_length"} for n in ("input_ids", "position_ids", "logits")}
+    axes = {
+        n: {0: "batch_size", 1: "sequence_length"} for n in ("input_ids", "position_ids", "logits")
+    }
     axes["attention_mask"] = {0: "batch_size", 1: "total_sequence_length"}
     axes |= {f"past_key_values.{n}": {0: "batch_size", 2: "past_sequence_length"} for n in kv_names}
     axes |= {f"present.{n}": {0: "batch_size", 2: "total_sequence_length"} for n in kv_names}
     with _quiet(), torch.no_grad():
         try:
             torch.onnx.export(
-                _cache_wrapper(model), (*feeds, *past), str(out), input_names=inputs,
-                output_names=outputs, dynamic_axes=axes, opset_version=opset, dynamo=False,
+                _cache_wrapper(model),
+                (*feeds, *past),
+                str(out),
+                input_names=inputs,
+                output_names=outputs,
+                dynamic_axes=axes,
+                opset_version=opset,
+                dynamo=False,
             )
         except Exception as err:
-            raise ExporterFailed(f"torch.onnx.export of the KV-cache wrapper failed: {one_line(err)}") from err
+            raise ExporterFailed(
+                f"torch.onnx.export of the KV-cache wrapper failed: {one_line(err)}"
+            ) from err
     return "torch"
 
 

@@ -7,17 +7,17 @@ import itertools
 import math
 from pathlib import Path
 
-import numpy as np
 import torch
 
 
-def torch_perplexity(model, tok, data: Path, split: str, length: int, limit: int) -> float:
-    """exp(mean next-token CE) over up to `limit` packed sequences of `length` tokens."""
+def torch_perplexity(
+    model, encode, eos: int | None, data: Path, split: str, length: int, limit: int
+) -> float:
+    """exp(mean next-token CE) over up to `limit` packed sequences of `length` tokens (texts
+    of the LM data folder `data` through `encode`, each followed by `eos`)."""
     from packager.data.lm import sequences
-    from packager.sources.lm import encoder, special_ids
 
-    eos = (special_ids(model)["eos_token_ids"] or [None])[0]
-    seqs = torch.from_numpy(sequences(data, split, encoder(tok), eos, length, limit))
+    seqs = torch.from_numpy(sequences(data, split, encode, eos, length, limit))
     total, n = 0.0, 0
     with torch.no_grad():
         for i in range(0, len(seqs), 8):
@@ -29,15 +29,6 @@ def torch_perplexity(model, tok, data: Path, split: str, length: int, limit: int
             total += float(ce)
             n += ids[:, 1:].numel()
     return math.exp(total / n)
-
-
-def logits_of(model, ids: np.ndarray, batch: int = 8) -> np.ndarray:
-    """float32 logits (n, length, vocab) of packed sequences."""
-    out = []
-    with torch.no_grad():
-        for i in range(0, len(ids), batch):
-            out.append(model(input_ids=torch.from_numpy(ids[i : i + batch])).logits.float().numpy())
-    return np.concatenate(out)
 
 
 def block_importance(model, ids: torch.Tensor) -> list[float]:

@@ -106,9 +106,9 @@ def _lm(data: Artifact, cfg: TeacherStepConfig, ctx: StageContext) -> Output:
         info["trained"] = True
         model = lm.load_causal_lm(dest)
     desc = lm.describe_lm(model)
-    ppl = torch_perplexity(
-        model, lm.lm_tokenizer(dest), data.path, "val", data.meta["max_length"], 16
-    )
+    eos = (desc["eos_token_ids"] or [None])[0]
+    encode = lm.encoder(lm.lm_tokenizer(dest))
+    ppl = torch_perplexity(model, encode, eos, data.path, "val", data.meta["max_length"], 16)
     ctx.log(
         f"{cfg.source}: {desc['architecture']}, {desc['layers']} layers x {desc['hidden_size']}, "
         f"{desc['params']:,} params, vocab {desc['vocab_size']}; val perplexity {ppl:.2f}"

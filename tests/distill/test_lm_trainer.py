@@ -14,7 +14,9 @@ def _pair(tiny_lm_teacher):
     from packager.sources.lm import load_causal_lm
 
     teacher = load_causal_lm(tiny_lm_teacher)
-    ids = torch.randint(2, teacher.config.vocab_size, (4, 16), generator=torch.Generator().manual_seed(0))
+    ids = torch.randint(
+        2, teacher.config.vocab_size, (4, 16), generator=torch.Generator().manual_seed(0)
+    )
     student, _, _ = derive_causal_student(teacher, CausalStudentConfig(num_layers=2), ids)
     return teacher, student, ids
 

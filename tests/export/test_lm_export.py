@@ -56,4 +56,8 @@ def test_the_torch_fallback_exports_the_same_cache_layout(exported, family, tmp_
     path = tmp_path / "torch.onnx"
     assert export_lm(folder, path, opset=18, exporter="torch") == "torch"
     p = parity(load_causal_lm(folder), path, PROMPTS)
-    assert p["prefill_max_abs_diff"] < 1e-4 and p["decode_max_abs_diff"] < 1e-4 and p["greedy_identical"]
+    assert (
+        p["prefill_max_abs_diff"] < 1e-4
+        and p["decode_max_abs_diff"] < 1e-4
+        and p["greedy_identical"]
+    )
