@@ -44,7 +44,8 @@ def run(
     given = sum(x is not None and x != () for x in (input_file, texts or None, prompt))
     if given != 1:
         raise InputFileError(
-            "run: give one of --input FILE, --text TEXT (repeatable) or --prompt TEXT"
+            "run: give either --input FILE or --text TEXT (repeatable), or --prompt TEXT for a "
+            "language model"
         )
     rt = load_runtime()
     pkg = rt.load(package)

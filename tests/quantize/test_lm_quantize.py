@@ -96,3 +96,18 @@ def test_int8_embeddings_look_rows_up_in_an_int8_table_with_row_scales(tmp_path)
     got = session(path).run(None, {"ids": ids})[0]
     scale = np.abs(table[ids]).max(1, keepdims=True) / 127
     assert np.abs(got - table[ids]).max() <= scale.max() / 2 + 1e-6  # half a step per row
+
+
+def test_fp16_keeps_float32_caches_so_the_decoder_runs_unchanged(fp32, tmp_path):
+    from packager.onnx_utils import session
+    from packager.runtime import load_runtime
+
+    q = Quantizer(fp32, QuantizeConfig(mode="fp16"), tmp_path, None)
+    out = tmp_path / "h.onnx"
+    q.run(out)
+    gen = load_runtime().generation
+    a, b = gen.Decoder(session(fp32)), gen.Decoder(session(out))
+    assert b.cache_dtype == np.float32  # keep_io_types: the KV cache stays float32
+    prompt = [5, 9, 14, 3]
+    ref, got = a.forward(np.asarray([prompt])).logits, b.forward(np.asarray([prompt])).logits
+    assert np.abs(got - ref).max() < 1e-2 * max(1.0, np.abs(ref).max())
