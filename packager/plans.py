@@ -13,11 +13,13 @@ from typing import Any
 
 from packager.artifact import VARIANTS
 from packager.config import (
+    LM_TASK,
     BenchConfig,
     Config,
     DistillStepConfig,
     EvaluateStepConfig,
     ExportModelConfig,
+    LMDataConfig,
     ModelFileConfig,
     OptimizeConfig,
     PackageFileConfig,
@@ -25,6 +27,7 @@ from packager.config import (
     ProbeConfig,
     ProvenanceStepConfig,
     QuantizeConfig,
+    TeacherLogitsConfig,
     TeacherOutputsConfig,
     TeacherStepConfig,
     TrimVocabConfig,
@@ -50,7 +53,40 @@ def build_plan(recipe: Recipe) -> list[Step]:
             "recipe: package.model = int8 ships the quantized model; set quantize.mode to "
             "static, dynamic, fp16 or int4, or package.model = fp32"
         )
+    if recipe.task == LM_TASK:
+        return lm_plan(recipe)
     task = recipe.task
+    steps = [
+        *_head(recipe),
+        Step("data", recipe.data),
+        Step("teacher", _bind(TeacherStepConfig, recipe.teacher, task=task), {"data": "data"}),
+        Step("export_teacher", recipe.export, {"model": "teacher", "data": "data"}),
+    ]
+    student, student_steps = _student(recipe)
+    steps += student_steps
+    steps.append(Step("export", recipe.export, {"model": student, "data": "data"}))
+    upstream = "export"
+    if recipe.optimize.enabled:  # off by default: see OptimizeConfig and the README
+        steps.append(Step("optimize", recipe.optimize, {"model": "export"}))
+        upstream = "optimize"
+    return steps + _ship(recipe, student, upstream, text=recipe.data.modality == "text")
+
+
+def _head(recipe: Recipe) -> list[Step]:
+    """provenance (the gate, first: a strict build stops before anything is trained)."""
+    provenance = _bind(
+        ProvenanceStepConfig,
+        recipe.provenance,
+        name=recipe.name,
+        source_teacher=recipe.teacher.to_json(),
+        source_data=recipe.data.to_json(),
+    )
+    return [Step("provenance", provenance)]
+
+
+def _student(recipe: Recipe) -> tuple[str, list[Step]]:
+    """(the step the student comes out of, the steps that make it): [teacher_outputs], distill,
+    [trim_vocab]."""
     student_cfg, q = recipe.distill.student, recipe.quantize
     int4_table = (
         q.embeddings == "int4"
@@ -60,41 +96,34 @@ def build_plan(recipe: Recipe) -> list[Step]:
     distill = _bind(
         DistillStepConfig,
         recipe.distill,
-        task=task,
+        task=recipe.task,
         int4_embedding_block=q.embedding_block_size if int4_table else None,
         int4_embedding_symmetric=q.int4_symmetric,
     )
-    # First: the gate on what may be distilled stops a strict build before anything is trained.
-    provenance = _bind(
-        ProvenanceStepConfig,
-        recipe.provenance,
-        name=recipe.name,
-        source_teacher=recipe.teacher.to_json(),
-        source_data=recipe.data.to_json(),
-    )
-    steps = [
-        Step("provenance", provenance),
-        Step("data", recipe.data),
-        Step("teacher", _bind(TeacherStepConfig, recipe.teacher, task=task), {"data": "data"}),
-        Step("export_teacher", recipe.export, {"model": "teacher", "data": "data"}),
-    ]
-    distill_roles = {"teacher": "teacher", "data": "data"}
+    steps, roles = [], {"teacher": "teacher", "data": "data"}
     if distill.uses_teacher_cache:  # the teacher runs once per corpus, not once per epoch
-        cached = TeacherOutputsConfig(task=task, max_length=recipe.data.max_length)
+        cached = TeacherOutputsConfig(task=recipe.task, max_length=recipe.data.max_length)
         steps.append(Step("teacher_outputs", cached, {"teacher": "teacher", "data": "data"}))
-        distill_roles["teacher_outputs"] = "teacher_outputs"
-    steps.append(Step("distill", distill, distill_roles))
-    student = "distill"
-    if recipe.distill.trim_vocab is not None:  # a smaller word table for the pieces in use
-        trim = TrimVocabConfig(min_count=recipe.distill.trim_vocab)
-        steps.append(Step("trim_vocab", trim, {"student": "distill", "data": "data"}))
-        student = "trim_vocab"
-    steps.append(Step("export", recipe.export, {"model": student, "data": "data"}))
-    upstream = "export"
-    if recipe.optimize.enabled:  # off by default: see OptimizeConfig and the README
-        steps.append(Step("optimize", recipe.optimize, {"model": "export"}))
-        upstream = "optimize"
-    variants = ["export_teacher", "export"]
+        roles["teacher_outputs"] = "teacher_outputs"
+    steps.append(Step("distill", distill, roles))
+    if recipe.distill.trim_vocab is None:
+        return "distill", steps
+    trim = TrimVocabConfig(min_count=recipe.distill.trim_vocab)  # the word pieces in use
+    steps.append(Step("trim_vocab", trim, {"student": "distill", "data": "data"}))
+    return "trim_vocab", steps
+
+
+def _ship(
+    recipe: Recipe,
+    student: str,
+    upstream: str,
+    *,
+    text: bool = False,
+    lm: bool = False,
+) -> list[Step]:
+    """quantize, [probe], evaluate, [bench], package: what every build ends with. Text builds
+    are measured on a probe too and benchmarked on real tokenised text."""
+    steps, variants = [], ["export_teacher", "export"]
     if recipe.quantize.mode != "none":
         roles = {"model": upstream, "data": "data"}
         if upstream != "export":  # sizes, metric and speed stay relative to the export
@@ -102,22 +131,23 @@ def build_plan(recipe: Recipe) -> list[Step]:
         steps.append(Step("quantize", recipe.quantize, roles))
         variants.append("quantize")
     models = {VARIANT_STEPS[s]: s for s in variants}
-    evaluate = _bind(EvaluateStepConfig, recipe.evaluate, task=task)
     roles = {**models, "data": "data"}
-    if recipe.data.modality == "text":  # fidelity on text of another kind than the training data
+    if text:  # fidelity on text of another kind than the training data
         source = recipe.evaluate.probe or DEFAULT_PROBE
         steps.append(Step("probe", ProbeConfig(source=source, limit=recipe.evaluate.probe_limit)))
         roles["probe"] = "probe"
+    evaluate = _bind(EvaluateStepConfig, recipe.evaluate, task=recipe.task)
     steps.append(Step("evaluate", evaluate, roles))
-    if recipe.bench.enabled:  # text variants are timed on real, tokenised test texts
-        text = {"data": "data"} if recipe.data.modality == "text" else {}
-        steps.append(Step("bench", recipe.bench, {**models, **text}))
-    shipped = "quantize" if recipe.package.model == "int8" else "export"
+    if recipe.bench.enabled:
+        steps.append(
+            Step("bench", recipe.bench, {**models, **({"data": "data"} if text or lm else {})})
+        )
+    shipped = "quantize" if recipe.package.model == "int8" and "quantize" in variants else "export"
     package = _bind(
         PackageStepConfig,
         recipe.package,
         name=recipe.name,
-        task=task,
+        task=recipe.task,
         description=recipe.description,
         recipe=recipe.to_json(),
         method=_method(recipe),
@@ -126,8 +156,35 @@ def build_plan(recipe: Recipe) -> list[Step]:
     roles |= {"student": student, "provenance": "provenance"}
     if recipe.bench.enabled:
         roles["bench"] = "bench"
+    if lm and recipe.generate.enabled:
+        roles["generated"] = "generate"
     steps.append(Step("package", package, roles))
     return steps
+
+
+def lm_plan(recipe: Recipe) -> list[Step]:
+    """The build DAG of a causal language model (task text-generation)."""
+    task = recipe.task
+    steps = [
+        *_head(recipe),
+        Step("data", _bind(LMDataConfig, recipe.data)),
+        Step("teacher", _bind(TeacherStepConfig, recipe.teacher, task=task), {"data": "data"}),
+    ]
+    roles = {"teacher": "teacher", "data": "data"}
+    if recipe.generate.enabled:  # sequence-level KD: the teacher's completions, cached
+        steps.append(Step("generate", recipe.generate, {"teacher": "teacher", "data": "data"}))
+        roles["generated"] = "generate"
+    if recipe.distill.teacher_topk:  # the teacher's top-k logits once per corpus
+        topk = TeacherLogitsConfig(k=recipe.distill.teacher_topk, max_length=recipe.data.max_length)
+        steps.append(Step("teacher_logits", topk, dict(roles)))
+        roles["teacher_logits"] = "teacher_logits"
+    distill = _bind(DistillStepConfig, recipe.distill, task=task)
+    steps += [
+        Step("export_teacher", recipe.export, {"model": "teacher", "data": "data"}),
+        Step("distill", distill, roles),
+        Step("export", recipe.export, {"model": "distill", "data": "data"}),
+    ]
+    return steps + _ship(recipe, "distill", "export", lm=True)
 
 
 def _method(recipe: Recipe) -> dict[str, Any]:
@@ -142,6 +199,11 @@ def _method(recipe: Recipe) -> dict[str, Any]:
         "lr": d.lr,
         "seed": d.seed,
         "student": d.student.to_json(),
+        **(
+            {"jsd_beta": d.jsd_beta, "on_policy": d.on_policy, "teacher_topk": d.teacher_topk}
+            if recipe.task == LM_TASK
+            else {}
+        ),
     }
 
 

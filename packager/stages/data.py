@@ -7,7 +7,7 @@ train/val/test .jsonl files (packager.data.text). The handler is chosen by the s
 from __future__ import annotations
 
 from packager.artifact import Artifact, Output
-from packager.config import DataConfig
+from packager.config import DataConfig, LMDataConfig
 from packager.data import Splits, load_splits
 from packager.stage import StageContext, register_stage
 
@@ -38,12 +38,26 @@ def _array(cfg: DataConfig, ctx: StageContext) -> Output:
     )
 
 
-_HANDLERS = {"array": _array, "text": _text}
+def _lm(cfg: DataConfig, ctx: StageContext) -> Output:
+    from packager.data.lm import build_lm_splits
+
+    meta = build_lm_splits(cfg, ctx.workdir)
+    ctx.log(
+        f"{cfg.source} ({meta['kind']}): " + ", ".join(f"{s} {n}" for s, n in meta["sizes"].items())
+    )
+    return Output("data", meta)
+
+
+_HANDLERS = {"array": _array, "text": _text, "lm": _lm}
 
 
 @register_stage(DataConfig, version=2)
 def data(_inp: None, cfg: DataConfig, ctx: StageContext) -> Output:
     return _HANDLERS[cfg.modality](cfg, ctx)
+
+
+# Language-model data (task text-generation) under the same step: its config says so.
+register_stage(LMDataConfig, name="data", version=1)(data)
 
 
 def splits_of(art: Artifact) -> Splits:

@@ -177,7 +177,53 @@ def _text_output(teacher_art, teacher, student, ids, init, cfg, ctx, info, res) 
     )
 
 
-_HANDLERS = {"array": _array, "text": _text}
+def _lm(teacher_art: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> Output:
+    """A causal-LM student (packager.distill.lm_distill), here or under torchrun (nproc > 1)."""
+    from packager.distill import lm_ddp, lm_distill
+
+    data, gen, topk = (ctx.inputs.get(r) for r in ("data", "generated", "teacher_logits"))
+    s = {"weights": cfg.weights, "temperature": cfg.temperature, "jsd_beta": cfg.jsd_beta}
+    s |= {"on_policy": cfg.on_policy, "on_policy_tokens": cfg.on_policy_tokens, "lr": cfg.lr}
+    s |= {"epochs": cfg.epochs, "batch_size": cfg.batch_size, "weight_decay": cfg.weight_decay}
+    s |= {"warmup": cfg.warmup, "seed": cfg.seed, "max_steps": cfg.max_steps}
+    job = {
+        "teacher": str(teacher_art.file()),
+        "data": str(data.path),
+        "generated": str(gen.file()) if gen else None,
+        "topk": str(topk.path) if topk else None,
+        "out": str(ctx.workdir / "model"),
+        "spec": cfg.student.to_json(),
+        "settings": s,
+        "length": data.meta["max_length"],
+        "threads": cfg.threads,
+    }
+    if cfg.nproc > 1:
+        res = lm_ddp.launch(job, cfg.nproc, ctx.workdir)
+    else:
+        res = lm_distill.run(job, reporter=ctx.reporter)
+    return _lm_output(teacher_art, cfg, ctx, res)
+
+
+def _lm_output(teacher_art: Artifact, cfg: DistillStepConfig, ctx: StageContext, res) -> Output:
+    from packager.sources.lm import describe_lm, load_causal_lm
+
+    desc = describe_lm(load_causal_lm(ctx.workdir / "model"))
+    n, tn = desc["params"], teacher_art.meta["params"]
+    ctx.log(
+        f"student: layers {res['layers_kept']} of {teacher_art.meta['layers']} ({res['init']}), "
+        f"{n:,} params ({tn / n:.1f}x fewer); losses {cfg.weights}; {res['steps']} steps in "
+        f"{res['seconds']:.0f} s on {cfg.nproc} process(es), on-policy batches {res['on_policy_batches']}"
+    )
+    keep = ("layers_kept", "init", "steps", "epochs_run", "curve", "on_policy_batches")
+    meta = {k: res[k] for k in keep} | {"best_epoch": res["epochs_run"], "nproc": cfg.nproc}
+    meta |= {"file": "model", "task": cfg.task, "arch": "causal-lm", "modality": "lm"}
+    meta |= {"teacher_params": tn, "compression": tn / n, "losses": cfg.weights, **desc}
+    meta |= {"on_policy_fraction": res["on_policy_batches"] / max(1, res["steps"])}
+    meta |= {"source": cfg.student.source}
+    return Output("hf", meta)
+
+
+_HANDLERS = {"array": _array, "text": _text, "lm": _lm}
 
 
 @register_stage(DistillStepConfig, name="distill", version=4)

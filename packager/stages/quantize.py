@@ -88,7 +88,18 @@ def _text_sources(cfg: QuantizeConfig, model: Path, data: Artifact):
     return calib, batches, f"{data.meta['source']} validation split ({n} texts)"
 
 
-_HANDLERS = {"array": _array_sources, "text": _text_sources}
+def _lm_sources(cfg: QuantizeConfig, model: Path, data: Artifact):
+    """A language model: weight-only modes need no calibration; perplexity and agreement are
+    the evaluate step's (its gates apply), the speed check times one decode step."""
+    if cfg.mode == "static" or cfg.max_drop is not None:
+        raise RecipeError(
+            "quantize: a language model takes mode int4, fp16 or dynamic without max_drop "
+            "(evaluate.max_ppl_ratio and evaluate.min_agreement are its accuracy gates)"
+        )
+    return None, None, None
+
+
+_HANDLERS = {"array": _array_sources, "text": _text_sources, "lm": _lm_sources}
 
 
 def _sources(cfg: QuantizeConfig, model: Path, ctx: StageContext):
@@ -111,7 +122,13 @@ def _speed(cfg: QuantizeConfig, ctx: StageContext, original: Path, out: Path, fe
         return None
     try:
         speed = speed_check(
-            original, out, cfg.mode, cfg.speed_threads, cfg.speed_runs, feeds["feeds"]
+            original,
+            out,
+            cfg.mode,
+            cfg.speed_threads,
+            cfg.speed_runs,
+            feeds["feeds"],
+            cfg.int4_accuracy_level,
         )
     except BenchError as err:
         guessed = ", ".join(f"{k}={v}" for k, v in feeds["guessed"].items())

@@ -30,9 +30,15 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    const edgepack::SampleCheck check = edgepack::Package::open(folder, options).check_samples();
-    std::printf("ok: %lld samples reproduced (max abs diff %.3g)\n",
-                static_cast<long long>(check.count), check.max_abs_diff);
+    const auto pkg = edgepack::Package::open(folder, options);
+    const edgepack::SampleCheck check = pkg.check_samples();
+    std::printf("ok: %lld samples reproduced (max abs diff %.3g)", static_cast<long long>(check.count),
+                check.max_abs_diff);
+    if (pkg.is_language_model()) {  // its recorded greedy generation, token for token
+      std::printf(", generation %lld greedy tokens reproduced",
+                  static_cast<long long>(pkg.check_generation()));
+    }
+    std::printf("\n");
   } catch (const edgepack::Error& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 1;

@@ -7,6 +7,7 @@
 folder for the C++ runtime). See README.md.
 """
 
+from . import generation
 from ._version import __version__
 from .errors import (
     EdgepackRuntimeError,
@@ -18,6 +19,7 @@ from .errors import (
     SignatureError,
     UnsupportedPackageError,
 )
+from .generation import Decoder
 from .limits import MAX_FILE_BYTES, MAX_JSON_DEPTH, MAX_MANIFEST_BYTES
 from .manifest import SCHEMA_VERSION, SUPPORTED_MAJOR
 from .package import Package, SampleCheck, load
@@ -30,6 +32,7 @@ __all__ = [
     "MAX_MANIFEST_BYTES",
     "SCHEMA_VERSION",
     "SUPPORTED_MAJOR",
+    "Decoder",
     "EdgepackRuntimeError",
     "InputError",
     "IntegrityError",
@@ -43,6 +46,7 @@ __all__ = [
     "SignatureError",
     "UnsupportedPackageError",
     "__version__",
+    "generation",
     "load",
     "open_package",
 ]

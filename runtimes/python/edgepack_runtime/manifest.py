@@ -25,7 +25,9 @@ from .errors import IntegrityError, InvalidPackageError, SchemaVersionError
 from .limits import MAX_FILE_BYTES, MAX_JSON_DEPTH, MAX_MANIFEST_BYTES
 from .schema import check
 
-SCHEMA_VERSION = "1.1"  # 1.1: the optional provenance block (1.0 packages read the same)
+# 1.1: the optional provenance block; 1.2: the optional generation block of language models
+# (1.0 and 1.1 packages read the same).
+SCHEMA_VERSION = "1.2"
 SUPPORTED_MAJOR = 1
 # Present in a package but never listed under "files": they describe the listing itself.
 UNLISTED = frozenset({MANIFEST, "manifest.sig"})
@@ -142,6 +144,10 @@ def referenced_files(manifest: dict[str, Any]) -> list[str]:
     tokenizer = (manifest.get("preprocessing") or {}).get("tokenizer")
     if isinstance(tokenizer, str):
         paths.append(tokenizer)
+    generation = manifest.get("generation") or {}
+    paths.extend(
+        generation[k] for k in ("tokenizer", "sample") if isinstance(generation.get(k), str)
+    )
     return paths
 
 
