@@ -113,3 +113,39 @@ def host_info() -> dict:
     """
     info = _host_info()
     return {**info, "isa": list(info["isa"])}
+
+
+def cpu_clock_ghz() -> float | None:
+    """The clock /proc/cpuinfo reports for the first CPU ("cpu MHz"), in GHz; None elsewhere."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip().lower() == "cpu mhz":
+                    return float(value) / 1000
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def cpu_flags() -> list[str]:
+    """Every feature flag /proc/cpuinfo lists (x86 `flags`, Arm `Features`), sorted."""
+    return sorted(_read_cpuinfo()[1])
+
+
+def l2_cache_bytes() -> int | None:
+    """The first CPU's level-2 cache size from sysfs (Linux), in bytes; None when unknown."""
+    import glob
+
+    for index in sorted(glob.glob("/sys/devices/system/cpu/cpu0/cache/index*")):
+        try:
+            with open(f"{index}/level") as f:
+                level = f.read().strip()
+            with open(f"{index}/size") as f:
+                size = f.read().strip()
+        except OSError:
+            continue
+        if level == "2" and size:
+            unit = {"K": 1024, "M": 1024 * 1024}.get(size[-1], 1)
+            return int(size.rstrip("KM")) * unit
+    return None

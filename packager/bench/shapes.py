@@ -124,9 +124,37 @@ def _contrib_rules(s) -> dict[str, Any]:
         return rule
 
     return {
+        # onnxruntime's fused convolutions (Conv + activation) and the QOperator convolution
+        # have Conv's shape rule: same input, weight and attribute positions.
+        "FusedConv": _conv(s, put, 1, 0),
+        "QLinearConv": _conv(s, put, 3, 7),
         "FusedMatMul": matmul(0, 1, 0, trans=True),
         "DynamicQuantizeMatMul": matmul(0, 1, 0),  # float A, int8 B: float out
         "MatMulIntegerToFloat": matmul(0, 1, 2),  # integer A and B: out typed like a_scale
         "FusedGemm": gemm(0, 1, 0),
         "QGemm": gemm(0, 3, 1),  # A, a_scale, a_zp, B, ...; float out typed like a_scale
     }
+
+
+def _conv(s, put, w_index: int, dtype_input: int):
+    """Conv's output arithmetic on x (input 0) and the weight (FusedConv: input 1; QLinearConv:
+    input 3), typed like input `dtype_input` (QLinearConv: y_zero_point). Explicit pads only,
+    which is what exporters write."""
+    from onnx import helper
+
+    def rule(node) -> None:
+        x, w = s._get_shape(node, 0), s._get_shape(node, w_index)
+        if not x or not w or not all(isinstance(d, int) for d in [*x[2:], *w[2:]]):
+            return
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        rank = len(w) - 2
+        pads = list(attrs.get("pads", [0] * 2 * rank))
+        strides = list(attrs.get("strides", [1] * rank))
+        dil = list(attrs.get("dilations", [1] * rank))
+        out = [x[0], w[0]]
+        for i in range(rank):
+            span = (w[2 + i] - 1) * dil[i] + 1
+            out.append((x[2 + i] + pads[i] + pads[i + rank] - span) // strides[i] + 1)
+        put(node, out, dtype_input)
+
+    return rule
