@@ -15,6 +15,7 @@ from packager.artifact import VARIANTS
 from packager.config import (
     LM_TASK,
     BenchConfig,
+    CalibrateConfig,
     Config,
     DistillStepConfig,
     EvaluateStepConfig,
@@ -27,6 +28,7 @@ from packager.config import (
     ProbeConfig,
     ProvenanceStepConfig,
     QuantizeConfig,
+    SketchConfig,
     TeacherLogitsConfig,
     TeacherOutputsConfig,
     TeacherStepConfig,
@@ -254,3 +256,54 @@ def bench_plan(paths: list[str | Path], cfg: BenchConfig) -> list[Step]:
     nonce = str(time.time_ns())
     steps.append(Step("bench", cfg, {s.name: s.name for s in steps}, extra=nonce))
     return steps
+
+
+def calibrate_step(*, quick: bool = False) -> Step:
+    """The latency model's host calibration, keyed by this host's CPU, ISA and onnxruntime."""
+    from packager.bench.latency import describe_host
+
+    h = describe_host()
+    cfg = CalibrateConfig(
+        cpu=str(h["cpu"]),
+        arch=str(h["arch"]),
+        onnxruntime=str(h["onnxruntime"]),
+        flags=tuple(h["flags"]),
+        cores=h.get("usable_cores") or 1,
+        quick=quick,
+    )
+    return Step("calibrate", cfg)
+
+
+def sketch_plan(recipe: Recipe) -> list[Step]:
+    """`edgepack auto`'s cost of a candidate, no training: data, teacher, the untrained student
+    (sketch), its export and its quantization as the recipe says."""
+    steps = [
+        Step("data", recipe.data),
+        Step("teacher", _bind(TeacherStepConfig, recipe.teacher, task=recipe.task), {"data": "data"}),
+        Step(
+            "sketch",
+            SketchConfig(student=recipe.distill.student, task=recipe.task),
+            {"teacher": "teacher", "data": "data"},
+        ),
+        Step("export", recipe.export, {"model": "sketch", "data": "data"}),
+    ]
+    if recipe.quantize.mode != "none":
+        steps.append(Step("quantize", recipe.quantize, {"model": "export", "data": "data"}))
+    return steps
+
+
+def trial_plan(recipe: Recipe) -> list[Step]:
+    """One trained trial of `edgepack auto`: the build up to evaluate (no bench, no package)."""
+    return [s for s in build_plan(recipe) if s.name not in ("bench", "package")]
+
+
+def auto_plan(recipe: Recipe, search: dict[str, Any]) -> list[Step]:
+    """The candidate `edgepack auto` chose, built like any recipe; its package's manifest and
+    report record the search (space, trials, constraints, the pick and why)."""
+    steps = build_plan(recipe)
+    out = []
+    for s in steps:
+        if s.name == "package":
+            s = Step(s.name, _bind(PackageStepConfig, s.config, search=search), s.roles, s.extra)
+        out.append(s)
+    return out

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 from packager.config import (
     LM_TASK,
     TEXT_TASKS,
+    AutoConfig,
     BenchConfig,
     CausalStudentConfig,
     Config,
@@ -58,6 +59,7 @@ class Recipe(Config):
     quantize: QuantizeConfig = QuantizeConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
     bench: BenchConfig = BenchConfig()
+    auto: AutoConfig = AutoConfig()  # edgepack auto's search space; no build step reads it
     package: PackageConfig = PackageConfig()
     provenance: ProvenanceConfig = ProvenanceConfig()
 

@@ -7,12 +7,14 @@
     ship     evaluate:, bench:, package:
     provenance  provenance: (the gate on what may be distilled, facts about the sources)
     files    the model / package files of single-stage commands
+    auto     auto: (edgepack auto's search space), the calibrate and sketch steps
 
 The `...StepConfig` classes are what a stage reads when it needs more than its section: the
 section plus the recipe-level fields it depends on (the task, the package's name), so those are
 in the stage's key too. Plans build them (packager.plans); a recipe never names them.
 """
 
+from packager.config.auto import AutoConfig, CalibrateConfig, SketchConfig
 from packager.config.base import LM_TASK, TEXT_TASKS, Config, Task
 from packager.config.distill import (
     DistillConfig,
@@ -57,7 +59,9 @@ from packager.config.sources import (
 __all__ = [
     "LM_TASK",
     "TEXT_TASKS",
+    "AutoConfig",
     "BenchConfig",
+    "CalibrateConfig",
     "CausalStudentConfig",
     "Config",
     "DataConfig",
@@ -81,6 +85,7 @@ __all__ = [
     "ProvenanceConfig",
     "ProvenanceStepConfig",
     "QuantizeConfig",
+    "SketchConfig",
     "SourceFacts",
     "StudentConfig",
     "Task",

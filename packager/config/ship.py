@@ -181,6 +181,11 @@ class PackageStepConfig(PackageConfig):
         description="the distillation method as configured (losses and weights, temperature, "
         "epochs, ...): the manifest's provenance.method",
     )
+    search: dict[str, Any] | None = Field(
+        None,
+        description="edgepack auto: the search that chose this recipe (space, trials, "
+        "constraints, the Pareto front, the pick and why): the manifest's `search`",
+    )
 
     def _unkeyed_paths(self) -> dict[str, Any]:
         # The recorded recipe keeps package.out_dir (the lineage says where it was published);

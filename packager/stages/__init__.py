@@ -2,6 +2,7 @@
 
 from packager.stages import (
     bench,
+    calibrate,
     data,
     distill,
     evaluate,
@@ -15,6 +16,7 @@ from packager.stages import (
     probe,
     provenance,
     quantize,
+    sketch,
     teacher,
     teacher_logits,
     teacher_outputs,
@@ -23,6 +25,7 @@ from packager.stages import (
 
 __all__ = [
     "bench",
+    "calibrate",
     "data",
     "distill",
     "evaluate",
@@ -36,6 +39,7 @@ __all__ = [
     "probe",
     "provenance",
     "quantize",
+    "sketch",
     "teacher",
     "teacher_logits",
     "teacher_outputs",

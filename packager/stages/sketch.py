@@ -1,0 +1,68 @@
+"""sketch: a candidate student as distill would build it, untrained, so that edgepack auto can
+cost its graph (latency, size, memory) before spending any training on it. Its output has the
+kind and metadata of distill's, so export and quantize take it unchanged.
+
+Array data: the cnn/mlp factory distill uses, seeded. Text: k of the teacher's layers (and the
+strongest feed-forward neurons) copied by the same derivation distill starts from.
+"""
+
+from __future__ import annotations
+
+from packager.artifact import Artifact, Output
+from packager.config import SketchConfig
+from packager.stage import StageContext, register_stage
+from packager.stages.data import splits_of
+from packager.stages.distill import STUDENT_FACTORIES
+
+
+def _array(teacher: Artifact, cfg: SketchConfig, ctx: StageContext) -> Output:
+    import torch
+
+    from packager.nets.arch import build, save_torch
+
+    splits = splits_of(ctx.inputs["data"])
+    kwargs = {
+        "in_shape": list(splits.preprocessing.sample_shape),
+        "num_classes": splits.num_classes,
+        "hidden": cfg.student.hidden,
+    }
+    if cfg.student.arch == "cnn":
+        kwargs["channels"] = list(cfg.student.channels)
+    factory = STUDENT_FACTORIES[cfg.student.arch]
+    torch.manual_seed(0)
+    student = build(factory, kwargs)
+    meta = save_torch(student.eval(), ctx.workdir, factory, kwargs)
+    ctx.log(f"{cfg.student.arch} student, untrained: {meta['params']:,} params")
+    return Output("torch", {**meta, "arch": cfg.student.arch, "trained": False})
+
+
+def _text(teacher_art: Artifact, cfg: SketchConfig, ctx: StageContext) -> Output:
+    import torch
+
+    from packager.data.text import load_tokenizer, stream_split
+    from packager.distill.transformer import derive_student
+    from packager.nets.hf import feeds, input_names
+    from packager.sources.hf import MODEL_DIR, load_model, save_tokenizer
+
+    data, folder = ctx.inputs["data"], teacher_art.file()
+    torch.manual_seed(0)
+    teacher = load_model(folder, cfg.task)
+    tok = load_tokenizer(folder, data.meta["max_length"])
+    sample_texts, _ = next(stream_split(data.path, "train", 128), ([], []))
+    student, ids = derive_student(teacher, cfg.student, feeds(tok, sample_texts, input_names(teacher)))
+    dest = ctx.workdir / MODEL_DIR
+    student.save_pretrained(str(dest), safe_serialization=True)
+    save_tokenizer(folder, dest)
+    n = sum(p.numel() for p in student.parameters())
+    ctx.log(f"transformer student, untrained: layers {ids}, {n:,} params")
+    info = {k: teacher_art.meta.get(k) for k in ("pooling", "normalize")}
+    meta = {**info, "file": MODEL_DIR, "task": cfg.task, "arch": "transformer", "params": n}
+    return Output("hf", {**meta, "layers_kept": ids, "trained": False})
+
+
+_HANDLERS = {"array": _array, "text": _text}
+
+
+@register_stage(SketchConfig, version=1)
+def sketch(teacher: Artifact, cfg: SketchConfig, ctx: StageContext) -> Output:
+    return _HANDLERS[teacher.modality](teacher, cfg, ctx)
