@@ -49,10 +49,11 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from packager.cli import bench, build, check, export, keys, quantize, run
+    from packager.cli import auto, bench, build, check, export, keys, quantize, run
 
     for command in (
         build.build,
+        auto.auto,
         run.run,
         check.verify,
         check.inspect,

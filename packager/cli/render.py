@@ -267,3 +267,56 @@ def print_provenance(console: Console, info: dict[str, Any]) -> None:
     if not prov.get("accepted"):
         console.print("  accepted nothing")
     console.print("  not legal advice: read the teacher's terms yourself")
+
+
+def print_auto(out: Console, result) -> None:
+    """`edgepack auto`: the Pareto front (metric vs latency on the target vs size), the pick and
+    why, what it misses, the package."""
+    from packager.report.front import front_rows, latency_text
+
+    rec = result.record
+    t = Table(
+        title=f"Pareto front on {rec['target']}: {rec.get('metric') or 'metric'} vs latency vs size",
+        title_justify="left",
+    )
+    cols = ["", "candidate", "threads", "training", rec.get("metric") or "metric", "drop"]
+    cols += ["latency ms (band)", "latency is", "size KB", "memory MB"]
+    for c in cols:
+        t.add_column(c, justify="left" if c in ("", "candidate", "latency is") else "right")
+    for r in front_rows(rec):
+        t.add_row(
+            "*" if r["picked"] else "",
+            r["describe"],
+            str(r["threads"]),
+            f"{r['fidelity']:g}",
+            f"{r['metric']:.4f}",
+            f"{r['drop']:.4f}",
+            latency_text(r),
+            r["label"],
+            f"{r['size_mb'] * 1e3:.1f}",
+            f"{r['memory_mb']:.2f}",
+        )
+    out.print(t)
+    trained = sum(x["phase"] == "train" for x in rec["trials"])
+    out.print(
+        f"{len(rec['front'])} points on the front; {len(rec['trials'])} trials ({trained} "
+        f"trained, the rest costed from their graphs); search {rec['stopped']}"
+    )
+    pick = rec["pick"]
+    if pick is None:
+        out.print("[red]no candidate could be trained within the budget[/]")
+        return
+    out.print(
+        f"pick: {pick['describe']} at {pick['threads']} thread(s): {rec['metric']} "
+        f"{pick['metric']:.4f} (drop {pick['drop']:.4f}), {latency_text(pick)} ms "
+        f"({pick['label']}), {pick['size_mb'] * 1e3:.1f} KB"
+    )
+    out.print(f"why: {rec['why']}")
+    if rec["misses"]:
+        from packager.search.constraints import describe_miss
+
+        out.print(f"[yellow]misses: {'; '.join(describe_miss(m) for m in rec['misses'])}[/]")
+    out.print(f"overrides: {' '.join('--set ' + o for o in pick['overrides'])}")
+    if result.package_path is not None:
+        out.print(f"package: {result.package_path} (manifest.search records the search)")
+    out.print(f"took {result.seconds:.1f}s")

@@ -146,9 +146,11 @@ def bench_report_html(
     *,
     title: str = "edgepack benchmark",
     metrics: dict[str, Any] | None = None,
+    extra: str = "",
 ) -> str:
     """The report page. `results` are schema records (with raw latencies for the box plots);
-    `metrics` maps variant -> {"accuracy": ...} for the latency vs accuracy plot."""
+    `metrics` maps variant -> {"accuracy": ...} for the latency vs accuracy plot; `extra` is
+    HTML put before the benchmarks (edgepack auto's search)."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display on CI machines and devices
@@ -169,12 +171,14 @@ def bench_report_html(
 <html><head><meta charset="utf-8"><title>{escape(title)}</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}
 table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ccc;padding:3px 6px}}
-tr.estimated{{color:#555;font-style:italic}}tr.host-emulated{{background:#f6f6ff}}</style>
+tr.estimated{{color:#555;font-style:italic}}tr.host-emulated{{background:#f6f6ff}}
+tr.picked{{font-weight:bold;background:#eef8ee}}</style>
 </head><body><h1>{escape(title)}</h1>
 <p>Every number is labelled: <b>measured</b> (on the machine named), <b>host-emulated</b> (this
 machine under a target's thread count and memory cap) or <b>estimated</b> (a roofline cost
 model against the target's published peaks: a lower bound, never a measurement).
 Measured on: {escape(", ".join(machines) or "-")}.</p>
+{extra}
 {"".join(body)}
 <h2>All results</h2>
 {_table(results)}

@@ -203,8 +203,12 @@ class Search:
             best = min(costs.values(), key=lambda r: (shortfall(r, self.c), r["id"]))
             cand = next(c for c in self.space.candidates if c.key == best["candidate"])
             trained = self._train(cand.group, self.space.fidelity[0], [cand.mode], force=True)
-        pick, why = choose(trained, self.c, self.space.settings.get("tie", 0.0))
-        front = pareto_front(trained)
+        # Each candidate as far as it was trained: a shorter rung of it is not another option.
+        latest: dict[str, dict[str, Any]] = {}
+        for t in sorted(trained, key=lambda t: t["fidelity"]):
+            latest[t["candidate"]] = t
+        pick, why = choose(list(latest.values()), self.c, self.space.settings.get("tie", 0.0))
+        front = pareto_front(list(latest.values()))
         return {
             "trials": sorted(self.trials.values(), key=lambda t: (t["phase"], t["id"])),
             "front": [t["id"] for t in front],

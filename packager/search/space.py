@@ -60,8 +60,10 @@ class Group:
         return out
 
     def describe(self) -> str:
-        parts = [f"{k}={_value(v)}" for k, v in self.student if v is not None or k != "arch"]
-        return " ".join(parts + [f"{n}={v}" for n, v in self.dims])
+        s = dict(self.student)
+        hide = {"channels"} if s.get("arch") == "mlp" else set()
+        parts = [f"{k}={_value(v)}" for k, v in self.student if v is not None and k not in hide]
+        return " ".join(parts + [f"{n}={v}" for n, v in self.dims]).replace('"', "")
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,7 @@ def _student_grid(recipe, auto: AutoConfig) -> list[tuple[tuple[str, Any], ...]]
     if arch == "causal-lm":
         raise RecipeError("edgepack auto: causal language models are not searched yet")
     grid = auto.student or (TEXT_STUDENTS if arch == "transformer" else ARRAY_STUDENTS)
-    base = recipe.distill.student.to_json()
+    base = {k: _plain(v) for k, v in recipe.distill.student.to_json().items()}
     unknown = sorted(set(grid) - set(base) - {"arch"})
     if unknown:
         raise RecipeError(
@@ -144,7 +146,8 @@ def _student_grid(recipe, auto: AutoConfig) -> list[tuple[tuple[str, Any], ...]]
 
 
 def _plain(v: Any) -> Any:
-    return list(v) if isinstance(v, tuple) else v
+    """A choice as a hashable value (lists become tuples; JSON writes both as lists)."""
+    return tuple(_plain(x) for x in v) if isinstance(v, list | tuple) else v
 
 
 def _default_threads(cores: int) -> tuple[int, ...]:

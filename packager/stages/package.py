@@ -263,6 +263,20 @@ def _teacher_licenses(sources: Artifact, tree) -> None:
         shutil.copyfile(sources.file(rel), dest)
 
 
+def _report_html(tree, bench: Artifact | None, cfg: PackageStepConfig, report) -> None:
+    from packager.bench.suite import read_results
+    from packager.report.html import bench_report_html
+
+    extra = ""
+    if cfg.search:
+        from packager.report.front import front_html
+
+        extra = front_html(cfg.search)
+    results = read_results(bench.file()) if bench else []
+    html = bench_report_html(results, title=report["name"], metrics=report["metrics"], extra=extra)
+    (tree / "report.html").write_text(html, encoding="utf-8")
+
+
 @register_stage(PackageStepConfig, name="package", version=5)
 def package(model: Artifact, cfg: PackageStepConfig, ctx: StageContext) -> Output:
     from packager._version import __version__
@@ -290,16 +304,12 @@ def package(model: Artifact, cfg: PackageStepConfig, ctx: StageContext) -> Outpu
         manifest["mobile"] = write_mobile_artifacts(
             tree / "model.onnx", tree, samples, cfg.fix_shapes
         )
+    if cfg.search:  # edgepack auto: the space, the trials, the front, the pick and why
+        manifest["search"] = cfg.search
     (tree / "report.json").write_text(json.dumps(report, indent=2))
     (tree / "report.md").write_text(markdown_report(report))
-    if bench:  # plots from the bench stage's raw latencies, accuracy from evaluate
-        from packager.bench.suite import read_results
-        from packager.report.html import bench_report_html
-
-        html = bench_report_html(
-            read_results(bench.file()), title=report["name"], metrics=report["metrics"]
-        )
-        (tree / "report.html").write_text(html, encoding="utf-8")
+    if bench or cfg.search:  # plots from the bench stage's raw latencies, accuracy from evaluate
+        _report_html(tree, bench, cfg, report)
     write_card_and_bom(tree, manifest, report, __version__)
     manifest["files"] = file_list(tree)
     (tree / "manifest.json").write_text(json.dumps(manifest, indent=2))
