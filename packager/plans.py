@@ -255,7 +255,7 @@ def bench_plan(paths: list[str | Path], cfg: BenchConfig) -> list[Step]:
     # A benchmark is an observation: rerunning the command measures again (a fresh key).
     nonce = str(time.time_ns())
     steps.append(Step("bench", cfg, {s.name: s.name for s in steps}, extra=nonce))
-    return steps
+    return calibrated(steps, cfg)
 
 
 def calibrate_step(*, quick: bool = False) -> Step:
@@ -297,10 +297,29 @@ def trial_plan(recipe: Recipe) -> list[Step]:
     return [s for s in build_plan(recipe) if s.name not in ("bench", "package")]
 
 
+def calibrated(steps: list[Step], bench: BenchConfig) -> list[Step]:
+    """`steps` with the host calibration first and the bench step reading it, when a target
+    profile gets estimates (the latency model's beside the roofline's); else unchanged."""
+    from packager.bench.targets import is_ssh, load_targets
+
+    profiles = load_targets(bench.targets_dir)
+    if not any(
+        not is_ssh(t) and t in profiles and not profiles[t].host and profiles[t].can_estimate()
+        for t in bench.targets
+    ):
+        return steps
+    out = [calibrate_step()]
+    for s in steps:
+        if s.name == "bench":
+            s = Step(s.name, s.config, {**s.roles, "calibration": "calibrate"}, s.extra)
+        out.append(s)
+    return out
+
+
 def auto_plan(recipe: Recipe, search: dict[str, Any]) -> list[Step]:
     """The candidate `edgepack auto` chose, built like any recipe; its package's manifest and
     report record the search (space, trials, constraints, the pick and why)."""
-    steps = build_plan(recipe)
+    steps = calibrated(build_plan(recipe), recipe.bench)
     out = []
     for s in steps:
         if s.name == "package":

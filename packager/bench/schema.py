@@ -87,6 +87,12 @@ class Estimate(_Strict):
     )
     bandwidth_gbs: float = Field(gt=0)
     sources: dict[str, str] = Field(description="where each peak figure comes from")
+    model: dict[str, Any] | None = Field(
+        None,
+        description="the latency model's point estimate and error band (packager.bench.latency: "
+        "per-op-class costs measured on the host, scaled by the target's peaks), when a host "
+        "calibration was given: latency_ms, low_ms, high_ms, band, classes_ms",
+    )
 
 
 class LMTokens(_Strict):
@@ -136,6 +142,11 @@ class BenchResult(_Strict):
     onnxruntime: str | None = None
     session_options: dict[str, Any] | None = None
     emulates: str | None = Field(None, description="host-emulated: the profile emulated")
+    oversubscribed: bool | None = Field(
+        None,
+        description="host-emulated: more threads than this host's usable cores; such a row is "
+        "flagged and left out of every comparison and average",
+    )
     memory_cap: MemoryCap | None = None
     estimate: Estimate | None = None
     lm: LMTokens | None = Field(None, description="language models: tokens per second")

@@ -78,8 +78,10 @@ def run_suite(
     *,
     targets_dir: str | os.PathLike[str] | None = None,
     progress: Progress | None = None,
+    calibration: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """Every record for every (model, target, threads, batch), measured ones first."""
+    """Every record for every (model, target, threads, batch), measured ones first. With a host
+    `calibration` (packager.bench.latency), estimates carry the latency model's too."""
     profiles = load_targets(targets_dir)
     jobs: list[tuple[str, Callable[[], dict[str, Any]]]] = []
     for target in targets:
@@ -88,7 +90,7 @@ def run_suite(
         profile = None if is_ssh(target) else profiles[target]
         for model in models:
             for batch in options.batches:
-                jobs += _jobs_for(model, target, profile, batch, options)
+                jobs += _jobs_for(model, target, profile, batch, options, calibration)
     results = []
     for i, (what, job) in enumerate(jobs):
         if progress is not None:
@@ -98,7 +100,7 @@ def run_suite(
     return sorted(results, key=lambda r: order[r["kind"]])  # stable within a kind
 
 
-def _jobs_for(model, target, profile, batch, options):
+def _jobs_for(model, target, profile, batch, options, calibration=None):
     feeds, source = None, None
     if model.samples is not None:
         feeds, source = sample_feeds(model.samples, batch), "samples"
@@ -166,6 +168,7 @@ def _jobs_for(model, target, profile, batch, options):
                                 dims=options.dims,
                                 shapes=shapes,
                                 memory_cap_mb=cap,
+                                calibration=calibration,
                             )
                         ),
                     )
@@ -199,8 +202,12 @@ def _emulated(model, profile, threads, cap, options, common) -> dict[str, Any]:
         f"thread count and {cap:g} MB cap, not a {profile.cpu}"
     ]
     usable = host.get("usable_cores") or host.get("logical_cores") or 1
+    record["oversubscribed"] = threads > usable
     if threads > usable:
-        notes.append(f"{threads} threads oversubscribe this host's {usable} usable cores")
+        notes.append(
+            f"{threads} threads oversubscribe this host's {usable} usable cores: flagged, and "
+            "left out of every comparison"
+        )
     if profile.execution_provider != "CPUExecutionProvider":
         notes.append(
             f"the device would prefer {profile.execution_provider}; this run used "
@@ -231,6 +238,7 @@ def estimate(
     dims: Mapping[str, int] | None = None,
     shapes: Mapping[str, list[int]] | None = None,
     memory_cap_mb: float | None = None,
+    calibration: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """An `estimated` record: the cost model's roofline against the profile's peaks, at the
     shapes of the real feeds when there are some (`shapes`), else at `batch` and `dims`."""
@@ -284,6 +292,13 @@ def estimate(
         "notes": notes,
     }
     record["estimate"].pop("inputs")
+    if calibration is not None:
+        record["estimate"]["model"] = _latency_model(path, profile, calibration, threads, batch, dims, shapes)
+        m = record["estimate"]["model"]
+        record["notes"].append(
+            f"latency model: {m['latency_ms']:.4g} ms (band {m['low_ms']:.3g}-{m['high_ms']:.3g}): "
+            "host-measured per-op-class costs scaled by the profile's peaks"
+        )
     record["guessed_dims"] = record["estimate"].pop("guessed_dims")
     record["notes"] += guess_notes(cost.guessed_dims)
     need_mb = (cost.param_bytes + cost.activation_peak_bytes) / (1024 * 1024)
@@ -294,6 +309,17 @@ def estimate(
             f"alone need {need_mb:.0f} MB, before the runtime's own memory"
         )
     return record
+
+
+def _latency_model(path, profile, calibration, threads, batch, dims, shapes) -> dict[str, Any]:
+    from packager.bench.latency import predict
+
+    try:
+        p = predict(path, calibration, profile, threads=threads, batch=batch, dims=dims, shapes=shapes)
+    except Exception as err:  # onnxruntime could not optimize the graph: the user's file
+        raise BenchError(f"latency model of {path.name}: {type(err).__name__}: {err}") from None
+    keep = ("method", "latency_ms", "low_ms", "high_ms", "band", "classes_ms", "kernels")
+    return {k: p[k] for k in (*keep, "overhead_scale")}
 
 
 def _int8_notes(profile: TargetProfile, cost) -> list[str]:

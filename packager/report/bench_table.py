@@ -11,7 +11,7 @@ _KIND_STYLE = {"measured": "green", "host-emulated": "cyan", "estimated": "magen
 
 
 def _latency(r: dict[str, Any]) -> float | None:
-    if r["status"] != "ok":
+    if r["status"] != "ok" or r.get("oversubscribed"):  # flagged: compared with nothing
         return None
     if r["kind"] == "estimated":
         return r["estimate"]["latency_ms"]
@@ -31,6 +31,13 @@ def relative_to_first(results: list[dict[str, Any]]) -> list[float | None]:
         b, v = base.get((r["target"], r["kind"], r["threads"], r["batch"])), _latency(r)
         out.append(None if b is None or v is None or b <= 0 else v / b)
     return out
+
+
+def _estimate_text(bound: float | None, model: dict[str, Any] | None) -> str:
+    """The latency model's point and band when there is one, else the roofline bound."""
+    if model is not None:
+        return f"{model['latency_ms']:.3f} ({model['low_ms']:.3f}-{model['high_ms']:.3f})"
+    return "-" if bound is None else f"≥{bound:.3f}"
 
 
 def _f(v: Any, spec: str) -> str:
@@ -99,6 +106,7 @@ def print_bench(console: Console, results: list[dict[str, Any]], title: str = ""
     for r, rel in zip(results, relative_to_first(results), strict=True):
         lat = r.get("latency_ms") or {}
         est = (r.get("estimate") or {}).get("latency_ms")
+        model = (r.get("estimate") or {}).get("model")
         style = _KIND_STYLE.get(r["kind"], "")
         row = [
             r["model_name"],
@@ -106,10 +114,10 @@ def print_bench(console: Console, results: list[dict[str, Any]], title: str = ""
             f"[{style}]{r['kind']}[/]",
             str(r["threads"]),
             str(r["batch"]),
-            _f(lat.get("p50"), ".3f"),
+            _f(lat.get("p50"), ".3f") + (" [red]oversubscribed[/]" if r.get("oversubscribed") else ""),
             _f(lat.get("p99"), ".3f"),
             _f(lat.get("throughput"), ",.0f"),
-            "-" if est is None else f"≥{est:.3f}",
+            _estimate_text(est, model),
             _f(r.get("cold_start_ms"), ".1f"),
             _f(r.get("peak_rss_mb"), ".1f"),
             f"{r['file_size_mb']:.2f}",
@@ -133,8 +141,9 @@ def print_bench(console: Console, results: list[dict[str, Any]], title: str = ""
         console.print(f"[dim]{target}: ran on {desc}[/]")
     if any(r["kind"] == "estimated" for r in results):
         console.print(
-            "[dim]estimate ms: roofline lower bound from the target's published peaks "
-            "(edgepack targets NAME shows the sources), not a measurement[/]"
+            "[dim]estimate ms: the latency model's point (band) where the host is calibrated, "
+            "else the roofline lower bound (≥), from the target's published peaks (edgepack "
+            "targets NAME shows the sources); never a measurement[/]"
         )
     for r in results:
         if r["status"] == "does-not-fit":

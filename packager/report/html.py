@@ -78,15 +78,15 @@ def _accuracy(results: list[dict[str, Any]], metrics: dict[str, Any] | None) -> 
 
 
 def _value(r: dict[str, Any]) -> float | None:
-    if r["kind"] == "estimated":
-        return r["estimate"]["latency_ms"]
+    if r["kind"] == "estimated":  # the latency model's point where there is one
+        return (r["estimate"].get("model") or r["estimate"])["latency_ms"]
     return r["latency_ms"]["p50"] if r.get("latency_ms") else None
 
 
 def _scaling(results: list[dict[str, Any]]) -> str | None:
     lines: dict[tuple, list[tuple[int, float]]] = {}
     for r in results:
-        v = _value(r)
+        v = None if r.get("oversubscribed") else _value(r)  # flagged rows are compared with nothing
         if v is not None:
             key = (r.get("model_name"), r["target"], r["kind"], r["batch"])
             lines.setdefault(key, []).append((r["threads"], v))
@@ -112,6 +112,13 @@ def _scaling(results: list[dict[str, Any]]) -> str | None:
     return _png(fig)
 
 
+def _estimate(est: dict[str, Any]) -> str:
+    model = est.get("model")
+    if model:
+        return f"{model['latency_ms']:.3f} ({model['low_ms']:.3f}-{model['high_ms']:.3f})"
+    return "-" if est.get("latency_ms") is None else f"&ge; {est['latency_ms']:.3f}"
+
+
 def _table(results: list[dict[str, Any]]) -> str:
     head = (
         "<tr><th>model</th><th>target</th><th>kind</th><th>threads</th><th>batch</th>"
@@ -133,7 +140,7 @@ def _table(results: list[dict[str, Any]]) -> str:
             f"<td>{escape(r['target'])}</td><td>{escape(r['kind'])}</td>"
             f"<td>{r['threads']}</td><td>{r['batch']}</td><td>{f(lat.get('p50'))}</td>"
             f"<td>{f(lat.get('p90'))}</td><td>{f(lat.get('p99'))}</td>"
-            f"<td>{f(est.get('latency_ms'))}</td><td>{f(lat.get('throughput'), '.1f')}</td>"
+            f"<td>{_estimate(est)}</td><td>{f(lat.get('throughput'), '.1f')}</td>"
             f"<td>{f(r.get('cold_start_ms'), '.1f')}</td><td>{f(r.get('peak_rss_mb'), '.1f')}</td>"
             f"<td>{escape(str(r['machine'].get('cpu')))}</td>"
             f"<td>{escape('; '.join(notes))}</td></tr>"
@@ -176,7 +183,9 @@ tr.picked{{font-weight:bold;background:#eef8ee}}</style>
 </head><body><h1>{escape(title)}</h1>
 <p>Every number is labelled: <b>measured</b> (on the machine named), <b>host-emulated</b> (this
 machine under a target's thread count and memory cap) or <b>estimated</b> (a roofline cost
-model against the target's published peaks: a lower bound, never a measurement).
+model against the target's published peaks: the latency model's point estimate and band where
+this host was calibrated, else a roofline lower bound; never a measurement). Host-emulated rows
+with more threads than this host has are flagged and compared with nothing.
 Measured on: {escape(", ".join(machines) or "-")}.</p>
 {extra}
 {"".join(body)}

@@ -75,7 +75,9 @@ def _models(ctx: StageContext, dims: dict[str, int]) -> list[Any]:
             if role in VARIANTS
         ]
     models, seen = [], set()
-    for art in ctx.inputs.values():
+    for role, art in ctx.inputs.items():
+        if role == "calibration":
+            continue
         label = art.meta.get("name") or Path(art.meta.get("source", art.meta["file"])).name
         while label in seen:  # two files of the same name: keep table rows apart
             label += "'"
@@ -119,9 +121,17 @@ def bench(_first: Artifact, cfg: BenchConfig, ctx: StageContext) -> Output:
             advance(1 if done else 0, total=n)
             ctx.log(f"[{done + 1}/{n}] {what}")
 
+        calibration = None
+        if "calibration" in ctx.inputs:  # the latency model's host costs (calibrate step)
+            calibration = json.loads(ctx.inputs["calibration"].file().read_text())
         try:
             results = run_suite(
-                models, cfg.targets, options, targets_dir=cfg.targets_dir, progress=progress
+                models,
+                cfg.targets,
+                options,
+                targets_dir=cfg.targets_dir,
+                progress=progress,
+                calibration=calibration,
             )
         except BenchError as err:
             raise StageError(ctx.step, str(err)) from None
