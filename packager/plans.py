@@ -279,7 +279,9 @@ def sketch_plan(recipe: Recipe) -> list[Step]:
     (sketch), its export and its quantization as the recipe says."""
     steps = [
         Step("data", recipe.data),
-        Step("teacher", _bind(TeacherStepConfig, recipe.teacher, task=recipe.task), {"data": "data"}),
+        Step(
+            "teacher", _bind(TeacherStepConfig, recipe.teacher, task=recipe.task), {"data": "data"}
+        ),
         Step(
             "sketch",
             SketchConfig(student=recipe.distill.student, task=recipe.task),

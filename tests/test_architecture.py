@@ -15,7 +15,14 @@ import pytest
 import packager.pipeline  # noqa: F401  (registers every stage)
 from packager import config as config_pkg
 from packager.config import Config
-from packager.plans import bench_plan, build_plan, export_plan, quantize_plan
+from packager.plans import (
+    bench_plan,
+    build_plan,
+    calibrate_step,
+    export_plan,
+    quantize_plan,
+    sketch_plan,
+)
 from packager.recipe import REPO_MODELS, Recipe, list_recipes, load_recipe
 from packager.stage import registered
 
@@ -141,6 +148,7 @@ def _plan_configs(tmp_path: Path) -> list[Config]:
         import_path=str(tmp_path),
     )
     out += [s.config for s in export_plan(export)]
+    out += [s.config for s in sketch_plan(quantize)] + [calibrate_step().config]  # edgepack auto
     return out
 
 

@@ -293,12 +293,7 @@ def estimate(
     }
     record["estimate"].pop("inputs")
     if calibration is not None:
-        record["estimate"]["model"] = _latency_model(path, profile, calibration, threads, batch, dims, shapes)
-        m = record["estimate"]["model"]
-        record["notes"].append(
-            f"latency model: {m['latency_ms']:.4g} ms (band {m['low_ms']:.3g}-{m['high_ms']:.3g}): "
-            "host-measured per-op-class costs scaled by the profile's peaks"
-        )
+        _add_latency_model(record, path, profile, calibration, threads, batch, dims, shapes)
     record["guessed_dims"] = record["estimate"].pop("guessed_dims")
     record["notes"] += guess_notes(cost.guessed_dims)
     need_mb = (cost.param_bytes + cost.activation_peak_bytes) / (1024 * 1024)
@@ -311,15 +306,22 @@ def estimate(
     return record
 
 
-def _latency_model(path, profile, calibration, threads, batch, dims, shapes) -> dict[str, Any]:
+def _add_latency_model(record, path, profile, calibration, threads, batch, dims, shapes) -> None:
+    """The latency model's point and band beside the roofline bound, and a note saying so."""
     from packager.bench.latency import predict
 
     try:
-        p = predict(path, calibration, profile, threads=threads, batch=batch, dims=dims, shapes=shapes)
+        p = predict(
+            path, calibration, profile, threads=threads, batch=batch, dims=dims, shapes=shapes
+        )
     except Exception as err:  # onnxruntime could not optimize the graph: the user's file
         raise BenchError(f"latency model of {path.name}: {type(err).__name__}: {err}") from None
     keep = ("method", "latency_ms", "low_ms", "high_ms", "band", "classes_ms", "kernels")
-    return {k: p[k] for k in (*keep, "overhead_scale")}
+    m = record["estimate"]["model"] = {k: p[k] for k in (*keep, "overhead_scale")}
+    record["notes"].append(
+        f"latency model: {m['latency_ms']:.4g} ms (band {m['low_ms']:.3g}-{m['high_ms']:.3g}): "
+        "host-measured per-op-class costs scaled by the profile's peaks"
+    )
 
 
 def _int8_notes(profile: TargetProfile, cost) -> list[str]:

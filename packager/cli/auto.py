@@ -66,4 +66,3 @@ def auto(
         reporter=Reporter(verbose=not quiet),
     )  # fmt: skip
     print_auto(make_console(), result)
-

@@ -114,7 +114,8 @@ def print_bench(console: Console, results: list[dict[str, Any]], title: str = ""
             f"[{style}]{r['kind']}[/]",
             str(r["threads"]),
             str(r["batch"]),
-            _f(lat.get("p50"), ".3f") + (" [red]oversubscribed[/]" if r.get("oversubscribed") else ""),
+            _f(lat.get("p50"), ".3f")
+            + (" [red]oversubscribed[/]" if r.get("oversubscribed") else ""),
             _f(lat.get("p99"), ".3f"),
             _f(lat.get("throughput"), ",.0f"),
             _estimate_text(est, model),

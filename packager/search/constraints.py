@@ -103,7 +103,10 @@ def choose(trials: list[dict[str, Any]], c: Constraints, tie: float) -> tuple[di
         return pick, why
     pick = min(scored, key=lambda t: (shortfall(t, c), t["fidelity"] < 1.0, t["id"]))
     missed = ", ".join(describe_miss(m) for m in misses(pick, c))
-    return pick, f"no trial meets every constraint; the closest (smallest shortfall) misses {missed}"
+    return (
+        pick,
+        f"no trial meets every constraint; the closest (smallest shortfall) misses {missed}",
+    )
 
 
 def describe_miss(m: dict[str, Any]) -> str:

@@ -47,7 +47,9 @@ class TrialLog:
     def put(self, record: dict[str, Any]) -> None:
         from packager.files import write_text
 
-        write_text(self.folder / f"{record['id']}.json", json.dumps(record, indent=1, sort_keys=True))
+        write_text(
+            self.folder / f"{record['id']}.json", json.dumps(record, indent=1, sort_keys=True)
+        )
 
 
 class Budget:
@@ -107,7 +109,7 @@ class Search:
             self.progress(f"cost {cand.describe()}")
             return _with_best_threads(self._base("cost", cand, 0.0) | out)
 
-        return self._run(digest("cost", cand.key), "cost", run)
+        return self._run(digest("cost", cand.key, 0.0), "cost", run)
 
     def _base(self, phase: str, cand: Candidate, fidelity: float) -> dict[str, Any]:
         return {
@@ -134,7 +136,9 @@ class Search:
             seconds = round((self.clock() - t0) / len(todo), 3)
             self.budget.record("train", seconds * len(todo))
             for m in todo:
-                rec = _with_best_threads(self._base("train", Candidate(group, m), fidelity) | out[m])
+                rec = _with_best_threads(
+                    self._base("train", Candidate(group, m), fidelity) | out[m]
+                )
                 rec["drop"] = rec["teacher_metric"] - rec["metric"]
                 rec["seconds"] = seconds
                 self.log.put(rec)
@@ -179,7 +183,9 @@ class Search:
         for cand in self.space.candidates:
             if cand.key in costs:
                 by_group.setdefault(cand.group, []).append(costs[cand.key])
-        fit = [g for g, rs in by_group.items() if any(not misses(r, self.c, metric=False) for r in rs)]
+        fit = [
+            g for g, rs in by_group.items() if any(not misses(r, self.c, metric=False) for r in rs)
+        ]
         top = self.space.settings.get("top_k", 8)
         if fit:
             params = {g: max(r.get("params") or 0 for r in by_group[g]) for g in fit}

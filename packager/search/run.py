@@ -76,7 +76,9 @@ def _context(recipe, target: str, profile, calibration_id: str) -> str:
     from packager.plans import build_plan
 
     data = {k: v for k, v in recipe.to_json().items() if k != "auto"}
-    files = {f"{s.name}.{k}": v for s in build_plan(recipe) for k, v in s.config.input_paths().items()}
+    files = {
+        f"{s.name}.{k}": v for s in build_plan(recipe) for k, v in s.config.input_paths().items()
+    }
     who = profile.model_dump(exclude={"file"}) if profile is not None else target
     return digest("context", data, stamps(files), who, calibration_id, __version__)
 
@@ -102,7 +104,9 @@ def auto(
     base = (*overrides, *((f"auto.seed={seed}",) if seed is not None else ()))
     recipe = load_recipe(recipe_path, (*TRIAL_OVERRIDES, *base))
     if recipe.task == LM_TASK:
-        raise RecipeError("edgepack auto: task text-generation (language models) is not searched yet")
+        raise RecipeError(
+            "edgepack auto: task text-generation (language models) is not searched yet"
+        )
     profile, cores = resolve_target(target, recipe.bench.targets_dir)
     cal_run = pipeline.run([calibrate_step(quick=quick_calibration)], cache_dir=cache_dir,
                            reporter=Reporter(verbose=False))  # fmt: skip

@@ -182,9 +182,10 @@ def build_space(recipe, cores: int) -> Space:
     """Every candidate of `recipe`'s search, sampled down to auto.max_candidates (seeded)."""
     auto: AutoConfig = recipe.auto
     students = _student_grid(recipe, auto)
-    dims = [tuple(zip(sorted(auto.dims), c, strict=True)) for c in itertools.product(
-        *(auto.dims[n] for n in sorted(auto.dims))
-    )] or [()]
+    dims = [
+        tuple(zip(sorted(auto.dims), c, strict=True))
+        for c in itertools.product(*(auto.dims[n] for n in sorted(auto.dims)))
+    ] or [()]
     groups = [Group(s, d) for s in students for d in dims]
     text = recipe.distill.student.arch == "transformer"
     modes = tuple(auto.quantize or (TEXT_MODES if text else ARRAY_MODES))

@@ -53,7 +53,10 @@ class Target:
                 out[str(t)] = {"ms": est["latency_ms"], "low_ms": est["low_ms"],
                                "high_ms": est["high_ms"]}  # fmt: skip
             else:
-                out[str(t)] = {"ms": self._measure(model, t, dims), "estimate_ms": est["latency_ms"]}
+                out[str(t)] = {
+                    "ms": self._measure(model, t, dims),
+                    "estimate_ms": est["latency_ms"],
+                }
         memory = (model_cost["param_bytes"] + model_cost["activation_peak_bytes"]) / 1e6
         return {"latency": out, "label": self.label, "memory_mb": memory}
 

@@ -49,7 +49,9 @@ def _text(teacher_art: Artifact, cfg: SketchConfig, ctx: StageContext) -> Output
     teacher = load_model(folder, cfg.task)
     tok = load_tokenizer(folder, data.meta["max_length"])
     sample_texts, _ = next(stream_split(data.path, "train", 128), ([], []))
-    student, ids = derive_student(teacher, cfg.student, feeds(tok, sample_texts, input_names(teacher)))
+    student, ids = derive_student(
+        teacher, cfg.student, feeds(tok, sample_texts, input_names(teacher))
+    )
     dest = ctx.workdir / MODEL_DIR
     student.save_pretrained(str(dest), safe_serialization=True)
     save_tokenizer(folder, dest)
