@@ -55,7 +55,7 @@ def test_a_built_mobile_package_manifest_validates_against_the_published_schema(
         manifest = json.loads(zf.read("manifest.json"))
     jsonschema.validate(manifest, json.loads(SCHEMA_FILE.read_text()))
     assert "mobile" in manifest  # the optional block is validated too, not skipped
-    assert manifest["schema_version"] == "1.1" and "teacher" in manifest["provenance"]
+    assert manifest["schema_version"] == "1.2" and "teacher" in manifest["provenance"]
     assert _runtime_accepts(manifest)
 
 
