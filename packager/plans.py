@@ -66,30 +66,18 @@ def build_plan(recipe: Recipe) -> list[Step]:
         Step("teacher", _bind(TeacherStepConfig, recipe.teacher, task=task), {"data": "data"}),
         Step("export_teacher", recipe.export, {"model": "teacher", "data": "data"}),
     ]
-    distill_roles = {"teacher": "teacher", "data": "data"}
-    if distill.uses_teacher_cache:  # the teacher runs once per corpus, not once per epoch
-        cached = TeacherOutputsConfig(task=task, max_length=recipe.data.max_length)
-        steps.append(Step("teacher_outputs", cached, {"teacher": "teacher", "data": "data"}))
-        distill_roles["teacher_outputs"] = "teacher_outputs"
-    steps.append(Step("distill", distill, distill_roles))
-    student = "distill"
-    if recipe.distill.trim_vocab is not None:  # a smaller word table for the pieces in use
-        trim = TrimVocabConfig(min_count=recipe.distill.trim_vocab)
-        steps.append(Step("trim_vocab", trim, {"student": "distill", "data": "data"}))
-        student = "trim_vocab"
-    steps.append(Step("export", recipe.export, {"model": student, "data": "data"}))
-    upstream = "export"
+    student, fp32 = _student_steps(recipe, distill, steps)
+    upstream = fp32
     if recipe.optimize.enabled:  # off by default: see OptimizeConfig and the README
-        steps.append(Step("optimize", recipe.optimize, {"model": "export"}))
+        steps.append(Step("optimize", recipe.optimize, {"model": fp32}))
         upstream = "optimize"
-    variants = ["export_teacher", "export"]
+    models = {"teacher_fp32": "export_teacher", "student_fp32": fp32}
     if recipe.quantize.mode != "none":
         roles = {"model": upstream, "data": "data"}
-        if upstream != "export":  # sizes, metric and speed stay relative to the export
-            roles["original"] = "export"
+        if upstream != fp32:  # sizes, metric and speed stay relative to the export
+            roles["original"] = fp32
         steps.append(Step("quantize", recipe.quantize, roles))
-        variants.append("quantize")
-    models = {VARIANT_STEPS[s]: s for s in variants}
+        models["student_int8"] = "quantize"
     evaluate = _bind(EvaluateStepConfig, recipe.evaluate, task=task)
     roles = {**models, "data": "data"}
     if recipe.data.modality == "text":  # fidelity on text of another kind than the training data
@@ -100,7 +88,7 @@ def build_plan(recipe: Recipe) -> list[Step]:
     if recipe.bench.enabled:  # text variants are timed on real, tokenised test texts
         text = {"data": "data"} if recipe.data.modality == "text" else {}
         steps.append(Step("bench", recipe.bench, {**models, **text}))
-    shipped = "quantize" if recipe.package.model == "int8" else "export"
+    shipped = "quantize" if recipe.package.model == "int8" else fp32
     package = _bind(
         PackageStepConfig,
         recipe.package,
@@ -118,9 +106,31 @@ def build_plan(recipe: Recipe) -> list[Step]:
     return steps
 
 
+def _student_steps(recipe: Recipe, distill: Config, steps: list[Step]) -> tuple[str, str]:
+    """Append the steps that make the student; (its step, its fp32 export's step). With
+    `distill: none` the teacher is the student and export_teacher its export."""
+    if not recipe.distill.enabled:
+        return "teacher", "export_teacher"
+    distill_roles = {"teacher": "teacher", "data": "data"}
+    if distill.uses_teacher_cache:  # the teacher runs once per corpus, not once per epoch
+        cached = TeacherOutputsConfig(task=recipe.task, max_length=recipe.data.max_length)
+        steps.append(Step("teacher_outputs", cached, {"teacher": "teacher", "data": "data"}))
+        distill_roles["teacher_outputs"] = "teacher_outputs"
+    steps.append(Step("distill", distill, distill_roles))
+    student = "distill"
+    if recipe.distill.trim_vocab is not None:  # a smaller word table for the pieces in use
+        trim = TrimVocabConfig(min_count=recipe.distill.trim_vocab)
+        steps.append(Step("trim_vocab", trim, {"student": "distill", "data": "data"}))
+        student = "trim_vocab"
+    steps.append(Step("export", recipe.export, {"model": student, "data": "data"}))
+    return student, "export"
+
+
 def _method(recipe: Recipe) -> dict[str, Any]:
     """The distillation method as configured, for the manifest's `provenance.method`."""
     d = recipe.distill
+    if not d.enabled:
+        return {"type": "none"}
     losses = {k: round(w, 6) for k, w in d.loss_weights(recipe.task).items()}
     return {
         "losses": losses,

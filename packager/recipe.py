@@ -56,11 +56,25 @@ class Recipe(Config):
     package: PackageConfig = PackageConfig()
     provenance: ProvenanceConfig = ProvenanceConfig()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _distill_none(cls, data: Any) -> Any:
+        # `distill: none`: the teacher is what ships (quantized, evaluated, packaged).
+        if (
+            isinstance(data, dict)
+            and data.get("distill") in ("none", None, False)
+            and ("distill" in data)
+        ):
+            return {**data, "distill": {"enabled": False}}
+        return data
+
     @model_validator(mode="after")
     def _task_fits_sources(self) -> Recipe:
         text = self.task in TEXT_TASKS
         hf = self.teacher.source.startswith("hf:")
         transformer = self.distill.student.arch == "transformer"
+        if self.distill.student.arch == "pruned" and self.data.modality != "image":
+            raise ValueError("distill.student.arch pruned needs image data (a data.image section)")
         if text != hf or text != transformer or text != (self.data.modality == "text"):
             need = (
                 "teacher.source hf:..., distill.student.arch transformer and a text data.source "

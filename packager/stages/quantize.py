@@ -20,7 +20,7 @@ from packager.artifact import Artifact, Output
 from packager.config import QuantizeConfig
 from packager.errors import EdgepackError, RecipeError, StageError, one_line
 from packager.stage import StageContext, register_stage
-from packager.stages.data import splits_of
+from packager.stages.data import images_of, splits_of
 
 
 def _array_sources(cfg: QuantizeConfig, model: Path, data: Artifact | None):
@@ -88,7 +88,30 @@ def _text_sources(cfg: QuantizeConfig, model: Path, data: Artifact):
     return calib, batches, f"{data.meta['source']} validation split ({n} texts)"
 
 
-_HANDLERS = {"array": _array_sources, "text": _text_sources}
+def _image_sources(cfg: QuantizeConfig, model: Path, data: Artifact):
+    """Calibration on the training split's images and evaluation on the validation split's,
+    each preprocessed exactly as the runtimes do (no augmentation)."""
+    from packager.quantize.data import ArraySource, materialize, model_inputs
+
+    inputs = model_inputs(model)
+    images = images_of(data)
+    if not images.labeled and cfg.metric in ("accuracy", "top5"):
+        raise RecipeError(
+            f"quantize.metric = {cfg.metric} needs labels, and data.source "
+            f"{data.meta['source']} is unlabeled: set quantize.metric = agreement"
+        )
+
+    def split(name: str, batch: int, limit: int) -> ArraySource:
+        x = images.array(name, limit=limit)
+        return ArraySource(inputs, {inputs[0].name: x}, images.labels(name, limit), batch, limit)
+
+    calib = split("train", cfg.calib_batch, cfg.calib_samples) if cfg.mode == "static" else None
+    batches = materialize(split("val", 64, cfg.eval_samples))
+    n = sum(len(next(iter(f.values()))) for f, _ in batches)
+    return calib, batches, f"{data.meta['source']} validation split ({n} images)"
+
+
+_HANDLERS = {"array": _array_sources, "text": _text_sources, "image": _image_sources}
 
 
 def _sources(cfg: QuantizeConfig, model: Path, ctx: StageContext):

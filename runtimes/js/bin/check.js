@@ -28,6 +28,11 @@ function readInput(file) {
   return readNpy(bytes, file);
 }
 
+/** Print a line and wait until it is flushed: process.exit would cut a long line on a pipe. */
+function print(text) {
+  return new Promise((resolve) => process.stdout.write(`${text}\n`, resolve));
+}
+
 function predictionJson(pred) {
   if (pred.labels !== undefined) {
     const rows = pred.labels.map((label, i) => ({
@@ -70,15 +75,15 @@ async function main(argv) {
   });
   if (values.image !== undefined && values.tensor) {
     const x = Object.values(pkg.preprocess(values.image))[0];
-    console.log(JSON.stringify({ shape: x.shape, data: Array.from(x.data, Number) }));
+    await print(JSON.stringify({ shape: x.shape, data: Array.from(x.data, Number) }));
     return;
   }
   if (values.image !== undefined) {
-    console.log(JSON.stringify(predictionJson(await pkg.predict(values.image))));
+    await print(JSON.stringify(predictionJson(await pkg.predict(values.image))));
     return;
   }
   if (values.input !== undefined) {
-    console.log(JSON.stringify(predictionJson(await pkg.predict(readInput(values.input)))));
+    await print(JSON.stringify(predictionJson(await pkg.predict(readInput(values.input)))));
     return;
   }
   const result = await pkg.verify();

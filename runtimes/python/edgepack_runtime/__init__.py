@@ -7,6 +7,7 @@
 folder for the C++ runtime). See README.md.
 """
 
+from . import image  # type "image" preprocessing (numpy; Pillow only to decode files)
 from ._version import __version__
 from .errors import (
     EdgepackRuntimeError,
@@ -43,6 +44,7 @@ __all__ = [
     "SignatureError",
     "UnsupportedPackageError",
     "__version__",
+    "image",
     "load",
     "open_package",
 ]
