@@ -3,6 +3,7 @@
 # these skip with a reason when it is missing, so `make test` still works without this script.
 #   bash scripts/setup_system.sh            # what CI needs
 #   bash scripts/setup_system.sh --corpus   # also the text packages of scripts/make_corpus.py
+#   bash scripts/setup_system.sh --photos   # also the photographs of scripts/make_photos.py
 # Uses the machine's own apt configuration: no mirror is named here.
 set -euo pipefail
 
@@ -23,6 +24,11 @@ APT_PACKAGES=(
 # the held-out probes of packager/data/probe.py are made of. Not needed by `make test`.
 if [ "${1:-}" = "--corpus" ]; then
   APT_PACKAGES+=(wordnet-base dict-gcide python3-doc fortunes dict-devil dict-jargon)
+fi
+# `--photos`: real photographs for models/efficientnet-lite0*.yaml and scripts/bench_vision.py
+# (scripts/make_photos.py picks them). Not needed by `make test`.
+if [ "${1:-}" = "--photos" ]; then
+  APT_PACKAGES+=(mate-backgrounds plasma-workspace-wallpapers)
 fi
 
 if [ "${#APT_PACKAGES[@]}" -eq 0 ]; then

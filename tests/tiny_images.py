@@ -184,3 +184,51 @@ def build_image_package(folder: Path, images: list[Path], jpeg_atol: float = 0.5
         (folder / name).write_bytes(data)
     (folder / "manifest.json").write_text(json.dumps(manifest))
     return folder
+
+
+def synthetic_pixels(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """A smooth random-coloured picture with noise: colour and layout differ image to image."""
+    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+    c0, c1, c2 = (rng.uniform(0, 255, 3) for _ in range(3))
+    base = c0 + np.multiply.outer(xx, c1 - c0) + np.multiply.outer(yy, c2 - c0) * 0.5
+    return np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8)
+
+
+def write_image_folder(root: Path, n: int, classes: int | None = None, seed: int = 0) -> Path:
+    """`n` synthetic PNGs in `root` (flat: unlabeled), or in `classes` sub-folders c0, c1, ..."""
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        folder = root if classes is None else root / f"c{i % classes}"
+        folder.mkdir(parents=True, exist_ok=True)
+        h, w = (int(v) for v in rng.integers(36, 64, 2))
+        Image.fromarray(synthetic_pixels(rng, h, w)).save(folder / f"{i:03d}.png")
+    return root
+
+
+def image_recipe_dict(data: str, **sections) -> dict:
+    """A tiny image recipe over `data` (a folder or array file of synthetic images), built in
+    seconds: 32x32 inputs, the colour teacher of tests/tiny_models.py, a tiny cnn student."""
+    from pathlib import Path as _P
+
+    base = {
+        "name": "images-tiny",
+        "task": "image-classification",
+        "teacher": {
+            "source": "python:tiny_models:make_colour_teacher",
+            "import_path": str(_P(__file__).resolve().parent),
+        },
+        "data": {"source": data, "image": {"size": 32, "resize": 36}},
+        "distill": {
+            "student": {"arch": "cnn", "channels": [8, 16], "hidden": 16},
+            "epochs": 2,
+            "batch_size": 16,
+            "lr": 0.01,
+        },
+        "quantize": {"mode": "static", "metric": "agreement", "calib_samples": 32},
+        "evaluate": {"max_drop": 1.0},
+        "bench": {"enabled": False},
+        "package": {"samples": 3},
+    }
+    for name, value in sections.items():
+        base[name] = {**base.get(name, {}), **value} if isinstance(value, dict) else value
+    return base

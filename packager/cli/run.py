@@ -18,19 +18,36 @@ from packager.errors import InputFileError
     help=".npy (or .json list) of raw inputs.",
 )
 @click.option("--text", "texts", multiple=True, help="Raw text for a text package; repeatable.")
-@click.option("--top", default=1, show_default=True, help="Labels to print per example.")
-def run(package: str, input_file: str | None, texts: tuple[str, ...], top: int) -> None:
+@click.option(
+    "--image", "images", multiple=True, help="A PNG/JPEG file for an image package; repeatable."
+)
+@click.option(
+    "--top", type=int, help="Labels to print per example [default: 5 for images, else 1]."
+)
+def run(
+    package: str,
+    input_file: str | None,
+    texts: tuple[str, ...],
+    images: tuple[str, ...],
+    top: int | None,
+) -> None:
     """Predict with PACKAGE on raw inputs, through the Python runtime only."""
     import numpy as np
 
     from packager.runtime import load_runtime
 
-    if (input_file is None) == (not texts):
-        raise InputFileError("run: give either --input FILE or --text TEXT (repeatable)")
+    if sum(map(bool, (input_file, texts, images))) != 1:
+        raise InputFileError(
+            "run: give one of --input FILE, --text TEXT or --image FILE (repeatable)"
+        )
+    top = top or (5 if images else 1)
     rt = load_runtime()
     pkg = rt.load(package)
-    if texts:
-        raw = list(texts)
+    for image in images:
+        if not Path(image).is_file():
+            raise InputFileError(f"--image {image}: file not found")
+    if texts or images:
+        raw = list(texts or images)
     else:
         path = Path(input_file)
         if not path.is_file():
@@ -54,7 +71,7 @@ def run(package: str, input_file: str | None, texts: tuple[str, ...], top: int) 
     for i in range(len(pred.labels)):
         order = np.argsort(-pred.probabilities[i])[:top]
         best = ", ".join(f"{pkg.labels[j]} ({pred.probabilities[i][j]:.3f})" for j in order)
-        click.echo(f"{i}: {best}")
+        click.echo(f"{images[i] if images else i}: {best}")
 
 
 def _read_json(path: Path):

@@ -163,6 +163,14 @@ class DataConfig(Config):
         None, description="image data: the preprocessing (and training augmentation)"
     )
     image_column: str = Field("image", description="images: the column of a datasets folder")
+    views: int = Field(
+        0,
+        ge=0,
+        le=1000,
+        description="images: seeded random crops (5-60% of the area, aspect 3/4..4/3) added per "
+        "image, in the image's own split: a few photos give many held-out and calibration inputs, "
+        "and no crop of a test photo is ever calibrated or trained on",
+    )
     labels_file: str | None = Field(None, description="labels .npy when source is a .npy of inputs")
     val_fraction: float = Field(0.15, gt=0, lt=0.5)
     test_fraction: float = Field(0.2, gt=0, lt=0.5)

@@ -151,6 +151,11 @@ def build_listing(cfg: DataConfig, dest: Path) -> dict[str, Any]:
     if cfg.limit is not None:
         picked["train"] = picked["train"][: cfg.limit]
     splits = {s: [rows[i] for i in sorted(picked[s])] for s in SPLITS}
+    if cfg.views:
+        splits = {
+            s: _with_views(v, cfg, kind, seed=cfg.seed + i)
+            for i, (s, v) in enumerate(splits.items())
+        }
     if cfg.label_names:
         classes = list(cfg.label_names)
     labeled = all(r["label"] is not None for r in rows)
@@ -172,6 +177,33 @@ def build_listing(cfg: DataConfig, dest: Path) -> dict[str, Any]:
         "labeled": labeled,
         "preprocessing": cfg.image.manifest(),
     }
+
+
+def _size_of(row: dict[str, Any], cfg: DataConfig, kind: str) -> tuple[int, int]:
+    if kind == "folder":
+        from PIL import Image
+
+        with Image.open(row["file"]) as im:  # the header only
+            return im.size[1], im.size[0]
+    if kind == "arrays":
+        x = _read_arrays(cfg)[0]
+        return (x.shape[1], x.shape[2]) if x.dtype == np.uint8 else (x.shape[2], x.shape[3])
+    value = _open_dataset(cfg.source)[row["index"]][cfg.image_column]
+    return _pil_pixels(value).shape[:2]
+
+
+def _with_views(rows: list[dict[str, Any]], cfg: DataConfig, kind: str, seed: int) -> list:
+    """Each row, then `cfg.views` seeded random crops of it (as boxes: top, left, h, w)."""
+    from packager.data.augment import crop_box
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for row in rows:
+        out.append(row)
+        h, w = _size_of(row, cfg, kind)
+        for _ in range(cfg.views):
+            out.append({**row, "view": list(crop_box(h, w, (0.05, 0.6), (3 / 4, 4 / 3), rng))})
+    return out
 
 
 class ImageData:
@@ -197,7 +229,19 @@ class ImageData:
         return np.asarray([r["label"] for r in self.rows(split)[:limit]], dtype=np.int64)
 
     def raw(self, row: dict[str, Any]) -> tuple[bytes | None, np.ndarray]:
-        """(the file's bytes, when the image is a file, and) its decoded uint8 RGB pixels."""
+        """(the file's bytes, when the row is a whole image file, and) its uint8 RGB pixels;
+        a view is its crop of the image (no file of its own)."""
+        data, pixels = self._decoded(row)
+        if "view" not in row:
+            return data, pixels
+        top, left, h, w = row["view"]
+        return None, np.ascontiguousarray(pixels[top : top + h, left : left + w])
+
+    def originals(self, split: str) -> list[dict[str, Any]]:
+        """The split's whole images (views left out)."""
+        return [r for r in self.rows(split) if "view" not in r]
+
+    def _decoded(self, row: dict[str, Any]) -> tuple[bytes | None, np.ndarray]:
         from packager.runtime import load_runtime
 
         image = load_runtime().image

@@ -30,17 +30,21 @@ BN = {"eps": 1e-3, "momentum": 0.01}  # TF's batch norm settings
 
 
 class SameConv(nn.Conv2d):
-    """Conv2d with TF "same" padding for a fixed input size (pads right/bottom more)."""
+    """Conv2d with TF "same" padding for a fixed input size. An even total pad is the conv's
+    own symmetric padding; an odd one (stride 2 on an even size) pads right/bottom one more,
+    with one constant Pad in front (so the exported graph has Pads only where TF has them)."""
 
     def __init__(self, cin: int, cout: int, k: int, stride: int, size: int, groups: int = 1):
-        super().__init__(cin, cout, k, stride, padding=0, groups=groups, bias=False)
         out = math.ceil(size / stride)
         pad = max((out - 1) * stride + k - size, 0)
-        self.pad = nn.ZeroPad2d((pad // 2, pad - pad // 2, pad // 2, pad - pad // 2))
+        super().__init__(cin, cout, k, stride, padding=pad // 2, groups=groups, bias=False)
+        self.extra = pad % 2  # the odd pixel TF puts on the right and bottom
         self.out_size = out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(self.pad(x))
+        if self.extra:
+            x = nn.functional.pad(x, (0, 1, 0, 1))
+        return super().forward(x)
 
 
 class MBConv(nn.Module):

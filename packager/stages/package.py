@@ -94,7 +94,7 @@ def _image(tree, model: Artifact, data: Artifact, cfg: PackageStepConfig, ctx: S
     from packager.data.images import encode_png
 
     images = images_of(data)
-    rows = images.rows("test")[: cfg.samples]
+    rows = images.originals("test")[: cfg.samples]
     (tree / "samples" / "images").mkdir(parents=True)
     names, xs = [], []
     for i, row in enumerate(rows):
@@ -109,7 +109,8 @@ def _image(tree, model: Artifact, data: Artifact, cfg: PackageStepConfig, ctx: S
     samples["images"] = names
     scale = pre.get("scale", 1.0) / min(pre.get("std", [1.0]))
     samples["jpeg_atol"] = JPEG_LEVELS * (scale if pre["dtype"] == "float32" else 1.0)
-    labels = list(model.meta.get("labels") or data.meta["labels"])
+    # The teacher's classes, in its output order (what the model answers in).
+    labels = list(ctx.inputs["teacher"].meta.get("labels") or data.meta["labels"])
     post = {
         "type": "classification",
         "output": model.meta["outputs"][0]["name"],

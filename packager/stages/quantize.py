@@ -234,6 +234,7 @@ def quantize(model_art: Artifact, cfg: QuantizeConfig, ctx: StageContext) -> Out
 def _trials(cfg: QuantizeConfig, ctx: StageContext, qz, evaluator, batches, feeds, work: Path):
     """Trial 0 quantizes everything the config allows; over budget, the search keeps the most
     sensitive nodes in float one more per trial. Returns (trials, the search's candidates)."""
+    from packager.quantize import effects as E
     from packager.quantize import search as S
     from packager.quantize.modes import quantizable_ops
     from packager.quantize.speed import latency
@@ -279,6 +280,10 @@ def _trials(cfg: QuantizeConfig, ctx: StageContext, qz, evaluator, batches, feed
     first = Path(trials[0].path)
     try:
         ranking = S.node_sensitivity(qz.graph, first, batches, candidates)
+        if cfg.mode in ("static", "dynamic"):  # weighted nodes first, by measured effect
+            bits = 7 if qz.settings().get("reduce_range") else 8
+            effects = E.weight_effects(qz.graph, batches, candidates, cfg.per_channel, bits)
+            ranking = E.by_measured_effect(ranking, effects)
     except Exception as err:  # the augmented models failed in onnxruntime
         ctx.warn(
             f"node sensitivity could not be measured ({one_line(err)}); "
