@@ -20,7 +20,20 @@ import sys
 from pathlib import Path
 
 MATE = Path("/usr/share/backgrounds/mate/nature")
-MATE_PHOTOS = ["Aqua", "Blinds", "Dune", "FreshFlower", "Garden", "GreenMeadow", "LadyBird", "RainDrops", "Storm", "TwoWings", "Wood", "YellowFlower"]
+MATE_PHOTOS = [
+    "Aqua",
+    "Blinds",
+    "Dune",
+    "FreshFlower",
+    "Garden",
+    "GreenMeadow",
+    "LadyBird",
+    "RainDrops",
+    "Storm",
+    "TwoWings",
+    "Wood",
+    "YellowFlower",
+]
 PLASMA = Path("/usr/share/wallpapers")
 # Photographs (not renders): the size each is copied at (the largest is not needed: the
 # preprocessing resizes the shorter side to 256).
