@@ -191,10 +191,23 @@ def with_producers(
     by_name = {n.name: n for n in nodes}
     pairs = _consumed_names(quantized)
     allowed = set(candidates)
+
+    def upstream(t: str) -> list[str]:
+        """The candidate producing `t`, and past a Relu/Clip the node it activates: the
+        quantizer folds the activation into the pair, so that node's output is what is
+        quantized (EfficientNet's first depthwise conv needs its stem conv in float too)."""
+        found, node = [], by_name.get(producer.get(t, ""))
+        while node is not None and node.name in allowed:
+            found.append(node.name)
+            if node.op_type not in ("Relu", "Clip") or not node.input:
+                break
+            node = by_name.get(producer.get(node.input[0], ""))
+        return found
+
     out = []
     for name, score in ranking:
         ins = by_name[name].input if name in by_name else []
-        extra = [producer[t] for t in ins if t in pairs and producer.get(t) in allowed]
+        extra = [n for t in ins if t in pairs for n in upstream(t)]
         out.append((name, score, tuple(dict.fromkeys([name, *extra]))))
     return out
 

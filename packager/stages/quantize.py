@@ -1,12 +1,11 @@
 """quantize: static/dynamic INT8, fp16 or int4 weight-only, with an accuracy budget and a speed check.
 
 In a build, calibration defaults to the training split and evaluation to the validation split
-(the test split stays untouched for the evaluate stage); single-stage commands point both at
-files. Which data feeds the model is chosen by the data input's modality (arrays, or text
-tokenised with the tokenizer beside the model), or by the files the config names. With
-`max_drop`, a model over budget is not returned silently: the most sensitive nodes are kept in
-float one by one (packager.quantize.search), every trial is written to search.md/search.json,
-and the stage reports plainly when no trial met the budget.
+(the test split stays for evaluate); single-stage commands point both at files. The data input's
+modality picks the feeds (arrays, images, or text tokenised with the model's tokenizer). With
+`max_drop`, the nodes that matter most are kept in float, a trial at a time, only while that
+lowers the drop (packager.quantize.search); every trial goes to search.md/search.json, and a
+missed budget is said plainly.
 """
 
 from __future__ import annotations
@@ -174,17 +173,15 @@ def _evaluator(cfg: QuantizeConfig, original: Path, batches, dataset):
     )
 
 
-def _log_upgrade(ctx: StageContext, upgrade: dict[str, Any] | None) -> None:
-    if upgrade is None:
-        return
-    head = f"opset {upgrade['from']} upgraded to {upgrade['to']} with onnx's version converter"
-    if upgrade["checked"]:
-        ctx.log(f"{head}; max |upgraded - original| = {upgrade['max_abs_diff']:.2e}")
-    else:
-        ctx.warn(f"{head}, NOT checked against the original: {upgrade['why']}")
+def _log_upgrade(ctx: StageContext, up: dict[str, Any] | None) -> None:
+    head = up and f"opset {up['from']} upgraded to {up['to']} with onnx's version converter"
+    if up and up["checked"]:
+        ctx.log(f"{head}; max |upgraded - original| = {up['max_abs_diff']:.2e}")
+    elif up:
+        ctx.warn(f"{head}, NOT checked against the original: {up['why']}")
 
 
-@register_stage(QuantizeConfig, version=7)
+@register_stage(QuantizeConfig, version=8)
 def quantize(model_art: Artifact, cfg: QuantizeConfig, ctx: StageContext) -> Output:
     from packager.quantize import search as S
     from packager.quantize.modes import Quantizer

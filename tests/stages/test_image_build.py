@@ -116,3 +116,18 @@ def test_a_pruned_student_is_the_teacher_narrowed_and_exports(images, cache, tmp
     assert student["params"] < student["teacher_params"] / 2
     assert student["macs"] < student["teacher_macs"] / 2
     assert result.artifact("export").meta["parity_max_abs_diff"] < 1e-4
+
+
+def test_edgepack_run_prints_the_top_five_labels_of_an_image_file(images, cache, tmp_path):
+    from click.testing import CliRunner
+
+    from packager.cli import cli
+
+    result = _build(images, cache, tmp_path)
+    photo = sorted(images.glob("*.png"))[0]
+    res = CliRunner().invoke(cli, ["run", str(result.package_path), "--image", str(photo)])
+    assert res.exit_code == 0, res.output
+    line = res.output.strip().splitlines()[-1]
+    assert line.startswith(f"{photo}: ") and line.count("(") == 5  # 5 labels with scores
+    bad = CliRunner().invoke(cli, ["run", str(result.package_path), "--image", "nope.png"])
+    assert bad.exit_code == 2 and "nope.png: file not found" in bad.output
