@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         sizes = {k: p.stat().st_size for k, p in models.items()}
     q = shipped.meta["quantization"]
     print(
-        f"\nheld out: {len(test)} crops (224x224 centre crops of {photos} photos and 15 random "
+        f"\nheld out: {len(test)} crops (224x224 centre crops of {photos} photos and {len(test) // max(photos, 1) - 1} random "
         f"crops of each), never calibrated, trained or searched on; calibration: {len(calib)} "
         f"crops of the train photos. shipped: {q['mode']} {q['format']}, {q.get('weight_bits')}-bit "
         f"weights, {len(q['excluded_nodes'])} node(s) in float\n"

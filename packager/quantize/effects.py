@@ -41,8 +41,9 @@ def fake_quantized(w: np.ndarray, axis: int, per_channel: bool, bits: int) -> np
 
 def weight_effects(
     graph: Path, feeds_batches, candidates: list[str], per_channel: bool, bits: int
-) -> dict[str, float]:
-    """candidate -> relative error of the first output with only its weights quantized."""
+) -> dict[str, tuple[float, int]]:
+    """candidate -> (relative error of the first output with only its weights quantized, the
+    number of those weights)."""
     import onnx
     import onnxruntime as ort
     from onnx import numpy_helper
@@ -62,7 +63,7 @@ def weight_effects(
     ref = first_output(model)
     norm = max(float(np.sqrt((ref**2).mean())), 1e-30)
     wanted = set(candidates)
-    out: dict[str, float] = {}
+    out: dict[str, tuple[float, int]] = {}
     for node in model.graph.node:
         if node.name not in wanted or node.op_type not in ("Conv", "Gemm", "MatMul"):
             continue
@@ -76,7 +77,8 @@ def weight_effects(
             )
         )
         try:
-            out[node.name] = float(np.sqrt(((first_output(model) - ref) ** 2).mean())) / norm
+            error = float(np.sqrt(((first_output(model) - ref) ** 2).mean())) / norm
+            out[node.name] = (error, int(w.size))
         finally:
             tensor.CopyFrom(numpy_helper.from_array(w, tensor.name))
     return out
@@ -95,9 +97,13 @@ def _examples(batches) -> dict[str, np.ndarray]:
     return {k: np.concatenate(v)[:_EXAMPLES] for k, v in parts.items()}
 
 
-def by_measured_effect(ranking, effects: dict[str, float]):
-    """`ranking` (name, local score) with the measured nodes first, largest effect first;
-    the rest after, in their local order. Each measured node carries its effect as its score."""
-    measured = sorted((n for n, _ in ranking if n in effects), key=lambda n: -effects[n])
+def by_measured_effect(ranking, effects: dict[str, tuple[float, int]]):
+    """`ranking` (name, local score) with the measured nodes first, by effect per weight kept in
+    float (the knapsack rule: the most accuracy back for the fewest float bytes, so an early
+    depthwise conv of 288 weights goes before a 1280 x 1000 classifier of the same effect); the
+    rest after, in their local order. Each measured node carries its effect as its score."""
+    measured = sorted(
+        (n for n, _ in ranking if n in effects), key=lambda n: -effects[n][0] / max(effects[n][1], 1)
+    )
     rest = [(n, s) for n, s in ranking if n not in effects]
-    return [(n, effects[n]) for n in measured] + rest
+    return [(n, effects[n][0]) for n in measured] + rest

@@ -277,7 +277,7 @@ def _trials(cfg: QuantizeConfig, ctx: StageContext, qz, evaluator, batches, feed
     first = Path(trials[0].path)
     try:
         ranking = S.node_sensitivity(qz.graph, first, batches, candidates)
-        if cfg.mode in ("static", "dynamic"):  # weighted nodes first, by measured effect
+        if cfg.mode in ("static", "dynamic"):  # weighted nodes first: effect per float weight
             bits = 7 if qz.settings().get("reduce_range") else 8
             effects = E.weight_effects(qz.graph, batches, candidates, cfg.per_channel, bits)
             ranking = E.by_measured_effect(ranking, effects)

@@ -72,9 +72,13 @@ def test_the_measured_effect_ranks_the_outlier_layer_first(outlier):
     inputs = model_inputs(outlier["model"])
     batches = materialize(open_source(outlier["eval"], inputs, batch=16, limit=64))
     effects = weight_effects(outlier["model"], batches, ["fc1", "spread", "head"], True, 8)
-    assert max(effects, key=effects.get) == "spread" and effects["spread"] > 0.5
+    assert max(effects, key=lambda n: effects[n][0]) == "spread" and effects["spread"][0] > 0.5
+    assert effects["spread"][1] == 32 * 32  # its weight count
     ranking = by_measured_effect([("head", 0.9), ("fc1", 0.1), ("spread", 0.0)], effects)
-    assert ranking[0] == ("spread", effects["spread"])
+    assert ranking[0] == ("spread", effects["spread"][0])
+    # Per weight: a small node of the same effect goes first.
+    toy = by_measured_effect([("big", None), ("small", None)], {"big": (0.1, 1000), "small": (0.1, 10)})
+    assert [n for n, _ in toy] == ["small", "big"]
 
 
 def test_fake_quantization_is_symmetric_per_channel():
