@@ -102,7 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     fp32 = result.artifact("export_teacher").file()
     shipped = result.artifact("quantize")
     images = images_of(result.artifact("data"))
-    calib, test = images.array("train"), images.array("test")
+    q = shipped.meta["quantization"]
+    # The same calibration images as the shipped model's (the first calibration_examples).
+    calib = images.array("train", limit=q["calibration_examples"])
+    test = images.array("test")
     photos = len(images.originals("test"))
     with tempfile.TemporaryDirectory(prefix="edgepack-vision-") as tmp:
         models = {"fp32": fp32, "edgepack (shipped int8)": shipped.file()}
@@ -111,7 +114,6 @@ def main(argv: list[str] | None = None) -> int:
         scores = {k: agreement_metrics(_outputs(p, test), ref) for k, p in models.items()}
         p50 = _latencies(models, test, args.rounds, args.runs)
         sizes = {k: p.stat().st_size for k, p in models.items()}
-    q = shipped.meta["quantization"]
     print(
         f"\nheld out: {len(test)} crops (224x224 centre crops of {photos} photos and {len(test) // max(photos, 1) - 1} random "
         f"crops of each), never calibrated, trained or searched on; calibration: {len(calib)} "

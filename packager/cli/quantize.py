@@ -76,7 +76,7 @@ def _mode_for(model: str, opts: dict) -> str:
     "--reduce-range/--full-range",
     default=None,
     help="7-bit int8 weights (identical results on x86 without VNNI, arm64 and wasm) or 8-bit "
-    "[default: 8-bit with int8 dot-product instructions or for conv-heavy models, else 7-bit]",
+    "[default: 8-bit where the CPU has int8 dot-product instructions, else 7-bit]",
 )
 @click.option(
     "--weight-type", type=click.Choice(["int8", "uint8"]), default="int8", show_default=True

@@ -103,7 +103,8 @@ def by_measured_effect(ranking, effects: dict[str, tuple[float, int]]):
     depthwise conv of 288 weights goes before a 1280 x 1000 classifier of the same effect); the
     rest after, in their local order. Each measured node carries its effect as its score."""
     measured = sorted(
-        (n for n, _ in ranking if n in effects), key=lambda n: -effects[n][0] / max(effects[n][1], 1)
+        (n for n, _ in ranking if n in effects),
+        key=lambda n: -effects[n][0] / max(effects[n][1], 1),
     )
     rest = [(n, s) for n, s in ranking if n not in effects]
     return [(n, effects[n][0]) for n in measured] + rest

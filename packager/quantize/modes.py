@@ -185,7 +185,7 @@ class Quantizer:
             model, self.upgrade = upgrade(model, target, check_feeds, no_feeds_why)
         from packager.quantize.kinds import weight_bits
 
-        self.reduce_range, self.reduce_range_reason = weight_bits(cfg.reduce_range, cfg.mode, src)
+        self.reduce_range, self.reduce_range_reason = weight_bits(cfg.reduce_range, cfg.mode)
         self.renamed = name_nodes(model)
         self.rewritten = gemm_to_matmul(model) if cfg.mode == "int4" else 0
         self.graph = workdir / "float.onnx"  # the graph quantized; node names refer to it

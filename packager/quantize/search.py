@@ -60,6 +60,21 @@ def _consumed_names(path: Path) -> dict[str, str]:
     return {t: dq_of[q] for t, q in q_of.items() if q in dq_of}
 
 
+def _outputs_as_quantized(model, quantized: Path, nodes: dict) -> dict[str, str]:
+    """Each node's output as the quantized graph names it. Quantizers drop a Relu/Clip after a
+    Conv and give the Conv the activation's output (a tensor both graphs hold): comparing the
+    float Conv's own output would find nothing and rank the node last, by guesswork."""
+    import onnx
+
+    q_nodes = onnx.load(str(quantized), load_external_data=False).graph.node
+    q_out = {n.name: n.output[0] for n in q_nodes if n.name in nodes and n.output}
+    produced = {o for n in model.graph.node for o in n.output}
+    return {
+        name: q_out[name] if q_out.get(name) in produced else n.output[0]
+        for name, n in nodes.items()
+    }
+
+
 def node_sensitivity(
     graph: Path, quantized: Path, batches: list[Batch], candidates: list[str]
 ) -> list[tuple[str, float | None]]:
@@ -78,25 +93,9 @@ def node_sensitivity(
     inits = {t.name for t in model.graph.initializer}
     graph_inputs = {i.name for i in model.graph.input}
     nodes = {n.name: n for n in model.graph.node if n.name in set(candidates)}
-    # A node's output as the quantized graph names it: quantizers drop a Relu/Clip after a Conv
-    # and give the Conv the activation's output (the tensor both graphs then hold), so comparing
-    # the float Conv output would find nothing and rank the node last, by guesswork.
-    q_nodes = onnx.load(str(quantized), load_external_data=False).graph.node
-    q_out = {n.name: n.output[0] for n in q_nodes if n.name in nodes and n.output}
-    produced = {o for n in model.graph.node for o in n.output}
-    out_of = {
-        name: q_out[name] if q_out.get(name) in produced else n.output[0]
-        for name, n in nodes.items()
-    }
-    tensors = (
-        sorted(
-            {t for n in nodes.values() for t in n.input if t and t not in inits}
-            | set(out_of.values())
-        )
-        if nodes
-        else []
-    )
-    tensors = [t for t in tensors if t not in graph_inputs]
+    out_of = _outputs_as_quantized(model, quantized, nodes)
+    ins = {t for n in nodes.values() for t in n.input if t and t not in inits}
+    tensors = sorted((ins | set(out_of.values())) - graph_inputs)
     consumed = {t: c for t, c in _consumed_names(quantized).items() if t in set(tensors)}
     opts = ort.SessionOptions()
     opts.log_severity_level = 3

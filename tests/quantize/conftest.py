@@ -74,3 +74,13 @@ def cnn(tmp_path_factory) -> dict[str, Path]:
     np.save(root / "calib.npy", x[:64])
     np.savez(root / "eval.npz", x=x[64:])
     return {"model": root / "cnn.onnx", "calib": root / "calib.npy", "eval": root / "eval.npz"}
+
+
+@pytest.fixture
+def without_vnni(monkeypatch):
+    """This host as an x86 CPU without int8 dot-product instructions (the 7-bit default)."""
+    from packager.quantize import speed
+
+    real = speed.cpu_features
+    monkeypatch.setattr(speed, "cpu_features", lambda isa=None: {**real(isa), "vnni": False,
+                        "amx": False, "dotprod": False, "int8_dot_product": False})  # fmt: skip

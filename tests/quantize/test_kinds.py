@@ -24,21 +24,17 @@ def test_a_cnn_is_conv_heavy_and_an_mlp_is_not(cnn, outlier):
     assert not is_conv_heavy(outlier["model"])
 
 
-def test_auto_weight_bits_say_why(cnn, outlier, monkeypatch):
+def test_auto_weight_bits_are_8_with_dot_product_instructions_else_7_and_say_why(monkeypatch):
     from packager.quantize import speed
 
-    plain = {"int8_dot_product": False}
-    monkeypatch.setattr(speed, "cpu_features", lambda: plain)
-    seven, why = weight_bits("auto", "static", outlier["model"])
+    monkeypatch.setattr(speed, "cpu_features", lambda: {"int8_dot_product": False})
+    seven, why = weight_bits("auto", "static")
     assert seven is True and "no VNNI" in why
-    eight, why = weight_bits("auto", "static", cnn["model"])
-    assert eight is False and "conv-heavy" in why
     monkeypatch.setattr(speed, "cpu_features", lambda: {"int8_dot_product": True})
-    assert weight_bits("auto", "static", outlier["model"])[0] is False
-    assert weight_bits(True, "static", cnn["model"]) == (
-        True,
-        "as configured (quantize.reduce_range)",
-    )
+    eight, why = weight_bits("auto", "dynamic")
+    assert eight is False and "dot-product" in why
+    assert weight_bits(True, "static") == (True, "as configured (quantize.reduce_range)")
+    assert weight_bits("auto", "fp16")[0] is False
 
 
 def test_the_cli_default_for_a_conv_model_is_static_and_needs_calibration(cnn, tmp_path):
