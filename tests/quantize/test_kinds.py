@@ -103,3 +103,19 @@ def test_a_conv_whose_relu_the_quantizer_dropped_is_still_measured(cnn, tmp_path
     convs = candidates_of(qz.graph, {"Conv"}, [])
     ranking = node_sensitivity(qz.graph, tmp_path / "q.onnx", batches, convs)
     assert len(ranking) == 2 and all(score is not None for _, score in ranking)
+
+
+def test_batch_norm_is_folded_and_relu_folds_into_the_qdq_pairs(cnn, tmp_path):
+    import onnx
+
+    from packager.config import QuantizeConfig
+    from packager.quantize.data import model_inputs, open_source
+    from packager.quantize.modes import Quantizer
+
+    assert "BatchNormalization" not in {n.op_type for n in onnx.load(cnn["model"]).graph.node}
+    inputs = model_inputs(cnn["model"])
+    calib = open_source(cnn["calib"], inputs, batch=16, limit=64)
+    qz = Quantizer(cnn["model"], QuantizeConfig(mode="static"), tmp_path, calib)
+    qz.run(tmp_path / "q.onnx")
+    ops = {n.op_type for n in onnx.load(tmp_path / "q.onnx").graph.node}
+    assert "Relu" not in ops and "BatchNormalization" not in ops and "QuantizeLinear" in ops
