@@ -73,7 +73,9 @@ def test_the_measured_effect_ranks_the_outlier_layer_first(outlier):
     ranking = by_measured_effect([("head", 0.9), ("fc1", 0.1), ("spread", 0.0)], effects)
     assert ranking[0] == ("spread", effects["spread"][0])
     # Per weight: a small node of the same effect goes first.
-    toy = by_measured_effect([("big", None), ("small", None)], {"big": (0.1, 1000), "small": (0.1, 10)})
+    toy = by_measured_effect(
+        [("big", None), ("small", None)], {"big": (0.1, 1000), "small": (0.1, 10)}
+    )
     assert [n for n, _ in toy] == ["small", "big"]
 
 
