@@ -87,6 +87,8 @@ def package_of(module: str) -> dict[str, Any] | None:
     meta = metadata.metadata(names[0])
     classifiers = [c for c in meta.get_all("Classifier") or [] if c.startswith("License ::")]
     license_ = meta.get("License-Expression") or meta.get("License") or None
+    if license_ and license_.strip().upper() == "UNKNOWN":  # setuptools' "none was given"
+        license_ = None
     return {
         "name": meta["Name"],
         "version": meta["Version"],
