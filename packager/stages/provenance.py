@@ -100,7 +100,7 @@ def _duties(cfg: ProvenanceStepConfig, terms, name: str, copied: list[str]) -> l
     return out
 
 
-@register_stage(ProvenanceStepConfig, name="provenance", version=1)
+@register_stage(ProvenanceStepConfig, name="provenance", version=2)
 def provenance(_inp: None, cfg: ProvenanceStepConfig, ctx: StageContext) -> Output:
     from packager.provenance import licenses as L
 
