@@ -11,13 +11,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from packager.artifact import VARIANTS
 from packager.config import (
+    LM_TASK,
     BenchConfig,
     Config,
     DistillStepConfig,
     EvaluateStepConfig,
     ExportModelConfig,
+    LMDataConfig,
     ModelFileConfig,
     OptimizeConfig,
     PackageFileConfig,
@@ -25,6 +26,7 @@ from packager.config import (
     ProbeConfig,
     ProvenanceStepConfig,
     QuantizeConfig,
+    TeacherLogitsConfig,
     TeacherOutputsConfig,
     TeacherStepConfig,
     TrimVocabConfig,
@@ -33,9 +35,6 @@ from packager.config.sources import DEFAULT_PROBE
 from packager.errors import InputFileError, RecipeError
 from packager.recipe import Recipe
 from packager.stage import Step
-
-# Build steps whose ONNX output is a model variant, and the variant (input role) each one is.
-VARIANT_STEPS = dict(zip(("export_teacher", "export", "quantize"), VARIANTS, strict=True))
 
 
 def _bind(cls: type[Config], section: Config, **extra: Any) -> Config:
@@ -50,9 +49,31 @@ def build_plan(recipe: Recipe) -> list[Step]:
             "recipe: package.model = int8 ships the quantized model; set quantize.mode to "
             "static, dynamic, fp16 or int4, or package.model = fp32"
         )
+    if recipe.task == LM_TASK:
+        return lm_plan(recipe)
     task = recipe.task
-    distill = _bind(DistillStepConfig, recipe.distill, task=task)
-    # First: the gate on what may be distilled stops a strict build before anything is trained.
+    steps = [
+        *_head(recipe),
+        Step("data", recipe.data),
+        Step("teacher", _bind(TeacherStepConfig, recipe.teacher, task=task), {"data": "data"}),
+        Step("export_teacher", recipe.export, {"model": "teacher", "data": "data"}),
+    ]
+    # With `distill: none` the teacher is the student and export_teacher its export.
+    student, fp32 = "teacher", "export_teacher"
+    if recipe.distill.enabled:
+        student, student_steps = _student(recipe)
+        steps += student_steps
+        steps.append(Step("export", recipe.export, {"model": student, "data": "data"}))
+        fp32 = "export"
+    upstream = fp32
+    if recipe.optimize.enabled:  # off by default: see OptimizeConfig and the README
+        steps.append(Step("optimize", recipe.optimize, {"model": fp32}))
+        upstream = "optimize"
+    return steps + _ship(recipe, student, fp32, upstream, text=recipe.data.modality == "text")
+
+
+def _head(recipe: Recipe) -> list[Step]:
+    """provenance (the gate, first: a strict build stops before anything is trained)."""
     provenance = _bind(
         ProvenanceStepConfig,
         recipe.provenance,
@@ -60,17 +81,51 @@ def build_plan(recipe: Recipe) -> list[Step]:
         source_teacher=recipe.teacher.to_json(),
         source_data=recipe.data.to_json(),
     )
-    steps = [
-        Step("provenance", provenance),
-        Step("data", recipe.data),
-        Step("teacher", _bind(TeacherStepConfig, recipe.teacher, task=task), {"data": "data"}),
-        Step("export_teacher", recipe.export, {"model": "teacher", "data": "data"}),
-    ]
-    student, fp32 = _student_steps(recipe, distill, steps)
-    upstream = fp32
-    if recipe.optimize.enabled:  # off by default: see OptimizeConfig and the README
-        steps.append(Step("optimize", recipe.optimize, {"model": fp32}))
-        upstream = "optimize"
+    return [Step("provenance", provenance)]
+
+
+def _student(recipe: Recipe) -> tuple[str, list[Step]]:
+    """(the step the student comes out of, the steps that make it): [teacher_outputs], distill,
+    [trim_vocab]."""
+    student_cfg, q = recipe.distill.student, recipe.quantize
+    int4_table = (
+        q.embeddings == "int4"
+        and student_cfg.arch == "transformer"
+        and student_cfg.freeze_embeddings
+    )
+    distill = _bind(
+        DistillStepConfig,
+        recipe.distill,
+        task=recipe.task,
+        int4_embedding_block=q.embedding_block_size if int4_table else None,
+        int4_embedding_symmetric=q.int4_symmetric,
+    )
+    steps, roles = [], {"teacher": "teacher", "data": "data"}
+    if distill.uses_teacher_cache:  # the teacher runs once per corpus, not once per epoch
+        cached = TeacherOutputsConfig(task=recipe.task, max_length=recipe.data.max_length)
+        steps.append(Step("teacher_outputs", cached, {"teacher": "teacher", "data": "data"}))
+        roles["teacher_outputs"] = "teacher_outputs"
+    steps.append(Step("distill", distill, roles))
+    if recipe.distill.trim_vocab is None:
+        return "distill", steps
+    trim = TrimVocabConfig(min_count=recipe.distill.trim_vocab)  # the word pieces in use
+    steps.append(Step("trim_vocab", trim, {"student": "distill", "data": "data"}))
+    return "trim_vocab", steps
+
+
+def _ship(
+    recipe: Recipe,
+    student: str,
+    fp32: str,
+    upstream: str,
+    *,
+    text: bool = False,
+    lm: bool = False,
+) -> list[Step]:
+    """quantize, [probe], evaluate, [bench], package: what every build ends with, from the
+    student's step, its fp32 export's and the model quantize reads. Text builds are measured
+    on a probe too and benchmarked on real tokenised text."""
+    steps = []
     models = {"teacher_fp32": "export_teacher", "student_fp32": fp32}
     if recipe.quantize.mode != "none":
         roles = {"model": upstream, "data": "data"}
@@ -78,22 +133,23 @@ def build_plan(recipe: Recipe) -> list[Step]:
             roles["original"] = fp32
         steps.append(Step("quantize", recipe.quantize, roles))
         models["student_int8"] = "quantize"
-    evaluate = _bind(EvaluateStepConfig, recipe.evaluate, task=task)
     roles = {**models, "data": "data"}
-    if recipe.data.modality == "text":  # fidelity on text of another kind than the training data
+    if text:  # fidelity on text of another kind than the training data
         source = recipe.evaluate.probe or DEFAULT_PROBE
         steps.append(Step("probe", ProbeConfig(source=source, limit=recipe.evaluate.probe_limit)))
         roles["probe"] = "probe"
+    evaluate = _bind(EvaluateStepConfig, recipe.evaluate, task=recipe.task)
     steps.append(Step("evaluate", evaluate, roles))
     if recipe.bench.enabled:  # text variants are timed on real, tokenised test texts
-        text = {"data": "data"} if recipe.data.modality == "text" else {}
-        steps.append(Step("bench", recipe.bench, {**models, **text}))
-    shipped = "quantize" if recipe.package.model == "int8" else fp32
+        steps.append(
+            Step("bench", recipe.bench, {**models, **({"data": "data"} if text or lm else {})})
+        )
+    shipped = "quantize" if recipe.package.model == "int8" and "student_int8" in models else fp32
     package = _bind(
         PackageStepConfig,
         recipe.package,
         name=recipe.name,
-        task=task,
+        task=recipe.task,
         description=recipe.description,
         recipe=recipe.to_json(),
         method=_method(recipe),
@@ -102,28 +158,35 @@ def build_plan(recipe: Recipe) -> list[Step]:
     roles |= {"student": student, "provenance": "provenance"}
     if recipe.bench.enabled:
         roles["bench"] = "bench"
+    if lm and recipe.generate.enabled:
+        roles["generated"] = "generate"
     steps.append(Step("package", package, roles))
     return steps
 
 
-def _student_steps(recipe: Recipe, distill: Config, steps: list[Step]) -> tuple[str, str]:
-    """Append the steps that make the student; (its step, its fp32 export's step). With
-    `distill: none` the teacher is the student and export_teacher its export."""
-    if not recipe.distill.enabled:
-        return "teacher", "export_teacher"
-    distill_roles = {"teacher": "teacher", "data": "data"}
-    if distill.uses_teacher_cache:  # the teacher runs once per corpus, not once per epoch
-        cached = TeacherOutputsConfig(task=recipe.task, max_length=recipe.data.max_length)
-        steps.append(Step("teacher_outputs", cached, {"teacher": "teacher", "data": "data"}))
-        distill_roles["teacher_outputs"] = "teacher_outputs"
-    steps.append(Step("distill", distill, distill_roles))
-    student = "distill"
-    if recipe.distill.trim_vocab is not None:  # a smaller word table for the pieces in use
-        trim = TrimVocabConfig(min_count=recipe.distill.trim_vocab)
-        steps.append(Step("trim_vocab", trim, {"student": "distill", "data": "data"}))
-        student = "trim_vocab"
-    steps.append(Step("export", recipe.export, {"model": student, "data": "data"}))
-    return student, "export"
+def lm_plan(recipe: Recipe) -> list[Step]:
+    """The build DAG of a causal language model (task text-generation)."""
+    task = recipe.task
+    steps = [
+        *_head(recipe),
+        Step("data", _bind(LMDataConfig, recipe.data)),
+        Step("teacher", _bind(TeacherStepConfig, recipe.teacher, task=task), {"data": "data"}),
+    ]
+    roles = {"teacher": "teacher", "data": "data"}
+    if recipe.generate.enabled:  # sequence-level KD: the teacher's completions, cached
+        steps.append(Step("generate", recipe.generate, {"teacher": "teacher", "data": "data"}))
+        roles["generated"] = "generate"
+    if recipe.distill.teacher_topk:  # the teacher's top-k logits once per corpus
+        topk = TeacherLogitsConfig(k=recipe.distill.teacher_topk, max_length=recipe.data.max_length)
+        steps.append(Step("teacher_logits", topk, dict(roles)))
+        roles["teacher_logits"] = "teacher_logits"
+    distill = _bind(DistillStepConfig, recipe.distill, task=task)
+    steps += [
+        Step("export_teacher", recipe.export, {"model": "teacher", "data": "data"}),
+        Step("distill", distill, roles),
+        Step("export", recipe.export, {"model": "distill", "data": "data"}),
+    ]
+    return steps + _ship(recipe, "distill", "export", "export", lm=True)
 
 
 def _method(recipe: Recipe) -> dict[str, Any]:
@@ -140,6 +203,11 @@ def _method(recipe: Recipe) -> dict[str, Any]:
         "lr": d.lr,
         "seed": d.seed,
         "student": d.student.to_json(),
+        **(
+            {"jsd_beta": d.jsd_beta, "on_policy": d.on_policy, "teacher_topk": d.teacher_topk}
+            if recipe.task == LM_TASK
+            else {}
+        ),
     }
 
 

@@ -15,13 +15,16 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from packager.config import (
+    LM_TASK,
     TEXT_TASKS,
     BenchConfig,
+    CausalStudentConfig,
     Config,
     DataConfig,
     DistillConfig,
     EvaluateConfig,
     ExportConfig,
+    GenerateConfig,
     OptimizeConfig,
     PackageConfig,
     ProvenanceConfig,
@@ -32,6 +35,7 @@ from packager.config import (
     TransformerStudentConfig,
 )
 from packager.config.distill import POOLED_LOSSES
+from packager.config.lm import BUILTIN_LMS
 from packager.errors import RecipeError
 
 # The recipes in the repo's models/; an installed edgepack carries them as packager/recipes.
@@ -48,6 +52,7 @@ class Recipe(Config):
     teacher: TeacherConfig = TeacherConfig()
     data: DataConfig = DataConfig()
     distill: DistillConfig = DistillConfig()
+    generate: GenerateConfig = GenerateConfig()
     export: ExportConfig = ExportConfig()
     optimize: OptimizeConfig = OptimizeConfig()
     quantize: QuantizeConfig = QuantizeConfig()
@@ -70,6 +75,9 @@ class Recipe(Config):
 
     @model_validator(mode="after")
     def _task_fits_sources(self) -> Recipe:
+        lm = self.task == LM_TASK
+        if lm or self.distill.student.arch == "causal-lm" or self.generate.enabled:
+            return self._lm_fits()
         text = self.task in TEXT_TASKS
         hf = self.teacher.source.startswith("hf:")
         transformer = self.distill.student.arch == "transformer"
@@ -99,6 +107,39 @@ class Recipe(Config):
                 f"distill.cache_teacher = on caches the teacher's output only; distill.losses "
                 f"{sorted(token_level)} need the teacher at every step (drop them or set "
                 "cache_teacher = auto)"
+            )
+        return self
+
+    def _lm_fits(self) -> Recipe:
+        if not self.distill.enabled:
+            raise ValueError(
+                "distill: none does not apply to task text-generation (a language model ships "
+                "distilled): give distill.student with arch causal-lm"
+            )
+        teacher = self.teacher.source
+        ok = teacher.startswith("hf:") or teacher.removeprefix("builtin:") in BUILTIN_LMS
+        if self.task != LM_TASK or not ok or self.distill.student.arch != "causal-lm":
+            names = ", ".join(f"builtin:{n}" for n in BUILTIN_LMS)
+            raise ValueError(
+                f"task text-generation needs teacher.source hf:FOLDER (a causal LM) or {names}, "
+                "distill.student.arch causal-lm and a text data.source; generate and causal-lm "
+                "students are for task text-generation only"
+            )
+        if self.data.modality != "text":
+            raise ValueError("task text-generation needs a text data.source (.txt/.jsonl/...)")
+        if self.distill.cache_teacher == "on":
+            raise ValueError("distill.cache_teacher is for encoders; LMs use distill.teacher_topk")
+        live = set(self.distill.loss_weights(LM_TASK)) & {"reverse_kl", "jsd"}
+        if self.distill.teacher_topk and (live or self.distill.on_policy > 0):
+            raise ValueError(
+                "distill.teacher_topk caches the teacher's top-k logits for forward KL "
+                f"(logits_kd) and CE; {sorted(live) or 'on_policy'} need the live teacher's "
+                "whole distribution: drop teacher_topk or those"
+            )
+        if self.generate.enabled and self.data.completion_column:
+            raise ValueError(
+                "generate.enabled writes the teacher's completions; data.completion_column brings "
+                "your own: choose one"
             )
         return self
 
@@ -179,6 +220,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]
 _STUDENT_TAGS: dict[str, type[Config]] = {
     "cnn": StudentConfig,
     "transformer": TransformerStudentConfig,
+    "causal-lm": CausalStudentConfig,
 }
 
 

@@ -95,6 +95,9 @@ def _python(path: Path, pubkey: str | Path | None) -> list[RuntimeCheck]:
             f"{len(pkg.manifest['files'])} files verified{signed}, {check.count} samples "
             f"reproduced (max abs diff {worst:.2e})"
         )
+        replayed = check.message.partition("; generation: ")[2]
+        if replayed:  # a language model's recorded greedy generation, token for token
+            message += f", generation {replayed}"
         results.append(RuntimeCheck(name, True, message))
         mobile = pkg.manifest.get("mobile")
         if model is not None or not mobile:

@@ -117,3 +117,46 @@ def user_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "lengths": lengths_encoder_onnx(root / "lengths.onnx"),
         "lengths_feeds": root / "lengths.npz",
     }
+
+
+# Tiny causal language models (task text-generation), built once per session.
+
+
+@pytest.fixture(scope="session")
+def lm_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("lm")
+
+
+@pytest.fixture(scope="session")
+def tiny_lm_teacher(lm_root: Path) -> Path:
+    """A random-init 4-layer tiny Llama with its byte-level BPE."""
+    from tiny_models import tiny_causal_lm_folder
+
+    return tiny_causal_lm_folder(lm_root / "llama", "llama")
+
+
+@pytest.fixture(scope="session")
+def tiny_lm_texts_file(lm_root: Path) -> Path:
+    from tiny_models import write_tiny_lm_texts
+
+    return write_tiny_lm_texts(lm_root / "sentences.jsonl", n=400)
+
+
+@pytest.fixture(scope="session")
+def tiny_lm_build(lm_root: Path, tiny_lm_teacher: Path, tiny_lm_texts_file: Path):
+    """A whole tiny text-generation build (sequence-level KD on), published to lm_root/dist."""
+    from tiny_models import tiny_lm_recipe_dict
+
+    from packager.pipeline import build
+    from packager.progress import SilentReporter
+    from packager.recipe import build_recipe
+
+    recipe = build_recipe(
+        tiny_lm_recipe_dict(
+            str(tiny_lm_texts_file),
+            str(tiny_lm_teacher),
+            generate={"enabled": True, "prompts": 16, "max_new_tokens": 8, "batch": 8},
+            package={"out_dir": str(lm_root / "dist")},
+        )
+    )
+    return build(recipe, cache_dir=lm_root / "cache", reporter=SilentReporter())

@@ -152,7 +152,7 @@ def build_image_package(folder: Path, images: list[Path], jpeg_atol: float = 0.5
         np.save(buf, array)
         files[name] = buf.getvalue()
     manifest = {
-        "schema_version": "1.2",
+        "schema_version": "1.3",
         "name": "tiny-image",
         "version": "0.1.0",
         "task": "image-classification",

@@ -188,6 +188,7 @@ def tiny_bert_folder(
     layers: int = 4,
     train_steps: int = 0,
     init_range: float = 0.02,
+    vocab_size: int = 128,
 ):
     """Write a random-init tiny BERT (hidden 32, 4 heads) and its WordPiece tokenizer to `path`
     with save_pretrained; feature-extraction folders get a sentence-transformers modules.json
@@ -210,7 +211,7 @@ def tiny_bert_folder(
     words = sorted({w for ws in TOPICS.values() for w in ws} | set(FILLER))
     # 128 entries: generated benchmark inputs draw ids below 100, so the table must cover them.
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    unused = [f"[unused{i}]" for i in range(128 - len(specials) - len(words))]
+    unused = [f"[unused{i}]" for i in range(vocab_size - len(specials) - len(words))]
     vocab = {t: i for i, t in enumerate([*specials, *words, *unused])}
     tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
@@ -479,3 +480,118 @@ class ColourTeacher(nn.Module):
 def make_colour_teacher(classes: int = 6, width: int = 24) -> nn.Module:
     torch.manual_seed(0)
     return ColourTeacher(classes, width).eval()
+
+
+# Tiny causal language models (task text-generation) of each family edgepack exports, random
+# init, with a byte-level BPE trained on tiny English-like sentences; no download.
+LM_FAMILIES = ("llama", "qwen2", "qwen3", "gpt2", "phi3")
+_LM_SUBJECTS = ["the cat", "a dog", "the robot", "my friend", "the team", "a bird"]
+_LM_VERBS = ["sees", "likes", "finds", "builds", "moves", "eats"]
+_LM_OBJECTS = ["the ball", "a red box", "the old map", "some bread", "the big tree", "a song"]
+
+
+def tiny_lm_texts(n: int, seed: int = 0) -> list[str]:
+    import random
+
+    rng = random.Random(seed)
+    return [
+        f"{rng.choice(_LM_SUBJECTS)} {rng.choice(_LM_VERBS)} {rng.choice(_LM_OBJECTS)} "
+        f"and {rng.choice(_LM_VERBS)} {rng.choice(_LM_OBJECTS)} today."
+        for _ in range(n)
+    ]
+
+
+def write_tiny_lm_texts(path, n: int = 400, seed: int = 0, prompts: bool = False):
+    """Sentences as .jsonl ({"text"}, or {"prompt", "completion"} split after 3 words)."""
+    import json
+
+    with open(path, "w", encoding="utf-8") as f:
+        for text in tiny_lm_texts(n, seed):
+            words = text.split(" ")
+            row = (
+                {"prompt": " ".join(words[:3]), "completion": " " + " ".join(words[3:])}
+                if prompts
+                else {"text": text}
+            )
+            f.write(json.dumps(row) + "\n")
+    return path
+
+
+def _lm_config(family: str, vocab: int, layers: int, eos: int, pad: int):
+    import transformers as T
+
+    common = dict(
+        vocab_size=vocab,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        eos_token_id=eos,
+        bos_token_id=eos,
+        pad_token_id=pad,
+    )
+    if family == "gpt2":
+        return T.GPT2Config(
+            vocab_size=vocab,
+            n_embd=32,
+            n_layer=layers,
+            n_head=4,
+            n_inner=64,
+            n_positions=256,
+            eos_token_id=eos,
+            bos_token_id=eos,
+            pad_token_id=pad,
+        )
+    if family == "qwen3":
+        return T.Qwen3Config(**common, head_dim=8)
+    return {"llama": T.LlamaConfig, "qwen2": T.Qwen2Config, "phi3": T.Phi3Config}[family](**common)
+
+
+def tiny_causal_lm_folder(path, family: str = "llama", seed: int = 0, layers: int = 4):
+    """A random-init tiny causal LM of `family` and its BPE tokenizer (trained on
+    tiny_lm_texts), saved as a transformers folder at `path`; returns the path."""
+    from pathlib import Path
+
+    import transformers as T
+
+    from packager.sources.builtin_lm import EOS, PAD, train_tokenizer
+
+    path = Path(path)
+    tok = train_tokenizer(iter(tiny_lm_texts(300, seed=99)), 160, path)
+    eos, pad = tok.token_to_id(EOS), tok.token_to_id(PAD)
+    torch.manual_seed(seed)
+    cfg = _lm_config(family, tok.get_vocab_size(), layers, eos, pad)
+    model = T.AutoModelForCausalLM.from_config(cfg)
+    model.generation_config.eos_token_id = eos
+    model.generation_config.pad_token_id = pad
+    model.save_pretrained(str(path))
+    return path
+
+
+def tiny_lm_recipe_dict(data_file: str, teacher_dir: str, **sections: Any) -> dict[str, Any]:
+    """A text-generation recipe over a tiny causal LM folder: a few steps, a few tokens."""
+    base: dict[str, Any] = {
+        "name": "tiny-lm-test",
+        "task": "text-generation",
+        "teacher": {"source": f"hf:{teacher_dir}"},
+        "data": {"source": data_file, "max_length": 32, "val_fraction": 0.1, "test_fraction": 0.1},
+        "distill": {
+            "student": {"arch": "causal-lm", "num_layers": 2, "intermediate_size": 32},
+            "losses": {"logits_kd": 1.0, "label_ce": 0.1},
+            "epochs": 1,
+            "batch_size": 8,
+            "lr": 0.003,
+            "max_steps": 6,
+            "threads": 1,
+        },
+        "export": {"opset": 18},
+        "quantize": {"mode": "int4", "block_size": 16, "int4_accuracy_level": 4, "speed_runs": 5},
+        "evaluate": {"lm_sequences": 4},
+        "bench": {"threads": [1], "prefill": [16], "decode": 8, "lm_runs": 1},
+        "package": {"generation": {"sample_prompts": 2, "sample_tokens": 8}},
+    }
+    for key, value in sections.items():
+        base[key] = {**base[key], **value} if isinstance(value, dict) and key in base else value
+    return base

@@ -47,6 +47,7 @@ _DEFAULTS = {
     "inputs": None,
     "memory_cap_mb": None,
     "cgroup": None,
+    "lm": None,
 }
 
 _NUMPY_DTYPES = {
@@ -293,6 +294,10 @@ def measure(spec):
     t0 = time.perf_counter_ns()
     session = ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
     session_ns = time.perf_counter_ns() - t0
+    if spec["lm"]:  # a decoder with a KV cache: tokens per second (lm_child.py, beside this)
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        lm_report = __import__("lm_child").lm_report
+        return lm_report(spec, session, _ms(session_ns), baseline_mb, recorded, _rss_high_water_mb)
 
     guessed = {}
     if spec["inputs"]:

@@ -32,6 +32,7 @@ from packager.bench.runner import CHILD, result_from_report
 from packager.bench.schema import validate_result
 
 MACHINE = Path(__file__).with_name("machine.py")
+LM_CHILD = {"lm_child.py": Path(__file__).with_name("lm_child.py")}  # child.py imports it
 SSH_OPTS_ENV = "EDGEPACK_SSH_OPTS"
 REMOTE_PYTHON_ENV = "EDGEPACK_REMOTE_PYTHON"
 
@@ -64,10 +65,10 @@ def run_remote(
     timeout: float = 600,
     ssh_options: Sequence[str] | None = None,
     remote_python: str | None = None,
+    lm: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Benchmark `model_path` on the device `ssh://[user@]host[:port]`; a `measured` record.
-
-    Arguments mean what they mean for run_one; `timeout` bounds the whole session (copy,
+    Arguments mean what they mean for run_one (`lm`: tokens/s of a language model); `timeout` bounds the whole session (copy,
     probe and run). `remote_python` (default $EDGEPACK_REMOTE_PYTHON, else `python3`) is the
     device's interpreter, which needs numpy and onnxruntime. `ssh_options` (default
     $EDGEPACK_SSH_OPTS, shell-split) go to ssh before edgepack's own, so they win. Raises BenchError with one line when the device cannot be reached, lacks
@@ -90,7 +91,7 @@ def run_remote(
         raise BenchError(f"model file not found: {model}")
 
     # The model and its external-data files keep their names, in their own folder.
-    files: dict[str, Path | bytes] = {"child.py": CHILD, "machine.py": MACHINE}
+    files: dict[str, Path | bytes] = {"child.py": CHILD, "machine.py": MACHINE, **LM_CHILD}
     files[f"model/{model.name}"] = model
     files.update({f"model/{location}": path for location, path in _external_data(model)})
     spec: dict[str, Any] = {
@@ -105,6 +106,7 @@ def run_remote(
         "seconds": None if seconds is None else float(seconds),
         "inputs": None,
     }
+    spec["lm"] = dict(lm) if lm else None  # language models: tokens/s (lm_child.py)
     if isinstance(inputs, Mapping):
         import numpy as np
 

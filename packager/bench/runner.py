@@ -57,6 +57,7 @@ def run_one(
     memory_cap_mb: float | None = None,
     target: str = "host",
     emulates: str | None = None,
+    lm: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Benchmark one model in one child process and return a result record (schema.py).
 
@@ -87,6 +88,8 @@ def run_one(
         "inputs": None,
         "memory_cap_mb": memory_cap_mb,
         "cgroup": None,
+        # A language model: tokens/s (prefill, decode, TTFT, inter-token) instead of runs.
+        "lm": dict(lm) if lm else None,
     }
     context = {
         "kind": "host-emulated" if emulates else "measured",
@@ -330,6 +333,15 @@ def result_from_report(
         "guessed_dims": report.get("guessed_dims") or {},
         "notes": guess_notes(report.get("guessed_dims") or {}),
     }
+    if report.get("lm"):
+        result["lm"] = report["lm"]
+        result["notes"] = [*result["notes"], _LM_NOTE]
     if keep_raw:
         result["latencies_ms"] = list(latencies)
     return result
+
+
+_LM_NOTE = (
+    "language model: latency_ms is the inter-token latency of decode steps on the KV cache; "
+    "first_run_ms is the time to first token; lm holds prefill/decode tokens per second"
+)

@@ -89,6 +89,22 @@ class Estimate(_Strict):
     sources: dict[str, str] = Field(description="where each peak figure comes from")
 
 
+class LMTokens(_Strict):
+    """A language model's generation speed (packager.bench.lm_child): prefill tokens/s per
+    prompt length (pp128, pp512), decode tokens/s over `decode_tokens` greedy steps on the KV
+    cache (tg128), time to first token, inter-token p50/p99, KV-cache growth per token."""
+
+    prefill_tokens_per_s: dict[str, float]
+    decode_tokens: int = Field(ge=1)
+    decode_tokens_per_s: float = Field(gt=0)
+    ttft_ms: float = Field(ge=0)
+    ttft_prompt_tokens: int = Field(ge=1)
+    inter_token_ms: dict[str, float]
+    kv_cache_bytes_per_token: int = Field(ge=0)
+    reps: int = Field(ge=1)
+    prompt_tokens: int = Field(ge=1)
+
+
 class BenchResult(_Strict):
     schema_: Literal["edgepack.bench/1"] = Field(SCHEMA, alias="schema")
     kind: Kind
@@ -122,6 +138,7 @@ class BenchResult(_Strict):
     emulates: str | None = Field(None, description="host-emulated: the profile emulated")
     memory_cap: MemoryCap | None = None
     estimate: Estimate | None = None
+    lm: LMTokens | None = Field(None, description="language models: tokens per second")
     message: str | None = Field(None, description="does-not-fit reason")
     notes: list[str] = Field(default_factory=list)
 

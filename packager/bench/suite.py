@@ -47,6 +47,15 @@ class BenchOptions:
     feeds: Path | None = None  # .npz of real feeds for bare models (packages use their samples)
     keep_raw: bool = True
     timeout: float = 600
+    lm: Mapping[str, Any] | None = None  # language models: tokens/s (bench.lm_child spec)
+
+
+def has_kv_cache(path: Path) -> bool:
+    """A decoder graph with past_key_values.* inputs: benchmarked in tokens per second."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    return any(i.name.startswith("past_key_values.") for i in graph.input)
 
 
 def profile_threads(profile: TargetProfile, threads: Sequence[int]) -> list[int]:
@@ -105,6 +114,8 @@ def _jobs_for(model, target, profile, batch, options):
         "dims": options.dims,
         "timeout": options.timeout,
     }
+    if options.lm:  # tokens/s; a decoder's past inputs are the loop's, never sample feeds
+        common |= {"lm": options.lm, "inputs": None}
 
     def tag(record: dict[str, Any]) -> dict[str, Any]:
         record["variant"] = model.variant
@@ -142,7 +153,7 @@ def _jobs_for(model, target, profile, batch, options):
                     lambda t=t: tag(_emulated(model, profile, t, cap, options, common)),
                 )
             )
-            if profile.can_estimate():
+            if profile.can_estimate() and not options.lm:  # the cost model has no KV loop
                 jobs.append(
                     (
                         f"{where}, {t} thread(s), estimated",

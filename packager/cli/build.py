@@ -46,6 +46,13 @@ import click
     help="Accept the teacher's terms (e.g. llama3): recorded in the manifest and the model card; "
     "lets a provenance.policy strict build go on. Repeatable.",
 )
+@click.option(
+    "--nproc",
+    type=click.IntRange(min=1),
+    help="Run the distill step of a language model under torchrun with N processes (DDP; gloo "
+    "on CPU, nccl on GPU): the same as --set distill.nproc=N. Several machines: set "
+    "EDGEPACK_TORCHRUN_ARGS to torchrun's rendezvous flags (README).",
+)
 def build(
     recipe: str | None,
     overrides: tuple[str, ...],
@@ -55,6 +62,7 @@ def build(
     sign_key: str | None,
     sign_format: str,
     accept_terms: tuple[str, ...],
+    nproc: int | None,
 ) -> None:
     """Distill, export, quantize, evaluate, bench and package RECIPE [default: models/digits.yaml]."""
     from packager import pipeline
@@ -62,6 +70,8 @@ def build(
     from packager.progress import Reporter
     from packager.recipe import load_recipe, with_accepted_terms
 
+    if nproc is not None:
+        overrides = (*overrides, f"distill.nproc={nproc}")
     r = with_accepted_terms(load_recipe(recipe, overrides), accept_terms)
     result = pipeline.build(
         r,

@@ -30,10 +30,49 @@ def _fmt(v: Any, spec: str) -> str:
     return "-" if v is None else format(v, spec)
 
 
+def print_lm_build(console: Console, result, report: dict[str, Any]) -> None:
+    from packager.report.lm_table import lm_rows, ratios
+
+    rows, threads, pp = lm_rows(report)
+    t = Table(
+        title=f"{report['name']}: teacher vs student ({report['dataset']})", title_justify="left"
+    )
+    cols = ["model", "perplexity", "top-1 agr.", "params", "size MiB"]
+    cols += [f"{pp} t/s {n}t" for n in threads] + [f"tg t/s {n}t" for n in threads]
+    for col in [*cols, "TTFT ms", "peak RSS MB"]:
+        t.add_column(col, justify="left" if col == "model" else "right", no_wrap=col == "model")
+    for r in rows:
+        t.add_row(
+            r["variant"],
+            _fmt(r["perplexity"], ".2f"),
+            _fmt(r["agreement"], ".4f"),
+            _fmt(r["params"], ","),
+            f"{r['size_mb']:.2f}",
+            *[_fmt(r["pp"].get(n), ".0f") for n in threads],
+            *[_fmt(r["tg"].get(n), ".0f") for n in threads],
+            _fmt(r["ttft_ms"], ".1f"),
+            _fmt(r["peak_rss_mb"], ".1f"),
+        )
+    console.print(t)
+    line = ratios(report)
+    if line:
+        console.print(line)
+    for w in report.get("warnings", []):
+        console.print(f"[yellow]warning:[/] {w}")
+    console.print(
+        f"ran: {', '.join(result.ran) or 'nothing (all cached)'} in {result.seconds:.1f}s"
+    )
+    console.print(f"package: {result.package_path}")
+
+
 def print_build(console: Console, result) -> None:
     from packager.report import comparison_rows
+    from packager.report.lm_table import is_lm
 
     report = result.artifact("package").meta["report"]
+    if is_lm(report):
+        print_lm_build(console, result, report)
+        return
     rows = comparison_rows(report)
     # One p50 column per thread count when several were measured (e.g. 1 and 2 threads).
     threads = sorted({t for r in rows for t in r.get("p50_by_threads", {})})

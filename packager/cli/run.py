@@ -24,25 +24,41 @@ from packager.errors import InputFileError
 @click.option(
     "--top", type=int, help="Labels to print per example [default: 5 for images, else 1]."
 )
+@click.option("--prompt", help="A language-model package: the text to continue (streamed).")
+@click.option("--max-new-tokens", type=click.IntRange(min=1), help="--prompt: tokens to generate.")
+@click.option("--temperature", type=click.FloatRange(min=0), help="--prompt: 0 is greedy.")
+@click.option("--top-k", type=click.IntRange(min=0), help="--prompt: sample from the k likeliest.")
+@click.option(
+    "--top-p", type=click.FloatRange(min=0, max=1, min_open=True), help="--prompt: nucleus mass."
+)
+@click.option("--seed", type=int, help="--prompt: sampling seed.")
+@click.option("--stop", multiple=True, help="--prompt: stop before this text; repeatable.")
 def run(
     package: str,
     input_file: str | None,
     texts: tuple[str, ...],
     images: tuple[str, ...],
     top: int | None,
+    prompt: str | None,
+    **generation,
 ) -> None:
-    """Predict with PACKAGE on raw inputs, through the Python runtime only."""
+    """Predict with PACKAGE on raw inputs (or continue --prompt), through the Python runtime only."""
     import numpy as np
 
     from packager.runtime import load_runtime
 
-    if sum(map(bool, (input_file, texts, images))) != 1:
+    given = sum(x is not None and x != () for x in (input_file, texts, images, prompt))
+    if given != 1:
         raise InputFileError(
-            "run: give one of --input FILE, --text TEXT or --image FILE (repeatable)"
+            "run: give either --input FILE or --text TEXT or --image FILE (repeatable), or "
+            "--prompt TEXT for a language model"
         )
     top = top or (5 if images else 1)
     rt = load_runtime()
     pkg = rt.load(package)
+    if prompt is not None:
+        _generate(pkg, prompt, generation)
+        return
     for image in images:
         if not Path(image).is_file():
             raise InputFileError(f"--image {image}: file not found")
@@ -72,6 +88,19 @@ def run(
         order = np.argsort(-pred.probabilities[i])[:top]
         best = ", ".join(f"{pkg.labels[j]} ({pred.probabilities[i][j]:.3f})" for j in order)
         click.echo(f"{images[i] if images else i}: {best}")
+
+
+def _generate(pkg, prompt: str, options: dict) -> None:
+    """Stream the continuation to stdout as it is generated (text packages with a generation
+    block only)."""
+    if not pkg.manifest.get("generation"):
+        raise InputFileError(
+            f"--prompt: {pkg.name} is not a language-model package (task {pkg.task})"
+        )
+    click.echo(prompt, nl=False)
+    for piece in pkg.generate(prompt, **options):
+        click.echo(piece, nl=False)
+    click.echo()
 
 
 def _read_json(path: Path):

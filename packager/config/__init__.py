@@ -13,7 +13,7 @@ section plus the recipe-level fields it depends on (the task, the package's name
 in the stage's key too. Plans build them (packager.plans); a recipe never names them.
 """
 
-from packager.config.base import TEXT_TASKS, Config, Task
+from packager.config.base import LM_TASK, TEXT_TASKS, Config, Task
 from packager.config.distill import (
     DistillConfig,
     DistillStepConfig,
@@ -24,6 +24,13 @@ from packager.config.distill import (
     TrimVocabConfig,
 )
 from packager.config.files import ModelFileConfig, PackageFileConfig
+from packager.config.lm import (
+    CausalStudentConfig,
+    GenerateConfig,
+    GenerationDefaults,
+    LMDataConfig,
+    TeacherLogitsConfig,
+)
 from packager.config.onnx import (
     ExportConfig,
     ExportModelConfig,
@@ -48,8 +55,10 @@ from packager.config.sources import (
 )
 
 __all__ = [
+    "LM_TASK",
     "TEXT_TASKS",
     "BenchConfig",
+    "CausalStudentConfig",
     "Config",
     "DataConfig",
     "DistillConfig",
@@ -58,6 +67,9 @@ __all__ = [
     "EvaluateStepConfig",
     "ExportConfig",
     "ExportModelConfig",
+    "GenerateConfig",
+    "GenerationDefaults",
+    "LMDataConfig",
     "LossWeights",
     "ModelFileConfig",
     "ModelInput",
@@ -73,6 +85,7 @@ __all__ = [
     "StudentConfig",
     "Task",
     "TeacherConfig",
+    "TeacherLogitsConfig",
     "TeacherOutputsConfig",
     "TeacherStepConfig",
     "TeacherTrainConfig",

@@ -10,9 +10,14 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict
 
 Task = Literal[
-    "image-classification", "classification", "text-classification", "feature-extraction"
+    "image-classification",
+    "classification",
+    "text-classification",
+    "feature-extraction",
+    "text-generation",
 ]
 TEXT_TASKS = ("text-classification", "feature-extraction")
+LM_TASK = "text-generation"  # causal language models: their own handler in every stage
 
 
 class Config(BaseModel):

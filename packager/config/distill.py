@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
-from packager.config.base import Config, Task
+from packager.config.base import LM_TASK, Config, Task
+from packager.config.lm import CausalStudentConfig, relative_student
 
 
 class StudentConfig(Config):
@@ -68,15 +70,18 @@ class TransformerStudentConfig(Config):
 def _student_tag(v: Any) -> str | None:
     # arch may be left out: the array student (cnn) stays the default, as before the union.
     arch = v.get("arch", "cnn") if isinstance(v, dict) else getattr(v, "arch", "cnn")
-    return {"cnn": "cnn", "mlp": "cnn", "pruned": "cnn", "transformer": "transformer"}.get(arch)
+    cnn = {"cnn": "cnn", "mlp": "cnn", "pruned": "cnn"}
+    return {**cnn, "transformer": "transformer", "causal-lm": "causal-lm"}.get(arch)
 
 
 Student = Annotated[
-    Annotated[StudentConfig, Tag("cnn")] | Annotated[TransformerStudentConfig, Tag("transformer")],
+    Annotated[StudentConfig, Tag("cnn")]
+    | Annotated[TransformerStudentConfig, Tag("transformer")]
+    | Annotated[CausalStudentConfig, Tag("causal-lm")],
     Discriminator(
         _student_tag,
         custom_error_type="student_arch",
-        custom_error_message="arch must be cnn, mlp, pruned or transformer",
+        custom_error_message="arch must be cnn, mlp, pruned, transformer or causal-lm",
     ),
 ]
 
@@ -129,6 +134,15 @@ class LossWeights(Config):
         ge=0,
         description="images: hint loss, MSE of the student's globally pooled last feature map "
         "against the teacher's (a learned projection when widths differ)",
+    )
+    reverse_kl: float = Field(
+        0.0, ge=0, description="text-generation: token-level KL(student || teacher) at temperature"
+    )
+    jsd: float = Field(
+        0.0,
+        ge=0,
+        description="text-generation: generalized Jensen-Shannon divergence at distill.jsd_beta "
+        "(GKD; beta 0 is forward KL, 1 reverse KL)",
     )
 
     def active(self) -> dict[str, float]:
@@ -187,6 +201,41 @@ class DistillConfig(Config):
         description="transformer students: torch threads while training; none: 1 below 5M "
         "parameters, else all cores (on a loaded machine 1 can be faster)",
     )
+    jsd_beta: float = Field(0.5, ge=0, le=1, description="text-generation: beta of the jsd loss")
+    on_policy: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="text-generation: fraction of batches on which the student samples its own "
+        "continuations and the teacher scores them (GKD's lambda)",
+    )
+    on_policy_tokens: int = Field(
+        24, ge=1, description="text-generation: tokens the student samples per on-policy batch"
+    )
+    max_steps: int | None = Field(
+        None, ge=1, description="text-generation: cap on optimizer steps (over all epochs)"
+    )
+    teacher_topk: int | None = Field(
+        None,
+        ge=1,
+        le=4096,
+        description="text-generation: cache the teacher's top-k logits per token once (the "
+        "teacher_logits step) and train every epoch from them; none: the teacher runs each step",
+    )
+    nproc: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="text-generation: processes distill runs in under torchrun (DDP: gloo on "
+        "CPU, nccl on GPU); the global batch stays batch_size (edgepack build --nproc N)",
+    )
+
+    @classmethod
+    def relative_to(cls, data: dict[str, Any], base: Path) -> dict[str, Any]:
+        return relative_student(super().relative_to(data, base), base)
+
+    def input_paths(self) -> dict[str, str]:
+        return self.student.input_paths()
 
     @model_validator(mode="after")
     def _losses_fit_student(self) -> DistillConfig:
@@ -194,6 +243,11 @@ class DistillConfig(Config):
             if not self.losses.active():
                 raise ValueError("distill.losses: give at least one loss a weight > 0")
             extra = set(self.losses.active()) - {"logits_kd", "label_ce", "feature_mse"}
+            lm = {"reverse_kl", "jsd"}
+            if self.student.arch == "causal-lm":
+                extra -= lm
+            elif extra & lm:
+                raise ValueError(f"losses {sorted(extra & lm)} need a causal-lm student")
             if self.student.arch != "transformer" and extra:
                 raise ValueError(
                     f"losses {sorted(extra)} need a transformer student (arch: transformer)"
@@ -206,6 +260,8 @@ class DistillConfig(Config):
             return self.losses.active()
         if task == "feature-extraction":
             return {"embedding_cosine": 1.0, "embedding_mse": 1.0}
+        if task == LM_TASK:  # token-level KD at T plus CE on the data's next tokens
+            return {k: w for k, w in (("logits_kd", self.alpha), ("label_ce", 1 - self.alpha)) if w}
         return {k: w for k, w in (("logits_kd", self.alpha), ("label_ce", 1 - self.alpha)) if w}
 
 
@@ -229,9 +285,13 @@ class TeacherOutputsConfig(Config):
 
 class DistillStepConfig(DistillConfig):
     """What the distill stage reads: the `distill:` section plus the recipe's task (which head
-    and which default losses), so switching the task is a new key."""
+    and which default losses), so switching the task is a new key; and, when the word table is
+    frozen and will ship as int4 blocks (quantize.embeddings = int4), those blocks, so the student
+    trains on exactly the vectors it ships with."""
 
     task: Task
+    int4_embedding_block: int | None = None
+    int4_embedding_symmetric: bool = True
 
     @property
     def weights(self) -> dict[str, float]:
@@ -240,7 +300,11 @@ class DistillStepConfig(DistillConfig):
     @property
     def uses_teacher_cache(self) -> bool:
         """Whether training reads the teacher's outputs from the teacher_outputs step."""
-        if self.student.arch != "transformer" or self.cache_teacher == "off":
+        if (
+            self.student.arch != "transformer"
+            or self.cache_teacher == "off"
+            or self.task == LM_TASK
+        ):
             return False
         pooled = set(self.weights) <= POOLED_LOSSES
         return pooled and (self.cache_teacher == "on" or self.epochs > 1)

@@ -76,6 +76,16 @@ class QuantizeConfig(Config):
     exclude_op_types: tuple[str, ...] = Field((), description="op types kept in float, e.g. Conv")
     block_size: int = Field(32, ge=16, le=1024, description="int4: weights per scale block")
     int4_symmetric: bool = Field(True, description="int4: symmetric blocks (no zero points)")
+    int4_accuracy_level: Literal[0, 1, 2, 3, 4] = Field(
+        0,
+        description="int4: MatMulNBits compute type (0 as onnxruntime defaults: fp32; 4: int8 "
+        "activations, the fast kernels on CPUs; 1-3 fp32/fp16/bf16)",
+    )
+    lm_head: Literal["auto", "fp32", "int8", "int4"] = Field(
+        "auto",
+        description="int4: the language-model head (the MatMul to the vocabulary): as the other "
+        "MatMuls (auto), kept fp32, or 8-bit MatMulNBits",
+    )
     keep_io_types: bool = Field(True, description="fp16: keep float32 model inputs and outputs")
     embeddings: Literal["auto", "fp32", "int8", "int4"] = Field(
         "auto",

@@ -8,6 +8,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, field_validator, model_validator
 
 from packager.config.base import Config, Task, join_relative
+from packager.config.lm import GenerationDefaults
 
 
 class EvaluateConfig(Config):
@@ -39,6 +40,22 @@ class EvaluateConfig(Config):
             out["probe"] = join_relative(probe, base)  # a probe file beside the recipe
         return out
 
+    max_ppl_ratio: float | None = Field(
+        None,
+        gt=0,
+        description="text-generation: fail when the shipped student's perplexity is over this "
+        "multiple of the teacher's",
+    )
+    min_agreement: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="text-generation: floor on the shipped student's next-token top-1 agreement "
+        "with the teacher on held-out positions",
+    )
+    lm_sequences: int = Field(
+        64, ge=1, description="text-generation: held-out sequences of data.max_length tokens"
+    )
     probe_gap: float = Field(
         0.03,
         ge=0,
@@ -74,6 +91,11 @@ class BenchConfig(Config):
     memory_cap_mb: float | None = Field(
         None, gt=0, description="host-emulated memory cap; default: each target's own memory"
     )
+    prefill: tuple[int, ...] = Field(
+        (128, 512), min_length=1, description="language models: prompt lengths timed (pp)"
+    )
+    decode: int = Field(128, ge=1, description="language models: tokens generated and timed (tg)")
+    lm_runs: int = Field(3, ge=1, description="language models: repetitions of each measurement")
 
     @field_validator("batch", mode="before")
     @classmethod
@@ -116,6 +138,10 @@ class PackageConfig(Config):
         None,
         description="mobile: input name -> fixed shape for the .ort, e.g. {input: [1, 1, 8, 8]}; "
         "NNAPI and CoreML need fixed shapes (model.onnx keeps its dynamic ones)",
+    )
+    generation: GenerationDefaults = Field(
+        GenerationDefaults(),
+        description="text-generation: the generation defaults and the recorded sample generation",
     )
 
     @field_validator("fix_shapes")

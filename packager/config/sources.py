@@ -20,6 +20,12 @@ class TeacherTrainConfig(Config):
     batch_size: int = Field(64, ge=1)
     lr: float = Field(2e-3, gt=0)
     seed: int = 0
+    steps: int | None = Field(
+        None, ge=1, description="builtin language models: cap on optimizer steps (over all epochs)"
+    )
+    threads: int | None = Field(
+        None, ge=1, description="builtin language models: torch threads (none: torch's default)"
+    )
 
 
 class TeacherConfig(Config):
@@ -200,6 +206,30 @@ class DataConfig(Config):
     mean: float = 0.0
     std: float = Field(1.0, gt=0)
     label_names: tuple[str, ...] | None = None
+    prompt_column: str | None = Field(
+        None, description="text-generation: column of prompts (rows with prompts, not text)"
+    )
+    completion_column: str | None = Field(
+        None,
+        description="text-generation: column of completions you bring (sequence-level KD data); "
+        "needs completions_by",
+    )
+    completions_by: str | None = Field(
+        None,
+        description="text-generation: the model (or people) that wrote completion_column, "
+        "recorded as the data's generated_by",
+    )
+
+    @model_validator(mode="after")
+    def _completions_named(self) -> DataConfig:
+        if self.completion_column and not self.prompt_column:
+            raise ValueError("data.completion_column needs data.prompt_column")
+        if self.completion_column and not (self.completions_by or "").strip():
+            raise ValueError(
+                "data.completion_column: name who wrote the completions in data.completions_by "
+                "(e.g. Qwen/Qwen2.5-7B-Instruct, or people): it is recorded as generated_by"
+            )
+        return self
 
     @field_validator("mean", "std", mode="before")
     @classmethod

@@ -41,6 +41,15 @@ def student_init(student: dict[str, Any], teacher_layers: int | None) -> dict[st
             "arch": arch,
             "params": student.get("params"),
         }
+    if init == "given":  # a smaller model of the user's, sharing the teacher's tokenizer
+        return {
+            "kind": "given",
+            "from": student.get("source"),
+            "how": f"the {arch} folder {student.get('source')}, trained further",
+            "init": init,
+            "arch": arch,
+            "params": student.get("params"),
+        }
     return {
         "kind": "fresh",
         "from": None,
@@ -59,13 +68,15 @@ def method(configured: dict[str, Any], student: dict[str, Any], train_rows: int)
     epochs_run = student.get("epochs_run")
     batch = configured.get("batch_size") or 1
     steps = epochs_run * math.ceil(train_rows / batch) if epochs_run and train_rows else None
+    steps = student.get("steps") or steps  # what ran, when the trainer counted it
     return {
         "type": "distillation",
         **configured,
         "epochs_run": epochs_run,
         "best_epoch": student.get("best_epoch"),
         "steps": steps,
-        "on_policy_fraction": 0.0,
+        # The fraction of batches the student sampled itself (0: every input from the data).
+        "on_policy_fraction": float(student.get("on_policy_fraction") or 0.0),
     }
 
 

@@ -12,7 +12,6 @@ import contextlib
 import difflib
 import fnmatch
 import io
-import logging
 import shutil
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,8 @@ import numpy as np
 from packager.config import QuantizeConfig
 from packager.errors import RecipeError
 from packager.quantize.data import CalibrationReader, Source
-from packager.quantize.embeddings import embedding_gathers, int4_gathers
+from packager.quantize.embeddings import embedding_gathers, int4_gathers, int8_gathers
+from packager.quantize.nbits import lm_head_nodes, nbits
 
 CALIBRATION = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
 # Histogram settings onnxruntime's create_calibrator takes but quantize_static does not pass on.
@@ -180,7 +180,7 @@ class Quantizer:
         self._calib_cache = workdir / "calibration.json"
         model = onnx.load(str(src))
         self.upgrade: dict[str, Any] | None = None
-        target = required_opset(cfg.mode, cfg.per_channel)
+        target = required_opset(cfg.mode, cfg.per_channel, cfg.embeddings == "int4")
         if target is not None and opset_of(model) < target:
             model, self.upgrade = upgrade(model, target, check_feeds, no_feeds_why)
         from packager.quantize.kinds import weight_bits
@@ -204,21 +204,23 @@ class Quantizer:
     def run(self, dst: Path, extra_exclude: list[str] = ()) -> None:
         kept = list(dict.fromkeys([*self.excluded, *extra_exclude]))  # stay float, by request
         tables = self._embedding_choice()
-        exclude = (
-            kept if tables == "int8" else list(dict.fromkeys([*kept, *self.embedding_gathers]))
-        )
+        dynamic8 = tables == "int8" and self.cfg.mode == "dynamic"
+        exclude = kept if dynamic8 else list(dict.fromkeys([*kept, *self.embedding_gathers]))
         getattr(self, f"_{self.cfg.mode}")(dst, exclude)
+        rest = [g for g in self.embedding_gathers if g not in kept]
         if tables == "int4":  # a pass of its own: the mode's quantizer has no int4 Gather
-            int4_gathers(dst, [g for g in self.embedding_gathers if g not in kept], self.cfg)
+            int4_gathers(dst, rest, self.cfg)
+        elif tables == "int8" and not dynamic8:  # int4 mode: onnxruntime's Gather is 4-bit only
+            int8_gathers(dst, rest)
 
     def _embedding_choice(self) -> str:
         """What happens to embedding tables: "auto" (whatever the mode's pass does: dynamic
         makes them int8 with one scale a table, fp16 halves them), "int8", "int4", "fp32"."""
         choice = self.cfg.embeddings
-        if choice == "int8" and self.cfg.mode != "dynamic":
+        if choice == "int8" and self.cfg.mode not in ("dynamic", "int4"):
             raise RecipeError(
-                "quantize.embeddings = int8 needs mode = dynamic (its quantizer covers Gather); "
-                "use embeddings = int4 with other modes"
+                "quantize.embeddings = int8 needs mode = dynamic or int4; use embeddings = int4 "
+                "with other modes"
             )
         return choice
 
@@ -317,24 +319,18 @@ class Quantizer:
 
     def _int4(self, dst: Path, exclude: list[str]) -> None:
         import onnx
-        from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 
-        q = MatMulNBitsQuantizer(
+        head = lm_head_nodes(self.model) if self.cfg.lm_head != "auto" else []
+        model = nbits(
             onnx.load(str(self.graph)),
+            self.cfg,
             bits=4,
-            block_size=self.cfg.block_size,
-            is_symmetric=self.cfg.int4_symmetric,
-            nodes_to_exclude=exclude,
-            op_types_to_quantize=("MatMul",),
+            nodes_to_exclude=[*exclude, *head],
         )
-        logger = logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer")
-        level = logger.level
-        logger.setLevel(logging.WARNING)  # it logs every node at INFO
-        try:
-            q.process()
-        finally:
-            logger.setLevel(level)
-        q.model.save_model_to_file(str(dst), use_external_data_format=False)
+        if head and self.cfg.lm_head in ("int8", "int4"):  # the head alone, at its own width
+            bits = 8 if self.cfg.lm_head == "int8" else 4
+            model = nbits(model, self.cfg, bits=bits, nodes_to_include=head)
+        onnx.save(model, str(dst))
         ops = {n.op_type for n in onnx.load(str(dst), load_external_data=False).graph.node}
         if "MatMulNBits" not in ops and not exclude:
             raise RecipeError(
@@ -371,6 +367,8 @@ class Quantizer:
             out |= {
                 "block_size": c.block_size,
                 "symmetric": c.int4_symmetric,
+                "accuracy_level": c.int4_accuracy_level,
+                "lm_head": c.lm_head,
                 "gemm_rewritten": self.rewritten,
             }
         if c.mode == "fp16":

@@ -56,10 +56,21 @@ def ops_after_ort(model: Path) -> Counter[str]:
 
 
 def slow_causes(
-    mode: str, ran_ops: Counter[str], cpu: dict[str, Any], fp32_p50: float
+    mode: str,
+    ran_ops: Counter[str],
+    cpu: dict[str, Any],
+    fp32_p50: float,
+    accuracy_level: int | None = None,
 ) -> list[str]:
     """Likely reasons a quantized model is not faster than fp32, most specific first."""
     causes = []
+    if mode == "int4" and accuracy_level is not None and accuracy_level != 4:
+        causes.append(
+            f"int4 with quantize.int4_accuracy_level = {accuracy_level}: MatMulNBits unpacks "
+            "the 4-bit weights to fp32 and runs fp32 math; accuracy_level 4 (int8 compute) is "
+            "its fast CPU kernel (without it decode ran 2.3x slower in onnxruntime's own "
+            "measurements): set quantize.int4_accuracy_level = 4"
+        )
     if mode == "dynamic" and ran_ops.get("ConvInteger", 0):
         causes.append(
             f"dynamic quantization of convolutions: {ran_ops['ConvInteger']} ConvInteger node(s) "
@@ -118,11 +129,42 @@ def example_feeds(cfg: QuantizeConfig, model: Path, batches, calib) -> dict[str,
             raise RecipeError(f"quantize.feeds: {err}") from None
     if first is not None:
         return {"feeds": one_sample(first), "source": source, "guessed": {}, "why": None}
+    step = decode_step_feeds(model)
+    if step is not None:
+        return {
+            "feeds": step,
+            "source": "one decode step after 64 cached tokens",
+            "guessed": {},
+            "why": None,
+        }
     try:
         feeds, guessed = generated_feeds(model, batch=1, dims=cfg.dims)
     except BenchError as err:
         return {"feeds": None, "source": None, "guessed": {}, "why": str(err)}
     return {"feeds": feeds, "source": "generated", "guessed": guessed, "why": None}
+
+
+def decode_step_feeds(model: Path, past: int = 64) -> dict[str, np.ndarray] | None:
+    """The feeds of one decode step of a decoder with a KV cache (past_key_values.* inputs):
+    one new token after `past` cached positions, what tokens/s of generation is made of;
+    None for any other model."""
+    import onnx
+
+    graph = onnx.load(str(model), load_external_data=False).graph
+    names = {i.name: i for i in graph.input}
+    pasts = [n for n in names if n.startswith("past_key_values.")]
+    if not pasts or "input_ids" not in names:
+        return None
+    rng = np.random.default_rng(0)
+    feeds: dict[str, np.ndarray] = {"input_ids": np.array([[1]], np.int64)}
+    if "attention_mask" in names:
+        feeds["attention_mask"] = np.ones((1, past + 1), np.int64)
+    if "position_ids" in names:
+        feeds["position_ids"] = np.array([[past]], np.int64)
+    for n in pasts:
+        dims = [d.dim_value for d in names[n].type.tensor_type.shape.dim]
+        feeds[n] = rng.standard_normal((1, dims[1], past, dims[3])).astype(np.float32)
+    return feeds
 
 
 def latency(model: Path, threads: int, runs: int, feeds: dict[str, np.ndarray] | None) -> float:
@@ -140,6 +182,7 @@ def speed_check(
     threads: int,
     runs: int,
     feeds: dict[str, np.ndarray] | None,
+    accuracy_level: int | None = None,
 ) -> dict[str, Any]:
     """Benchmark both back to back with the same threads and feeds (never reusing an earlier
     timing: load on a shared machine drifts); `warning` is set when quantized is not faster."""
@@ -157,10 +200,47 @@ def speed_check(
         "warning": None,
     }
     if q_p50 >= fp32_p50 and mode != "none":
-        causes = slow_causes(mode, ops_after_ort(quantized), cpu, fp32_p50)
+        causes = slow_causes(mode, ops_after_ort(quantized), cpu, fp32_p50, accuracy_level)
         out["causes"] = causes
         out["warning"] = (
             f"{mode} model is not faster than fp32 on this host at {threads} thread(s): p50 "
             f"{q_p50:.3f} ms vs {fp32_p50:.3f} ms. Likely: " + "; ".join(causes or ["unknown"])
         )
     return out
+
+
+def checked_speed(
+    cfg: QuantizeConfig, original: Path, out: Path, feeds: dict[str, Any]
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """A quantize step's side-by-side timing (None when off or impossible) and the warnings to
+    show. A failure (a model that cannot run on the inputs it was given) is a warning, never
+    the loss of a finished quantization. `feeds` is example_feeds' answer."""
+    from packager.bench.errors import BenchError
+
+    if not cfg.speed_check:
+        return None, []
+    if feeds["feeds"] is None:
+        return None, [f"speed check skipped: {feeds['why']}"]
+    guessed = ", ".join(f"{k}={v}" for k, v in feeds["guessed"].items())
+    args = (cfg.mode, cfg.speed_threads, cfg.speed_runs, feeds["feeds"], cfg.int4_accuracy_level)
+    try:
+        speed = speed_check(original, out, *args)
+    except BenchError as err:
+        hint = (
+            f"; its inputs were generated with symbolic dims guessed ({guessed}): give "
+            "quantize.dims (--dim NAME=VALUE), feeds (--feeds) or eval/calib data"
+            if guessed
+            else ""
+        )
+        return None, [f"speed check failed, the quantized model is kept: {err}{hint}"]
+    shapes = {k: list(v.shape) for k, v in feeds["feeds"].items()}
+    speed |= {"inputs": shapes, "input_source": feeds["source"], "guessed_dims": feeds["guessed"]}
+    warnings = []
+    if guessed:
+        warnings.append(
+            f"speed check on generated inputs {shapes} with guessed dims {guessed}: give "
+            "quantize.dims (--dim NAME=VALUE), feeds (--feeds) or eval/calib data for real shapes"
+        )
+    if speed["warning"]:
+        warnings.append(speed["warning"])
+    return speed, warnings

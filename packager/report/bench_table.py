@@ -37,7 +37,58 @@ def _f(v: Any, spec: str) -> str:
     return "-" if v is None else format(v, spec)
 
 
+def print_lm_bench(console: Console, results: list[dict[str, Any]], title: str = "") -> None:
+    """Language models, as llama-bench prints them: one row per (model, threads, test) in
+    tokens per second (pp = prompt processing, tg = token generation), plus TTFT and RSS."""
+    t = Table(title=title or "edgepack bench", title_justify="left")
+    for c in (
+        "model",
+        "target",
+        "kind",
+        "size MiB",
+        "threads",
+        "test",
+        "t/s",
+        "TTFT ms",
+        "inter-token p50/p99 ms",
+        "KV B/token",
+        "peak RSS MB",
+    ):
+        t.add_column(c, justify="left" if c in ("model", "target", "kind", "test") else "right")
+    for r in results:
+        lm = r["lm"]
+        tests = [(f"pp{k}", v) for k, v in lm["prefill_tokens_per_s"].items()]
+        tests.append((f"tg{lm['decode_tokens']}", lm["decode_tokens_per_s"]))
+        it = lm["inter_token_ms"]
+        for i, (test, tps) in enumerate(tests):
+            first = i == 0
+            t.add_row(
+                r["model_name"] if first else "",
+                r["target"] if first else "",
+                f"[{_KIND_STYLE.get(r['kind'], '')}]{r['kind']}[/]" if first else "",
+                f"{r['file_size_mb'] * 1e6 / 2**20:.2f}" if first else "",
+                str(r["threads"]),
+                test,
+                f"{tps:,.1f}",
+                f"{lm['ttft_ms']:.1f}" if first else "",
+                f"{it['p50']:.3f} / {it['p99']:.3f}" if test.startswith("tg") else "",
+                f"{lm['kv_cache_bytes_per_token']:,}" if first else "",
+                _f(r.get("peak_rss_mb"), ".1f") if first else "",
+            )
+    console.print(t)
+    console.print(
+        f"[dim]pp: prefill of N seeded tokens; tg: N greedy tokens on the KV cache; TTFT: "
+        f"prefill of the first prompt length; median of {results[0]['lm']['reps']} reps[/]"
+    )
+
+
 def print_bench(console: Console, results: list[dict[str, Any]], title: str = "") -> None:
+    lm = [r for r in results if r.get("lm")]
+    if lm:  # language models: tokens per second, then any other rows as usual
+        print_lm_bench(console, lm, title)
+        results = [r for r in results if not r.get("lm")]
+        if not results:
+            return
     compare = len({r["model_name"] for r in results}) > 1
     t = Table(title=title or "edgepack bench", title_justify="left")
     cols = ["model", "target", "kind", "thr", "batch", "p50 ms", "p99 ms", "items/s"]

@@ -82,6 +82,13 @@ def input_shape(bench: list[dict[str, Any]]) -> str:
 
 
 def markdown_report(report: dict[str, Any]) -> str:
+    from packager.report.lm_table import is_lm, lm_markdown_table, ratios
+
+    if is_lm(report):  # language models: perplexity, agreement, tokens per second
+        parts = [f"# {report['name']}: build report", "", f"Metrics on {report['dataset']}.", ""]
+        parts += [lm_markdown_table(report), "", ratios(report) or ""]
+        parts += [f"\n> **warning:** {w}" for w in report.get("warnings", [])]
+        return "\n".join(parts) + "\n"
     rows = comparison_rows(report)
     bench = measured_here(report)
     machine = bench[0]["machine"] if bench else {}

@@ -7,6 +7,7 @@ from packager.stages import (
     evaluate,
     export,
     export_model,
+    generate,
     model_file,
     optimize,
     package,
@@ -15,6 +16,7 @@ from packager.stages import (
     provenance,
     quantize,
     teacher,
+    teacher_logits,
     teacher_outputs,
     trim_vocab,
 )
@@ -26,6 +28,7 @@ __all__ = [
     "evaluate",
     "export",
     "export_model",
+    "generate",
     "model_file",
     "optimize",
     "package",
@@ -34,6 +37,7 @@ __all__ = [
     "provenance",
     "quantize",
     "teacher",
+    "teacher_logits",
     "teacher_outputs",
     "trim_vocab",
 ]

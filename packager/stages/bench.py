@@ -4,6 +4,7 @@ fp32, student int8); from `edgepack bench` they are the files given, in order.""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -66,8 +67,8 @@ def _models(ctx: StageContext, dims: dict[str, int]) -> list[Any]:
         return [
             BenchModel(
                 art.file(),
-                role,
-                variant=role,
+                _label(role, art),
+                variant=_label(role, art),
                 samples=_text_samples(ctx, role, dims.get("sequence")) if text else None,
             )
             for role, art in ctx.inputs.items()
@@ -84,11 +85,19 @@ def _models(ctx: StageContext, dims: dict[str, int]) -> list[Any]:
     return models
 
 
+def _label(role: str, art: Artifact) -> str:
+    """A language model's quantized student is named by its precision (student_int4)."""
+    decoder = "past_key_values.0.key" in str(art.meta.get("inputs"))
+    if role == "student_int8" and art.meta.get("precision") not in (None, "int8") and decoder:
+        return f"student_{art.meta['precision']}"
+    return role
+
+
 @register_stage(BenchConfig, version=3)
 def bench(_first: Artifact, cfg: BenchConfig, ctx: StageContext) -> Output:
     from packager.bench import BenchError
     from packager.bench.runner import guess_notes
-    from packager.bench.suite import BenchOptions, run_suite
+    from packager.bench.suite import BenchOptions, has_kv_cache, run_suite
 
     options = BenchOptions(
         threads=cfg.threads,
@@ -101,6 +110,9 @@ def bench(_first: Artifact, cfg: BenchConfig, ctx: StageContext) -> Output:
         feeds=Path(cfg.feeds) if cfg.feeds else None,
     )
     models = _models(ctx, dict(cfg.dims))
+    if any(has_kv_cache(m.path) for m in models):  # language models: tokens per second
+        lm = {"prefill": list(cfg.prefill), "decode": cfg.decode, "reps": cfg.lm_runs}
+        options = dataclasses.replace(options, lm=lm)
     with ctx.reporter.track("bench", len(models)) as advance:  # resized once jobs are known
 
         def progress(done: int, n: int, what: str) -> None:

@@ -9,7 +9,7 @@ or rows of an array or datasets folder) into seeded splits, read later a batch a
 from __future__ import annotations
 
 from packager.artifact import Artifact, Output
-from packager.config import DataConfig
+from packager.config import DataConfig, LMDataConfig
 from packager.data import Splits, load_splits
 from packager.stage import StageContext, register_stage
 
@@ -53,12 +53,26 @@ def _image(cfg: DataConfig, ctx: StageContext) -> Output:
     return Output("data", meta)
 
 
-_HANDLERS = {"array": _array, "text": _text, "image": _image}
+def _lm(cfg: DataConfig, ctx: StageContext) -> Output:
+    from packager.data.lm import build_lm_splits
+
+    meta = build_lm_splits(cfg, ctx.workdir)
+    ctx.log(
+        f"{cfg.source} ({meta['kind']}): " + ", ".join(f"{s} {n}" for s, n in meta["sizes"].items())
+    )
+    return Output("data", meta)
+
+
+_HANDLERS = {"array": _array, "text": _text, "image": _image, "lm": _lm}
 
 
 @register_stage(DataConfig, version=3)
 def data(_inp: None, cfg: DataConfig, ctx: StageContext) -> Output:
     return _HANDLERS[cfg.modality](cfg, ctx)
+
+
+# Language-model data (task text-generation) under the same step: its config says so.
+register_stage(LMDataConfig, name="data", version=1)(data)
 
 
 def splits_of(art: Artifact) -> Splits:

@@ -143,6 +143,15 @@ def _text(teacher_art: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> O
         )
     if spec.freeze_embeddings:
         T.freeze_embeddings(student)
+    if cfg.int4_embedding_block is not None:  # the frozen table as its int4 blocks will be
+        from packager.quantize.embeddings import int4_round_trip
+
+        table = student.get_input_embeddings().weight
+        rounded = int4_round_trip(
+            table.detach().numpy(), cfg.int4_embedding_block, cfg.int4_embedding_symmetric
+        )
+        with torch.no_grad():
+            table.copy_(torch.from_numpy(rounded))
     text = T.TextData(data.path, data.meta["sizes"]["train"], data.meta["stream_batch"])
     if "teacher_outputs" in ctx.inputs:  # a memory map: the rows a batch needs are read
         text.teacher_outputs = np.load(ctx.inputs["teacher_outputs"].file(), mmap_mode="r")
@@ -266,9 +275,55 @@ def _image(teacher_art: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> 
     )
 
 
-_HANDLERS = {"array": _array, "text": _text, "image": _image}
+def _lm(teacher_art: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> Output:
+    """A causal-LM student (packager.distill.lm_distill), here or under torchrun (nproc > 1)."""
+    from packager.distill import lm_ddp, lm_distill
+
+    data, gen, topk = (ctx.inputs.get(r) for r in ("data", "generated", "teacher_logits"))
+    s = {"weights": cfg.weights, "temperature": cfg.temperature, "jsd_beta": cfg.jsd_beta}
+    s |= {"on_policy": cfg.on_policy, "on_policy_tokens": cfg.on_policy_tokens, "lr": cfg.lr}
+    s |= {"epochs": cfg.epochs, "batch_size": cfg.batch_size, "weight_decay": cfg.weight_decay}
+    s |= {"warmup": cfg.warmup, "seed": cfg.seed, "max_steps": cfg.max_steps}
+    job = {
+        "teacher": str(teacher_art.file()),
+        "data": str(data.path),
+        "generated": str(gen.file()) if gen else None,
+        "topk": str(topk.path) if topk else None,
+        "out": str(ctx.workdir / "model"),
+        "spec": cfg.student.to_json(),
+        "settings": s,
+        "length": data.meta["max_length"],
+        "threads": cfg.threads,
+    }
+    if cfg.nproc > 1:
+        res = lm_ddp.launch(job, cfg.nproc, ctx.workdir)
+    else:
+        res = lm_distill.run(job, reporter=ctx.reporter)
+    return _lm_output(teacher_art, cfg, ctx, res)
 
 
-@register_stage(DistillStepConfig, name="distill", version=4)
+def _lm_output(teacher_art: Artifact, cfg: DistillStepConfig, ctx: StageContext, res) -> Output:
+    from packager.sources.lm import describe_lm, load_causal_lm
+
+    desc = describe_lm(load_causal_lm(ctx.workdir / "model"))
+    n, tn = desc["params"], teacher_art.meta["params"]
+    ctx.log(
+        f"student: layers {res['layers_kept']} of {teacher_art.meta['layers']} ({res['init']}), "
+        f"{n:,} params ({tn / n:.1f}x fewer); losses {cfg.weights}; {res['steps']} steps in "
+        f"{res['seconds']:.0f} s on {cfg.nproc} process(es), on-policy batches {res['on_policy_batches']}"
+    )
+    keep = ("layers_kept", "init", "steps", "epochs_run", "curve", "on_policy_batches")
+    meta = {k: res[k] for k in keep} | {"best_epoch": res["epochs_run"], "nproc": cfg.nproc}
+    meta |= {"file": "model", "task": cfg.task, "arch": "causal-lm", "modality": "lm"}
+    meta |= {"teacher_params": tn, "compression": tn / n, "losses": cfg.weights, **desc}
+    meta |= {"on_policy_fraction": res["on_policy_batches"] / max(1, res["steps"])}
+    meta |= {"source": cfg.student.source}
+    return Output("hf", meta)
+
+
+_HANDLERS = {"array": _array, "text": _text, "image": _image, "lm": _lm}
+
+
+@register_stage(DistillStepConfig, name="distill", version=5)
 def distill(teacher: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> Output:
     return _HANDLERS[teacher.modality](teacher, cfg, ctx)

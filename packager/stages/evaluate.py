@@ -153,7 +153,57 @@ def _image(data: Artifact, cfg: EvaluateStepConfig, ctx: StageContext) -> Output
     return checked_output(cfg, ctx, metrics, [key], cfg.min_accuracy if scored else None, dataset)
 
 
-_HANDLERS = {"array": _array, "text": _text, "image": _image}
+def _lm(data: Artifact, cfg: EvaluateStepConfig, ctx: StageContext) -> Output:
+    """Language models: perplexity of each variant on held-out sequences, next-token top-1
+    agreement and mean KL against the teacher (packager.lm_metrics); the max_ppl_ratio and
+    min_agreement gates on the shipped (quantized) student."""
+    from packager.data.lm import sequences
+    from packager.lm_metrics import gate_failures, lm_metrics
+    from packager.sources.lm import encoder, lm_tokenizer
+
+    variants = variant_models(ctx)
+    labels = {
+        r: r if r != "student_int8" else f"student_{a.meta['precision']}"
+        for r, a in variants.items()
+    }
+    teacher = ctx.inputs["teacher_fp32"]
+    eos = (teacher.meta.get("eos_token_ids") or [None])[0]
+    tok = lm_tokenizer(teacher.path)
+    ids = sequences(data.path, "test", encoder(tok), eos, data.meta["max_length"], cfg.lm_sequences)
+    metrics = lm_metrics({labels[r]: a.file() for r, a in variants.items()}, ids)
+    for label, m in metrics.items():
+        ctx.log(
+            f"{label}: perplexity {m['perplexity']:.3f}, top-1 agreement {m['top1_agreement']:.4f}, "
+            f"mean KL {m['mean_kl']:.4f}"
+        )
+    shipped = labels.get("student_int8", "student_fp32")
+    failures = gate_failures(metrics, shipped, cfg.max_ppl_ratio, cfg.min_agreement)
+    if failures:
+        raise CheckFailed(ctx.step, "; ".join(failures))
+    (ctx.workdir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    sizes = {
+        labels[r]: {"size_bytes": a.file().stat().st_size, "params": a.meta.get("params")}
+        for r, a in variants.items()
+    }
+    dataset = f"{data.meta['source']} test split ({len(ids)} sequences x {ids.shape[1]} tokens)"
+    return Output(
+        "metrics",
+        {
+            "file": "metrics.json",
+            "metrics": metrics,
+            "metric": "perplexity",
+            "probe_metric": None,
+            "checks": {},
+            "dataset": dataset,
+            "variants": sizes,
+            "labels": labels,
+            "shipped": shipped,
+            "warnings": [],
+        },
+    )
+
+
+_HANDLERS = {"array": _array, "text": _text, "image": _image, "lm": _lm}
 
 
 @register_stage(EvaluateStepConfig, name="evaluate", version=5)

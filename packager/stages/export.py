@@ -154,7 +154,62 @@ def _image(model_art: Artifact, cfg: ExportConfig, ctx: StageContext) -> Output:
     )
 
 
-_HANDLERS = {"array": _array, "text": _text, "image": _image}
+def _lm(model_art: Artifact, cfg: ExportConfig, ctx: StageContext) -> Output:
+    """A causal LM with its KV cache (packager.export.lm_export): prefill and 8 decode steps
+    within export.atol of torch, 32 greedy tokens identical."""
+    from packager.data.lm import sequences
+    from packager.export import hf_export, lm_export
+    from packager.onnx_utils import io_spec
+    from packager.sources.lm import encoder, lm_tokenizer, load_causal_lm
+
+    folder, out = model_art.file(), ctx.workdir / "model.onnx"
+    try:
+        exporter = lm_export.export_lm(folder, out, cfg.opset, cfg.exporter)
+    except hf_export.ExporterFailed as err:
+        raise StageError(ctx.step, str(err)) from err
+    for name in (
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+        "config.json",
+    ):
+        if (folder / name).is_file():
+            shutil.copyfile(folder / name, ctx.workdir / name)
+    model, tok, data = load_causal_lm(folder), lm_tokenizer(folder), ctx.inputs["data"]
+    eos = (model_art.meta.get("eos_token_ids") or [None])[0]
+    prompts = [list(s[:16]) for s in sequences(data.path, "test", encoder(tok), eos, 16, 2)]
+    p = lm_export.parity(model, out, prompts)
+    worst = max(p["prefill_max_abs_diff"], p["decode_max_abs_diff"])
+    _check(ctx, worst, len(prompts), "prompts (prefill + 8 cached decode steps)", cfg.atol)
+    if not p["greedy_identical"]:
+        raise CheckFailed(
+            ctx.step,
+            f"greedy generation of {p['greedy_tokens']} tokens differs from torch at token "
+            f"{p['greedy_first_difference']} (fp32 must match exactly)",
+        )
+    ctx.log(
+        f"{exporter} ({lm_export.TASK} layout), opset {cfg.opset}; prefill {p['prefill_max_abs_diff']:.2e}, "
+        f"decode {p['decode_max_abs_diff']:.2e} <= {cfg.atol:g}; {p['greedy_tokens']} greedy tokens identical"
+    )
+    keep = (
+        "layers",
+        "kv_heads",
+        "head_dim",
+        "vocab_size",
+        "context_length",
+        "params",
+        "model_type",
+    )
+    meta = {
+        k: model_art.meta.get(k) for k in (*keep, "eos_token_ids", "bos_token_id", "pad_token_id")
+    }
+    meta |= {"file": "model.onnx", "precision": "fp32", "task": model_art.meta["task"]}
+    meta |= {"exporter": exporter, "tokenizer": "tokenizer.json", "modality": "lm"}
+    meta |= {"size_bytes": out.stat().st_size, "parity": p, "parity_max_abs_diff": worst}
+    return Output("onnx", {**meta, **io_spec(out)})
+
+
+_HANDLERS = {"array": _array, "text": _text, "image": _image, "lm": _lm}
 
 
 @register_stage(ExportConfig, version=3)

@@ -120,7 +120,34 @@ def _image(tree, model: Artifact, data: Artifact, cfg: PackageStepConfig, ctx: S
     return samples, pre, post, labels
 
 
-_HANDLERS = {"array": _array, "text": _text, "image": _image}
+def _lm(tree, model: Artifact, data: Artifact, cfg: PackageStepConfig, ctx: StageContext):
+    """A language model: tokenizer.json, the recorded greedy generation and the prefill
+    samples (packager.bundle_lm); the manifest's generation block rides along in samples."""
+    from packager.bundle_lm import generation_block, lm_samples, sample_prompts
+    from packager.data.lm import rows
+
+    g = cfg.generation
+    prompts = sample_prompts(list(rows(data.path, "test", g.sample_prompts)))
+    m = ctx.inputs["student"].meta  # the shape and special ids of the distilled model
+    eos = m.get("eos_token_ids") or []
+    block, _ = lm_samples(
+        tree, tree / "model.onnx", ctx.inputs["student"].file(), prompts, g.sample_tokens, eos
+    )
+    itemsize = 4
+    cache = {
+        "layers": m["layers"],
+        "kv_heads": m["kv_heads"],
+        "head_dim": m["head_dim"],
+        "dtype": "float32",
+    }
+    cache["bytes_per_token"] = 2 * m["layers"] * m["kv_heads"] * m["head_dim"] * itemsize
+    defaults = {"max_new_tokens": g.max_new_tokens, "temperature": g.temperature}
+    defaults |= {"top_k": g.top_k, "top_p": g.top_p}
+    block["generation"] = generation_block(m, cache, defaults)
+    return block, {"type": "none"}, {"type": "none"}, []
+
+
+_HANDLERS = {"array": _array, "text": _text, "image": _image, "lm": _lm}
 
 
 def _quantization_block(meta: dict[str, Any]) -> dict[str, Any]:
@@ -174,7 +201,8 @@ def _report(model: Artifact, cfg: PackageStepConfig, ctx: StageContext) -> dict[
     sources = ctx.inputs["provenance"].meta
     return {
         "name": sources["package_name"],  # the recipe's name, or with a naming duty applied
-        "shipped": "student_int8" if cfg.model == "int8" else "student_fp32",
+        "shipped": evaluation.meta.get("shipped")
+        or ("student_int8" if cfg.model == "int8" else "student_fp32"),
         "dataset": evaluation.meta["dataset"],
         "metric": evaluation.meta.get("metric", "accuracy"),
         "probe_metric": evaluation.meta.get("probe_metric"),
@@ -200,7 +228,10 @@ def _provenance(model: Artifact, cfg: PackageStepConfig, ctx: StageContext) -> d
     weights = None
     if teacher.meta.get("trained"):  # trained in this build: its weights are the cached file
         f = teacher.file()
-        weights = [{"file": f.name, "sha256": sha256_file(f), "size": f.stat().st_size}]
+        files = sorted(f.glob("*.safetensors")) if f.is_dir() else [f]  # an LM's folder
+        weights = [
+            {"file": w.name, "sha256": sha256_file(w), "size": w.stat().st_size} for w in files
+        ]
     return provenance_block(
         ctx.inputs["provenance"].meta,
         teacher.id,
@@ -245,6 +276,28 @@ def _manifest(model, cfg, ctx, report, samples, pre, post, labels) -> dict[str, 
     }
 
 
+def _generated_data(provenance: dict[str, Any], data: Artifact, generated: Artifact | None) -> None:
+    """Who wrote the text a language model learned from: completions the user brought (the
+    recipe names their producer), and the teacher's own (the generate step)."""
+    from packager.hashing import sha256_file
+
+    if data.meta.get("generated_by"):
+        for entry in provenance["data"]:
+            entry["generated_by"] = data.meta["generated_by"]
+    if generated is not None:
+        provenance["data"].append(
+            {
+                "source": "generate step (sequence-level KD)",
+                "kind": "generated",
+                "sha256": sha256_file(generated.file()),
+                "rows": {"train": generated.meta["completions"]},
+                "license": None,
+                "generated_by": generated.meta["generated_by"],
+                "settings": generated.meta["settings"],
+            }
+        )
+
+
 def _teacher_licenses(sources: Artifact, tree) -> None:
     """The teacher's LICENSE / USE_POLICY files, under licenses/teacher/ (a duty many terms set)."""
     for rel in sources.meta.get("license_files", []):
@@ -253,7 +306,7 @@ def _teacher_licenses(sources: Artifact, tree) -> None:
         shutil.copyfile(sources.file(rel), dest)
 
 
-@register_stage(PackageStepConfig, name="package", version=5)
+@register_stage(PackageStepConfig, name="package", version=6)
 def package(model: Artifact, cfg: PackageStepConfig, ctx: StageContext) -> Output:
     from packager._version import __version__
     from packager.bundle import file_list, zip_tree
@@ -266,9 +319,13 @@ def package(model: Artifact, cfg: PackageStepConfig, ctx: StageContext) -> Outpu
     (tree / "model.onnx").write_bytes(model.file().read_bytes())
     _teacher_licenses(ctx.inputs["provenance"], tree)
     samples, pre, post, labels = _HANDLERS[data.modality](tree, model, data, cfg, ctx)
+    generation = samples.pop("generation", None)
     samples |= {"atol": cfg.sample_atol, "rtol": cfg.sample_rtol}
     report = _report(model, cfg, ctx)
     manifest = _manifest(model, cfg, ctx, report, samples, pre, post, labels)
+    if generation is not None:  # schema 1.2: a language model's decoding contract
+        manifest["generation"] = generation
+        _generated_data(manifest["provenance"], data, ctx.inputs.get("generated"))
     stamp_model(tree / "model.onnx", manifest, __version__)  # before model.ort is made from it
     if cfg.mobile:
         from packager.mobile import write_mobile_artifacts

@@ -110,7 +110,23 @@ def _image_sources(cfg: QuantizeConfig, model: Path, data: Artifact):
     return calib, batches, f"{data.meta['source']} validation split ({n} images)"
 
 
-_HANDLERS = {"array": _array_sources, "text": _text_sources, "image": _image_sources}
+def _lm_sources(cfg: QuantizeConfig, model: Path, data: Artifact):
+    """A language model: weight-only modes need no calibration; perplexity and agreement are
+    the evaluate step's (its gates apply), the speed check times one decode step."""
+    if cfg.mode == "static" or cfg.max_drop is not None:
+        raise RecipeError(
+            "quantize: a language model takes mode int4, fp16 or dynamic without max_drop "
+            "(evaluate.max_ppl_ratio and evaluate.min_agreement are its accuracy gates)"
+        )
+    return None, None, None
+
+
+_HANDLERS = {
+    "array": _array_sources,
+    "text": _text_sources,
+    "image": _image_sources,
+    "lm": _lm_sources,
+}
 
 
 def _sources(cfg: QuantizeConfig, model: Path, ctx: StageContext):
@@ -118,44 +134,6 @@ def _sources(cfg: QuantizeConfig, model: Path, ctx: StageContext):
     data = ctx.inputs.get("data")
     modality = data.modality if data is not None else "array"  # files: arrays or token rows
     return _HANDLERS[modality](cfg, model, data)
-
-
-def _speed(cfg: QuantizeConfig, ctx: StageContext, original: Path, out: Path, feeds: dict):
-    """The side-by-side timing; a failure (a model that cannot run on the inputs it was given)
-    is a warning, never the loss of a finished quantization."""
-    from packager.bench.errors import BenchError
-    from packager.quantize.speed import speed_check
-
-    if not cfg.speed_check:
-        return None
-    if feeds["feeds"] is None:
-        ctx.warn(f"speed check skipped: {feeds['why']}")
-        return None
-    try:
-        speed = speed_check(
-            original, out, cfg.mode, cfg.speed_threads, cfg.speed_runs, feeds["feeds"]
-        )
-    except BenchError as err:
-        guessed = ", ".join(f"{k}={v}" for k, v in feeds["guessed"].items())
-        hint = (
-            f"; its inputs were generated with symbolic dims guessed ({guessed}): give "
-            "quantize.dims (--dim NAME=VALUE), feeds (--feeds) or eval/calib data"
-            if guessed
-            else ""
-        )
-        ctx.warn(f"speed check failed, the quantized model is kept: {err}{hint}")
-        return None
-    shapes = {k: list(v.shape) for k, v in feeds["feeds"].items()}
-    speed |= {"inputs": shapes, "input_source": feeds["source"], "guessed_dims": feeds["guessed"]}
-    if feeds["guessed"]:
-        shown = ", ".join(f"{k}={v}" for k, v in feeds["guessed"].items())
-        ctx.warn(
-            f"speed check on generated inputs {shapes} with guessed dims {shown}: give "
-            "quantize.dims (--dim NAME=VALUE), feeds (--feeds) or eval/calib data for real shapes"
-        )
-    if speed["warning"]:
-        ctx.warn(speed["warning"])
-    return speed
 
 
 def _evaluator(cfg: QuantizeConfig, original: Path, batches, dataset):
@@ -185,7 +163,7 @@ def _log_upgrade(ctx: StageContext, up: dict[str, Any] | None) -> None:
 def quantize(model_art: Artifact, cfg: QuantizeConfig, ctx: StageContext) -> Output:
     from packager.quantize import search as S
     from packager.quantize.modes import Quantizer
-    from packager.quantize.speed import example_feeds
+    from packager.quantize.speed import checked_speed, example_feeds
 
     src = model_art.file()
     # The model the user gave (before optimize/slim): sizes, the metric and the speed check
@@ -212,7 +190,9 @@ def quantize(model_art: Artifact, cfg: QuantizeConfig, ctx: StageContext) -> Out
         )
     # Timed afresh, fp32 and quantized back to back: a search trial's p50 was taken minutes
     # earlier under other load, and a side-by-side claim needs both sides under the same.
-    speed = _speed(cfg, ctx, original, out, feeds)
+    speed, warnings = checked_speed(cfg, original, out, feeds)
+    for w in warnings:
+        ctx.warn(w)
     verdict = _verdict(cfg, ctx, best, trials, candidates)
     shutil.rmtree(work)
     metric = None

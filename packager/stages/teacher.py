@@ -115,7 +115,40 @@ def _image(data: Artifact, cfg: TeacherStepConfig, ctx: StageContext) -> Output:
     return Output("torch", {**meta, **info})
 
 
-_HANDLERS = {"array": _array, "text": _text, "image": _image}
+def _lm(data: Artifact, cfg: TeacherStepConfig, ctx: StageContext) -> Output:
+    """A causal LM: an hf: folder copied into the cache, or builtin:tiny-llama trained here on
+    the data's training text; either way checked by its perplexity on validation text."""
+    from packager.nets.lm import torch_perplexity
+    from packager.sources import hf, lm
+    from packager.sources.builtin_lm import build_tiny_llama
+
+    dest = ctx.workdir / hf.MODEL_DIR
+    info: dict[str, Any] = {"trained": False}
+    if cfg.source.startswith("hf:"):
+        folder = hf.resolve(cfg.source)
+        model = lm.load_causal_lm(folder)
+        lm.save_lm(model, folder, dest)
+        info["folder"] = str(folder)
+    else:
+        seq = data.meta["max_length"]
+        info["training"] = build_tiny_llama(
+            data.path, cfg.kwargs, cfg.train, seq, dest, ctx.reporter
+        )
+        info["trained"] = True
+        model = lm.load_causal_lm(dest)
+    desc = lm.describe_lm(model)
+    eos = (desc["eos_token_ids"] or [None])[0]
+    encode = lm.encoder(lm.lm_tokenizer(dest))
+    ppl = torch_perplexity(model, encode, eos, data.path, "val", data.meta["max_length"], 16)
+    ctx.log(
+        f"{cfg.source}: {desc['architecture']}, {desc['layers']} layers x {desc['hidden_size']}, "
+        f"{desc['params']:,} params, vocab {desc['vocab_size']}; val perplexity {ppl:.2f}"
+    )
+    meta = {**info, **desc, "file": hf.MODEL_DIR, "task": cfg.task, "source": cfg.source}
+    return Output("hf", {**meta, "modality": "lm", "val_perplexity": ppl})
+
+
+_HANDLERS = {"array": _array, "text": _text, "image": _image, "lm": _lm}
 
 
 @register_stage(TeacherStepConfig, name="teacher", version=4)

@@ -55,7 +55,7 @@ def test_a_built_mobile_package_manifest_validates_against_the_published_schema(
         manifest = json.loads(zf.read("manifest.json"))
     jsonschema.validate(manifest, json.loads(SCHEMA_FILE.read_text()))
     assert "mobile" in manifest  # the optional block is validated too, not skipped
-    assert manifest["schema_version"] == "1.2" and "teacher" in manifest["provenance"]
+    assert manifest["schema_version"] == "1.3" and "teacher" in manifest["provenance"]
     assert _runtime_accepts(manifest)
 
 
@@ -193,3 +193,18 @@ def test_inspect_provenance_of_a_1_0_package_says_it_has_none(digits, write_pack
     out = CliRunner().invoke(cli, ["inspect", str(path), "--provenance"])
     assert out.exit_code == 0, out.output
     assert "no provenance block (a package written before schema 1.1)" in out.output
+
+
+def test_a_language_model_manifest_validates_with_its_generation_block(tiny_lm_build):
+    """Schema 1.2's generation block, in the published schema and in the runtime's own check;
+    a generation block without its required kv_cache is refused by both."""
+    with zipfile.ZipFile(tiny_lm_build.package_path) as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+    schema = json.loads(SCHEMA_FILE.read_text())
+    jsonschema.validate(manifest, schema)
+    assert manifest["schema_version"] == "1.3" and _runtime_accepts(manifest)
+    broken = json.loads(json.dumps(manifest))
+    del broken["generation"]["kv_cache"]
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, schema)
+    assert not _runtime_accepts(broken)

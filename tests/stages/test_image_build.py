@@ -49,7 +49,7 @@ def test_an_image_package_records_its_preprocessing_and_replays_its_image_files(
 
     result = _build(images, cache, tmp_path)
     m = _manifest(result)
-    assert m["schema_version"] == "1.2"
+    assert m["schema_version"] == "1.3"
     pre = m["preprocessing"]
     assert pre["type"] == "image" and pre["resize"] == {"shorter": 36, "interpolation": "bilinear"}
     assert pre["crop"] == {"height": 32, "width": 32} and pre["mean"] == [0.485, 0.456, 0.406]

@@ -162,3 +162,44 @@ def test_a_student_trained_on_one_topic_and_probed_on_another_is_warned_about(
     assert m["cosine"] - m["probe_cosine"] > 0.03, m
     warned = [w for w in report["warnings"] if "much less elsewhere" in w]
     assert len(warned) == 1 and f"{m['probe_cosine']:.4f} on the probe" in warned[0]
+
+
+def test_a_frozen_word_table_shipped_as_int4_is_the_one_the_student_trained_on(
+    text_root, tiny_texts_file
+):
+    """quantize.embeddings = int4 with frozen embeddings: the student trains on the table's int4
+    blocks, so the shipped GatherBlockQuantized returns exactly the vectors it learned with."""
+    import onnx
+    from onnx import numpy_helper
+    from tiny_models import tiny_bert_folder
+
+    from packager.onnx_utils import session
+
+    teacher = tiny_bert_folder(text_root / "wide-vocab", task="feature-extraction", vocab_size=1100)
+    result = _build(
+        text_root,
+        "int4-table",
+        teacher,
+        "feature-extraction",
+        export={"exporter": "torch"},
+        distill={
+            "losses": {"embedding_cosine": 1.0},
+            "student": {"arch": "transformer", "layers": "every-other", "freeze_embeddings": True},
+        },
+        quantize={"metric": "cosine", "embeddings": "int4", "embedding_block_size": 16},
+    )
+    fp32 = onnx.load(str(result.artifact("export").file()))
+    gather = next(n for n in fp32.graph.node if n.op_type == "Gather" and "word" in n.name)
+    table = next(
+        numpy_helper.to_array(t) for t in fp32.graph.initializer if t.name == gather.input[0]
+    )
+    q = onnx.load(str(result.artifact("quantize").file()))
+    gbq = next(n for n in q.graph.node if n.op_type == "GatherBlockQuantized")
+    del q.graph.output[:]
+    q.graph.output.append(onnx.helper.make_tensor_value_info(gbq.output[0], 1, None))
+    onnx.save(q, str(text_root / "rows.onnx"))
+    ids = np.arange(1100).reshape(22, 50)  # 50 tokens: within its 64 positions
+    names = [i.name for i in session(text_root / "rows.onnx").get_inputs()]
+    feeds = {n: (ids if n == "input_ids" else np.ones_like(ids)) for n in names}
+    rows = session(text_root / "rows.onnx").run(None, feeds)[0].reshape(1100, -1)
+    assert np.array_equal(rows, table)

@@ -47,6 +47,10 @@ std::vector<std::string> referenced_files(const Json& manifest) {
       paths.push_back(detail::string_field(mapping, name, std::string("samples.") + key + "."));
     }
   }
+  // A language model's recorded generation (schema 1.2), replayed by check_generation.
+  const Json generation = manifest.value("generation", Json::object());
+  if (generation.contains("sample"))
+    paths.push_back(detail::string_field(generation, "sample", "generation."));
   for (const std::string& path : paths) {
     if (!manifest["files"].contains(path)) {
       fail(ErrorKind::kInvalidPackage,

@@ -120,6 +120,18 @@ class Package {
   // Softmax and top-1 per row of a classifier's output (no-op for postprocessing "none").
   Prediction postprocess(Prediction pred) const;
 
+  // Language-model packages (task text-generation, the manifest's "generation" block, schema
+  // 1.2): true when the model is a decoder with a KV cache.
+  bool is_language_model() const;
+  // Greedy decoding with the KV cache: the prompt's token ids are run once (prefill), then one
+  // step per new token on the cache the last step returned. Stops before an EOS id.
+  // With stop_at_eos false it runs all max_new_tokens steps (as the recorded sample does).
+  std::vector<int64_t> greedy(const std::vector<int64_t>& prompt, int max_new_tokens,
+                              bool stop_at_eos = true) const;
+  // Replay the recorded sample generation (samples/generation.json) token for token; returns
+  // the number of tokens reproduced. Throws Error(kSampleMismatch) at the first difference.
+  int64_t check_generation() const;
+
   struct Impl;  // opaque: keeps onnxruntime and JSON headers out of apps' builds
 
  private:

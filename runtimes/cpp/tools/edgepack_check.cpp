@@ -37,8 +37,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
+    const auto pkg = edgepack::Package::open(folder, options);
     if (!image.empty()) {
-      const auto pkg = edgepack::Package::open(folder, options);
       if (tensor) {
         const edgepack::Array x = pkg.preprocess_image(image);
         std::printf("{\"shape\": [");
@@ -54,9 +54,14 @@ int main(int argc, char** argv) {
       }
       return 0;
     }
-    const edgepack::SampleCheck check = edgepack::Package::open(folder, options).check_samples();
-    std::printf("ok: %lld samples reproduced (max abs diff %.3g)\n",
-                static_cast<long long>(check.count), check.max_abs_diff);
+    const edgepack::SampleCheck check = pkg.check_samples();
+    std::printf("ok: %lld samples reproduced (max abs diff %.3g)", static_cast<long long>(check.count),
+                check.max_abs_diff);
+    if (pkg.is_language_model()) {  // its recorded greedy generation, token for token
+      std::printf(", generation %lld greedy tokens reproduced",
+                  static_cast<long long>(pkg.check_generation()));
+    }
+    std::printf("\n");
   } catch (const edgepack::Error& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 1;

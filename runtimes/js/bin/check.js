@@ -89,9 +89,10 @@ async function main(argv) {
   const result = await pkg.verify();
   const maxDiff = Math.max(...Object.values(result.maxAbsDiff));
   const signed = pkg.signed ? ", signature ok" : "";
+  const generated = result.generated ? `, generation ${result.generated.slice(14)}` : "";
   console.log(
     `ok: ${result.count} samples reproduced (max abs diff ${fmt(maxDiff)}; ` +
-      `backend ${pkg.backend}${signed})`,
+      `backend ${pkg.backend}${signed})${generated}`,
   );
 }
 

@@ -11,6 +11,7 @@
 const errors = require("./errors");
 const { BACKENDS } = require("./backend");
 const { SUPPORTED_MAJOR } = require("./manifest");
+const { Decoder, replayGeneration } = require("./generation");
 const { readNpy } = require("./npy");
 const { Package, load } = require("./package");
 const { softmax } = require("./processing");
@@ -18,10 +19,12 @@ const { version } = require("../package.json");
 
 module.exports = {
   BACKENDS: Object.keys(BACKENDS),
+  Decoder,
   Package,
   SUPPORTED_MAJOR,
   load,
   readNpy,
+  replayGeneration,
   softmax,
   version,
   ...errors,

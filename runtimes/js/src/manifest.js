@@ -163,7 +163,7 @@ function validate(manifest) {
   }
 }
 
-/** The package files the runtime itself reads: the model and the samples. */
+/** The package files the runtime itself reads: the model, the samples, a recorded generation. */
 function referencedFiles(manifest) {
   const paths = [manifest.model];
   const samples = manifest.samples ?? {};
@@ -174,6 +174,8 @@ function referencedFiles(manifest) {
       paths.push(...Object.values(samples[key]).filter((p) => typeof p === "string"));
     }
   }
+  const generation = manifest.generation ?? {};
+  if (typeof generation.sample === "string") paths.push(generation.sample);
   return paths;
 }
 

@@ -136,14 +136,27 @@ class Package {
     }
     const count = Object.values(got)[0].shape[0];
     const within = `within atol=${atol}, rtol=${rtol}`;
+    let generated = "";
+    if (this.manifest.generation) {
+      // A language model: its recorded greedy generation, token for token.
+      const { replayGeneration } = require("./generation");
+      try {
+        const done = await replayGeneration(this);
+        generated = `; generation: ${done.prompts} prompts, ${done.tokens} greedy tokens reproduced`;
+      } catch (err) {
+        if (!(err instanceof SampleMismatchError)) throw err;
+        failures.push(err.message);
+      }
+    }
     const message = failures.length
       ? `${count} samples do not reproduce ${within}: ${failures.join("; ")}`
       : `${count} samples reproduce ${within} (` +
         Object.entries(maxAbsDiff)
           .map(([n, d]) => `${n}=${fmt(d)}`)
           .join(", ") +
-        ")";
-    return { ok: failures.length === 0, count, maxAbsDiff, message };
+        ")" +
+        generated;
+    return { ok: failures.length === 0, count, maxAbsDiff, message, generated };
   }
 
   /**

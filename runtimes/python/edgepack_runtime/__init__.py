@@ -7,7 +7,9 @@
 folder for the C++ runtime). See README.md.
 """
 
-from . import image  # type "image" preprocessing (numpy; Pillow only to decode files)
+# generation: language models' decoding with the KV cache; image: type "image" preprocessing
+# (numpy; Pillow only to decode files).
+from . import generation, image
 from ._version import __version__
 from .errors import (
     EdgepackRuntimeError,
@@ -19,6 +21,7 @@ from .errors import (
     SignatureError,
     UnsupportedPackageError,
 )
+from .generation import Decoder
 from .limits import MAX_FILE_BYTES, MAX_JSON_DEPTH, MAX_MANIFEST_BYTES
 from .manifest import SCHEMA_VERSION, SUPPORTED_MAJOR
 from .package import Package, SampleCheck, load
@@ -31,6 +34,7 @@ __all__ = [
     "MAX_MANIFEST_BYTES",
     "SCHEMA_VERSION",
     "SUPPORTED_MAJOR",
+    "Decoder",
     "EdgepackRuntimeError",
     "InputError",
     "IntegrityError",
@@ -44,6 +48,7 @@ __all__ = [
     "SignatureError",
     "UnsupportedPackageError",
     "__version__",
+    "generation",
     "image",
     "load",
     "open_package",

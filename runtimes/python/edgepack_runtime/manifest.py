@@ -25,8 +25,9 @@ from .errors import IntegrityError, InvalidPackageError, SchemaVersionError
 from .limits import MAX_FILE_BYTES, MAX_JSON_DEPTH, MAX_MANIFEST_BYTES
 from .schema import check
 
-SCHEMA_VERSION = "1.2"  # 1.1: the optional provenance block; 1.2: image preprocessing and image
-# samples (older packages read the same)
+# 1.1: the optional provenance block; 1.2: the optional generation block of language models;
+# 1.3: image preprocessing and image samples (1.0, 1.1 and 1.2 packages read the same).
+SCHEMA_VERSION = "1.3"
 SUPPORTED_MAJOR = 1
 # Present in a package but never listed under "files": they describe the listing itself.
 UNLISTED = frozenset({MANIFEST, "manifest.sig"})
@@ -145,6 +146,10 @@ def referenced_files(manifest: dict[str, Any]) -> list[str]:
     tokenizer = (manifest.get("preprocessing") or {}).get("tokenizer")
     if isinstance(tokenizer, str):
         paths.append(tokenizer)
+    generation = manifest.get("generation") or {}
+    paths.extend(
+        generation[k] for k in ("tokenizer", "sample") if isinstance(generation.get(k), str)
+    )
     return paths
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +64,7 @@ class Package:
         self._preprocess = preprocess
         self._postprocess = postprocess
         self._input_names = {i.name for i in session.get_inputs()}
+        self._lm = None
 
     @property
     def name(self) -> str:
@@ -165,6 +166,7 @@ class Package:
             if not np.allclose(a, e, atol=atol, rtol=rtol):
                 failures.append(f"{name}: max abs diff {diffs[name]:.3g}")
         count = len(next(iter(got.values())))
+        generated = self._replay_generation(failures)
         if failures:
             message = (
                 f"{count} samples do not reproduce within atol={atol:g}, rtol={rtol:g}: "
@@ -173,7 +175,51 @@ class Package:
         else:
             listed = ", ".join(f"{n}={d:.3g}" for n, d in diffs.items())
             message = f"{count} samples reproduce within atol={atol:g}, rtol={rtol:g} ({listed})"
+            message += generated
         return SampleCheck(ok=not failures, count=count, max_abs_diff=diffs, message=message)
+
+    @property
+    def lm(self):
+        """The language model of a text-generation package (LanguageModel), made on first use."""
+        if self._lm is None:
+            from .lm import LanguageModel
+
+            self._lm = LanguageModel(self.manifest, self._session, self._files)
+        return self._lm
+
+    def generate(
+        self,
+        prompt: str,
+        max_new_tokens: int | None = None,
+        temperature: float | None = None,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
+        stop: Sequence[str] = (),
+    ) -> Iterator[str]:
+        """Stream the continuation of `prompt`, piece by piece, with the KV cache (needs
+        `tokenizers`). Unset options take the package's generation defaults; temperature 0 is
+        greedy; generation ends at max_new_tokens, an EOS token, or before a `stop` string."""
+        return self.lm.stream(
+            prompt,
+            stop,
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            seed=seed,
+        )
+
+    def _replay_generation(self, failures: list[str]) -> str:
+        """A language model's recorded greedy generation, replayed token for token."""
+        if not self.manifest.get("generation"):
+            return ""
+        try:
+            done = self.lm.replay()
+        except SampleMismatchError as exc:
+            failures.append(str(exc))
+            return ""
+        return f"; generation: {done['prompts']} prompts, {done['tokens']} greedy tokens reproduced"
 
     def verify(self) -> SampleCheck:
         """check_samples, raising SampleMismatchError when the samples do not reproduce.

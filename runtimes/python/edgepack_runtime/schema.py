@@ -65,7 +65,7 @@ MANIFEST_SCHEMA: dict[str, Any] = {
             "required": ["type"],
             "description": "raw app input -> model feeds; the fields depend on the type",
             "properties": {
-                "type": {"type": "string", "description": "tensor, text, image (1.2) or none"},
+                "type": {"type": "string", "description": "tensor, text, image (1.3) or none"},
                 "input": {"type": "string", "description": "the model input it feeds"},
                 "dtype": _STRING,
                 "sample_shape": {"type": "array", "items": {"type": "integer"}},
@@ -132,7 +132,7 @@ MANIFEST_SCHEMA: dict[str, Any] = {
                 "images": {
                     "type": "array",
                     "items": _PATH,
-                    "description": "image packages (1.2): the raw image files, one per sample",
+                    "description": "image packages (1.3): the raw image files, one per sample",
                 },
                 "jpeg_atol": {
                     "type": "number",
@@ -178,6 +178,7 @@ MANIFEST_SCHEMA: dict[str, Any] = {
         },
         "lineage": {"type": "object", "description": "recipe, stage configs, library versions"},
         "provenance": {"$ref": "#/$defs/provenance"},
+        "generation": {"$ref": "#/$defs/generation"},
         "metrics": {"type": "object", "description": "accuracy etc. per model variant"},
         "benchmarks": {
             "type": "array",
@@ -194,6 +195,43 @@ MANIFEST_SCHEMA: dict[str, Any] = {
         },
     },
     "$defs": {
+        "generation": {
+            "type": "object",
+            "required": ["kv_cache", "eos_token_ids", "sample"],
+            "description": "schema 1.2+: how a language model (task text-generation) decodes: "
+            "its KV-cache layout, stop tokens, defaults, and the recorded greedy generation every "
+            "runtime must reproduce token for token; see docs/package-format.md#language-models",
+            "properties": {
+                "tokenizer": {**_PATH, "description": "tokenizer.json (text in and out)"},
+                "sample": {**_PATH, "description": "samples/generation.json: prompts and ids"},
+                "eos_token_ids": {"type": "array", "items": {"type": "integer"}},
+                "bos_token_id": {"type": ["integer", "null"]},
+                "context_length": {"type": ["integer", "null"], "minimum": 1},
+                "kv_cache": {
+                    "type": "object",
+                    "required": ["layers", "kv_heads", "head_dim", "dtype"],
+                    "description": "past_key_values.{i}.key/value in, present.{i}.key/value out; "
+                    "each (batch, kv_heads, sequence, head_dim)",
+                    "properties": {
+                        "layers": {"type": "integer", "minimum": 1},
+                        "kv_heads": {"type": "integer", "minimum": 1},
+                        "head_dim": {"type": "integer", "minimum": 1},
+                        "dtype": _STRING,
+                        "bytes_per_token": {"type": "integer", "minimum": 0},
+                    },
+                },
+                "defaults": {
+                    "type": "object",
+                    "description": "max_new_tokens, temperature, top_k, top_p",
+                    "properties": {
+                        "max_new_tokens": {"type": "integer", "minimum": 1},
+                        "temperature": {"type": "number", "minimum": 0},
+                        "top_k": {"type": "integer", "minimum": 0},
+                        "top_p": {"type": "number", "minimum": 0},
+                    },
+                },
+            },
+        },
         "provenance": {
             "type": "object",
             "description": "schema 1.1+: where the model came from (informational; readers "

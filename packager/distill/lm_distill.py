@@ -1,0 +1,113 @@
+"""One causal-LM distillation run, from plain arguments: load the teacher, derive (or load) the
+student, pack the training text, train, save. The distill stage calls it in its own process,
+or launches it under torchrun (`python -m packager.distill.lm_ddp JOB.json`) for DDP; both
+write the same folder and the same result.json."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from packager.config import CausalStudentConfig
+from packager.data.lm import pack, row_text, rows
+from packager.distill.lm_student import derive_causal_student
+from packager.distill.lm_trainer import LMTrainSettings, train_lm
+from packager.errors import RecipeError
+from packager.sources.lm import describe_lm, encoder, lm_tokenizer, load_causal_lm, save_lm
+
+RESULT = "result.json"
+
+
+def training_texts(data: Path, generated: Path | None) -> Iterator[str]:
+    """What the student learns from: the teacher's completions first (sequence-level KD), when
+    there are some, then the data's training text (prompt + completion rows as one text)."""
+    if generated is not None:
+        with generated.open(encoding="utf-8") as f:
+            for line in f:
+                row = json.loads(line)
+                yield row["prompt"] + row["completion"]
+    for r in rows(data, "train"):
+        yield row_text(r)
+
+
+def batch_stream(data, generated, encode, eos, length: int, batch: int, limit=None):
+    """A function giving (first sequence index, (batch, length) ids) per full global batch."""
+
+    def batches():
+        buf, start = [], 0
+        for i, seq in enumerate(pack(training_texts(data, generated), encode, eos, length)):
+            if limit is not None and i >= limit:
+                break
+            buf.append(seq)
+            if len(buf) == batch:
+                yield start, torch.from_numpy(np.stack(buf))
+                buf, start = [], i + 1
+
+    return batches
+
+
+def make_student(teacher, spec: CausalStudentConfig, sample: torch.Tensor):
+    if spec.source:
+        from packager.sources import hf
+
+        folder = hf.resolve(spec.source)
+        student = load_causal_lm(folder)
+        if student.config.vocab_size != teacher.config.vocab_size:
+            raise RecipeError(
+                f"distill.student.source {spec.source}: vocabulary {student.config.vocab_size} "
+                f"is not the teacher's {teacher.config.vocab_size}; a student folder must share "
+                "the teacher's tokenizer"
+            )
+        return student, [], "given"
+    return derive_causal_student(teacher, spec, sample)
+
+
+def run(job: dict[str, Any], rank: int = 0, world: int = 1, reporter=None) -> dict[str, Any]:
+    """`job`: teacher, data, generated, topk, out (folders/files), spec (student config JSON),
+    settings (LMTrainSettings fields), length, threads, sample_rows."""
+    torch.set_num_threads(job.get("threads") or 1)
+    teacher_dir = Path(job["teacher"])
+    teacher = load_causal_lm(teacher_dir)
+    for p in teacher.parameters():
+        p.requires_grad = False
+    tok = lm_tokenizer(teacher_dir)
+    eos = (describe_lm(teacher)["eos_token_ids"] or [None])[0]
+    s = LMTrainSettings(**job["settings"])
+    if s.batch_size % world:
+        raise RecipeError(f"distill.batch_size {s.batch_size} must divide by nproc {world}")
+    generated = Path(job["generated"]) if job.get("generated") else None
+    length, data = job["length"], Path(job["data"])
+    batches = batch_stream(data, generated, encoder(tok), eos, length, s.batch_size)
+    first = next(batches(), None)
+    if first is None:
+        raise RecipeError(
+            f"distill: fewer than {s.batch_size} training sequences of {length} tokens"
+        )
+    torch.manual_seed(s.seed)  # the student's init (pruning ranks are deterministic)
+    spec = CausalStudentConfig.model_validate(job["spec"])
+    student, ids, init = make_student(teacher, spec, first[1][: job.get("sample_rows", 8)])
+    per_epoch = sum(1 for _ in batches())
+    topk = None
+    if job.get("topk"):
+        folder = Path(job["topk"])
+        topk = (
+            np.load(folder / "values.npy", mmap_mode="r"),
+            np.load(folder / "indices.npy", mmap_mode="r"),
+        )
+    if reporter is not None and rank == 0:
+        with reporter.track("distill", min(per_epoch * s.epochs, s.max_steps or 1 << 62)) as adv:
+            res = train_lm(teacher, student, batches, per_epoch, s, topk, rank, world, adv)
+    else:
+        res = train_lm(teacher, student, batches, per_epoch, s, topk, rank, world)
+    out = {**asdict(res), "layers_kept": ids, "init": init, "steps_per_epoch": per_epoch}
+    if rank == 0:
+        dest = Path(job["out"])
+        save_lm(student, teacher_dir, dest)
+        (dest / RESULT).write_text(json.dumps(out, indent=2))
+    return out

@@ -1,0 +1,166 @@
+"""Distilling a causal-LM student: weighted token-level losses over packed training sequences
+(the data's text, the teacher's own generations for sequence-level KD, or both), an optional
+on-policy fraction (the student samples continuations, the teacher scores them: GKD), and the
+teacher either live or replayed from its cached top-k logits.
+
+One process, or one rank of a torchrun DDP job (`world` > 1): every rank reads the same global
+batch of `batch_size` sequences and trains on its own rows (rank, rank + world, ...), DDP
+averages the gradients, so the update is the single-process one up to float summation order.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from packager.distill import lm_losses as L
+from packager.errors import RecipeError
+from packager.sources.builtin_lm import lr_at
+
+LIVE_LOSSES = ("reverse_kl", "jsd")  # need the teacher's whole distribution at every step
+
+
+@dataclass
+class LMTrainSettings:
+    """The distill: fields the loop reads (plain values: the stage builds it from its config)."""
+
+    weights: dict[str, float]
+    temperature: float = 1.0
+    jsd_beta: float = 0.5
+    on_policy: float = 0.0
+    on_policy_tokens: int = 24
+    epochs: int = 1
+    batch_size: int = 8
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup: float = 0.05
+    seed: int = 0
+    max_steps: int | None = None
+
+
+@dataclass
+class LMTrainResult:
+    steps: int
+    epochs_run: int
+    seconds: float
+    curve: list[dict[str, float]] = field(default_factory=list)
+    on_policy_batches: int = 0
+
+
+def loss_terms(
+    s: LMTrainSettings, student_logits, ids, teacher_logits=None, topk=None, mask=None, data=True
+) -> dict[str, torch.Tensor]:
+    """Each weighted loss on one batch (CE only on data tokens, not on the student's samples)."""
+    w, T = s.weights, s.temperature
+    out: dict[str, torch.Tensor] = {}
+    if "logits_kd" in w:
+        out["logits_kd"] = (
+            L.topk_forward_kl(student_logits, *topk, T, mask)
+            if topk is not None
+            else L.forward_kl(student_logits, teacher_logits, T, mask)
+        )
+    if "reverse_kl" in w:
+        out["reverse_kl"] = L.reverse_kl(student_logits, teacher_logits, T, mask)
+    if "jsd" in w:
+        out["jsd"] = L.jsd(student_logits, teacher_logits, s.jsd_beta, T, mask)
+    if "label_ce" in w and data:
+        out["label_ce"] = L.ce(student_logits, ids, mask)
+    return out
+
+
+def _sample_on_policy(model, ids: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The student continues the first half of each row by `n` sampled tokens; the mask marks
+    the sampled positions (the ones the teacher scores)."""
+    prompt = ids[:, : max(1, ids.shape[1] // 2)]
+    with torch.no_grad():
+        out = model.generate(
+            input_ids=prompt,
+            attention_mask=torch.ones_like(prompt),
+            max_new_tokens=n,
+            min_new_tokens=n,
+            do_sample=True,
+            top_k=0,
+            pad_token_id=0,
+        )
+    mask = torch.zeros_like(out)
+    mask[:, prompt.shape[1] :] = 1
+    return out, mask
+
+
+def train_lm(
+    teacher,
+    student,
+    batches: Callable[[], Iterator[tuple[int, torch.Tensor]]],
+    steps_per_epoch: int,
+    s: LMTrainSettings,
+    topk: Any = None,
+    rank: int = 0,
+    world: int = 1,
+    advance: Callable[..., None] = lambda *a, **k: None,
+) -> LMTrainResult:
+    """Train `student` in place. `batches()` yields (first sequence index, global batch ids);
+    `topk` (values, indices memmaps over the sequences) replaces the live teacher for KD."""
+    model = student
+    if world > 1:
+        model = torch.nn.parallel.DistributedDataParallel(student)
+    total = s.epochs * steps_per_epoch
+    if s.max_steps:
+        total = min(total, s.max_steps)
+    if total < 1:
+        raise RecipeError("distill: no full training batch (more text, or a smaller batch_size)")
+    torch.manual_seed(s.seed)
+    rng = np.random.default_rng(s.seed)  # the same draws on every rank
+    opt = torch.optim.AdamW(student.parameters(), lr=s.lr, weight_decay=s.weight_decay)
+    student.train()
+    res, t0, step = LMTrainResult(0, 0, 0.0), time.perf_counter(), 0
+    for epoch in range(s.epochs):
+        losses = []
+        for start, ids in batches():
+            if step >= total:
+                break
+            mine = ids[rank::world]
+            rows = torch.arange(start, start + len(ids))[rank::world]
+            loss, parts = _step(model, teacher, student, mine, rows, s, topk, rng, res)
+            for g in opt.param_groups:
+                g["lr"] = lr_at(step, total, s.lr, s.warmup)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
+            opt.step()
+            losses.append(loss.item())
+            step += 1
+            advance(1, loss=losses[-1], **{k: v.item() for k, v in parts.items()})
+        res.epochs_run = epoch + 1
+        res.curve.append({"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else 0.0})
+        if step >= total:
+            break
+    student.eval()
+    res.steps, res.seconds = step, time.perf_counter() - t0
+    return res
+
+
+def _step(model, teacher, student, ids, rows, s: LMTrainSettings, topk, rng, res):
+    mask, data = None, True
+    if s.on_policy > 0 and rng.random() < s.on_policy:
+        student.eval()
+        ids, mask = _sample_on_policy(student, ids, s.on_policy_tokens)
+        student.train()
+        data = False
+        res.on_policy_batches += 1
+    teacher_logits, cached = None, None
+    if topk is not None and data:
+        values, indices = topk
+        r = rows.numpy()
+        cached = (torch.from_numpy(np.asarray(values[r])), torch.from_numpy(np.asarray(indices[r])))
+    else:
+        with torch.no_grad():
+            teacher_logits = teacher(input_ids=ids).logits.float()
+    logits = model(input_ids=ids).logits.float()
+    parts = loss_terms(s, logits, ids, teacher_logits, cached, mask, data)
+    loss = sum(s.weights[k] * v for k, v in parts.items())
+    return loss, parts

@@ -1,0 +1,117 @@
+"""Language-model packages (task text-generation, schema 1.2's `generation` block): text in,
+streamed text out, with the KV cache (generation.py); and the replay of the recorded sample
+generation, token for token."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from .errors import InvalidPackageError, SampleMismatchError, UnsupportedPackageError
+from .generation import Decoder, generate_ids, greedy
+from .manifest import parse_json
+
+
+class LanguageModel:
+    """A package's decoder, tokenizer and generation settings."""
+
+    def __init__(self, manifest: Mapping[str, Any], session: Any, files: Mapping[str, bytes]):
+        spec = manifest.get("generation")
+        if not isinstance(spec, Mapping):
+            raise UnsupportedPackageError(
+                f"{manifest.get('name')}: not a language-model package (no generation block)"
+            )
+        self.spec = spec
+        self.files = files
+        self.decoder = Decoder(session)
+        self.stop_ids = [int(i) for i in spec.get("eos_token_ids") or []]
+        self.context_length = spec.get("context_length")
+        self.defaults = dict(spec.get("defaults") or {})
+        self._tokenizer = None
+
+    @property
+    def tokenizer(self):
+        if self._tokenizer is None:
+            try:
+                from tokenizers import Tokenizer
+            except ImportError as exc:
+                raise UnsupportedPackageError(
+                    "text generation needs the tokenizers package: "
+                    "pip install 'edgepack-runtime[text]' (token ids work without it)"
+                ) from exc
+            path = self.spec.get("tokenizer", "tokenizer.json")
+            if path not in self.files:
+                raise InvalidPackageError(f"manifest.json: generation.tokenizer {path!r} not found")
+            self._tokenizer = Tokenizer.from_str(self.files[path].decode("utf-8"))
+            self._tokenizer.no_padding()
+            self._tokenizer.no_truncation()
+        return self._tokenizer
+
+    def encode(self, prompt: str) -> list[int]:
+        return list(self.tokenizer.encode(prompt).ids)
+
+    def generate_ids(self, prompt_ids: Sequence[int], **options: Any) -> Iterator[int]:
+        settings = {
+            k: self.defaults[k] for k in ("temperature", "top_k", "top_p") if k in self.defaults
+        }
+        settings.update({k: v for k, v in options.items() if v is not None})
+        n = settings.pop("max_new_tokens", self.defaults.get("max_new_tokens", 64))
+        return generate_ids(
+            self.decoder,
+            prompt_ids,
+            int(n),
+            stop_ids=self.stop_ids,
+            max_length=self.context_length,
+            **settings,
+        )
+
+    def stream(self, prompt: str, stop: Sequence[str] = (), **options: Any) -> Iterator[str]:
+        """Text pieces as tokens arrive: each piece is the decoded text's new suffix (a piece is
+        held back while it ends in an incomplete UTF-8 sequence); ends before a stop string."""
+        tok = self.tokenizer
+        ids: list[int] = []
+        shown = ""
+        for token in self.generate_ids(self.encode(prompt), **options):
+            ids.append(token)
+            text = tok.decode(ids)
+            if text.endswith("\ufffd"):
+                continue
+            cut = _stop_at(text, stop)
+            if cut is not None:
+                if cut > len(shown):
+                    yield text[len(shown) : cut]
+                return
+            if len(text) > len(shown) and text.startswith(shown):
+                yield text[len(shown) :]
+            shown = text
+
+    def replay(self) -> dict[str, Any]:
+        """Greedy-decode each recorded prompt and compare with the recorded ids."""
+        path = self.spec.get("sample")
+        if not path or path not in self.files:
+            raise InvalidPackageError(
+                "manifest.json: generation.sample names no file of this package"
+            )
+        sample = parse_json(self.files[path], path)
+        tokens = 0
+        stops = self.stop_ids if sample.get("stops_at_eos", True) else []
+        for i, (prompt, want) in enumerate(
+            zip(sample["prompt_ids"], sample["generated_ids"], strict=True)
+        ):
+            got = greedy(self.decoder, prompt, int(sample["max_new_tokens"]), stops)
+            if got != list(want):
+                first = next(
+                    (j for j, (a, b) in enumerate(zip(got, want, strict=False)) if a != b),
+                    min(len(got), len(want)),
+                )
+                raise SampleMismatchError(
+                    f"generation sample {i}: greedy decoding differs from the recorded tokens at "
+                    f"position {first} (got {got[first : first + 3]}, recorded {list(want)[first : first + 3]})"
+                )
+            tokens += len(got)
+        return {"prompts": len(sample["prompt_ids"]), "tokens": tokens}
+
+
+def _stop_at(text: str, stop: Sequence[str]) -> int | None:
+    hits = [text.find(s) for s in stop if s and s in text]
+    return min(hits) if hits else None
