@@ -26,8 +26,10 @@ def _mode_for(model: str, opts: dict) -> str:
 
     if not Path(model).is_file() or Path(model).suffix != ".onnx":
         return "dynamic" if opts["mode"] == "auto" else opts["mode"]  # the plan says what is wrong
-    conv = is_conv_heavy(Path(model))
-    count, share = conv_share(Path(model))
+    try:
+        conv, (count, share) = is_conv_heavy(Path(model)), conv_share(Path(model))
+    except Exception:  # not a readable ONNX model: the plan's model step says so, in one line
+        return "dynamic" if opts["mode"] == "auto" else opts["mode"]
     why = (
         f"{model} is conv-heavy ({count} Conv holding {share:.0%} of the weights): dynamic int8 "
         "makes its convolutions ConvInteger, which onnxruntime runs far slower than fp32 on "
