@@ -31,9 +31,9 @@ class Artifact:
 
     @property
     def modality(self) -> str:
-        """ "text", "array" or "lm": which handler of a stage serves this input. The one test
-        for it: data artifacts and language models record it, other transformers folders
-        ("hf") are text, everything else arrays."""
+        """ "text", "image", "array" or "lm": which handler of a stage serves this input. The one
+        test for it: data artifacts, image models and language models record it, other
+        transformers folders ("hf") are text, everything else arrays."""
         return self.meta.get("modality") or ("text" if self.kind == "hf" else "array")
 
     @classmethod

@@ -47,19 +47,24 @@ def _save_outputs(folder: Path, sess, outs) -> dict[str, str]:
     return files
 
 
-def array_samples(folder: Path, model: Path, raw: np.ndarray, x: np.ndarray) -> dict[str, Any]:
-    """samples/: raw inputs, the preprocessed tensor and the model's outputs on it."""
+def array_samples(
+    folder: Path, model: Path, raw: np.ndarray | None, x: np.ndarray, mkdir: bool = True
+) -> dict[str, Any]:
+    """samples/: raw inputs (none: the caller records its own, e.g. image files), the
+    preprocessed tensor and the model's outputs on it."""
     from packager.onnx_utils import session
 
-    (folder / "samples").mkdir()
+    if mkdir:
+        (folder / "samples").mkdir()
     sess = session(model)
     name = sess.get_inputs()[0].name
     outs = sess.run(None, {name: x})
-    np.save(folder / "samples/raw.npy", raw.astype(np.float32))
     np.save(folder / "samples/input.npy", x)
-    return {
-        "count": len(raw),
-        "raw": "samples/raw.npy",
+    out: dict[str, Any] = {"count": len(x)}
+    if raw is not None:
+        np.save(folder / "samples/raw.npy", raw.astype(np.float32))
+        out["raw"] = "samples/raw.npy"
+    return out | {
         "inputs": {name: "samples/input.npy"},
         "outputs": _save_outputs(folder, sess, outs),
     }

@@ -41,3 +41,31 @@ def embedding_metrics(student: np.ndarray, teacher: np.ndarray, k: int) -> dict[
     ns, nt = neighbours(s), neighbours(t)
     overlap = [len(set(a) & set(b)) / k for a, b in zip(ns, nt, strict=True)]
     return {"cosine": float((s * t).sum(1).mean()), f"top{k}_agreement": float(np.mean(overlap))}
+
+
+def _log_softmax(x: np.ndarray) -> np.ndarray:
+    x = x.astype(np.float64)
+    x = x - x.max(axis=1, keepdims=True)
+    return x - np.log(np.exp(x).sum(axis=1, keepdims=True))
+
+
+def agreement_metrics(logits: np.ndarray, ref: np.ndarray, prefix: str = "") -> dict[str, float]:
+    """How faithfully `logits` follow the reference model's `ref` on the same inputs: top-1
+    agreement (same top class), top-5 agreement (the reference's top class is among the top 5)
+    and the mean KL(ref || logits) of their softmaxes, in nats."""
+    top1 = ref.argmax(-1)
+    k = min(5, logits.shape[1])
+    top5 = np.argpartition(-logits, k - 1, axis=1)[:, :k]
+    lp, lq = _log_softmax(ref), _log_softmax(logits)
+    kl = (np.exp(lp) * (lp - lq)).sum(axis=1).mean()
+    return {
+        f"{prefix}agreement": float((logits.argmax(-1) == top1).mean()),
+        f"{prefix}top5_agreement": float((top5 == top1[:, None]).any(axis=1).mean()),
+        f"{prefix}kl": float(kl),
+    }
+
+
+def topk_accuracy(y_true: np.ndarray, logits: np.ndarray, k: int = 5) -> float:
+    k = min(k, logits.shape[1])
+    top = np.argpartition(-logits, k - 1, axis=1)[:, :k]
+    return float((top == y_true[:, None]).any(axis=1).mean())

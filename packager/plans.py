@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from packager.artifact import VARIANTS
 from packager.config import (
     LM_TASK,
     BenchConfig,
@@ -39,9 +38,6 @@ from packager.errors import InputFileError, RecipeError
 from packager.recipe import Recipe
 from packager.stage import Step
 
-# Build steps whose ONNX output is a model variant, and the variant (input role) each one is.
-VARIANT_STEPS = dict(zip(("export_teacher", "export", "quantize"), VARIANTS, strict=True))
-
 
 def _bind(cls: type[Config], section: Config, **extra: Any) -> Config:
     """A stage config made of a recipe section plus the recipe-level fields its stage reads."""
@@ -64,14 +60,18 @@ def build_plan(recipe: Recipe) -> list[Step]:
         Step("teacher", _bind(TeacherStepConfig, recipe.teacher, task=task), {"data": "data"}),
         Step("export_teacher", recipe.export, {"model": "teacher", "data": "data"}),
     ]
-    student, student_steps = _student(recipe)
-    steps += student_steps
-    steps.append(Step("export", recipe.export, {"model": student, "data": "data"}))
-    upstream = "export"
+    # With `distill: none` the teacher is the student and export_teacher its export.
+    student, fp32 = "teacher", "export_teacher"
+    if recipe.distill.enabled:
+        student, student_steps = _student(recipe)
+        steps += student_steps
+        steps.append(Step("export", recipe.export, {"model": student, "data": "data"}))
+        fp32 = "export"
+    upstream = fp32
     if recipe.optimize.enabled:  # off by default: see OptimizeConfig and the README
-        steps.append(Step("optimize", recipe.optimize, {"model": "export"}))
+        steps.append(Step("optimize", recipe.optimize, {"model": fp32}))
         upstream = "optimize"
-    return steps + _ship(recipe, student, upstream, text=recipe.data.modality == "text")
+    return steps + _ship(recipe, student, fp32, upstream, text=recipe.data.modality == "text")
 
 
 def _head(recipe: Recipe) -> list[Step]:
@@ -118,21 +118,23 @@ def _student(recipe: Recipe) -> tuple[str, list[Step]]:
 def _ship(
     recipe: Recipe,
     student: str,
+    fp32: str,
     upstream: str,
     *,
     text: bool = False,
     lm: bool = False,
 ) -> list[Step]:
-    """quantize, [probe], evaluate, [bench], package: what every build ends with. Text builds
-    are measured on a probe too and benchmarked on real tokenised text."""
-    steps, variants = [], ["export_teacher", "export"]
+    """quantize, [probe], evaluate, [bench], package: what every build ends with, from the
+    student's step, its fp32 export's and the model quantize reads. Text builds are measured
+    on a probe too and benchmarked on real tokenised text."""
+    steps = []
+    models = {"teacher_fp32": "export_teacher", "student_fp32": fp32}
     if recipe.quantize.mode != "none":
         roles = {"model": upstream, "data": "data"}
-        if upstream != "export":  # sizes, metric and speed stay relative to the export
-            roles["original"] = "export"
+        if upstream != fp32:  # sizes, metric and speed stay relative to the export
+            roles["original"] = fp32
         steps.append(Step("quantize", recipe.quantize, roles))
-        variants.append("quantize")
-    models = {VARIANT_STEPS[s]: s for s in variants}
+        models["student_int8"] = "quantize"
     roles = {**models, "data": "data"}
     if text:  # fidelity on text of another kind than the training data
         source = recipe.evaluate.probe or DEFAULT_PROBE
@@ -140,11 +142,11 @@ def _ship(
         roles["probe"] = "probe"
     evaluate = _bind(EvaluateStepConfig, recipe.evaluate, task=recipe.task)
     steps.append(Step("evaluate", evaluate, roles))
-    if recipe.bench.enabled:
+    if recipe.bench.enabled:  # text variants are timed on real, tokenised test texts
         steps.append(
             Step("bench", recipe.bench, {**models, **({"data": "data"} if text or lm else {})})
         )
-    shipped = "quantize" if recipe.package.model == "int8" and "quantize" in variants else "export"
+    shipped = "quantize" if recipe.package.model == "int8" and "student_int8" in models else fp32
     package = _bind(
         PackageStepConfig,
         recipe.package,
@@ -186,12 +188,14 @@ def lm_plan(recipe: Recipe) -> list[Step]:
         Step("distill", distill, roles),
         Step("export", recipe.export, {"model": "distill", "data": "data"}),
     ]
-    return steps + _ship(recipe, "distill", "export", lm=True)
+    return steps + _ship(recipe, "distill", "export", "export", lm=True)
 
 
 def _method(recipe: Recipe) -> dict[str, Any]:
     """The distillation method as configured, for the manifest's `provenance.method`."""
     d = recipe.distill
+    if not d.enabled:
+        return {"type": "none"}
     losses = {k: round(w, 6) for k, w in d.loss_weights(recipe.task).items()}
     return {
         "losses": losses,

@@ -63,6 +63,18 @@ class Recipe(Config):
     package: PackageConfig = PackageConfig()
     provenance: ProvenanceConfig = ProvenanceConfig()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _distill_none(cls, data: Any) -> Any:
+        # `distill: none`: the teacher is what ships (quantized, evaluated, packaged).
+        if (
+            isinstance(data, dict)
+            and data.get("distill") in ("none", None, False)
+            and ("distill" in data)
+        ):
+            return {**data, "distill": {"enabled": False}}
+        return data
+
     @model_validator(mode="after")
     def _task_fits_sources(self) -> Recipe:
         lm = self.task == LM_TASK
@@ -71,6 +83,8 @@ class Recipe(Config):
         text = self.task in TEXT_TASKS
         hf = self.teacher.source.startswith("hf:")
         transformer = self.distill.student.arch == "transformer"
+        if self.distill.student.arch == "pruned" and self.data.modality != "image":
+            raise ValueError("distill.student.arch pruned needs image data (a data.image section)")
         if text != hf or text != transformer or text != (self.data.modality == "text"):
             need = (
                 "teacher.source hf:..., distill.student.arch transformer and a text data.source "
@@ -99,6 +113,11 @@ class Recipe(Config):
         return self
 
     def _lm_fits(self) -> Recipe:
+        if not self.distill.enabled:
+            raise ValueError(
+                "distill: none does not apply to task text-generation (a language model ships "
+                "distilled): give distill.student with arch causal-lm"
+            )
         teacher = self.teacher.source
         ok = teacher.startswith("hf:") or teacher.removeprefix("builtin:") in BUILTIN_LMS
         if self.task != LM_TASK or not ok or self.distill.student.arch != "causal-lm":

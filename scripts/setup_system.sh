@@ -3,6 +3,7 @@
 # these skip with a reason when it is missing, so `make test` still works without this script.
 #   bash scripts/setup_system.sh            # what CI needs
 #   bash scripts/setup_system.sh --corpus   # also the text packages of scripts/make_corpus.py
+#   bash scripts/setup_system.sh --photos   # also the photographs of scripts/make_photos.py
 # Uses the machine's own apt configuration: no mirror is named here.
 set -euo pipefail
 
@@ -12,6 +13,7 @@ APT_PACKAGES=(
   g++                # tests/runtimes/test_cpp_runtime.py
   nlohmann-json3-dev # tests/runtimes/test_cpp_runtime.py (the C++ runtime's JSON library)
   libssl-dev         # tests/runtimes/test_cpp_runtime.py (sha256 and ed25519 via OpenSSL 3 EVP)
+  libstb-dev         # tests/runtimes/test_image_runtimes.py (stb_image decodes PNG/JPEG in the C++ runtime)
   openssh-server     # tests/bench/test_remote.py (a private sshd on 127.0.0.1; brings ssh too)
   qemu-user-static   # tests/bench/test_arm64.py (aarch64 python under qemu-aarch64-static)
   debootstrap        # tests/bench/test_arm64.py (builds the cached arm64 sysroot)
@@ -22,6 +24,11 @@ APT_PACKAGES=(
 # the held-out probes of packager/data/probe.py are made of. Not needed by `make test`.
 if [ "${1:-}" = "--corpus" ]; then
   APT_PACKAGES+=(wordnet-base dict-gcide python3-doc fortunes dict-devil dict-jargon)
+fi
+# `--photos`: real photographs for models/efficientnet-lite0*.yaml and scripts/bench_vision.py
+# (scripts/make_photos.py picks them). Not needed by `make test`.
+if [ "${1:-}" = "--photos" ]; then
+  APT_PACKAGES+=(mate-backgrounds plasma-workspace-wallpapers)
 fi
 
 if [ "${#APT_PACKAGES[@]}" -eq 0 ]; then

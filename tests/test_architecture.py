@@ -256,10 +256,12 @@ def test_a_stage_reads_only_keyed_fields_of_its_config_and_never_the_recipe(stag
 
 
 def test_switching_the_task_changes_every_key_that_depends_on_it(tmp_path):
-    """The task is read by the teacher, distill, evaluate and package stages: it is in each of
-    their configs, so a text-classification build never reuses a feature-extraction one."""
+    """The task is read by the teacher, teacher_outputs (pooled embedding or logits), distill,
+    evaluate and package stages: it is in each of their configs, so a text-classification build
+    never reuses a feature-extraction one."""
     base = load_recipe(REPO_MODELS / "minilm-l6.yaml")
     other = base.model_copy(update={"task": "text-classification"})
     a = {s.name: _key(s.config) for s in build_plan(base)}
     b = {s.name: _key(s.config) for s in build_plan(other)}
-    assert {n for n in a if a[n] != b[n]} == {"teacher", "distill", "evaluate", "package"}
+    changed = {n for n in a if a[n] != b[n]}
+    assert changed == {"teacher", "teacher_outputs", "distill", "evaluate", "package"}

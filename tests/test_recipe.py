@@ -144,3 +144,25 @@ def test_hf_sources_resolve_beside_the_recipe_but_a_hub_id_stays_a_hub_id(tmp_pa
         (tmp_path / "r.yaml").read_text().replace("hf:teacher", "hf:sentence-transformers/x")
     )
     assert load_recipe(tmp_path / "r.yaml").teacher.source == "hf:sentence-transformers/x"
+
+
+def test_distill_none_ships_the_teacher_and_per_channel_mean_points_to_image_data():
+    from packager.plans import build_plan
+
+    r = build_recipe({"distill": "none"})
+    assert r.distill.enabled is False
+    steps = {s.name: s for s in build_plan(r)}
+    assert "distill" not in steps and steps["quantize"].roles["model"] == "export_teacher"
+    assert steps["package"].roles["student"] == "teacher"
+    with pytest.raises(RecipeError, match=r"data.image.mean"):
+        build_recipe({"data": {"mean": [0.485, 0.456, 0.406]}})
+
+
+def test_the_efficientnet_recipes_validate_offline():
+    from packager.recipe import REPO_MODELS, load_recipe
+
+    r = load_recipe(REPO_MODELS / "efficientnet-lite0.yaml")
+    assert r.data.modality == "image" and r.teacher.weights.startswith("pkg:")
+    assert r.data.image.mean == (127.0, 127.0, 127.0) and r.distill.enabled is False
+    pruned = load_recipe(REPO_MODELS / "efficientnet-lite0-pruned.yaml")
+    assert pruned.distill.student.arch == "pruned" and pruned.distill.student.width == 0.5

@@ -458,6 +458,30 @@ def tiny_cnn_program(path, example=(2, 3, 32, 48)):
     return path
 
 
+class ColourTeacher(nn.Module):
+    """An image teacher whose answers vary from image to image: two 3x3 convs, global average
+    pooling and a head with large weights (seeded), so the top class follows the picture's
+    colours and layout. Any image size (global pooling)."""
+
+    def __init__(self, classes: int = 6, width: int = 24):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(3, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
+            nn.Conv2d(width, width, 3, stride=2, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
+        )  # fmt: skip
+        self.head = nn.Linear(width, classes)
+        with torch.no_grad():
+            self.head.weight.mul_(20.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x).mean((2, 3)))
+
+
+def make_colour_teacher(classes: int = 6, width: int = 24) -> nn.Module:
+    torch.manual_seed(0)
+    return ColourTeacher(classes, width).eval()
+
+
 # Tiny causal language models (task text-generation) of each family edgepack exports, random
 # init, with a byte-level BPE trained on tiny English-like sentences; no download.
 LM_FAMILIES = ("llama", "qwen2", "qwen3", "gpt2", "phi3")

@@ -18,6 +18,38 @@ def _sidecar(out: Path, suffix: str) -> Path:
     return out.with_name(out.name.removesuffix(".onnx") + suffix)
 
 
+def _mode_for(model: str, opts: dict) -> str:
+    """--mode auto: static QDQ for a conv-heavy model, dynamic for the rest; a conv-heavy model
+    asked for dynamic hears why that is a poor choice."""
+    from packager.errors import RecipeError
+    from packager.quantize.kinds import conv_share, is_conv_heavy
+
+    if not Path(model).is_file() or Path(model).suffix != ".onnx":
+        return "dynamic" if opts["mode"] == "auto" else opts["mode"]  # the plan says what is wrong
+    try:
+        conv, (count, share) = is_conv_heavy(Path(model)), conv_share(Path(model))
+    except Exception:  # not a readable ONNX model: the plan's model step says so, in one line
+        return "dynamic" if opts["mode"] == "auto" else opts["mode"]
+    why = (
+        f"{model} is conv-heavy ({count} Conv holding {share:.0%} of the weights): dynamic int8 "
+        "makes its convolutions ConvInteger, which onnxruntime runs far slower than fp32 on "
+        "CPUs and which loses more accuracy than static QDQ with per-channel weights"
+    )
+    if opts["mode"] == "auto":
+        if not conv:
+            return "dynamic"
+        if not opts["calib"]:
+            raise RecipeError(
+                f"--mode auto: {why}; give --calib DATA (a few hundred real inputs) for static, "
+                "or --mode dynamic to insist"
+            )
+        click.echo(f"mode: static ({model} is conv-heavy: {count} Conv, {share:.0%} of weights)")
+        return "static"
+    if opts["mode"] == "dynamic" and conv:
+        click.echo(f"warning: {why}; prefer --mode static --calib DATA", err=True)
+    return opts["mode"]
+
+
 @click.command()
 @click.argument("model", type=click.Path())
 @click.option(
@@ -25,10 +57,11 @@ def _sidecar(out: Path, suffix: str) -> Path:
 )
 @click.option(
     "--mode",
-    type=click.Choice(["dynamic", "static", "fp16", "int4"]),
-    default="dynamic",
+    type=click.Choice(["auto", "dynamic", "static", "fp16", "int4"]),
+    default="auto",
     show_default=True,
-    help="dynamic needs no data; static needs --calib.",
+    help="auto: static for conv-heavy models (needs --calib), dynamic otherwise; dynamic needs "
+    "no data; static needs --calib.",
 )
 @click.option(
     "--format",
@@ -43,9 +76,9 @@ def _sidecar(out: Path, suffix: str) -> Path:
 )
 @click.option(
     "--reduce-range/--full-range",
-    default=True,
-    show_default=True,
-    help="7-bit int8 weights: identical results on x86 without VNNI, arm64 and wasm.",
+    default=None,
+    help="7-bit int8 weights (identical results on x86 without VNNI, arm64 and wasm) or 8-bit "
+    "[default: 8-bit where the CPU has int8 dot-product instructions, else 7-bit]",
 )
 @click.option(
     "--weight-type", type=click.Choice(["int8", "uint8"]), default="int8", show_default=True
@@ -153,6 +186,7 @@ def quantize(model: str, output: str, **opts) -> None:
     out = Path(output)
     if out.suffix != ".onnx":
         raise RecipeError(f"-o {output}: expected a path ending in .onnx")
+    opts["mode"] = _mode_for(model, opts)
     if opts["mode"] == "static" and not opts["calib"]:
         raise RecipeError(
             "--calib is required for --mode static: point it at a .npz/.npy/.jsonl/.txt file, "
@@ -206,7 +240,7 @@ def _quantize_fields(opts: dict) -> dict:
         "mode": opts["mode"],
         "format": opts["fmt"],
         "per_channel": opts["per_channel"],
-        "reduce_range": opts["reduce_range"],
+        "reduce_range": "auto" if opts["reduce_range"] is None else opts["reduce_range"],
         "weight_type": opts["weight_type"],
         "activation_type": opts["activation_type"],
         "calibration": opts["calibration"],

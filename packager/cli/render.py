@@ -241,9 +241,11 @@ def print_provenance(console: Console, info: dict[str, Any]) -> None:
     tree.add(f"license {lic['id']} ({terms['name']}, {terms['category']}; from {lic.get('from')})")
     student = tree.add(f"student {init['kind']}: {escape(init['how'])}")
     m = prov["method"]
-    losses = " + ".join(f"{w:g} {k}" for k, w in m["losses"].items())
+    losses = " + ".join(f"{w:g} {k}" for k, w in m.get("losses", {}).items())
     student.add(
         f"method {losses}, {m.get('steps') or '-'} steps, on-policy {m['on_policy_fraction']:g}"
+        if m.get("type") != "none"
+        else "method none: the teacher itself ships"
     )
     student.add(
         f"quantized {q.get('mode', 'none')} {q.get('precision', '')} {q.get('format') or ''}"

@@ -18,7 +18,12 @@ from packager.errors import InputFileError
     help=".npy (or .json list) of raw inputs.",
 )
 @click.option("--text", "texts", multiple=True, help="Raw text for a text package; repeatable.")
-@click.option("--top", default=1, show_default=True, help="Labels to print per example.")
+@click.option(
+    "--image", "images", multiple=True, help="A PNG/JPEG file for an image package; repeatable."
+)
+@click.option(
+    "--top", type=int, help="Labels to print per example [default: 5 for images, else 1]."
+)
 @click.option("--prompt", help="A language-model package: the text to continue (streamed).")
 @click.option("--max-new-tokens", type=click.IntRange(min=1), help="--prompt: tokens to generate.")
 @click.option("--temperature", type=click.FloatRange(min=0), help="--prompt: 0 is greedy.")
@@ -32,7 +37,8 @@ def run(
     package: str,
     input_file: str | None,
     texts: tuple[str, ...],
-    top: int,
+    images: tuple[str, ...],
+    top: int | None,
     prompt: str | None,
     **generation,
 ) -> None:
@@ -41,19 +47,23 @@ def run(
 
     from packager.runtime import load_runtime
 
-    given = sum(x is not None and x != () for x in (input_file, texts or None, prompt))
+    given = sum(x is not None and x != () for x in (input_file, texts, images, prompt))
     if given != 1:
         raise InputFileError(
-            "run: give either --input FILE or --text TEXT (repeatable), or --prompt TEXT for a "
-            "language model"
+            "run: give either --input FILE or --text TEXT or --image FILE (repeatable), or "
+            "--prompt TEXT for a language model"
         )
+    top = top or (5 if images else 1)
     rt = load_runtime()
     pkg = rt.load(package)
     if prompt is not None:
         _generate(pkg, prompt, generation)
         return
-    if texts:
-        raw = list(texts)
+    for image in images:
+        if not Path(image).is_file():
+            raise InputFileError(f"--image {image}: file not found")
+    if texts or images:
+        raw = list(texts or images)
     else:
         path = Path(input_file)
         if not path.is_file():
@@ -77,7 +87,7 @@ def run(
     for i in range(len(pred.labels)):
         order = np.argsort(-pred.probabilities[i])[:top]
         best = ", ".join(f"{pkg.labels[j]} ({pred.probabilities[i][j]:.3f})" for j in order)
-        click.echo(f"{i}: {best}")
+        click.echo(f"{images[i] if images else i}: {best}")
 
 
 def _generate(pkg, prompt: str, options: dict) -> None:

@@ -12,9 +12,19 @@ from packager.config.lm import CausalStudentConfig, relative_student
 
 
 class StudentConfig(Config):
-    arch: Literal["cnn", "mlp"] = "cnn"
+    """Array and image students: a fresh cnn or mlp, or (images) the teacher itself pruned."""
+
+    arch: Literal["cnn", "mlp", "pruned"] = Field(
+        "cnn",
+        description="cnn: fresh conv net (images: stride-2 blocks and global average pooling); "
+        "mlp; pruned: the teacher with `width` of its channels kept in every prunable layer "
+        "(structured, dependency-aware pruning by torch-pruning, weights copied)",
+    )
     channels: tuple[int, ...] = Field((8, 16), min_length=1, description="conv widths (cnn)")
     hidden: int = Field(32, ge=1, description="width of the hidden dense layer")
+    width: float = Field(
+        0.5, gt=0, lt=1, description="pruned: fraction of each prunable layer's channels kept"
+    )
 
 
 class TransformerStudentConfig(Config):
@@ -60,8 +70,8 @@ class TransformerStudentConfig(Config):
 def _student_tag(v: Any) -> str | None:
     # arch may be left out: the array student (cnn) stays the default, as before the union.
     arch = v.get("arch", "cnn") if isinstance(v, dict) else getattr(v, "arch", "cnn")
-    tags = {"cnn": "cnn", "mlp": "cnn", "transformer": "transformer", "causal-lm": "causal-lm"}
-    return tags.get(arch)
+    cnn = {"cnn": "cnn", "mlp": "cnn", "pruned": "cnn"}
+    return {**cnn, "transformer": "transformer", "causal-lm": "causal-lm"}.get(arch)
 
 
 Student = Annotated[
@@ -71,9 +81,33 @@ Student = Annotated[
     Discriminator(
         _student_tag,
         custom_error_type="student_arch",
-        custom_error_message="arch must be cnn, mlp, transformer or causal-lm",
+        custom_error_message="arch must be cnn, mlp, pruned, transformer or causal-lm",
     ),
 ]
+
+
+class AugmentConfig(Config):
+    """Training-only augmentation of image data (distill.augment): applied to the training
+    split as the student learns; never to validation, test, calibration or samples."""
+
+    enabled: bool = True
+    crop_scale: tuple[float, float] = Field(
+        (0.25, 1.0), description="random resized crop: area fraction range (torchvision's scale)"
+    )
+    crop_ratio: tuple[float, float] = Field(
+        (3 / 4, 4 / 3), description="random resized crop: aspect ratio range"
+    )
+    hflip: float = Field(0.5, ge=0, le=1, description="probability of a horizontal flip")
+    brightness: float = Field(0.2, ge=0, le=1, description="colour jitter: factor in 1 +- this")
+    contrast: float = Field(0.2, ge=0, le=1, description="colour jitter: factor in 1 +- this")
+    saturation: float = Field(0.2, ge=0, le=1, description="colour jitter: factor in 1 +- this")
+
+    @field_validator("crop_scale", "crop_ratio")
+    @classmethod
+    def _ordered(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not 0 < v[0] <= v[1]:
+            raise ValueError("expected [low, high] with 0 < low <= high")
+        return v
 
 
 class LossWeights(Config):
@@ -95,6 +129,12 @@ class LossWeights(Config):
     )
     embedding_cosine: float = Field(0.0, ge=0, description="1 - cosine of pooled embeddings")
     embedding_mse: float = Field(0.0, ge=0, description="MSE of pooled embeddings")
+    feature_mse: float = Field(
+        0.0,
+        ge=0,
+        description="images: hint loss, MSE of the student's globally pooled last feature map "
+        "against the teacher's (a learned projection when widths differ)",
+    )
     reverse_kl: float = Field(
         0.0, ge=0, description="text-generation: token-level KL(student || teacher) at temperature"
     )
@@ -110,7 +150,18 @@ class LossWeights(Config):
 
 
 class DistillConfig(Config):
+    enabled: bool = Field(
+        True,
+        description="false (`distill: none` in a recipe): ship the teacher itself through "
+        "export, quantize, evaluate, bench and package",
+    )
     student: Student = StudentConfig()
+    augment: AugmentConfig = AugmentConfig()
+    allow_larger: bool = Field(
+        False,
+        description="accept a student that is not smaller than its teacher in parameters and "
+        "MACs (refused otherwise: it defeats the purpose)",
+    )
     losses: LossWeights | None = Field(
         None,
         description="explicit loss weights; none: alpha * logits_kd + (1 - alpha) * label_ce "
@@ -191,7 +242,7 @@ class DistillConfig(Config):
         if self.losses is not None:
             if not self.losses.active():
                 raise ValueError("distill.losses: give at least one loss a weight > 0")
-            extra = set(self.losses.active()) - {"logits_kd", "label_ce"}
+            extra = set(self.losses.active()) - {"logits_kd", "label_ce", "feature_mse"}
             lm = {"reverse_kl", "jsd"}
             if self.student.arch == "causal-lm":
                 extra -= lm

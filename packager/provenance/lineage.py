@@ -16,6 +16,18 @@ def student_init(student: dict[str, Any], teacher_layers: int | None) -> dict[st
     fresh (seeded random init of its own architecture)."""
     init = student.get("init")
     arch = student.get("arch")
+    if student.get("teacher_itself"):  # distill: none
+        return {"kind": "teacher", "from": "teacher", "how": "the teacher itself, not distilled",
+                "init": "teacher", "arch": arch, "params": student.get("params")}  # fmt: skip
+    if arch == "pruned":
+        return {
+            "kind": "derived",
+            "from": "teacher",
+            "how": "the teacher's channels pruned (torch-pruning, L1 magnitude), weights copied",
+            "init": "pruned-channels",
+            "arch": arch,
+            "params": student.get("params"),
+        }
     if init in ("copied", "pruned-ffn"):
         kept = student.get("layers_kept") or []
         of = f" of {teacher_layers}" if teacher_layers else ""
@@ -51,6 +63,8 @@ def student_init(student: dict[str, Any], teacher_layers: int | None) -> dict[st
 def method(configured: dict[str, Any], student: dict[str, Any], train_rows: int) -> dict[str, Any]:
     """The method as configured plus what ran: epochs, optimizer steps. Every training input
     comes from the data split (no student-generated text), so the on-policy fraction is 0."""
+    if configured.get("type") == "none":
+        return {"type": "none", "why": "distill: none: the teacher ships, quantized"}
     epochs_run = student.get("epochs_run")
     batch = configured.get("batch_size") or 1
     steps = epochs_run * math.ceil(train_rows / batch) if epochs_run and train_rows else None

@@ -183,6 +183,9 @@ class Quantizer:
         target = required_opset(cfg.mode, cfg.per_channel, cfg.embeddings == "int4")
         if target is not None and opset_of(model) < target:
             model, self.upgrade = upgrade(model, target, check_feeds, no_feeds_why)
+        from packager.quantize.kinds import weight_bits
+
+        self.reduce_range, self.reduce_range_reason = weight_bits(cfg.reduce_range, cfg.mode)
         self.renamed = name_nodes(model)
         self.rewritten = gemm_to_matmul(model) if cfg.mode == "int4" else 0
         self.graph = workdir / "float.onnx"  # the graph quantized; node names refer to it
@@ -232,7 +235,7 @@ class Quantizer:
             str(dst),
             weight_type=_qtype(self.cfg.weight_type),
             per_channel=self.cfg.per_channel,
-            reduce_range=self.cfg.reduce_range,
+            reduce_range=self.reduce_range,
             nodes_to_exclude=exclude,
         )
 
@@ -286,7 +289,7 @@ class Quantizer:
             None,
             quant_format=QuantFormat.QDQ if self.cfg.format == "qdq" else QuantFormat.QOperator,
             per_channel=self.cfg.per_channel,
-            reduce_range=self.cfg.reduce_range,
+            reduce_range=self.reduce_range,
             activation_type=_qtype(self.cfg.activation_type),
             weight_type=_qtype(self.cfg.weight_type),
             nodes_to_exclude=exclude,
@@ -346,7 +349,9 @@ class Quantizer:
         if c.mode in ("static", "dynamic"):
             out |= {
                 "per_channel": c.per_channel,
-                "reduce_range": c.reduce_range,
+                "reduce_range": self.reduce_range,
+                "weight_bits": 7 if self.reduce_range else 8,
+                "weight_bits_reason": self.reduce_range_reason,
                 "weight_type": c.weight_type,
             }
         if c.mode == "static":

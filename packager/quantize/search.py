@@ -36,6 +36,7 @@ class Trial:
     within_budget: bool | None = None
     path: str = field(default="", repr=False)
     error: str | None = None  # the candidate failed (quantizer or onnxruntime): one line
+    accepted: bool | None = None  # search: its nodes stayed in float (it lowered the drop)
 
 
 def _augmented(path: Path, names: list[str]) -> bytes:
@@ -59,6 +60,21 @@ def _consumed_names(path: Path) -> dict[str, str]:
     return {t: dq_of[q] for t, q in q_of.items() if q in dq_of}
 
 
+def _outputs_as_quantized(model, quantized: Path, nodes: dict) -> dict[str, str]:
+    """Each node's output as the quantized graph names it. Quantizers drop a Relu/Clip after a
+    Conv and give the Conv the activation's output (a tensor both graphs hold): comparing the
+    float Conv's own output would find nothing and rank the node last, by guesswork."""
+    import onnx
+
+    q_nodes = onnx.load(str(quantized), load_external_data=False).graph.node
+    q_out = {n.name: n.output[0] for n in q_nodes if n.name in nodes and n.output}
+    produced = {o for n in model.graph.node for o in n.output}
+    return {
+        name: q_out[name] if q_out.get(name) in produced else n.output[0]
+        for name, n in nodes.items()
+    }
+
+
 def node_sensitivity(
     graph: Path, quantized: Path, batches: list[Batch], candidates: list[str]
 ) -> list[tuple[str, float | None]]:
@@ -77,10 +93,9 @@ def node_sensitivity(
     inits = {t.name for t in model.graph.initializer}
     graph_inputs = {i.name for i in model.graph.input}
     nodes = {n.name: n for n in model.graph.node if n.name in set(candidates)}
-    tensors = sorted(
-        {t for n in nodes.values() for t in [*n.input, n.output[0]] if t and t not in inits}
-        - graph_inputs
-    )
+    out_of = _outputs_as_quantized(model, quantized, nodes)
+    ins = {t for n in nodes.values() for t in n.input if t and t not in inits}
+    tensors = sorted((ins | set(out_of.values())) - graph_inputs)
     consumed = {t: c for t, c in _consumed_names(quantized).items() if t in set(tensors)}
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
@@ -124,7 +139,11 @@ def node_sensitivity(
     scored: list[tuple[str, float | None]] = []
     for name in candidates:
         node = nodes.get(name)
-        e_out = err(node.output[0], node.output[0]) if node is not None else None
+        t = out_of.get(name)
+        # A renamed output is the dropped activation's: its clipping happens in the Q->DQ pair,
+        # so it is compared as its consumers read it.
+        renamed = node is not None and t != node.output[0] and t in consumed
+        e_out = (err(t, consumed[t]) if renamed else err(t, t)) if node is not None else None
         e_in = [err_in(t) for t in node.input] if node is not None else [None]
         if e_out is None or any(e is None for e in e_in):
             scored.append((name, None))
@@ -171,10 +190,23 @@ def with_producers(
     by_name = {n.name: n for n in nodes}
     pairs = _consumed_names(quantized)
     allowed = set(candidates)
+
+    def upstream(t: str) -> list[str]:
+        """The candidate producing `t`, and past a Relu/Clip the node it activates: the
+        quantizer folds the activation into the pair, so that node's output is what is
+        quantized (EfficientNet's first depthwise conv needs its stem conv in float too)."""
+        found, node = [], by_name.get(producer.get(t, ""))
+        while node is not None and node.name in allowed:
+            found.append(node.name)
+            if node.op_type not in ("Relu", "Clip") or not node.input:
+                break
+            node = by_name.get(producer.get(node.input[0], ""))
+        return found
+
     out = []
     for name, score in ranking:
         ins = by_name[name].input if name in by_name else []
-        extra = [producer[t] for t in ins if t in pairs and producer.get(t) in allowed]
+        extra = [n for t in ins if t in pairs for n in upstream(t)]
         out.append((name, score, tuple(dict.fromkeys([name, *extra]))))
     return out
 
@@ -187,20 +219,32 @@ def search(
     max_trials: int,
     log: Callable[[str], None],
 ) -> list[Trial]:
-    """Keep more of the ranked nodes (with their groups) in float per trial until one is
-    within `max_drop`, or every candidate is in float."""
+    """Try the ranked nodes (with their groups) in float, a chunk per trial in ranking order
+    (packager.quantize.search.schedule), on top of the chunks kept so far; a chunk is kept only
+    when its trial lowers the drop. Putting a node back in float can make things worse (its
+    neighbours' quantization changes, and onnxruntime re-quantizes a float node's weights when
+    it sits between DequantizeLinear and QuantizeLinear), so the best drop never rises from one
+    trial to the next. Stops within `max_drop`, or when the ranking is spent."""
     trials = [first]
+    kept: list[str] = []
+    best = first.drop
     done = 0
     for size in schedule(len(ranking), max_trials):
         added, done = ranking[done:size], size
-        group = [n for _, _, g in ranking[:size] for n in g]
-        t = attempt(len(trials), list(dict.fromkeys(group)))
+        new = [n for _, _, g in added for n in g if n not in kept]
+        if not new:
+            continue
+        t = attempt(len(trials), list(dict.fromkeys([*kept, *new])))
+        t.accepted = t.error is None and t.drop is not None and (best is None or t.drop < best)
         trials.append(t)
+        if t.accepted:
+            kept, best = list(dict.fromkeys([*kept, *new])), t.drop
         shown = ", ".join(
             f"{name} ({'n/a' if score is None else f'{score:.3g}'})" for name, score, _ in added[:3]
         ) + (f" and {len(added) - 3} more" if len(added) > 3 else "")
         result = f"failed: {t.error}" if t.error else f"drop {t.drop:.4f}"
-        log(f"trial {t.trial}: also keep {shown} in float: {result}")
+        verdict = "kept in float" if t.accepted else "put back (no better)"
+        log(f"trial {t.trial}: {shown} in float: {result}: {verdict}")
         if t.within_budget:
             break
     return trials
@@ -246,8 +290,8 @@ def write_table(trials: list[Trial], folder: Path, *, metric: str, fp32: float, 
         f"# accuracy search on {metric}: fp32 {fp32:.4f}, max_drop {max_drop} (drop = {drop})",
         "",
         f"| rank | trial | kept in float | {metric} | {metric} drop | within budget | size KiB "
-        "| p50 ms |",
-        "|---:|---:|---|---:|---:|---|---:|---:|",
+        "| p50 ms | search |",
+        "|---:|---:|---|---:|---:|---|---:|---:|---|",
     ]
     for i, t in enumerate(rows):
         names = ", ".join(t.excluded[:4]) + (" …" if len(t.excluded) > 4 else "")
@@ -256,9 +300,10 @@ def write_table(trials: list[Trial], folder: Path, *, metric: str, fp32: float, 
         metric_s = "-" if t.metric is None else f"{t.metric:.4f}"
         drop_s = "-" if t.drop is None else f"{t.drop:.4f}"
         within = "failed" if t.error else "yes" if t.within_budget else "no"
+        step = {True: "kept", False: "put back", None: "-"}[t.accepted]
         lines.append(
             f"| {i + 1} | {t.trial} | {kept} | {metric_s} | {drop_s} | "
-            f"{within} | {t.size_bytes / 1024:.1f} | {p50} |"
+            f"{within} | {t.size_bytes / 1024:.1f} | {p50} | {step} |"
         )
     failed = [t for t in rows if t.error]
     if failed:

@@ -207,3 +207,40 @@ def speed_check(
             f"{q_p50:.3f} ms vs {fp32_p50:.3f} ms. Likely: " + "; ".join(causes or ["unknown"])
         )
     return out
+
+
+def checked_speed(
+    cfg: QuantizeConfig, original: Path, out: Path, feeds: dict[str, Any]
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """A quantize step's side-by-side timing (None when off or impossible) and the warnings to
+    show. A failure (a model that cannot run on the inputs it was given) is a warning, never
+    the loss of a finished quantization. `feeds` is example_feeds' answer."""
+    from packager.bench.errors import BenchError
+
+    if not cfg.speed_check:
+        return None, []
+    if feeds["feeds"] is None:
+        return None, [f"speed check skipped: {feeds['why']}"]
+    guessed = ", ".join(f"{k}={v}" for k, v in feeds["guessed"].items())
+    args = (cfg.mode, cfg.speed_threads, cfg.speed_runs, feeds["feeds"], cfg.int4_accuracy_level)
+    try:
+        speed = speed_check(original, out, *args)
+    except BenchError as err:
+        hint = (
+            f"; its inputs were generated with symbolic dims guessed ({guessed}): give "
+            "quantize.dims (--dim NAME=VALUE), feeds (--feeds) or eval/calib data"
+            if guessed
+            else ""
+        )
+        return None, [f"speed check failed, the quantized model is kept: {err}{hint}"]
+    shapes = {k: list(v.shape) for k, v in feeds["feeds"].items()}
+    speed |= {"inputs": shapes, "input_source": feeds["source"], "guessed_dims": feeds["guessed"]}
+    warnings = []
+    if guessed:
+        warnings.append(
+            f"speed check on generated inputs {shapes} with guessed dims {guessed}: give "
+            "quantize.dims (--dim NAME=VALUE), feeds (--feeds) or eval/calib data for real shapes"
+        )
+    if speed["warning"]:
+        warnings.append(speed["warning"])
+    return speed, warnings

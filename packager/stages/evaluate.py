@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 from packager.artifact import VARIANTS, Artifact, Output
 from packager.config import EvaluateStepConfig
 from packager.errors import CheckFailed
 from packager.metrics import classification_metrics, embedding_metrics
 from packager.stage import StageContext, register_stage
-from packager.stages.data import splits_of
+from packager.stages.data import images_of, splits_of
 
 
 def variant_models(ctx: StageContext) -> dict[str, Artifact]:
@@ -118,6 +120,39 @@ def _gap_warnings(cfg: EvaluateStepConfig, metrics: dict[str, dict[str, float]])
     ]
 
 
+def _image(data: Artifact, cfg: EvaluateStepConfig, ctx: StageContext) -> Output:
+    """Every variant on the test split's images: top-1/top-5 agreement and KL against the
+    teacher and against the fp32 student (what int8 changed); top-1/top-5 accuracy when the
+    data's labels are the teacher's classes. Budgets on accuracy, else on agreement."""
+    from packager.metrics import agreement_metrics, topk_accuracy
+    from packager.onnx_utils import run_batched, session
+
+    images = images_of(data)
+    x, y = images.array("test"), images.labels("test")
+    arts = variant_models(ctx)
+    outputs: dict[str, np.ndarray] = {}
+    by_id: dict[str, np.ndarray] = {}
+    for label, art in arts.items():  # distill: none ships the teacher: run it once
+        if art.id not in by_id:
+            by_id[art.id] = run_batched(session(art.file()), x)
+        outputs[label] = by_id[art.id]
+    classes = outputs["teacher_fp32"].shape[1]
+    scored = y is not None and len(data.meta["labels"]) == classes
+    metrics: dict[str, dict[str, float]] = {}
+    for label, out in outputs.items():
+        m = agreement_metrics(out, outputs["teacher_fp32"])
+        if label == "student_int8":
+            m |= agreement_metrics(out, outputs["student_fp32"], prefix="fp32_")
+        if scored:
+            m["accuracy"] = float((out.argmax(-1) == y).mean())
+            m["top5"] = topk_accuracy(y, out)
+        metrics[label] = m
+        ctx.log(f"{label}: " + ", ".join(f"{k} {v:.4f}" for k, v in m.items()))
+    key = "accuracy" if scored else "agreement"
+    dataset = f"{data.meta['source']} test split ({len(x)} images{'' if scored else ', unlabeled'})"
+    return checked_output(cfg, ctx, metrics, [key], cfg.min_accuracy if scored else None, dataset)
+
+
 def _lm(data: Artifact, cfg: EvaluateStepConfig, ctx: StageContext) -> Output:
     """Language models: perplexity of each variant on held-out sequences, next-token top-1
     agreement and mean KL against the teacher (packager.lm_metrics); the max_ppl_ratio and
@@ -168,10 +203,10 @@ def _lm(data: Artifact, cfg: EvaluateStepConfig, ctx: StageContext) -> Output:
     )
 
 
-_HANDLERS = {"array": _array, "text": _text, "lm": _lm}
+_HANDLERS = {"array": _array, "text": _text, "image": _image, "lm": _lm}
 
 
-@register_stage(EvaluateStepConfig, name="evaluate", version=4)
+@register_stage(EvaluateStepConfig, name="evaluate", version=5)
 def evaluate(_first: Artifact, cfg: EvaluateStepConfig, ctx: StageContext) -> Output:
     data = ctx.inputs["data"]
     return _HANDLERS[data.modality](data, cfg, ctx)

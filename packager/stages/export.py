@@ -14,7 +14,7 @@ from packager.artifact import Artifact, Output
 from packager.config import ExportConfig
 from packager.errors import CheckFailed, StageError, one_line
 from packager.stage import StageContext, register_stage
-from packager.stages.data import splits_of
+from packager.stages.data import images_of, splits_of
 
 
 def _check(ctx: StageContext, diff: float, n: int, what: str, atol: float) -> None:
@@ -117,6 +117,43 @@ def _text(model_art: Artifact, cfg: ExportConfig, ctx: StageContext) -> Output:
     )
 
 
+def _image(model_art: Artifact, cfg: ExportConfig, ctx: StageContext) -> Output:
+    """Image models: input `input` (batch, C, H, W) or (batch, H, W, C) with a dynamic batch,
+    parity on up to 16 real test images preprocessed as the runtimes do."""
+    import torch
+
+    from packager.export.torch_export import export_module, parity
+    from packager.nets.arch import load_torch
+    from packager.onnx_utils import io_spec
+
+    model = load_torch(model_art.path, model_art.meta)
+    x_test = images_of(ctx.inputs["data"]).array("test", limit=16)
+    out = ctx.workdir / "model.onnx"
+    try:
+        export_module(model, torch.from_numpy(x_test[:2]), out, opset=cfg.opset, dynamo=cfg.dynamo)
+    except Exception as err:
+        raise StageError(
+            ctx.step, f"torch.onnx.export(dynamo={cfg.dynamo}) failed: {one_line(err)}"
+        ) from err
+    diff = parity(model, out, x_test)
+    _check(ctx, diff, len(x_test), "images", cfg.atol)
+    ctx.log(f"opset {cfg.opset}; parity max abs diff {diff:.2e} <= {cfg.atol:g}")
+    keep = ("params", "macs", "labels", "output_classes")
+    return Output(
+        "onnx",
+        {
+            "file": "model.onnx",
+            "precision": "fp32",
+            "modality": "image",
+            "size_bytes": out.stat().st_size,
+            **{k: model_art.meta.get(k) for k in keep},
+            "parity_max_abs_diff": diff,
+            "parity_examples": len(x_test),
+            **io_spec(out),
+        },
+    )
+
+
 def _lm(model_art: Artifact, cfg: ExportConfig, ctx: StageContext) -> Output:
     """A causal LM with its KV cache (packager.export.lm_export): prefill and 8 decode steps
     within export.atol of torch, 32 greedy tokens identical."""
@@ -172,9 +209,9 @@ def _lm(model_art: Artifact, cfg: ExportConfig, ctx: StageContext) -> Output:
     return Output("onnx", {**meta, **io_spec(out)})
 
 
-_HANDLERS = {"array": _array, "text": _text, "lm": _lm}
+_HANDLERS = {"array": _array, "text": _text, "image": _image, "lm": _lm}
 
 
-@register_stage(ExportConfig, version=2)
+@register_stage(ExportConfig, version=3)
 def export(model_art: Artifact, cfg: ExportConfig, ctx: StageContext) -> Output:
     return _HANDLERS[model_art.modality](model_art, cfg, ctx)

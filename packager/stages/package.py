@@ -13,12 +13,13 @@ from __future__ import annotations
 import json
 import shutil
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from packager.artifact import Artifact, Output
 from packager.config import PackageStepConfig
 from packager.stage import StageContext, register_stage
-from packager.stages.data import splits_of
+from packager.stages.data import images_of, splits_of
 
 
 def _array(tree, model: Artifact, data: Artifact, cfg: PackageStepConfig, ctx: StageContext):
@@ -77,6 +78,48 @@ def _text(tree, model: Artifact, data: Artifact, cfg: PackageStepConfig, ctx: St
     return samples, preprocessing, post, labels
 
 
+# The stated JPEG tolerance, in 8-bit levels of one pixel after resize and crop: measured on
+# 18 JPEG photos at 256/224, jpeg-js (Node) differs from libjpeg-turbo (Pillow) by at most 4
+# levels and stb_image (C++) by at most 1 (docs/package-format.md, "Image packages").
+JPEG_LEVELS = 8
+
+
+def _image(tree, model: Artifact, data: Artifact, cfg: PackageStepConfig, ctx: StageContext):
+    """(samples, preprocessing, postprocessing, labels) of an image package: the first test
+    images as files (the originals when the source is a folder of PNG/JPEG files, else PNG),
+    the tensors the runtimes must make of them and the outputs the model gives."""
+    import numpy as np
+
+    from packager.bundle import array_samples
+    from packager.data.images import encode_png
+
+    images = images_of(data)
+    rows = images.originals("test")[: cfg.samples]
+    (tree / "samples" / "images").mkdir(parents=True)
+    names, xs = [], []
+    for i, row in enumerate(rows):
+        data_bytes, pixels = images.raw(row)
+        suffix = Path(row.get("file", "x.png")).suffix.lower() if data_bytes else ".png"
+        name = f"samples/images/{i}{'.jpg' if suffix == '.jpeg' else suffix}"
+        (tree / name).write_bytes(data_bytes if data_bytes else encode_png(pixels))
+        names.append(name)
+        xs.append(images.tensor(pixels))
+    pre = {**images.spec, "input": model.meta["inputs"][0]["name"]}
+    samples = array_samples(tree, tree / "model.onnx", None, np.stack(xs), mkdir=False)
+    samples["images"] = names
+    scale = pre.get("scale", 1.0) / min(pre.get("std", [1.0]))
+    samples["jpeg_atol"] = JPEG_LEVELS * (scale if pre["dtype"] == "float32" else 1.0)
+    # The teacher's classes, in its output order (what the model answers in).
+    labels = list(ctx.inputs["teacher"].meta.get("labels") or data.meta["labels"])
+    post = {
+        "type": "classification",
+        "output": model.meta["outputs"][0]["name"],
+        "activation": "softmax",
+        "labels": labels,
+    }
+    return samples, pre, post, labels
+
+
 def _lm(tree, model: Artifact, data: Artifact, cfg: PackageStepConfig, ctx: StageContext):
     """A language model: tokenizer.json, the recorded greedy generation and the prefill
     samples (packager.bundle_lm); the manifest's generation block rides along in samples."""
@@ -104,7 +147,7 @@ def _lm(tree, model: Artifact, data: Artifact, cfg: PackageStepConfig, ctx: Stag
     return block, {"type": "none"}, {"type": "none"}, []
 
 
-_HANDLERS = {"array": _array, "text": _text, "lm": _lm}
+_HANDLERS = {"array": _array, "text": _text, "image": _image, "lm": _lm}
 
 
 def _quantization_block(meta: dict[str, Any]) -> dict[str, Any]:
@@ -193,7 +236,7 @@ def _provenance(model: Artifact, cfg: PackageStepConfig, ctx: StageContext) -> d
         ctx.inputs["provenance"].meta,
         teacher.id,
         weights,
-        student.meta,
+        {**student.meta, "teacher_itself": cfg.method.get("type") == "none"},
         teacher.meta.get("layers"),
         data.meta["sizes"],
         cfg.method,
@@ -277,7 +320,7 @@ def _report_html(tree, bench: Artifact | None, cfg: PackageStepConfig, report) -
     (tree / "report.html").write_text(html, encoding="utf-8")
 
 
-@register_stage(PackageStepConfig, name="package", version=5)
+@register_stage(PackageStepConfig, name="package", version=6)
 def package(model: Artifact, cfg: PackageStepConfig, ctx: StageContext) -> Output:
     from packager._version import __version__
     from packager.bundle import file_list, zip_tree

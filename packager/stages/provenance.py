@@ -33,7 +33,12 @@ def _teacher(cfg: ProvenanceStepConfig):
         folder = resolve(source)  # the teacher stage's own errors, before anything runs
         if source.startswith("hf:pkg:"):
             module = source.removeprefix("hf:pkg:").partition("/")[0]
-    weights = Path(cfg.source_teacher.weights) if cfg.source_teacher.weights else None
+    spec = cfg.source_teacher.weights
+    weights = Path(spec) if spec else None
+    if spec and spec.startswith("pkg:"):  # weights shipped in a Python package: its metadata too
+        from packager.config.sources import package_file
+
+        module, weights = spec[4:].partition("/")[0], package_file(spec)
     return describe_teacher(source, folder, weights, module, cfg.teacher.license, cfg.teacher.id)
 
 
@@ -95,7 +100,7 @@ def _duties(cfg: ProvenanceStepConfig, terms, name: str, copied: list[str]) -> l
     return out
 
 
-@register_stage(ProvenanceStepConfig, name="provenance", version=1)
+@register_stage(ProvenanceStepConfig, name="provenance", version=2)
 def provenance(_inp: None, cfg: ProvenanceStepConfig, ctx: StageContext) -> Output:
     from packager.provenance import licenses as L
 

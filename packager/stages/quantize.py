@@ -1,12 +1,11 @@
 """quantize: static/dynamic INT8, fp16 or int4 weight-only, with an accuracy budget and a speed check.
 
 In a build, calibration defaults to the training split and evaluation to the validation split
-(the test split stays untouched for the evaluate stage); single-stage commands point both at
-files. Which data feeds the model is chosen by the data input's modality (arrays, or text
-tokenised with the tokenizer beside the model), or by the files the config names. With
-`max_drop`, a model over budget is not returned silently: the most sensitive nodes are kept in
-float one by one (packager.quantize.search), every trial is written to search.md/search.json,
-and the stage reports plainly when no trial met the budget.
+(the test split stays for evaluate); single-stage commands point both at files. The data input's
+modality picks the feeds (arrays, images, or text tokenised with the model's tokenizer). With
+`max_drop`, the nodes that matter most are kept in float, a trial at a time, only while that
+lowers the drop (packager.quantize.search); every trial goes to search.md/search.json, and a
+missed budget is said plainly.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from packager.artifact import Artifact, Output
 from packager.config import QuantizeConfig
 from packager.errors import EdgepackError, RecipeError, StageError, one_line
 from packager.stage import StageContext, register_stage
-from packager.stages.data import splits_of
+from packager.stages.data import images_of, splits_of
 
 
 def _array_sources(cfg: QuantizeConfig, model: Path, data: Artifact | None):
@@ -88,6 +87,29 @@ def _text_sources(cfg: QuantizeConfig, model: Path, data: Artifact):
     return calib, batches, f"{data.meta['source']} validation split ({n} texts)"
 
 
+def _image_sources(cfg: QuantizeConfig, model: Path, data: Artifact):
+    """Calibration on the training split's images and evaluation on the validation split's,
+    each preprocessed exactly as the runtimes do (no augmentation)."""
+    from packager.quantize.data import ArraySource, materialize, model_inputs
+
+    inputs = model_inputs(model)
+    images = images_of(data)
+    if not images.labeled and cfg.metric in ("accuracy", "top5"):
+        raise RecipeError(
+            f"quantize.metric = {cfg.metric} needs labels, and data.source "
+            f"{data.meta['source']} is unlabeled: set quantize.metric = agreement"
+        )
+
+    def split(name: str, batch: int, limit: int) -> ArraySource:
+        x = images.array(name, limit=limit)
+        return ArraySource(inputs, {inputs[0].name: x}, images.labels(name, limit), batch, limit)
+
+    calib = split("train", cfg.calib_batch, cfg.calib_samples) if cfg.mode == "static" else None
+    batches = materialize(split("val", 64, cfg.eval_samples))
+    n = sum(len(next(iter(f.values()))) for f, _ in batches)
+    return calib, batches, f"{data.meta['source']} validation split ({n} images)"
+
+
 def _lm_sources(cfg: QuantizeConfig, model: Path, data: Artifact):
     """A language model: weight-only modes need no calibration; perplexity and agreement are
     the evaluate step's (its gates apply), the speed check times one decode step."""
@@ -99,7 +121,12 @@ def _lm_sources(cfg: QuantizeConfig, model: Path, data: Artifact):
     return None, None, None
 
 
-_HANDLERS = {"array": _array_sources, "text": _text_sources, "lm": _lm_sources}
+_HANDLERS = {
+    "array": _array_sources,
+    "text": _text_sources,
+    "image": _image_sources,
+    "lm": _lm_sources,
+}
 
 
 def _sources(cfg: QuantizeConfig, model: Path, ctx: StageContext):
@@ -107,50 +134,6 @@ def _sources(cfg: QuantizeConfig, model: Path, ctx: StageContext):
     data = ctx.inputs.get("data")
     modality = data.modality if data is not None else "array"  # files: arrays or token rows
     return _HANDLERS[modality](cfg, model, data)
-
-
-def _speed(cfg: QuantizeConfig, ctx: StageContext, original: Path, out: Path, feeds: dict):
-    """The side-by-side timing; a failure (a model that cannot run on the inputs it was given)
-    is a warning, never the loss of a finished quantization."""
-    from packager.bench.errors import BenchError
-    from packager.quantize.speed import speed_check
-
-    if not cfg.speed_check:
-        return None
-    if feeds["feeds"] is None:
-        ctx.warn(f"speed check skipped: {feeds['why']}")
-        return None
-    try:
-        speed = speed_check(
-            original,
-            out,
-            cfg.mode,
-            cfg.speed_threads,
-            cfg.speed_runs,
-            feeds["feeds"],
-            cfg.int4_accuracy_level,
-        )
-    except BenchError as err:
-        guessed = ", ".join(f"{k}={v}" for k, v in feeds["guessed"].items())
-        hint = (
-            f"; its inputs were generated with symbolic dims guessed ({guessed}): give "
-            "quantize.dims (--dim NAME=VALUE), feeds (--feeds) or eval/calib data"
-            if guessed
-            else ""
-        )
-        ctx.warn(f"speed check failed, the quantized model is kept: {err}{hint}")
-        return None
-    shapes = {k: list(v.shape) for k, v in feeds["feeds"].items()}
-    speed |= {"inputs": shapes, "input_source": feeds["source"], "guessed_dims": feeds["guessed"]}
-    if feeds["guessed"]:
-        shown = ", ".join(f"{k}={v}" for k, v in feeds["guessed"].items())
-        ctx.warn(
-            f"speed check on generated inputs {shapes} with guessed dims {shown}: give "
-            "quantize.dims (--dim NAME=VALUE), feeds (--feeds) or eval/calib data for real shapes"
-        )
-    if speed["warning"]:
-        ctx.warn(speed["warning"])
-    return speed
 
 
 def _evaluator(cfg: QuantizeConfig, original: Path, batches, dataset):
@@ -168,21 +151,19 @@ def _evaluator(cfg: QuantizeConfig, original: Path, batches, dataset):
     )
 
 
-def _log_upgrade(ctx: StageContext, upgrade: dict[str, Any] | None) -> None:
-    if upgrade is None:
-        return
-    head = f"opset {upgrade['from']} upgraded to {upgrade['to']} with onnx's version converter"
-    if upgrade["checked"]:
-        ctx.log(f"{head}; max |upgraded - original| = {upgrade['max_abs_diff']:.2e}")
-    else:
-        ctx.warn(f"{head}, NOT checked against the original: {upgrade['why']}")
+def _log_upgrade(ctx: StageContext, up: dict[str, Any] | None) -> None:
+    head = up and f"opset {up['from']} upgraded to {up['to']} with onnx's version converter"
+    if up and up["checked"]:
+        ctx.log(f"{head}; max |upgraded - original| = {up['max_abs_diff']:.2e}")
+    elif up:
+        ctx.warn(f"{head}, NOT checked against the original: {up['why']}")
 
 
-@register_stage(QuantizeConfig, version=7)
+@register_stage(QuantizeConfig, version=8)
 def quantize(model_art: Artifact, cfg: QuantizeConfig, ctx: StageContext) -> Output:
     from packager.quantize import search as S
     from packager.quantize.modes import Quantizer
-    from packager.quantize.speed import example_feeds
+    from packager.quantize.speed import checked_speed, example_feeds
 
     src = model_art.file()
     # The model the user gave (before optimize/slim): sizes, the metric and the speed check
@@ -209,7 +190,9 @@ def quantize(model_art: Artifact, cfg: QuantizeConfig, ctx: StageContext) -> Out
         )
     # Timed afresh, fp32 and quantized back to back: a search trial's p50 was taken minutes
     # earlier under other load, and a side-by-side claim needs both sides under the same.
-    speed = _speed(cfg, ctx, original, out, feeds)
+    speed, warnings = checked_speed(cfg, original, out, feeds)
+    for w in warnings:
+        ctx.warn(w)
     verdict = _verdict(cfg, ctx, best, trials, candidates)
     shutil.rmtree(work)
     metric = None
@@ -228,6 +211,7 @@ def quantize(model_art: Artifact, cfg: QuantizeConfig, ctx: StageContext) -> Out
 def _trials(cfg: QuantizeConfig, ctx: StageContext, qz, evaluator, batches, feeds, work: Path):
     """Trial 0 quantizes everything the config allows; over budget, the search keeps the most
     sensitive nodes in float one more per trial. Returns (trials, the search's candidates)."""
+    from packager.quantize import effects as E
     from packager.quantize import search as S
     from packager.quantize.modes import quantizable_ops
     from packager.quantize.speed import latency
@@ -273,6 +257,10 @@ def _trials(cfg: QuantizeConfig, ctx: StageContext, qz, evaluator, batches, feed
     first = Path(trials[0].path)
     try:
         ranking = S.node_sensitivity(qz.graph, first, batches, candidates)
+        if cfg.mode in ("static", "dynamic"):  # weighted nodes first: effect per float weight
+            bits = 7 if qz.settings().get("reduce_range") else 8
+            effects = E.weight_effects(qz.graph, batches, candidates, cfg.per_channel, bits)
+            ranking = E.by_measured_effect(ranking, effects)
     except Exception as err:  # the augmented models failed in onnxruntime
         ctx.warn(
             f"node sensitivity could not be measured ({one_line(err)}); "

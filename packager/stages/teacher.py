@@ -1,7 +1,8 @@
 """teacher: build, train or load the teacher once; cached like any other stage.
 
 Array data: `builtin:` teachers are trained here (seeded), `python:` factories load their
-weights (packager.sources.teachers). Text data: an `hf:` folder is copied into the cache with
+weights (packager.sources.teachers). Image data: a pretrained architecture or a python:
+factory with local weights, checked on real images, its output classes its own. Text data: an `hf:` folder is copied into the cache with
 its tokenizer and checked on the data's text (packager.sources.hf).
 """
 
@@ -13,7 +14,7 @@ from packager.artifact import Artifact, Output
 from packager.config import TeacherStepConfig
 from packager.errors import RecipeError
 from packager.stage import StageContext, register_stage
-from packager.stages.data import splits_of
+from packager.stages.data import images_of, splits_of
 
 
 def _array(data: Artifact, cfg: TeacherStepConfig, ctx: StageContext) -> Output:
@@ -84,6 +85,36 @@ def _check_on_text(model, tok, texts, y, task: str, info: dict, source: str) -> 
     return checked
 
 
+def _image(data: Artifact, cfg: TeacherStepConfig, ctx: StageContext) -> Output:
+    """A pretrained image teacher (builtin architecture + weights, or a python: factory),
+    checked on real validation images; its output classes and class names are its own."""
+    import torch
+
+    from packager.nets.arch import count_macs, save_torch
+    from packager.sources.teachers import class_names, make_image_teacher
+
+    images = images_of(data)
+    probe = images.array("val", limit=32)
+    t = make_image_teacher(cfg, images.input_shape(), probe[:2])
+    classes = t.info["output_classes"]
+    names = class_names(cfg, classes, data.meta["labels"])
+    meta = save_torch(t.model, ctx.workdir, t.factory, t.kwargs, t.info.get("import_path"))
+    meta["macs"] = count_macs(t.model, torch.from_numpy(probe[:1]))
+    info = {"source": cfg.source, "modality": "image", "labels": names, **t.info}
+    y = images.labels("val", limit=32)
+    shown = ""
+    if y is not None and len(data.meta["labels"]) == classes:  # labels are its outputs
+        with torch.no_grad():
+            pred = t.model(torch.from_numpy(probe)).argmax(-1).numpy()
+        info["val_accuracy"] = float((pred == y).mean())
+        shown = f", val accuracy {info['val_accuracy']:.4f} ({len(y)} images)"
+    ctx.log(
+        f"{cfg.source}: {meta['params']:,} params, {meta['macs'] / 1e6:.1f} M MACs, "
+        f"{classes} output classes{shown}"
+    )
+    return Output("torch", {**meta, **info})
+
+
 def _lm(data: Artifact, cfg: TeacherStepConfig, ctx: StageContext) -> Output:
     """A causal LM: an hf: folder copied into the cache, or builtin:tiny-llama trained here on
     the data's training text; either way checked by its perplexity on validation text."""
@@ -117,9 +148,9 @@ def _lm(data: Artifact, cfg: TeacherStepConfig, ctx: StageContext) -> Output:
     return Output("hf", {**meta, "modality": "lm", "val_perplexity": ppl})
 
 
-_HANDLERS = {"array": _array, "text": _text, "lm": _lm}
+_HANDLERS = {"array": _array, "text": _text, "image": _image, "lm": _lm}
 
 
-@register_stage(TeacherStepConfig, name="teacher", version=3)
+@register_stage(TeacherStepConfig, name="teacher", version=4)
 def teacher(data: Artifact, cfg: TeacherStepConfig, ctx: StageContext) -> Output:
     return _HANDLERS[data.modality](data, cfg, ctx)

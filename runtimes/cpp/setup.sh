@@ -27,6 +27,7 @@ for tool in cmake c++ dpkg-deb apt-get flock; do
   command -v "$tool" >/dev/null || die "missing '$tool': run scripts/setup_system.sh as root (apt-get install cmake g++ nlohmann-json3-dev libssl-dev)"
 done
 [ -f /usr/include/nlohmann/json.hpp ] || die "missing nlohmann-json3-dev: run scripts/setup_system.sh as root"
+[ -f /usr/include/stb/stb_image.h ] || die "missing libstb-dev (stb_image decodes images): run scripts/setup_system.sh as root"
 [ -x "$python" ] || die "no python at $python: run 'make test' (or set PYTHON to a python with onnxruntime)"
 
 mkdir -p "$deps"

@@ -21,7 +21,7 @@ def _read(build, name: str) -> bytes:
 
 def test_the_digits_package_carries_both_parents_the_data_and_the_method(tiny_build):
     manifest = json.loads(_read(tiny_build, "manifest.json"))
-    assert manifest["schema_version"] == "1.2"
+    assert manifest["schema_version"] == "1.3"
     prov = manifest["provenance"]
     teacher = prov["teacher"]
     assert (

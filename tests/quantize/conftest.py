@@ -54,3 +54,33 @@ def _run_quantize(model: Path, cache_dir: Path, **cfg):
 def run_quantize():
     """`run_quantize(model, cache_dir, **QuantizeConfig fields)` -> the quantize artifact."""
     return _run_quantize
+
+
+@pytest.fixture(scope="session")
+def cnn(tmp_path_factory) -> dict[str, Path]:
+    """A conv-heavy model (tests/tiny_models.py's colour teacher: Conv-BN-ReLU x2, global
+    pooling, a head) exported to ONNX, with image-like calibration and evaluation data."""
+    import torch
+    from tiny_models import make_colour_teacher
+
+    root = tmp_path_factory.mktemp("cnn")
+    model = make_colour_teacher(classes=6, width=16)
+    torch.onnx.export(
+        model, (torch.randn(1, 3, 32, 32),), str(root / "cnn.onnx"), input_names=["x"],
+        output_names=["logits"], dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}},
+        opset_version=17, dynamo=False,
+    )  # fmt: skip
+    x = np.random.default_rng(2).uniform(-1, 1, (96, 3, 32, 32)).astype(np.float32)
+    np.save(root / "calib.npy", x[:64])
+    np.savez(root / "eval.npz", x=x[64:])
+    return {"model": root / "cnn.onnx", "calib": root / "calib.npy", "eval": root / "eval.npz"}
+
+
+@pytest.fixture
+def without_vnni(monkeypatch):
+    """This host as an x86 CPU without int8 dot-product instructions (the 7-bit default)."""
+    from packager.quantize import speed
+
+    real = speed.cpu_features
+    monkeypatch.setattr(speed, "cpu_features", lambda isa=None: {**real(isa), "vnni": False,
+                        "amx": False, "dotprod": False, "int8_dot_product": False})  # fmt: skip

@@ -72,7 +72,7 @@ def test_missed_budget_exits_4_after_writing_the_best_model(outlier, tmp_path, m
     assert out.is_file() and (tmp_path / "m.search.md").is_file()
 
 
-def test_dynamic_needs_no_data_and_records_the_speed_check(outlier, tmp_path):
+def test_dynamic_needs_no_data_and_records_the_speed_check(outlier, tmp_path, without_vnni):
     out = tmp_path / "d.onnx"
     res = _invoke(
         "quantize", outlier["model"], "-o", out, "--threads", "1", "--cache-dir", tmp_path / "c"
@@ -81,7 +81,7 @@ def test_dynamic_needs_no_data_and_records_the_speed_check(outlier, tmp_path):
     assert "p50 latency, 1 thread(s): fp32" in res.output
     report = json.loads((tmp_path / "d.quantize.json").read_text())
     assert report["mode"] == "dynamic" and report["speed"]["p50_ms"] > 0
-    assert report["reduce_range"] is True  # the recipe's default: 7-bit weights
+    assert report["reduce_range"] is True  # auto on x86 without VNNI: 7-bit weights
     full = tmp_path / "full.onnx"
     res = _invoke(
         "quantize", outlier["model"], "-o", full, "--full-range", "--no-speed-check",

@@ -161,7 +161,7 @@ def _widest_int8_weight(path) -> int:
 @pytest.mark.parametrize(
     ("settings", "check"),
     [
-        # defaults: 7-bit weights, one scale per output channel
+        # defaults (on x86 without VNNI): 7-bit weights, one scale per output channel
         ({}, lambda p: _widest_int8_weight(p) <= 64 and _per_channel(p)),
         ({"format": "qoperator"}, lambda p: "QLinearMatMul" in summary(p)["ops"]),
         ({"reduce_range": False}, lambda p: _widest_int8_weight(p) > 64),
@@ -175,7 +175,7 @@ def _widest_int8_weight(path) -> int:
     ids=["defaults", "qoperator", "full-range", "uint8-weights", "int8-activations", "per-tensor"],
 )
 def test_static_settings_are_applied_and_recorded(
-    transformer, tmp_path, run_quantize, settings, check
+    transformer, tmp_path, run_quantize, settings, check, without_vnni
 ):
     art = run_quantize(
         transformer["model"],

@@ -147,3 +147,20 @@ def test_a_failed_trial_is_a_row_in_the_table_and_the_earlier_trials_are_kept(
     x = np.load(outlier["eval"])
     pred = session(art.file()).run(None, {"x": x["x"]})[0].argmax(1)
     assert (pred == x["y"]).mean() == rows[0]["metric"]
+
+
+def test_a_trial_that_makes_things_worse_is_put_back_so_the_best_drop_never_rises():
+    from packager.quantize.search import Trial, search
+
+    drops = {("a",): 0.3, ("a", "b"): 0.45, ("a", "c"): 0.1}  # b makes it worse
+
+    def attempt(i, ex):
+        return Trial(i, ex, 1 - drops[tuple(ex)], drops[tuple(ex)], 100, None, False)
+
+    first = Trial(0, [], 0.5, 0.5, 100)
+    ranking = [("a", 0.9, ("a",)), ("b", 0.5, ("b",)), ("c", 0.1, ("c",))]
+    tried = search(first, ranking, attempt, max_drop=0.01, max_trials=8, log=lambda m: None)
+    assert [t.excluded for t in tried] == [[], ["a"], ["a", "b"], ["a", "c"]]
+    assert [t.accepted for t in tried[1:]] == [True, False, True]
+    best = [min(t.drop for t in tried[: i + 1] if t.accepted is not False) for i in range(4)]
+    assert best == sorted(best, reverse=True)

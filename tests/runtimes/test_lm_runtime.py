@@ -42,7 +42,7 @@ def test_python_generate_streams_greedy_text_that_matches_the_recording(tiny_lm_
 
     pkg = rt.load(tiny_lm_build.package_path)
     m = pkg.manifest
-    assert m["schema_version"] == "1.2" and m["task"] == "text-generation"
+    assert m["schema_version"] == "1.3" and m["task"] == "text-generation"
     assert m["generation"]["kv_cache"]["bytes_per_token"] == 2 * 2 * 2 * 8 * 4
     sample = json.loads(pkg._files[m["generation"]["sample"]])
     prompt = sample["prompts"][0]

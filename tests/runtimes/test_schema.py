@@ -55,7 +55,7 @@ def test_a_built_mobile_package_manifest_validates_against_the_published_schema(
         manifest = json.loads(zf.read("manifest.json"))
     jsonschema.validate(manifest, json.loads(SCHEMA_FILE.read_text()))
     assert "mobile" in manifest  # the optional block is validated too, not skipped
-    assert manifest["schema_version"] == "1.2" and "teacher" in manifest["provenance"]
+    assert manifest["schema_version"] == "1.3" and "teacher" in manifest["provenance"]
     assert _runtime_accepts(manifest)
 
 
@@ -202,7 +202,7 @@ def test_a_language_model_manifest_validates_with_its_generation_block(tiny_lm_b
         manifest = json.loads(zf.read("manifest.json"))
     schema = json.loads(SCHEMA_FILE.read_text())
     jsonschema.validate(manifest, schema)
-    assert manifest["schema_version"] == "1.2" and _runtime_accepts(manifest)
+    assert manifest["schema_version"] == "1.3" and _runtime_accepts(manifest)
     broken = json.loads(json.dumps(manifest))
     del broken["generation"]["kv_cache"]
     with pytest.raises(jsonschema.ValidationError):

@@ -36,7 +36,7 @@ def test_package_is_published_with_the_documented_files(tiny_build):
 
 def test_manifest_records_io_preprocessing_labels_and_samples(tiny_build):
     zf, m = _open(tiny_build)
-    assert m["schema_version"] == "1.2"
+    assert m["schema_version"] == "1.3"
     assert m["inputs"][0]["shape"] == ["batch", 1, 8, 8] and m["outputs"][0]["name"] == "logits"
     assert m["preprocessing"]["type"] == "tensor" and m["preprocessing"]["scale"] == 1 / 16
     assert m["labels"] == [str(i) for i in range(10)]

@@ -1,5 +1,6 @@
 // The shortest app: load a package folder and print the top label of each raw sample.
 //   predict PKG_FOLDER [RAW.npy]      (RAW.npy defaults to the package's samples/raw.npy)
+//   predict PKG_FOLDER photo.jpg      (image packages: a PNG or JPEG file)
 #include <iostream>
 
 #include "edgepack.hpp"
@@ -12,8 +13,11 @@ int main(int argc, char** argv) {
   const std::string folder = argv[1];  // an unzipped .edgepack
   try {
     auto pkg = edgepack::Package::open(folder);  // verifies every sha256 before loading
-    auto raw = edgepack::read_npy(argc > 2 ? argv[2] : folder + "/samples/raw.npy");
-    auto pred = pkg.predict(raw);  // raw: 64 pixel values 0..16 per image, one or a batch
+    const std::string input = argc > 2 ? argv[2] : folder + "/samples/raw.npy";
+    const bool npy = input.size() > 4 && input.compare(input.size() - 4, 4, ".npy") == 0;
+    auto pred = npy ? pkg.predict(edgepack::read_npy(input))  // 64 pixel values 0..16 per image
+                    : pkg.predict_image(input);              // an image file
+
     for (size_t i = 0; i < pred.labels.size(); ++i) {
       std::cout << pred.labels[i] << " " << pred.scores[i] << "\n";
     }

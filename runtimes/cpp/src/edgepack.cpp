@@ -31,6 +31,16 @@ std::vector<std::string> referenced_files(const Json& manifest) {
   std::vector<std::string> paths = {manifest["model"].get<std::string>()};
   const Json samples = manifest.value("samples", Json::object());
   if (samples.contains("raw")) paths.push_back(detail::string_field(samples, "raw", "samples."));
+  if (samples.contains("images")) {  // image packages: the raw image files
+    const Json& images = samples["images"];
+    if (!images.is_array())
+      fail(ErrorKind::kInvalidPackage, "manifest.json: samples.images must be a list of paths");
+    for (const Json& path : images) {
+      if (!path.is_string())
+        fail(ErrorKind::kInvalidPackage, "manifest.json: samples.images must be a list of paths");
+      paths.push_back(path.get<std::string>());
+    }
+  }
   for (const char* key : {"inputs", "outputs"}) {
     const Json mapping = samples.value(key, Json::object());
     for (const auto& [name, path] : mapping.items()) {
@@ -72,6 +82,10 @@ void read_preprocessing(Package::Impl& p) {
     }
   } else if (p.input_names.size() == 1) {
     p.pre_input = p.input_names[0];
+  }
+  if (p.pre_type == "image") {
+    p.image = detail::read_image_spec(spec);
+    return;
   }
   if (p.pre_type != "tensor") return;
   if (spec.value("dtype", "float32") != "float32") {
@@ -296,6 +310,24 @@ Prediction Package::predict(const Array& raw) const {
     fail(ErrorKind::kInput, "the model has several inputs: use run() with named feeds");
   Prediction pred;
   pred.outputs = run({{p.pre_input, preprocess(raw)}});
+  return postprocess(std::move(pred));
+}
+
+Prediction Package::predict_image(const std::string& path) const {
+  const Impl& p = *impl_;
+  const Array x = preprocess_image(path);
+  std::vector<Ort::Value> inputs;
+  if (p.input_names.size() != 1) fail(ErrorKind::kInput, "the model has several inputs");
+  inputs.push_back(p.to_value(0, x));
+  const std::vector<Ort::Value> outputs = p.run(inputs);
+  Prediction pred;
+  for (size_t i = 0; i < outputs.size(); ++i)
+    pred.outputs[p.output_names[i]] = to_tensor(outputs[i], p.output_names[i]);
+  return postprocess(std::move(pred));
+}
+
+Prediction Package::postprocess(Prediction pred) const {
+  const Impl& p = *impl_;
   if (p.post_type != "classification") return pred;
   const Tensor& scores = pred.outputs.at(p.post_output);
   if (scores.shape.empty() || scores.shape.size() > 2) {

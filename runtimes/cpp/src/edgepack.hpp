@@ -104,6 +104,11 @@ class Package {
   // Raw app input -> model input, per the manifest's "preprocessing" block ("tensor" or "none").
   // NaN or infinity in raw (or in run's feeds) is Error(kInput) naming the input.
   Tensor preprocess(const Array& raw) const;
+  // An image file (PNG or JPEG) -> the model input (1, ...), per an "image" preprocessing block:
+  // decode, channel order, resize, centre crop, scale/mean/std, layout (docs/package-format.md).
+  Array preprocess_image(const std::string& path) const;
+  // preprocess_image + run + postprocess.
+  Prediction predict_image(const std::string& path) const;
   // Run the model on float32 feeds by input name; every output by name.
   std::map<std::string, Tensor> run(const std::map<std::string, Tensor>& feeds) const;
   // preprocess + run + postprocess ("classification": softmax and top-1 per row).
@@ -111,6 +116,9 @@ class Package {
   // Replay samples: raw -> preprocess must give the recorded inputs, and the recorded inputs
   // must give the recorded outputs within the manifest's atol/rtol. Throws kSampleMismatch.
   SampleCheck check_samples() const;
+
+  // Softmax and top-1 per row of a classifier's output (no-op for postprocessing "none").
+  Prediction postprocess(Prediction pred) const;
 
   // Language-model packages (task text-generation, the manifest's "generation" block, schema
   // 1.2): true when the model is a decoder with a KV cache.

@@ -63,6 +63,27 @@ Files verify_files(const std::filesystem::path& root, const Json& manifest,
 // A .npy held in memory; `where` names it in errors.
 Array parse_npy(const std::string& bytes, const std::string& where);
 
+// Decoded 8-bit RGB pixels, row-major, interleaved.
+struct Image {
+  int width = 0, height = 0;
+  std::vector<uint8_t> rgb;
+};
+
+// A checked preprocessing block of type "image" (docs/package-format.md, "Image packages").
+struct ImageSpec {
+  std::string channel_order = "RGB", layout = "NCHW", dtype = "float32";
+  std::string interpolation;  // empty: no resize
+  int shorter = 0, resize_h = 0, resize_w = 0, crop_h = 0, crop_w = 0;
+  double scale = 1.0;
+  std::vector<double> mean{0, 0, 0}, stdev{1, 1, 1};
+};
+
+ImageSpec read_image_spec(const Json& spec);
+// PNG/JPEG bytes -> RGB (stb_image: 8-bit, gray repeated, alpha dropped). Error(kInput) if not.
+Image decode_image(const std::string& bytes, const std::string& where);
+// Decoded pixels -> one image's tensor (C, H, W) or (H, W, C), float32 values held as double.
+Array apply_image_spec(Image image, const ImageSpec& spec);
+
 // Field access that names the field on error ("manifest.json: field 'samples.atol' must be ...").
 const Json& field(const Json& obj, const std::string& key, const std::string& where);
 std::string string_field(const Json& obj, const std::string& key, const std::string& where);

@@ -25,6 +25,7 @@ struct Package::Impl {
   std::string pre_input;  // the model input it feeds; empty if ambiguous
   std::vector<int64_t> sample_shape;
   double scale = 1.0, offset = 0.0, mean = 0.0, stdev = 1.0;
+  detail::ImageSpec image;  // preprocessing "image"
 
   // postprocessing: "classification" (top-1 of post_output) or "none".
   std::string post_type = "none";

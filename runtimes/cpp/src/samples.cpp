@@ -53,6 +53,42 @@ double max_abs_diff(const Array& got, const Array& expected, double atol, double
   return worst;
 }
 
+void image_feeds(const Package::Impl& p, const Json& samples, std::map<std::string, Array>& feeds,
+                 double atol) {
+  const auto recorded = feeds.find(p.pre_input);
+  if (p.pre_type != "image" || recorded == feeds.end())
+    fail(ErrorKind::kInvalidPackage,
+         "manifest.json: samples.images needs image preprocessing and a recorded input");
+  Array& expected = recorded->second;
+  const Json& images = samples["images"];
+  if (!images.is_array() || expected.shape.empty() ||
+      static_cast<int64_t>(images.size()) != expected.shape[0])
+    fail(ErrorKind::kInvalidPackage, "manifest.json: samples.images must list one image per "
+                                     "recorded input row");
+  const size_t per = expected.values.size() / images.size();
+  const double zero = 0.0;
+  const double jpeg_atol = detail::number_field(samples, "jpeg_atol", "samples.", &zero);
+  for (size_t i = 0; i < images.size(); ++i) {
+    const std::string path = images[i].get<std::string>();
+    const Array x = detail::apply_image_spec(detail::decode_image(p.files.at(path), path), p.image);
+    const std::string lower = [&] {
+      std::string s = path;
+      std::transform(s.begin(), s.end(), s.begin(), ::tolower);
+      return s;
+    }();
+    const bool jpeg = lower.size() > 4 && (lower.rfind(".jpg") == lower.size() - 4 ||
+                                           lower.rfind(".jpeg") == lower.size() - 5);
+    double diff = x.values.size() == per ? 0.0 : INFINITY;
+    for (size_t j = 0; j < per && std::isfinite(diff); ++j)
+      diff = std::max(diff, std::abs(x.values[j] - expected.values[i * per + j]));
+    const double tol = jpeg ? jpeg_atol : atol;
+    if (!(diff <= tol))
+      fail(ErrorKind::kSampleMismatch, path + ": preprocessed max abs diff " + fmt(diff) + " > " +
+                                           fmt(tol) + " (" + (jpeg ? "JPEG" : "PNG") + ")");
+    if (!jpeg) std::copy(x.values.begin(), x.values.end(), expected.values.begin() + i * per);
+  }
+}
+
 }  // namespace
 
 namespace detail {
@@ -104,10 +140,13 @@ Ort::Value Package::Impl::to_value(size_t input, const Array& array) const {
       return make_value<int64_t>(array);
     case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32:
       return make_value<int32_t>(array);
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8:  // image packages with uint8 input
+      return make_value<uint8_t>(array);
     default:
       fail(ErrorKind::kUnsupported,
            "input '" + name +
-               "' has an element type the C++ runtime does not feed (float, double, int32, int64)");
+               "' has an element type the C++ runtime does not feed (float, double, int32, int64, "
+               "uint8)");
   }
 }
 
@@ -144,6 +183,9 @@ SampleCheck Package::check_samples() const try {
   std::map<std::string, Array> feeds;
   const Json recorded_inputs = samples.value("inputs", Json::object());
   for (const auto& [name, path] : recorded_inputs.items()) feeds[name] = load(path);
+  // image files -> preprocess must give the recorded model feed (PNG within atol, JPEG within
+  // jpeg_atol); the model then runs on this runtime's tensor for PNGs, the recorded for JPEGs.
+  if (samples.contains("images")) image_feeds(p, samples, feeds, atol);
   // raw -> preprocess must give the recorded model feed: the app's path from raw to answer.
   if (samples.contains("raw") && (p.pre_type == "tensor" || p.pre_type == "none") &&
       !p.pre_input.empty()) {

@@ -1,5 +1,7 @@
-// edgepack_check PKG_FOLDER [--pubkey KEY.pem]
+// edgepack_check PKG_FOLDER [--pubkey KEY.pem] [--image FILE [--tensor]]
 //
+// With --image, predicts on an image file and prints `label score` (or, with --tensor, the
+// preprocessed model input as JSON: {"shape": [...], "data": [...]}).
 // Verifies a package folder (signature when a key is given, schema major, every file's sha256)
 // and replays its recorded samples. Prints "ok: N samples reproduced (max abs diff X)" and exits
 // 0, or one "error: ..." line on stderr and exits 1. `edgepack verify --runtime cpp` calls it.
@@ -12,12 +14,17 @@
 #include "edgepack.hpp"
 
 int main(int argc, char** argv) {
-  std::string folder;
+  std::string folder, image;
+  bool tensor = false;
   edgepack::Options options;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--pubkey" && i + 1 < argc) {
       options.pubkey_pem = argv[++i];
+    } else if (arg == "--image" && i + 1 < argc) {
+      image = argv[++i];
+    } else if (arg == "--tensor") {
+      tensor = true;
     } else if (arg.rfind("--", 0) != 0 && folder.empty()) {
       folder = arg;
     } else {
@@ -31,6 +38,22 @@ int main(int argc, char** argv) {
   }
   try {
     const auto pkg = edgepack::Package::open(folder, options);
+    if (!image.empty()) {
+      if (tensor) {
+        const edgepack::Array x = pkg.preprocess_image(image);
+        std::printf("{\"shape\": [");
+        for (size_t i = 0; i < x.shape.size(); ++i)
+          std::printf("%s%lld", i ? ", " : "", static_cast<long long>(x.shape[i]));
+        std::printf("], \"data\": [");
+        for (size_t i = 0; i < x.values.size(); ++i) std::printf("%s%.9g", i ? ", " : "", x.values[i]);
+        std::printf("]}\n");
+      } else {
+        const edgepack::Prediction pred = pkg.predict_image(image);
+        for (size_t i = 0; i < pred.labels.size(); ++i)
+          std::printf("%s %.6f\n", pred.labels[i].c_str(), pred.scores[i]);
+      }
+      return 0;
+    }
     const edgepack::SampleCheck check = pkg.check_samples();
     std::printf("ok: %lld samples reproduced (max abs diff %.3g)", static_cast<long long>(check.count),
                 check.max_abs_diff);

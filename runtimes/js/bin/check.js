@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 "use strict";
 // node runtimes/js/bin/check.js PKG [--pubkey KEY.pem] [--backend node|wasm] [--threads N]
-//                                    [--input RAW.npy]
+//                                    [--input RAW.npy] [--image FILE [--tensor]]
 //
 // Verifies a package (signature when --pubkey is given, every sha256), replays its recorded
 // samples and compares with the recorded outputs. Prints `ok: ...` and exits 0, or prints ONE
@@ -15,7 +15,8 @@ const { EdgepackRuntimeError, InputError, load, readNpy } = require("../src");
 const { fmt } = require("../src/package");
 
 const USAGE =
-  "usage: check.js PKG [--pubkey KEY.pem] [--backend node|wasm] [--threads N] [--input RAW.npy]";
+  "usage: check.js PKG [--pubkey KEY.pem] [--backend node|wasm] [--threads N] [--input RAW.npy] " +
+  "[--image FILE [--tensor]]";
 
 function readInput(file) {
   let bytes;
@@ -25,6 +26,11 @@ function readInput(file) {
     throw new InputError(`${file}: cannot read the input (${err.code ?? err.message})`);
   }
   return readNpy(bytes, file);
+}
+
+/** Print a line and wait until it is flushed: process.exit would cut a long line on a pipe. */
+function print(text) {
+  return new Promise((resolve) => process.stdout.write(`${text}\n`, resolve));
 }
 
 function predictionJson(pred) {
@@ -51,6 +57,8 @@ async function main(argv) {
       backend: { type: "string", default: "node" },
       threads: { type: "string" },
       input: { type: "string" },
+      image: { type: "string" },
+      tensor: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -65,8 +73,17 @@ async function main(argv) {
     publicKey: values.pubkey,
     threads,
   });
+  if (values.image !== undefined && values.tensor) {
+    const x = Object.values(pkg.preprocess(values.image))[0];
+    await print(JSON.stringify({ shape: x.shape, data: Array.from(x.data, Number) }));
+    return;
+  }
+  if (values.image !== undefined) {
+    await print(JSON.stringify(predictionJson(await pkg.predict(values.image))));
+    return;
+  }
   if (values.input !== undefined) {
-    console.log(JSON.stringify(predictionJson(await pkg.predict(readInput(values.input)))));
+    await print(JSON.stringify(predictionJson(await pkg.predict(readInput(values.input)))));
     return;
   }
   const result = await pkg.verify();

@@ -168,6 +168,7 @@ function referencedFiles(manifest) {
   const paths = [manifest.model];
   const samples = manifest.samples ?? {};
   if (typeof samples.raw === "string") paths.push(samples.raw);
+  if (Array.isArray(samples.images)) paths.push(...samples.images.filter((p) => typeof p === "string"));
   for (const key of ["inputs", "outputs"]) {
     if (typeName(samples[key]) === "object") {
       paths.push(...Object.values(samples[key]).filter((p) => typeof p === "string"));

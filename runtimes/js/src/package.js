@@ -108,14 +108,18 @@ class Package {
     const recorded = {};
     for (const [name, file] of Object.entries(samples.inputs ?? {}))
       recorded[name] = this.npy(file);
-    const feeds = Object.hasOwn(samples, "raw")
-      ? this.preprocess(this.npy(samples.raw))
-      : { ...recorded };
+    const maxAbsDiff = {};
+    const failures = [];
+    let feeds;
+    if (Object.hasOwn(samples, "images")) {
+      feeds = this._imageFeeds(samples, recorded, maxAbsDiff, failures);
+      for (const name of Object.keys(recorded)) delete recorded[name];
+    } else {
+      feeds = Object.hasOwn(samples, "raw") ? this.preprocess(this.npy(samples.raw)) : { ...recorded };
+    }
     const got = { ...feeds, ...(await this.run(feeds)) };
     for (const [name, file] of Object.entries(samples.outputs)) recorded[name] = this.npy(file);
 
-    const maxAbsDiff = {};
-    const failures = [];
     for (const [name, expected] of Object.entries(recorded)) {
       if (!Object.hasOwn(got, name)) {
         throw new InvalidPackageError(`${MANIFEST}: samples name unknown tensor ${name}`);
@@ -153,6 +157,46 @@ class Package {
         ")" +
         generated;
     return { ok: failures.length === 0, count, maxAbsDiff, message, generated };
+  }
+
+  /**
+   * Each sample image through this runtime's decoder and preprocessing, compared with the
+   * recorded model input: a PNG within atol (the same tensor in every runtime), a JPEG within
+   * samples.jpeg_atol (decoders differ). The model runs on this runtime's own tensor for PNGs
+   * and on the recorded one for JPEGs.
+   */
+  _imageFeeds(samples, recorded, maxAbsDiff, failures) {
+    const pre = this._preprocess;
+    if (pre.one === undefined || !Object.hasOwn(recorded, pre.input)) {
+      throw new InvalidPackageError(
+        `${MANIFEST}: samples.images needs image preprocessing and a recorded input`,
+      );
+    }
+    const expected = recorded[pre.input];
+    const rows = samples.images.length;
+    if (rows !== expected.shape[0]) {
+      throw new InvalidPackageError(
+        `${MANIFEST}: ${rows} sample images for ${expected.shape[0]} recorded inputs`,
+      );
+    }
+    const per = expected.data.length / rows;
+    const data = new expected.data.constructor(expected.data.length);
+    samples.images.forEach((path, i) => {
+      const bytes = this._files.get(path);
+      const x = pre.one(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), path);
+      const jpeg = /\.jpe?g$/i.test(path);
+      const tol = jpeg ? (samples.jpeg_atol ?? 0) : samples.atol;
+      const want = expected.data.subarray(i * per, (i + 1) * per);
+      let diff = x.data.length === per ? 0 : Infinity;
+      for (let j = 0; j < per && diff !== Infinity; j++) {
+        diff = Math.max(diff, Math.abs(Number(x.data[j]) - Number(want[j])));
+      }
+      const key = `${pre.input} (${jpeg ? "jpeg" : "png"})`;
+      maxAbsDiff[key] = Math.max(maxAbsDiff[key] ?? 0, diff);
+      if (!(diff <= tol)) failures.push(`${path}: preprocessed max abs diff ${fmt(diff)} > ${tol}`);
+      data.set(jpeg || diff === Infinity ? want : x.data, i * per);
+    });
+    return { [pre.input]: { dtype: expected.dtype, shape: expected.shape, data } };
   }
 
   /** checkSamples, throwing SampleMismatchError when the samples do not reproduce. */

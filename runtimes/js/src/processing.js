@@ -184,9 +184,13 @@ function makePreprocessor(manifest) {
   const spec = manifest.preprocessing ?? { type: "none" };
   if (spec.type === "tensor") return tensorPreprocessor(spec, manifest.inputs);
   if (spec.type === "none") return nonePreprocessor(manifest.inputs);
+  if (spec.type === "image") {
+    const { imagePreprocessor } = require("./image");
+    return imagePreprocessor(spec, targetInput(spec, manifest.inputs));
+  }
   throw new UnsupportedPackageError(
     `preprocessing type ${JSON.stringify(spec.type)} is not supported by the JS runtime ` +
-      "(supported: tensor, none; text packages need the Python runtime)",
+      "(supported: tensor, image, none; text packages need the Python runtime)",
   );
 }
 

@@ -7,7 +7,9 @@
 folder for the C++ runtime). See README.md.
 """
 
-from . import generation
+# generation: language models' decoding with the KV cache; image: type "image" preprocessing
+# (numpy; Pillow only to decode files).
+from . import generation, image
 from ._version import __version__
 from .errors import (
     EdgepackRuntimeError,
@@ -47,6 +49,7 @@ __all__ = [
     "UnsupportedPackageError",
     "__version__",
     "generation",
+    "image",
     "load",
     "open_package",
 ]

@@ -1,4 +1,5 @@
 """python -m edgepack_runtime PKG [--input FILE.npy] [--info] [--check] [--pubkey KEY.pub]
+python -m edgepack_runtime PKG --image PHOTO.jpg [--tensor]   (image packages)
 python -m edgepack_runtime PKG --extract-to DIR [--pubkey KEY.pub]
 
 Errors are one line on stderr (`error: ...`) and exit code 1: a device script can grep them.
@@ -40,6 +41,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("package", help="a .edgepack zip or package folder")
     parser.add_argument("--input", metavar="FILE.npy", help="raw input to predict on")
+    parser.add_argument("--image", metavar="FILE", help="an image file to predict on (PNG/JPEG)")
+    parser.add_argument(
+        "--tensor",
+        action="store_true",
+        help="with --image: print the preprocessed model input (JSON) instead of predicting",
+    )
     parser.add_argument("--info", action="store_true", help="print the package info as JSON")
     parser.add_argument("--check", action="store_true", help="replay the recorded samples")
     parser.add_argument("--threads", type=int, help="onnxruntime intra-op threads")
@@ -61,7 +68,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"ok: {len(reader.names())} files verified and written to {args.extract_to}")
             return 0
         package = load(args.package, threads=args.threads, pubkey=args.pubkey)
-        if args.info or not (args.input or args.check):
+        if args.image and args.tensor:
+            x = next(iter(package.preprocess(args.image).values()))
+            print(json.dumps({"shape": list(x.shape), "data": x.ravel().tolist()}))
+            return 0
+        if args.image:
+            print(json.dumps(_prediction_json(package.predict(args.image))))
+        if args.info or not (args.input or args.check or args.image):
             print(json.dumps(package.info(), indent=2))
         if args.check:
             print(f"ok: {package.verify().message}")

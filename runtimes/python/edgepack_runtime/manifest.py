@@ -25,9 +25,9 @@ from .errors import IntegrityError, InvalidPackageError, SchemaVersionError
 from .limits import MAX_FILE_BYTES, MAX_JSON_DEPTH, MAX_MANIFEST_BYTES
 from .schema import check
 
-# 1.1: the optional provenance block; 1.2: the optional generation block of language models
-# (1.0 and 1.1 packages read the same).
-SCHEMA_VERSION = "1.2"
+# 1.1: the optional provenance block; 1.2: the optional generation block of language models;
+# 1.3: image preprocessing and image samples (1.0, 1.1 and 1.2 packages read the same).
+SCHEMA_VERSION = "1.3"
 SUPPORTED_MAJOR = 1
 # Present in a package but never listed under "files": they describe the listing itself.
 UNLISTED = frozenset({MANIFEST, "manifest.sig"})
@@ -137,6 +137,8 @@ def referenced_files(manifest: dict[str, Any]) -> list[str]:
     samples = manifest.get("samples") or {}
     if isinstance(samples.get("raw"), str):
         paths.append(samples["raw"])
+    if isinstance(samples.get("images"), list):  # image packages: the raw image files
+        paths.extend(p for p in samples["images"] if isinstance(p, str))
     for key in ("inputs", "outputs"):
         mapping = samples.get(key)
         if isinstance(mapping, dict):

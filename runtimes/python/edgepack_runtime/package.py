@@ -141,15 +141,18 @@ class Package:
             raise InvalidPackageError("manifest.json: the package records no samples to check")
         atol, rtol = float(samples["atol"]), float(samples["rtol"])
         recorded = {n: self._load_npy(p) for n, p in samples.get("inputs", {}).items()}
-        if "raw" in samples:
+        diffs: dict[str, float] = {}
+        failures: list[str] = []
+        if "images" in samples:  # image files: PNG exactly, JPEG within jpeg_atol
+            feeds = self._image_feeds(samples, recorded, diffs, failures)
+            recorded = {}
+        elif "raw" in samples:
             feeds = self.preprocess(self._load_raw(samples["raw"]))
         else:
             feeds = dict(recorded)
         got: dict[str, np.ndarray] = {**feeds, **self._run_in_batches(feeds)}
         recorded.update({n: self._load_npy(p) for n, p in samples["outputs"].items()})
 
-        diffs: dict[str, float] = {}
-        failures: list[str] = []
         for name, expected in recorded.items():
             if name not in got:
                 raise InvalidPackageError(f"manifest.json: samples name unknown tensor {name!r}")
@@ -240,6 +243,37 @@ class Package:
             self.run({k: v[i : i + batch] for k, v in feeds.items()}) for i in range(0, rows, batch)
         ]
         return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+
+    def _image_feeds(self, samples, recorded, diffs, failures) -> Feeds:
+        """Each sample image through this runtime's decoder and preprocessing, compared with
+        the recorded model input: a PNG within atol (the same tensor in every runtime), a JPEG
+        within samples.jpeg_atol (decoders differ). The model then runs on this runtime's own
+        tensor for PNGs and on the recorded one for JPEGs."""
+        from .image import ImagePreprocessor
+
+        pre = self._preprocess
+        if not isinstance(pre, ImagePreprocessor) or pre.input not in recorded:
+            raise InvalidPackageError(
+                "manifest.json: samples.images needs image preprocessing and a recorded input"
+            )
+        expected = recorded[pre.input]
+        paths = samples["images"]
+        if len(paths) != len(expected):
+            raise InvalidPackageError(
+                f"manifest.json: {len(paths)} sample images for {len(expected)} recorded inputs"
+            )
+        rows = []
+        for i, path in enumerate(paths):
+            x = pre.one(self._files[path], path)
+            jpeg = path.lower().endswith((".jpg", ".jpeg"))
+            tol = float(samples.get("jpeg_atol", 0.0)) if jpeg else float(samples["atol"])
+            diff = float(np.max(np.abs(x.astype(np.float64) - expected[i]), initial=0.0))
+            key = "jpeg" if jpeg else "png"
+            diffs[f"{pre.input} ({key})"] = max(diffs.get(f"{pre.input} ({key})", 0.0), diff)
+            if x.shape != expected[i].shape or not diff <= tol:
+                failures.append(f"{path}: preprocessed max abs diff {diff:.3g} > {tol:g}")
+            rows.append(expected[i] if jpeg else x)
+        return {pre.input: np.stack(rows).astype(expected.dtype)}
 
     def _load_raw(self, path: str) -> Any:
         """Raw sample inputs: an .npy array, or a JSON list (the strings of a text package)."""

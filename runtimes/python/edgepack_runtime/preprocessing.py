@@ -190,7 +190,7 @@ class TextPreprocessor:
         }
 
 
-Preprocessor = TensorPreprocessor | NonePreprocessor | TextPreprocessor
+Preprocessor = Any  # TensorPreprocessor | NonePreprocessor | TextPreprocessor | ImagePreprocessor
 
 
 def make_preprocessor(manifest: Mapping[str, Any], files: Mapping[str, bytes]) -> Preprocessor:
@@ -203,6 +203,10 @@ def make_preprocessor(manifest: Mapping[str, Any], files: Mapping[str, bytes]) -
         return NonePreprocessor(spec, manifest["inputs"])
     if kind == "text":
         return TextPreprocessor(spec, manifest["inputs"], files)
+    if kind == "image":
+        from .image import ImagePreprocessor
+
+        return ImagePreprocessor(spec, manifest["inputs"])
     raise UnsupportedPackageError(
-        f"preprocessing type {kind!r} is not supported (supported: tensor, none, text)"
+        f"preprocessing type {kind!r} is not supported (supported: tensor, none, text, image)"
     )

@@ -65,14 +65,31 @@ MANIFEST_SCHEMA: dict[str, Any] = {
             "required": ["type"],
             "description": "raw app input -> model feeds; the fields depend on the type",
             "properties": {
-                "type": {"type": "string", "description": "tensor, text or none"},
+                "type": {"type": "string", "description": "tensor, text, image (1.3) or none"},
                 "input": {"type": "string", "description": "the model input it feeds"},
                 "dtype": _STRING,
                 "sample_shape": {"type": "array", "items": {"type": "integer"}},
                 "scale": {"type": "number"},
                 "offset": {"type": "number"},
-                "mean": {"type": "number"},
-                "std": {"type": "number"},
+                "mean": {
+                    "type": ["number", "array"],
+                    "description": "tensor: one number; image: one per channel",
+                },
+                "std": {
+                    "type": ["number", "array"],
+                    "description": "tensor: one number; image: one per channel",
+                },
+                "channel_order": {"type": "string", "description": "image: RGB or BGR"},
+                "resize": {
+                    "type": ["object", "null"],
+                    "description": "image: {shorter, interpolation} or {height, width, "
+                    "interpolation}; interpolation bilinear or bicubic (Pillow's 8-bit filters)",
+                },
+                "crop": {
+                    "type": ["object", "null"],
+                    "description": "image: centre crop {height, width}",
+                },
+                "layout": {"type": "string", "description": "image: NCHW or NHWC"},
                 "tokenizer": {**_PATH, "description": "tokenizer.json (type text)"},
                 "max_length": {"type": "integer", "minimum": 1},
             },
@@ -112,6 +129,17 @@ MANIFEST_SCHEMA: dict[str, Any] = {
             "properties": {
                 "count": {"type": "integer", "minimum": 0},
                 "raw": {**_PATH, "description": ".npy of raw inputs, as passed to predict"},
+                "images": {
+                    "type": "array",
+                    "items": _PATH,
+                    "description": "image packages (1.3): the raw image files, one per sample",
+                },
+                "jpeg_atol": {
+                    "type": "number",
+                    "minimum": 0,
+                    "description": "largest |difference| allowed between a runtime's tensor of "
+                    "a JPEG sample and the recorded one (decoders differ; PNG: atol)",
+                },
                 "inputs": {"type": "object", "additionalProperties": _PATH},
                 "outputs": {"type": "object", "additionalProperties": _PATH},
                 "atol": {"type": "number", "minimum": 0},

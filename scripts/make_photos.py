@@ -1,0 +1,98 @@
+"""Collect the real photographs this machine has offline into one folder of image files, for the
+EfficientNet-Lite0 recipes (calibration, distillation and held-out evaluation).
+
+    bash scripts/setup_system.sh --photos     # as root: Debian's mate-backgrounds and
+                                              # plasma-workspace-wallpapers
+    python scripts/make_photos.py             # -> .edgepack/photos/*.jpg + SOURCES.txt
+
+The photos (26): the 12 nature photographs of mate-backgrounds (backgrounds/mate/nature), 12
+photographs among plasma-workspace-wallpapers' wallpapers (renders and illustrations left out,
+chosen by looking at each) and scikit-learn's two sample photos (china.jpg, flower.jpg). The
+files are copied unchanged: the build decodes, resizes and crops them as the runtimes do. No
+labels: agreement with the fp32 model is what they measure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+MATE = Path("/usr/share/backgrounds/mate/nature")
+MATE_PHOTOS = [
+    "Aqua",
+    "Blinds",
+    "Dune",
+    "FreshFlower",
+    "Garden",
+    "GreenMeadow",
+    "LadyBird",
+    "RainDrops",
+    "Storm",
+    "TwoWings",
+    "Wood",
+    "YellowFlower",
+]
+PLASMA = Path("/usr/share/wallpapers")
+# Photographs (not renders): the size each is copied at (the largest is not needed: the
+# preprocessing resizes the shorter side to 256).
+PLASMA_PHOTOS = {
+    "BytheWater": "1920x1080.jpg",
+    "ColdRipple": "1920x1080.jpg",
+    "ColorfulCups": "2560x1600.jpg",
+    "DarkestHour": "1920x1080.jpg",
+    "EveningGlow": "1920x1080.jpg",
+    "FallenLeaf": "1920x1080.jpg",
+    "Grey": "1920x1080.jpg",
+    "Kite": "1920x1080.jpg",
+    "OneStandsOut": "1920x1080.jpg",
+    "Path": "1920x1080.jpg",
+    "summer_1am": "1920x1080.jpg",
+    "Volna": "5120x2880.jpg",
+}
+DEFAULT_OUT = Path(".edgepack/photos")
+
+
+def sources() -> list[tuple[Path, str, str]]:
+    """(file, name in the folder, where it comes from) of every photo."""
+    out = [(MATE / f"{n}.jpg", f"mate-{n}.jpg", "Debian mate-backgrounds") for n in MATE_PHOTOS]
+    for name, size in PLASMA_PHOTOS.items():
+        file = PLASMA / name / "contents" / "images" / size
+        out.append((file, f"plasma-{name}.jpg", "Debian plasma-workspace-wallpapers"))
+    try:
+        import sklearn
+
+        images = Path(sklearn.__file__).parent / "datasets" / "images"
+        for n in ("china", "flower"):
+            out.append((images / f"{n}.jpg", f"sklearn-{n}.jpg", "scikit-learn sample images"))
+    except ImportError:
+        pass
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("-o", "--out", type=Path, default=DEFAULT_OUT, help=f"[{DEFAULT_OUT}]")
+    args = ap.parse_args(argv)
+    found = [(f, n, w) for f, n, w in sources() if f.is_file()]
+    missing = [str(f) for f, _, _ in sources() if not f.is_file()]
+    if missing:
+        print(
+            f"error: {len(missing)} photo(s) missing (first: {missing[0]}): run `bash "
+            "scripts/setup_system.sh --photos` as root",
+            file=sys.stderr,
+        )
+        return 1
+    args.out.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for file, name, where in found:
+        shutil.copyfile(file, args.out / name)
+        lines.append(f"{name}\t{where}\t{file}")
+    (args.out / "SOURCES.txt").write_text("\n".join(lines) + "\n")
+    print(f"{len(found)} photos in {args.out} (see {args.out / 'SOURCES.txt'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
