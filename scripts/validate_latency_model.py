@@ -87,7 +87,7 @@ def inception_v4() -> nn.Module:
                 (64, 64, (7, 1), 1, (3, 0)),
                 (64, 96, 3, 1, 0),
             ),
-        ),  # fmt: skip
+        ),
         _Cat(_bn(192, 192, 3, 2, 0), nn.MaxPool2d(3, 2)),
     )
     a = [
@@ -147,8 +147,12 @@ def _export(net: nn.Module, side: int, path: Path) -> Path:
 def _int8(fp32: Path, out: Path, side: int) -> Path:
     """Static QDQ, per-channel weights, u8 activations: the repo's static mode's settings."""
     import numpy as np
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType
-    from onnxruntime.quantization import quantize_static
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
 
     class Reader(CalibrationDataReader):
         def __init__(self):

@@ -62,6 +62,7 @@ class Group:
     def describe(self) -> str:
         s = dict(self.student)
         hide = {"channels"} if s.get("arch") == "mlp" else set()
+        hide |= {"width"} if s.get("arch") != "pruned" else set()
         parts = [f"{k}={_value(v)}" for k, v in self.student if v is not None and k not in hide]
         return " ".join(parts + [f"{n}={v}" for n, v in self.dims]).replace('"', "")
 

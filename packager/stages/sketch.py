@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from packager.artifact import Artifact, Output
 from packager.config import SketchConfig
+from packager.errors import RecipeError
 from packager.stage import StageContext, register_stage
 from packager.stages.data import splits_of
 from packager.stages.distill import STUDENT_FACTORIES
@@ -67,4 +68,10 @@ _HANDLERS = {"array": _array, "text": _text}
 
 @register_stage(SketchConfig, version=1)
 def sketch(teacher: Artifact, cfg: SketchConfig, ctx: StageContext) -> Output:
-    return _HANDLERS[teacher.modality](teacher, cfg, ctx)
+    handler = _HANDLERS.get(teacher.modality)
+    if handler is None or cfg.student.arch == "pruned":
+        raise RecipeError(
+            f"edgepack auto searches array and text students; a {teacher.modality} teacher with "
+            f"a {cfg.student.arch} student is not searched yet"
+        )
+    return handler(teacher, cfg, ctx)
