@@ -46,7 +46,7 @@ class AutoConfig(Config):
     fidelity_field: str | None = Field(
         None,
         description="the recipe field a rung scales (distill.epochs, data.limit, "
-        "distill.max_steps); none: distill.epochs for arrays, data.limit for text",
+        "distill.max_steps); none: distill.epochs, or data.limit for a one-epoch text recipe",
     )
     eta: int = Field(2, ge=2, description="successive halving: 1/eta of the students go on")
     top_k: int = Field(8, ge=1, description="students trained at the first rung")

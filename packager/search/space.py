@@ -162,12 +162,12 @@ def _default_threads(cores: int) -> tuple[int, ...]:
 def _fidelity_field(recipe, auto: AutoConfig) -> tuple[str | None, int | None]:
     name = auto.fidelity_field
     if name is None:
-        if recipe.data.modality != "text":
+        # Epochs first: a shorter rung then shares the data and the cached teacher outputs;
+        # a one-epoch text recipe reads fewer training texts instead.
+        if recipe.data.modality != "text" or recipe.distill.epochs > 1:
             name = "distill.epochs"
         elif recipe.data.limit:
             name = "data.limit"
-        elif recipe.distill.epochs > 1:
-            name = "distill.epochs"
         else:
             return None, None  # one epoch over unbounded data: every rung trains fully
     section, _, leaf = name.partition(".")

@@ -24,12 +24,44 @@ def _run(*args):
         (["models/digits.yaml", "--target", "nowhere", "--latency-ms", "1"], "unknown target"),
         (["models/digits.yaml", "--target", "ssh://", "--latency-ms", "1"], "ssh://"),
         (["models/nope.yaml", "--target", "rpi4", "--latency-ms", "1"], "file not found"),
-        (["models/digits.yaml", "--target", "rpi4", "--latency-ms", "1", "--max-drop", "0.1",
-          "--min-metric", "0.9"], "not both"),  # fmt: skip
-        (["models/digits.yaml", "--target", "host", "--latency-ms", "1",
-          "--set", "auto.fidelity=[0.5]"], "the last one 1.0"),  # fmt: skip
-        (["models/digits.yaml", "--target", "rpi4", "--latency-ms", "1",
-          "--set", "auto.student={depth: [1]}"], "not a field of distill.student"),  # fmt: skip
+        (
+            [
+                "models/digits.yaml",
+                "--target",
+                "rpi4",
+                "--latency-ms",
+                "1",
+                "--max-drop",
+                "0.1",
+                "--min-metric",
+                "0.9",
+            ],
+            "not both",
+        ),
+        (
+            [
+                "models/digits.yaml",
+                "--target",
+                "host",
+                "--latency-ms",
+                "1",
+                "--set",
+                "auto.fidelity=[0.5]",
+            ],
+            "the last one 1.0",
+        ),
+        (
+            [
+                "models/digits.yaml",
+                "--target",
+                "rpi4",
+                "--latency-ms",
+                "1",
+                "--set",
+                "auto.student={depth: [1]}",
+            ],
+            "not a field of distill.student",
+        ),
         (["models/tiny-lm.yaml", "--target", "rpi4", "--latency-ms", "1"], "not searched"),
     ],
 )
@@ -46,8 +78,13 @@ def test_a_tiny_search_builds_a_package_that_records_it(tmp_path, cache_dir, tin
     recipe = tiny_recipe_dict(
         package={"out_dir": str(tmp_path / "dist")},
         bench={"enabled": False},
-        auto={"student": {"hidden": [8, 16]}, "quantize": ["static", "none"], "threads": [1],
-              "fidelity": [0.5, 1.0], "top_k": 2},  # fmt: skip
+        auto={
+            "student": {"hidden": [8, 16]},
+            "quantize": ["static", "none"],
+            "threads": [1],
+            "fidelity": [0.5, 1.0],
+            "top_k": 2,
+        },
     )
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(recipe))
