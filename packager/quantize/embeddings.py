@@ -25,7 +25,8 @@ def int4_gathers(path: Path, names: list[str], cfg: QuantizeConfig) -> None:
     """Rewrite the named Gathers of the model at `path` as int4 GatherBlockQuantized (blocks of
     embedding_block_size along the embedding axis), in place."""
     import onnx
-    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+
+    from packager.quantize.ort_nbits import nbits_module
 
     if not names:
         return
@@ -33,7 +34,7 @@ def int4_gathers(path: Path, names: list[str], cfg: QuantizeConfig) -> None:
     # nodes_to_include widens op_types_to_quantize instead of narrowing it: every other Gather
     # (a position or token-type table already int8, an index lookup) is excluded by name.
     others = [n.name for n in model.graph.node if n.op_type == "Gather" and n.name not in names]
-    q = MatMulNBitsQuantizer(
+    q = nbits_module().MatMulNBitsQuantizer(
         model,
         bits=4,
         block_size=cfg.embedding_block_size,
@@ -57,7 +58,10 @@ def int4_round_trip(table, block: int, symmetric: bool):
     quantized and dequantized with onnxruntime's own int4 arithmetic. A student trained on this
     table (frozen) learns with exactly the vectors it ships with."""
     import numpy as np
-    from onnxruntime.quantization.matmul_nbits_quantizer import DefaultWeightOnlyQuantizer as Q
+
+    from packager.quantize.ort_nbits import nbits_module
+
+    Q = nbits_module().DefaultWeightOnlyQuantizer
 
     data = np.asarray(table, dtype=np.float32)
     rows, width = data.shape

@@ -20,9 +20,9 @@ def lm_head_nodes(model) -> list[str]:
 def nbits(model, cfg: QuantizeConfig, bits: int, **which):
     """onnxruntime's MatMulNBits quantizer over the graph's MatMuls (block_size, symmetric,
     accuracy_level from the config; `which`: nodes_to_exclude or nodes_to_include)."""
-    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+    from packager.quantize.ort_nbits import nbits_module
 
-    q = MatMulNBitsQuantizer(
+    q = nbits_module().MatMulNBitsQuantizer(
         model,
         bits=bits,
         block_size=cfg.block_size,
