@@ -265,3 +265,13 @@ def test_switching_the_task_changes_every_key_that_depends_on_it(tmp_path):
     b = {s.name: _key(s.config) for s in build_plan(other)}
     changed = {n for n in a if a[n] != b[n]}
     assert changed == {"teacher", "teacher_outputs", "distill", "evaluate", "package"}
+
+
+def test_trimming_the_vocabulary_reuses_the_trained_student():
+    """trim_vocab is its own step after distill: changing it keys that step, not distill."""
+    base = load_recipe(REPO_MODELS / "minilm-l6-speed.yaml")
+    other = base.model_copy(update={"distill": base.distill.model_copy(update={"trim_vocab": 5})})
+    a = {s.name: _key(s.config) for s in build_plan(base)}
+    b = {s.name: _key(s.config) for s in build_plan(other)}
+    assert a["distill"] == b["distill"]
+    assert a["trim_vocab"] != b["trim_vocab"]

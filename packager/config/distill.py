@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
@@ -288,6 +288,10 @@ class DistillStepConfig(DistillConfig):
     and which default losses), so switching the task is a new key; and, when the word table is
     frozen and will ship as int4 blocks (quantize.embeddings = int4), those blocks, so the student
     trains on exactly the vectors it ships with."""
+
+    # The trim_vocab step after distill has its own config (min_count): trimming, or trimming
+    # more, reuses the trained student instead of training it again.
+    unkeyed: ClassVar[frozenset[str]] = DistillConfig.unkeyed | {"trim_vocab"}
 
     task: Task
     int4_embedding_block: int | None = None
