@@ -314,21 +314,7 @@ def hf_folder(source: str) -> Path | None:
     if not source.startswith("hf:"):
         return None
     spec = source.removeprefix("hf:")
-    if not spec.startswith("pkg:"):
-        return Path(spec).expanduser()
-    module, _, sub = spec[4:].partition("/")
-    try:
-        found = importlib.util.find_spec(module)
-    except (ImportError, ValueError):
-        return None
-    if found is None:
-        return None
-    base = (
-        Path(next(iter(found.submodule_search_locations)))
-        if found.submodule_search_locations
-        else Path(found.origin or "").parent
-    )
-    return base / sub
+    return package_file(spec) if spec.startswith("pkg:") else Path(spec).expanduser()
 
 
 def package_file(spec: str) -> Path | None:

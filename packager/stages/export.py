@@ -25,16 +25,15 @@ def _check(ctx: StageContext, diff: float, n: int, what: str, atol: float) -> No
         )
 
 
-def _array(model_art: Artifact, cfg: ExportConfig, ctx: StageContext) -> Output:
+def _torch_module(model_art: Artifact, x_test, cfg: ExportConfig, ctx: StageContext, what: str):
+    """torch.onnx.export of the step's torch model (arrays, images), then parity on `x_test`:
+    (the model file, the max abs difference)."""
     import torch
 
     from packager.export.torch_export import export_module, parity
     from packager.nets.arch import load_torch
-    from packager.onnx_utils import io_spec
 
-    splits = splits_of(ctx.inputs["data"])
     model = load_torch(model_art.path, model_art.meta)
-    x_test = splits.model_input("test")
     out = ctx.workdir / "model.onnx"
     try:
         export_module(model, torch.from_numpy(x_test[:2]), out, opset=cfg.opset, dynamo=cfg.dynamo)
@@ -43,7 +42,15 @@ def _array(model_art: Artifact, cfg: ExportConfig, ctx: StageContext) -> Output:
             ctx.step, f"torch.onnx.export(dynamo={cfg.dynamo}) failed: {one_line(err)}"
         ) from err
     diff = parity(model, out, x_test)
-    _check(ctx, diff, len(x_test), "examples", cfg.atol)
+    _check(ctx, diff, len(x_test), what, cfg.atol)
+    return out, diff
+
+
+def _array(model_art: Artifact, cfg: ExportConfig, ctx: StageContext) -> Output:
+    from packager.onnx_utils import io_spec
+
+    x_test = splits_of(ctx.inputs["data"]).model_input("test")
+    out, diff = _torch_module(model_art, x_test, cfg, ctx, "examples")
     ctx.log(
         f"opset {cfg.opset}, dynamo={cfg.dynamo}; parity max abs diff {diff:.2e} <= {cfg.atol:g}"
     )
@@ -120,23 +127,10 @@ def _text(model_art: Artifact, cfg: ExportConfig, ctx: StageContext) -> Output:
 def _image(model_art: Artifact, cfg: ExportConfig, ctx: StageContext) -> Output:
     """Image models: input `input` (batch, C, H, W) or (batch, H, W, C) with a dynamic batch,
     parity on up to 16 real test images preprocessed as the runtimes do."""
-    import torch
-
-    from packager.export.torch_export import export_module, parity
-    from packager.nets.arch import load_torch
     from packager.onnx_utils import io_spec
 
-    model = load_torch(model_art.path, model_art.meta)
     x_test = images_of(ctx.inputs["data"]).array("test", limit=16)
-    out = ctx.workdir / "model.onnx"
-    try:
-        export_module(model, torch.from_numpy(x_test[:2]), out, opset=cfg.opset, dynamo=cfg.dynamo)
-    except Exception as err:
-        raise StageError(
-            ctx.step, f"torch.onnx.export(dynamo={cfg.dynamo}) failed: {one_line(err)}"
-        ) from err
-    diff = parity(model, out, x_test)
-    _check(ctx, diff, len(x_test), "images", cfg.atol)
+    out, diff = _torch_module(model_art, x_test, cfg, ctx, "images")
     ctx.log(f"opset {cfg.opset}; parity max abs diff {diff:.2e} <= {cfg.atol:g}")
     keep = ("params", "macs", "labels", "output_classes")
     return Output(
