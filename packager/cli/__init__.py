@@ -20,6 +20,9 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except click.UsageError as err:  # an unknown option or command, a bad or missing value
+            where = f" (see `{err.ctx.command_path} --help`)" if err.ctx else ""
+            fail(f"{err.format_message()}{where}", err.exit_code)
         except EdgepackError as err:
             fail(str(err), err.exit_code)
         except KeyboardInterrupt:

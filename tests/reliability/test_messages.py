@@ -189,3 +189,20 @@ def test_inspect_and_verify_of_a_folder_with_a_fifo_or_dev_zero_answer_at_once(
     ):
         line = one_error_line(edgepack(*args, timeout=60))  # a hang would time out
         assert "report.md" in line, line
+
+
+@pytest.mark.parametrize(
+    "args, said",
+    [
+        (["build", "--nosuch"], "No such option '--nosuch'"),
+        (["biuld"], "No such command 'biuld'"),
+        (["quantize", "m.onnx", "--mode", "bogus"], "Invalid value for '--mode'"),
+        (["auto", "models/digits.yaml", "--latency-ms", "1"], "Missing option '--target'"),
+    ],
+)
+def test_a_mistyped_command_line_is_one_error_line_naming_its_help(args, said):
+    proc = edgepack(*args)
+    line = one_error_line(proc)
+    assert proc.returncode == 2
+    assert said in line and "--help`" in line
+    assert "Usage:" not in proc.stderr
