@@ -29,7 +29,7 @@ def misses(trial: dict[str, Any], c: Constraints, *, metric: bool = True) -> lis
     def over(name: str, value: float | None, limit: float | None, unit: str) -> None:
         if limit is not None and value is not None and value > limit:
             out.append({"constraint": name, "limit": limit, "value": value, "by": value - limit,
-                        "relative": value / limit - 1 if limit else float("inf"), "unit": unit})  # fmt: skip
+                        "relative": (value - limit) / (limit or 0.01), "unit": unit})  # fmt: skip
 
     over("latency_ms", trial.get("latency_ms"), c.latency_ms, "ms")
     over("size_mb", trial.get("size_mb"), c.size_mb, "MB")
@@ -87,7 +87,10 @@ def choose(trials: list[dict[str, Any]], c: Constraints, tie: float) -> tuple[di
         return None, "no trial was trained (the budget ran out first)"
     ok = [t for t in scored if not misses(t, c)]
     if ok:
-        best = max(t["metric"] for t in ok)
+        # The best among the most-trained passing trials: a short rung's score is not what
+        # its student reaches trained fully, so it does not rank the fully trained ones.
+        top = max(t["fidelity"] for t in ok)
+        best = max(t["metric"] for t in ok if t["fidelity"] == top)
 
         def rank(t):
             return (t["fidelity"] < 1.0, t["metric"] < best - tie, t["latency_ms"], t["size_mb"],

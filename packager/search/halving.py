@@ -109,11 +109,18 @@ class Search:
             self.progress(f"cost {cand.describe()}")
             return _with_best_threads(self._base("cost", cand, 0.0) | out)
 
-        return self._run(digest("cost", cand.key, 0.0), "cost", run)
+        return self._run(self._id("cost", cand, 0.0), "cost", run)
+
+    def _id(self, phase: str, cand: Candidate, fidelity: float) -> str:
+        """A trial's id: what it ran, and the parts of the space that shape its record (the
+        thread counts its latency is the best of, what a fidelity below 1 trains less of), so
+        a search over more threads or another fidelity field runs its trials again."""
+        sp = self.space
+        return digest(phase, cand.key, fidelity, sp.threads, sp.fidelity_field, sp.fidelity_base)
 
     def _base(self, phase: str, cand: Candidate, fidelity: float) -> dict[str, Any]:
         return {
-            "id": digest(phase, cand.key, fidelity),
+            "id": self._id(phase, cand, fidelity),
             "phase": phase,
             "candidate": cand.key,
             "group": cand.group.key,
@@ -127,7 +134,7 @@ class Search:
 
     def _train(self, group: Group, fidelity: float, modes: list[str], force=False) -> list[dict]:
         cands = [Candidate(group, m) for m in modes]
-        ids = {c.mode: digest("train", c.key, fidelity) for c in cands}
+        ids = {c.mode: self._id("train", c, fidelity) for c in cands}
         have = {m: self.log.get(i) for m, i in ids.items()}
         todo = [m for m, r in have.items() if r is None]
         if todo and (force or self.budget.allows("train")):

@@ -136,3 +136,32 @@ def test_the_budget_stops_new_trials_and_the_best_so_far_is_kept(tmp_path):
     out = _search(tmp_path, Constraints(latency_ms=1.0, budget_minutes=1.0), clock=clock)
     assert out["stopped"] == "budget"
     assert out["pick"] is not None  # never empty-handed, even when no rung was reached
+
+
+def test_a_short_rungs_score_does_not_rank_the_fully_trained_trials():
+    from packager.search.constraints import choose
+
+    def t(i, fidelity, metric, ms):
+        return {"id": i, "fidelity": fidelity, "metric": metric, "metric_name": "accuracy",
+                "drop": 0.0, "latency_ms": ms, "size_mb": 1.0}  # fmt: skip
+
+    trials = [t("a", 1.0, 0.95, 0.01), t("b", 1.0, 0.97, 0.02), t("c", 0.5, 0.98, 0.01)]
+    pick, _ = choose(trials, Constraints(latency_ms=1.0), tie=0.0)
+    assert pick["id"] == "b"  # the best fully trained one, not the fastest
+
+
+def test_a_search_over_more_threads_runs_its_trials_again(tmp_path):
+    c = Constraints(latency_ms=1.0)
+    first = Search(_space(), FakeEvaluator(), c, TrialLog(tmp_path / "log")).run()
+    one = _space()
+    one = Space(one.groups, one.modes, (1,), one.fidelity, one.fidelity_field,
+                one.fidelity_base, one.settings)  # fmt: skip
+    ev = FakeEvaluator()
+    Search(one, ev, c, TrialLog(tmp_path / "log")).run()
+    assert ev.calls, "a narrower thread space reused records made for another one"
+    assert first["pick"]["threads"] == 2
+
+
+def test_a_miss_against_a_zero_limit_is_a_finite_number():
+    (miss,) = misses({"drop": 0.02, "metric": 0.9}, Constraints(latency_ms=1.0, max_drop=0.0))
+    assert miss["relative"] == pytest.approx(2.0)
