@@ -138,11 +138,13 @@ class Search:
         have = {m: self.log.get(i) for m, i in ids.items()}
         todo = [m for m, r in have.items() if r is None]
         if todo and (force or self.budget.allows("train")):
-            t0 = self.clock()
-            out = self.evaluator.train(group, fidelity, todo)
-            seconds = round((self.clock() - t0) / len(todo), 3)
-            self.budget.record("train", seconds * len(todo))
+            # One mode per call, each recorded as it finishes: an interrupt loses at most the
+            # mode in flight (the student's distill step is in the stage cache after the first).
             for m in todo:
+                t0 = self.clock()
+                out = self.evaluator.train(group, fidelity, [m])
+                seconds = round(self.clock() - t0, 3)
+                self.budget.record("train", seconds)
                 rec = _with_best_threads(
                     self._base("train", Candidate(group, m), fidelity) | out[m]
                 )

@@ -111,10 +111,11 @@ def test_the_search_is_deterministic_for_a_seed(tmp_path):
     assert strip(a) == strip(b) and a["front"] == b["front"] and a["pick"]["id"] == b["pick"]["id"]
 
 
-def test_an_interrupted_search_resumes_from_its_trial_log(tmp_path):
+@pytest.mark.parametrize("fail_after", [5, 9, 10, 11])  # while costing; inside a training group
+def test_an_interrupted_search_resumes_from_its_trial_log(tmp_path, fail_after):
     c = Constraints(latency_ms=0.04, max_drop=0.05)
     whole = _search(tmp_path / "whole", c)
-    broken = FakeEvaluator(fail_after=5)
+    broken = FakeEvaluator(fail_after=fail_after)
     with pytest.raises(KeyboardInterrupt):
         _search(tmp_path / "resumed", c, broken)
     again = FakeEvaluator()
