@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from packager.config import DataConfig
-from packager.data.text import SPLITS, read_rows
+from packager.data.text import SPLITS, read_rows, split_of
 from packager.errors import InputFileError
 
 
@@ -52,13 +52,7 @@ def build_lm_splits(cfg: DataConfig, folder: Path) -> dict[str, Any]:
                 row = _row(cfg, raw, where)
                 if row is None:
                     continue
-                split = (
-                    "test"
-                    if r < cfg.test_fraction
-                    else "val"
-                    if r < cfg.test_fraction + cfg.val_fraction
-                    else "train"
-                )
+                split = split_of(r, cfg)
                 if caps[split] is not None and sizes[split] >= caps[split]:
                     continue
                 files[split].write(json.dumps(row, ensure_ascii=False) + "\n")

@@ -33,6 +33,13 @@ INPUT_FIELDS = {
 }
 
 
+def split_of(draw: float, cfg: DataConfig) -> str:
+    """The split a row goes to, from its uniform draw in [0, 1): test, then val, then train."""
+    if draw < cfg.test_fraction:
+        return "test"
+    return "val" if draw < cfg.test_fraction + cfg.val_fraction else "train"
+
+
 def read_rows(
     path: Path, n: int, text_column: str = "text", what: str | None = None, objects: bool = True
 ) -> Iterator[list[dict[str, Any]]]:
@@ -140,13 +147,7 @@ def build_splits(cfg: DataConfig, folder: Path) -> dict[str, Any]:
                 text = str(text).strip()
                 if not text:
                     continue
-                split = (
-                    "test"
-                    if u < cfg.test_fraction
-                    else "val"
-                    if u < cfg.test_fraction + cfg.val_fraction
-                    else "train"
-                )
+                split = split_of(u, cfg)
                 if caps[split] is not None and sizes[split] >= caps[split]:
                     continue
                 labelled = bool(cfg.label_column) and row.get(cfg.label_column) is not None

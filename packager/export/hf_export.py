@@ -49,20 +49,28 @@ def _quiet() -> Iterator[None]:
         yield
 
 
-def export_optimum(folder: Path, out: Path, task: str, opset: int) -> None:
+def main_export_into(folder: Path, tmp: str, task: str, opset: int, **kw: Any) -> list[Path]:
+    """optimum's main_export of the local `folder` for `task` into the folder `tmp` (no
+    validation: edgepack's own parity checks cover every exporter); the ONNX files it wrote."""
     from optimum.exporters.onnx import main_export
 
+    main_export(
+        str(folder),
+        output=tmp,
+        task=task,
+        opset=opset,
+        device="cpu",
+        do_validation=False,
+        library_name="transformers",
+        local_files_only=True,
+        **kw,
+    )
+    return sorted(Path(tmp).glob("*.onnx"))
+
+
+def export_optimum(folder: Path, out: Path, task: str, opset: int) -> None:
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
-        main_export(
-            str(folder),
-            output=tmp,
-            task=task,
-            opset=opset,
-            device="cpu",
-            do_validation=False,  # edgepack's own parity check below covers every exporter
-            library_name="transformers",
-            local_files_only=True,
-        )
+        main_export_into(folder, tmp, task, opset)
         shutil.move(str(Path(tmp) / "model.onnx"), out)
 
 

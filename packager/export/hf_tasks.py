@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from packager.errors import InputFileError, one_line
-from packager.export.hf_export import ExporterFailed, _quiet
+from packager.export.hf_export import ExporterFailed, _quiet, main_export_into
 
 _VARIED = {"batch_size": (0, -1, 1), "sequence_length": (1.0, 0.5, 1.5)}
 
@@ -43,24 +43,12 @@ def infer_task(folder: Path) -> str:
 def export_folder(folder: Path, out: Path, task: str, opset: int) -> None:
     """optimum's main_export of `folder` for `task` into the single file `out` (plus its
     external data, when optimum wrote some)."""
-    from optimum.exporters.onnx import main_export
-
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp, _quiet():
         try:
-            main_export(
-                str(folder),
-                output=tmp,
-                task=task,
-                opset=opset,
-                device="cpu",
-                monolith=not task.endswith("-with-past"),
-                do_validation=False,  # edgepack's parity below reports the numbers
-                library_name="transformers",
-                local_files_only=True,
-            )
+            monolith = not task.endswith("-with-past")
+            models = main_export_into(folder, tmp, task, opset, monolith=monolith)
         except Exception as err:
             raise ExporterFailed(f"optimum main_export failed: {one_line(err)}") from err
-        models = sorted(Path(tmp).glob("*.onnx"))
         if len(models) != 1:
             names = ", ".join(m.name for m in models) or "none"
             raise ExporterFailed(

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from packager.errors import one_line
-from packager.export.hf_export import ExporterFailed, _quiet
+from packager.export.hf_export import ExporterFailed, _quiet, main_export_into
 
 TASK = "text-generation-with-past"
 
@@ -40,23 +40,11 @@ def export_lm(folder: Path, out: Path, opset: int, exporter: str = "auto") -> st
 
 def export_optimum(folder: Path, out: Path, opset: int) -> str:
     """optimum's export of `folder` into `out` (plus external data when optimum wrote some)."""
-    from optimum.exporters.onnx import main_export
-
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp, _quiet():
         try:
-            main_export(
-                str(folder),
-                output=tmp,
-                task=TASK,
-                opset=opset,
-                device="cpu",
-                do_validation=False,  # the parity below reports the numbers
-                library_name="transformers",
-                local_files_only=True,
-            )
+            models = main_export_into(folder, tmp, TASK, opset)  # the parity below checks it
         except Exception as err:
             raise ExporterFailed(f"optimum main_export ({TASK}) failed: {one_line(err)}") from err
-        models = sorted(Path(tmp).glob("*.onnx"))
         if len(models) != 1:
             names = ", ".join(m.name for m in models) or "none"
             raise ExporterFailed(f"optimum wrote {len(models)} ONNX models ({names}), expected one")
