@@ -4,7 +4,6 @@ GatherBlockQuantized (it runs in onnxruntime's CPU provider on x86 and arm64, an
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 from packager.config import QuantizeConfig
@@ -26,7 +25,7 @@ def int4_gathers(path: Path, names: list[str], cfg: QuantizeConfig) -> None:
     embedding_block_size along the embedding axis), in place."""
     import onnx
 
-    from packager.quantize.ort_nbits import nbits_module
+    from packager.quantize.ort_nbits import nbits_module, quiet
 
     if not names:
         return
@@ -43,13 +42,8 @@ def int4_gathers(path: Path, names: list[str], cfg: QuantizeConfig) -> None:
         op_types_to_quantize=("Gather",),
         quant_axes=(("Gather", 1),),
     )
-    logger = logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer")
-    level = logger.level
-    logger.setLevel(logging.WARNING)  # it logs every node at INFO
-    try:
+    with quiet():
         q.process()
-    finally:
-        logger.setLevel(level)
     q.model.save_model_to_file(str(path), use_external_data_format=False)
 
 

@@ -3,8 +3,6 @@ language model's head is."""
 
 from __future__ import annotations
 
-import logging
-
 from packager.config import QuantizeConfig
 
 
@@ -20,7 +18,7 @@ def lm_head_nodes(model) -> list[str]:
 def nbits(model, cfg: QuantizeConfig, bits: int, **which):
     """onnxruntime's MatMulNBits quantizer over the graph's MatMuls (block_size, symmetric,
     accuracy_level from the config; `which`: nodes_to_exclude or nodes_to_include)."""
-    from packager.quantize.ort_nbits import nbits_module
+    from packager.quantize.ort_nbits import nbits_module, quiet
 
     q = nbits_module().MatMulNBitsQuantizer(
         model,
@@ -31,11 +29,6 @@ def nbits(model, cfg: QuantizeConfig, bits: int, **which):
         op_types_to_quantize=("MatMul",),
         **which,
     )
-    logger = logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer")
-    level = logger.level
-    logger.setLevel(logging.WARNING)  # it logs every node at INFO
-    try:
+    with quiet():
         q.process()
-    finally:
-        logger.setLevel(level)
     return q.model.model

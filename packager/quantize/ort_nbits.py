@@ -8,6 +8,8 @@ build's output. Importing it here undoes that: the root logger keeps its handler
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import ModuleType
 
 
@@ -21,3 +23,16 @@ def nbits_module() -> ModuleType:
             root.removeHandler(handler)
     root.setLevel(level)
     return matmul_nbits_quantizer
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    """The quantizer's own logger held at ERROR: it logs every node at INFO, and warns that it
+    raises the model's IR version to 10 for int4 tensors (which is what we want) on every run."""
+    logger = logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
