@@ -48,3 +48,26 @@ def generated_feeds(
     except SpecError as err:
         raise BenchError(str(err)) from None
     return feeds, guessed
+
+
+def fit_to_dims(
+    feeds: dict[str, Any], model: str | Path, dims: Mapping[str, int]
+) -> dict[str, Any]:
+    """`feeds` (a package's samples) along each symbolic axis `dims` names, cycled or cut to
+    that length: `--dim sequence=128` on a text package times 128 of its samples' own tokens,
+    not the samples' length."""
+    import numpy as np
+
+    from packager.onnx_utils import session
+
+    if not dims:
+        return feeds
+    axes = {i.name: i.shape for i in session(Path(model)).get_inputs()}
+    out = dict(feeds)
+    for name, value in feeds.items():
+        for axis, dim in enumerate(axes.get(name) or []):
+            if isinstance(dim, str) and dim in dims and axis < value.ndim:
+                n = dims[dim]
+                value = np.take(value, np.arange(n) % value.shape[axis], axis=axis)
+        out[name] = value
+    return out

@@ -104,6 +104,10 @@ def _jobs_for(model, target, profile, batch, options, calibration=None):
     feeds, source = None, None
     if model.samples is not None:
         feeds, source = sample_feeds(model.samples, batch), "samples"
+        if options.dims:  # the user's dims win over the samples' own lengths
+            from packager.bench.feeds import fit_to_dims
+
+            feeds = fit_to_dims(feeds, model.path, options.dims)
     elif options.feeds is not None:
         feeds, source = sample_feeds(options.feeds, batch), "given"
     shapes = {name: list(value.shape) for name, value in (feeds or {}).items()}

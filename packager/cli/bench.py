@@ -84,7 +84,7 @@ def bench(
 
     Every row is labelled measured (here or over ssh), host-emulated (here, under a target's
     thread count and memory cap) or estimated (a cost model against a target's published
-    peaks). A package is benchmarked on its own samples.
+    peaks). A package is benchmarked on its own samples (--dim cycles them to that length).
     """
     import json
 

@@ -86,3 +86,23 @@ def test_estimates_use_the_shapes_of_the_feeds(user_models, tmp_path):
     expected = analyze(user_models["recognizer"], shapes={"image": [1, 3, 32, 96]})
     assert est["estimate"]["macs"] == expected.macs > analyze(user_models["recognizer"]).macs
     assert np.isclose(est["file_size_mb"], user_models["recognizer"].stat().st_size / 1e6)
+
+
+def test_a_packages_samples_are_fitted_to_the_dims_the_user_names(tmp_path):
+    """`--dim sequence=128` on a package times 128 tokens of its own samples (cycled), not the
+    samples' length, and cuts longer ones; other axes and unnamed dims stay as they were."""
+    from packager.bench.feeds import fit_to_dims
+    from tiny_models import tiny_transformer_onnx
+
+    model = tiny_transformer_onnx(tmp_path / "t.onnx")
+    ids = np.array([[1, 5, 7, 2], [1, 9, 2, 0]], dtype=np.int64)
+    feeds = {"input_ids": ids, "attention_mask": (ids > 0).astype(np.int64)}
+    out = fit_to_dims(feeds, model, {"sequence": 10})
+    assert out["input_ids"].shape == (2, 10) and out["attention_mask"].shape == (2, 10)
+    assert out["input_ids"][0].tolist() == [1, 5, 7, 2, 1, 5, 7, 2, 1, 5]
+    assert fit_to_dims(feeds, model, {"sequence": 3})["input_ids"].tolist() == [
+        [1, 5, 7],
+        [1, 9, 2],
+    ]
+    assert fit_to_dims(feeds, model, {"other": 3})["input_ids"].shape == (2, 4)
+    assert fit_to_dims(feeds, model, {})["input_ids"] is ids
