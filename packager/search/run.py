@@ -108,11 +108,12 @@ def auto(
             "edgepack auto: task text-generation (language models) is not searched yet"
         )
     profile, cores = resolve_target(target, recipe.bench.targets_dir)
+    space = build_space(recipe, cores)  # a bad space is refused before the host is calibrated
+    _check_threads(space.threads, cores, target, profile)
     cal_run = pipeline.run([calibrate_step(quick=quick_calibration)], cache_dir=cache_dir,
                            reporter=Reporter(verbose=False))  # fmt: skip
     cal_art = cal_run.artifact("calibrate")
     calibration = json.loads(cal_art.file().read_text())
-    space = build_space(recipe, cores)
     folder = _log_folder(cache_dir) / _context(recipe, target, profile, cal_art.id)
     evaluator = PipelineEvaluator(
         recipe_path, base, space, Target(target, profile, calibration), cache_dir=cache_dir
@@ -121,6 +122,19 @@ def auto(
     record = search_record(recipe_path, target, space, constraints, result, calibration, cal_art.id)
     run = _build_pick(recipe_path, base, record, target, cache_dir, reporter)
     return AutoResult(record, run.package_path if run else None, time.monotonic() - t0, run)
+
+
+def _check_threads(threads: tuple[int, ...], cores: int, target: str, profile) -> None:
+    """A thread count over the device's cores: measured here it is oversubscribed (a number that
+    describes nothing), estimated it is the cores' figure under another name. Refused."""
+    if profile is None or not threads or max(threads) <= cores:
+        return
+    where = "this host" if profile.host else target
+    raise RecipeError(
+        f"auto.threads: {max(threads)} is more than {where}'s {cores} cores"
+        + (" (a measurement there would be oversubscribed)" if profile.host else "")
+        + f"; choose from 1-{cores}"
+    )
 
 
 def _log_folder(cache_dir) -> Path:

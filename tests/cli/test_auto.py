@@ -13,6 +13,8 @@ from tiny_models import tiny_recipe_dict
 
 from packager.cli import cli
 
+_DIGITS = ("models/digits.yaml", "--target")
+
 
 def _run(*args):
     return CliRunner().invoke(cli, ["auto", *args])
@@ -63,6 +65,14 @@ def _run(*args):
             "not a field of distill.student",
         ),
         (["models/tiny-lm.yaml", "--target", "rpi4", "--latency-ms", "1"], "not searched"),
+        (
+            [*_DIGITS, "host", "--latency-ms", "1", "--set", "auto.threads=[1, 4096]"],
+            "4096 is more than this host's",
+        ),
+        (
+            [*_DIGITS, "rpi4", "--latency-ms", "1", "--set", "auto.threads=[8]"],
+            "8 is more than rpi4's 4 cores",
+        ),
     ],
 )
 def test_bad_inputs_are_one_error_line(args, says, tmp_path, monkeypatch):
@@ -72,6 +82,7 @@ def test_bad_inputs_are_one_error_line(args, says, tmp_path, monkeypatch):
     lines = result.output.strip().splitlines()
     assert lines[-1].startswith("error:") and says in lines[-1], result.output
     assert "Traceback" not in result.output
+    assert not (tmp_path / "cache" / "calibrate").exists()  # refused before any work
 
 
 def test_a_tiny_search_builds_a_package_that_records_it(tmp_path, cache_dir, tiny_build):
