@@ -19,12 +19,17 @@ from packager.stages.distill import STUDENT_FACTORIES
 def _array(teacher: Artifact, cfg: SketchConfig, ctx: StageContext) -> Output:
     import torch
 
-    from packager.nets.arch import build, save_torch
+    from packager.nets.arch import build, load_torch, save_torch
 
     splits = splits_of(ctx.inputs["data"])
+    # As distill does: the student answers in the teacher's classes (its output width), not in
+    # the data's labels (a split may lack the largest class).
+    with torch.no_grad():
+        one = torch.from_numpy(splits.model_input("train")[:1])
+        width = int(load_torch(teacher.path, teacher.meta)(one).shape[1])
     kwargs = {
         "in_shape": list(splits.preprocessing.sample_shape),
-        "num_classes": splits.num_classes,
+        "num_classes": width,
         "hidden": cfg.student.hidden,
     }
     if cfg.student.arch == "cnn":
@@ -66,7 +71,7 @@ def _text(teacher_art: Artifact, cfg: SketchConfig, ctx: StageContext) -> Output
 _HANDLERS = {"array": _array, "text": _text}
 
 
-@register_stage(SketchConfig, version=1)
+@register_stage(SketchConfig, version=2)
 def sketch(teacher: Artifact, cfg: SketchConfig, ctx: StageContext) -> Output:
     handler = _HANDLERS.get(teacher.modality)
     if handler is None or cfg.student.arch == "pruned":
