@@ -9,8 +9,10 @@ edited file reruns what depends on it, and touching a file without changing it r
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 _CHUNK = 1 << 20
 
@@ -58,3 +60,11 @@ def stamp(path: str | Path) -> str:
 def stamps(paths: Mapping[str, str | Path | None]) -> str:
     """One key fragment for a step's named input paths ("" when it names none)."""
     return ";".join(f"{name}={stamp(p)}" for name, p in sorted(paths.items()) if p)
+
+
+def json_sha256(value: Any, *, default=None) -> str:
+    """sha256 of `value` as canonical JSON (sorted keys, no spaces): the one rule for keying a
+    value (a stage config's key, a search trial's id). `default`: json.dumps's, for values JSON
+    has no type for."""
+    blob = json.dumps(value, sort_keys=True, separators=(",", ":"), default=default)
+    return hashlib.sha256(blob.encode()).hexdigest()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -59,8 +57,9 @@ class Config(BaseModel):
         return paths
 
     def digest(self) -> str:
-        blob = json.dumps(self.key_json(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(blob.encode()).hexdigest()
+        from packager.hashing import json_sha256
+
+        return json_sha256(self.key_json())
 
     def input_paths(self) -> dict[str, str]:
         """The files and folders this config names and its stage reads (name -> path): the

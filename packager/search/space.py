@@ -4,7 +4,6 @@ recipe. The recipe's `auto:` section names the choices; what it leaves out, the 
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 from dataclasses import dataclass, field
@@ -14,6 +13,7 @@ import numpy as np
 
 from packager.config import AutoConfig
 from packager.errors import RecipeError
+from packager.hashing import json_sha256
 
 # Per-task defaults: what a user who names no space gets.
 ARRAY_STUDENTS: dict[str, tuple[Any, ...]] = {
@@ -35,8 +35,8 @@ def _value(v: Any) -> str:
 
 
 def digest(*parts: Any) -> str:
-    blob = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    """A search id: 16 hex digits of the parts' canonical JSON (packager.hashing)."""
+    return json_sha256(parts, default=str)[:16]
 
 
 @dataclass(frozen=True)
