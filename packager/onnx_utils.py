@@ -85,14 +85,16 @@ def ort_message(err: BaseException) -> str:
     return text
 
 
-def session(path: Path, threads: int = 1):
+def session(path: Path | bytes, threads: int = 1):
+    """An onnxruntime CPU session of a model file (or a serialized model's bytes)."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    model = path if isinstance(path, bytes) else str(path)
+    return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
 
 
 def run_batched(sess, x: np.ndarray, batch: int = 256) -> np.ndarray:

@@ -69,6 +69,12 @@ class QuantizeConfig(Config):
         description="7-bit weights (true: exact on x86 without VNNI, arm64 and wasm), 8-bit "
         "(false), or auto: 8-bit where the CPU has int8 dot-product instructions, else 7-bit",
     )
+    bias_correction: bool = Field(
+        True,
+        description="static, per-channel int8 weights: add to each quantized Conv's bias the mean "
+        "its rounded weights take from its output on the calibration data (NNCF's fast bias "
+        "correction; packager.quantize.bias)",
+    )
     exclude_nodes: tuple[str, ...] = Field((), description="node names kept in float")
     exclude_patterns: tuple[str, ...] = Field(
         (), description="glob patterns over node names kept in float, e.g. '*attention*'"

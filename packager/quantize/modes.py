@@ -178,6 +178,8 @@ class Quantizer:
         self.calibration_examples = 0
         self.calibration_applied: str | None = None
         self._calib_cache = workdir / "calibration.json"
+        self._bias_means: dict[str, np.ndarray] = {}  # bias correction's input means, once
+        self.bias_correction: dict[str, Any] | None = None
         model = onnx.load(str(src))
         self.upgrade: dict[str, Any] | None = None
         target = required_opset(cfg.mode, cfg.per_channel, cfg.embeddings == "int4")
@@ -283,8 +285,17 @@ class Quantizer:
         # cache whose method differs from calibrate_method).
         applied = load_tensors_data(self._calib_cache).calibration_method
         self.calibration_applied = {v: k for k, v in CALIBRATION.items()}[applied.name]
+        src = self.graph
+        if self.cfg.bias_correction and self.cfg.weight_type == "int8" and self.cfg.per_channel:
+            from packager.quantize.bias import correct_graph
+
+            src = self.workdir / "bias_corrected.onnx"
+            self.bias_correction = correct_graph(
+                self.graph, src, lambda: (b[0] for b in self.calib.batches()), exclude=exclude,
+                reduce_range=self.reduce_range, means=self._bias_means,
+            )  # fmt: skip
         quantize_static(
-            str(self.graph),
+            str(src),
             str(dst),
             None,
             quant_format=QuantFormat.QDQ if self.cfg.format == "qdq" else QuantFormat.QOperator,
@@ -360,6 +371,7 @@ class Quantizer:
                 "calibration": self.calibration_applied,
                 "calibration_options": CALIBRATOR_OPTIONS[c.calibration],
                 "calibration_examples": self.calibration_examples,
+                "bias_correction": self.bias_correction,  # convs shifted, largest shift
             }
         if self.upgrade is not None:
             out["opset_upgrade"] = self.upgrade
