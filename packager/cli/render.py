@@ -117,9 +117,14 @@ def print_build(console: Console, result) -> None:
         console.print(f"[yellow]warning:[/] {w}")
     d = report["distill"]
     ran = ", ".join(result.ran) or "nothing (all cached)"
-    console.print(
-        f"student: {d['params']:,} params, {d['compression']:.1f}x fewer than the teacher"
-    )
+    if d.get("compression") is None:  # distill: none ships the teacher itself
+        console.print(
+            f"model: the teacher itself (no distillation), {_fmt(d['params'], ',')} params"
+        )
+    else:
+        console.print(
+            f"student: {d['params']:,} params, {d['compression']:.1f}x fewer than the teacher"
+        )
     console.print(f"ran: {ran} in {result.seconds:.1f}s")
     console.print(f"package: {result.package_path}")
 

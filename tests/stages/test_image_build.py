@@ -104,6 +104,16 @@ def test_distill_none_ships_the_teacher_quantized(images, cache, tmp_path):
     assert m["provenance"]["student_init"]["kind"] == "teacher"
     assert m["provenance"]["method"]["type"] == "none"
     assert m["quantization"]["mode"] == "static"
+    # the build's summary says what shipped (a teacher has no compression ratio to print)
+    import io
+
+    from rich.console import Console
+
+    from packager.cli.render import print_build
+
+    out = io.StringIO()
+    print_build(Console(file=out, width=200), result)
+    assert "the teacher itself (no distillation)" in out.getvalue()
 
 
 def test_a_pruned_student_is_the_teacher_narrowed_and_exports(images, cache, tmp_path):
