@@ -125,6 +125,12 @@ class QuantizeConfig(Config):
         description="accuracy budget: if fp32 metric - quantized metric exceeds it, exclude the "
         "most sensitive nodes one by one until it holds",
     )
+    max_size_ratio: float | None = Field(
+        None,
+        gt=0,
+        description="accuracy search: a candidate over this fraction of the fp32 model's size is "
+        "never kept (float nodes cost 4 bytes a weight); none: no cap",
+    )
     max_trials: int = Field(
         16,
         ge=1,

@@ -37,6 +37,7 @@ class Trial:
     path: str = field(default="", repr=False)
     error: str | None = None  # the candidate failed (quantizer or onnxruntime): one line
     accepted: bool | None = None  # search: its nodes stayed in float (it lowered the drop)
+    over_size: bool = False  # search: over quantize.max_size_ratio, never the pick
 
 
 def _augmented(path: Path, names: list[str]) -> bytes:
@@ -218,13 +219,15 @@ def search(
     max_drop: float,
     max_trials: int,
     log: Callable[[str], None],
+    max_size: int | None = None,
 ) -> list[Trial]:
     """Try the ranked nodes (with their groups) in float, a chunk per trial in ranking order
     (packager.quantize.search.schedule), on top of the chunks kept so far; a chunk is kept only
     when its trial lowers the drop. Putting a node back in float can make things worse (its
     neighbours' quantization changes, and onnxruntime re-quantizes a float node's weights when
     it sits between DequantizeLinear and QuantizeLinear), so the best drop never rises from one
-    trial to the next. Stops within `max_drop`, or when the ranking is spent."""
+    trial to the next. A trial whose model is over `max_size` bytes is never kept (nor
+    within budget). Stops within `max_drop`, or when the ranking is spent."""
     trials = [first]
     kept: list[str] = []
     best = first.drop
@@ -235,7 +238,10 @@ def search(
         if not new:
             continue
         t = attempt(len(trials), list(dict.fromkeys([*kept, *new])))
-        t.accepted = t.error is None and t.drop is not None and (best is None or t.drop < best)
+        over = max_size is not None and t.size_bytes > max_size
+        t.within_budget, t.over_size = t.within_budget and not over, over
+        better = t.error is None and t.drop is not None and (best is None or t.drop < best)
+        t.accepted = better and not over
         trials.append(t)
         if t.accepted:
             kept, best = list(dict.fromkeys([*kept, *new])), t.drop
@@ -243,7 +249,13 @@ def search(
             f"{name} ({'n/a' if score is None else f'{score:.3g}'})" for name, score, _ in added[:3]
         ) + (f" and {len(added) - 3} more" if len(added) > 3 else "")
         result = f"failed: {t.error}" if t.error else f"drop {t.drop:.4f}"
-        verdict = "kept in float" if t.accepted else "put back (no better)"
+        verdict = (
+            "kept in float"
+            if t.accepted
+            else f"put back (over {max_size / 2**20:.2f} MiB)"
+            if over
+            else "put back (no better)"
+        )
         log(f"trial {t.trial}: {shown} in float: {result}: {verdict}")
         if t.within_budget:
             break
@@ -261,6 +273,7 @@ def ranked(trials: list[Trial]) -> list[Trial]:
     return sorted(
         trials,
         key=lambda t: (
+            t.over_size,
             not t.within_budget,
             (t.drop if t.drop is not None else np.inf) if not t.within_budget else 0.0,
             len(t.excluded),

@@ -268,7 +268,8 @@ def _trials(cfg: QuantizeConfig, ctx: StageContext, qz, evaluator, batches, feed
         )
         ranking = [(name, None) for name in candidates]
     ranking = S.with_producers(ranking, qz.graph, first, candidates)
-    trials = S.search(trials[0], ranking, attempt, cfg.max_drop, cfg.max_trials, ctx.log)
+    cap = None if cfg.max_size_ratio is None else int(cfg.max_size_ratio * qz.graph.stat().st_size)
+    trials = S.search(trials[0], ranking, attempt, cfg.max_drop, cfg.max_trials, ctx.log, cap)
     return trials, candidates
 
 

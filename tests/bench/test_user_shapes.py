@@ -91,8 +91,9 @@ def test_estimates_use_the_shapes_of_the_feeds(user_models, tmp_path):
 def test_a_packages_samples_are_fitted_to_the_dims_the_user_names(tmp_path):
     """`--dim sequence=128` on a package times 128 tokens of its own samples (cycled), not the
     samples' length, and cuts longer ones; other axes and unnamed dims stay as they were."""
-    from packager.bench.feeds import fit_to_dims
     from tiny_models import tiny_transformer_onnx
+
+    from packager.bench.feeds import fit_to_dims
 
     model = tiny_transformer_onnx(tmp_path / "t.onnx")
     ids = np.array([[1, 5, 7, 2], [1, 9, 2, 0]], dtype=np.int64)

@@ -164,3 +164,25 @@ def test_a_trial_that_makes_things_worse_is_put_back_so_the_best_drop_never_rise
     assert [t.accepted for t in tried[1:]] == [True, False, True]
     best = [min(t.drop for t in tried[: i + 1] if t.accepted is not False) for i in range(4)]
     assert best == sorted(best, reverse=True)
+
+
+def test_a_trial_over_the_size_cap_is_never_kept_nor_within_budget():
+    """Keeping a big layer in float (b: 4 bytes a weight) would meet the budget but not the
+    size cap: it is put back, and the small one after it is tried on top of what was kept."""
+    from packager.quantize.search import Trial, best_of, search
+
+    drops = {("a",): 0.3, ("a", "b"): 0.0, ("a", "c"): 0.2}
+    sizes = {("a",): 110, ("a", "b"): 400, ("a", "c"): 120}
+
+    def attempt(i, ex):
+        d = drops[tuple(ex)]
+        return Trial(i, ex, 1 - d, d, sizes[tuple(ex)], None, d <= 0.01)
+
+    first = Trial(0, [], 0.5, 0.5, 100)
+    ranking = [("a", 0.9, ("a",)), ("b", 0.5, ("b",)), ("c", 0.1, ("c",))]
+    logs = []
+    tried = search(first, ranking, attempt, 0.01, 8, logs.append, max_size=300)
+    assert [t.excluded for t in tried] == [[], ["a"], ["a", "b"], ["a", "c"]]
+    assert [t.accepted for t in tried[1:]] == [True, False, True]
+    assert tried[2].within_budget is False and "over" in logs[1]
+    assert best_of(tried).excluded == ["a", "c"]
