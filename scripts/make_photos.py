@@ -1,14 +1,21 @@
 """Collect the real photographs this machine has offline into one folder of image files, for the
 EfficientNet-Lite0 recipes (calibration, distillation and held-out evaluation).
 
-    bash scripts/setup_system.sh --photos     # as root: Debian's mate-backgrounds and
-                                              # plasma-workspace-wallpapers
-    python scripts/make_photos.py             # -> .edgepack/photos/*.jpg + SOURCES.txt
+    bash scripts/setup_system.sh --photos     # as root: Debian's mate-backgrounds,
+                                              # plasma-workspace-wallpapers, lomiri-wallpapers-16.04
+                                              # and -20.04, and opencv-doc
+    python scripts/make_photos.py             # -> .edgepack/photos/*.jpg|png + SOURCES.txt
 
-The photos (26): the 12 nature photographs of mate-backgrounds (backgrounds/mate/nature), 12
-photographs among plasma-workspace-wallpapers' wallpapers (renders and illustrations left out,
-chosen by looking at each) and scikit-learn's two sample photos (china.jpg, flower.jpg). The
-files are copied unchanged: the build decodes, resizes and crops them as the runtimes do. No
+The photos (62), chosen by looking at each (renders, drawings, paintings, synthetic test charts,
+grayscale frames and the second of each stereo or near-duplicate pair left out):
+- the 12 nature photographs of mate-backgrounds (backgrounds/mate/nature);
+- 12 photographs among plasma-workspace-wallpapers' wallpapers;
+- 14 photographs among lomiri-wallpapers-16.04's and -20.04's (CC-BY / CC-BY-SA 4.0, each
+  author in the package's copyright file);
+- 22 of opencv-doc's sample photographs (examples/data and two sample folders: fruit,
+  animals, buildings, objects, street and landscape scenes);
+- scikit-learn's two sample photos (china.jpg, flower.jpg).
+The files are copied unchanged: the build decodes, resizes and crops them as the runtimes do. No
 labels: agreement with the fp32 model is what they measure.
 """
 
@@ -51,6 +58,55 @@ PLASMA_PHOTOS = {
     "summer_1am": "1920x1080.jpg",
     "Volna": "5120x2880.jpg",
 }
+LOMIRI = Path("/usr/share/backgrounds")
+LOMIRI_PHOTOS = {
+    "lomiri-wallpapers-16.04": [
+        "Bridge_by_Sander_Klootwijk.jpg",
+        "Dragonfly_by_Bolly.jpg",
+        "Picture_0B_by_freespace.jpg",
+        "Picture_1A_by_freespace.jpg",
+        "Wine_by_Jakkub_Mede.jpg",
+        "aitzgorri_by_Aitzol_Berasategi.jpg",
+        "free_by_Peter_Nerlich.jpg",
+        "friends_by_Aitzol_Berasategi.jpg",
+        "greentock_by_Peter_Nerlich.jpg",
+        "life_by_Aitzol_Berasategi.jpg",
+        "picosdeeuropa_by_Aitzol_Berasategi.jpg",
+        "seeding_by_Clements_Engelhardt.jpg",
+        "sunset_by_Aitzol_Berasategi.jpg",
+    ],
+    "lomiri-wallpapers-20.04": ["Kleiber_by_Lukas_Baubkus.jpg"],
+}
+OPENCV = Path("/usr/share/doc/opencv-doc/examples")
+OPENCV_PHOTOS = [
+    *(
+        f"data/{n}"
+        for n in (
+            "aero1.jpg",
+            "aloeL.jpg",
+            "apple.jpg",
+            "baboon.jpg",
+            "board.jpg",
+            "building.jpg",
+            "butterfly.jpg",
+            "chicky_512.png",
+            "fruits.jpg",
+            "graf1.png",
+            "home.jpg",
+            "left.jpg",
+            "leuvenA.jpg",
+            "messi5.jpg",
+            "orange.jpg",
+            "rubberwhale1.png",
+            "smarties.png",
+            "squirrel_cls.jpg",
+        )
+    ),
+    "alphamat/input_images/plant.jpg",
+    "hfs/data/000.jpg",
+    "hfs/data/001.jpg",
+    "hfs/data/002.jpg",
+]
 DEFAULT_OUT = Path(".edgepack/photos")
 
 
@@ -60,6 +116,12 @@ def sources() -> list[tuple[Path, str, str]]:
     for name, size in PLASMA_PHOTOS.items():
         file = PLASMA / name / "contents" / "images" / size
         out.append((file, f"plasma-{name}.jpg", "Debian plasma-workspace-wallpapers"))
+    for package, names in LOMIRI_PHOTOS.items():
+        for n in names:
+            out.append((LOMIRI / n, f"lomiri-{n}", f"Debian {package}"))
+    for n in OPENCV_PHOTOS:
+        name = "opencv-" + n.replace("data/", "").replace("/", "-")
+        out.append((OPENCV / n, name, "Debian opencv-doc"))
     try:
         import sklearn
 

@@ -13,6 +13,10 @@ the logits by 10% (median relative error) and by 5% with the correction.
 
 The input means come from the float graph the quantizer reads, on the fp32 activations (every
 Conv's input at once, one pass over the calibration data); a Conv kept in float keeps its bias.
+Each layer is corrected for its own rounding only (upstream error is upstream's to correct).
+Not mirrored: where a channel's bias scale (input scale x weight scale) would overflow int32,
+onnxruntime widens that channel's weight scale; such channels (near-zero weights) get a
+correction for weights slightly finer than they ship with.
 """
 
 from __future__ import annotations
