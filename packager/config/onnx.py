@@ -131,6 +131,12 @@ class QuantizeConfig(Config):
         description="accuracy search: a candidate over this fraction of the fp32 model's size is "
         "never kept (float nodes cost 4 bytes a weight); none: no cap",
     )
+    min_speedup: float | None = Field(
+        None,
+        gt=0,
+        description="accuracy search (with speed_check): a candidate less than this many times "
+        "faster than fp32 at speed_threads, timed right after fp32, is never kept; none: no cap",
+    )
     max_trials: int = Field(
         16,
         ge=1,

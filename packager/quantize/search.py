@@ -37,7 +37,8 @@ class Trial:
     path: str = field(default="", repr=False)
     error: str | None = None  # the candidate failed (quantizer or onnxruntime): one line
     accepted: bool | None = None  # search: its nodes stayed in float (it lowered the drop)
-    over_size: bool = False  # search: over quantize.max_size_ratio, never the pick
+    speedup: float | None = None  # fp32 p50 / this p50, timed back to back (min_speedup)
+    over_cap: bool = False  # search: over max_size_ratio or under min_speedup, never the pick
 
 
 def _augmented(path: Path, names: list[str]) -> bytes:
@@ -220,14 +221,16 @@ def search(
     max_trials: int,
     log: Callable[[str], None],
     max_size: int | None = None,
+    min_speedup: float | None = None,
 ) -> list[Trial]:
     """Try the ranked nodes (with their groups) in float, a chunk per trial in ranking order
     (packager.quantize.search.schedule), on top of the chunks kept so far; a chunk is kept only
     when its trial lowers the drop. Putting a node back in float can make things worse (its
     neighbours' quantization changes, and onnxruntime re-quantizes a float node's weights when
     it sits between DequantizeLinear and QuantizeLinear), so the best drop never rises from one
-    trial to the next. A trial whose model is over `max_size` bytes is never kept (nor
-    within budget). Stops within `max_drop`, or when the ranking is spent."""
+    trial to the next. A trial whose model is over `max_size` bytes, or less than
+    `min_speedup` times faster than fp32, is never kept (nor within budget). Stops within
+    `max_drop`, or when the ranking is spent."""
     trials = [first]
     kept: list[str] = []
     best = first.drop
@@ -238,8 +241,10 @@ def search(
         if not new:
             continue
         t = attempt(len(trials), list(dict.fromkeys([*kept, *new])))
-        over = max_size is not None and t.size_bytes > max_size
-        t.within_budget, t.over_size = t.within_budget and not over, over
+        big = max_size is not None and t.size_bytes > max_size
+        slow = min_speedup is not None and t.speedup is not None and t.speedup < min_speedup
+        over = big or slow
+        t.within_budget, t.over_cap = t.within_budget and not over, over
         better = t.error is None and t.drop is not None and (best is None or t.drop < best)
         t.accepted = better and not over
         trials.append(t)
@@ -253,7 +258,9 @@ def search(
             "kept in float"
             if t.accepted
             else f"put back (over {max_size / 2**20:.2f} MiB)"
-            if over
+            if big
+            else f"put back (only {t.speedup:.2f}x faster than fp32)"
+            if slow
             else "put back (no better)"
         )
         log(f"trial {t.trial}: {shown} in float: {result}: {verdict}")
@@ -273,7 +280,7 @@ def ranked(trials: list[Trial]) -> list[Trial]:
     return sorted(
         trials,
         key=lambda t: (
-            t.over_size,
+            t.over_cap,
             not t.within_budget,
             (t.drop if t.drop is not None else np.inf) if not t.within_budget else 0.0,
             len(t.excluded),

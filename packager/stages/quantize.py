@@ -228,9 +228,12 @@ def _trials(cfg: QuantizeConfig, ctx: StageContext, qz, evaluator, batches, feed
             if cfg.speed_check and cfg.max_drop is not None
             else None
         )
-        return S.Trial(
+        t = S.Trial(
             i, [*qz.excluded, *extra], metric, drop, path.stat().st_size, p50, within, str(path)
         )
+        if cfg.min_speedup is not None and p50:  # fp32 timed right beside it: same load
+            t.speedup = latency(qz.graph, cfg.speed_threads, cfg.speed_runs, feeds) / p50
+        return t
 
     def attempt(i: int, extra: list[str]) -> S.Trial:
         if i == 0:  # nothing to fall back on: the stage fails
@@ -269,7 +272,9 @@ def _trials(cfg: QuantizeConfig, ctx: StageContext, qz, evaluator, batches, feed
         ranking = [(name, None) for name in candidates]
     ranking = S.with_producers(ranking, qz.graph, first, candidates)
     cap = None if cfg.max_size_ratio is None else int(cfg.max_size_ratio * qz.graph.stat().st_size)
-    trials = S.search(trials[0], ranking, attempt, cfg.max_drop, cfg.max_trials, ctx.log, cap)
+    trials = S.search(
+        trials[0], ranking, attempt, cfg.max_drop, cfg.max_trials, ctx.log, cap, cfg.min_speedup
+    )
     return trials, candidates
 
 

@@ -186,3 +186,24 @@ def test_a_trial_over_the_size_cap_is_never_kept_nor_within_budget():
     assert [t.accepted for t in tried[1:]] == [True, False, True]
     assert tried[2].within_budget is False and "over" in logs[1]
     assert best_of(tried).excluded == ["a", "c"]
+
+
+def test_a_trial_slower_than_min_speedup_is_never_kept():
+    from packager.quantize.search import Trial, best_of, search
+
+    drops = {("a",): 0.3, ("a", "b"): 0.0, ("a", "c"): 0.2}
+    speedups = {("a",): 1.6, ("a", "b"): 1.1, ("a", "c"): 1.4}
+
+    def attempt(i, ex):
+        d = drops[tuple(ex)]
+        t = Trial(i, ex, 1 - d, d, 100, 1.0, d <= 0.01)
+        t.speedup = speedups[tuple(ex)]
+        return t
+
+    first = Trial(0, [], 0.5, 0.5, 100)
+    ranking = [("a", 0.9, ("a",)), ("b", 0.5, ("b",)), ("c", 0.1, ("c",))]
+    logs = []
+    tried = search(first, ranking, attempt, 0.01, 8, logs.append, min_speedup=1.3)
+    assert [t.accepted for t in tried[1:]] == [True, False, True]
+    assert "only 1.10x faster" in logs[1] and tried[2].over_cap
+    assert best_of(tried).excluded == ["a", "c"]
