@@ -58,11 +58,11 @@ def fit_to_dims(
     not the samples' length."""
     import numpy as np
 
-    from packager.onnx_utils import session
+    from packager.onnx_utils import io_spec
 
     if not dims:
         return feeds
-    axes = {i.name: i.shape for i in session(Path(model)).get_inputs()}
+    axes = {i["name"]: i["shape"] for i in io_spec(Path(model))["inputs"]}
     out = dict(feeds)
     for name, value in feeds.items():
         for axis, dim in enumerate(axes.get(name) or []):
