@@ -134,14 +134,13 @@ def corrected(model, means: dict[str, np.ndarray], *, reduce_range: bool,
     return out, {"convs": len(shifts), "max_shift": max(shifts, default=0.0)}
 
 
-def correct_graph(graph, dst, feeds: Callable[[], Iterable[dict]], *, exclude: Iterable[str],
+def correct_graph(model, dst, feeds: Callable[[], Iterable[dict]], *, exclude: Iterable[str],
                   reduce_range: bool, means: dict) -> dict[str, Any]:  # fmt: skip
-    """Write `graph` (a float .onnx) to `dst` with the biases of the Convs not in `exclude`
-    corrected; `means` caches the input means across calls (the accuracy search quantizes the
-    same graph many times with different exclusions)."""
+    """Write `model` (a float ModelProto, left unchanged) to `dst` with the biases of the Convs
+    not in `exclude` corrected; `means` caches the input means across calls (the accuracy
+    search quantizes the same graph many times with different exclusions)."""
     import onnx
 
-    model = onnx.load(str(graph))
     if not means:
         means.update(input_means(model, feeds(), list(conv_weights(model))))
     kept = set(exclude)

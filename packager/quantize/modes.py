@@ -291,7 +291,7 @@ class Quantizer:
 
             src = self.workdir / "bias_corrected.onnx"
             self.bias_correction = correct_graph(
-                self.graph, src, lambda: (b[0] for b in self.calib.batches()), exclude=exclude,
+                self.model, src, lambda: (b[0] for b in self.calib.batches()), exclude=exclude,
                 reduce_range=self.reduce_range, means=self._bias_means,
             )  # fmt: skip
         quantize_static(

@@ -32,14 +32,7 @@ def _array(teacher: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> Outp
     teacher_model = load_torch(teacher.path, teacher.meta)
     # The teacher is frozen: its logits on the training set are computed once, not per epoch.
     soft = predict_logits(teacher_model, torch.from_numpy(x_train))
-    # The student answers in the teacher's classes (its output width), not max(label) + 1.
-    kwargs = {
-        "in_shape": list(splits.preprocessing.sample_shape),
-        "num_classes": int(soft.shape[1]),
-        "hidden": cfg.student.hidden,
-    }
-    if cfg.student.arch == "cnn":
-        kwargs["channels"] = list(cfg.student.channels)
+    kwargs = array_student_kwargs(splits, cfg.student, int(soft.shape[1]))
     factory = STUDENT_FACTORIES.get(cfg.student.arch)
     if factory is None:
         raise RecipeError(f"distill.student.arch = {cfg.student.arch} needs image data")
@@ -74,6 +67,19 @@ def _array(teacher: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> Outp
     )
     meta = save_torch(student, ctx.workdir, factory, kwargs)
     return _array_output(teacher, cfg, ctx, meta, res)
+
+
+def array_student_kwargs(splits, student, num_classes: int) -> dict:
+    """The cnn/mlp factory's arguments (distill trains it, sketch costs it untrained). The
+    student answers in the teacher's classes (its output width), not max(label) + 1."""
+    kwargs = {
+        "in_shape": list(splits.preprocessing.sample_shape),
+        "num_classes": num_classes,
+        "hidden": student.hidden,
+    }
+    if student.arch == "cnn":
+        kwargs["channels"] = list(student.channels)
+    return kwargs
 
 
 def _smaller(student, teacher, x, cfg: DistillStepConfig) -> None:

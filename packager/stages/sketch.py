@@ -13,7 +13,7 @@ from packager.config import SketchConfig
 from packager.errors import RecipeError
 from packager.stage import StageContext, register_stage
 from packager.stages.data import splits_of
-from packager.stages.distill import STUDENT_FACTORIES
+from packager.stages.distill import STUDENT_FACTORIES, array_student_kwargs
 
 
 def _array(teacher: Artifact, cfg: SketchConfig, ctx: StageContext) -> Output:
@@ -22,18 +22,10 @@ def _array(teacher: Artifact, cfg: SketchConfig, ctx: StageContext) -> Output:
     from packager.nets.arch import build, load_torch, save_torch
 
     splits = splits_of(ctx.inputs["data"])
-    # As distill does: the student answers in the teacher's classes (its output width), not in
-    # the data's labels (a split may lack the largest class).
-    with torch.no_grad():
+    with torch.no_grad():  # the teacher's output width, as distill reads it
         one = torch.from_numpy(splits.model_input("train")[:1])
         width = int(load_torch(teacher.path, teacher.meta)(one).shape[1])
-    kwargs = {
-        "in_shape": list(splits.preprocessing.sample_shape),
-        "num_classes": width,
-        "hidden": cfg.student.hidden,
-    }
-    if cfg.student.arch == "cnn":
-        kwargs["channels"] = list(cfg.student.channels)
+    kwargs = array_student_kwargs(splits, cfg.student, width)
     factory = STUDENT_FACTORIES[cfg.student.arch]
     torch.manual_seed(0)
     student = build(factory, kwargs)

@@ -112,7 +112,7 @@ def test_correction_removes_most_of_the_mean_error_of_rounded_weights(tmp_path):
 
     plain = weights_only(src, tmp_path / "plain.onnx")
     fixed = tmp_path / "fixed.onnx"
-    info = correct_graph(src, fixed, _feeds, exclude=(), reduce_range=False, means={})
+    info = correct_graph(model, fixed, _feeds, exclude=(), reduce_range=False, means={})
     assert info["convs"] == 2 and info["max_shift"] > 0
     fixed = weights_only(fixed, fixed)
     held_out = _feeds(seed=7)  # not the data the means came from
@@ -125,7 +125,9 @@ def test_correction_removes_most_of_the_mean_error_of_rounded_weights(tmp_path):
 def test_a_conv_kept_in_float_keeps_its_bias(tmp_path):
     src = _model(tmp_path / "m.onnx")
     out = tmp_path / "c.onnx"
-    info = correct_graph(src, out, _feeds, exclude=["dense"], reduce_range=False, means={})
+    info = correct_graph(
+        onnx.load(str(src)), out, _feeds, exclude=["dense"], reduce_range=False, means={}
+    )
     assert info["convs"] == 1
     before = {t.name: numpy_helper.to_array(t) for t in onnx.load(str(src)).graph.initializer}
     after = {t.name: numpy_helper.to_array(t) for t in onnx.load(str(out)).graph.initializer}
@@ -142,6 +144,7 @@ def test_a_graph_without_convs_is_left_as_it_is(tmp_path):
     )
     src = tmp_path / "relu.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(src))
-    info = correct_graph(src, tmp_path / "out.onnx", _feeds, exclude=(), reduce_range=False,
+    model = onnx.load(str(src))
+    info = correct_graph(model, tmp_path / "out.onnx", _feeds, exclude=(), reduce_range=False,
                          means={})  # fmt: skip
     assert info == {"convs": 0, "max_shift": 0.0}
