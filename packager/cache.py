@@ -94,14 +94,18 @@ class Cache:
         or it is damaged (then `warn` is told why and, with `repair`, the entry is removed)."""
         folder = self.folder(stage, key)
         record = folder / ARTIFACT_FILE
-        if not record.is_file():
+        if not folder.exists() and not folder.is_symlink():
             return None
-        try:
-            rec = json.loads(record.read_text())
-            art = Artifact(path=folder, kind=rec["kind"], id=rec["id"], meta=rec.get("meta", {}))
-            problem = damage(folder, rec.get("files"))
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
-            problem = f"its record {ARTIFACT_FILE} is unreadable ({type(err).__name__})"
+        if not record.is_file():  # a folder without its record was never committed whole
+            problem = f"its record {ARTIFACT_FILE} is missing"
+        else:
+            try:
+                rec = json.loads(record.read_text())
+                meta = rec.get("meta", {})
+                art = Artifact(path=folder, kind=rec["kind"], id=rec["id"], meta=meta)
+                problem = damage(folder, rec.get("files"))
+            except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+                problem = f"its record {ARTIFACT_FILE} is unreadable ({type(err).__name__})"
         if problem is None:
             return art
         if warn is not None:
@@ -117,7 +121,10 @@ class Cache:
             os.replace(folder, aside)
         except OSError:
             return  # another run moved it first
-        shutil.rmtree(aside, ignore_errors=True)
+        if aside.is_dir() and not aside.is_symlink():
+            shutil.rmtree(aside, ignore_errors=True)
+        else:  # a file (or link) where the entry's folder belongs
+            aside.unlink(missing_ok=True)
 
     @contextmanager
     def writing(self, stage: str, key: str) -> Iterator[Path]:

@@ -75,9 +75,11 @@ def run(
     sign_key: str | Path | None = None,
     sign_format: str = "ed25519",
     name: str = "",
+    recipe_file: str | Path | None = None,
 ) -> RunResult:
     """Run `steps`; with `publish` (a folder), copy the `package` step's file there (signed
-    with `sign_key` when given: `sign_format` ed25519 or model-signing, packager.signing)."""
+    with `sign_key` when given: `sign_format` ed25519 or model-signing, packager.signing),
+    refusing to replace `recipe_file` or any file a step reads."""
     reporter = reporter or Reporter()
     if sign_key is not None and not dry_run:
         from packager.signing import read_private_key
@@ -124,6 +126,7 @@ def run(
         reporter.stage(step.name, "done", f"{seconds:.1f}s")
     if not dry_run and "package" in done and publish is not None:
         read = {f"{s.name}.{k}": v for s in steps for k, v in s.config.input_paths().items()}
+        read["recipe"] = recipe_file
         result.package_path = _publish(done["package"], Path(publish), sign_key, read, sign_format)
     result.seconds = time.perf_counter() - t_start
     return result
@@ -138,8 +141,10 @@ def build(
     publish: bool = True,
     sign_key: str | Path | None = None,
     sign_format: str = "ed25519",
+    recipe_file: str | Path | None = None,
 ) -> RunResult:
-    """Run a recipe's build plan and publish its package to `package.out_dir`."""
+    """Run a recipe's build plan and publish its package to `package.out_dir` (never over
+    `recipe_file`, the recipe's own file, nor any file a step reads)."""
     return run(
         build_plan(recipe),
         cache_dir=cache_dir,
@@ -149,6 +154,7 @@ def build(
         sign_key=sign_key,
         sign_format=sign_format,
         name=recipe.name,
+        recipe_file=recipe_file,
     )
 
 

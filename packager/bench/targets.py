@@ -115,7 +115,7 @@ def target_dirs(extra: str | os.PathLike[str] | None = None) -> list[Path]:
 def load_profile(path: Path) -> TargetProfile:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as err:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
         raise BenchError(f"target profile {path}: cannot read ({type(err).__name__})") from None
     if not isinstance(data, dict):
         raise BenchError(f"target profile {path}: expected a mapping of fields")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from packager.cli.options import Finite
+
 
 @click.command()
 @click.argument("recipe")
@@ -14,16 +16,18 @@ import click
     help="A target profile (edgepack targets): latency estimated by the latency model; host or "
     "ssh://...: measured.",
 )
-@click.option("--latency-ms", type=click.FloatRange(min=0, min_open=True), required=True,
+@click.option("--latency-ms", type=Finite(min=0, min_open=True), required=True,
               help="Latency budget of one inference on the target (batch 1).")  # fmt: skip
-@click.option("--size-mb", type=click.FloatRange(min=0, min_open=True),
+@click.option("--size-mb", type=Finite(min=0, min_open=True),
               help="Budget on the model file's size.")  # fmt: skip
-@click.option("--memory-mb", type=click.FloatRange(min=0, min_open=True),
+@click.option("--memory-mb", type=Finite(min=0, min_open=True),
               help="Budget on the model's weights + peak activations (from its graph).")  # fmt: skip
-@click.option("--max-drop", type=click.FloatRange(min=0, max=1),
+@click.option("--max-drop", type=Finite(min=0, max=1),
               help="Most the shipped model's metric may lose to the teacher's (test split).")  # fmt: skip
-@click.option("--min-metric", type=float, help="Floor on the shipped model's metric (test split).")
-@click.option("--budget-minutes", type=click.FloatRange(min=0, min_open=True),
+@click.option(
+    "--min-metric", type=Finite(), help="Floor on the shipped model's metric (test split)."
+)
+@click.option("--budget-minutes", type=Finite(min=0, min_open=True),
               help="Stop starting trials after this long; the best so far is built.")  # fmt: skip
 @click.option("--seed", type=int, help="Seeds the sampling of a large space and the tie-breaks "
               "[default: the recipe's auto.seed].")  # fmt: skip

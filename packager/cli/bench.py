@@ -108,6 +108,8 @@ def bench(
     for flag, dest in (("--json", json_out), ("--html", html_out)):
         if dest:
             refuse_overwrite(dest, models, flag)
+    if json_out and html_out:
+        refuse_overwrite(html_out, {"--json": json_out}, "--html")  # one would replace the other
     try:
         cfg = BenchConfig(
             targets=targets or ("host",),

@@ -68,7 +68,7 @@ def build(
     from packager import pipeline
     from packager.cli.render import make_console, print_build, print_plan
     from packager.progress import Reporter
-    from packager.recipe import load_recipe, with_accepted_terms
+    from packager.recipe import load_recipe, resolve_recipe_path, with_accepted_terms
 
     if nproc is not None:
         overrides = (*overrides, f"distill.nproc={nproc}")
@@ -80,6 +80,7 @@ def build(
         reporter=Reporter(verbose=not quiet),
         sign_key=sign_key,
         sign_format=sign_format,
+        recipe_file=resolve_recipe_path(recipe),
     )
     console = make_console()
     if dry_run:

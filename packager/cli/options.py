@@ -35,3 +35,18 @@ def check_file(flag: str, value: str | None, suffixes: Iterable[str], what: str 
         raise InputFileError(
             f"{flag} {value}: unsupported {what} {p.suffix!r} (use {', '.join(allowed)})"
         )
+
+
+class Finite(click.FloatRange):
+    """A float range that also refuses nan and inf (click's FloatRange lets nan through: every
+    comparison with it is false)."""
+
+    name = "finite float"
+
+    def convert(self, value, param, ctx):
+        import math
+
+        out = super().convert(value, param, ctx)
+        if not math.isfinite(out):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return out

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from packager.cli.options import Finite
 from packager.errors import InputFileError
 
 
@@ -22,16 +23,18 @@ from packager.errors import InputFileError
     "--image", "images", multiple=True, help="A PNG/JPEG file for an image package; repeatable."
 )
 @click.option(
-    "--top", type=int, help="Labels to print per example [default: 5 for images, else 1]."
+    "--top",
+    type=click.IntRange(min=1),
+    help="Labels to print per example [default: 5 for images, else 1].",
 )
 @click.option("--prompt", help="A language-model package: the text to continue (streamed).")
 @click.option("--max-new-tokens", type=click.IntRange(min=1), help="--prompt: tokens to generate.")
-@click.option("--temperature", type=click.FloatRange(min=0), help="--prompt: 0 is greedy.")
+@click.option("--temperature", type=Finite(min=0), help="--prompt: 0 is greedy.")
 @click.option("--top-k", type=click.IntRange(min=0), help="--prompt: sample from the k likeliest.")
 @click.option(
     "--top-p", type=click.FloatRange(min=0, max=1, min_open=True), help="--prompt: nucleus mass."
 )
-@click.option("--seed", type=int, help="--prompt: sampling seed.")
+@click.option("--seed", type=click.IntRange(min=0), help="--prompt: sampling seed.")
 @click.option("--stop", multiple=True, help="--prompt: stop before this text; repeatable.")
 def run(
     package: str,

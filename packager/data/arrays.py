@@ -47,6 +47,9 @@ class Splits:
         return cls(x, y, pre, list(meta["labels"]), meta["source"])
 
 
+MAX_CLASSES = 100_000  # labels are class indices; beyond this they are ids, not classes
+
+
 def _rows(mask: np.ndarray) -> str:
     rows = np.flatnonzero(mask)
     shown = ", ".join(str(int(i)) for i in rows[:5])
@@ -179,6 +182,11 @@ def load_splits(cfg: DataConfig) -> Splits:
             f"data.sample_shape = {list(shape)} does not hold {per_sample} values per example"
         )
     n_classes = int(max(int(ys[s].max()) for s in SPLITS)) + 1
+    if n_classes > MAX_CLASSES:
+        raise RecipeError(
+            f"data: labels go up to {n_classes - 1:,}; labels are class indices 0..K-1 "
+            f"(at most {MAX_CLASSES:,} classes): remap them"
+        )
     labels = list(cfg.label_names) if cfg.label_names else [str(i) for i in range(n_classes)]
     if len(labels) < n_classes:
         raise RecipeError(

@@ -77,7 +77,9 @@ def test_a_flipped_byte_in_the_cached_package_is_not_published(tiny_build, warm_
     assert _members(result.package_path) == _members(tiny_build.package_path)
 
 
-@pytest.mark.parametrize("damage", ["truncated", "empty", "not-an-object", "deleted-file"])
+@pytest.mark.parametrize(
+    "damage", ["truncated", "empty", "not-an-object", "deleted-file", "no-record", "record-a-dir"]
+)
 def test_a_damaged_entry_is_a_miss_not_a_crash(tiny_build, warm_cache, tmp_path, damage):
     quant = tiny_build.artifact("quantize")
     entry = warm_cache / quant.path.relative_to(quant.path.parents[1])
@@ -88,6 +90,11 @@ def test_a_damaged_entry_is_a_miss_not_a_crash(tiny_build, warm_cache, tmp_path,
         record.write_text("")
     elif damage == "not-an-object":
         record.write_text("[1, 2]")
+    elif damage == "no-record":  # the next commit's rename onto the folder failed forever
+        record.unlink()
+    elif damage == "record-a-dir":
+        record.unlink()
+        record.mkdir()
     else:
         (entry / "quantize.json").unlink()
     result, warnings = _rebuild(warm_cache, tmp_path)

@@ -142,3 +142,54 @@ def test_a_full_cache_disk_is_one_line(tmp_path):
     cache = tmp_path / "cache"
     proc = edgepack_on_tmpfs(cache, "size=64k", "build", recipe, "--cache-dir", cache, "-q")
     assert "No space left on device" in one_error_line(proc)
+
+
+def test_a_build_never_publishes_over_its_own_recipe(tiny_build, cache_dir, tmp_path):
+    from tiny_models import tiny_recipe
+
+    from packager.errors import InputFileError
+    from packager.pipeline import build
+    from packager.progress import SilentReporter
+
+    recipe_file = tmp_path / tiny_build.package_path.name  # the recipe named like its package
+    recipe_file.write_text("name: digits-tiny\n")
+    recipe = tiny_recipe(package={"out_dir": str(tmp_path)})
+    with pytest.raises(InputFileError, match="is the input recipe"):
+        build(recipe, cache_dir=cache_dir, reporter=SilentReporter(), recipe_file=recipe_file)
+    assert recipe_file.read_text() == "name: digits-tiny\n"
+
+
+def test_bench_refuses_html_and_json_at_one_path(model, tmp_path):
+    out = tmp_path / "r.json"
+    line = one_error_line(edgepack("bench", model, "--json", out, "--html", out))
+    assert "--html" in line and not out.exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("run", "PKG", "--top", "0"),
+        ("run", "PKG", "--prompt", "hi", "--seed", "-1"),
+        ("run", "PKG", "--prompt", "hi", "--temperature", "nan"),
+        ("auto", "RECIPE", "--target", "host", "--latency-ms", "nan"),
+        ("auto", "RECIPE", "--target", "host", "--latency-ms", "1", "--min-metric", "inf"),
+    ],
+)
+def test_out_of_range_numbers_are_one_line_before_any_work(tmp_path, args):
+    args = [str(tmp_path / "x.edgepack") if a == "PKG" else a for a in args]
+    args = [str(tmp_path / "r.yaml") if a == "RECIPE" else a for a in args]
+    assert "Invalid value" in one_error_line(edgepack(*args))
+
+
+def test_labels_that_are_ids_not_classes_are_refused(tmp_path):
+    import numpy as np
+
+    from packager.config import DataConfig
+    from packager.data.arrays import load_splits
+    from packager.errors import RecipeError
+
+    x = np.zeros((40, 1, 4, 4), np.float32)
+    y = np.arange(40, dtype=np.int64) * 10**12  # would be a label list of 10^13 names
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    with pytest.raises(RecipeError, match="labels go up to"):
+        load_splits(DataConfig(source=str(tmp_path / "d.npz")))
