@@ -204,6 +204,13 @@ def nested_manifest(pkg, dest, layout):
     return _write(pkg, dest, layout, text)
 
 
+def huge_sample_shape(pkg, dest, layout):
+    """A sample shape whose product wraps int64 to 0 (C++ divided by it)."""
+    manifest = json.loads(json.dumps(pkg.manifest))
+    manifest["preprocessing"]["sample_shape"] = [2**62, 4]
+    return _write(pkg, dest, layout, json.dumps(manifest))
+
+
 def intact(pkg, dest, layout):
     return _write(pkg, dest, layout)
 
@@ -256,6 +263,7 @@ CASES = {
     "nested-manifest": Case(
         nested_manifest, BOTH, ("manifest.json", "nested deeper than 64"), ep.InvalidPackageError
     ),
+    "huge-sample-shape": Case(huge_sample_shape, BOTH, ("values",), ep.EdgepackRuntimeError),
     "nan-input": Case(
         intact, BOTH, ("input 'input'", "NaN or infinity"), ep.InputError, _raw_with(np.nan)
     ),

@@ -310,3 +310,19 @@ def test_cli_input_prints_one_prediction_per_row(digits, tmp_path):
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)["predictions"]
     assert [r["index"] for r in rows] == digits.reference_logits(raw).argmax(axis=1).tolist()
+
+
+@pytest.mark.parametrize("kind", ["empty", "huge-header"])
+def test_cli_an_unreadable_npy_is_one_error_line(digits, tmp_path, kind):
+    path = digits.write(tmp_path / "pkg", as_zip=True)
+    bad = tmp_path / "bad.npy"
+    if kind == "empty":
+        bad.write_bytes(b"")
+    else:  # a valid header that claims 10^14 float64 rows of 64
+        header = "{'descr': '<f8', 'fortran_order': False, 'shape': (100000000000000, 64), }"
+        header += " " * (118 - len(header)) + "\n"
+        bad.write_bytes(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode())
+    result = _python("-m", "edgepack_runtime", str(path), "--input", str(bad), cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {bad}: "), result.stderr

@@ -100,6 +100,14 @@ void read_preprocessing(Package::Impl& p) {
          "manifest.json: preprocessing.sample_shape must be a list of positive integers");
   }
   p.sample_shape = shape.get<std::vector<int64_t>>();
+  int64_t values = 1;  // the product must not wrap (a wrapped 0 divides by zero later)
+  for (int64_t d : p.sample_shape) {
+    if (d > (int64_t{1} << 40) / values) {
+      fail(ErrorKind::kInvalidPackage,
+           "manifest.json: preprocessing.sample_shape holds more than 2^40 values a sample");
+    }
+    values *= d;
+  }
   const double one = 1.0, zero = 0.0;
   p.scale = detail::number_field(spec, "scale", "preprocessing.", &one);
   p.offset = detail::number_field(spec, "offset", "preprocessing.", &zero);

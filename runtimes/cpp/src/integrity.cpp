@@ -74,9 +74,16 @@ int json_depth(const std::string& text) {
 }
 
 std::string read_file(const fs::path& path, const std::string& label, ErrorKind kind) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) fail(kind, label + ": " + path.string() + " is a directory");
   std::ifstream in(path, std::ios::binary);
   if (!in) fail(kind, label + ": cannot read " + path.string());
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string bytes;
+  try {  // a read error throws std::ios_base::failure from the iterator, not edgepack::Error
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  } catch (const std::exception&) {
+    fail(kind, label + ": read error on " + path.string());
+  }
   if (in.bad()) fail(kind, label + ": read error on " + path.string());
   return bytes;
 }

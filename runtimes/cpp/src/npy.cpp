@@ -69,7 +69,9 @@ Array parse_npy(const std::string& bytes, const std::string& where) {
   const size_t d = after("'descr'");
   const size_t d_end = header.find('\'', d + 1);
   if (header[d] != '\'' || d_end == std::string::npos || d_end - d < 4) {
-    bad("unsupported dtype in .npy header " + header);
+    std::string shown = header;  // one line: the header ends in '\n' and may pad with spaces
+    shown.erase(shown.find_last_not_of(" \n") + 1);
+    bad("unsupported dtype in .npy header " + shown);
   }
   const char order = header[d + 1];
   const std::string kind = header.substr(d + 2, d_end - d - 2);  // "f4", "i8", ...

@@ -30,8 +30,12 @@ def _prediction_json(pred: Prediction) -> dict[str, Any]:
 def _load_input(path: str) -> np.ndarray:
     try:
         return np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise EdgepackRuntimeError(f"{path}: cannot read a .npy array ({exc})") from exc
+    except (OSError, ValueError, EOFError) as exc:  # EOFError: an empty file
+        raise EdgepackRuntimeError(f"{path}: cannot read a .npy array ({exc or 'empty'})") from exc
+    except MemoryError:  # a header that claims more rows than memory holds
+        raise EdgepackRuntimeError(
+            f"{path}: its .npy header claims more than fits in memory"
+        ) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
