@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -169,3 +170,44 @@ def test_every_runtime_prints_the_same_label_for_an_image_file(cpp_bin, package,
         if NODE is not None:
             js = _run_json([NODE, str(JS_CHECK), str(package), "--image", str(image)])
             assert js["predictions"][0]["label"] == label
+
+
+def _refusal(argv: list[str]) -> str:
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    return lines[0]
+
+
+@pytest.mark.slow  # builds the C++ runtime
+def test_an_extreme_aspect_ratio_is_refused_by_every_runtime_before_resizing(
+    cpp_bin, package, tmp_path
+):
+    import edgepack_runtime
+    from PIL import Image
+
+    strip = tmp_path / "strip.png"  # shorter side 1 -> 20: a 18,000,000 x 20 resize
+    Image.new("RGB", (900_000, 1), (200, 10, 10)).save(strip)
+    with pytest.raises(edgepack_runtime.InputError, match="16,777,216-pixel cap"):
+        edgepack_runtime.load(package).preprocess(strip)
+    for argv in (
+        [NODE, str(JS_CHECK), str(package), "--image", str(strip), "--tensor"],
+        [str(cpp_bin / "edgepack_check"), str(package), "--image", str(strip), "--tensor"],
+    ):
+        assert "16,777,216-pixel cap" in _refusal(argv)
+
+
+def test_a_16_bit_rgb_png_is_refused_in_python(package, tmp_path):
+    import edgepack_runtime
+    from PIL import Image
+
+    png = tmp_path / "deep.png"
+    Image.new("RGB", (8, 8)).save(png)
+    data = bytearray(png.read_bytes())
+    assert data[24] == 8  # the IHDR bit depth: Pillow cannot write 16-bit RGB, so say it does
+    data[24] = 16
+    data[29:33] = zlib.crc32(bytes(data[12:29])).to_bytes(4, "big")  # the IHDR chunk's CRC
+    png.write_bytes(bytes(data))
+    with pytest.raises(edgepack_runtime.InputError, match="16-bit"):
+        edgepack_runtime.load(package).preprocess(png)

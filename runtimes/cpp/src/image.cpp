@@ -212,6 +212,13 @@ Array apply_image_spec(Image image, const ImageSpec& s) {
         h = static_cast<int>(n * image.height / image.width);
       }
     }
+    if (static_cast<int64_t>(w) * h > (int64_t{1} << 24)) {  // an extreme aspect ratio
+      fail(ErrorKind::kInput, "a " + std::to_string(image.width) + "x" +
+                                  std::to_string(image.height) + " image resizes to " +
+                                  std::to_string(w) + "x" + std::to_string(h) +
+                                  ", over the 16,777,216-pixel cap (an extreme aspect ratio): "
+                                  "crop it first");
+    }
     if (w != image.width) image = resample(image, w, s.interpolation, true);
     if (h != image.height) image = resample(image, h, s.interpolation, false);
   }

@@ -107,14 +107,34 @@ function resize(image, height, width, interpolation) {
   return { width, height, data };
 }
 
+const MAX_RESIZED_PIXELS = 2 ** 24; // a resize never makes more (a 1x20000 strip would)
+const MAX_DECODED_PIXELS = 178956970; // Pillow's decompression-bomb limit: refused above
+
 function resizedSize(height, width, spec) {
+  let out = [spec.height, spec.width];
   if (spec.shorter !== undefined) {
     const s = spec.shorter;
-    return height <= width
-      ? [s, Math.floor((s * width) / height)]
-      : [Math.floor((s * height) / width), s];
+    out =
+      height <= width
+        ? [s, Math.floor((s * width) / height)]
+        : [Math.floor((s * height) / width), s];
   }
-  return [spec.height, spec.width];
+  if (out[0] * out[1] > MAX_RESIZED_PIXELS) {
+    throw new InputError(
+      `a ${width}x${height} image resizes to ${out[1]}x${out[0]}, over the ` +
+        `${MAX_RESIZED_PIXELS.toLocaleString("en-US")}-pixel cap (an extreme aspect ratio): crop it first`,
+    );
+  }
+  return out;
+}
+
+/** Width and height from a PNG's IHDR, refused when empty or a decompression bomb. */
+function checkPngSize(buf, where) {
+  const width = buf.readUInt32BE(16), height = buf.readUInt32BE(20);
+  if (width === 0 || height === 0) throw new InputError(`${where}: an empty (${width}x${height}) image`);
+  if (width * height > MAX_DECODED_PIXELS) {
+    throw new InputError(`${where}: ${width}x${height} pixels is over the decoder's limit (a decompression bomb?)`);
+  }
 }
 
 /** torchvision's CenterCrop offset: round((size - crop) / 2), halves to even. */
@@ -158,6 +178,7 @@ function decode(bytes, where = "image") {
   const buf = Buffer.from(bytes.buffer ?? bytes, bytes.byteOffset ?? 0, bytes.byteLength);
   try {
     if (PNG_MAGIC.every((b, i) => buf[i] === b)) {
+      if (buf.length >= 24) checkPngSize(buf, where);
       const { PNG } = require("pngjs");
       const meta = PNG.sync.read(buf, { skipRescale: true });
       if (meta.depth === 16) throw new InputError(`${where}: 16-bit images are not supported`);

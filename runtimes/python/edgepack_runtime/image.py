@@ -95,16 +95,28 @@ def resize(pixels: np.ndarray, height: int, width: int, interpolation: str) -> n
     return out
 
 
+MAX_RESIZED_PIXELS = 1 << 24  # a resize never makes more (a 1x20000 strip would: 5 G pixels)
+
+
 def resized_size(height: int, width: int, spec: Mapping[str, Any]) -> tuple[int, int]:
     """The (height, width) a resize block gives: "shorter" matches the shorter side to it and
     scales the longer by floor(shorter * long / short) (torchvision's Resize(int)); else
-    "height" and "width" exactly."""
+    "height" and "width" exactly. InputError over MAX_RESIZED_PIXELS."""
     if "shorter" in spec:
         size = int(spec["shorter"])
-        if height <= width:
-            return size, (size * width) // height
-        return (size * height) // width, size
-    return int(spec["height"]), int(spec["width"])
+        h, w = (
+            (size, (size * width) // height)
+            if height <= width
+            else ((size * height) // width, size)
+        )
+    else:
+        h, w = int(spec["height"]), int(spec["width"])
+    if h * w > MAX_RESIZED_PIXELS:
+        raise InputError(
+            f"a {width}x{height} image resizes to {w}x{h}, over the {MAX_RESIZED_PIXELS:,}-pixel "
+            "cap (an extreme aspect ratio): crop it first"
+        )
+    return h, w
 
 
 def crop_offset(size: int, crop: int) -> int:
@@ -139,8 +151,8 @@ def decode(data: bytes, where: str = "image") -> np.ndarray:
             if im.format not in ("PNG", "JPEG"):
                 raise InputError(f"{where}: {im.format} images are not supported (PNG or JPEG)")
             if im.mode in ("I;16", "I;16B", "I", "F") or (
-                im.format == "PNG" and im.info.get("bitdepth", 8) == 16
-            ):
+                im.format == "PNG" and (im.info.get("bitdepth", 8) == 16 or data[24:25] == b"\x10")
+            ):  # byte 24 is the IHDR bit depth: Pillow opens 16-bit RGB as "RGB" and says nothing
                 raise InputError(f"{where}: 16-bit images are not supported (8-bit PNG or JPEG)")
             rgb = im.convert("RGB")
             return np.asarray(rgb, dtype=np.uint8).copy()
