@@ -11,7 +11,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 
 
@@ -39,6 +39,15 @@ def publish_file(src: Path, dest: str | Path) -> Path:
     with atomic_path(dest) as tmp:
         shutil.copyfile(src, tmp)
     return Path(dest)
+
+
+def publish_files(pairs: list[tuple[Path, str | Path]]) -> None:
+    """Copy each (src, dest), all or none: every copy is written under a temporary name first,
+    and the renames run last to first, so the first dest (the main output) is renamed only once
+    every other one has been; any failure removes every temporary name."""
+    with ExitStack() as stack:
+        for src, dest in pairs:
+            shutil.copyfile(src, stack.enter_context(atomic_path(dest)))
 
 
 def write_text(dest: str | Path, text: str) -> Path:

@@ -177,7 +177,7 @@ def quantize(model: str, output: str, **opts) -> None:
     from packager import pipeline
     from packager.cli.options import check_file
     from packager.errors import CheckFailed, RecipeError
-    from packager.files import publish_file, refuse_overwrite
+    from packager.files import publish_files, refuse_overwrite
     from packager.plans import quantize_plan
     from packager.progress import Reporter
     from packager.quantize.data import SUFFIXES
@@ -217,10 +217,10 @@ def quantize(model: str, output: str, **opts) -> None:
         steps, cache_dir=opts["cache_dir"], reporter=Reporter(verbose=not opts["quiet"])
     )
     art = result.artifact("quantize")
-    publish_file(art.file(), out)
-    publish_file(art.file("quantize.json"), _sidecar(out, ".quantize.json"))
+    files = [(art.file(), out), (art.file("quantize.json"), _sidecar(out, ".quantize.json"))]
     if art.meta.get("search"):
-        publish_file(art.file("search.md"), _sidecar(out, ".search.md"))
+        files.append((art.file("search.md"), _sidecar(out, ".search.md")))
+    publish_files(files)  # all or none
     _summary(art.meta, out, result)
     q = art.meta["quantization"]
     if q["budget_met"] is False:

@@ -193,3 +193,12 @@ def test_labels_that_are_ids_not_classes_are_refused(tmp_path):
     np.savez(tmp_path / "d.npz", x=x, y=y)
     with pytest.raises(RecipeError, match="labels go up to"):
         load_splits(DataConfig(source=str(tmp_path / "d.npz")))
+
+
+def test_quantize_publishes_its_files_all_or_none(model, tmp_path):
+    out = tmp_path / "o.onnx"
+    (tmp_path / "o.quantize.json").mkdir()  # the sidecar cannot be written
+    line = one_error_line(edgepack("quantize", model, "-o", out, "--mode", "dynamic"))
+    assert "o.quantize.json" in line
+    assert not out.exists()  # no model without its record
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "o.quantize.json"]
