@@ -101,15 +101,14 @@ def bench(
 
     if runs is not None and seconds is not None:
         raise click.UsageError("give --runs or --seconds, not both")
-    models = {p: p for p in (model, *others)}
+    kept = {p: p for p in (model, *others)}  # what no output may replace
     if feeds is not None:
         check_file("--feeds", feeds, (".npz",))
-        models["--feeds"] = feeds
+        kept["--feeds"] = feeds
     for flag, dest in (("--json", json_out), ("--html", html_out)):
         if dest:
-            refuse_overwrite(dest, models, flag)
-    if json_out and html_out:
-        refuse_overwrite(html_out, {"--json": json_out}, "--html")  # one would replace the other
+            refuse_overwrite(dest, kept, flag)
+            kept[f"{flag} output"] = dest  # --html never replaces --json
     try:
         cfg = BenchConfig(
             targets=targets or ("host",),
