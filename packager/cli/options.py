@@ -1,7 +1,9 @@
-"""Options several commands share: `--dim NAME=VALUE` and input-file checks. Click only."""
+"""Options several commands share: `--dim NAME=VALUE`, finite floats and input-file checks.
+Click only."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -44,8 +46,6 @@ class Finite(click.FloatRange):
     name = "finite float"
 
     def convert(self, value, param, ctx):
-        import math
-
         out = super().convert(value, param, ctx)
         if not math.isfinite(out):
             self.fail(f"{value!r} is not a finite number", param, ctx)

@@ -196,6 +196,9 @@ Image decode_image(const std::string& bytes, const std::string& where) {
   return image;
 }
 
+// A resize never makes more pixels (2^24, as in the Python and JS runtimes; the message says it).
+constexpr int64_t kMaxResizedPixels = int64_t{1} << 24;
+
 Array apply_image_spec(Image image, const ImageSpec& s) {
   if (s.channel_order == "BGR") {
     for (size_t i = 0; i + 2 < image.rgb.size(); i += 3) std::swap(image.rgb[i], image.rgb[i + 2]);
@@ -212,7 +215,7 @@ Array apply_image_spec(Image image, const ImageSpec& s) {
         h = static_cast<int>(n * image.height / image.width);
       }
     }
-    if (static_cast<int64_t>(w) * h > (int64_t{1} << 24)) {  // an extreme aspect ratio
+    if (static_cast<int64_t>(w) * h > kMaxResizedPixels) {  // an extreme aspect ratio
       fail(ErrorKind::kInput, "a " + std::to_string(image.width) + "x" +
                                   std::to_string(image.height) + " image resizes to " +
                                   std::to_string(w) + "x" + std::to_string(h) +

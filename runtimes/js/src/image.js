@@ -120,20 +120,27 @@ function resizedSize(height, width, spec) {
         : [Math.floor((s * height) / width), s];
   }
   if (out[0] * out[1] > MAX_RESIZED_PIXELS) {
+    const cap = MAX_RESIZED_PIXELS.toLocaleString("en-US");
     throw new InputError(
-      `a ${width}x${height} image resizes to ${out[1]}x${out[0]}, over the ` +
-        `${MAX_RESIZED_PIXELS.toLocaleString("en-US")}-pixel cap (an extreme aspect ratio): crop it first`,
+      `a ${width}x${height} image resizes to ${out[1]}x${out[0]}, over the ${cap}-pixel cap ` +
+        "(an extreme aspect ratio): crop it first",
     );
   }
   return out;
 }
 
-/** Width and height from a PNG's IHDR, refused when empty or a decompression bomb. */
+/** Refuse a PNG whose IHDR (width at byte 16, height at 20) is empty or a decompression bomb,
+ * before pngjs allocates its pixels. */
 function checkPngSize(buf, where) {
-  const width = buf.readUInt32BE(16), height = buf.readUInt32BE(20);
-  if (width === 0 || height === 0) throw new InputError(`${where}: an empty (${width}x${height}) image`);
+  const width = buf.readUInt32BE(16);
+  const height = buf.readUInt32BE(20);
+  if (width === 0 || height === 0) {
+    throw new InputError(`${where}: an empty (${width}x${height}) image`);
+  }
   if (width * height > MAX_DECODED_PIXELS) {
-    throw new InputError(`${where}: ${width}x${height} pixels is over the decoder's limit (a decompression bomb?)`);
+    throw new InputError(
+      `${where}: ${width}x${height} pixels is over the decoder's limit (a decompression bomb?)`,
+    );
   }
 }
 

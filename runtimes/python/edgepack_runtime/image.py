@@ -150,9 +150,10 @@ def decode(data: bytes, where: str = "image") -> np.ndarray:
         with Image.open(io.BytesIO(data)) as im:
             if im.format not in ("PNG", "JPEG"):
                 raise InputError(f"{where}: {im.format} images are not supported (PNG or JPEG)")
+            # Byte 24 is a PNG's IHDR bit depth: Pillow opens 16-bit RGB as "RGB", saying nothing.
             if im.mode in ("I;16", "I;16B", "I", "F") or (
-                im.format == "PNG" and (im.info.get("bitdepth", 8) == 16 or data[24:25] == b"\x10")
-            ):  # byte 24 is the IHDR bit depth: Pillow opens 16-bit RGB as "RGB" and says nothing
+                im.format == "PNG" and data[24:25] == b"\x10"
+            ):
                 raise InputError(f"{where}: 16-bit images are not supported (8-bit PNG or JPEG)")
             rgb = im.convert("RGB")
             return np.asarray(rgb, dtype=np.uint8).copy()
