@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +61,18 @@ def check_arrays(source: str, x: np.ndarray, y: np.ndarray) -> None:
     """Inputs a model can learn from and labels that are class indices, said in data terms
     (not as an export parity failure or torch's IndexError many stages later)."""
     what = f"data.source {source}"
+    if x.ndim < 2 or len(x) == 0:
+        raise InputFileError(
+            f"{what}: inputs must be a non-empty array of examples (N, features...), got shape "
+            f"{x.shape}" + ("; one feature per example is shape (N, 1)" if x.ndim == 1 else "")
+        )
+    if y.ndim != 1:
+        hint = "; one-hot labels? use y.argmax(axis=1)" if y.ndim == 2 else ""
+        raise InputFileError(
+            f"{what}: labels must be a 1-D array of class indices, got shape {y.shape}{hint}"
+        )
+    if len(x) != len(y):
+        raise InputFileError(f"{what}: {len(x)} inputs but {len(y)} labels")
     if x.dtype.kind not in "biuf":
         raise InputFileError(f"{what}: inputs must be numbers, got dtype {x.dtype}")
     if x.dtype.kind == "f":
@@ -135,8 +148,11 @@ def _read_user_arrays(cfg: DataConfig) -> tuple[dict | None, np.ndarray, np.ndar
                 np.load(path, allow_pickle=False),
                 np.load(cfg.labels_file, allow_pickle=False),
             )
-    except (OSError, ValueError) as err:
-        raise InputFileError(f"data.source {path}: cannot read ({err})") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        why = str(err)
+        if path.suffix == ".npz" and not zipfile.is_zipfile(path):
+            why = "not a complete zip archive, which an .npz from numpy.savez is"
+        raise InputFileError(f"data.source {path}: cannot read ({why})") from None
     raise InputFileError(
         f"data.source {path}: unsupported file type {path.suffix!r} (use .npz or .npy)"
     )
@@ -163,13 +179,16 @@ def load_splits(cfg: DataConfig) -> Splits:
         if pre_split is not None:
             for s in SPLITS:
                 check_arrays(f"{cfg.source} ({s} split)", pre_split[f"x_{s}"], pre_split[f"y_{s}"])
+            shapes = {s: pre_split[f"x_{s}"].shape[1:] for s in SPLITS}
+            if len(set(shapes.values())) > 1:
+                raise InputFileError(
+                    f"data.source {cfg.source}: the splits' examples differ in shape ("
+                    + ", ".join(f"{s} {shapes[s]}" for s in SPLITS)
+                    + ")"
+                )
             xs = {s: pre_split[f"x_{s}"] for s in SPLITS}
             ys = {s: pre_split[f"y_{s}"].astype(np.int64) for s in SPLITS}
         else:
-            if len(x) != len(y):
-                raise InputFileError(
-                    f"data.source {cfg.source}: {len(x)} inputs but {len(y)} labels"
-                )
             check_arrays(cfg.source, x, y)
             xs, ys = _split(x.astype(np.float32), y.astype(np.int64), cfg)
         shape, scale, source = tuple(xs["train"].shape[1:]), 1.0, str(cfg.source)

@@ -62,6 +62,67 @@ def test_too_few_rows_are_said_in_data_terms(tmp_path, n):
         _data(tmp_path, x, y, limit=None)
 
 
+def _npz(tmp_path, **arrays):
+    np.savez(tmp_path / "d.npz", **arrays)
+    return tmp_path / "d.npz"
+
+
+def _bad_npz(tmp_path, case):
+    """Arrays a user might hand over that no model can be trained from."""
+    x, y = _digits()
+    splits = ("train", "val", "test")
+    if case == "empty":
+        return _npz(tmp_path, x=x[:0], y=y[:0])
+    if case == "scalar":
+        return _npz(tmp_path, x=np.float32(3), y=np.int64(1))
+    if case == "flat":
+        return _npz(tmp_path, x=x[:, 0], y=y)
+    if case == "one-hot":
+        return _npz(tmp_path, x=x, y=np.eye(10, dtype=np.int64)[y])
+    if case == "truncated":
+        path = _npz(tmp_path, x=x, y=y)
+        path.write_bytes(path.read_bytes()[:3000])
+        return path
+    if case == "empty-split":
+        return _npz(
+            tmp_path,
+            **{f"x_{s}": x[:0] if s == "test" else x for s in splits},
+            **{f"y_{s}": y[:0] if s == "test" else y for s in splits},
+        )
+    if case == "short-labels":
+        return _npz(tmp_path, **{f"x_{s}": x for s in splits}, **{f"y_{s}": y[:9] for s in splits})
+    arrays = {f"x_{s}": x for s in splits} | {f"y_{s}": y for s in splits}
+    return _npz(tmp_path, **(arrays | {"x_val": x[:, :32]}))
+
+
+@pytest.mark.parametrize(
+    ("case", "said"),
+    [
+        ("empty", r"non-empty array of examples .*got shape \(0, 64\)"),
+        ("scalar", r"non-empty array of examples .*got shape \(\)"),
+        ("flat", r"got shape \(200,\); one feature per example is shape \(N, 1\)"),
+        ("one-hot", r"1-D array of class indices, got shape \(200, 10\); one-hot"),
+        ("truncated", r"cannot read \(not a complete zip archive"),
+        ("empty-split", r"\(test split\): inputs must be a non-empty array"),
+        ("short-labels", r"\(train split\): 200 inputs but 9 labels"),
+        ("split-shapes", r"splits' examples differ in shape \(train \(64,\), val \(32,\)"),
+    ],
+)
+def test_data_no_model_can_learn_from_is_said_in_data_terms(tmp_path, case, said):
+    recipe = tiny_recipe(data={"source": str(_bad_npz(tmp_path, case))})
+    steps = [s for s in build_plan(recipe) if s.name == "data"]
+    with pytest.raises(InputFileError, match=said):
+        run(steps, cache_dir=tmp_path / "c", reporter=SilentReporter())
+
+
+def test_a_truncated_npz_is_exit_2_in_one_line_not_a_stage_crash(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    data = {"source": str(_bad_npz(tmp_path, "truncated"))}
+    recipe.write_text(yaml.safe_dump(tiny_recipe_dict(data=data)))
+    proc = edgepack("build", recipe, "--cache-dir", tmp_path / "c", timeout=120)
+    assert proc.returncode == 2 and "not a complete zip archive" in one_error_line(proc)
+
+
 @pytest.mark.parametrize("value", [".nan", ".inf", "-.inf"])
 def test_nan_and_inf_are_not_a_tolerance(value):
     from packager.recipe import apply_overrides, build_recipe
