@@ -100,8 +100,10 @@ def _generate(pkg, prompt: str, options: dict) -> None:
         raise InputFileError(
             f"--prompt: {pkg.name} is not a language-model package (task {pkg.task})"
         )
-    click.echo(prompt, nl=False)
-    for piece in pkg.generate(prompt, **options):
+    pieces = iter(pkg.generate(prompt, **options))
+    first = next(pieces, "")  # a refused prompt is its error line alone, not after the prompt
+    click.echo(prompt + first, nl=False)
+    for piece in pieces:
         click.echo(piece, nl=False)
     click.echo()
 

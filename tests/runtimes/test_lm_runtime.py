@@ -100,6 +100,22 @@ def test_edgepack_run_prompt_streams_text(tiny_lm_build):
     assert res.exit_code == 2 and "--prompt" in res.output
 
 
+def test_a_prompt_longer_than_the_context_is_one_line_before_onnxruntime(tiny_lm_build):
+    import edgepack_runtime as rt
+
+    from packager.cli import cli
+
+    pkg = rt.load(tiny_lm_build.package_path)
+    n = pkg.lm.context_length
+    prompt = "the cat sat " * n
+    assert n and len(pkg.lm.encode(prompt)) >= n
+    with pytest.raises(rt.InputError, match=rf"model's context is {n:,} positions"):
+        list(pkg.generate(prompt, max_new_tokens=2))
+    res = CliRunner().invoke(cli, ["run", str(tiny_lm_build.package_path), "--prompt", prompt])
+    lines = [ln for ln in res.output.splitlines() if ln.startswith("error:")]
+    assert res.exit_code == 2 and len(lines) == 1 and "shorten the prompt" in lines[0]
+
+
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 def test_node_greedy_decoding_reproduces_the_recording(tiny_lm_build, tmp_path):
     check = subprocess.run(

@@ -130,6 +130,11 @@ def generate_ids(
     `stop(generated)` says so, or at max_length positions."""
     if not prompt:
         raise InputError("the prompt has no tokens: give some text (or a BOS token)")
+    if max_length and len(prompt) >= max_length:
+        raise InputError(
+            f"the prompt is {len(prompt):,} tokens but the model's context is {max_length:,} "
+            "positions (prompt and generated tokens together): shorten the prompt"
+        )
     if max_new_tokens < 0:
         raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
     rng = np.random.default_rng(seed) if temperature > 0 else None
