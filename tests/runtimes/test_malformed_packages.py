@@ -19,25 +19,19 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import signal
 import struct
 import subprocess
 import zlib
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import edgepack_runtime as ep
 import numpy as np
 import pytest
+from runtime_drivers import CHECK_JS, NODE, TIMEOUT_S, need_js, no_hang, one_error_line
 
-REPO = Path(__file__).resolve().parents[2]
-CHECK_JS = REPO / "runtimes" / "js" / "bin" / "check.js"
-NODE = shutil.which("node")
 BOMB = bytes(64 << 20)  # 64 MiB of zeros: about 64 KB deflated
-_TIMEOUT_S = 60  # a hang fails the test instead of stalling the suite; no timing is asserted
 
 
 @dataclass(frozen=True)
@@ -211,6 +205,17 @@ def huge_sample_shape(pkg, dest, layout):
     return _write(pkg, dest, layout, json.dumps(manifest))
 
 
+def _manifest_with(old: str, new: str) -> Callable:
+    """A case whose manifest text has `old` replaced by `new`: what json.dumps would not write."""
+
+    def build(pkg, dest, layout):
+        text = json.dumps(pkg.manifest)
+        assert text.count(old) == 1, old
+        return _write(pkg, dest, layout, text.replace(old, new))
+
+    return build
+
+
 def intact(pkg, dest, layout):
     return _write(pkg, dest, layout)
 
@@ -231,6 +236,10 @@ class Case:
 
 
 BOTH, ZIP, FOLDER = ("zip", "folder"), ("zip",), ("folder",)
+_NOT_JSON = ("manifest.json", "not valid JSON")
+_OUT_OF_RANGE = (*_NOT_JSON, "out of range of a double")
+_BOM = ("manifest.json", "byte order mark")
+_INVALID, _MINUS_1E400 = ep.InvalidPackageError, "-1" + "0" * 400 + "}"
 CASES = {
     "duplicate-member": Case(
         duplicate_member, ZIP, ("duplicate zip member", "model.onnx"), ep.InvalidPackageError
@@ -263,6 +272,16 @@ CASES = {
     "nested-manifest": Case(
         nested_manifest, BOTH, ("manifest.json", "nested deeper than 64"), ep.InvalidPackageError
     ),
+    # A UTF-8 byte order mark (nlohmann and TextDecoder skipped it); JSON has no NaN or infinity
+    # and a double cannot hold 1e999 or -1e400 (C++'s parser refused them, Python's json and
+    # JS read infinity: an atol that lets any output through).
+    "bom-manifest": Case(
+        _manifest_with('{"schema_version"', '\ufeff{"schema_version"'), BOTH, _BOM, _INVALID
+    ),
+    "nan-in-manifest": Case(_manifest_with("0.9}", "NaN}"), BOTH, _NOT_JSON, _INVALID),
+    "infinity-atol": Case(_manifest_with("0.0001,", "Infinity,"), BOTH, _NOT_JSON, _INVALID),
+    "overflowing-atol": Case(_manifest_with("0.0001,", "1e999,"), BOTH, _OUT_OF_RANGE, _INVALID),
+    "overflowing-metric": Case(_manifest_with("0.9}", _MINUS_1E400), BOTH, _OUT_OF_RANGE, _INVALID),
     "huge-sample-shape": Case(huge_sample_shape, BOTH, ("values",), ep.EdgepackRuntimeError),
     "nan-input": Case(
         intact, BOTH, ("input 'input'", "NaN or infinity"), ep.InputError, _raw_with(np.nan)
@@ -288,24 +307,8 @@ def _params():
 # --- driving the runtimes ----------------------------------------------------------------------
 
 
-@contextmanager
-def _no_hang(seconds: int = _TIMEOUT_S) -> Iterator[None]:
-    """In-process, a hang becomes a failure: SIGALRM interrupts a blocking open or read."""
-
-    def alarm(signum, frame):
-        raise TimeoutError(f"no answer within {seconds} s: the runtime hangs")
-
-    previous = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 def _python(pkg: Path, case: Case) -> str:
-    with _no_hang(), pytest.raises(ep.EdgepackRuntimeError) as refused:
+    with no_hang(), pytest.raises(ep.EdgepackRuntimeError) as refused:
         loaded = ep.load(pkg)
         if case.raw is None:
             loaded.check_samples()
@@ -313,15 +316,6 @@ def _python(pkg: Path, case: Case) -> str:
             loaded.predict(case.raw)
     assert isinstance(refused.value, case.error), repr(refused.value)
     return str(refused.value)
-
-
-def _one_error_line(argv: list[str]) -> str:
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=_TIMEOUT_S)
-    assert proc.returncode == 1, proc
-    assert proc.stdout == ""
-    lines = proc.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
-    return lines[0].removeprefix("error: ")
 
 
 def _refusal(runtime: str, pkg: Path, case: Case, request, tmp_path: Path) -> str:
@@ -332,23 +326,21 @@ def _refusal(runtime: str, pkg: Path, case: Case, request, tmp_path: Path) -> st
     if runtime == "python":
         return _python(pkg, case)
     if runtime == "js":
-        if not (CHECK_JS.parent.parent / "node_modules").is_dir():
-            pytest.skip("runtimes/js is not installed: cd runtimes/js && npm ci")
         extra = [] if raw is None else ["--input", str(raw)]
-        return _one_error_line([NODE, str(CHECK_JS), str(pkg), *extra])
+        return one_error_line([need_js(), str(CHECK_JS), str(pkg), *extra])
     cpp_bin: Path = request.getfixturevalue("cpp_bin")
     folder = pkg
     if pkg.is_file():  # the documented way to hand a .edgepack to the C++ runtime
         folder = tmp_path / "extracted"
         try:
-            with _no_hang(), ep.open_package(pkg) as reader:
+            with no_hang(), ep.open_package(pkg) as reader:
                 reader.extract_to(folder)
         except ep.EdgepackRuntimeError as err:
             assert not folder.exists() or not any(folder.iterdir()), "a refused file was left"
             return str(err)
     if raw is not None:
-        return _one_error_line([str(cpp_bin / "predict"), str(folder), str(raw)])
-    return _one_error_line([str(cpp_bin / "edgepack_check"), str(folder)])
+        return one_error_line([str(cpp_bin / "predict"), str(folder), str(raw)])
+    return one_error_line([str(cpp_bin / "edgepack_check"), str(folder)])
 
 
 @pytest.mark.parametrize(("case", "layout", "runtime"), list(_params()))
@@ -382,7 +374,7 @@ def test_the_intact_package_these_cases_start_from_passes(
             with ep.open_package(pkg) as reader:
                 folder = reader.extract_to(tmp_path / "extracted")
         argv = [str(request.getfixturevalue("cpp_bin") / "edgepack_check"), str(folder)]
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=_TIMEOUT_S)
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT_S)
     assert proc.returncode == 0 and proc.stdout.startswith("ok: 6 samples"), proc
 
 

@@ -140,6 +140,17 @@ def test_tampered_recorded_outputs_fail_check_and_verify_even_with_rehashed_file
         pkg.verify()
 
 
+@pytest.mark.parametrize(("key", "value"), [("atol", float("inf")), ("rtol", float("nan"))])
+def test_a_tolerance_that_is_not_finite_is_refused_not_used(digits, tmp_path, key, value):
+    """No file can carry one (NaN, Infinity and 1e999 are refused as JSON, see
+    test_malformed_packages.py); a manifest edited in memory cannot either: an infinite atol
+    would let any output through, a NaN one fail every sample."""
+    pkg = ep.load(digits.write(tmp_path / "pkg", as_zip=False))
+    pkg.manifest["samples"][key] = value
+    with pytest.raises(ep.InvalidPackageError, match=rf"samples\.{key} must be a finite number"):
+        pkg.check_samples()
+
+
 # --- integrity: every listed file, nothing unlisted, checked before onnxruntime -------------
 
 

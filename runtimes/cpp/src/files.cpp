@@ -1,6 +1,7 @@
 // The package folder's files: listed with lstat (a symlink, FIFO, socket or device is refused,
 // never followed or opened), then each read to exactly its manifest size through an fd opened one
-// path component at a time with O_NOFOLLOW, and hashed as it streams.
+// path component at a time with O_NOFOLLOW, and hashed as it streams. Also read_file, for the
+// files an app names: regular files only, checked before they are opened.
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <sys/stat.h>
@@ -89,7 +90,44 @@ std::string hex(const unsigned char* md, unsigned int len) {
   return out;
 }
 
+const char* file_kind(mode_t mode) {
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISDIR(mode)) return "a folder";
+  if (S_ISCHR(mode) || S_ISBLK(mode)) return "a device";
+  return S_ISSOCK(mode) ? "a socket" : "not a file";
+}
+
 }  // namespace
+
+std::string read_file(const fs::path& path, const std::string& label, ErrorKind kind) {
+  const auto refuse = [&](mode_t mode) {
+    fail(kind, label + ": cannot read " + path.string() + " (" + file_kind(mode) +
+                   ", not a regular file)");
+  };
+  struct stat st{};
+  // stat, not lstat: a link to a regular file is that file. Checked before open, which would
+  // wait forever on a FIFO with no writer; then O_NONBLOCK and fstat, for a path swapped since.
+  if (::stat(path.c_str(), &st) != 0) {
+    fail(kind, label + ": cannot read " + path.string() + " (" + std::strerror(errno) + ")");
+  }
+  if (!S_ISREG(st.st_mode)) refuse(st.st_mode);
+  const Fd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  if (fd.get() < 0 || ::fstat(fd.get(), &st) != 0) {
+    fail(kind, label + ": cannot read " + path.string() + " (" + std::strerror(errno) + ")");
+  }
+  if (!S_ISREG(st.st_mode)) refuse(st.st_mode);
+  std::string bytes;
+  std::vector<char> buffer(kChunk);
+  for (;;) {
+    const ssize_t n = ::read(fd.get(), buffer.data(), buffer.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      fail(kind, label + ": read error on " + path.string() + " (" + std::strerror(errno) + ")");
+    }
+    if (n == 0) return bytes;
+    bytes.append(buffer.data(), static_cast<size_t>(n));
+  }
+}
 
 std::map<std::string, uintmax_t> list_files(const fs::path& root) {
   std::map<std::string, uintmax_t> files;

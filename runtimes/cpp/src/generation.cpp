@@ -105,7 +105,7 @@ std::vector<int64_t> Package::greedy(const std::vector<int64_t>& prompt, int max
 int64_t Package::check_generation() const try {
   const Impl& p = *impl_;
   const std::string path = detail::string_field(p.manifest["generation"], "sample", "generation.");
-  const Json sample = Json::parse(p.files.at(path));
+  const Json sample = detail::parse_json(p.files.at(path), path);
   const int max_new = sample.at("max_new_tokens").get<int>();
   const bool stops = sample.value("stops_at_eos", true);
   const auto& prompts = sample.at("prompt_ids");

@@ -6,8 +6,6 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
-#include <fstream>
-#include <iterator>
 #include <memory>
 #include <sstream>
 
@@ -73,21 +71,6 @@ int json_depth(const std::string& text) {
        std::string(kManifest) + ": a field has an unexpected type (" + e.what() + ")");
 }
 
-std::string read_file(const fs::path& path, const std::string& label, ErrorKind kind) {
-  std::error_code ec;
-  if (fs::is_directory(path, ec)) fail(kind, label + ": " + path.string() + " is a directory");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(kind, label + ": cannot read " + path.string());
-  std::string bytes;
-  try {  // a read error throws std::ios_base::failure from the iterator, not edgepack::Error
-    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  } catch (const std::exception&) {
-    fail(kind, label + ": read error on " + path.string());
-  }
-  if (in.bad()) fail(kind, label + ": read error on " + path.string());
-  return bytes;
-}
-
 const Json& field(const Json& obj, const std::string& key, const std::string& where) {
   if (!obj.is_object() || !obj.contains(key)) {
     fail(ErrorKind::kInvalidPackage,
@@ -120,7 +103,12 @@ double number_field(const Json& obj, const std::string& key, const std::string& 
 void verify_signature(const fs::path& root, const std::string& manifest_bytes,
                       const std::string& pubkey_pem) {
   // The caller's key first: a bad --pubkey is reported as such, whatever the package holds.
-  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_file(pubkey_pem.c_str(), "r"), BIO_free);
+  // read_file refuses a FIFO or device before opening it (BIO_new_file would wait on a FIFO).
+  // A PEM public key is a few hundred bytes: 64 KiB of it is plenty (the Python runtime's read).
+  const std::string pem = read_file(pubkey_pem, pubkey_pem, ErrorKind::kSignature);
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(
+      BIO_new_mem_buf(pem.data(), static_cast<int>(std::min<size_t>(pem.size(), 1 << 16))),
+      BIO_free);
   if (!bio) fail(ErrorKind::kSignature, pubkey_pem + ": cannot read the public key file");
   std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(
       PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr), EVP_PKEY_free);
@@ -192,17 +180,32 @@ void check_files(const Json& files) {
 
 }  // namespace
 
-Json parse_manifest(const std::string& bytes) {
+Json parse_json(const std::string& bytes, const std::string& where) {
   if (json_depth(bytes) > kMaxJsonDepth) {
-    fail(ErrorKind::kInvalidPackage, std::string(kManifest) + ": JSON nested deeper than " +
+    fail(ErrorKind::kInvalidPackage, where + ": JSON nested deeper than " +
                                          std::to_string(kMaxJsonDepth) +
                                          " levels (edgepack writes at most a few): refusing to "
                                          "parse it");
   }
-  Json manifest = Json::parse(bytes, nullptr, /*allow_exceptions=*/false);
-  if (manifest.is_discarded()) {
-    fail(ErrorKind::kInvalidPackage, std::string(kManifest) + ": not valid JSON");
+  // nlohmann skips a byte order mark; the Python and JS runtimes refuse it, in the same words.
+  if (bytes.rfind("\xEF\xBB\xBF", 0) == 0) {
+    fail(ErrorKind::kInvalidPackage, where +
+                                         ": not valid JSON (it starts with a UTF-8 byte order "
+                                         "mark, which JSON text must not have (RFC 8259): write "
+                                         "the file without one)");
   }
+  try {
+    return Json::parse(bytes);
+  } catch (const Json::out_of_range& e) {  // 406: 1e999, a number no double holds
+    fail(ErrorKind::kInvalidPackage,
+         where + ": not valid JSON (a number is out of range of a double: " + e.what() + ")");
+  } catch (const Json::parse_error& e) {
+    fail(ErrorKind::kInvalidPackage, where + ": not valid JSON (" + e.what() + ")");
+  }
+}
+
+Json parse_manifest(const std::string& bytes) {
+  Json manifest = parse_json(bytes, kManifest);
   if (!manifest.is_object()) {
     fail(ErrorKind::kInvalidPackage, std::string(kManifest) + ": expected a JSON object");
   }

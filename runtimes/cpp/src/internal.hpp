@@ -23,8 +23,9 @@ inline constexpr const char* kSignature = "manifest.sig";
 // nlohmann throws on a field of a type the explicit checks did not cover: still one clear line.
 [[noreturn]] void fail_json(const nlohmann::json::exception& e);
 
-// The whole file; Error(kind) naming `label` if it cannot be read. For files the app names
-// (read_npy); a package's files go through read_member.
+// The whole file; Error(kind) naming `label` if it cannot be read or is not a regular file (a
+// FIFO, device or folder is refused before it is opened: a FIFO without a writer blocks forever).
+// For files the app names (read_npy, images, the public key); a package's go through read_member.
 std::string read_file(const std::filesystem::path& path, const std::string& label,
                       ErrorKind kind = ErrorKind::kIntegrity);
 
@@ -50,8 +51,13 @@ Member read_member(const std::filesystem::path& root, const std::string& name, u
 void verify_signature(const std::filesystem::path& root, const std::string& manifest_bytes,
                       const std::string& pubkey_pem);
 
-// Parse manifest.json (refused unparsed if nested deeper than kMaxJsonDepth), refuse an unknown
-// schema major, check the fields the runtime reads and the sizes against kMaxFileBytes.
+// Parse a package's JSON file as the Python and JS runtimes do: refused unparsed if nested
+// deeper than kMaxJsonDepth or opening with a byte order mark; invalid JSON and numbers beyond
+// a double are Error(kInvalidPackage) naming `where` and why.
+Json parse_json(const std::string& bytes, const std::string& where);
+
+// Parse manifest.json (parse_json), refuse an unknown schema major, check the fields the runtime
+// reads and the sizes against kMaxFileBytes.
 Json parse_manifest(const std::string& bytes);
 
 // Every listed file must exist with its size and sha256, and every file in the folder must be

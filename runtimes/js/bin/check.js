@@ -9,10 +9,10 @@
 // With --input, predicts on RAW.npy instead of replaying the samples and prints the prediction
 // as one JSON line (as `python -m edgepack_runtime PKG --input RAW.npy` does).
 
-const fs = require("node:fs");
 const { parseArgs } = require("node:util");
 const { EdgepackRuntimeError, InputError, load, readNpy } = require("../src");
 const { fmt } = require("../src/package");
+const { readRegularFile } = require("../src/source");
 
 const USAGE =
   "usage: check.js PKG [--pubkey KEY.pem] [--backend node|wasm] [--threads N] [--input RAW.npy] " +
@@ -21,7 +21,7 @@ const USAGE =
 function readInput(file) {
   let bytes;
   try {
-    bytes = fs.readFileSync(file);
+    bytes = readRegularFile(file); // a FIFO or device: refused, not waited on
   } catch (err) {
     throw new InputError(`${file}: cannot read the input (${err.code ?? err.message})`);
   }

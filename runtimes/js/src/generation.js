@@ -5,6 +5,7 @@
 // token on the cache the last step returned (`present.{i}.*` -> `past_key_values.{i}.*`).
 
 const { InputError, SampleMismatchError, UnsupportedPackageError } = require("./errors");
+const { parseJson } = require("./manifest");
 
 const PAST = "past_key_values.";
 const PRESENT = "present.";
@@ -76,7 +77,7 @@ async function replayGeneration(pkg) {
   const spec = pkg.manifest.generation;
   const bytes = pkg._files.get(spec.sample);
   if (bytes === undefined) throw new UnsupportedPackageError(`${spec.sample}: not in the package`);
-  const sample = JSON.parse(Buffer.from(bytes).toString("utf8"));
+  const sample = parseJson(bytes, spec.sample);
   const decoder = new Decoder(pkg);
   let tokens = 0;
   for (let i = 0; i < sample.prompt_ids.length; i++) {

@@ -208,7 +208,7 @@ function pixelsOf(image, where) {
   if (typeof image === "string") {
     let bytes;
     try {
-      bytes = require("node:fs").readFileSync(image);
+      bytes = require("./source").readRegularFile(image); // a FIFO or device: refused
     } catch (err) {
       throw new InputError(`${image}: cannot read the image (${err.code ?? err.message})`);
     }

@@ -39,11 +39,30 @@ function jsonDepth(text) {
   return deepest;
 }
 
+// The same words in the three runtimes: readers ignoring a BOM and readers refusing it would
+// disagree on whether a package is valid, and edgepack never writes one.
+const BOM_REFUSED =
+  "it starts with a UTF-8 byte order mark, which JSON text must not have (RFC 8259): " +
+  "write the file without one";
+
+/** JSON.parse's reviver: a number beyond a double (1e999) parses as Infinity; refuse it. */
+function finiteNumbers(key, value) {
+  if (typeof value === "number" && !Number.isFinite(value)) {
+    throw new RangeError(`the number at '${key}' is out of range of a double`);
+  }
+  return value;
+}
+
 /**
- * JSON.parse of a package file's bytes, refusing nesting past MAX_JSON_DEPTH first: V8 parses
- * deep documents, but anything that later walks one (a copy, JSON.stringify) overflows the stack.
+ * JSON.parse of a package file's bytes, the way the Python and C++ runtimes parse it, so all
+ * three accept the same files: nesting past MAX_JSON_DEPTH is refused first (V8 parses deep
+ * documents, but anything that later walks one, a copy or JSON.stringify, overflows the stack);
+ * so are a UTF-8 byte order mark (TextDecoder would drop it) and numbers beyond a double.
  */
 function parseJson(bytes, where) {
+  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) {
+    throw new InvalidPackageError(`${where}: not valid JSON (${BOM_REFUSED})`);
+  }
   let text;
   try {
     text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
@@ -57,7 +76,7 @@ function parseJson(bytes, where) {
     );
   }
   try {
-    return JSON.parse(text);
+    return JSON.parse(text, finiteNumbers);
   } catch (err) {
     throw new InvalidPackageError(`${where}: not valid JSON (${err.message})`);
   }
@@ -160,6 +179,7 @@ function validate(manifest) {
     if (Object.hasOwn(samples, "inputs")) require_(samples, "inputs", "object", "samples.");
     require_(samples, "atol", "number", "samples.");
     require_(samples, "rtol", "number", "samples.");
+    if (Object.hasOwn(samples, "jpeg_atol")) require_(samples, "jpeg_atol", "number", "samples.");
   }
 }
 

@@ -4,8 +4,8 @@
 // whole package. The key is a PEM SubjectPublicKeyInfo (what `edgepack keygen` writes).
 
 const crypto = require("node:crypto");
-const fs = require("node:fs");
 const { SignatureError } = require("./errors");
+const { readRegularFile } = require("./source");
 
 const SIGNATURE = "manifest.sig";
 const SIGNATURE_BYTES = 64;
@@ -19,7 +19,7 @@ function loadPublicKey(key) {
   } else if (typeof key === "string" && !key.includes("-----BEGIN")) {
     where = key;
     try {
-      pem = fs.readFileSync(key);
+      pem = readRegularFile(key); // a FIFO or device: refused, not waited on
     } catch (err) {
       throw new SignatureError(`${key}: cannot read the public key (${err.code ?? err.message})`);
     }

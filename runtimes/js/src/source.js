@@ -261,6 +261,34 @@ class FolderSource {
   close() {}
 }
 
+function fileKind(stat) {
+  if (stat.isFIFO()) return "a FIFO";
+  if (stat.isDirectory()) return "a folder";
+  if (stat.isCharacterDevice() || stat.isBlockDevice()) return "a device";
+  return stat.isSocket() ? "a socket" : "not a file";
+}
+
+/**
+ * The bytes of a file a user or app names (an input, an image, a key), refusing anything but a
+ * regular file before it is opened: reading a FIFO that has no writer blocks forever (and, in
+ * Node, the whole event loop), and a device can stream without end. Then opened O_NONBLOCK and
+ * checked again, so a path swapped for a FIFO in between cannot block either. Throws what fs
+ * throws (err.code set), or an Error whose message says what the path is instead.
+ */
+function readRegularFile(file) {
+  const refuse = (stat) => new Error(`${fileKind(stat)}, not a regular file`);
+  const stat = fs.statSync(file); // follows links: a link to a regular file is that file
+  if (!stat.isFile()) throw refuse(stat);
+  const fd = fs.openSync(file, O_RDONLY | O_NONBLOCK);
+  try {
+    const opened = fs.fstatSync(fd);
+    if (!opened.isFile()) throw refuse(opened);
+    return fs.readFileSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** Open a `.edgepack` zip or a package folder; anything else is an InvalidPackageError. */
 async function openSource(file) {
   let stat;
@@ -278,4 +306,11 @@ async function openSource(file) {
   return ZipSource.open(file);
 }
 
-module.exports = { MANIFEST, checkMemberName, maxCompressedSize, openSource, sizeMismatch };
+module.exports = {
+  MANIFEST,
+  checkMemberName,
+  maxCompressedSize,
+  openSource,
+  readRegularFile,
+  sizeMismatch,
+};

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__, load, open_package
+from ._source import open_regular
 from .errors import EdgepackRuntimeError
 from .postprocessing import Prediction
 
@@ -29,8 +30,11 @@ def _prediction_json(pred: Prediction) -> dict[str, Any]:
 
 def _load_input(path: str) -> np.ndarray:
     try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:  # EOFError: an empty file
+        with open_regular(path) as f:  # a FIFO or device: refused, not waited on
+            return np.load(f, allow_pickle=False)
+    except OSError as exc:
+        raise EdgepackRuntimeError(f"{path}: cannot read a .npy array ({exc.strerror})") from exc
+    except (ValueError, EOFError) as exc:  # EOFError: an empty file
         raise EdgepackRuntimeError(f"{path}: cannot read a .npy array ({exc or 'empty'})") from exc
     except MemoryError:  # a header that claims more rows than memory holds
         raise EdgepackRuntimeError(

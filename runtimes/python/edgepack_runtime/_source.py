@@ -17,6 +17,7 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from .errors import IntegrityError, InvalidPackageError
 
@@ -231,6 +232,36 @@ class _FolderSource(Source):
                     yield chunk
             except OSError as exc:
                 raise IntegrityError(f"{name}: cannot read ({exc.strerror})") from exc
+
+
+def _file_kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a socket" if stat.S_ISSOCK(mode) else "not a file"
+
+
+def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
+    """Open a file a user or app names (an input, an image, a key) for reading, refusing anything
+    but a regular file before it is opened: opening a FIFO that has no writer waits forever, and
+    a device can stream without end. Then opened O_NONBLOCK and checked again with fstat, so a
+    path swapped for a FIFO in between cannot block either. OSError when refused or unreadable
+    (its strerror says which: "a FIFO, not a regular file")."""
+    mode = os.stat(path).st_mode  # follows links: a link to a regular file is that file
+    if stat.S_ISREG(mode):
+        fd = os.open(path, _READ_FLAGS & ~_NOFOLLOW)
+        try:
+            mode = os.fstat(fd).st_mode
+        except OSError:
+            os.close(fd)
+            raise
+        if stat.S_ISREG(mode):
+            return os.fdopen(fd, "rb")
+        os.close(fd)
+    raise OSError(errno.EINVAL, f"{_file_kind(mode)}, not a regular file", str(path))
 
 
 def _not_regular(name: str, mode: int) -> InvalidPackageError:

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ._source import open_regular
 from .errors import InputError, InvalidPackageError, UnsupportedPackageError
 
 PRECISION_BITS = 32 - 8 - 2  # Pillow's Resample.c: 8-bit pixels, 22-bit coefficients
@@ -186,7 +187,7 @@ class ImagePreprocessor:
 def pixels_of(image: Any, where: str = "image") -> np.ndarray:
     if isinstance(image, (str, os.PathLike)):
         try:
-            with open(image, "rb") as f:
+            with open_regular(image) as f:  # a FIFO or device: refused, not waited on
                 data = f.read()
         except OSError as exc:
             raise InputError(f"{image}: cannot read the image ({exc.strerror})") from exc

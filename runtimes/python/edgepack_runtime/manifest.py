@@ -13,7 +13,9 @@
 
 from __future__ import annotations
 
+import codecs
 import json
+import math
 import re
 from typing import Any
 
@@ -32,6 +34,12 @@ SUPPORTED_MAJOR = 1
 # Present in a package but never listed under "files": they describe the listing itself.
 UNLISTED = frozenset({MANIFEST, "manifest.sig"})
 
+# The same words in the three runtimes: readers ignoring a BOM and readers refusing it would
+# disagree on whether a package is valid, and edgepack never writes one.
+_BOM_REFUSED = (
+    "it starts with a UTF-8 byte order mark, which JSON text must not have (RFC 8259): "
+    "write the file without one"
+)
 # A JSON string, escapes included (the unrolled form: no backtracking on long strings).
 _JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
 
@@ -46,17 +54,55 @@ def json_depth(data: bytes) -> int:
     return int(np.cumsum(steps, dtype=np.int32).max(initial=0))
 
 
+class _NotJson(ValueError):
+    """What strict JSON refuses and Python's json module lets through (JS and C++ refuse it)."""
+
+
+def _no_constant(name: str) -> None:
+    raise _NotJson(f"{name} is not a JSON number")
+
+
+def _out_of_range(text: str) -> _NotJson:
+    shown = text if len(text) <= 24 else f"{text[:20]}... ({len(text)} characters)"
+    return _NotJson(f"the number {shown} is out of range of a double")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _out_of_range(text)
+    return value
+
+
+def _finite_int(text: str) -> int:
+    try:
+        value = int(text)  # ValueError past Python's 4300-digit limit
+        float(value)  # OverflowError past a double's range
+    except (ValueError, OverflowError):
+        raise _out_of_range(text) from None
+    return value
+
+
 def parse_json(data: bytes, where: str) -> Any:
-    """Parse JSON from a package, refusing nesting past MAX_JSON_DEPTH before the parser sees
-    it: Python's json recurses, and a RecursionError is not an answer an app can act on."""
+    """Parse JSON from a package the way the JS and C++ runtimes do, so all three accept the same
+    files: nesting past MAX_JSON_DEPTH is refused before the parser sees it (Python's json
+    recurses, and a RecursionError is not an answer an app can act on); so are a UTF-8 byte
+    order mark, NaN and Infinity, and numbers beyond a double (1e999: a tolerance of infinity)."""
     if json_depth(data) > MAX_JSON_DEPTH:
         raise InvalidPackageError(
             f"{where}: JSON nested deeper than {MAX_JSON_DEPTH} levels (edgepack writes at most "
             "a few): refusing to parse it"
         )
+    if data.startswith(codecs.BOM_UTF8):
+        raise InvalidPackageError(f"{where}: not valid JSON ({_BOM_REFUSED})")
     try:
-        return json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        return json.loads(
+            data.decode("utf-8"),
+            parse_constant=_no_constant,
+            parse_float=_finite_float,
+            parse_int=_finite_int,
+        )
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # JSONDecodeError, _NotJson
         raise InvalidPackageError(f"{where}: not valid JSON ({exc})") from exc
 
 

@@ -21,7 +21,7 @@ from .errors import (
 )
 from .manifest import parse_json, referenced_files
 from .postprocessing import Postprocessor, Prediction, make_postprocessor, package_labels
-from .preprocessing import Feeds, Preprocessor, check_finite, make_preprocessor
+from .preprocessing import Feeds, Preprocessor, check_finite, finite_number, make_preprocessor
 from .reader import open_package
 from .signature import PublicKeyLike
 
@@ -139,7 +139,9 @@ class Package:
         samples = self.manifest.get("samples")
         if not samples:
             raise InvalidPackageError("manifest.json: the package records no samples to check")
-        atol, rtol = float(samples["atol"]), float(samples["rtol"])
+        # Finite, as in every runtime (parse_json refuses 1e999; this covers an edited manifest):
+        # an infinite atol lets any output through, a NaN one fails every sample.
+        atol, rtol = (finite_number(samples, k, 0.0, "samples") for k in ("atol", "rtol"))
         recorded = {n: self._load_npy(p) for n, p in samples.get("inputs", {}).items()}
         diffs: dict[str, float] = {}
         failures: list[str] = []
@@ -266,7 +268,7 @@ class Package:
         for i, path in enumerate(paths):
             x = pre.one(self._files[path], path)
             jpeg = path.lower().endswith((".jpg", ".jpeg"))
-            tol = float(samples.get("jpeg_atol", 0.0)) if jpeg else float(samples["atol"])
+            tol = finite_number(samples, "jpeg_atol" if jpeg else "atol", 0.0, "samples")
             diff = float(np.max(np.abs(x.astype(np.float64) - expected[i]), initial=0.0))
             key = "jpeg" if jpeg else "png"
             diffs[f"{pre.input} ({key})"] = max(diffs.get(f"{pre.input} ({key})", 0.0), diff)

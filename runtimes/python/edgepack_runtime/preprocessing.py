@@ -37,10 +37,21 @@ def check_finite(name: str, array: np.ndarray) -> np.ndarray:
     return array
 
 
-def _number(spec: Mapping[str, Any], key: str, default: float) -> float:
-    value = spec.get(key, default)
+def check_real(name: str, value: Any) -> None:
+    """Refuse complex numbers (InputError naming the input): a cast to the model's dtype would
+    drop the imaginary part without a word. Raises ValueError for a ragged list, as a cast would."""
+    if np.iscomplexobj(value):
+        raise InputError(
+            f"input {name!r}: complex numbers ({np.asarray(value).dtype}) would lose their "
+            "imaginary part: pass real numbers"
+        )
+
+
+def finite_number(block: Mapping[str, Any], key: str, default: float, where: str) -> float:
+    """block[key] (or default) as a float; InvalidPackageError unless it is a finite number."""
+    value = block.get(key, default)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InvalidPackageError(f"manifest.json: preprocessing.{key} must be a finite number")
+        raise InvalidPackageError(f"manifest.json: {where}.{key} must be a finite number")
     return float(value)
 
 
@@ -77,15 +88,16 @@ class TensorPreprocessor:
                 "manifest.json: preprocessing.sample_shape must be a list of positive integers"
             )
         self.sample_shape = tuple(shape)
-        self.scale = _number(spec, "scale", 1.0)
-        self.offset = _number(spec, "offset", 0.0)
-        self.mean = _number(spec, "mean", 0.0)
-        self.std = _number(spec, "std", 1.0)
+        self.scale = finite_number(spec, "scale", 1.0, "preprocessing")
+        self.offset = finite_number(spec, "offset", 0.0, "preprocessing")
+        self.mean = finite_number(spec, "mean", 0.0, "preprocessing")
+        self.std = finite_number(spec, "std", 1.0, "preprocessing")
         if self.std == 0:
             raise InvalidPackageError("manifest.json: preprocessing.std must not be 0")
 
     def __call__(self, raw: Any) -> Feeds:
         try:
+            check_real(self.input, raw)
             x = np.asarray(raw, dtype=np.float64)
         except (TypeError, ValueError) as exc:
             raise InputError(f"input must be numeric, shaped {self._expected()}: {exc}") from exc
@@ -124,6 +136,8 @@ class NonePreprocessor:
             # Cast to the declared dtype: a float64 array for a float32 model is a common slip.
             dtype = self.dtypes.get(name)
             try:
+                if dtype is None or dtype.kind != "c":  # a complex64 model input takes them
+                    check_real(name, value)
                 feeds[name] = check_finite(name, np.asarray(value, dtype=dtype))
             except (TypeError, ValueError) as exc:
                 raise InputError(f"input {name!r}: cannot convert to {dtype}: {exc}") from exc

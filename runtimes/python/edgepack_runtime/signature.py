@@ -11,7 +11,7 @@ import hashlib
 import os
 from typing import TYPE_CHECKING
 
-from ._source import MANIFEST, Source
+from ._source import MANIFEST, Source, open_regular
 from .errors import SignatureError, UnsupportedPackageError
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ def load_public_key(pubkey: PublicKeyLike) -> Ed25519PublicKey:
         pem = pubkey
     else:
         try:
-            with open(pubkey, "rb") as f:
+            with open_regular(pubkey) as f:  # a FIFO or device: refused, not waited on
                 pem = f.read(1 << 16)
         except OSError as exc:
             raise ValueError(f"{label}: cannot read ({exc.strerror})") from exc
