@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from packager.errors import InputFileError
+from packager.errors import InputFileError, PackageError
 
 
 def _manifest_of(path: Path) -> tuple[dict[str, Any], bytes, dict[str, list[int]]]:
@@ -29,7 +29,7 @@ def _manifest_of(path: Path) -> tuple[dict[str, Any], bytes, dict[str, list[int]
                 shapes[name] = [1, *value.shape[1:]]
             return manifest, reader.read(manifest["model"]), shapes
         except rt.EdgepackRuntimeError as err:
-            raise InputFileError(package_error(path, err)) from None
+            raise PackageError(package_error(path, err)) from None
 
 
 def inspect_target(

@@ -11,7 +11,7 @@ from typing import Any
 
 from packager.artifact import Output
 from packager.config import PackageFileConfig
-from packager.errors import InputFileError
+from packager.errors import PackageError
 from packager.stage import StageContext, register_stage
 
 
@@ -24,7 +24,7 @@ def package_file(_inp: None, cfg: PackageFileConfig, ctx: StageContext) -> Outpu
         try:
             return _bring(pkg, cfg, ctx)
         except rt.EdgepackRuntimeError as err:
-            raise InputFileError(package_error(cfg.path, err)) from None
+            raise PackageError(package_error(cfg.path, err)) from None
 
 
 def _bring(pkg, cfg: PackageFileConfig, ctx: StageContext) -> Output:
