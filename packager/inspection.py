@@ -56,11 +56,16 @@ def inspect_target(
     with tempfile.TemporaryDirectory() as tmp:
         model_path = Path(tmp) / "model.onnx"
         model_path.write_bytes(model_bytes)
-        model = {
-            **summary(model_path),
-            "cost": _cost(model_path, batch, dims, shapes),
-            "metadata": read(model_path),
-        }
+        try:
+            model = {
+                **summary(model_path),
+                "cost": _cost(model_path, batch, dims, shapes),
+                "metadata": read(model_path),
+            }
+        except Exception as err:  # its hashes hold, but it is no ONNX model: verify refuses it too
+            raise PackageError(
+                f"{path}: {manifest['model']}: not a readable ONNX model ({type(err).__name__})"
+            ) from None
     return {
         "kind": "package",
         "path": str(path),

@@ -36,12 +36,18 @@ def _bring(pkg, cfg: PackageFileConfig, ctx: StageContext) -> Output:
     model_name = manifest.get("model", "model.onnx")
     dest = ctx.workdir / "model.onnx"
     dest.write_bytes(pkg.read(model_name))
+    try:
+        spec = io_spec(dest)
+    except Exception as err:  # its hashes hold, but it is no ONNX model: refused, as verify does
+        raise PackageError(
+            f"{cfg.path}: {model_name}: not a readable ONNX model ({type(err).__name__})"
+        ) from None
     meta: dict[str, Any] = {
         "file": "model.onnx",
         "source": cfg.path,
         "name": manifest.get("name", Path(cfg.path).stem),
         "size_bytes": dest.stat().st_size,
-        **io_spec(dest),
+        **spec,
     }
     sample_inputs = (manifest.get("samples") or {}).get("inputs") or {}
     if sample_inputs:

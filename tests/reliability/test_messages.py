@@ -3,6 +3,7 @@ packages, each named in the user's terms, with a non-zero exit and no traceback.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zipfile
 
@@ -160,6 +161,28 @@ def test_inspect_does_not_follow_a_member_out_of_a_folder_package(tiny_build, tm
     proc = edgepack("inspect", pkg)
     line = one_error_line(proc)
     assert "secret" in line and str(pkg) in line and proc.returncode == 5
+
+
+def test_a_package_whose_model_is_not_onnx_is_refused_with_exit_5_everywhere(tiny_build, tmp_path):
+    """Its size and sha256 match the manifest (rewritten to), but model.onnx is no ONNX model:
+    inspect printed a traceback and bench called it a failed stage (3)."""
+    pkg = tmp_path / "pkg"
+    with zipfile.ZipFile(tiny_build.package_path) as zf:
+        zf.extractall(pkg)
+    junk = b"not an onnx model"
+    (pkg / "model.onnx").write_bytes(junk)
+    m = json.loads((pkg / "manifest.json").read_text())
+    m["files"]["model.onnx"].update(sha256=hashlib.sha256(junk).hexdigest(), size=len(junk))
+    (pkg / "manifest.json").write_text(json.dumps(m))
+    for args in (
+        ["inspect", pkg],
+        ["bench", pkg, "--runs", "1", "--cache-dir", tmp_path / "c"],
+        ["verify", pkg],
+        ["run", pkg, "--input", pkg / "samples/raw.npy"],
+    ):
+        proc = edgepack(*args)
+        line = one_error_line(proc)
+        assert "model.onnx" in line and proc.returncode == 5, (args[0], proc.returncode, line)
 
 
 def test_a_missing_file_is_one_line_everywhere(tmp_path):
