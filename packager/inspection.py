@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from packager.errors import InputFileError
+from packager.errors import InputFileError, PackageError
 
 
 def _manifest_of(path: Path) -> tuple[dict[str, Any], bytes, dict[str, list[int]]]:
@@ -29,7 +29,7 @@ def _manifest_of(path: Path) -> tuple[dict[str, Any], bytes, dict[str, list[int]
                 shapes[name] = [1, *value.shape[1:]]
             return manifest, reader.read(manifest["model"]), shapes
         except rt.EdgepackRuntimeError as err:
-            raise InputFileError(package_error(path, err)) from None
+            raise PackageError(package_error(path, err)) from None
 
 
 def inspect_target(
@@ -56,11 +56,16 @@ def inspect_target(
     with tempfile.TemporaryDirectory() as tmp:
         model_path = Path(tmp) / "model.onnx"
         model_path.write_bytes(model_bytes)
-        model = {
-            **summary(model_path),
-            "cost": _cost(model_path, batch, dims, shapes),
-            "metadata": read(model_path),
-        }
+        try:
+            model = {
+                **summary(model_path),
+                "cost": _cost(model_path, batch, dims, shapes),
+                "metadata": read(model_path),
+            }
+        except Exception as err:  # its hashes hold, but it is no ONNX model: verify refuses it too
+            raise PackageError(
+                f"{path}: {manifest['model']}: not a readable ONNX model ({type(err).__name__})"
+            ) from None
     return {
         "kind": "package",
         "path": str(path),

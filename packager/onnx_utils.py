@@ -121,23 +121,21 @@ def run_texts(path: Path, tok, texts: list[str], batch: int = 64) -> np.ndarray:
     return result
 
 
-def publish_onnx(src: Path, dest: str | Path) -> list[Path]:
-    """Publish a model (and its `.data` external-data file, renamed after `dest`, with the
-    model's references rewritten to it) through temporary names; returns the files written."""
+def onnx_files(src: Path, dest: str | Path, folder: Path) -> list[tuple[Path, Path]]:
+    """The (source, destination) pairs that publish the model `src` at `dest` (publish_files),
+    the model first. With a `.data` external-data file, that is renamed after `dest` and the
+    model's references are rewritten to it in a copy saved into `folder`."""
     import onnx
-
-    from packager.files import atomic_path, publish_file
 
     dest = Path(dest)
     data = src.with_name(src.name + ".data")
     if not data.is_file():
-        return [publish_file(src, dest)]
+        return [(src, dest)]
     model = onnx.load(str(src), load_external_data=False)
     for tensor in model.graph.initializer:
         for entry in tensor.external_data:
             if entry.key == "location":
                 entry.value = f"{dest.name}.data"
-    written = publish_file(data, dest.with_name(f"{dest.name}.data"))
-    with atomic_path(dest) as tmp:
-        onnx.save(model, str(tmp))
-    return [dest, written]
+    rewritten = folder / dest.name
+    onnx.save(model, str(rewritten))
+    return [(rewritten, dest), (data, dest.with_name(f"{dest.name}.data"))]

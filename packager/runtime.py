@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from packager.errors import EdgepackError, InputFileError
+from packager.errors import EdgepackError, InputFileError, PackageError
 
 
 def load_runtime(error: type[EdgepackError] = InputFileError):
@@ -23,12 +23,13 @@ def load_runtime(error: type[EdgepackError] = InputFileError):
 def open_package(path: str | Path):
     """The runtime's verified package reader (edgepack_runtime.open_package): every check a
     device makes (names, symlinks, sizes, caps, schema) before anything is read, each file's
-    sha256 as it is read. Its refusal becomes one InputFileError line naming the package."""
+    sha256 as it is read. Its refusal becomes one PackageError line naming the package (exit 5,
+    as `verify` and `run` refuse it)."""
     rt = load_runtime()
     try:
         return rt.open_package(path)
     except rt.EdgepackRuntimeError as err:
-        raise InputFileError(package_error(path, err)) from None
+        raise PackageError(package_error(path, err)) from None
 
 
 def package_error(path: str | Path, err: BaseException) -> str:

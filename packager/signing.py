@@ -29,8 +29,8 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from packager.errors import InputFileError
-from packager.files import atomic_path
+from packager.errors import InputFileError, OutputError, one_line
+from packager.files import atomic_path, publish_files, staging_folder
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -53,7 +53,8 @@ SIGN_FORMATS = {"ed25519": "ed25519", "model-signing": "ecdsa-p256"}  # format -
 
 
 def keygen(path: str | Path = DEFAULT_KEY, key_type: str = "ed25519") -> tuple[Path, Path]:
-    """Write a new private key to `path` (mode 0600) and its public key to `path.pub`.
+    """Write a new private key to `path` (mode 0600) and its public key to `path.pub`, both or
+    neither (a full disk leaves no key, not even an empty one).
 
     Refuses to overwrite either file: losing a signing key is not undoable.
     """
@@ -80,17 +81,14 @@ def keygen(path: str | Path = DEFAULT_KEY, key_type: str = "ed25519") -> tuple[P
     pub = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    # O_EXCL: a file that appeared since the check is not overwritten; 0600 from the first byte.
-    fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(pem)
-    try:
-        fd = os.open(public, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileExistsError:
-        private.unlink()
-        raise InputFileError(f"{public}: already exists; refusing to overwrite a key") from None
-    with os.fdopen(fd, "wb") as f:
-        f.write(pub)
+    # Made in a private folder (0600 from the first byte), then both published or neither:
+    # never a key without its other half, never a half-written key, never one replaced.
+    with staging_folder(private) as folder:
+        made = [(folder / private.name, pem, 0o600), (folder / public.name, pub, 0o644)]
+        for staged, data, mode in made:
+            with os.fdopen(os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), "wb") as f:
+                f.write(data)
+        publish_files([(made[0][0], private), (made[1][0], public)], move=True, exclusive=True)
     return private, public
 
 
@@ -155,9 +153,7 @@ def key_fingerprint(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:
 def publish_model_signed(src: Path, dest: Path, key_path: str | Path) -> Path:
     """Publish the package zip `src` to `dest` and its OpenSSF model-signing bundle to
     `dest.sig` (key-based); `model_signing verify key --signature dest.sig --public_key KEY.pub
-    dest` accepts it. Both files go through a temporary name."""
-    from packager.files import publish_file
-
+    dest` accepts it. Both are published or neither, and a failure leaves `dest` as it was."""
     try:
         import model_signing
     except ImportError as err:
@@ -166,11 +162,22 @@ def publish_model_signed(src: Path, dest: Path, key_path: str | Path) -> Path:
             "missing): pip install 'edgepack[model-signing]'"
         ) from None
     read_private_key(key_path, "model-signing")
-    publish_file(src, dest)
     sig = Path(f"{dest}.sig")
-    with atomic_path(sig) as tmp:
+    # Signed under its own name (the bundle records it) in a folder beside `dest`, then the
+    # package and its bundle renamed into place together.
+    with staging_folder(dest) as folder:
+        staged = folder / dest.name
+        shutil.copyfile(src, staged)
         config = model_signing.signing.Config().use_elliptic_key_signer(private_key=key_path)
-        config.sign(dest, tmp)
+        try:
+            config.sign(staged, folder / sig.name)
+        except OSError:
+            raise  # a full or read-only disk: staging_folder names the output
+        except Exception as err:  # the library's own failure: one line, not its traceback
+            raise OutputError(
+                f"{sig}: model-signing could not sign {dest.name} ({one_line(err)})"
+            ) from None
+        publish_files([(staged, dest), (folder / sig.name, sig)], move=True)
     return dest
 
 

@@ -51,14 +51,25 @@ needs_mount = pytest.mark.skipif(
 )
 
 
-def edgepack_on_tmpfs(mountpoint: Path, options: str, *args: str, env: dict | None = None):
+def edgepack_on_tmpfs(
+    mountpoint: Path, options: str, *args: str, env: dict | None = None, leftovers: bool = False
+):
     """`edgepack ARGS` in a private mount namespace where `mountpoint` is a fresh tmpfs mounted
-    with `options` (e.g. size=16k for a full disk, ro for a read-only one)."""
+    with `options` (e.g. size=16k for a full disk, ro for a read-only one). The tmpfs goes when
+    the command ends: with `leftovers`, the returned process's `.leftovers` lists what was left
+    on it (`NAME SIZE MODE` a line, sorted), read inside the namespace."""
     mountpoint.mkdir(parents=True, exist_ok=True)
     script = 'mount -t tmpfs -o "$0" tmpfs "$1" && shift && exec "$@"'
-    argv = ["unshare", "--mount", "sh", "-c", script, options, str(mountpoint), sys.executable]
-    argv += ["-m", "packager.cli", *map(str, args)]
-    return subprocess.run(
+    argv = ["unshare", "--mount", "sh", "-c", script, options, str(mountpoint)]
+    listing = mountpoint.parent / f".{mountpoint.name}.leftovers"
+    if leftovers:  # run the command, then list the tmpfs into a file outside it
+        script = (
+            'mount -t tmpfs -o "$0" tmpfs "$1" || exit 99; m="$1"; l="$2"; shift 2; "$@"; '
+            'rc=$?; find "$m" -mindepth 1 -printf \'%P %s %m\\n\' | sort > "$l"; exit $rc'
+        )
+        argv = ["unshare", "--mount", "sh", "-c", script, options, str(mountpoint), str(listing)]
+    argv += [sys.executable, "-m", "packager.cli", *map(str, args)]
+    proc = subprocess.run(
         argv,
         capture_output=True,
         text=True,
@@ -66,3 +77,7 @@ def edgepack_on_tmpfs(mountpoint: Path, options: str, *args: str, env: dict | No
         timeout=300,
         cwd=ROOT,
     )
+    if leftovers:
+        proc.leftovers = listing.read_text().splitlines()
+        listing.unlink()
+    return proc

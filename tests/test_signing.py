@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import re
 import stat
 import zipfile
 from pathlib import Path
@@ -11,7 +14,7 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 
 from packager.cli import cli
-from packager.errors import InputFileError
+from packager.errors import InputFileError, OutputError
 from packager.signing import keygen, publish_signed, read_private_key
 
 
@@ -44,6 +47,39 @@ def test_keygen_refuses_to_overwrite_either_file(tmp_path, existing):
     assert "already exists; refusing to overwrite" in out.output
     assert (tmp_path / existing).read_text() == "precious"
     assert sorted(p.name for p in tmp_path.iterdir()) == [existing]  # nothing half-written
+
+
+def test_keygen_never_replaces_a_key_that_appears_while_it_runs(tmp_path, monkeypatch):
+    """Both halves or neither: a private key someone else wrote after the check is kept, and the
+    public half already published is taken back."""
+    link = os.link
+
+    def racing(src, dst, *args, **kwargs):
+        if Path(dst).name == "k":
+            Path(dst).write_text("someone else's key")
+        return link(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "link", racing)
+    with pytest.raises(InputFileError, match="k: already exists; refusing to overwrite"):
+        keygen(tmp_path / "k")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["k"]
+    assert (tmp_path / "k").read_text() == "someone else's key"
+
+
+def test_keygen_publishes_both_keys_where_the_filesystem_has_no_hard_links(tmp_path, monkeypatch):
+    def no_links(*args, **kwargs):  # what link() says on vfat
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    private, public = keygen(tmp_path / "k")
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["k", "k.pub"]
+    pem = (
+        read_private_key(private)
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    assert public.read_bytes() == pem
 
 
 def test_a_bad_signing_key_fails_before_any_stage_runs(tmp_path):
@@ -163,6 +199,41 @@ def test_model_signing_verify_accepts_a_model_signing_package_and_refuses_one_ch
     pkg.write_bytes(bytes(data))
     bad = _model_signing(*args, str(pkg))
     assert bad.returncode != 0 and "Verification failed" in bad.stdout + bad.stderr
+    assert sorted(p.name for p in pkg.parent.iterdir()) == [pkg.name, sig.name]  # nothing else
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fault", ["bundle-path-is-a-folder", "signer-fails"])
+def test_a_model_signing_publish_that_fails_leaves_the_output_as_it_was(
+    tiny_build, cache_dir, tmp_path, monkeypatch, fault
+):
+    model_signing = pytest.importorskip("model_signing")
+    from tiny_models import tiny_recipe
+
+    from packager.pipeline import build
+    from packager.progress import SilentReporter
+
+    private, _ = keygen(tmp_path / "ec.key", "ecdsa-p256")
+    dist = tmp_path / "dist"
+    dest = dist / tiny_build.package_path.name
+    dist.mkdir()
+    dest.write_bytes(b"last week's package")
+    if fault == "bundle-path-is-a-folder":
+        Path(f"{dest}.sig").mkdir()
+    else:
+
+        def fails(self, model_path, signature_path):
+            raise RuntimeError("signer unavailable")
+
+        monkeypatch.setattr(model_signing.signing.Config, "sign", fails)
+    recipe = tiny_recipe(package={"out_dir": str(dist)})
+    sig = re.escape(f"{dest.name}.sig")
+    with pytest.raises(OutputError, match=rf"{sig}: (cannot write|model-signing could not)"):
+        build(recipe, cache_dir=cache_dir, reporter=SilentReporter(), sign_key=private,
+              sign_format="model-signing")  # fmt: skip
+    assert dest.read_bytes() == b"last week's package"  # not replaced by an unsigned package
+    left = [dest.name, *([f"{dest.name}.sig"] if fault == "bundle-path-is-a-folder" else [])]
+    assert sorted(p.name for p in dist.iterdir()) == left  # and no temporary name
 
 
 def json_media_type(path: Path) -> str:

@@ -1,8 +1,9 @@
 """`edgepack export SOURCE -o OUT.onnx`: any model a user brings, through the one runner.
 
 The options compile to a one-step plan (packager.plans.export_plan) that pipeline.run executes
-and caches like a build; the model (and its .data file past 2 GiB) is then published to -o
-through temporary names, next to OUT.export.json (exporter, opset, parity at every shape).
+and caches like a build; the model (and its .data file past 2 GiB) and OUT.export.json
+(exporter, opset, parity at every shape) are then published to -o all or none, through
+temporary names.
 """
 
 from __future__ import annotations
@@ -113,8 +114,8 @@ def export(source: str, output: str, **opts) -> None:
     from packager import pipeline
     from packager.cli.options import check_file
     from packager.errors import RecipeError
-    from packager.files import refuse_overwrite
-    from packager.onnx_utils import publish_onnx
+    from packager.files import publish_files, refuse_overwrite, staging_folder
+    from packager.onnx_utils import onnx_files
     from packager.plans import export_plan
     from packager.progress import Reporter
 
@@ -137,11 +138,12 @@ def export(source: str, output: str, **opts) -> None:
         export_plan(cfg), cache_dir=opts["cache_dir"], reporter=Reporter(verbose=not opts["quiet"])
     )
     art = result.artifact("export")
-    written = publish_onnx(art.file(), out)
-    from packager.files import write_text
-
-    write_text(sidecar, json.dumps({k: v for k, v in art.meta.items() if k != "file"}, indent=2))
-    _summary(art.meta, written)
+    with staging_folder(out) as folder:
+        files = onnx_files(art.file(), out, folder)
+        record = folder / sidecar.name
+        record.write_text(json.dumps({k: v for k, v in art.meta.items() if k != "file"}, indent=2))
+        publish_files([*files, (record, sidecar)])  # all or none: no model without its record
+    _summary(art.meta, [dest for _, dest in files])
 
 
 def _summary(meta: dict, written: list[Path]) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from packager.artifact import Output
 from packager.config import PackageFileConfig
-from packager.errors import InputFileError
+from packager.errors import PackageError
 from packager.stage import StageContext, register_stage
 
 
@@ -24,7 +24,7 @@ def package_file(_inp: None, cfg: PackageFileConfig, ctx: StageContext) -> Outpu
         try:
             return _bring(pkg, cfg, ctx)
         except rt.EdgepackRuntimeError as err:
-            raise InputFileError(package_error(cfg.path, err)) from None
+            raise PackageError(package_error(cfg.path, err)) from None
 
 
 def _bring(pkg, cfg: PackageFileConfig, ctx: StageContext) -> Output:
@@ -36,12 +36,18 @@ def _bring(pkg, cfg: PackageFileConfig, ctx: StageContext) -> Output:
     model_name = manifest.get("model", "model.onnx")
     dest = ctx.workdir / "model.onnx"
     dest.write_bytes(pkg.read(model_name))
+    try:
+        spec = io_spec(dest)
+    except Exception as err:  # its hashes hold, but it is no ONNX model: refused, as verify does
+        raise PackageError(
+            f"{cfg.path}: {model_name}: not a readable ONNX model ({type(err).__name__})"
+        ) from None
     meta: dict[str, Any] = {
         "file": "model.onnx",
         "source": cfg.path,
         "name": manifest.get("name", Path(cfg.path).stem),
         "size_bytes": dest.stat().st_size,
-        **io_spec(dest),
+        **spec,
     }
     sample_inputs = (manifest.get("samples") or {}).get("inputs") or {}
     if sample_inputs:

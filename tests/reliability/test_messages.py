@@ -3,6 +3,7 @@ packages, each named in the user's terms, with a non-zero exit and no traceback.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zipfile
 
@@ -194,14 +195,20 @@ def _repack(src, dest, manifest_edit):
         ),
     ],
 )
-def test_inspect_and_bench_refuse_a_malformed_manifest_in_one_line(
+def test_every_reader_refuses_a_malformed_manifest_in_one_line_with_exit_5(
     tiny_build, tmp_path, edit, message
 ):
     bad = _repack(tiny_build.package_path, tmp_path / "bad.edgepack", edit)
-    for args in (["inspect", bad], ["bench", bad, "--runs", "1", "--cache-dir", tmp_path / "c"]):
+    for args in (
+        ["inspect", bad],
+        ["bench", bad, "--runs", "1", "--cache-dir", tmp_path / "c"],
+        ["verify", bad],
+        ["run", bad, "--text", "x"],
+    ):
         proc = edgepack(*args)
         line = one_error_line(proc)
-        assert message in line and str(bad) in line, line
+        assert message in line and (args[0] == "run" or str(bad) in line), line
+        assert proc.returncode == 5, (args[0], line)  # README: a refused package is 5
 
 
 def test_inspect_does_not_follow_a_member_out_of_a_folder_package(tiny_build, tmp_path):
@@ -212,8 +219,31 @@ def test_inspect_does_not_follow_a_member_out_of_a_folder_package(tiny_build, tm
     m = json.loads((pkg / "manifest.json").read_text())
     m["model"] = "../secret.onnx"
     (pkg / "manifest.json").write_text(json.dumps(m))
-    line = one_error_line(edgepack("inspect", pkg))
-    assert "secret" in line and str(pkg) in line
+    proc = edgepack("inspect", pkg)
+    line = one_error_line(proc)
+    assert "secret" in line and str(pkg) in line and proc.returncode == 5
+
+
+def test_a_package_whose_model_is_not_onnx_is_refused_with_exit_5_everywhere(tiny_build, tmp_path):
+    """Its size and sha256 match the manifest (rewritten to), but model.onnx is no ONNX model:
+    inspect printed a traceback and bench called it a failed stage (3)."""
+    pkg = tmp_path / "pkg"
+    with zipfile.ZipFile(tiny_build.package_path) as zf:
+        zf.extractall(pkg)
+    junk = b"not an onnx model"
+    (pkg / "model.onnx").write_bytes(junk)
+    m = json.loads((pkg / "manifest.json").read_text())
+    m["files"]["model.onnx"].update(sha256=hashlib.sha256(junk).hexdigest(), size=len(junk))
+    (pkg / "manifest.json").write_text(json.dumps(m))
+    for args in (
+        ["inspect", pkg],
+        ["bench", pkg, "--runs", "1", "--cache-dir", tmp_path / "c"],
+        ["verify", pkg],
+        ["run", pkg, "--input", pkg / "samples/raw.npy"],
+    ):
+        proc = edgepack(*args)
+        line = one_error_line(proc)
+        assert "model.onnx" in line and proc.returncode == 5, (args[0], proc.returncode, line)
 
 
 def test_a_missing_file_is_one_line_everywhere(tmp_path):
@@ -248,8 +278,9 @@ def test_inspect_and_verify_of_a_folder_with_a_fifo_or_dev_zero_answer_at_once(
         ["verify", pkg],
         ["run", pkg, "--input", pkg / "samples/raw.npy"],
     ):
-        line = one_error_line(edgepack(*args, timeout=60))  # a hang would time out
-        assert "report.md" in line, line
+        proc = edgepack(*args, timeout=60)  # a hang would time out
+        line = one_error_line(proc)
+        assert "report.md" in line and proc.returncode == 5, (proc.returncode, line)
 
 
 @pytest.mark.parametrize(

@@ -202,3 +202,37 @@ def test_quantize_publishes_its_files_all_or_none(model, tmp_path):
     assert "o.quantize.json" in line
     assert not out.exists()  # no model without its record
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "o.quantize.json"]
+
+
+@pytest.mark.parametrize("external_data", [False, True])
+def test_export_publishes_the_model_and_its_record_all_or_none(
+    tmp_path, monkeypatch, external_data
+):
+    from click.testing import CliRunner
+
+    from packager.cli import cli
+    from packager.export import external
+
+    if external_data:
+        monkeypatch.setattr(external, "EXTERNAL_DATA_BYTES", 256)  # model.onnx + model.onnx.data
+    out = tmp_path / "out" / "m.onnx"
+    (tmp_path / "out" / "m.export.json").mkdir(parents=True)  # the record cannot be written
+    res = CliRunner().invoke(
+        cli,
+        ["export", "python:tiny_models:make_tiny_cnn", "-o", str(out), "--input",
+         "x:batch,3,16,16", "--cache-dir", str(tmp_path / "c")],
+    )  # fmt: skip
+    (line,) = [ln for ln in res.output.splitlines() if ln.startswith("error:")]
+    assert res.exit_code == 1 and "m.export.json: cannot write it" in line, res.output
+    assert sorted(p.name for p in out.parent.iterdir()) == ["m.export.json"]  # no model, no data
+
+
+@needs_mount
+@pytest.mark.parametrize("options", ["size=4k", "ro"])
+def test_keygen_on_a_full_or_read_only_disk_is_one_line_and_leaves_no_key(tmp_path, options):
+    keys = tmp_path / "keys"  # 4k: the private key fits, its public half does not
+    proc = edgepack_on_tmpfs(keys, options, "keygen", keys / "k", leftovers=True)
+    line = one_error_line(proc)
+    why = "No space left on device" if options.startswith("size") else "Read-only file system"
+    assert why in line and str(keys / "k") in line
+    assert proc.leftovers == []  # neither key, not even an empty one, and no temporary name

@@ -8,7 +8,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from packager.errors import InputFileError
+from packager.errors import PackageError
 from packager.pipeline import run
 from packager.plans import model_step
 from packager.progress import SilentReporter
@@ -38,12 +38,12 @@ def test_a_member_that_does_not_match_the_manifest_is_refused(tiny_build, tmp_pa
             if info.filename == "model.onnx":
                 data = data[:-1] + bytes([data[-1] ^ 1])
             zout.writestr(info, data)
-    with pytest.raises(InputFileError, match=r"model\.onnx: sha256 mismatch"):
+    with pytest.raises(PackageError, match=r"model\.onnx: sha256 mismatch"):
         _run(bad, tmp_path / "c")
 
 
 def test_a_file_that_is_not_a_package_is_one_line(tmp_path):
     fake = tmp_path / "x.edgepack"
     fake.write_bytes(b"not a zip")
-    with pytest.raises(InputFileError, match="not an edgepack package"):
+    with pytest.raises(PackageError, match="not an edgepack package"):
         _run(fake, tmp_path / "c")
