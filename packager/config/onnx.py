@@ -75,6 +75,11 @@ class QuantizeConfig(Config):
         "its rounded weights take from its output on the calibration data (NNCF's fast bias "
         "correction; packager.quantize.bias)",
     )
+    float_outputs: bool = Field(
+        True,
+        description="static QDQ: the model's outputs stay float (no QuantizeLinear/"
+        "DequantizeLinear after the last op): 8-bit logits clip at the calibrated range and tie",
+    )
     exclude_nodes: tuple[str, ...] = Field((), description="node names kept in float")
     exclude_patterns: tuple[str, ...] = Field(
         (), description="glob patterns over node names kept in float, e.g. '*attention*'"

@@ -22,6 +22,7 @@ from packager.config import QuantizeConfig
 from packager.errors import RecipeError
 from packager.quantize.data import CalibrationReader, Source
 from packager.quantize.embeddings import embedding_gathers, int4_gathers, int8_gathers
+from packager.quantize.graph import gemm_to_matmul, keep_outputs_float, name_nodes
 from packager.quantize.nbits import lm_head_nodes, nbits
 
 CALIBRATION = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
@@ -63,68 +64,6 @@ def _qtype(name: str):
     from onnxruntime.quantization import QuantType
 
     return {"int8": QuantType.QInt8, "uint8": QuantType.QUInt8}[name]
-
-
-def name_nodes(model) -> int:
-    """Give every unnamed node a stable name (op_type + index): exclusion works by name."""
-    taken = {n.name for n in model.graph.node if n.name}
-    count = 0
-    for i, node in enumerate(model.graph.node):
-        if not node.name:
-            name = f"{node.op_type}_{i}"
-            while name in taken:
-                name += "_"
-            node.name, count = name, count + 1
-            taken.add(name)
-    return count
-
-
-def gemm_to_matmul(model) -> int:
-    """Rewrite Gemm with constant weights as MatMul (+ Add): MatMulNBits covers only MatMul,
-    and torch exports Linear layers on 2-D inputs as Gemm."""
-    import onnx
-    from onnx import helper, numpy_helper
-
-    inits = {t.name: t for t in model.graph.initializer}
-    nodes, rewritten, replaced = [], 0, set()
-    for node in model.graph.node:
-        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-        has_bias = len(node.input) > 2 and bool(node.input[2])
-        beta = attrs.get("beta", 1.0)
-        if (
-            node.op_type != "Gemm"
-            or node.input[1] not in inits
-            or attrs.get("transA", 0)
-            or attrs.get("alpha", 1.0) != 1.0
-            or (has_bias and beta != 1.0 and node.input[2] not in inits)
-        ):
-            nodes.append(node)
-            continue
-        replaced.add(node.input[1])
-        w = numpy_helper.to_array(inits[node.input[1]])
-        w = w.T if attrs.get("transB", 0) else w
-        w_name = f"{node.name}.weight_kn"
-        model.graph.initializer.append(numpy_helper.from_array(np.ascontiguousarray(w), w_name))
-        mm_out = f"{node.output[0]}_matmul" if has_bias else node.output[0]
-        nodes.append(helper.make_node("MatMul", [node.input[0], w_name], [mm_out], name=node.name))
-        if has_bias:
-            bias = node.input[2]
-            if beta != 1.0:
-                b = numpy_helper.to_array(inits[bias]) * beta
-                bias = f"{node.name}.bias_scaled"
-                model.graph.initializer.append(numpy_helper.from_array(b.astype(w.dtype), bias))
-            nodes.append(
-                helper.make_node("Add", [mm_out, bias], [node.output[0]], name=f"{node.name}_bias")
-            )
-        rewritten += 1
-    del model.graph.node[:]
-    model.graph.node.extend(nodes)
-    used = {i for n in nodes for i in n.input} | {o.name for o in model.graph.output}
-    kept = [t for t in model.graph.initializer if t.name in used or t.name not in replaced]
-    del model.graph.initializer[:]
-    model.graph.initializer.extend(kept)
-    onnx.checker.check_model(model)
-    return rewritten
 
 
 def resolve_exclusions(model, cfg: QuantizeConfig) -> tuple[list[str], list[str]]:
@@ -180,6 +119,7 @@ class Quantizer:
         self._calib_cache = workdir / "calibration.json"
         self._bias_means: dict[str, np.ndarray] = {}  # bias correction's input means, once
         self.bias_correction: dict[str, Any] | None = None
+        self.float_outputs = 0  # graph outputs freed of their QuantizeLinear/DequantizeLinear
         model = onnx.load(str(src))
         self.upgrade: dict[str, Any] | None = None
         target = required_opset(cfg.mode, cfg.per_channel, cfg.embeddings == "int4")
@@ -209,6 +149,9 @@ class Quantizer:
         dynamic8 = tables == "int8" and self.cfg.mode == "dynamic"
         exclude = kept if dynamic8 else list(dict.fromkeys([*kept, *self.embedding_gathers]))
         getattr(self, f"_{self.cfg.mode}")(dst, exclude)
+        c = self.cfg
+        if c.mode == "static" and c.format == "qdq" and c.float_outputs:
+            self.float_outputs = keep_outputs_float(dst)
         rest = [g for g in self.embedding_gathers if g not in kept]
         if tables == "int4":  # a pass of its own: the mode's quantizer has no int4 Gather
             int4_gathers(dst, rest, self.cfg)
@@ -372,6 +315,7 @@ class Quantizer:
                 "calibration_options": CALIBRATOR_OPTIONS[c.calibration],
                 "calibration_examples": self.calibration_examples,
                 "bias_correction": self.bias_correction,  # convs shifted, largest shift
+                "float_outputs": self.float_outputs,
             }
         if self.upgrade is not None:
             out["opset_upgrade"] = self.upgrade

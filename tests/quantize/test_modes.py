@@ -8,7 +8,7 @@ import pytest
 
 from packager.errors import RecipeError
 from packager.onnx_utils import session, summary
-from packager.quantize.modes import gemm_to_matmul
+from packager.quantize.graph import gemm_to_matmul
 
 
 def _feeds(data):
