@@ -63,14 +63,12 @@ def run(
         _generate(pkg, prompt, generation)
         return
     for image in images:
-        if not Path(image).is_file():
-            raise InputFileError(f"--image {image}: file not found")
+        _regular_file("--image", Path(image))
     if texts or images:
         raw = list(texts or images)
     else:
         path = Path(input_file)
-        if not path.is_file():
-            raise InputFileError(f"--input {input_file}: file not found")
+        _regular_file("--input", path)
         try:
             raw = (
                 np.load(path, allow_pickle=False)
@@ -91,6 +89,13 @@ def run(
         order = np.argsort(-pred.probabilities[i])[:top]
         best = ", ".join(f"{pkg.labels[j]} ({pred.probabilities[i][j]:.3f})" for j in order)
         click.echo(f"{images[i] if images else i}: {best}")
+
+
+def _regular_file(flag: str, path: Path) -> None:
+    if not path.exists():
+        raise InputFileError(f"{flag} {path}: file not found")
+    if not path.is_file():  # a FIFO would block the read; a folder or device is no input
+        raise InputFileError(f"{flag} {path}: not a regular file (a folder, FIFO or device)")
 
 
 def _generate(pkg, prompt: str, options: dict) -> None:

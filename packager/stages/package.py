@@ -11,6 +11,7 @@ handler is chosen by the data input's modality; everything else is shared.
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 
 from packager.artifact import Artifact, Output
 from packager.config import PackageStepConfig
+from packager.errors import StageError
 from packager.stage import StageContext, register_stage
 from packager.stages.data import images_of, splits_of
 
@@ -349,14 +351,36 @@ def package(model: Artifact, cfg: PackageStepConfig, ctx: StageContext) -> Outpu
         )
     if cfg.search:  # edgepack auto: the space, the trials, the front, the pick and why
         manifest["search"] = cfg.search
-    (tree / "report.json").write_text(json.dumps(report, indent=2))
+    (tree / "report.json").write_text(_json(report, "report.json"))
     (tree / "report.md").write_text(markdown_report(report))
     if bench or cfg.search:  # plots from the bench stage's raw latencies, accuracy from evaluate
         _report_html(tree, bench, cfg, report)
     write_card_and_bom(tree, manifest, report, __version__)
     manifest["files"] = file_list(tree)
-    (tree / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    (tree / "manifest.json").write_text(_json(manifest, "manifest.json"))
     name = f"{manifest['name']}.edgepack"
     zip_tree(tree, ctx.workdir / name)
     shutil.rmtree(tree)
     return Output("package", {"file": name, "report": report, "shipped": report["shipped"]})
+
+
+def _non_finite(value: Any, path: str = "") -> str | None:
+    """Where in `value` a NaN or an infinity sits (a JSON path), or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path or "."
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list | tuple)
+        else ()
+    )
+    return next((p for k, v in items if (p := _non_finite(v, f"{path}.{k}"))), None)
+
+
+def _json(value: Any, name: str) -> str:
+    """Strict JSON: every runtime refuses NaN and Infinity, so the build says where one is."""
+    where = _non_finite(value)
+    if where is not None:
+        raise StageError("package", f"{name}{where} is not a finite number (NaN or infinity)")
+    return json.dumps(value, indent=2, allow_nan=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import zipfile
 
 import numpy as np
@@ -172,6 +173,13 @@ def test_run_refuses_non_finite_inputs(tiny_build, tmp_path):
     np.save(tmp_path / "nan.npy", x)
     proc = edgepack("run", tiny_build.package_path, "--input", tmp_path / "nan.npy")
     assert "NaN or infinity" in one_error_line(proc) and proc.returncode == 2
+
+
+def test_run_refuses_a_fifo_or_a_folder_as_input_at_once(tiny_build, tmp_path):
+    os.mkfifo(tmp_path / "in.npy")
+    for flag, path in (("--input", tmp_path / "in.npy"), ("--image", tmp_path)):
+        proc = edgepack("run", tiny_build.package_path, flag, path, timeout=60)
+        assert proc.returncode == 2 and "not a regular file" in one_error_line(proc)
 
 
 def _repack(src, dest, manifest_edit):

@@ -7,6 +7,7 @@ import json
 import zipfile
 
 import numpy as np
+import pytest
 
 
 def _open(tiny_build):
@@ -71,3 +72,14 @@ def test_report_and_model_card_carry_the_comparison(tiny_build):
     assert "edgepack_runtime.load" in card
     report = json.loads(zf.read("report.json"))
     assert report["distill"]["params"] == tiny_build.artifact("distill").meta["params"]
+
+
+def test_a_non_finite_number_is_named_not_written_into_the_manifest():
+    from packager.errors import StageError
+    from packager.stages.package import _json
+
+    assert _json({"a": [1.5, {"b": 2}]}, "manifest.json") == json.dumps(
+        {"a": [1.5, {"b": 2}]}, indent=2
+    )
+    with pytest.raises(StageError, match=r"manifest.json.metrics.1.kl is not a finite number"):
+        _json({"metrics": [{"kl": 0.1}, {"kl": float("nan")}]}, "manifest.json")
