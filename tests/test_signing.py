@@ -1,4 +1,4 @@
-"""edgepack keygen, build --sign and verify --pubkey (packager/signing.py, packager/cli_sign.py)."""
+"""edgepack keygen, build --sign and verify --pubkey (packager/signing.py, packager/cli/keys.py)."""
 
 from __future__ import annotations
 
