@@ -62,10 +62,7 @@ def gemm_to_matmul(model) -> int:
         rewritten += 1
     del model.graph.node[:]
     model.graph.node.extend(nodes)
-    used = {i for n in nodes for i in n.input} | {o.name for o in model.graph.output}
-    kept = [t for t in model.graph.initializer if t.name in used or t.name not in replaced]
-    del model.graph.initializer[:]
-    model.graph.initializer.extend(kept)
+    drop_unused_initializers(model.graph, replaced)
     onnx.checker.check_model(model)
     return rewritten
 
@@ -104,7 +101,16 @@ def keep_outputs_float(path: Path) -> int:
         graph.node.remove(q)
         graph.node.remove(dq)
         freed += 1
+        drop_unused_initializers(graph, {*q.input[1:], *dq.input[1:]})
     if freed:
         onnx.checker.check_model(model)
         onnx.save(model, str(path))
     return freed
+
+
+def drop_unused_initializers(graph, candidates: set[str]) -> None:
+    """Remove the initializers among `candidates` that no node or graph output reads any more."""
+    used = {i for n in graph.node for i in n.input} | {o.name for o in graph.output}
+    kept = [t for t in graph.initializer if t.name in used or t.name not in candidates]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)

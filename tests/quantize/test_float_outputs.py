@@ -37,7 +37,10 @@ def test_logits_beyond_the_calibrated_range_are_not_clipped(cnn, tmp_path, run_q
     assert ref.max() > top * 1.2  # the check means something: fp32 goes beyond the range
     assert b.max() <= top + 1e-5 < a.max()
     assert np.abs(a - ref).max() < np.abs(b - ref).max()
-    assert [o.name for o in onnx.load(str(freed.file())).graph.output] == ["logits"]
+    model = onnx.load(str(freed.file()))
+    assert [o.name for o in model.graph.output] == ["logits"]
+    read = {i for n in model.graph.node for i in n.input}
+    assert all(t.name in read for t in model.graph.initializer)  # no orphaned scale/zero point
 
 
 def test_an_output_whose_float_tensor_is_read_elsewhere_keeps_its_pair(tmp_path):
