@@ -103,6 +103,11 @@ def publish_files(
     move: each src is in a `staging_folder` beside its dest, and is renamed there, not copied
     (its mode comes along). exclusive: no dest is ever replaced (InputFileError); as none
     existed before, one that cannot be published takes back those already published."""
+    from packager.errors import OutputError
+
+    for _, dest in pairs:  # the one rename that would fail for sure: checked before any other
+        if Path(dest).is_dir():
+            raise OutputError(f"{dest}: is a folder; refusing to replace it with a file")
     made: list[tuple[Path, os.stat_result]] = []
     try:
         with ExitStack() as stack:

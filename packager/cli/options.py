@@ -30,13 +30,23 @@ def check_file(flag: str, value: str | None, suffixes: Iterable[str], what: str 
     if value is None:
         return
     p = Path(value)
-    if not p.is_file():
-        raise InputFileError(f"{flag} {value}: file not found")
+    regular_file(flag, p)
     allowed = tuple(suffixes)
     if p.suffix not in allowed:
         raise InputFileError(
             f"{flag} {value}: unsupported {what} {p.suffix!r} (use {', '.join(allowed)})"
         )
+
+
+def regular_file(flag: str, path: Path) -> None:
+    """`path` must be a regular file: one line for a missing one, and one for a folder, FIFO or
+    device (a FIFO would block the read)."""
+    from packager.errors import InputFileError
+
+    if not path.exists():
+        raise InputFileError(f"{flag} {path}: file not found")
+    if not path.is_file():
+        raise InputFileError(f"{flag} {path}: not a regular file (a folder, FIFO or device)")
 
 
 class Finite(click.FloatRange):

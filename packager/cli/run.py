@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from packager.cli.options import Finite
+from packager.cli.options import Finite, regular_file
 from packager.errors import InputFileError
 
 
@@ -63,12 +63,12 @@ def run(
         _generate(pkg, prompt, generation)
         return
     for image in images:
-        _regular_file("--image", Path(image))
+        regular_file("--image", Path(image))
     if texts or images:
         raw = list(texts or images)
     else:
         path = Path(input_file)
-        _regular_file("--input", path)
+        regular_file("--input", path)
         try:
             raw = (
                 np.load(path, allow_pickle=False)
@@ -89,13 +89,6 @@ def run(
         order = np.argsort(-pred.probabilities[i])[:top]
         best = ", ".join(f"{pkg.labels[j]} ({pred.probabilities[i][j]:.3f})" for j in order)
         click.echo(f"{images[i] if images else i}: {best}")
-
-
-def _regular_file(flag: str, path: Path) -> None:
-    if not path.exists():
-        raise InputFileError(f"{flag} {path}: file not found")
-    if not path.is_file():  # a FIFO would block the read; a folder or device is no input
-        raise InputFileError(f"{flag} {path}: not a regular file (a folder, FIFO or device)")
 
 
 def _generate(pkg, prompt: str, options: dict) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -107,8 +108,10 @@ def test_bad_inputs_are_one_line_errors(outlier, tmp_path):
         (["--max-drop", "0.1"], 2, "--max-drop needs --eval"),
         (["--mode", "int4", "--block-size", "24"], 2, "block_size must be a power of two"),
         (["--exclude", "nope"], 2, "no node named 'nope'"),
+        (["--mode", "static", "--calib", "fifo.npz"], 2, "fifo.npz: not a regular file"),
     ]
     (tmp_path / "x.h5").write_text("1\n")
+    os.mkfifo(tmp_path / "fifo.npz")  # reading it would block: refused before any open
     for extra, code, message in cases:
         out = _cli(
             "quantize",

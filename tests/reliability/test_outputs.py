@@ -205,6 +205,32 @@ def test_quantize_publishes_its_files_all_or_none(model, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "o.quantize.json"]
 
 
+def test_publishing_over_a_folder_leaves_the_old_sidecar_alone(tmp_path):
+    """publish_files renames sidecars first and the main output last: a main output name that
+    is a folder would fail after the old sidecar had been replaced, so it is refused first."""
+    from packager.errors import OutputError
+    from packager.files import publish_files
+
+    (tmp_path / "new.onnx").write_bytes(b"model")
+    (tmp_path / "new.json").write_text("{}")
+    (tmp_path / "o.onnx").mkdir()
+    (tmp_path / "o.json").write_text('{"old": true}')
+    pairs = [
+        (tmp_path / "new.onnx", tmp_path / "o.onnx"),
+        (tmp_path / "new.json", tmp_path / "o.json"),
+    ]
+    with pytest.raises(OutputError, match="o.onnx: is a folder"):
+        publish_files(pairs)
+    assert (tmp_path / "o.json").read_text() == '{"old": true}'
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["new.json", "new.onnx", "o.json", "o.onnx"]
+    (tmp_path / "o.onnx").rmdir()
+    (tmp_path / "new.json").unlink()  # now the second copy fails: the first is not published
+    with pytest.raises(OutputError, match="o.json: cannot write it"):
+        publish_files(pairs)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new.onnx", "o.json"]
+
+
 @pytest.mark.parametrize("external_data", [False, True])
 def test_export_publishes_the_model_and_its_record_all_or_none(
     tmp_path, monkeypatch, external_data
@@ -224,7 +250,7 @@ def test_export_publishes_the_model_and_its_record_all_or_none(
          "x:batch,3,16,16", "--cache-dir", str(tmp_path / "c")],
     )  # fmt: skip
     (line,) = [ln for ln in res.output.splitlines() if ln.startswith("error:")]
-    assert res.exit_code == 1 and "m.export.json: cannot write it" in line, res.output
+    assert res.exit_code == 1 and "m.export.json: is a folder" in line, res.output
     assert sorted(p.name for p in out.parent.iterdir()) == ["m.export.json"]  # no model, no data
 
 

@@ -89,3 +89,14 @@ def test_python_refuses_complex_numbers_rather_than_dropping_the_imaginary_part(
     raw = np.full((1, 1, 8, 8), 1 + 2j)
     with pytest.raises(ep.InputError, match=r"input 'input': complex numbers \(complex128\)"):
         pkg.predict(raw)
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_a_public_key_file_over_64_kib_is_refused_unread(runtime, digits, request, tmp_path):
+    """A PEM public key is a few hundred bytes; a huge file named as one (a log, a disk image)
+    is refused from its size, in the same words everywhere, not read into memory."""
+    pkg = digits.write(tmp_path / "pkg", as_zip=False)
+    key = tmp_path / "huge.pem"
+    key.write_bytes(b"-----BEGIN PUBLIC KEY-----\n" + b"A" * 70_000)
+    message = one_error_line(_argv(runtime, pkg, "pubkey", key, request))
+    assert str(key) in message and "too large" in message and "over 65536" in message, message

@@ -99,7 +99,8 @@ const char* file_kind(mode_t mode) {
 
 }  // namespace
 
-std::string read_file(const fs::path& path, const std::string& label, ErrorKind kind) {
+std::string read_file(const fs::path& path, const std::string& label, ErrorKind kind,
+                      size_t max_bytes) {
   const auto refuse = [&](mode_t mode) {
     fail(kind, label + ": cannot read " + path.string() + " (" + file_kind(mode) +
                    ", not a regular file)");
@@ -116,6 +117,10 @@ std::string read_file(const fs::path& path, const std::string& label, ErrorKind 
     fail(kind, label + ": cannot read " + path.string() + " (" + std::strerror(errno) + ")");
   }
   if (!S_ISREG(st.st_mode)) refuse(st.st_mode);
+  if (max_bytes > 0 && static_cast<uintmax_t>(st.st_size) > max_bytes) {
+    fail(kind, label + ": too large (" + std::to_string(st.st_size) + " bytes, over " +
+                   std::to_string(max_bytes) + ")");
+  }
   std::string bytes;
   std::vector<char> buffer(kChunk);
   for (;;) {
@@ -126,6 +131,9 @@ std::string read_file(const fs::path& path, const std::string& label, ErrorKind 
     }
     if (n == 0) return bytes;
     bytes.append(buffer.data(), static_cast<size_t>(n));
+    if (max_bytes > 0 && bytes.size() > max_bytes) {  // grown since the fstat
+      fail(kind, label + ": too large (over " + std::to_string(max_bytes) + " bytes)");
+    }
   }
 }
 

@@ -100,15 +100,18 @@ double number_field(const Json& obj, const std::string& key, const std::string& 
   return value.get<double>();
 }
 
+constexpr size_t kMaxPublicKeyBytes = 1 << 16;
+
 void verify_signature(const fs::path& root, const std::string& manifest_bytes,
                       const std::string& pubkey_pem) {
   // The caller's key first: a bad --pubkey is reported as such, whatever the package holds.
   // read_file refuses a FIFO or device before opening it (BIO_new_file would wait on a FIFO).
-  // A PEM public key is a few hundred bytes: 64 KiB of it is plenty (the Python runtime's read).
-  const std::string pem = read_file(pubkey_pem, pubkey_pem, ErrorKind::kSignature);
+  // A PEM public key is a few hundred bytes: a file over 64 KiB is refused unread (as in the
+  // Python and JavaScript runtimes).
+  const std::string pem =
+      read_file(pubkey_pem, pubkey_pem, ErrorKind::kSignature, kMaxPublicKeyBytes);
   std::unique_ptr<BIO, decltype(&BIO_free)> bio(
-      BIO_new_mem_buf(pem.data(), static_cast<int>(std::min<size_t>(pem.size(), 1 << 16))),
-      BIO_free);
+      BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), BIO_free);
   if (!bio) fail(ErrorKind::kSignature, pubkey_pem + ": cannot read the public key file");
   std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(
       PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr), EVP_PKEY_free);

@@ -26,8 +26,9 @@ inline constexpr const char* kSignature = "manifest.sig";
 // The whole file; Error(kind) naming `label` if it cannot be read or is not a regular file (a
 // FIFO, device or folder is refused before it is opened: a FIFO without a writer blocks forever).
 // For files the app names (read_npy, images, the public key); a package's go through read_member.
+// With max_bytes, a longer file is refused from its size before a byte is read.
 std::string read_file(const std::filesystem::path& path, const std::string& label,
-                      ErrorKind kind = ErrorKind::kIntegrity);
+                      ErrorKind kind = ErrorKind::kIntegrity, size_t max_bytes = 0);
 
 // files.cpp: every regular file under root by package path, with its lstat size. A symlink
 // (to a file or a folder), FIFO, socket or device anywhere in the tree: Error(kInvalidPackage).

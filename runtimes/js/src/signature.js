@@ -7,6 +7,8 @@ const crypto = require("node:crypto");
 const { SignatureError } = require("./errors");
 const { readRegularFile } = require("./source");
 
+const MAX_PUBLIC_KEY_BYTES = 1 << 16; // as the Python and C++ runtimes
+
 const SIGNATURE = "manifest.sig";
 const SIGNATURE_BYTES = 64;
 
@@ -19,7 +21,8 @@ function loadPublicKey(key) {
   } else if (typeof key === "string" && !key.includes("-----BEGIN")) {
     where = key;
     try {
-      pem = readRegularFile(key); // a FIFO or device: refused, not waited on
+      // a FIFO or device: refused, not waited on; a PEM public key is a few hundred bytes
+      pem = readRegularFile(key, MAX_PUBLIC_KEY_BYTES);
     } catch (err) {
       throw new SignatureError(`${key}: cannot read the public key (${err.code ?? err.message})`);
     }

@@ -272,10 +272,11 @@ function fileKind(stat) {
  * The bytes of a file a user or app names (an input, an image, a key), refusing anything but a
  * regular file before it is opened: reading a FIFO that has no writer blocks forever (and, in
  * Node, the whole event loop), and a device can stream without end. Then opened O_NONBLOCK and
- * checked again, so a path swapped for a FIFO in between cannot block either. Throws what fs
- * throws (err.code set), or an Error whose message says what the path is instead.
+ * checked again, so a path swapped for a FIFO in between cannot block either. With `maxBytes`,
+ * a longer file is refused from its size, unread. Throws what fs throws (err.code set), or an
+ * Error whose message says what the path is instead.
  */
-function readRegularFile(file) {
+function readRegularFile(file, maxBytes = 0) {
   const refuse = (stat) => new Error(`${fileKind(stat)}, not a regular file`);
   const stat = fs.statSync(file); // follows links: a link to a regular file is that file
   if (!stat.isFile()) throw refuse(stat);
@@ -283,6 +284,9 @@ function readRegularFile(file) {
   try {
     const opened = fs.fstatSync(fd);
     if (!opened.isFile()) throw refuse(opened);
+    if (maxBytes > 0 && opened.size > maxBytes) {
+      throw new Error(`too large: ${opened.size} bytes, over ${maxBytes}`);
+    }
     return fs.readFileSync(fd);
   } finally {
     fs.closeSync(fd);

@@ -34,6 +34,9 @@ def _serialization():
     return serialization
 
 
+MAX_PUBLIC_KEY_BYTES = 1 << 16  # as the C++ and JavaScript runtimes
+
+
 def load_public_key(pubkey: PublicKeyLike) -> Ed25519PublicKey:
     """An ed25519 public key from a PEM (SubjectPublicKeyInfo) file path or PEM bytes.
 
@@ -48,9 +51,11 @@ def load_public_key(pubkey: PublicKeyLike) -> Ed25519PublicKey:
     else:
         try:
             with open_regular(pubkey) as f:  # a FIFO or device: refused, not waited on
-                pem = f.read(1 << 16)
+                pem = f.read(MAX_PUBLIC_KEY_BYTES + 1)
         except OSError as exc:
             raise ValueError(f"{label}: cannot read ({exc.strerror})") from exc
+        if len(pem) > MAX_PUBLIC_KEY_BYTES:  # a PEM public key is a few hundred bytes
+            raise ValueError(f"{label}: too large (over {MAX_PUBLIC_KEY_BYTES} bytes)")
     try:
         key = serialization.load_pem_public_key(pem)
     except ValueError as exc:
