@@ -219,14 +219,14 @@ def test_publishing_over_a_folder_leaves_the_old_sidecar_alone(tmp_path):
         (tmp_path / "new.onnx", tmp_path / "o.onnx"),
         (tmp_path / "new.json", tmp_path / "o.json"),
     ]
-    with pytest.raises(OutputError, match="o.onnx: is a folder"):
+    with pytest.raises(OutputError, match=r"o\.onnx: is a folder"):
         publish_files(pairs)
     assert (tmp_path / "o.json").read_text() == '{"old": true}'
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == ["new.json", "new.onnx", "o.json", "o.onnx"]
     (tmp_path / "o.onnx").rmdir()
     (tmp_path / "new.json").unlink()  # now the second copy fails: the first is not published
-    with pytest.raises(OutputError, match="o.json: cannot write it"):
+    with pytest.raises(OutputError, match=r"o\.json: cannot write it"):
         publish_files(pairs)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["new.onnx", "o.json"]
 
