@@ -6,15 +6,17 @@ EfficientNet-Lite0 recipes (calibration, distillation and held-out evaluation).
                                               # and -20.04, and opencv-doc
     python scripts/make_photos.py             # -> .edgepack/photos/*.jpg|png + SOURCES.txt
 
-The photos (62), chosen by looking at each (renders, drawings, paintings, synthetic test charts,
+The photos (82), chosen by looking at each (renders, drawings, paintings, synthetic test charts,
 grayscale frames and the second of each stereo or near-duplicate pair left out):
 - the 12 nature photographs of mate-backgrounds (backgrounds/mate/nature);
 - 12 photographs among plasma-workspace-wallpapers' wallpapers;
 - 14 photographs among lomiri-wallpapers-16.04's and -20.04's (CC-BY / CC-BY-SA 4.0, each
   author in the package's copyright file);
-- 22 of opencv-doc's sample photographs (examples/data and two sample folders: fruit,
-  animals, buildings, objects, street and landscape scenes);
-- scikit-learn's two sample photos (china.jpg, flower.jpg).
+- 36 of opencv-doc's sample photographs (examples/data and three sample folders: fruit,
+  animals, buildings, objects, street and landscape scenes, shop signs);
+- scikit-learn's two sample photos (china.jpg, flower.jpg), scikit-image's five (astronaut,
+  cat, coffee, motorcycle, rocket; `pip install -e '.[efficientnet]'` brings scikit-image) and
+  matplotlib's grace_hopper.jpg.
 The files are copied unchanged: the build decodes, resizes and crops them as the runtimes do. No
 labels: agreement with the fp32 model is what they measure.
 """
@@ -94,19 +96,27 @@ OPENCV_PHOTOS = [
             "graf1.png",
             "home.jpg",
             "left.jpg",
+            "ela_original.jpg",
             "leuvenA.jpg",
+            "licenseplate_motion.jpg",
             "messi5.jpg",
             "orange.jpg",
             "rubberwhale1.png",
             "smarties.png",
             "squirrel_cls.jpg",
+            "stuff.jpg",
         )
     ),
     "alphamat/input_images/plant.jpg",
     "hfs/data/000.jpg",
     "hfs/data/001.jpg",
     "hfs/data/002.jpg",
+    # street scenes, shop signs and a projector: the scene-text samples' photographs
+    *(f"text/scenetext0{i}.jpg" for i in range(1, 7)),
+    *(f"text/scenetext_segmented_word0{i}.jpg" for i in range(1, 6)),
 ]
+# scikit-image's sample photographs (skimage.data, inside the wheel) and matplotlib's one.
+SKIMAGE_PHOTOS = ["astronaut.png", "chelsea.png", "coffee.png", "motorcycle_left.png", "rocket.jpg"]
 DEFAULT_OUT = Path(".edgepack/photos")
 
 
@@ -122,14 +132,18 @@ def sources() -> list[tuple[Path, str, str]]:
     for n in OPENCV_PHOTOS:
         name = "opencv-" + n.replace("data/", "").replace("/", "-")
         out.append((OPENCV / n, name, "Debian opencv-doc"))
-    try:
-        import sklearn
+    import matplotlib
+    import skimage.data  # the [efficientnet] extra: a missing package is an error, not fewer photos
+    import sklearn
 
-        images = Path(sklearn.__file__).parent / "datasets" / "images"
-        for n in ("china", "flower"):
-            out.append((images / f"{n}.jpg", f"sklearn-{n}.jpg", "scikit-learn sample images"))
-    except ImportError:
-        pass
+    images = Path(sklearn.__file__).parent / "datasets" / "images"
+    for n in ("china", "flower"):
+        out.append((images / f"{n}.jpg", f"sklearn-{n}.jpg", "scikit-learn sample images"))
+    for n in SKIMAGE_PHOTOS:
+        file = Path(skimage.data.__file__).parent / n
+        out.append((file, f"skimage-{n}", "scikit-image sample data (skimage.data)"))
+    hopper = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+    out.append((hopper, "matplotlib-grace_hopper.jpg", "matplotlib sample data"))
     return out
 
 
@@ -137,8 +151,15 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-o", "--out", type=Path, default=DEFAULT_OUT, help=f"[{DEFAULT_OUT}]")
     args = ap.parse_args(argv)
-    found = [(f, n, w) for f, n, w in sources() if f.is_file()]
-    missing = [str(f) for f, _, _ in sources() if not f.is_file()]
+    try:
+        every = sources()
+    except ImportError as err:
+        print(
+            f"error: {err.name} is not installed: pip install -e '.[efficientnet]'", file=sys.stderr
+        )
+        return 1
+    found = [(f, n, w) for f, n, w in every if f.is_file()]
+    missing = [str(f) for f, _, _ in every if not f.is_file()]
     if missing:
         print(
             f"error: {len(missing)} photo(s) missing (first: {missing[0]}): run `bash "

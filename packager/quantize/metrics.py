@@ -147,10 +147,23 @@ class Evaluator:
         check_metric(metric, batches, where, self.ref, axis)
         self.fp32 = score(metric, self.ref, self.ref, self.labels, **self.options)
         self.examples = len(self.ref)
+        # What the accuracy search steers by on a classifier's (N, C) logits: the mean
+        # KL(fp32 || quantized). Top-1 agreement or accuracy moves in steps of 1/N, and on
+        # fp32's own near ties by chance; the KL moves with every logit, so a node put back
+        # in float is judged by all it changed.
+        self.guide = "kl" if metric in _CLASS_METRICS[:3] and self.ref.ndim == 2 else None
 
     def __call__(self, model: Path) -> float:
+        return self.scores(model)[0]
+
+    def scores(self, model: Path) -> tuple[float, float | None]:
+        """(the metric, the guide or None), from one run of `model` on the batches."""
+        from packager.metrics import agreement_metrics
+
         out = first_outputs(model, self.batches)
-        return score(self.metric, out, self.ref, self.labels, **self.options)
+        value = score(self.metric, out, self.ref, self.labels, **self.options)
+        guide = agreement_metrics(out, self.ref)["kl"] if self.guide else None
+        return value, guide
 
     def drop(self, value: float) -> float:
         """What quantization lost on this metric (positive is worse)."""

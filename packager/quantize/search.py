@@ -38,6 +38,7 @@ class Trial:
     error: str | None = None  # the candidate failed (quantizer or onnxruntime): one line
     accepted: bool | None = None  # search: its nodes stayed in float (it lowered the drop)
     speedup: float | None = None  # fp32 p50 / this p50, timed back to back (min_speedup)
+    guide: float | None = None  # classifiers: mean KL(fp32 || this) on the same examples
     over_cap: bool = False  # search: over max_size_ratio or under min_speedup, never the pick
 
 
@@ -225,7 +226,8 @@ def search(
 ) -> list[Trial]:
     """Try the ranked nodes (with their groups) in float, a chunk per trial in ranking order
     (packager.quantize.search.schedule), on top of the chunks kept so far; a chunk is kept only
-    when its trial lowers the drop. Putting a node back in float can make things worse (its
+    when its trial lowers the drop, or where trials carry a guide (a classifier's KL to fp32,
+    Evaluator.guide) when it lowers that: a top-1 drop moves in steps and by chance. Putting a node back in float can make things worse (its
     neighbours' quantization changes, and onnxruntime re-quantizes a float node's weights when
     it sits between DequantizeLinear and QuantizeLinear), so the best drop never rises from one
     trial to the next. A trial whose model is over `max_size` bytes, or less than
@@ -233,7 +235,7 @@ def search(
     `max_drop`, or when the ranking is spent."""
     trials = [first]
     kept: list[str] = []
-    best = first.drop
+    best = first
     done = 0
     for size in schedule(len(ranking), max_trials):
         added, done = ranking[done:size], size
@@ -245,15 +247,18 @@ def search(
         slow = min_speedup is not None and t.speedup is not None and t.speedup < min_speedup
         over = big or slow
         t.within_budget, t.over_cap = t.within_budget and not over, over
-        better = t.error is None and t.drop is not None and (best is None or t.drop < best)
-        t.accepted = better and not over
+        t.accepted = _better(t, best) and not over
         trials.append(t)
         if t.accepted:
-            kept, best = list(dict.fromkeys([*kept, *new])), t.drop
+            kept, best = list(dict.fromkeys([*kept, *new])), t
         shown = ", ".join(
             f"{name} ({'n/a' if score is None else f'{score:.3g}'})" for name, score, _ in added[:3]
         ) + (f" and {len(added) - 3} more" if len(added) > 3 else "")
-        result = f"failed: {t.error}" if t.error else f"drop {t.drop:.4f}"
+        result = (
+            f"failed: {t.error}"
+            if t.error
+            else f"drop {t.drop:.4f}" + ("" if t.guide is None else f", kl {t.guide:.4f}")
+        )
         verdict = (
             "kept in float"
             if t.accepted
@@ -269,9 +274,19 @@ def search(
     return trials
 
 
+def _better(t: Trial, best: Trial) -> bool:
+    """Whether trial `t` improves on `best`: by the guide where both have one, else the drop."""
+    if t.error is not None or t.drop is None:
+        return False
+    if t.guide is not None and best.guide is not None:
+        return t.guide < best.guide
+    return best.drop is None or t.drop < best.drop
+
+
 def best_of(trials: list[Trial]) -> Trial:
-    """Within budget with the fewest float nodes; otherwise the smallest drop on the chosen
-    metric (failed trials, which have none, last)."""
+    """Within budget with the fewest float nodes; otherwise the smallest guide (a classifier's
+    KL to fp32) or, without one, the smallest drop on the chosen metric (failed trials, which
+    have neither, last)."""
     return ranked(trials)[0]
 
 
@@ -282,11 +297,17 @@ def ranked(trials: list[Trial]) -> list[Trial]:
         key=lambda t: (
             t.over_cap,
             not t.within_budget,
-            (t.drop if t.drop is not None else np.inf) if not t.within_budget else 0.0,
+            _closeness(t) if not t.within_budget else 0.0,
             len(t.excluded),
             t.size_bytes,
         ),
     )
+
+
+def _closeness(t: Trial) -> float:
+    if t.error is not None or t.drop is None:
+        return np.inf
+    return t.guide if t.guide is not None else t.drop
 
 
 def write_table(trials: list[Trial], folder: Path, *, metric: str, fp32: float, max_drop) -> None:
@@ -309,9 +330,9 @@ def write_table(trials: list[Trial], folder: Path, *, metric: str, fp32: float, 
     lines = [
         f"# accuracy search on {metric}: fp32 {fp32:.4f}, max_drop {max_drop} (drop = {drop})",
         "",
-        f"| rank | trial | kept in float | {metric} | {metric} drop | within budget | size KiB "
-        "| p50 ms | search |",
-        "|---:|---:|---|---:|---:|---|---:|---:|---|",
+        f"| rank | trial | kept in float | {metric} | {metric} drop | kl to fp32 | within budget "
+        "| size KiB | p50 ms | search |",
+        "|---:|---:|---|---:|---:|---:|---|---:|---:|---|",
     ]
     for i, t in enumerate(rows):
         names = ", ".join(t.excluded[:4]) + (" …" if len(t.excluded) > 4 else "")
@@ -323,6 +344,7 @@ def write_table(trials: list[Trial], folder: Path, *, metric: str, fp32: float, 
         step = {True: "kept", False: "put back", None: "-"}[t.accepted]
         lines.append(
             f"| {i + 1} | {t.trial} | {kept} | {metric_s} | {drop_s} | "
+            f"{'-' if t.guide is None else f'{t.guide:.4f}'} | "
             f"{within} | {t.size_bytes / 1024:.1f} | {p50} | {step} |"
         )
     failed = [t for t in rows if t.error]

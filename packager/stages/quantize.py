@@ -159,7 +159,7 @@ def _log_upgrade(ctx: StageContext, up: dict[str, Any] | None) -> None:
         ctx.warn(f"{head}, NOT checked against the original: {up['why']}")
 
 
-@register_stage(QuantizeConfig, version=8)
+@register_stage(QuantizeConfig, version=9)
 def quantize(model_art: Artifact, cfg: QuantizeConfig, ctx: StageContext) -> Output:
     from packager.quantize import search as S
     from packager.quantize.modes import Quantizer
@@ -219,7 +219,7 @@ def _trials(cfg: QuantizeConfig, ctx: StageContext, qz, evaluator, batches, feed
     def scored(i: int, extra: list[str]) -> S.Trial:
         path = work / f"trial{i}.onnx"
         qz.run(path, extra)
-        metric = evaluator(path) if evaluator else None
+        metric, guide = evaluator.scores(path) if evaluator else (None, None)
         drop = None if metric is None else evaluator.drop(metric)
         within = None if cfg.max_drop is None else drop <= cfg.max_drop + 1e-12
         # Each candidate is timed only when the search may compare several.
@@ -231,6 +231,7 @@ def _trials(cfg: QuantizeConfig, ctx: StageContext, qz, evaluator, batches, feed
         t = S.Trial(
             i, [*qz.excluded, *extra], metric, drop, path.stat().st_size, p50, within, str(path)
         )
+        t.guide = guide
         if cfg.min_speedup is not None and p50:  # fp32 timed right beside it: same load
             t.speedup = latency(qz.graph, cfg.speed_threads, cfg.speed_runs, feeds) / p50
         return t

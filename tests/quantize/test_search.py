@@ -207,3 +207,56 @@ def test_a_trial_slower_than_min_speedup_is_never_kept():
     assert [t.accepted for t in tried[1:]] == [True, False, True]
     assert "only 1.10x faster" in logs[1] and tried[2].over_cap
     assert best_of(tried).excluded == ["a", "c"]
+
+
+def test_with_a_guide_a_chunk_is_judged_by_the_kl_not_the_top1_drop():
+    """Top-1 drops move in steps: b leaves the drop where it was but halves the KL (kept), c
+    lowers the drop by one lucky flip while the KL rises (put back). The pick is the lowest KL."""
+    from packager.quantize.search import Trial, best_of, search
+
+    scores = {("a",): (0.04, 0.010), ("a", "b"): (0.04, 0.005), ("a", "b", "c"): (0.03, 0.008)}
+
+    def attempt(i, ex):
+        drop, kl = scores[tuple(ex)]
+        t = Trial(i, ex, 1 - drop, drop, 100, None, False)
+        t.guide = kl
+        return t
+
+    first = Trial(0, [], 0.9, 0.1, 100, None, False)
+    first.guide = 0.05
+    ranking = [("a", 0.9, ("a",)), ("b", 0.5, ("b",)), ("c", 0.1, ("c",))]
+    logs = []
+    tried = search(first, ranking, attempt, 0.01, 8, logs.append)
+    assert [t.accepted for t in tried[1:]] == [True, True, False]
+    assert "kl 0.0050: kept in float" in logs[1] and "put back (no better)" in logs[2]
+    assert best_of(tried).excluded == ["a", "b"]  # not c's trial, which has the smaller drop
+
+
+def test_the_guide_is_the_kl_for_classifiers_and_absent_for_embeddings(tmp_path):
+    from onnx import TensorProto, helper
+
+    from packager.quantize.metrics import Evaluator
+
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(4, 3)).astype(np.float32)
+
+    def linear(path, weight):
+        graph = helper.make_graph(
+            [helper.make_node("MatMul", ["x", "w"], ["y"])],
+            "g",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 4])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 3])],
+            [helper.make_tensor("w", TensorProto.FLOAT, [4, 3], weight.ravel())],
+        )
+        import onnx
+
+        onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+        return path
+
+    fp32, other = linear(tmp_path / "a.onnx", w), linear(tmp_path / "b.onnx", w * 0.5)
+    batches = [({"x": rng.normal(size=(16, 4)).astype(np.float32)}, None)]
+    agreement = Evaluator(fp32, batches, "agreement")
+    assert agreement.guide == "kl" and agreement.scores(fp32)[1] < 1e-9
+    value, kl = agreement.scores(other)
+    assert value == 1.0 and kl > 1e-3  # the same top-1 everywhere, the softmax flatter
+    assert Evaluator(fp32, batches, "cosine").scores(other)[1] is None
