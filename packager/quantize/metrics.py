@@ -147,23 +147,43 @@ class Evaluator:
         check_metric(metric, batches, where, self.ref, axis)
         self.fp32 = score(metric, self.ref, self.ref, self.labels, **self.options)
         self.examples = len(self.ref)
-        # What the accuracy search steers by on a classifier's (N, C) logits: the mean
-        # KL(fp32 || quantized). Top-1 agreement or accuracy moves in steps of 1/N, and on
-        # fp32's own near ties by chance; the KL moves with every logit, so a node put back
-        # in float is judged by all it changed.
-        self.guide = "kl" if metric in _CLASS_METRICS[:3] and self.ref.ndim == 2 else None
+        # What the accuracy search steers by when the metric is top-1 agreement with fp32 on
+        # (N, C) outputs: the mean KL(fp32 || quantized), of which agreement is the step
+        # function. Agreement moves in steps of 1/N, and on fp32's own near ties by chance; the
+        # KL moves with every logit, so a node put back in float is judged by all it changed.
+        # (Accuracy and top5 are budgets on labels, which the KL to fp32 does not measure.)
+        self.guide = "kl" if metric == "agreement" and self.ref.ndim == 2 else None
 
     def __call__(self, model: Path) -> float:
         return self.scores(model)[0]
 
     def scores(self, model: Path) -> tuple[float, float | None]:
         """(the metric, the guide or None), from one run of `model` on the batches."""
-        from packager.metrics import agreement_metrics
-
         out = first_outputs(model, self.batches)
         value = score(self.metric, out, self.ref, self.labels, **self.options)
-        guide = agreement_metrics(out, self.ref)["kl"] if self.guide else None
-        return value, guide
+        return value, (mean_kl(out, self.ref) if self.guide else None)
+
+
+def mean_kl(out: np.ndarray, ref: np.ndarray) -> float | None:
+    """Mean KL(ref || out) over rows of (N, C) outputs, in nats: of their softmaxes, or of the
+    rows themselves where both are already probabilities (a model ending in Softmax). None
+    where it is not finite (masked classes at -inf): the search then goes by the drop."""
+    ref, out = np.asarray(ref, np.float64), np.asarray(out, np.float64)
+
+    def is_prob(x: np.ndarray) -> bool:
+        return bool((x >= 0).all() and np.allclose(x.sum(1), 1.0, atol=1e-3))
+
+    if is_prob(ref) and is_prob(out):
+        p, q = np.clip(ref, 1e-12, None), np.clip(out, 1e-12, None)
+        lp, lq = np.log(p / p.sum(1, keepdims=True)), np.log(q / q.sum(1, keepdims=True))
+    else:
+        lp = ref - ref.max(1, keepdims=True)
+        lp -= np.log(np.exp(lp).sum(1, keepdims=True))
+        lq = out - out.max(1, keepdims=True)
+        lq -= np.log(np.exp(lq).sum(1, keepdims=True))
+    with np.errstate(invalid="ignore"):
+        kl = float((np.exp(lp) * (lp - lq)).sum(1).mean())
+    return kl if np.isfinite(kl) else None
 
     def drop(self, value: float) -> float:
         """What quantization lost on this metric (positive is worse)."""

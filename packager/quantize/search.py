@@ -36,7 +36,7 @@ class Trial:
     within_budget: bool | None = None
     path: str = field(default="", repr=False)
     error: str | None = None  # the candidate failed (quantizer or onnxruntime): one line
-    accepted: bool | None = None  # search: its nodes stayed in float (it lowered the drop)
+    accepted: bool | None = None  # search: its nodes stayed in float (drop or guide lowered)
     speedup: float | None = None  # fp32 p50 / this p50, timed back to back (min_speedup)
     guide: float | None = None  # classifiers: mean KL(fp32 || this) on the same examples
     over_cap: bool = False  # search: over max_size_ratio or under min_speedup, never the pick
@@ -226,11 +226,12 @@ def search(
 ) -> list[Trial]:
     """Try the ranked nodes (with their groups) in float, a chunk per trial in ranking order
     (packager.quantize.search.schedule), on top of the chunks kept so far; a chunk is kept only
-    when its trial lowers the drop, or where trials carry a guide (a classifier's KL to fp32,
-    Evaluator.guide) when it lowers that: a top-1 drop moves in steps and by chance. Putting a node back in float can make things worse (its
-    neighbours' quantization changes, and onnxruntime re-quantizes a float node's weights when
-    it sits between DequantizeLinear and QuantizeLinear), so the best drop never rises from one
-    trial to the next. A trial whose model is over `max_size` bytes, or less than
+    when its trial lowers the drop, or, where trials carry a guide (top-1 agreement's KL to
+    fp32, Evaluator.guide), when it lowers that: a top-1 drop moves in steps and by chance.
+    Putting a node back in float can make things worse (its neighbours' quantization changes,
+    and onnxruntime re-quantizes a float node's weights when it sits between DequantizeLinear
+    and QuantizeLinear), so the kept model's drop (or guide) never rises from one trial to the
+    next; a trial within budget ends the search and is kept. A trial whose model is over `max_size` bytes, or less than
     `min_speedup` times faster than fp32, is never kept (nor within budget). Stops within
     `max_drop`, or when the ranking is spent."""
     trials = [first]
@@ -247,7 +248,7 @@ def search(
         slow = min_speedup is not None and t.speedup is not None and t.speedup < min_speedup
         over = big or slow
         t.within_budget, t.over_cap = t.within_budget and not over, over
-        t.accepted = _better(t, best) and not over
+        t.accepted = (bool(t.within_budget) or _better(t, best)) and not over
         trials.append(t)
         if t.accepted:
             kept, best = list(dict.fromkeys([*kept, *new])), t
@@ -291,23 +292,23 @@ def best_of(trials: list[Trial]) -> Trial:
 
 
 def ranked(trials: list[Trial]) -> list[Trial]:
-    # By the drop, not the metric: it is "lost vs fp32" whichever way the metric points (mse).
+    # By the drop (or the guide), not the metric: "lost vs fp32" whichever way it points (mse).
     return sorted(
         trials,
         key=lambda t: (
             t.over_cap,
             not t.within_budget,
-            _closeness(t) if not t.within_budget else 0.0,
+            _closeness(t) if not t.within_budget else (False, 0.0),
             len(t.excluded),
             t.size_bytes,
         ),
     )
 
 
-def _closeness(t: Trial) -> float:
+def _closeness(t: Trial) -> tuple[bool, float]:
     if t.error is not None or t.drop is None:
-        return np.inf
-    return t.guide if t.guide is not None else t.drop
+        return (True, np.inf)
+    return (t.guide is None, t.guide if t.guide is not None else t.drop)
 
 
 def write_table(trials: list[Trial], folder: Path, *, metric: str, fp32: float, max_drop) -> None:

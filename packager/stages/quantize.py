@@ -4,7 +4,7 @@ In a build, calibration defaults to the training split and evaluation to the val
 (the test split stays for evaluate); single-stage commands point both at files. The data input's
 modality picks the feeds (arrays, images, or text tokenised with the model's tokenizer). With
 `max_drop`, the nodes that matter most are kept in float, a trial at a time, only while that
-lowers the drop (packager.quantize.search); every trial goes to search.md/search.json, and a
+lowers the drop (for top-1 agreement: the KL to fp32) (packager.quantize.search); every trial goes to search.md/search.json, and a
 missed budget is said plainly.
 """
 
@@ -320,7 +320,8 @@ def _verdict(cfg: QuantizeConfig, ctx: StageContext, best, trials, candidates) -
         )
     if budget_met is False:
         ctx.warn(
-            f"accuracy budget NOT met: best {cfg.metric} drop {best.drop:.4f} > "
+            f"accuracy budget NOT met: {cfg.metric} drop {best.drop:.4f} of the pick"
+            f"{' (the lowest KL to fp32)' if best.guide is not None else ''} > "
             f"max_drop {cfg.max_drop:g} after {len(trials)} trial(s) ({len(best.excluded)} "
             "node(s) in float); the best model and search.md were written anyway"
         )

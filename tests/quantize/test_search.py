@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from packager.onnx_utils import session
 from packager.quantize.data import materialize, model_inputs, open_source
@@ -260,3 +261,33 @@ def test_the_guide_is_the_kl_for_classifiers_and_absent_for_embeddings(tmp_path)
     value, kl = agreement.scores(other)
     assert value == 1.0 and kl > 1e-3  # the same top-1 everywhere, the softmax flatter
     assert Evaluator(fp32, batches, "cosine").scores(other)[1] is None
+
+
+def test_mean_kl_reads_probabilities_as_they_are_and_gives_up_on_masked_classes():
+    from packager.quantize.metrics import mean_kl
+
+    logits = np.array([[2.0, 1.0, 0.0], [0.0, 3.0, 1.0]])
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    flatter = np.exp(logits / 2) / np.exp(logits / 2).sum(1, keepdims=True)
+    # A model ending in Softmax: the KL of the probabilities, not of softmax(probabilities).
+    assert mean_kl(flatter, probs) == pytest.approx(mean_kl(logits / 2, logits), rel=1e-6)
+    assert mean_kl(probs, probs) == pytest.approx(0.0, abs=1e-12)
+    masked = logits.copy()
+    masked[:, 2] = -np.inf  # masked classes: no finite KL, so the search goes by the drop
+    assert mean_kl(masked, masked) is None
+
+
+def test_a_trial_within_budget_is_kept_even_when_its_kl_is_not_lower():
+    from packager.quantize.search import Trial, best_of, search
+
+    def attempt(i, ex):
+        t = Trial(i, ex, 0.995, 0.005, 100, None, True)  # within max_drop 0.01
+        t.guide = 0.02  # higher than trial 0's, by chance
+        return t
+
+    first = Trial(0, [], 0.9, 0.1, 100, None, False)
+    first.guide = 0.01
+    logs = []
+    tried = search(first, [("a", 0.9, ("a",))], attempt, 0.01, 8, logs.append)
+    assert tried[1].accepted and "kept in float" in logs[0]
+    assert best_of(tried) is tried[1]

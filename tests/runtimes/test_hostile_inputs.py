@@ -94,7 +94,8 @@ def test_python_refuses_complex_numbers_rather_than_dropping_the_imaginary_part(
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_a_public_key_file_over_64_kib_is_refused_unread(runtime, digits, request, tmp_path):
     """A PEM public key is a few hundred bytes; a huge file named as one (a log, a disk image)
-    is refused from its size, in the same words everywhere, not read into memory."""
+    is refused from its size ("too large (N bytes, over 65536)" in each runtime's wording),
+    not read into memory."""
     pkg = digits.write(tmp_path / "pkg", as_zip=False)
     key = tmp_path / "huge.pem"
     key.write_bytes(b"-----BEGIN PUBLIC KEY-----\n" + b"A" * 70_000)

@@ -284,10 +284,18 @@ function readRegularFile(file, maxBytes = 0) {
   try {
     const opened = fs.fstatSync(fd);
     if (!opened.isFile()) throw refuse(opened);
-    if (maxBytes > 0 && opened.size > maxBytes) {
-      throw new Error(`too large: ${opened.size} bytes, over ${maxBytes}`);
+    const tooLarge = (n) => new Error(`too large (${n} bytes, over ${maxBytes})`);
+    if (maxBytes <= 0) return fs.readFileSync(fd);
+    if (opened.size > maxBytes) throw tooLarge(opened.size);
+    const buffer = Buffer.alloc(maxBytes + 1); // bounded even if the file grew since the fstat
+    let length = 0;
+    for (;;) {
+      const n = fs.readSync(fd, buffer, length, buffer.length - length, null);
+      if (n === 0) break;
+      length += n;
+      if (length > maxBytes) throw tooLarge(length);
     }
-    return fs.readFileSync(fd);
+    return buffer.subarray(0, length);
   } finally {
     fs.closeSync(fd);
   }

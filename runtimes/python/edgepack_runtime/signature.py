@@ -51,11 +51,14 @@ def load_public_key(pubkey: PublicKeyLike) -> Ed25519PublicKey:
     else:
         try:
             with open_regular(pubkey) as f:  # a FIFO or device: refused, not waited on
-                pem = f.read(MAX_PUBLIC_KEY_BYTES + 1)
+                size = os.fstat(f.fileno()).st_size  # a PEM public key is a few hundred bytes
+                pem = f.read(MAX_PUBLIC_KEY_BYTES + 1) if size <= MAX_PUBLIC_KEY_BYTES else b""
         except OSError as exc:
             raise ValueError(f"{label}: cannot read ({exc.strerror})") from exc
-        if len(pem) > MAX_PUBLIC_KEY_BYTES:  # a PEM public key is a few hundred bytes
-            raise ValueError(f"{label}: too large (over {MAX_PUBLIC_KEY_BYTES} bytes)")
+        if size > MAX_PUBLIC_KEY_BYTES or len(pem) > MAX_PUBLIC_KEY_BYTES:  # grown since
+            raise ValueError(
+                f"{label}: too large ({max(size, len(pem))} bytes, over {MAX_PUBLIC_KEY_BYTES})"
+            )
     try:
         key = serialization.load_pem_public_key(pem)
     except ValueError as exc:
