@@ -163,6 +163,10 @@ class Evaluator:
         value = score(self.metric, out, self.ref, self.labels, **self.options)
         return value, (mean_kl(out, self.ref) if self.guide else None)
 
+    def drop(self, value: float) -> float:
+        """What quantization lost on this metric (positive is worse)."""
+        return value - self.fp32 if self.metric in LOWER_IS_BETTER else self.fp32 - value
+
 
 def mean_kl(out: np.ndarray, ref: np.ndarray) -> float | None:
     """Mean KL(ref || out) over rows of (N, C) outputs, in nats: of their softmaxes, or of the
@@ -184,7 +188,3 @@ def mean_kl(out: np.ndarray, ref: np.ndarray) -> float | None:
     with np.errstate(invalid="ignore"):
         kl = float((np.exp(lp) * (lp - lq)).sum(1).mean())
     return kl if np.isfinite(kl) else None
-
-    def drop(self, value: float) -> float:
-        """What quantization lost on this metric (positive is worse)."""
-        return value - self.fp32 if self.metric in LOWER_IS_BETTER else self.fp32 - value

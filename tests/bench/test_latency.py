@@ -94,16 +94,24 @@ def test_estimates_on_this_host_fall_within_their_band(cache_dir, tmp_path):
     from packager.plans import calibrate_step
     from packager.progress import SilentReporter
 
-    res = pipeline.run([calibrate_step()], cache_dir=cache_dir, reporter=SilentReporter())
-    cal = json.loads(res.artifact("calibrate").file().read_text())
-    outside = []
-    for name, (path, shape) in _tiny_graphs(tmp_path).items():
-        sess = microbench._session(_load(path))
-        feeds = {"input": np.zeros(shape, np.float32)}
-        measured = microbench.time_run(lambda s=sess, f=feeds: s.run(None, f)) / 1e3
-        est = latency.predict(path, cal, None, threads=1)
-        if not est["low_ms"] <= measured <= est["high_ms"]:
-            outside.append((name, measured, est["low_ms"], est["latency_ms"], est["high_ms"]))
+    graphs = _tiny_graphs(tmp_path)
+
+    def outside_band(cache) -> list:
+        res = pipeline.run([calibrate_step()], cache_dir=cache, reporter=SilentReporter())
+        cal = json.loads(res.artifact("calibrate").file().read_text())
+        outside = []
+        for name, (path, shape) in graphs.items():
+            sess = microbench._session(_load(path))
+            feeds = {"input": np.zeros(shape, np.float32)}
+            measured = microbench.time_run(lambda s=sess, f=feeds: s.run(None, f)) / 1e3
+            est = latency.predict(path, cal, None, threads=1)
+            if not est["low_ms"] <= measured <= est["high_ms"]:
+                outside.append((name, measured, est["low_ms"], est["latency_ms"], est["high_ms"]))
+        return outside
+
+    # The session's calibration may have been timed minutes earlier under other load (a busy
+    # 2-core machine reads 2x slower): once outside, calibrate afresh beside the measurement.
+    outside = outside_band(cache_dir) and outside_band(tmp_path / "fresh-cache")
     assert outside == [], outside
 
 
