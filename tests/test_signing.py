@@ -228,7 +228,9 @@ def test_a_model_signing_publish_that_fails_leaves_the_output_as_it_was(
         monkeypatch.setattr(model_signing.signing.Config, "sign", fails)
     recipe = tiny_recipe(package={"out_dir": str(dist)})
     sig = re.escape(f"{dest.name}.sig")
-    with pytest.raises(OutputError, match=rf"{sig}: (cannot write|model-signing could not|is a folder)"):
+    with pytest.raises(
+        OutputError, match=rf"{sig}: (cannot write|model-signing could not|is a folder)"
+    ):
         build(recipe, cache_dir=cache_dir, reporter=SilentReporter(), sign_key=private,
               sign_format="model-signing")  # fmt: skip
     assert dest.read_bytes() == b"last week's package"  # not replaced by an unsigned package
