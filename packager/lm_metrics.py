@@ -10,11 +10,7 @@ from typing import Any
 
 import numpy as np
 
-
-def _log_softmax(x: np.ndarray) -> np.ndarray:
-    x = x.astype(np.float64)
-    x = x - x.max(-1, keepdims=True)
-    return x - np.log(np.exp(x).sum(-1, keepdims=True))
+from packager.metrics import log_softmax
 
 
 def lm_metrics(
@@ -33,7 +29,7 @@ def lm_metrics(
         for label, dec in decoders.items():
             dec.reset(1)
             logits = dec.forward(row[None], keep_all=True).all_logits[0, :-1]
-            logp[label] = _log_softmax(logits)
+            logp[label] = log_softmax(logits)
         targets = row[1:]
         ref = logp[reference]
         top = ref.argmax(-1)

@@ -43,10 +43,11 @@ def embedding_metrics(student: np.ndarray, teacher: np.ndarray, k: int) -> dict[
     return {"cosine": float((s * t).sum(1).mean()), f"top{k}_agreement": float(np.mean(overlap))}
 
 
-def _log_softmax(x: np.ndarray) -> np.ndarray:
+def log_softmax(x: np.ndarray) -> np.ndarray:
+    """Log-softmax over the last axis (the classes of (N, C) logits, or one vector), float64."""
     x = x.astype(np.float64)
-    x = x - x.max(axis=1, keepdims=True)
-    return x - np.log(np.exp(x).sum(axis=1, keepdims=True))
+    x = x - x.max(axis=-1, keepdims=True)
+    return x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
 
 
 def agreement_metrics(logits: np.ndarray, ref: np.ndarray, prefix: str = "") -> dict[str, float]:
@@ -56,7 +57,7 @@ def agreement_metrics(logits: np.ndarray, ref: np.ndarray, prefix: str = "") -> 
     top1 = ref.argmax(-1)
     k = min(5, logits.shape[1])
     top5 = np.argpartition(-logits, k - 1, axis=1)[:, :k]
-    lp, lq = _log_softmax(ref), _log_softmax(logits)
+    lp, lq = log_softmax(ref), log_softmax(logits)
     kl = (np.exp(lp) * (lp - lq)).sum(axis=1).mean()
     return {
         f"{prefix}agreement": float((logits.argmax(-1) == top1).mean()),

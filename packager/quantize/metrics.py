@@ -172,6 +172,8 @@ def mean_kl(out: np.ndarray, ref: np.ndarray) -> float | None:
     """Mean KL(ref || out) over rows of (N, C) outputs, in nats: of their softmaxes, or of the
     rows themselves where both are already probabilities (a model ending in Softmax). None
     where it is not finite (masked classes at -inf): the search then goes by the drop."""
+    from packager.metrics import log_softmax
+
     ref, out = np.asarray(ref, np.float64), np.asarray(out, np.float64)
 
     def is_prob(x: np.ndarray) -> bool:
@@ -181,10 +183,7 @@ def mean_kl(out: np.ndarray, ref: np.ndarray) -> float | None:
         p, q = np.clip(ref, 1e-12, None), np.clip(out, 1e-12, None)
         lp, lq = np.log(p / p.sum(1, keepdims=True)), np.log(q / q.sum(1, keepdims=True))
     else:
-        lp = ref - ref.max(1, keepdims=True)
-        lp -= np.log(np.exp(lp).sum(1, keepdims=True))
-        lq = out - out.max(1, keepdims=True)
-        lq -= np.log(np.exp(lq).sum(1, keepdims=True))
+        lp, lq = log_softmax(ref), log_softmax(out)
     with np.errstate(invalid="ignore"):
         kl = float((np.exp(lp) * (lp - lq)).sum(1).mean())
     return kl if np.isfinite(kl) else None
