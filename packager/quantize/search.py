@@ -231,9 +231,9 @@ def search(
     Putting a node back in float can make things worse (its neighbours' quantization changes,
     and onnxruntime re-quantizes a float node's weights when it sits between DequantizeLinear
     and QuantizeLinear), so the kept model's drop (or guide) never rises from one trial to the
-    next; a trial within budget ends the search and is kept. A trial whose model is over `max_size` bytes, or less than
-    `min_speedup` times faster than fp32, is never kept (nor within budget). Stops within
-    `max_drop`, or when the ranking is spent."""
+    next; a trial within budget ends the search and is kept. A trial whose model is over
+    `max_size` bytes, or less than `min_speedup` times faster than fp32, is never kept (nor
+    within budget). Stops within `max_drop`, or when the ranking is spent."""
     trials = [first]
     kept: list[str] = []
     best = first
@@ -248,7 +248,7 @@ def search(
         slow = min_speedup is not None and t.speedup is not None and t.speedup < min_speedup
         over = big or slow
         t.within_budget, t.over_cap = t.within_budget and not over, over
-        t.accepted = (bool(t.within_budget) or _better(t, best)) and not over
+        t.accepted = (bool(t.within_budget) or _closeness(t) < _closeness(best)) and not over
         trials.append(t)
         if t.accepted:
             kept, best = list(dict.fromkeys([*kept, *new])), t
@@ -275,15 +275,6 @@ def search(
     return trials
 
 
-def _better(t: Trial, best: Trial) -> bool:
-    """Whether trial `t` improves on `best`: by the guide where both have one, else the drop."""
-    if t.error is not None or t.drop is None:
-        return False
-    if t.guide is not None and best.guide is not None:
-        return t.guide < best.guide
-    return best.drop is None or t.drop < best.drop
-
-
 def best_of(trials: list[Trial]) -> Trial:
     """Within budget with the fewest float nodes; otherwise the smallest guide (a classifier's
     KL to fp32) or, without one, the smallest drop on the chosen metric (failed trials, which
@@ -306,6 +297,8 @@ def ranked(trials: list[Trial]) -> list[Trial]:
 
 
 def _closeness(t: Trial) -> tuple[bool, float]:
+    """How far a trial is from fp32, smaller is closer: its guide (one search's trials all have
+    one or none), else its drop; a failed trial is farthest."""
     if t.error is not None or t.drop is None:
         return (True, np.inf)
     return (t.guide is None, t.guide if t.guide is not None else t.drop)

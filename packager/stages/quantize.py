@@ -4,8 +4,8 @@ In a build, calibration defaults to the training split and evaluation to the val
 (the test split stays for evaluate); single-stage commands point both at files. The data input's
 modality picks the feeds (arrays, images, or text tokenised with the model's tokenizer). With
 `max_drop`, the nodes that matter most are kept in float, a trial at a time, only while that
-lowers the drop (for top-1 agreement: the KL to fp32) (packager.quantize.search); every trial goes to search.md/search.json, and a
-missed budget is said plainly.
+lowers the drop (for top-1 agreement: the KL to fp32; packager.quantize.search); every trial
+goes to search.md/search.json, and a missed budget is said plainly.
 """
 
 from __future__ import annotations
@@ -228,10 +228,8 @@ def _trials(cfg: QuantizeConfig, ctx: StageContext, qz, evaluator, batches, feed
             if cfg.speed_check and cfg.max_drop is not None
             else None
         )
-        t = S.Trial(
-            i, [*qz.excluded, *extra], metric, drop, path.stat().st_size, p50, within, str(path)
-        )
-        t.guide = guide
+        excluded, size = [*qz.excluded, *extra], path.stat().st_size
+        t = S.Trial(i, excluded, metric, drop, size, p50, within, str(path), guide=guide)
         if cfg.min_speedup is not None and p50:  # fp32 timed right beside it: same load
             t.speedup = latency(qz.graph, cfg.speed_threads, cfg.speed_runs, feeds) / p50
         return t

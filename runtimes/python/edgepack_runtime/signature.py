@@ -51,14 +51,15 @@ def load_public_key(pubkey: PublicKeyLike) -> Ed25519PublicKey:
     else:
         try:
             with open_regular(pubkey) as f:  # a FIFO or device: refused, not waited on
-                size = os.fstat(f.fileno()).st_size  # a PEM public key is a few hundred bytes
+                # A PEM public key is a few hundred bytes: a larger file is refused unread, and
+                # one that grew since the fstat is read no further than the cap.
+                size = os.fstat(f.fileno()).st_size
                 pem = f.read(MAX_PUBLIC_KEY_BYTES + 1) if size <= MAX_PUBLIC_KEY_BYTES else b""
         except OSError as exc:
             raise ValueError(f"{label}: cannot read ({exc.strerror})") from exc
-        if size > MAX_PUBLIC_KEY_BYTES or len(pem) > MAX_PUBLIC_KEY_BYTES:  # grown since
-            raise ValueError(
-                f"{label}: too large ({max(size, len(pem))} bytes, over {MAX_PUBLIC_KEY_BYTES})"
-            )
+        size = max(size, len(pem))
+        if size > MAX_PUBLIC_KEY_BYTES:
+            raise ValueError(f"{label}: too large ({size} bytes, over {MAX_PUBLIC_KEY_BYTES})")
     try:
         key = serialization.load_pem_public_key(pem)
     except ValueError as exc:
