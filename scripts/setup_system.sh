@@ -28,7 +28,7 @@ fi
 # `--photos`: real photographs for models/efficientnet-lite0*.yaml and scripts/bench_vision.py
 # (scripts/make_photos.py picks them). Not needed by `make test`.
 if [ "${1:-}" = "--photos" ]; then
-  APT_PACKAGES+=(mate-backgrounds plasma-workspace-wallpapers lomiri-wallpapers-16.04 lomiri-wallpapers-20.04 opencv-doc)
+  APT_PACKAGES+=(mate-backgrounds plasma-workspace-wallpapers lomiri-wallpapers-16.04 lomiri-wallpapers-20.04 opencv-doc palapeli-data jigzo-data)
 fi
 
 if [ "${#APT_PACKAGES[@]}" -eq 0 ]; then
