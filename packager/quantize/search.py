@@ -39,7 +39,8 @@ class Trial:
     accepted: bool | None = None  # search: its nodes stayed in float (drop or guide lowered)
     speedup: float | None = None  # fp32 p50 / this p50, timed back to back (min_speedup)
     guide: float | None = None  # classifiers: mean KL(fp32 || this) on the same examples
-    over_cap: bool = False  # search: over max_size_ratio or under min_speedup, never the pick
+    over_cap: bool = False  # search: over a size/speed/MAC cap, never the pick
+    float_macs: float | None = None  # share of the model's MACs in float nodes (max_float_macs)
 
 
 def _augmented(path: Path, names: list[str]) -> bytes:
@@ -223,6 +224,7 @@ def search(
     log: Callable[[str], None],
     max_size: int | None = None,
     min_speedup: float | None = None,
+    max_float_macs: float | None = None,
 ) -> list[Trial]:
     """Try the ranked nodes (with their groups) in float, a chunk per trial in ranking order
     (packager.quantize.search.schedule), on top of the chunks kept so far; a chunk is kept only
@@ -232,8 +234,9 @@ def search(
     and onnxruntime re-quantizes a float node's weights when it sits between DequantizeLinear
     and QuantizeLinear), so the kept model's drop (or guide) never rises from one trial to the
     next; a trial within budget ends the search and is kept. A trial whose model is over
-    `max_size` bytes, or less than `min_speedup` times faster than fp32, is never kept (nor
-    within budget). Stops within `max_drop`, or when the ranking is spent."""
+    `max_size` bytes, less than `min_speedup` times faster than fp32, or with more than
+    `max_float_macs` of the MACs in float, is never kept (nor within budget). Stops within
+    `max_drop`, or when the ranking is spent."""
     trials = [first]
     kept: list[str] = []
     best = first
@@ -246,7 +249,8 @@ def search(
         t = attempt(len(trials), list(dict.fromkeys([*kept, *new])))
         big = max_size is not None and t.size_bytes > max_size
         slow = min_speedup is not None and t.speedup is not None and t.speedup < min_speedup
-        over = big or slow
+        heavy = max_float_macs is not None and (t.float_macs or 0) > max_float_macs
+        over = big or slow or heavy
         t.within_budget, t.over_cap = t.within_budget and not over, over
         t.accepted = (bool(t.within_budget) or _closeness(t) < _closeness(best)) and not over
         trials.append(t)
@@ -267,6 +271,8 @@ def search(
             if big
             else f"put back (only {t.speedup:.2f}x faster than fp32)"
             if slow
+            else f"put back ({t.float_macs:.1%} of the MACs in float, over {max_float_macs:.1%})"
+            if heavy
             else "put back (no better)"
         )
         log(f"trial {t.trial}: {shown} in float: {result}: {verdict}")
@@ -325,8 +331,8 @@ def write_table(trials: list[Trial], folder: Path, *, metric: str, fp32: float, 
         f"# accuracy search on {metric}: fp32 {fp32:.4f}, max_drop {max_drop} (drop = {drop})",
         "",
         f"| rank | trial | kept in float | {metric} | {metric} drop | kl to fp32 | within budget "
-        "| size KiB | p50 ms | search |",
-        "|---:|---:|---|---:|---:|---:|---|---:|---:|---|",
+        "| size KiB | MACs in float | p50 ms | search |",
+        "|---:|---:|---|---:|---:|---:|---|---:|---:|---:|---|",
     ]
     for i, t in enumerate(rows):
         names = ", ".join(t.excluded[:4]) + (" …" if len(t.excluded) > 4 else "")
@@ -339,7 +345,8 @@ def write_table(trials: list[Trial], folder: Path, *, metric: str, fp32: float, 
         lines.append(
             f"| {i + 1} | {t.trial} | {kept} | {metric_s} | {drop_s} | "
             f"{'-' if t.guide is None else f'{t.guide:.4f}'} | "
-            f"{within} | {t.size_bytes / 1024:.1f} | {p50} | {step} |"
+            f"{within} | {t.size_bytes / 1024:.1f} | "
+            f"{'-' if t.float_macs is None else f'{t.float_macs:.1%}'} | {p50} | {step} |"
         )
     failed = [t for t in rows if t.error]
     if failed:

@@ -167,6 +167,16 @@ def decode_step_feeds(model: Path, past: int = 64) -> dict[str, np.ndarray] | No
     return feeds
 
 
+def node_macs(model: Path, feeds: dict[str, np.ndarray] | None) -> tuple[dict[str, int], int]:
+    """Each node's multiply-accumulates at batch 1 (input shapes from `feeds`), and the total:
+    what max_float_macs counts (packager.bench.costmodel's conventions)."""
+    from packager.bench.costmodel import analyze
+
+    shapes = {k: [1, *np.shape(v)[1:]] for k, v in (feeds or {}).items()}
+    cost = analyze(model, batch=1, shapes=shapes)
+    return {op.name: op.macs for op in cost.ops}, cost.macs
+
+
 def latency(model: Path, threads: int, runs: int, feeds: dict[str, np.ndarray] | None) -> float:
     """p50 ms of `model` at batch 1 in a child process (the bench runner)."""
     from packager.bench import run_one

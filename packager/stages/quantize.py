@@ -159,7 +159,7 @@ def _log_upgrade(ctx: StageContext, up: dict[str, Any] | None) -> None:
         ctx.warn(f"{head}, NOT checked against the original: {up['why']}")
 
 
-@register_stage(QuantizeConfig, version=9)
+@register_stage(QuantizeConfig, version=10)
 def quantize(model_art: Artifact, cfg: QuantizeConfig, ctx: StageContext) -> Output:
     from packager.quantize import search as S
     from packager.quantize.modes import Quantizer
@@ -214,7 +214,9 @@ def _trials(cfg: QuantizeConfig, ctx: StageContext, qz, evaluator, batches, feed
     from packager.quantize import effects as E
     from packager.quantize import search as S
     from packager.quantize.modes import quantizable_ops
-    from packager.quantize.speed import latency
+    from packager.quantize.speed import latency, node_macs
+
+    macs, total = node_macs(qz.graph, feeds) if cfg.max_float_macs else ({}, 0)
 
     def scored(i: int, extra: list[str]) -> S.Trial:
         path = work / f"trial{i}.onnx"
@@ -230,6 +232,7 @@ def _trials(cfg: QuantizeConfig, ctx: StageContext, qz, evaluator, batches, feed
         )
         excluded, size = [*qz.excluded, *extra], path.stat().st_size
         t = S.Trial(i, excluded, metric, drop, size, p50, within, str(path), guide=guide)
+        t.float_macs = sum(macs.get(n, 0) for n in excluded) / total if total else None
         if cfg.min_speedup is not None and p50:  # fp32 timed right beside it: same load
             t.speedup = latency(qz.graph, cfg.speed_threads, cfg.speed_runs, feeds) / p50
         return t
@@ -272,7 +275,15 @@ def _trials(cfg: QuantizeConfig, ctx: StageContext, qz, evaluator, batches, feed
     ranking = S.with_producers(ranking, qz.graph, first, candidates)
     cap = None if cfg.max_size_ratio is None else int(cfg.max_size_ratio * qz.graph.stat().st_size)
     trials = S.search(
-        trials[0], ranking, attempt, cfg.max_drop, cfg.max_trials, ctx.log, cap, cfg.min_speedup
+        trials[0],
+        ranking,
+        attempt,
+        cfg.max_drop,
+        cfg.max_trials,
+        ctx.log,
+        cap,
+        cfg.min_speedup,
+        cfg.max_float_macs,
     )
     return trials, candidates
 

@@ -291,3 +291,51 @@ def test_a_trial_within_budget_is_kept_even_when_its_kl_is_not_lower():
     tried = search(first, [("a", 0.9, ("a",))], attempt, 0.01, 8, logs.append)
     assert tried[1].accepted and "kept in float" in logs[0]
     assert best_of(tried) is tried[1]
+
+
+def test_a_trial_over_max_float_macs_is_never_kept():
+    """The graph-counted speed cap: b would meet the budget, but its float nodes hold 30% of
+    the MACs (over 25%): put back, said so, never the pick; c (20%) is kept."""
+    from packager.quantize.search import Trial, best_of, search
+
+    drops = {("a",): 0.3, ("a", "b"): 0.0, ("a", "c"): 0.2}
+    shares = {"a": 0.1, "b": 0.2, "c": 0.1}
+
+    def attempt(i, ex):
+        d = drops[tuple(ex)]
+        t = Trial(i, ex, 1 - d, d, 100, 1.0, d <= 0.01)
+        t.float_macs = sum(shares[n] for n in ex)
+        return t
+
+    first = Trial(0, [], 0.5, 0.5, 100)
+    ranking = [("a", 0.9, ("a",)), ("b", 0.5, ("b",)), ("c", 0.1, ("c",))]
+    logs = []
+    tried = search(first, ranking, attempt, 0.01, 8, logs.append, max_float_macs=0.25)
+    assert [t.accepted for t in tried[1:]] == [True, False, True]
+    assert "30.0% of the MACs in float, over 25.0%" in logs[1]
+    assert tried[2].over_cap and tried[2].within_budget is False
+    assert best_of(tried).excluded == ["a", "c"]
+
+
+def test_node_macs_counts_each_conv_of_the_graph(tmp_path):
+    """What max_float_macs adds up: a 3x3 conv from 2 to 4 channels on 8x8 is 4*8*8*2*9 MACs."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper
+
+    from packager.quantize.speed import node_macs
+
+    w = helper.make_tensor("w", TensorProto.FLOAT, [4, 2, 3, 3], np.zeros(72, np.float32))
+    conv = helper.make_node("Conv", ["x", "w"], ["y"], name="c1", pads=[1, 1, 1, 1])
+    relu = helper.make_node("Relu", ["y"], ["z"], name="r1")
+    graph = helper.make_graph(
+        [conv, relu],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 2, 8, 8])],
+        [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["n", 4, 8, 8])],
+        [w],
+    )
+    path = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    macs, total = node_macs(path, {"x": np.zeros((5, 2, 8, 8), np.float32)})
+    assert macs["c1"] == 4 * 8 * 8 * 2 * 9 and macs["r1"] == 0 and total == macs["c1"]
