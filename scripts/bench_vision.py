@@ -168,8 +168,8 @@ def _centre_flips(out: np.ndarray, ref: np.ndarray, rows: list[dict]) -> None:
     low, high = _wilson(kept, n)
     names = ", ".join(
         f"{Path(rows[i].get('file', f'image {i}')).name} (fp32 top-two {p[i, -1] - p[i, -2]:.3f} apart)"
-        for i in flip
-    )
+        for i in flip[:8]
+    ) + (f" and {len(flip) - 8} more" if len(flip) > 8 else "")
     print(
         f"centre crops: {kept} of {n} keep fp32's top-1 ({kept / n:.1%}; 95% interval "
         f"{low:.1%}-{high:.1%}); changed: {names or 'none'}"

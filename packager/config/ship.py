@@ -50,8 +50,8 @@ class EvaluateConfig(Config):
         None,
         ge=0,
         le=1,
-        description="text-generation: floor on the shipped student's next-token top-1 agreement "
-        "with the teacher on held-out positions",
+        description="floor on the shipped student's top-1 agreement with the teacher: "
+        "text-generation on held-out next tokens, unlabeled images on the test images",
     )
     lm_sequences: int = Field(
         64, ge=1, description="text-generation: held-out sequences of data.max_length tokens"

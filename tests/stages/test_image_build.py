@@ -141,3 +141,10 @@ def test_edgepack_run_prints_the_top_five_labels_of_an_image_file(images, cache,
     assert line.startswith(f"{photo}: ") and line.count("(") == 5  # 5 labels with scores
     bad = CliRunner().invoke(cli, ["run", str(result.package_path), "--image", "nope.png"])
     assert bad.exit_code == 2 and "nope.png: file not found" in bad.output
+
+
+def test_evaluate_min_agreement_gates_an_unlabeled_image_student(images, cache, tmp_path):
+    from packager.errors import CheckFailed
+
+    with pytest.raises(CheckFailed, match=r"agreement .* is below evaluate\.min_agreement = 1"):
+        _build(images, cache, tmp_path, distill={"epochs": 1}, evaluate={"min_agreement": 1.0})
