@@ -161,13 +161,12 @@ def _wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
 
 def _centre_flips(out: np.ndarray, ref: np.ndarray, rows: list[dict]) -> None:
     """Which whole photos' centre crops the shipped model changes, and what the count can say."""
-    p = np.exp(ref - ref.max(1, keepdims=True))
-    p = np.sort(p / p.sum(1, keepdims=True), axis=1)
+    margin = _margins(ref)
     flip = np.flatnonzero(out.argmax(1) != ref.argmax(1))
     kept, n = len(ref) - len(flip), len(ref)
     low, high = _wilson(kept, n)
     names = ", ".join(
-        f"{Path(rows[i].get('file', f'image {i}')).name} (fp32 top-two {p[i, -1] - p[i, -2]:.3f} apart)"
+        f"{Path(rows[i].get('file', f'image {i}')).name} (fp32 top-two {margin[i]:.3f} apart)"
         for i in flip[:8]
     ) + (f" and {len(flip) - 8} more" if len(flip) > 8 else "")
     print(
@@ -176,11 +175,17 @@ def _centre_flips(out: np.ndarray, ref: np.ndarray, rows: list[dict]) -> None:
     )
 
 
+def _margins(ref: np.ndarray) -> np.ndarray:
+    """How far apart fp32's own top two probabilities are, per row of logits."""
+    from packager.metrics import log_softmax
+
+    p = np.sort(np.exp(log_softmax(ref)), axis=1)
+    return p[:, -1] - p[:, -2]
+
+
 def _flips(out: np.ndarray, ref: np.ndarray, apart: float = 0.1) -> None:
     """Where the shipped model changes fp32's answer: how close fp32's own top two were."""
-    p = np.exp(ref - ref.max(1, keepdims=True))
-    p = np.sort(p / p.sum(1, keepdims=True), axis=1)
-    margin = p[:, -1] - p[:, -2]
+    margin = _margins(ref)
     flip = out.argmax(1) != ref.argmax(1)
     sure = margin >= apart
     widest = (
