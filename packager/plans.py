@@ -1,7 +1,7 @@
 """Every plan: the build graph, the single-stage commands' graphs, their step names, variants.
 
 A plan is a list of `Step`s in topological order; each names its stage's config and its inputs
-as role -> step. Stages read inputs by role (`ctx.inputs["data"]`, `ctx.inputs["student_int8"]`),
+as role -> step. Stages read inputs by role (`ctx.inputs["data"]`, `ctx.inputs["student_quantized"]`),
 so the step names and the shape of the graph live here and nowhere else.
 """
 
@@ -11,15 +11,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+from packager.artifact import QUANTIZED
 from packager.config import (
     LM_TASK,
     BenchConfig,
     CalibrateConfig,
     Config,
+    DataStepConfig,
     DistillStepConfig,
     EvaluateStepConfig,
     ExportModelConfig,
-    LMDataConfig,
     ModelFileConfig,
     OptimizeConfig,
     PackageFileConfig,
@@ -44,19 +45,24 @@ def _bind(cls: type[Config], section: Config, **extra: Any) -> Config:
     return cls.model_validate({**section.model_dump(), **extra})
 
 
+def _data(recipe: Recipe) -> Step:
+    """The data step: the `data:` section and the recipe's modality, which it records."""
+    return Step("data", _bind(DataStepConfig, recipe.data, modality=recipe.modality))
+
+
 def build_plan(recipe: Recipe) -> list[Step]:
     """The build DAG, in topological order."""
-    if recipe.quantize.mode == "none" and recipe.package.model == "int8":
+    if recipe.quantize.mode == "none" and recipe.package.model == "quantized":
         raise RecipeError(
-            "recipe: package.model = int8 ships the quantized model; set quantize.mode to "
-            "static, dynamic, fp16 or int4, or package.model = fp32"
+            "recipe: package.model = quantized ships the quantized model; set quantize.mode to "
+            "a scheme (static, dynamic, fp16, int4, ...), or package.model = fp32"
         )
     if recipe.task == LM_TASK:
         return lm_plan(recipe)
     task = recipe.task
     steps = [
         *_head(recipe),
-        Step("data", recipe.data),
+        _data(recipe),
         Step("teacher", _bind(TeacherStepConfig, recipe.teacher, task=task), {"data": "data"}),
         Step("export_teacher", recipe.export, {"model": "teacher", "data": "data"}),
     ]
@@ -71,7 +77,7 @@ def build_plan(recipe: Recipe) -> list[Step]:
     if recipe.optimize.enabled:  # off by default: see OptimizeConfig and the README
         steps.append(Step("optimize", recipe.optimize, {"model": fp32}))
         upstream = "optimize"
-    return steps + _ship(recipe, student, fp32, upstream, text=recipe.data.modality == "text")
+    return steps + _ship(recipe, student, fp32, upstream, text=recipe.modality == "text")
 
 
 def _head(recipe: Recipe) -> list[Step]:
@@ -134,7 +140,7 @@ def _ship(
         if upstream != fp32:  # sizes, metric and speed stay relative to the export
             roles["original"] = fp32
         steps.append(Step("quantize", recipe.quantize, roles))
-        models["student_int8"] = "quantize"
+        models[QUANTIZED] = "quantize"
     roles = {**models, "data": "data"}
     if text:  # fidelity on text of another kind than the training data
         source = recipe.evaluate.probe or DEFAULT_PROBE
@@ -146,7 +152,7 @@ def _ship(
         steps.append(
             Step("bench", recipe.bench, {**models, **({"data": "data"} if text or lm else {})})
         )
-    shipped = "quantize" if recipe.package.model == "int8" and "student_int8" in models else fp32
+    shipped = "quantize" if recipe.package.model == "quantized" and QUANTIZED in models else fp32
     package = _bind(
         PackageStepConfig,
         recipe.package,
@@ -171,7 +177,7 @@ def lm_plan(recipe: Recipe) -> list[Step]:
     task = recipe.task
     steps = [
         *_head(recipe),
-        Step("data", _bind(LMDataConfig, recipe.data)),
+        _data(recipe),
         Step("teacher", _bind(TeacherStepConfig, recipe.teacher, task=task), {"data": "data"}),
     ]
     roles = {"teacher": "teacher", "data": "data"}
@@ -235,7 +241,20 @@ def quantize_plan(
     model: str | Path, cfg: QuantizeConfig, optimize: OptimizeConfig | None = None
 ) -> list[Step]:
     """`edgepack quantize`: model file -> [optimize] -> quantize (data files are stamped into
-    the quantize step's key by content, like every path a config names)."""
+    the quantize step's key by content, like every path a config names). With no data split
+    behind it, a scheme that calibrates needs `calib` and an accuracy budget needs `eval`."""
+    from packager.quantize.registry import scheme_of
+
+    if scheme_of(cfg).calibrates and not getattr(cfg, "calib", None):
+        raise RecipeError(
+            f"quantize.calib is required for mode={cfg.mode} (--calib DATA): point it at a "
+            ".npz/.npy/.jsonl/.txt file of a few hundred real inputs, or use mode=dynamic"
+        )
+    if cfg.max_drop is not None and not cfg.eval:
+        raise RecipeError(
+            "quantize.max_drop needs evaluation data: set quantize.eval (--eval DATA) to a "
+            ".npz/.npy/.jsonl/.txt file"
+        )
     steps = [Step("model", ModelFileConfig.for_file(model))]
     roles = {"model": "model"}
     if optimize is not None and optimize.enabled:
@@ -282,7 +301,7 @@ def sketch_plan(recipe: Recipe) -> list[Step]:
     """`edgepack auto`'s cost of a candidate, no training: data, teacher, the untrained student
     (sketch), its export and its quantization as the recipe says."""
     steps = [
-        Step("data", recipe.data),
+        _data(recipe),
         Step(
             "teacher", _bind(TeacherStepConfig, recipe.teacher, task=recipe.task), {"data": "data"}
         ),

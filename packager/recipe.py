@@ -37,7 +37,9 @@ from packager.config import (
 )
 from packager.config.distill import POOLED_LOSSES
 from packager.config.lm import BUILTIN_LMS
+from packager.config.modalities import MODALITIES, modality_of
 from packager.errors import RecipeError
+from packager.quantize.schemes import SCHEMES, QuantizeSection, quantize_config, tracks
 
 # The recipes in the repo's models/; an installed edgepack carries them as packager/recipes.
 REPO_MODELS = Path(__file__).resolve().parent.parent / "models"
@@ -56,7 +58,11 @@ class Recipe(Config):
     generate: GenerateConfig = GenerateConfig()
     export: ExportConfig = ExportConfig()
     optimize: OptimizeConfig = OptimizeConfig()
-    quantize: QuantizeConfig = QuantizeConfig()
+    quantize: QuantizeSection = Field(
+        default_factory=lambda: quantize_config(),
+        description="the quantization scheme (mode) and its settings; each mode takes its own "
+        "fields (packager.quantize.schemes)",
+    )
     evaluate: EvaluateConfig = EvaluateConfig()
     bench: BenchConfig = BenchConfig()
     auto: AutoConfig = AutoConfig()  # edgepack auto's search space; no build step reads it
@@ -83,9 +89,10 @@ class Recipe(Config):
         text = self.task in TEXT_TASKS
         hf = self.teacher.source.startswith("hf:")
         transformer = self.distill.student.arch == "transformer"
-        if self.distill.student.arch == "pruned" and self.data.modality != "image":
+        if self.distill.student.arch == "pruned" and self.modality != "image":
             raise ValueError("distill.student.arch pruned needs image data (a data.image section)")
-        if text != hf or text != transformer or text != (self.data.modality == "text"):
+        reads = MODALITIES[self.modality].reads(self.data)
+        if text != hf or text != transformer or not reads:
             need = (
                 "teacher.source hf:..., distill.student.arch transformer and a text data.source "
                 "(.txt/.jsonl/.csv/.parquet/save_to_disk folder)"
@@ -127,7 +134,7 @@ class Recipe(Config):
                 "distill.student.arch causal-lm and a text data.source; generate and causal-lm "
                 "students are for task text-generation only"
             )
-        if self.data.modality != "text":
+        if self.modality != "lm" or not MODALITIES["lm"].reads(self.data):
             raise ValueError("task text-generation needs a text data.source (.txt/.jsonl/...)")
         if self.distill.cache_teacher == "on":
             raise ValueError("distill.cache_teacher is for encoders; LMs use distill.teacher_topk")
@@ -145,6 +152,35 @@ class Recipe(Config):
             )
         return self
 
+    @property
+    def modality(self) -> str:
+        """The kind of data the build learns from and ships for (packager.config.modalities)."""
+        return modality_of(self.task, self.data)
+
+    @model_validator(mode="after")
+    def _scheme_fits(self) -> Recipe:
+        """The quantization scheme serves the recipe's modality (a language model takes no
+        calibrated scheme and no accuracy search), and auto's modes are known schemes."""
+        modality, scheme = self.modality, SCHEMES[self.quantize.mode]
+        if modality not in scheme.modalities:
+            takes = ", ".join(m for m, s in SCHEMES.items() if modality in s.modalities)
+            raise ValueError(
+                f"quantize.mode {self.quantize.mode} does not serve {modality} data "
+                f"({MODALITIES[modality].summary}); it takes: {takes}"
+            )
+        if modality == "lm" and self.quantize.max_drop is not None:
+            raise ValueError(
+                "quantize.max_drop: a language model has no accuracy search "
+                "(evaluate.max_ppl_ratio and evaluate.min_agreement are its accuracy gates)"
+            )
+        unknown = [m for m in self.auto.quantize or () if m not in SCHEMES]
+        if unknown:
+            raise ValueError(
+                f"auto.quantize: {', '.join(unknown)} is not a quantization mode "
+                f"(modes: {', '.join(SCHEMES)})"
+            )
+        return self
+
     @model_validator(mode="after")
     def _known_targets(self) -> Recipe:
         from packager.bench.errors import BenchError
@@ -156,6 +192,9 @@ class Recipe(Config):
             got = json.dumps(list(self.bench.targets))
             raise ValueError(f"bench.targets = {got} is not allowed: {err}") from None
         return self
+
+
+tracks(Recipe)  # rebuilt when a quantization scheme registers
 
 
 def resolve_recipe_path(path: str | Path | None) -> Path:
@@ -228,24 +267,36 @@ _STUDENT_TAGS: dict[str, type[Config]] = {
 
 def _format_error(source: str, err: ValidationError) -> str:
     e = err.errors()[0]
-    # A tagged union (distill.student) adds its tag to the location: resolve it, do not show it.
-    parts, model = [], Recipe
+    # A tagged union (distill.student, quantize) adds its tag to the location: resolve it, do
+    # not show it; inside the quantize section the message names the mode.
+    parts, model, mode = [], Recipe, None
     for i, part in enumerate(e["loc"]):
-        if isinstance(part, str) and part in _STUDENT_TAGS and parts[-1:] == ["student"]:
+        if isinstance(part, str) and parts[-1:] == ["student"] and part in _STUDENT_TAGS:
             model = _STUDENT_TAGS[part]
+            continue
+        if isinstance(part, str) and parts[-1:] == ["quantize"] and part in SCHEMES:
+            model, mode = SCHEMES[part].config, part
             continue
         parts.append(str(part))
         ann = model.model_fields.get(str(part)) if i < len(e["loc"]) - 1 else None
         model = ann.annotation if ann and isinstance(ann.annotation, type) else model
-    loc = ".".join(parts)
-    if not loc:  # a check across sections: its message names the fields
-        return f"recipe {source}: {e['msg'].removeprefix('Value error, ')}"
+    loc, msg = ".".join(parts), e["msg"].removeprefix("Value error, ")
+    where = f" (mode {mode})" if mode else ""
+    if not loc or (loc == "quantize" and mode):  # a check across fields: its message names them
+        return f"recipe {source}: {msg}"
+    if e["type"] == "union_tag_invalid" and loc == "quantize":
+        got, modes = json.dumps(e["ctx"]["tag"]), [f"'{m}'" for m in SCHEMES]
+        allowed = f"{', '.join(modes[:-1])} or {modes[-1]}" if len(modes) > 1 else modes[0]
+        return f"recipe {source}: quantize.mode = {got} is not allowed: Input should be {allowed}"
     if e["type"] == "extra_forbidden":
+        field = parts[-1]
+        takes = [m for m, s in SCHEMES.items() if field in s.config.model_fields] if mode else []
+        if takes:
+            return f"recipe {source}: {loc} applies to mode {' or '.join(takes)}, not {mode}"
         allowed = ", ".join(model.model_fields) if issubclass(model, BaseModel) else "?"
-        return f"recipe {source}: {loc}: unknown field (allowed: {allowed})"
+        return f"recipe {source}: {loc}: unknown field{where} (allowed: {allowed})"
     got = json.dumps(e.get("input"), default=str)
-    msg = e["msg"].removeprefix("Value error, ")
-    return f"recipe {source}: {loc} = {got} is not allowed: {msg}"
+    return f"recipe {source}: {loc} = {got} is not allowed{where}: {msg}"
 
 
 def relative_to_recipe(data: dict[str, Any], base: Path) -> dict[str, Any]:
@@ -257,7 +308,7 @@ def relative_to_recipe(data: dict[str, Any], base: Path) -> dict[str, Any]:
     out = dict(data)
     for name, value in data.items():
         field = Recipe.model_fields.get(name)
-        cls = field.annotation if field is not None else None
+        cls = QuantizeConfig if name == "quantize" else field.annotation if field else None
         if isinstance(value, dict) and isinstance(cls, type) and issubclass(cls, Config):
             out[name] = cls.relative_to(value, base)
     return out

@@ -28,17 +28,14 @@ MODES = ("fp32", "dynamic", "static", "fp16", "int4")
 
 
 def _quantize(model: Path, work: Path, cache: Path, mode: str, **data):
-    from packager.config import QuantizeConfig
     from packager.pipeline import run
     from packager.plans import quantize_plan
     from packager.progress import SilentReporter
+    from packager.quantize.schemes import quantize_config
 
-    cfg = QuantizeConfig(
-        mode=mode,
-        calib=data["calib"] if mode == "static" else None,
-        speed_check=False,
-        **{k: v for k, v in data.items() if k != "calib"},
-    )
+    calib = {"calib": data["calib"]} if mode == "static" else {}
+    rest = {k: v for k, v in data.items() if k != "calib"}
+    cfg = quantize_config(mode=mode, speed_check=False, **calib, **rest)
     res = run(quantize_plan(model, cfg), cache_dir=cache, reporter=SilentReporter())
     return res.artifact("quantize")
 

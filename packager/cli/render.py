@@ -132,7 +132,9 @@ def print_build(console: Console, result) -> None:
 def _print_ratios(console: Console, rows: list[dict[str, Any]], threads: list[int]) -> None:
     """How much smaller and faster the shipped-candidate student is than the teacher."""
     by = {r["variant"]: r for r in rows}
-    t, s = by.get("teacher_fp32"), by.get("student_int8") or by.get("student_fp32")
+    t = by.get("teacher_fp32")
+    s = next((r for v, r in by.items() if v not in ("teacher_fp32", "student_fp32")), None)
+    s = s or by.get("student_fp32")
     if not t or not s:
         return
     fast = [
@@ -198,8 +200,8 @@ def print_inspect(console: Console, info: dict[str, Any]) -> None:
         print_cost(console, info["cost"])
     if info["kind"] == "package":
         m = info["metrics"]
-        for label in ("teacher_fp32", "student_fp32", "student_int8"):
-            if label in m:
+        for label in m:  # teacher_fp32, student_fp32, the quantized student by its precision
+            if isinstance(m[label], dict):
                 # accuracy (classifiers) or cosine / top-k agreement (embeddings)
                 shown = ", ".join(f"{k} {v:.4f}" for k, v in m[label].items() if k != "macro_f1")
                 console.print(f"  {label:<13} {shown}")

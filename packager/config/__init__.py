@@ -8,6 +8,10 @@
     provenance  provenance: (the gate on what may be distilled, facts about the sources)
     files    the model / package files of single-stage commands
     auto     auto: (edgepack auto's search space), the calibrate and sketch steps
+    modalities  the modalities (array, image, text, lm), declared once, and the one rule
+
+The `quantize:` section is a union of schemes whose classes live with their mechanisms in
+packager/quantize/schemes/ (one file each); QuantizeConfig here is their shared base.
 
 The `...StepConfig` classes are what a stage reads when it needs more than its section: the
 section plus the recipe-level fields it depends on (the task, the package's name), so those are
@@ -30,7 +34,6 @@ from packager.config.lm import (
     CausalStudentConfig,
     GenerateConfig,
     GenerationDefaults,
-    LMDataConfig,
     TeacherLogitsConfig,
 )
 from packager.config.onnx import (
@@ -50,6 +53,7 @@ from packager.config.ship import (
 )
 from packager.config.sources import (
     DataConfig,
+    DataStepConfig,
     ProbeConfig,
     TeacherConfig,
     TeacherStepConfig,
@@ -65,6 +69,7 @@ __all__ = [
     "CausalStudentConfig",
     "Config",
     "DataConfig",
+    "DataStepConfig",
     "DistillConfig",
     "DistillStepConfig",
     "EvaluateConfig",
@@ -73,7 +78,6 @@ __all__ = [
     "ExportModelConfig",
     "GenerateConfig",
     "GenerationDefaults",
-    "LMDataConfig",
     "LossWeights",
     "ModelFileConfig",
     "ModelInput",

@@ -10,7 +10,6 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from packager.config.base import Config, join_relative
-from packager.config.sources import DataConfig
 
 # Language-model teachers trained in the build (a cached step) on the recipe's text, by name:
 # the Llama architecture, its size from teacher.kwargs (packager.sources.builtin_lm).
@@ -96,18 +95,6 @@ class CausalStudentConfig(Config):
         if not self.source:
             return {}
         return {"student_source": str(Path(self.source.removeprefix("hf:")).expanduser())}
-
-
-class LMDataConfig(DataConfig):
-    """What the data stage reads for a language model: the `data:` section, marked as LM data
-    (text and prompt/completion rows, not labelled examples), so its key differs from a text
-    classifier's over the same file."""
-
-    task: Literal["text-generation"] = "text-generation"
-
-    @property
-    def modality(self) -> str:
-        return "lm"
 
 
 class GenerateConfig(Config):

@@ -251,21 +251,28 @@ class DataConfig(Config):
             out["source"] = join_relative(source, base)
         return out
 
-    @property
-    def modality(self) -> str:
-        """ "image" with an image: section; "array" for builtin: and .npz/.npy sources, "text"
-        for every other file or folder: which handler of the data stage reads it."""
-        if self.image is not None:
-            return "image"
-        if self.source.startswith("builtin:") or Path(self.source).suffix in (".npz", ".npy"):
-            return "array"
-        return "text"
-
     def input_paths(self) -> dict[str, str]:
         paths = {"labels_file": self.labels_file}
         if not self.source.startswith("builtin:"):
             paths["source"] = self.source
         return {k: v for k, v in paths.items() if v}
+
+
+class DataStepConfig(DataConfig):
+    """What the data stage reads: the `data:` section plus the recipe's modality (one rule:
+    packager.config.modalities.modality_of), which picks its reader and is recorded on the data
+    artifact for every later stage to pick its handler by."""
+
+    modality: str
+
+    @field_validator("modality")
+    @classmethod
+    def _registered(cls, v: str) -> str:
+        from packager.config.modalities import MODALITIES
+
+        if v not in MODALITIES:
+            raise ValueError(f"unknown modality {v!r} (known: {', '.join(MODALITIES)})")
+        return v
 
 
 # Everyday English (sayings, jokes, quotations), in no training corpus of edgepack's.

@@ -34,9 +34,10 @@ def is_conv_heavy(model: Path) -> bool:
     return count >= 2 and share >= 0.5
 
 
-def weight_bits(reduce_range: bool | str, mode: str) -> tuple[bool, str]:
-    """(7-bit weights?, why): quantize.reduce_range resolved on this host."""
-    if mode not in ("static", "dynamic"):
+def weight_bits(reduce_range: bool | str, int8_weights: bool) -> tuple[bool, str]:
+    """(7-bit weights?, why): quantize.reduce_range resolved on this host, for a scheme that
+    writes int8 weights (`int8_weights`)."""
+    if not int8_weights:
         return False, "no int8 weights in this mode"
     if reduce_range != "auto":
         return bool(reduce_range), "as configured (quantize.reduce_range)"

@@ -1,4 +1,4 @@
-"""Comparison rows (teacher vs student fp32 vs student int8) and their Markdown renderings."""
+"""Comparison rows (teacher vs student fp32 vs the quantized student) and their Markdown renderings."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def comparison_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     bench = measured_here(report)
     threads = min((b["threads"] for b in bench), default=None)
     rows = []
-    order = ("teacher_fp32", "student_fp32", "student_int8")
+    order = ("teacher_fp32", "student_fp32")  # then the quantized student (student_int8, ...)
     for label in sorted(
         report["variants"], key=lambda v: order.index(v) if v in order else len(order)
     ):

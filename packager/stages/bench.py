@@ -1,6 +1,6 @@
 """bench: every model x target x threads x batch, each number labelled measured, host-emulated
 or estimated (packager.bench.suite). In a build the models are the variants (teacher, student
-fp32, student int8); from `edgepack bench` they are the files given, in order."""
+fp32, the quantized student); from `edgepack bench` they are the files given, in order."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from packager.artifact import VARIANTS, Artifact, Output
+from packager.artifact import VARIANTS, Artifact, Output, variant_label
 from packager.config import BenchConfig
 from packager.errors import StageError
 from packager.stage import StageContext, register_stage
@@ -22,15 +22,16 @@ def _host_rows(results: list[dict]) -> list[dict]:
     return [r for r in host if r.get("batch", 1) == batch and r.get("latency_ms")]
 
 
-def int8_warnings(results: list[dict]) -> list[str]:
-    """A warning for each thread count where INT8 is not faster than FP32 (measured here)."""
+def quantized_warnings(results: list[dict]) -> list[str]:
+    """A warning for each thread count where the quantized student is not faster than its fp32
+    (measured here)."""
     p50 = {(r["variant"], r["threads"]): r["latency_ms"]["p50"] for r in _host_rows(results)}
     out = []
     for (variant, threads), q in p50.items():
         f = p50.get(("student_fp32", threads))
-        if variant == "student_int8" and f is not None and q >= f:
+        if variant not in ("teacher_fp32", "student_fp32") and f is not None and q >= f:
             out.append(
-                f"student int8 is not faster than fp32 at {threads} thread(s): p50 {q:.3f} ms vs {f:.3f} ms "
+                f"{variant} is not faster than fp32 at {threads} thread(s): p50 {q:.3f} ms vs {f:.3f} ms "
                 "(tiny models are dominated by per-op overhead; QDQ adds nodes that only pay off when "
                 "MatMul/Conv work dominates)"
             )
@@ -63,7 +64,7 @@ def _models(ctx: StageContext, dims: dict[str, int]) -> list[Any]:
     from packager.bench.suite import BenchModel
 
     if any(role in VARIANTS for role in ctx.inputs):
-        text = "data" in ctx.inputs and ctx.inputs["data"].modality == "text"
+        text = "data" in ctx.inputs and ctx.inputs["data"].modality == "text"  # real texts
         return [
             BenchModel(
                 art.file(),
@@ -88,11 +89,8 @@ def _models(ctx: StageContext, dims: dict[str, int]) -> list[Any]:
 
 
 def _label(role: str, art: Artifact) -> str:
-    """A language model's quantized student is named by its precision (student_int4)."""
-    decoder = "past_key_values.0.key" in str(art.meta.get("inputs"))
-    if role == "student_int8" and art.meta.get("precision") not in (None, "int8") and decoder:
-        return f"student_{art.meta['precision']}"
-    return role
+    """A variant's name in the records (the quantized student's by its precision)."""
+    return variant_label(role, art.meta)
 
 
 @register_stage(BenchConfig, version=3)
@@ -100,6 +98,7 @@ def bench(_first: Artifact, cfg: BenchConfig, ctx: StageContext) -> Output:
     from packager.bench import BenchError
     from packager.bench.runner import guess_notes
     from packager.bench.suite import BenchOptions, has_kv_cache, run_suite
+    from packager.quantize.registry import op_classes
 
     options = BenchOptions(
         threads=cfg.threads,
@@ -110,6 +109,7 @@ def bench(_first: Artifact, cfg: BenchConfig, ctx: StageContext) -> Output:
         dims=cfg.dims,
         memory_cap_mb=cfg.memory_cap_mb,
         feeds=Path(cfg.feeds) if cfg.feeds else None,
+        op_classes=op_classes(),
     )
     models = _models(ctx, dict(cfg.dims))
     if any(has_kv_cache(m.path) for m in models):  # language models: tokens per second
@@ -145,7 +145,7 @@ def bench(_first: Artifact, cfg: BenchConfig, ctx: StageContext) -> Output:
     for r in results:
         if r["status"] == "does-not-fit":
             ctx.reporter.warn(f"{r['model_name']} on {r['target']} ({r['kind']}): {r['message']}")
-    warnings = int8_warnings([r for r in results if r.get("variant")])
+    warnings = quantized_warnings([r for r in results if r.get("variant")])
     for w in warnings:
         ctx.reporter.warn(w)
     # Raw latencies stay in bench.json (for plots); records that travel into manifests don't.

@@ -9,9 +9,9 @@ or rows of an array or datasets folder) into seeded splits, read later a batch a
 from __future__ import annotations
 
 from packager.artifact import Artifact, Output
-from packager.config import DataConfig, LMDataConfig
+from packager.config import DataConfig, DataStepConfig
 from packager.data import Splits, load_splits
-from packager.stage import StageContext, register_stage
+from packager.stage import Handlers, StageContext, register_stage
 
 
 def _text(cfg: DataConfig, ctx: StageContext) -> Output:
@@ -63,16 +63,12 @@ def _lm(cfg: DataConfig, ctx: StageContext) -> Output:
     return Output("data", meta)
 
 
-_HANDLERS = {"array": _array, "text": _text, "image": _image, "lm": _lm}
+_HANDLERS = Handlers("data", array=_array, text=_text, image=_image, lm=_lm)
 
 
-@register_stage(DataConfig, version=3)
-def data(_inp: None, cfg: DataConfig, ctx: StageContext) -> Output:
-    return _HANDLERS[cfg.modality](cfg, ctx)
-
-
-# Language-model data (task text-generation) under the same step: its config says so.
-register_stage(LMDataConfig, name="data", version=1)(data)
+@register_stage(DataStepConfig, version=3)
+def data(_inp: None, cfg: DataStepConfig, ctx: StageContext) -> Output:
+    return _HANDLERS(cfg.modality)(cfg, ctx)
 
 
 def splits_of(art: Artifact) -> Splits:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from packager.artifact import Artifact, Output
 from packager.config import DistillStepConfig
 from packager.errors import RecipeError
-from packager.stage import StageContext, register_stage
+from packager.stage import Handlers, StageContext, register_stage
 from packager.stages.data import images_of, splits_of
 
 STUDENT_FACTORIES = {"cnn": "packager.nets.arch:cnn", "mlp": "packager.nets.arch:mlp"}
@@ -327,9 +327,9 @@ def _lm_output(teacher_art: Artifact, cfg: DistillStepConfig, ctx: StageContext,
     return Output("hf", meta)
 
 
-_HANDLERS = {"array": _array, "text": _text, "image": _image, "lm": _lm}
+_HANDLERS = Handlers("distill", array=_array, text=_text, image=_image, lm=_lm)
 
 
 @register_stage(DistillStepConfig, name="distill", version=5)
 def distill(teacher: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> Output:
-    return _HANDLERS[teacher.modality](teacher, cfg, ctx)
+    return _HANDLERS(ctx.inputs["data"].modality)(teacher, cfg, ctx)

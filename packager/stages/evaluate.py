@@ -1,5 +1,7 @@
-"""evaluate: teacher fp32, student fp32 and student int8 on the held-out test split, all in
-onnxruntime, then the budgets every task shares (INT8 drop, a floor for the shipped variant).
+"""evaluate: teacher fp32, student fp32 and the quantized student on the held-out test split, all
+in onnxruntime, then the budgets every task shares (the quantized student's drop against its
+fp32, a floor for the shipped variant). The quantized student is labelled by its precision
+(packager.artifact.variant_label: student_int8, student_fp16, student_int4).
 
 Array data and text classifiers: accuracy and macro-F1. Embedding models: each variant's mean
 cosine to the teacher's embedding and top-k neighbour agreement (packager.metrics). The
@@ -12,17 +14,30 @@ import json
 
 import numpy as np
 
-from packager.artifact import VARIANTS, Artifact, Output
+from packager.artifact import VARIANTS, Artifact, Output, variant_label
 from packager.config import EvaluateStepConfig
 from packager.errors import CheckFailed
 from packager.metrics import classification_metrics, embedding_metrics
-from packager.stage import StageContext, register_stage
+from packager.stage import Handlers, StageContext, register_stage
 from packager.stages.data import images_of, splits_of
 
 
 def variant_models(ctx: StageContext) -> dict[str, Artifact]:
-    """The model variants among the stage's inputs, in report order."""
-    return {label: ctx.inputs[label] for label in VARIANTS if label in ctx.inputs}
+    """The model variants among the stage's inputs by label, in report order."""
+    return {
+        variant_label(role, ctx.inputs[role].meta): ctx.inputs[role]
+        for role in VARIANTS
+        if role in ctx.inputs
+    }
+
+
+def quantized_label(metrics: dict[str, dict[str, float]]) -> str | None:
+    """The quantized student's label among a build's variants (None: the build has none)."""
+    return next((k for k in metrics if k not in ("teacher_fp32", "student_fp32")), None)
+
+
+def shipped_label(metrics: dict[str, dict[str, float]]) -> str:
+    return quantized_label(metrics) or "student_fp32"
 
 
 def _array(data: Artifact, cfg: EvaluateStepConfig, ctx: StageContext) -> Output:
@@ -104,7 +119,7 @@ def _text(data: Artifact, cfg: EvaluateStepConfig, ctx: StageContext) -> Output:
 def _gap_warnings(cfg: EvaluateStepConfig, metrics: dict[str, dict[str, float]]) -> list[str]:
     """When the shipped student is much less faithful on the probe than on the test split, say
     so in words: the in-domain figure alone would mislead."""
-    shipped = "student_int8" if "student_int8" in metrics else "student_fp32"
+    shipped = shipped_label(metrics)
     m = metrics[shipped]
     key = "agreement" if "probe_agreement" in m else "cosine"
     if f"probe_{key}" not in m or key not in m:
@@ -141,7 +156,7 @@ def _image(data: Artifact, cfg: EvaluateStepConfig, ctx: StageContext) -> Output
     metrics: dict[str, dict[str, float]] = {}
     for label, out in outputs.items():
         m = agreement_metrics(out, outputs["teacher_fp32"])
-        if label == "student_int8":
+        if label == quantized_label(outputs):
             m |= agreement_metrics(out, outputs["student_fp32"], prefix="fp32_")
         if scored:
             m["accuracy"] = float((out.argmax(-1) == y).mean())
@@ -170,8 +185,9 @@ FAITHFUL = 0.5
 
 def unfaithful_warnings(metrics: dict[str, dict[str, float]]) -> list[str]:
     """When the shipped student mostly does not give its teacher's answer, say so in words:
-    the int8 drop against its own fp32 (the budget) can be tiny for a student that is useless."""
-    shipped = "student_int8" if "student_int8" in metrics else "student_fp32"
+    the quantized drop against its own fp32 (the budget) can be tiny for a student that is
+    useless."""
+    shipped = shipped_label(metrics)
     m = metrics[shipped]
     if m.get("agreement", 1.0) >= FAITHFUL:
         return []
@@ -192,28 +208,24 @@ def _lm(data: Artifact, cfg: EvaluateStepConfig, ctx: StageContext) -> Output:
     from packager.sources.lm import encoder, lm_tokenizer
 
     variants = variant_models(ctx)
-    labels = {
-        r: r if r != "student_int8" else f"student_{a.meta['precision']}"
-        for r, a in variants.items()
-    }
     teacher = ctx.inputs["teacher_fp32"]
     eos = (teacher.meta.get("eos_token_ids") or [None])[0]
     tok = lm_tokenizer(teacher.path)
     ids = sequences(data.path, "test", encoder(tok), eos, data.meta["max_length"], cfg.lm_sequences)
-    metrics = lm_metrics({labels[r]: a.file() for r, a in variants.items()}, ids)
+    metrics = lm_metrics({label: a.file() for label, a in variants.items()}, ids)
     for label, m in metrics.items():
         ctx.log(
             f"{label}: perplexity {m['perplexity']:.3f}, top-1 agreement {m['top1_agreement']:.4f}, "
             f"mean KL {m['mean_kl']:.4f}"
         )
-    shipped = labels.get("student_int8", "student_fp32")
+    shipped = shipped_label(metrics)
     failures = gate_failures(metrics, shipped, cfg.max_ppl_ratio, cfg.min_agreement)
     if failures:
         raise CheckFailed(ctx.step, "; ".join(failures))
     (ctx.workdir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     sizes = {
-        labels[r]: {"size_bytes": a.file().stat().st_size, "params": a.meta.get("params")}
-        for r, a in variants.items()
+        label: {"size_bytes": a.file().stat().st_size, "params": a.meta.get("params")}
+        for label, a in variants.items()
     }
     dataset = f"{data.meta['source']} test split ({len(ids)} sequences x {ids.shape[1]} tokens)"
     return Output(
@@ -226,20 +238,19 @@ def _lm(data: Artifact, cfg: EvaluateStepConfig, ctx: StageContext) -> Output:
             "checks": {},
             "dataset": dataset,
             "variants": sizes,
-            "labels": labels,
             "shipped": shipped,
             "warnings": [],
         },
     )
 
 
-_HANDLERS = {"array": _array, "text": _text, "image": _image, "lm": _lm}
+_HANDLERS = Handlers("evaluate", array=_array, text=_text, image=_image, lm=_lm)
 
 
-@register_stage(EvaluateStepConfig, name="evaluate", version=6)
+@register_stage(EvaluateStepConfig, name="evaluate", version=7)
 def evaluate(_first: Artifact, cfg: EvaluateStepConfig, ctx: StageContext) -> Output:
     data = ctx.inputs["data"]
-    return _HANDLERS[data.modality](data, cfg, ctx)
+    return _HANDLERS(data.modality)(data, cfg, ctx)
 
 
 def checked_output(
@@ -256,15 +267,15 @@ def checked_output(
     probe's): the INT8 drop and a floor for the shipped variant. Then the stage's output:
     metrics.json plus each variant's size and parameters."""
     checks = {}
-    shipped = "student_int8" if "student_int8" in metrics else "student_fp32"
+    shipped, quantized = shipped_label(metrics), quantized_label(metrics)
     for key in keys:
-        if "student_int8" in metrics:
-            drop = metrics["student_fp32"][key] - metrics["student_int8"][key]
-            checks[f"int8_{key}_drop"] = drop
+        if quantized is not None:
+            drop = metrics["student_fp32"][key] - metrics[quantized][key]
+            checks[f"quantized_{key}_drop"] = drop
             if drop > cfg.max_drop:
                 raise CheckFailed(
                     ctx.step,
-                    f"student int8 {key} {metrics['student_int8'][key]:.4f} is {drop:.4f} below "
+                    f"{quantized} {key} {metrics[quantized][key]:.4f} is {drop:.4f} below "
                     f"fp32 {metrics['student_fp32'][key]:.4f}, over evaluate.max_drop = "
                     f"{cfg.max_drop:g}",
                 )
@@ -293,6 +304,7 @@ def checked_output(
             "checks": checks,
             "dataset": dataset,
             "variants": variants,
+            "shipped": shipped,
             "warnings": list(warnings),
         },
     )

@@ -13,7 +13,7 @@ import shutil
 from packager.artifact import Artifact, Output
 from packager.config import ExportConfig
 from packager.errors import CheckFailed, StageError, one_line
-from packager.stage import StageContext, register_stage
+from packager.stage import Handlers, StageContext, register_stage
 from packager.stages.data import images_of, splits_of
 
 
@@ -203,9 +203,9 @@ def _lm(model_art: Artifact, cfg: ExportConfig, ctx: StageContext) -> Output:
     return Output("onnx", {**meta, **io_spec(out)})
 
 
-_HANDLERS = {"array": _array, "text": _text, "image": _image, "lm": _lm}
+_HANDLERS = Handlers("export", array=_array, text=_text, image=_image, lm=_lm)
 
 
 @register_stage(ExportConfig, version=3)
 def export(model_art: Artifact, cfg: ExportConfig, ctx: StageContext) -> Output:
-    return _HANDLERS[model_art.modality](model_art, cfg, ctx)
+    return _HANDLERS(ctx.inputs["data"].modality)(model_art, cfg, ctx)

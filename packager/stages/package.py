@@ -20,7 +20,7 @@ from typing import Any
 from packager.artifact import Artifact, Output
 from packager.config import PackageStepConfig
 from packager.errors import StageError
-from packager.stage import StageContext, register_stage
+from packager.stage import Handlers, StageContext, register_stage
 from packager.stages.data import images_of, splits_of
 
 
@@ -149,7 +149,7 @@ def _lm(tree, model: Artifact, data: Artifact, cfg: PackageStepConfig, ctx: Stag
     return block, {"type": "none"}, {"type": "none"}, []
 
 
-_HANDLERS = {"array": _array, "text": _text, "image": _image, "lm": _lm}
+_HANDLERS = Handlers("package", array=_array, text=_text, image=_image, lm=_lm)
 
 
 def _quantization_block(meta: dict[str, Any]) -> dict[str, Any]:
@@ -203,8 +203,7 @@ def _report(model: Artifact, cfg: PackageStepConfig, ctx: StageContext) -> dict[
     sources = ctx.inputs["provenance"].meta
     return {
         "name": sources["package_name"],  # the recipe's name, or with a naming duty applied
-        "shipped": evaluation.meta.get("shipped")
-        or ("student_int8" if cfg.model == "int8" else "student_fp32"),
+        "shipped": evaluation.meta["shipped"] if cfg.model == "quantized" else "student_fp32",
         "dataset": evaluation.meta["dataset"],
         "metric": evaluation.meta.get("metric", "accuracy"),
         "probe_metric": evaluation.meta.get("probe_metric"),
@@ -334,7 +333,7 @@ def package(model: Artifact, cfg: PackageStepConfig, ctx: StageContext) -> Outpu
     tree.mkdir()
     (tree / "model.onnx").write_bytes(model.file().read_bytes())
     _teacher_licenses(ctx.inputs["provenance"], tree)
-    samples, pre, post, labels = _HANDLERS[data.modality](tree, model, data, cfg, ctx)
+    samples, pre, post, labels = _HANDLERS(data.modality)(tree, model, data, cfg, ctx)
     generation = samples.pop("generation", None)
     samples |= {"atol": cfg.sample_atol, "rtol": cfg.sample_rtol}
     report = _report(model, cfg, ctx)

@@ -13,7 +13,7 @@ from typing import Any
 from packager.artifact import Artifact, Output
 from packager.config import TeacherStepConfig
 from packager.errors import RecipeError
-from packager.stage import StageContext, register_stage
+from packager.stage import Handlers, StageContext, register_stage
 from packager.stages.data import images_of, splits_of
 
 
@@ -148,9 +148,9 @@ def _lm(data: Artifact, cfg: TeacherStepConfig, ctx: StageContext) -> Output:
     return Output("hf", {**meta, "modality": "lm", "val_perplexity": ppl})
 
 
-_HANDLERS = {"array": _array, "text": _text, "image": _image, "lm": _lm}
+_HANDLERS = Handlers("teacher", array=_array, text=_text, image=_image, lm=_lm)
 
 
 @register_stage(TeacherStepConfig, name="teacher", version=4)
 def teacher(data: Artifact, cfg: TeacherStepConfig, ctx: StageContext) -> Output:
-    return _HANDLERS[data.modality](data, cfg, ctx)
+    return _HANDLERS(data.modality)(data, cfg, ctx)

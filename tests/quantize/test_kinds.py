@@ -28,13 +28,13 @@ def test_auto_weight_bits_are_8_with_dot_product_instructions_else_7_and_say_why
     from packager.quantize import speed
 
     monkeypatch.setattr(speed, "cpu_features", lambda: {"int8_dot_product": False})
-    seven, why = weight_bits("auto", "static")
+    seven, why = weight_bits("auto", True)
     assert seven is True and "no VNNI" in why
     monkeypatch.setattr(speed, "cpu_features", lambda: {"int8_dot_product": True})
-    eight, why = weight_bits("auto", "dynamic")
+    eight, why = weight_bits("auto", True)
     assert eight is False and "dot-product" in why
-    assert weight_bits(True, "static") == (True, "as configured (quantize.reduce_range)")
-    assert weight_bits("auto", "fp16")[0] is False
+    assert weight_bits(True, True) == (True, "as configured (quantize.reduce_range)")
+    assert weight_bits("auto", False)[0] is False
 
 
 def test_the_cli_default_for_a_conv_model_is_static_and_needs_calibration(cnn, tmp_path):
@@ -90,13 +90,13 @@ def test_fake_quantization_is_symmetric_per_channel():
 def test_a_conv_whose_relu_the_quantizer_dropped_is_still_measured(cnn, tmp_path):
     """QDQ drops the Relu after a Conv and gives the Conv its output name: sensitivity must
     compare that tensor, not rank the Conv last as unmeasurable."""
-    from packager.config import QuantizeConfig
     from packager.quantize.data import materialize, model_inputs, open_source
-    from packager.quantize.modes import Quantizer
+    from packager.quantize.quantizer import Quantizer
+    from packager.quantize.schemes import quantize_config
     from packager.quantize.search import candidates_of, node_sensitivity
 
     inputs = model_inputs(cnn["model"])
-    cfg = QuantizeConfig(mode="static")
+    cfg = quantize_config(mode="static")
     qz = Quantizer(
         cnn["model"], cfg, tmp_path, open_source(cnn["calib"], inputs, batch=16, limit=64)
     )
@@ -110,14 +110,14 @@ def test_a_conv_whose_relu_the_quantizer_dropped_is_still_measured(cnn, tmp_path
 def test_batch_norm_is_folded_and_relu_folds_into_the_qdq_pairs(cnn, tmp_path):
     import onnx
 
-    from packager.config import QuantizeConfig
     from packager.quantize.data import model_inputs, open_source
-    from packager.quantize.modes import Quantizer
+    from packager.quantize.quantizer import Quantizer
+    from packager.quantize.schemes import quantize_config
 
     assert "BatchNormalization" not in {n.op_type for n in onnx.load(cnn["model"]).graph.node}
     inputs = model_inputs(cnn["model"])
     calib = open_source(cnn["calib"], inputs, batch=16, limit=64)
-    qz = Quantizer(cnn["model"], QuantizeConfig(mode="static"), tmp_path, calib)
+    qz = Quantizer(cnn["model"], quantize_config(mode="static"), tmp_path, calib)
     qz.run(tmp_path / "q.onnx")
     ops = {n.op_type for n in onnx.load(tmp_path / "q.onnx").graph.node}
     assert "Relu" not in ops and "BatchNormalization" not in ops and "QuantizeLinear" in ops

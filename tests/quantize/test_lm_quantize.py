@@ -9,9 +9,9 @@ import numpy as np
 import onnx
 import pytest
 
-from packager.config import QuantizeConfig
-from packager.quantize.modes import Quantizer
 from packager.quantize.nbits import lm_head_nodes
+from packager.quantize.quantizer import Quantizer
+from packager.quantize.schemes import quantize_config
 from packager.quantize.speed import decode_step_feeds, slow_causes
 
 
@@ -25,7 +25,7 @@ def _attrs(node) -> dict:
 
 
 def _quantize(fp32, tmp_path, **cfg):
-    q = Quantizer(fp32, QuantizeConfig(mode="int4", block_size=16, **cfg), tmp_path, None)
+    q = Quantizer(fp32, quantize_config(mode="int4", block_size=16, **cfg), tmp_path, None)
     out = tmp_path / "q.onnx"
     q.run(out)
     return out, q
@@ -68,9 +68,14 @@ def test_decode_step_feeds_are_one_token_after_the_cached_ones(fp32):
 
 def test_the_speed_warning_names_a_slow_int4_accuracy_level():
     cpu = {"int8_dot_product": False, "neon": False}
-    causes = slow_causes("int4", Counter(), cpu, 1.0, accuracy_level=0)
+    causes = slow_causes(quantize_config(mode="int4"), Counter(), cpu, 1.0)
     assert "int4_accuracy_level = 0" in causes[0] and "accuracy_level 4" in causes[0]
-    assert not any("accuracy_level" in c for c in slow_causes("int4", Counter(), cpu, 1.0, 4))
+    assert not any(
+        "accuracy_level" in c
+        for c in slow_causes(
+            quantize_config(mode="int4", int4_accuracy_level=4), Counter(), cpu, 1.0
+        )
+    )
 
 
 def test_int8_embeddings_look_rows_up_in_an_int8_table_with_row_scales(tmp_path):
@@ -102,7 +107,7 @@ def test_fp16_keeps_float32_caches_so_the_decoder_runs_unchanged(fp32, tmp_path)
     from packager.onnx_utils import session
     from packager.runtime import load_runtime
 
-    q = Quantizer(fp32, QuantizeConfig(mode="fp16"), tmp_path, None)
+    q = Quantizer(fp32, quantize_config(mode="fp16"), tmp_path, None)
     out = tmp_path / "h.onnx"
     q.run(out)
     gen = load_runtime().generation

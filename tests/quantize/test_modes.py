@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
+from pydantic import ValidationError
 
 from packager.errors import RecipeError
 from packager.onnx_utils import session, summary
@@ -32,7 +33,7 @@ def test_each_mode_loads_and_records_size_metric_and_latency(
         transformer["model"],
         tmp_path,
         mode=mode,
-        calib=str(transformer["data"]) if mode == "static" else None,
+        **({"calib": str(transformer["data"])} if mode == "static" else {}),
         eval=str(transformer["data"]),
         metric="agreement",
         speed_runs=5,
@@ -266,7 +267,9 @@ def test_embeddings_can_stay_fp32_and_int8_tables_need_the_dynamic_mode(
     gather = next(n for n in m.graph.node if n.op_type == "Gather")
     table = next(t for t in m.graph.initializer if t.name == gather.input[0])
     assert table.data_type == onnx.TensorProto.FLOAT and list(table.dims) == [2048, 64]
-    with pytest.raises(RecipeError, match="embeddings = int8 needs mode = dynamic"):
+    with pytest.raises(
+        ValidationError, match=r"mode fp16 takes embeddings auto, fp32, int4 \(int8"
+    ):
         run_quantize(
             big_vocab["model"], tmp_path, mode="fp16", embeddings="int8", speed_check=False
         )

@@ -178,14 +178,16 @@ def test_slim_sizes_are_relative_to_the_users_file(transformer, tmp_path):
 def test_an_output_onnxruntime_cannot_load_is_an_error_naming_no_cache_path(
     outlier, tmp_path, monkeypatch
 ):
-    from packager.quantize.modes import Quantizer
+    from dataclasses import replace
+
+    from packager.quantize.schemes import SCHEMES
 
     def broken(self, dst, exclude):
         model = onnx.load(str(self.graph))
         model.graph.node[0].op_type = "NoSuchOp"
         onnx.save(model, str(dst))
 
-    monkeypatch.setattr(Quantizer, "_dynamic", broken)
+    monkeypatch.setitem(SCHEMES, "dynamic", replace(SCHEMES["dynamic"], quantize=broken))
     res = CliRunner().invoke(
         cli,
         ["quantize", str(outlier["model"]), "-o", str(tmp_path / "o.onnx"), "--no-speed-check",

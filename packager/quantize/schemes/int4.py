@@ -1,0 +1,115 @@
+"""int4: 4-bit weight-only MatMuls in blocks (onnxruntime's MatMulNBits), activations float.
+For MatMul-heavy models (transformers, language models) where memory bandwidth rules; the LM
+head may keep its own width (lm_head)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, field_validator
+
+from packager.config import QuantizeConfig
+from packager.errors import RecipeError
+from packager.quantize.registry import Scheme, register
+
+
+class Int4Config(QuantizeConfig):
+    """mode: int4: 4-bit weight-only MatMuls (MatMulNBits)."""
+
+    int4_blocks: ClassVar[bool] = True
+
+    mode: Literal["int4"] = "int4"
+    block_size: int = Field(32, ge=16, le=1024, description="weights per scale block")
+    int4_accuracy_level: Literal[0, 1, 2, 3, 4] = Field(
+        0,
+        description="MatMulNBits compute type (0 as onnxruntime defaults: fp32; 4: int8 "
+        "activations, the fast kernels on CPUs; 1-3 fp32/fp16/bf16)",
+    )
+    lm_head: Literal["auto", "fp32", "int8", "int4"] = Field(
+        "auto",
+        description="the language-model head (the MatMul to the vocabulary): as the other "
+        "MatMuls (auto), kept fp32, or 8-bit MatMulNBits",
+    )
+
+    @field_validator("block_size")
+    @classmethod
+    def _power_of_two(cls, v: int) -> int:
+        if v & (v - 1):
+            raise ValueError("block_size must be a power of two (16, 32, 64, 128, ...)")
+        return v
+
+
+def _quantize(q, dst: Path, exclude: list[str]) -> None:
+    import onnx
+
+    from packager.quantize.nbits import lm_head_nodes, nbits
+
+    cfg: Int4Config = q.cfg
+    blocks = {
+        "block_size": cfg.block_size,
+        "symmetric": cfg.int4_symmetric,
+        "accuracy_level": cfg.int4_accuracy_level,
+    }
+    head = lm_head_nodes(q.model) if cfg.lm_head != "auto" else []
+    model = nbits(onnx.load(str(q.graph)), 4, nodes_to_exclude=[*exclude, *head], **blocks)
+    if head and cfg.lm_head in ("int8", "int4"):  # the head alone, at its own width
+        bits = 8 if cfg.lm_head == "int8" else 4
+        model = nbits(model, bits, nodes_to_include=head, **blocks)
+    onnx.save(model, str(dst))
+    ops = {n.op_type for n in onnx.load(str(dst), load_external_data=False).graph.node}
+    if "MatMulNBits" not in ops and not exclude:
+        raise RecipeError(
+            "quantize.mode=int4 found no MatMul with constant 2-D weights to quantize "
+            "(int4 is weight-only for MatMul-heavy models); use mode=dynamic or static"
+        )
+
+
+def _causes(cfg: Int4Config, ran_ops: Counter, cpu: dict[str, Any]) -> list[str]:
+    out = []
+    if cfg.int4_accuracy_level != 4:
+        out.append(
+            f"int4 with quantize.int4_accuracy_level = {cfg.int4_accuracy_level}: MatMulNBits "
+            "unpacks the 4-bit weights to fp32 and runs fp32 math; accuracy_level 4 (int8 "
+            "compute) is its fast CPU kernel (without it decode ran 2.3x slower in onnxruntime's "
+            "own measurements): set quantize.int4_accuracy_level = 4"
+        )
+    out.append(
+        "int4 MatMulNBits unpacks 4-bit blocks at run time; it pays off on large, "
+        "memory-bound MatMuls, not on small matrices"
+    )
+    return out
+
+
+def _op_class(node) -> str:
+    level = next((a.i for a in node.attribute if a.name == "accuracy_level"), 0)
+    return "gemm_dynamic" if level == 4 else "gemm_int4"
+
+
+def _settings(cfg: Int4Config, q) -> dict[str, Any]:
+    return {
+        "block_size": cfg.block_size,
+        "symmetric": cfg.int4_symmetric,
+        "accuracy_level": cfg.int4_accuracy_level,
+        "lm_head": cfg.lm_head,
+        "gemm_rewritten": q.rewritten,
+    }
+
+
+SCHEME = register(
+    Scheme(
+        config=Int4Config,
+        precision="int4",
+        summary="4-bit weight-only MatMuls in blocks (MatMulNBits): language models",
+        quantize=_quantize,
+        format="MatMulNBits",
+        ops=lambda cfg: {"MatMul"},
+        causes=_causes,
+        op_classes={"MatMulNBits": _op_class},
+        settings=_settings,
+        gemm_to_matmul=True,
+        int8_tables=False,
+        searched={"text": 2},
+    )
+)
