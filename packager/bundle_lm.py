@@ -22,8 +22,8 @@ def lm_samples(
 ):
     """samples/: the greedy generation of each prompt, and the prefill of the first prompt
     (its feeds and logits); returns (the manifest's samples block, the generation sample)."""
+    from packager.edge_runtime import load_runtime
     from packager.onnx_utils import session
-    from packager.runtime import load_runtime
     from packager.sources.lm import lm_tokenizer
 
     gen = load_runtime().generation

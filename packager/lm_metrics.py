@@ -17,8 +17,8 @@ def lm_metrics(
     models: dict[str, Path], ids: np.ndarray, reference: str = "teacher_fp32"
 ) -> dict[str, dict[str, float]]:
     """Per variant: perplexity, top1_agreement and mean_kl (vs `reference`) on `ids` (n, L)."""
+    from packager.edge_runtime import load_runtime
     from packager.onnx_utils import session
-    from packager.runtime import load_runtime
 
     gen = load_runtime().generation
     decoders = {label: gen.Decoder(session(path, threads=2)) for label, path in models.items()}

@@ -48,7 +48,7 @@ def run(
     """Predict with PACKAGE on raw inputs (or continue --prompt), through the Python runtime only."""
     import numpy as np
 
-    from packager.runtime import load_runtime
+    from packager.edge_runtime import load_runtime
 
     given = sum(x is not None and x != () for x in (input_file, texts, images, prompt))
     if given != 1:

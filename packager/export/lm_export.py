@@ -179,8 +179,8 @@ def parity(
 ) -> dict[str, Any]:
     """max |onnx - torch| of the prefill logits and of `decode_steps` cached steps (torch's
     greedy tokens fed to both), and whether `greedy_tokens` greedy tokens are identical."""
+    from packager.edge_runtime import load_runtime
     from packager.onnx_utils import session
-    from packager.runtime import load_runtime
 
     gen = load_runtime().generation
     dec = gen.Decoder(session(path))

@@ -134,7 +134,7 @@ class _Search:
 
         cfg, qz, ev = self.cfg, self.qz, self.evaluator
         path = self.work / f"trial{i}.onnx"
-        qz.run(path, extra)
+        qz.write(path, extra)
         metric, guide = ev.scores(path) if ev else (None, None)
         drop = None if metric is None else ev.drop(metric)
         within = None if cfg.max_drop is None else drop <= cfg.max_drop + 1e-12

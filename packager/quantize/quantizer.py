@@ -110,7 +110,8 @@ class Quantizer:
         self.excluded, self.warnings = resolve_exclusions(self.model, cfg)
         self.embedding_gathers = embedding_gathers(self.model)
 
-    def run(self, dst: Path, extra_exclude: list[str] = ()) -> None:
+    def write(self, dst: Path, extra_exclude: list[str] = ()) -> None:
+        """Quantize the prepared graph into `dst`, `extra_exclude` kept in float too."""
         kept = list(dict.fromkeys([*self.excluded, *extra_exclude]))  # stay float, by request
         tables = self.cfg.embeddings
         own8 = tables == "int8" and self.scheme.int8_tables  # the scheme's pass makes them int8

@@ -100,7 +100,7 @@ def test_a_conv_whose_relu_the_quantizer_dropped_is_still_measured(cnn, tmp_path
     qz = Quantizer(
         cnn["model"], cfg, tmp_path, open_source(cnn["calib"], inputs, batch=16, limit=64)
     )
-    qz.run(tmp_path / "q.onnx")
+    qz.write(tmp_path / "q.onnx")
     batches = materialize(open_source(cnn["eval"], inputs, batch=16, limit=32))
     convs = candidates_of(qz.graph, {"Conv"}, [])
     ranking = node_sensitivity(qz.graph, tmp_path / "q.onnx", batches, convs)
@@ -118,6 +118,6 @@ def test_batch_norm_is_folded_and_relu_folds_into_the_qdq_pairs(cnn, tmp_path):
     inputs = model_inputs(cnn["model"])
     calib = open_source(cnn["calib"], inputs, batch=16, limit=64)
     qz = Quantizer(cnn["model"], quantize_config(mode="static"), tmp_path, calib)
-    qz.run(tmp_path / "q.onnx")
+    qz.write(tmp_path / "q.onnx")
     ops = {n.op_type for n in onnx.load(tmp_path / "q.onnx").graph.node}
     assert "Relu" not in ops and "BatchNormalization" not in ops and "QuantizeLinear" in ops

@@ -27,7 +27,7 @@ def _attrs(node) -> dict:
 def _quantize(fp32, tmp_path, **cfg):
     q = Quantizer(fp32, quantize_config(mode="int4", block_size=16, **cfg), tmp_path, None)
     out = tmp_path / "q.onnx"
-    q.run(out)
+    q.write(out)
     return out, q
 
 
@@ -104,12 +104,12 @@ def test_int8_embeddings_look_rows_up_in_an_int8_table_with_row_scales(tmp_path)
 
 
 def test_fp16_keeps_float32_caches_so_the_decoder_runs_unchanged(fp32, tmp_path):
+    from packager.edge_runtime import load_runtime
     from packager.onnx_utils import session
-    from packager.runtime import load_runtime
 
     q = Quantizer(fp32, quantize_config(mode="fp16"), tmp_path, None)
     out = tmp_path / "h.onnx"
-    q.run(out)
+    q.write(out)
     gen = load_runtime().generation
     a, b = gen.Decoder(session(fp32)), gen.Decoder(session(out))
     assert b.cache_dtype == np.float32  # keep_io_types: the KV cache stays float32

@@ -80,7 +80,8 @@ def test_a_field_at_its_default_is_no_combination_and_a_recorded_section_reads_b
 
 def test_shipping_the_quantized_model_of_mode_none_is_refused_before_any_step(tmp_path):
     path = tmp_path / "r.yaml"
-    path.write_text(yaml.safe_dump(tiny_recipe_dict(quantize={"mode": "none"})))
+    recipe = {**tiny_recipe_dict(), "quantize": {"mode": "none"}}
+    path.write_text(yaml.safe_dump(recipe))
     res = CliRunner().invoke(cli, ["build", str(path), "--cache-dir", str(tmp_path / "c")])
     assert (
         res.exit_code == 2 and "package.model = quantized ships the quantized model" in res.output

@@ -98,7 +98,7 @@ def test_sensitivity_ranks_the_outlier_layer_first(outlier, tmp_path):
     qz = Quantizer(
         outlier["model"], cfg, tmp_path, open_source(outlier["calib"], inputs, batch=32, limit=128)
     )
-    qz.run(tmp_path / "q.onnx")
+    qz.write(tmp_path / "q.onnx")
     batches = materialize(open_source(outlier["eval"], inputs, batch=16, limit=64))
     ranking = node_sensitivity(qz.graph, tmp_path / "q.onnx", batches, ["fc1", "spread", "head"])
     assert ranking[0][0] == "spread" and ranking[0][1] > 0.5

@@ -71,7 +71,7 @@ def test_the_final_check_times_fp32_and_quantized_back_to_back(
     trials = art.meta["quantization"]["trials"]
     assert len(timed) == trials + 2  # each search trial, then the two side by side
     fp32, quantized = timed[-2:]
-    assert "/model_file/" in fp32[0]  # the input artifact, then the model the stage wrote
+    assert "/import_model/" in fp32[0]  # the input artifact, then the model the stage wrote
     assert "/quantize/" in quantized[0] and "/work/" not in quantized[0]
     assert quantized[0].endswith("model.onnx")
     assert fp32[1] == quantized[1] == 2

@@ -1,4 +1,4 @@
-"""model_file: bring a user's ONNX file into the cache, so single-stage commands (quantize,
+"""import_model: bring a user's ONNX file into the cache, so single-stage commands (quantize,
 bench, ...) go through the same runner and key on the file's content."""
 
 from __future__ import annotations
@@ -48,8 +48,8 @@ def _copy_external_data(src: Path, workdir: Path) -> None:
         shutil.copyfile(src.parent / rel, workdir / rel)
 
 
-@register_stage(ModelFileConfig, name="model_file", version=4)
-def model_file(_inp: None, cfg: ModelFileConfig, ctx: StageContext) -> Output:
+@register_stage(ModelFileConfig, name="import_model", version=4)
+def import_model(_inp: None, cfg: ModelFileConfig, ctx: StageContext) -> Output:
     import onnx
 
     from packager.onnx_utils import io_spec
