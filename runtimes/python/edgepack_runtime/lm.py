@@ -4,7 +4,7 @@ template; and the replay of the recorded sample generation, token for token."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from .errors import InvalidPackageError, SampleMismatchError, UnsupportedPackageError
@@ -89,17 +89,25 @@ class LanguageModel:
         )
 
     def stream(
-        self, prompt: Prompt, stop: Sequence[str] = (), chat: bool = False, **options: Any
+        self,
+        prompt: Prompt,
+        stop: Sequence[str] = (),
+        chat: bool = False,
+        on_token: Callable[[int], None] | None = None,
+        **options: Any,
     ) -> Iterator[str]:
         """Text pieces as tokens arrive: each piece is the decoded text's new suffix (a piece is
         held back while it ends in an incomplete UTF-8 sequence); ends at an EOS id or before a
-        stop string (the package's generation.stop_strings and `stop`)."""
+        stop string (the package's generation.stop_strings and `stop`). `on_token` sees each
+        generated id as it comes."""
         tok = self.tokenizer
         stop = [*self.stop_strings, *stop]
         ids: list[int] = []
         shown = ""
         for token in self.generate_ids(self.prompt_ids(prompt, chat), **options):
             ids.append(token)
+            if on_token is not None:
+                on_token(token)
             text = tok.decode(ids)
             if text.endswith("\ufffd"):
                 continue
