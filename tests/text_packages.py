@@ -7,6 +7,7 @@ known in advance. Each records samples every runtime must replay."""
 from __future__ import annotations
 
 import io
+import itertools
 import json
 from pathlib import Path
 
@@ -201,7 +202,7 @@ def build_chat_lm(folder: Path, context: int = 64):
     reply = tok.encode(REPLY).ids
     chain = [tok.encode("\n").ids[-1], *reply, im_end]
     assert len(set(chain[:-1])) == len(chain) - 1, "the reply's tokens must differ"
-    for a, b in zip(chain, chain[1:], strict=False):
+    for a, b in itertools.pairwise(chain):
         table[a] = 0.0
         table[a, b] = 1.0
     kv = np.arange(vocab * 2, dtype=np.float32).reshape(vocab, 2)
@@ -266,7 +267,7 @@ def _lm_files(folder: Path, model: bytes, tok, eos: list[int], context: int):
     spec = [
         {
             "name": i.name,
-            "dtype": "int64" if "tensor(int64)" == i.type else "float32",
+            "dtype": "int64" if i.type == "tensor(int64)" else "float32",
             "shape": i.shape,
         }
         for i in sess.get_inputs()
