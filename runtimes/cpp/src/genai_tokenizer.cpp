@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "oga.h"
 #include "text.hpp"
@@ -52,6 +53,64 @@ struct TempDir {
   }
 };
 
+// GPT-2's table: the printable bytes stand for themselves, the others for U+0100 onwards.
+std::map<char32_t, unsigned char> byte_level_table() {
+  std::map<char32_t, unsigned char> table;
+  char32_t next = 256;
+  for (int b = 0; b < 256; ++b) {
+    const bool printable = (b >= '!' && b <= '~') || (b >= 0xa1 && b <= 0xac) || b >= 0xae;
+    table[printable ? static_cast<char32_t>(b) : next++] = static_cast<unsigned char>(b);
+  }
+  return table;
+}
+
+// A token's bytes under the ByteLevel decoder: its characters through the table, or (one of
+// them missing) the token's own UTF-8, as tokenizers does.
+std::string token_bytes(const std::string& token, const std::map<char32_t, unsigned char>& table) {
+  std::string out;
+  for (size_t i = 0; i < token.size();) {
+    const auto b = static_cast<unsigned char>(token[i]);
+    const int n = b < 0x80 ? 0 : b < 0xe0 ? 1 : b < 0xf0 ? 2 : 3;
+    char32_t c = n == 0 ? b : n == 1 ? (b & 0x1f) : n == 2 ? (b & 0x0f) : (b & 0x07);
+    for (int k = 1; k <= n && i + k < token.size(); ++k)
+      c = (c << 6) | (static_cast<unsigned char>(token[i + k]) & 0x3f);
+    const auto it = table.find(c);
+    if (it == table.end()) return token;
+    out += static_cast<char>(it->second);
+    i += n + 1;
+  }
+  return out;
+}
+
+// UTF-8 with each maximal ill-formed subpart replaced by U+FFFD (Rust's from_utf8_lossy).
+std::string lossy_utf8(const std::string& bytes) {
+  std::string out;
+  const auto* b = reinterpret_cast<const unsigned char*>(bytes.data());
+  for (size_t i = 0; i < bytes.size();) {
+    const unsigned char c = b[i];
+    size_t more = 0;
+    unsigned char lo = 0x80, hi = 0xbf;
+    if (c >= 0xc2 && c <= 0xdf) more = 1;
+    else if (c >= 0xe0 && c <= 0xef) more = 2, lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
+    else if (c >= 0xf0 && c <= 0xf4) more = 3, lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
+    else if (c >= 0x80) more = SIZE_MAX;
+    size_t ok = 0;  // continuation bytes that fit
+    while (more != SIZE_MAX && ok < more && i + 1 + ok < bytes.size()) {
+      const unsigned char d = b[i + 1 + ok];
+      if (d < (ok == 0 ? lo : 0x80) || d > (ok == 0 ? hi : 0xbf)) break;
+      ++ok;
+    }
+    if (more != SIZE_MAX && ok == more) {
+      out.append(bytes, i, more + 1);
+      i += more + 1;
+    } else {
+      out += "\xEF\xBF\xBD";
+      i += more == SIZE_MAX ? 1 : ok + 1;
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 GenaiTokenizer::GenaiTokenizer(const Files& files, const std::string& tokenizer_path,
@@ -70,6 +129,20 @@ GenaiTokenizer::GenaiTokenizer(const Files& files, const std::string& tokenizer_
   dir.write("genai_config.json", genai.dump());
   check(OgaCreateTokenizerFromPath(dir.path.string().c_str(), &tok_), ErrorKind::kUnsupported,
         tokenizer_path + ": onnxruntime-genai cannot load the tokenizer");
+  const Json json = parse_json(tok->second, tokenizer_path);
+  const Json decoder = json.value("decoder", Json());
+  if (!decoder.is_object() || decoder.value("type", "") != "ByteLevel") return;
+  const auto table = byte_level_table();
+  for (const auto& [token, id] : json.at("model").at("vocab").items()) {
+    const auto i = id.get<size_t>();
+    if (bytes_.size() <= i) bytes_.resize(i + 1);
+    bytes_[i] = token_bytes(token, table);
+  }
+  for (const Json& added : json.value("added_tokens", Json::array())) {
+    const auto i = added.at("id").get<size_t>();
+    if (bytes_.size() <= i) bytes_.resize(i + 1);
+    bytes_[i] = added.value("special", false) ? "" : token_bytes(added.at("content").get<std::string>(), table);
+  }
 }
 
 GenaiTokenizer::~GenaiTokenizer() {
@@ -90,6 +163,15 @@ std::vector<int64_t> GenaiTokenizer::encode(const std::string& text, bool add_sp
 }
 
 std::string GenaiTokenizer::decode(const std::vector<int64_t>& ids) const {
+  if (!bytes_.empty()) {
+    std::string raw;
+    for (int64_t id : ids) {
+      if (id < 0 || static_cast<size_t>(id) >= bytes_.size())
+        fail(ErrorKind::kInput, "token id " + std::to_string(id) + " is not in the vocabulary");
+      raw += bytes_[static_cast<size_t>(id)];
+    }
+    return lossy_utf8(raw);
+  }
   const std::vector<int32_t> narrow(ids.begin(), ids.end());
   const char* out = nullptr;
   check(OgaTokenizerDecode(tok_, narrow.data(), narrow.size(), &out), ErrorKind::kInput, "tokenizer");

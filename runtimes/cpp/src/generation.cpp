@@ -51,7 +51,7 @@ void Package::Impl::decode_greedy(const std::vector<int64_t>& prompt, int max_ne
                                   const std::set<int64_t>& stop, int64_t context,
                                   const std::function<bool(int64_t)>& on_token) const try {
   const Impl& p = *this;
-  if (prompt.empty()) fail(ErrorKind::kInput, "the prompt has no tokens");
+  if (prompt.empty()) fail(ErrorKind::kInput, "the prompt has no tokens: give some text (or a BOS token)");
   const Json& gen = p.manifest["generation"];
   const Json& cache = detail::field(gen, "kv_cache", "generation.");
   const int64_t heads = cache.at("kv_heads").get<int64_t>(), dim = cache.at("head_dim").get<int64_t>();

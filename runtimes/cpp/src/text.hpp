@@ -52,7 +52,10 @@ class GenaiTokenizer {
   // add_special: the special tokens the tokenizer adds to a plain text (a BOS, say); a chat
   // prompt is encoded without them (its template writes them).
   std::vector<int64_t> encode(const std::string& text, bool add_special) const;
-  // Special tokens skipped, as the other runtimes decode.
+  // Special tokens skipped, as the other runtimes decode. A ByteLevel decoder (GPT-2's bytes as
+  // characters: GPT-2, Qwen, Llama 3, SmolLM, tiny-lm) is applied here as Hugging Face
+  // tokenizers applies it, each ill-formed byte run becoming one U+FFFD and the text going on
+  // (genai's own decode drops what follows such bytes); other decoders are genai's.
   std::string decode(const std::vector<int64_t>& ids) const;
   // messages_json: [{"role", "content"}, ...]; the assistant's turn opened.
   std::string apply_chat_template(const std::string& template_text,
@@ -60,6 +63,7 @@ class GenaiTokenizer {
 
  private:
   OgaTokenizer* tok_ = nullptr;
+  std::vector<std::string> bytes_;  // ByteLevel: each id's bytes ("" for a special token)
 };
 
 }  // namespace edgepack::detail

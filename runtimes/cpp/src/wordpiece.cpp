@@ -61,7 +61,7 @@ std::string to_utf8(const U32& s) {
 int8_t category(char32_t c) {
   UVersionInfo age;
   u_charAge(static_cast<UChar32>(c), age);
-  return age[0] > 8 ? U_UNASSIGNED : u_charType(static_cast<UChar32>(c));
+  return age[0] > 8 ? static_cast<int8_t>(U_UNASSIGNED) : u_charType(static_cast<UChar32>(c));
 }
 
 bool is_whitespace(char32_t c) {  // Rust's char::is_whitespace: the White_Space property
