@@ -16,6 +16,7 @@ from runtime_drivers import CHECK_JS, REPO, need_js, one_error_line
 from text_packages import HOSTILE_BYTES, HOSTILE_TEXTS, QWEN_STYLE_TEMPLATE, REPLY, STOP_STRING
 
 GENERATE_JS = REPO / "runtimes" / "js" / "examples" / "generate.js"
+GENERATE_PY = REPO / "runtimes" / "python" / "examples" / "generate.py"
 CHAT = [
     {"role": "system", "content": "Answer in one line. Ünïcödé 😀"},
     {"role": "user", "content": "Where is the cat?"},
@@ -109,7 +110,14 @@ def test_the_generate_examples_print_what_edgepack_run_chat_prints(chat_lm_folde
         text=True,
         timeout=120,
     )
+    python = subprocess.run(
+        [sys.executable, str(GENERATE_PY), str(chat_lm_folder), "Hi!", "--chat"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert node.stdout == res.output and cpp.stdout == res.output, (node.stderr, cpp.stderr)
+    assert python.stdout == res.output, python.stderr
 
 
 def test_chat_on_a_package_without_a_template_is_one_error_line(tiny_lm_build):

@@ -17,6 +17,7 @@ from runtime_drivers import CHECK_JS, REPO, need_js, one_error_line
 from text_packages import HOSTILE_BYTES, HOSTILE_TEXTS
 
 EMBED_JS = REPO / "runtimes" / "js" / "examples" / "embed.js"
+EMBED_PY = REPO / "runtimes" / "python" / "examples" / "embed.py"
 
 
 @pytest.fixture(params=["wordpiece", "minilm"])
@@ -111,7 +112,28 @@ def test_the_embed_examples_print_what_edgepack_run_prints(text_folder, cpp_bin)
         text=True,
         timeout=120,
     )
+    python = subprocess.run(
+        [sys.executable, str(EMBED_PY), str(text_folder), *texts],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert node.stdout == res.output and cpp.stdout == res.output, (node.stderr, cpp.stderr)
+    assert python.stdout == res.output, python.stderr
+
+
+def test_the_docs_snippets_are_copied_from_the_tested_examples():
+    """docs/runtimes.md's "Text and chat" blocks: the first line names the example file, the
+    rest is in it verbatim."""
+    import re
+
+    section = (REPO / "docs" / "runtimes.md").read_text().split("## Text and chat", 1)[1]
+    blocks = re.findall(r"```(?:python|js|cpp)\n(.*?)```", section, re.S)
+    assert len(blocks) == 6
+    for block in blocks:
+        first, body = block.split("\n", 1)
+        example = (REPO / first.lstrip("#/ ").strip()).read_text()
+        assert body.strip() and body.rstrip("\n") in example, first
 
 
 @pytest.mark.slow
