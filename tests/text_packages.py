@@ -115,9 +115,13 @@ def wordpiece_tokenizer_json() -> str:
     return tok.to_str()
 
 
-def build_embedder(tokenizer_json: str, texts: list[str], max_length: int = 16, dim: int = 8):
+def build_embedder(
+    tokenizer_json: str, texts: list[str], max_length: int = 16, dim: int = 8, in_graph=True
+):
     """(files, manifest) of a feature-extraction package: ids -> word + type embeddings ->
-    mean over the attention mask (in the graph) -> (batch, dim); samples are `texts`."""
+    mean over the attention mask (in the graph) -> (batch, dim); samples are `texts`. With
+    in_graph False the model stops at the token vectors (batch, sequence, dim) and the runtime
+    pools them: mean over the mask, then L2."""
     from tokenizers import Tokenizer
 
     vocab = Tokenizer.from_str(tokenizer_json).get_vocab_size()
@@ -140,10 +144,15 @@ def build_embedder(tokenizer_json: str, texts: list[str], max_length: int = 16, 
         helper.make_node("Div", ["s", "n"], ["sentence_embedding"]),
     ]
     weights["minus1"] = np.array([-1], np.int64)
+    out_name, out_shape = "sentence_embedding", ["batch", dim]
+    if not in_graph:
+        nodes = [*nodes[:3], helper.make_node("Identity", ["h"], ["token_embeddings"])]
+        out_name, out_shape = "token_embeddings", ["batch", "sequence", dim]
+        del weights["axis"], weights["minus1"]
     model = _model(
         nodes,
         [helper.make_tensor_value_info(n, TensorProto.INT64, ["batch", "sequence"]) for n in ids],
-        [helper.make_tensor_value_info("sentence_embedding", TensorProto.FLOAT, ["batch", dim])],
+        [helper.make_tensor_value_info(out_name, TensorProto.FLOAT, out_shape)],
         weights,
     )
     tok = Tokenizer.from_str(tokenizer_json)
@@ -167,22 +176,22 @@ def build_embedder(tokenizer_json: str, texts: list[str], max_length: int = 16, 
         "pad_token": "[PAD]",
         "inputs": ids,
     }
-    post = {"type": "embedding", "output": "sentence_embedding", "in_graph": True}
-    post |= {"pooling": "mean", "normalize": False}
+    post = {"type": "embedding", "output": out_name, "in_graph": in_graph}
+    post |= {"pooling": "mean", "normalize": not in_graph}
     samples = {
         "count": len(texts),
         "raw": "samples/raw.json",
         "inputs": {n: f"samples/{n}.npy" for n in ids},
-        "outputs": {"sentence_embedding": "samples/sentence_embedding.npy"},
+        "outputs": {out_name: f"samples/{out_name}.npy"},
     }
     io_spec = [{"name": n, "dtype": "int64", "shape": ["batch", "sequence"]} for n in ids]
-    out_spec = [{"name": "sentence_embedding", "dtype": "float32", "shape": ["batch", dim]}]
+    out_spec = [{"name": out_name, "dtype": "float32", "shape": out_shape}]
     manifest = _manifest("feature-extraction", io_spec, out_spec, pre, post, samples)
     files = {
         "model.onnx": model,
         "tokenizer.json": tokenizer_json.encode(),
         "samples/raw.json": json.dumps(texts, ensure_ascii=False).encode(),
-        "samples/sentence_embedding.npy": _npy(emb),
+        f"samples/{out_name}.npy": _npy(emb),
         **{f"samples/{n}.npy": _npy(v) for n, v in feeds.items()},
     }
     return files, manifest

@@ -225,6 +225,17 @@ def embedder_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def pooling_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The WordPiece embedder without pooling in the graph: the runtime pools (mean, L2)."""
+    from text_packages import HOSTILE_TEXTS, build_embedder, wordpiece_tokenizer_json
+
+    files, manifest = build_embedder(wordpiece_tokenizer_json(), HOSTILE_TEXTS[:6], in_graph=False)
+    return (
+        TinyPackage(files, manifest).seal().write(tmp_path_factory.mktemp("pooling"), as_zip=False)
+    )
+
+
+@pytest.fixture(scope="session")
 def minilm_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The same embedder over all-MiniLM-L6-v2's own tokenizer.json (the `minilm` extra)."""
     import importlib.util

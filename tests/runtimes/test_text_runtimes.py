@@ -20,11 +20,12 @@ EMBED_JS = REPO / "runtimes" / "js" / "examples" / "embed.js"
 EMBED_PY = REPO / "runtimes" / "python" / "examples" / "embed.py"
 
 
-@pytest.fixture(params=["wordpiece", "minilm"])
+@pytest.fixture(params=["wordpiece", "minilm", "pooling"])
 def text_folder(request: pytest.FixtureRequest) -> Path:
-    return request.getfixturevalue(
-        f"{'embedder' if request.param == 'wordpiece' else 'minilm'}_folder"
-    )
+    """A package folder: the WordPiece embedder, the same over MiniLM's tokenizer.json, or the
+    WordPiece one whose vectors the runtime pools (mean over the mask, L2)."""
+    name = {"wordpiece": "embedder", "minilm": "minilm", "pooling": "pooling"}[request.param]
+    return request.getfixturevalue(f"{name}_folder")
 
 
 def _files(tmp_path: Path, texts: list[bytes]) -> list[str]:
