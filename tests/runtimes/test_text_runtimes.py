@@ -144,3 +144,29 @@ def test_verify_replays_a_text_package_in_every_runtime(text_folder, cpp_bin):
     checks = verify_package(text_folder, ["all"])
     assert [c.runtime for c in checks] == ["python", "cpp", "js"]
     assert all(c.ok for c in checks), [c.line() for c in checks]
+
+
+@pytest.mark.slow
+def test_verify_replays_a_built_text_classifier_in_every_runtime(
+    text_root, tiny_classifier, tiny_texts_file, cpp_bin
+):
+    """The packager's own text package (tests/stages/test_text_build.py's recipe and cache, so
+    a session that runs both builds it once): its raw strings give the recorded ids everywhere."""
+    from tiny_models import tiny_text_recipe_dict
+
+    from packager.pipeline import build
+    from packager.progress import SilentReporter
+    from packager.recipe import build_recipe
+    from packager.verify import verify_package
+
+    recipe = tiny_text_recipe_dict(
+        str(tiny_texts_file),
+        str(tiny_classifier),
+        name="topics",
+        task="text-classification",
+        package={"out_dir": str(text_root / "topics")},
+    )
+    built = build(build_recipe(recipe), cache_dir=text_root / "cache", reporter=SilentReporter())
+    checks = verify_package(built.package_path, ["all"])
+    assert [c.runtime for c in checks] == ["python", "cpp", "js"]
+    assert all(c.ok for c in checks), [c.line() for c in checks]
