@@ -32,6 +32,9 @@ def lm_samples(
     for name in ("tokenizer_config.json", "special_tokens_map.json"):
         if (tokenizer_dir / name).is_file():
             shutil.copyfile(tokenizer_dir / name, tree / name)
+    template = chat_template(tokenizer_dir)
+    if template is not None:
+        (tree / CHAT_TEMPLATE).write_text(template, encoding="utf-8")
     dec = gen.Decoder(session(model))
     ids = [tok.encode(p).ids for p in prompts]
     # Every recorded token is compared: the sample runs `tokens` steps through any EOS (a
@@ -60,6 +63,36 @@ def lm_samples(
     return block, sample
 
 
+CHAT_TEMPLATE = "chat_template.jinja"
+
+
+def chat_template(folder: Path) -> str | None:
+    """The tokenizer's chat template: transformers' chat_template.jinja, else the
+    `chat_template` of tokenizer_config.json (a string, or a list whose "default" entry is)."""
+    if (folder / CHAT_TEMPLATE).is_file():
+        return (folder / CHAT_TEMPLATE).read_text(encoding="utf-8")
+    config = _json(folder / "tokenizer_config.json")
+    template = config.get("chat_template")
+    if isinstance(template, list):
+        named = {t.get("name"): t.get("template") for t in template if isinstance(t, dict)}
+        template = named.get("default")
+    return template if isinstance(template, str) and template.strip() else None
+
+
+def stop_strings(folder: Path) -> list[str]:
+    """generation_config.json's `stop_strings` (a string or a list): generation ends before them."""
+    stops = _json(folder / "generation_config.json").get("stop_strings") or []
+    stops = [stops] if isinstance(stops, str) else stops
+    return [s for s in stops if isinstance(s, str) and s]
+
+
+def _json(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    value = json.loads(path.read_text(encoding="utf-8"))
+    return value if isinstance(value, dict) else {}
+
+
 def _prefill_feeds(dec, ids: list[int]) -> dict[str, np.ndarray]:
     n = len(ids)
     feeds = {"input_ids": np.asarray([ids], np.int64)}
@@ -73,12 +106,20 @@ def _prefill_feeds(dec, ids: list[int]) -> dict[str, np.ndarray]:
 
 
 def generation_block(
-    meta: dict[str, Any], dec_info: dict[str, Any], defaults: dict[str, Any]
+    meta: dict[str, Any],
+    dec_info: dict[str, Any],
+    defaults: dict[str, Any],
+    tree: Path | None = None,
+    stops: list[str] | None = None,
 ) -> dict[str, Any]:
-    """The manifest's generation block from the exported model's metadata."""
+    """The manifest's generation block from the exported model's metadata (the chat template
+    when lm_samples wrote one into `tree`; the generation config's stop strings)."""
+    chat = {"chat_template": CHAT_TEMPLATE} if tree and (tree / CHAT_TEMPLATE).is_file() else {}
     return {
         "tokenizer": "tokenizer.json",
         "sample": "samples/generation.json",
+        **chat,
+        "stop_strings": list(stops or []),
         "eos_token_ids": list(meta.get("eos_token_ids") or []),
         "bos_token_id": meta.get("bos_token_id"),
         "context_length": meta.get("context_length"),

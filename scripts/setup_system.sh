@@ -14,6 +14,7 @@ APT_PACKAGES=(
   nlohmann-json3-dev # tests/runtimes/test_cpp_runtime.py (the C++ runtime's JSON library)
   libssl-dev         # tests/runtimes/test_cpp_runtime.py (sha256 and ed25519 via OpenSSL 3 EVP)
   libstb-dev         # tests/runtimes/test_image_runtimes.py (stb_image decodes PNG/JPEG in the C++ runtime)
+  libicu-dev         # tests/runtimes/test_text_runtimes.py (Unicode tables of the C++ runtime's WordPiece)
   openssh-server     # tests/bench/test_remote.py (a private sshd on 127.0.0.1; brings ssh too)
   qemu-user-static   # tests/bench/test_arm64.py (aarch64 python under qemu-aarch64-static)
   debootstrap        # tests/bench/test_arm64.py (builds the cached arm64 sysroot)

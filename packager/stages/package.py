@@ -125,7 +125,7 @@ def _image(tree, model: Artifact, data: Artifact, cfg: PackageStepConfig, ctx: S
 def _lm(tree, model: Artifact, data: Artifact, cfg: PackageStepConfig, ctx: StageContext):
     """A language model: tokenizer.json, the recorded greedy generation and the prefill
     samples (packager.bundle_lm); the manifest's generation block rides along in samples."""
-    from packager.bundle_lm import generation_block, lm_samples, sample_prompts
+    from packager.bundle_lm import generation_block, lm_samples, sample_prompts, stop_strings
     from packager.data.lm import rows
 
     g = cfg.generation
@@ -145,7 +145,8 @@ def _lm(tree, model: Artifact, data: Artifact, cfg: PackageStepConfig, ctx: Stag
     cache["bytes_per_token"] = 2 * m["layers"] * m["kv_heads"] * m["head_dim"] * itemsize
     defaults = {"max_new_tokens": g.max_new_tokens, "temperature": g.temperature}
     defaults |= {"top_k": g.top_k, "top_p": g.top_p}
-    block["generation"] = generation_block(m, cache, defaults)
+    stops = stop_strings(ctx.inputs["student"].file())
+    block["generation"] = generation_block(m, cache, defaults, tree, stops)
     return block, {"type": "none"}, {"type": "none"}, []
 
 
@@ -321,7 +322,7 @@ def _report_html(tree, bench: Artifact | None, cfg: PackageStepConfig, report) -
     (tree / "report.html").write_text(html, encoding="utf-8")
 
 
-@register_stage(PackageStepConfig, name="package", version=6)
+@register_stage(PackageStepConfig, name="package", version=7)
 def package(model: Artifact, cfg: PackageStepConfig, ctx: StageContext) -> Output:
     from packager._version import __version__
     from packager.bundle import file_list, zip_tree

@@ -191,20 +191,25 @@ class Package:
 
     def generate(
         self,
-        prompt: str,
+        prompt: str | Sequence[Mapping[str, Any]],
         max_new_tokens: int | None = None,
         temperature: float | None = None,
         top_k: int | None = None,
         top_p: float | None = None,
         seed: int | None = None,
         stop: Sequence[str] = (),
+        chat: bool = False,
     ) -> Iterator[str]:
         """Stream the continuation of `prompt`, piece by piece, with the KV cache (needs
-        `tokenizers`). Unset options take the package's generation defaults; temperature 0 is
-        greedy; generation ends at max_new_tokens, an EOS token, or before a `stop` string."""
+        `tokenizers`). `prompt` is a text, or chat messages [{"role", "content"}, ...] that the
+        package's chat template turns into the prompt (chat=True makes a text one user message;
+        needs jinja2); the pieces are then the assistant's reply. Unset options take the
+        package's generation defaults; temperature 0 is greedy; generation ends at
+        max_new_tokens, an EOS token, or before a stop string (`stop` and the package's)."""
         return self.lm.stream(
             prompt,
             stop,
+            chat,
             max_new_tokens=max_new_tokens,
             temperature=temperature,
             top_k=top_k,
