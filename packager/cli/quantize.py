@@ -17,21 +17,23 @@ def _sidecar(out: Path, suffix: str) -> Path:
 
 
 def _mode_for(model: str, opts: dict) -> str:
-    """--mode auto: static QDQ for a conv-heavy model, dynamic for the rest; a conv-heavy model
-    asked for dynamic hears why that is a poor choice."""
+    """--mode auto decides by compute: static QDQ for a model whose convolutions do most of the
+    multiply-accumulates (counted on the graph), dynamic for the rest; a conv-heavy model asked
+    for dynamic hears why that is a poor choice."""
     from packager.errors import RecipeError
-    from packager.quantize.kinds import conv_share, is_conv_heavy
+    from packager.quantize import kinds
 
     if not Path(model).is_file() or Path(model).suffix != ".onnx":
         return "dynamic" if opts["mode"] == "auto" else opts["mode"]  # the plan says what is wrong
     try:
-        conv, (count, share) = is_conv_heavy(Path(model)), conv_share(Path(model))
+        count, share = kinds.conv_share(Path(model), dims=dict(opts.get("dims") or {}))
     except Exception:  # not a readable ONNX model: the plan's model step says so, in one line
         return "dynamic" if opts["mode"] == "auto" else opts["mode"]
+    conv = count >= 2 and share >= kinds.CONV_HEAVY
     why = (
-        f"{model} is conv-heavy ({count} Conv holding {share:.0%} of the weights): dynamic int8 "
-        "makes its convolutions ConvInteger, which onnxruntime runs far slower than fp32 on "
-        "CPUs and which loses more accuracy than static QDQ with per-channel weights"
+        f"{model} is conv-heavy ({count} Conv doing {share:.0%} of the multiply-accumulates): "
+        "dynamic int8 makes its convolutions ConvInteger, which onnxruntime runs far slower "
+        "than fp32 on CPUs and which loses more accuracy than static QDQ with per-channel weights"
     )
     if opts["mode"] == "auto":
         if not conv:
@@ -41,9 +43,10 @@ def _mode_for(model: str, opts: dict) -> str:
                 f"--mode auto: {why}; give --calib DATA (a few hundred real inputs) for static, "
                 "or --mode dynamic to insist"
             )
-        click.echo(f"mode: static ({model} is conv-heavy: {count} Conv, {share:.0%} of weights)")
+        click.echo(f"mode: static ({model} is conv-heavy: {count} Conv, {share:.0%} of the MACs)")
         return "static"
-    if opts["mode"] == "dynamic" and conv:
+    if opts["mode"] == "dynamic" and conv and opts.get("speed_check") is False:
+        # (with the speed check on, its measurement says this, and the exit code follows it)
         click.echo(f"warning: {why}; prefer --mode static --calib DATA", err=True)
     return opts["mode"]
 
@@ -96,20 +99,16 @@ def quantize(model: str, output: str, **opts) -> None:
     after writing the best model found. Every option below --quiet is a field of the
     recipe's quantize: section (docs: the recipe reference); a mode's own options say so.
     """
-    from packager import pipeline
-    from packager.cli.config_options import given
     from packager.cli.options import check_file
     from packager.errors import CheckFailed, RecipeError
     from packager.files import publish_files, refuse_overwrite
-    from packager.plans import quantize_plan
-    from packager.progress import Reporter
     from packager.quantize.data import SUFFIXES
     from packager.quantize.schemes import SCHEMES
-    from packager.recipe import build_recipe
 
     out = Path(output)
     if out.suffix != ".onnx":
         raise RecipeError(f"-o {output}: expected a path ending in .onnx")
+    chosen = opts["mode"] == "auto"
     opts["mode"] = _mode_for(model, opts)
     for flag, value in (("--calib", opts.get("calib")), ("--eval", opts.get("eval"))):
         check_file(flag, value, SUFFIXES, "data file")
@@ -119,21 +118,17 @@ def quantize(model: str, output: str, **opts) -> None:
     inputs["--feeds"] = opts.get("feeds")
     for dest in (out, _sidecar(out, ".quantize.json"), _sidecar(out, ".search.md")):
         refuse_overwrite(dest, inputs, "-o")
-    section = given(opts, {m: s.config for m, s in SCHEMES.items()}) | {"mode": opts["mode"]}
-    stem = "".join(c if c.isalnum() or c in "_.-" else "-" for c in Path(model).stem) or "model"
-    recipe = build_recipe(
-        {
-            "name": stem.lstrip("._-") or "model",
-            "quantize": section,
-            "optimize": {"level": opts["opt_level"], "slim": opts["slim"]},
-        },
-        "edgepack quantize",
-    )
-    steps = quantize_plan(model, recipe.quantize, recipe.optimize)
-    result = pipeline.run(
-        steps, cache_dir=opts["cache_dir"], reporter=Reporter(verbose=not opts["quiet"])
-    )
-    art = result.artifact("quantize")
+    art, result = _quantize(model, opts, chosen)
+    faster = (art.meta["quantization"]["speed"] or {}).get("faster_mode")
+    if faster and chosen and (opts.get("calib") or not SCHEMES[faster].calibrates):
+        slower = art.meta["quantization"]["speed"]
+        click.echo(
+            f"mode: {faster} ({opts['mode']} ran {1 / slower['speedup']:.2f}x slower than fp32 "
+            f"here: {slower['causes'][0]})"
+        )
+        opts["mode"] = faster
+        art, result = _quantize(model, opts, chosen)
+        faster = (art.meta["quantization"]["speed"] or {}).get("faster_mode")
     files = [(art.file(), out), (art.file("quantize.json"), _sidecar(out, ".quantize.json"))]
     if art.meta.get("search"):
         files.append((art.file("search.md"), _sidecar(out, ".search.md")))
@@ -148,6 +143,54 @@ def quantize(model: str, output: str, **opts) -> None:
             f"{q['max_drop']:g} after {q['trials']} trial(s); the best model is in {out} and "
             f"every trial in {_sidecar(out, '.search.md')}",
         )
+    if faster:
+        raise CheckFailed("quantize", _slower_than_fp32(model, out, q, faster, opts))
+
+
+def _quantize(model: str, opts: dict, chosen: bool):
+    """(the quantize artifact, the run) of `model` with the options as a recipe's sections;
+    when --mode auto `chosen` the scheme, the options it does not take (--calib for dynamic)
+    are left out rather than refused."""
+    from packager import pipeline
+    from packager.cli.config_options import given
+    from packager.plans import quantize_plan
+    from packager.progress import Reporter
+    from packager.quantize.schemes import SCHEMES, fields_for
+    from packager.recipe import build_recipe
+
+    section = given(opts, {m: s.config for m, s in SCHEMES.items()}) | {"mode": opts["mode"]}
+    if chosen:
+        section = fields_for(opts["mode"], section)
+    stem = "".join(c if c.isalnum() or c in "_.-" else "-" for c in Path(model).stem) or "model"
+    recipe = build_recipe(
+        {
+            "name": stem.lstrip("._-") or "model",
+            "quantize": section,
+            "optimize": {"level": opts["opt_level"], "slim": opts["slim"]},
+        },
+        "edgepack quantize",
+    )
+    steps = quantize_plan(model, recipe.quantize, recipe.optimize)
+    result = pipeline.run(
+        steps, cache_dir=opts["cache_dir"], reporter=Reporter(verbose=not opts["quiet"])
+    )
+    return result.artifact("quantize"), result
+
+
+def _slower_than_fp32(model: str, out: Path, q: dict, faster: str, opts: dict) -> str:
+    """The one line for a model its own speed check measured slower than fp32 when a scheme
+    known to be faster exists: what was measured, why, and the command that works."""
+    from packager.quantize.schemes import SCHEMES
+
+    s = q["speed"]
+    data = f" --calib {opts['calib']}" if opts.get("calib") else " --calib DATA"
+    command = f"edgepack quantize {model} -o {out} --mode {faster}"
+    command += data if SCHEMES[faster].calibrates else ""
+    return (
+        f"the {q['mode']} model is {1 / s['speedup']:.2f}x slower than fp32 on this host "
+        f"({s['p50_ms']:.3f} ms vs {s['fp32_p50_ms']:.3f} ms: {s['causes'][0]}); it was written "
+        f"to {out}, but {faster} runs faster: {command}"
+    )
 
 
 def _summary(meta: dict, out: Path, result) -> None:

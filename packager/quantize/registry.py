@@ -58,6 +58,8 @@ class Scheme:
     opset: Callable[[Any], int | None] = _none  # the lowest opset it can be written at
     # Why a model it wrote may be no faster than fp32: (cfg, op counts onnxruntime ran, cpu).
     causes: Callable[[Any, Counter, dict[str, Any]], list[str]] = _no_causes
+    # A scheme known to run the model faster, from the ops onnxruntime ran (cfg, op counts).
+    instead: Callable[[Any, Counter], str | None] = _none
     # The op types it writes -> the latency model's op class (packager.bench.latency).
     op_classes: Mapping[str, OpClass] = field(default_factory=dict)
     settings: Callable[[Any, Any], dict[str, Any]] = _no_settings  # (cfg, quantizer): manifest

@@ -177,10 +177,12 @@ def speed_check(
         "cpu": cpu,
         "causes": [],
         "warning": None,
+        "faster_mode": None,
     }
     if q_p50 >= fp32_p50 and cfg.mode != "none":
-        causes = slow_causes(cfg, ops_after_ort(quantized), cpu, fp32_p50)
-        out["causes"] = causes
+        ran = ops_after_ort(quantized)
+        causes = slow_causes(cfg, ran, cpu, fp32_p50)
+        out["causes"], out["faster_mode"] = causes, scheme_of(cfg).instead(cfg, ran)
         out["warning"] = (
             f"{cfg.mode} model is not faster than fp32 on this host at {threads} thread(s): p50 "
             f"{q_p50:.3f} ms vs {fp32_p50:.3f} ms. Likely: " + "; ".join(causes or ["unknown"])

@@ -121,3 +121,69 @@ def test_batch_norm_is_folded_and_relu_folds_into_the_qdq_pairs(cnn, tmp_path):
     qz.write(tmp_path / "q.onnx")
     ops = {n.op_type for n in onnx.load(tmp_path / "q.onnx").graph.node}
     assert "Relu" not in ops and "BatchNormalization" not in ops and "QuantizeLinear" in ops
+
+
+def _convs_with_a_wide_head(path):
+    """Two convolutions doing ~98% of the multiply-accumulates but holding ~5% of the weights
+    (the digits teacher's shape of problem: weights would call it an MLP)."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 2000),
+    )  # fmt: skip
+    torch.onnx.export(
+        net.eval(), (torch.randn(1, 3, 32, 32),), str(path), input_names=["x"],
+        output_names=["logits"], dynamic_axes={"x": {0: "batch"}}, opset_version=17, dynamo=False,
+    )  # fmt: skip
+    return path
+
+
+def test_auto_decides_by_the_share_of_multiply_accumulates_not_of_weights(tmp_path):
+    model = _convs_with_a_wide_head(tmp_path / "m.onnx")
+    count, share = conv_share(model)
+    assert count == 2 and share > 0.95 and is_conv_heavy(model)
+    res = _invoke("quantize", model, "-o", tmp_path / "q.onnx", "--cache-dir", tmp_path / "c")
+    assert res.exit_code == 2
+    assert "2 Conv doing 98% of the multiply-accumulates" in res.output
+    assert "give --calib DATA" in res.output
+
+
+def _slow_quantized(monkeypatch):
+    """The speed check's timings as measured on a CPU where the quantized model is 5x slower
+    (timing is never asserted in tests: the verdict's consequences are)."""
+    from packager.quantize import speed
+
+    monkeypatch.setattr(
+        speed, "latency", lambda model, *a, **k: 1.0 if "/import_model/" in str(model) else 5.0
+    )
+
+
+def test_a_model_measured_slower_with_a_faster_scheme_known_exits_4_naming_it(
+    cnn, tmp_path, monkeypatch
+):
+    _slow_quantized(monkeypatch)
+    out = tmp_path / "d.onnx"
+    res = _invoke("quantize", cnn["model"], "-o", out, "--mode", "dynamic", "--cache-dir",
+                  tmp_path / "c")  # fmt: skip
+    assert res.exit_code == 4 and out.is_file()  # what was asked for is written, not shipped as ok
+    assert "the dynamic model is 5.00x slower than fp32 on this host" in res.output
+    assert f"static runs faster: edgepack quantize {cnn['model']} -o {out} --mode static" in (
+        res.output.replace("\n", " ")
+    )
+
+
+def test_auto_tries_the_faster_scheme_when_its_data_is_there(cnn, tmp_path, monkeypatch):
+    _slow_quantized(monkeypatch)
+    from packager.quantize import kinds
+
+    monkeypatch.setattr(kinds, "CONV_HEAVY", 2.0)  # as if its convs did a minority of the MACs
+    res = _invoke("quantize", cnn["model"], "-o", tmp_path / "a.onnx", "--calib", cnn["calib"],
+                  "--cache-dir", tmp_path / "c")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "mode: static (dynamic ran 5.00x slower than fp32 here: dynamic quantization of" in (
+        res.output.replace("\n", " ")
+    )
+    assert json.loads((tmp_path / "a.quantize.json").read_text())["mode"] == "static"

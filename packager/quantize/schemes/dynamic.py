@@ -74,6 +74,7 @@ SCHEME = register(
         ops=_ops,
         opset=lambda cfg: PER_CHANNEL_OPSET if cfg.per_channel else INT8_OPSET,
         causes=_causes,
+        instead=lambda cfg, ran_ops: "static" if ran_ops.get("ConvInteger", 0) else None,
         op_classes={
             "DynamicQuantizeMatMul": "gemm_dynamic",
             "MatMulInteger": "gemm_int8",
