@@ -47,8 +47,10 @@ class QuantizeConfig(Config):
     field a scheme does not take is an error when the recipe loads."""
 
     path_fields: ClassVar[tuple[str, ...]] = ("calib", "eval", "tokenizer", "feeds")
-    # The embedding-table choices this scheme takes (subclasses narrow it).
+    # The embedding-table choices this scheme takes (subclasses narrow it), and what `auto`
+    # means for it (dynamic: int8 tables, as Optimum's dynamic INT8 does).
     embedding_choices: ClassVar[tuple[str, ...]] = ("auto", "fp32", "int8", "int4")
+    auto_tables: ClassVar[str] = "fp32"
     # Whether the scheme itself writes int4 blocks (int4_symmetric applies without int4 tables).
     int4_blocks: ClassVar[bool] = False
 
@@ -69,9 +71,9 @@ class QuantizeConfig(Config):
     embeddings: Literal["auto", "fp32", "int8", "int4"] = Field(
         "auto",
         description="embedding tables (Gathers of a constant table of >= 1024 rows): auto as the "
-        "mode does (dynamic: int8, one scale per table), fp32, int8, or int4 blocks "
-        "(onnxruntime's GatherBlockQuantized, embedding_block_size values a scale). A MiniLM "
-        "word table is 11.7 of its 22.7 M parameters",
+        "mode does (dynamic: int8; the others leave them fp32), fp32, int8 (one scale per row), "
+        "or int4 blocks (onnxruntime's GatherBlockQuantized, embedding_block_size values a "
+        "scale). A MiniLM word table is 11.7 of its 22.7 M parameters",
     )
     embedding_block_size: int = Field(32, ge=16, le=1024, description="int4 embeddings: block")
     int4_symmetric: bool = Field(
@@ -194,8 +196,13 @@ class QuantizeConfig(Config):
         return self
 
     @property
+    def tables(self) -> str:
+        """What happens to embedding tables: fp32, int8 or int4 (`auto` resolved)."""
+        return self.auto_tables if self.embeddings == "auto" else self.embeddings
+
+    @property
     def int4_tables(self) -> bool:
-        return self.embeddings == "int4"
+        return self.tables == "int4"
 
     def input_paths(self) -> dict[str, str]:
         paths = {

@@ -113,16 +113,16 @@ class Quantizer:
     def write(self, dst: Path, extra_exclude: list[str] = ()) -> None:
         """Quantize the prepared graph into `dst`, `extra_exclude` kept in float too."""
         kept = list(dict.fromkeys([*self.excluded, *extra_exclude]))  # stay float, by request
-        tables = self.cfg.embeddings
-        own8 = tables == "int8" and self.scheme.int8_tables  # the scheme's pass makes them int8
-        exclude = kept if own8 else list(dict.fromkeys([*kept, *self.embedding_gathers]))
-        self.scheme.quantize(self, dst, exclude)
+        tables = self.cfg.tables
+        # Tables are a pass of their own, after the scheme's: int4 blocks (onnxruntime's
+        # GatherBlockQuantized) or int8 rows (one scale each, packager.quantize.embeddings).
+        self.scheme.quantize(self, dst, list(dict.fromkeys([*kept, *self.embedding_gathers])))
         if self.scheme.finish is not None:
             self.scheme.finish(self.cfg, self, dst)
         rest = [g for g in self.embedding_gathers if g not in kept]
-        if tables == "int4":  # a pass of its own: the scheme's quantizer has no int4 Gather
+        if tables == "int4":
             int4_gathers(dst, rest, self.cfg.embedding_block_size, self.cfg.int4_symmetric)
-        elif tables == "int8" and not own8:  # onnxruntime's Gather is 4-bit only
+        elif tables == "int8":
             int8_gathers(dst, rest)
 
     def quantizable_ops(self) -> set[str] | None:
@@ -144,8 +144,8 @@ class Quantizer:
         out |= s.settings(c, self)
         if self.upgrade is not None:
             out["opset_upgrade"] = self.upgrade
-        out["embeddings"] = c.embeddings
-        if c.embeddings == "int4":
+        out["embeddings"] = c.tables
+        if c.tables == "int4":
             out |= {"embedding_block_size": c.embedding_block_size, "symmetric": c.int4_symmetric}
         out["embedding_tables"] = len(self.embedding_gathers)
         return out

@@ -68,7 +68,6 @@ class Scheme:
     gemm_to_matmul: bool = False  # Gemm rewritten to MatMul first (MatMulNBits covers MatMul)
     int8_weights: bool = False  # writes int8 weights (reduce_range applies)
     calibrates: bool = False  # needs calibration data (a build: the training split)
-    int8_tables: bool = False  # its own pass makes embedding tables int8 (embeddings auto/int8)
     searched: Mapping[str, int] = field(default_factory=dict)  # auto's default: modality -> rank
 
     @property

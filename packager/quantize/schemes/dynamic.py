@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -17,6 +17,8 @@ from packager.quantize.schemes.static import INT8_OPSET, PER_CHANNEL_OPSET
 
 class DynamicConfig(QuantizeConfig):
     """mode: dynamic: int8 weights; activations quantized at run time (no calibration)."""
+
+    auto_tables: ClassVar[str] = "int8"  # embeddings auto: int8 rows, as Optimum's dynamic INT8
 
     mode: Literal["dynamic"] = "dynamic"
     per_channel: bool = Field(
@@ -83,7 +85,6 @@ SCHEME = register(
         },
         preprocess=True,
         int8_weights=True,
-        int8_tables=True,
         searched={"array": 1, "text": 0},
     )
 )

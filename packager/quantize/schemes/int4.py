@@ -109,7 +109,6 @@ SCHEME = register(
         op_classes={"MatMulNBits": _op_class},
         settings=_settings,
         gemm_to_matmul=True,
-        int8_tables=False,
         searched={"text": 2},
     )
 )
