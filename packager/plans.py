@@ -97,9 +97,7 @@ def _student(recipe: Recipe) -> tuple[str, list[Step]]:
     [trim_vocab]."""
     student_cfg, q = recipe.distill.student, recipe.quantize
     int4_table = (
-        q.int4_tables
-        and student_cfg.arch == "transformer"
-        and student_cfg.freeze_embeddings
+        q.int4_tables and student_cfg.arch == "transformer" and student_cfg.freeze_embeddings
     )
     distill = _bind(
         DistillStepConfig,
