@@ -39,13 +39,14 @@ def _literal_values(ann: Any) -> list[Any] | None:
 
 
 class _IntChoice(click.Choice):
-    """A choice of integers (Literal[0, 1, 2])."""
+    """A choice among integers and names (Literal["auto", 0, 1, 2]): integers come back ints."""
 
-    def __init__(self, values: list[int]):
+    def __init__(self, values: list[Any]):
         super().__init__([str(v) for v in values])
 
     def convert(self, value, param, ctx):
-        return int(super().convert(str(value), param, ctx))
+        out = super().convert(str(value), param, ctx)
+        return int(out) if out.isdigit() else out
 
 
 def option_for(name: str, info: Any, owners: list[str] | None, path: bool) -> click.Option:
@@ -74,7 +75,7 @@ def option_for(name: str, info: Any, owners: list[str] | None, path: bool) -> cl
     if typing.get_origin(ann) is tuple:
         return click.Option([flag, name], multiple=True, **{**kw, "default": ()})
     if literal is not None:
-        ints = all(isinstance(v, int) and not isinstance(v, bool) for v in literal)
+        ints = any(isinstance(v, int) and not isinstance(v, bool) for v in literal)
         kind = _IntChoice(literal) if ints else click.Choice([str(v) for v in literal])
         return click.Option([flag, name], type=kind, **kw)
     if path:

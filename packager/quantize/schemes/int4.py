@@ -22,10 +22,11 @@ class Int4Config(QuantizeConfig):
 
     mode: Literal["int4"] = "int4"
     block_size: int = Field(32, ge=16, le=1024, description="weights per scale block")
-    int4_accuracy_level: Literal[0, 1, 2, 3, 4] = Field(
-        0,
-        description="MatMulNBits compute type (0 as onnxruntime defaults: fp32; 4: int8 "
-        "activations, the fast kernels on CPUs; 1-3 fp32/fp16/bf16)",
+    int4_accuracy_level: Literal["auto", 0, 1, 2, 3, 4] = Field(
+        "auto",
+        description="MatMulNBits compute type: auto (the fastest on this CPU: 4 where it has "
+        "AVX2 or Arm dot-product instructions, else 0), 0 (onnxruntime's default: fp32), 4 "
+        "(int8 activations, the fast CPU kernels), 1-3 (fp32/fp16/bf16)",
     )
     lm_head: Literal["auto", "fp32", "int8", "int4"] = Field(
         "auto",
@@ -50,7 +51,7 @@ def _quantize(q, dst: Path, exclude: list[str]) -> None:
     blocks = {
         "block_size": cfg.block_size,
         "symmetric": cfg.int4_symmetric,
-        "accuracy_level": cfg.int4_accuracy_level,
+        "accuracy_level": accuracy_level(cfg)[0],
     }
     head = lm_head_nodes(q.model) if cfg.lm_head != "auto" else []
     model = nbits(onnx.load(str(q.graph)), 4, nodes_to_exclude=[*exclude, *head], **blocks)
@@ -66,11 +67,25 @@ def _quantize(q, dst: Path, exclude: list[str]) -> None:
         )
 
 
+def accuracy_level(cfg: Int4Config, cpu: dict[str, Any] | None = None) -> tuple[int, str]:
+    """(MatMulNBits accuracy_level, why): int4_accuracy_level, `auto` resolved on this CPU."""
+    if cfg.int4_accuracy_level != "auto":
+        return int(cfg.int4_accuracy_level), "as configured (quantize.int4_accuracy_level)"
+    if cpu is None:
+        from packager.quantize.speed import cpu_features
+
+        cpu = cpu_features()
+    if cpu["avx2"] or cpu["dotprod"]:
+        return 4, "4: this CPU runs MatMulNBits' int8-compute kernels (AVX2 / Arm dot-product)"
+    return 0, "0: this CPU has neither AVX2 nor Arm dot-product instructions for int8 compute"
+
+
 def _causes(cfg: Int4Config, ran_ops: Counter, cpu: dict[str, Any]) -> list[str]:
     out = []
-    if cfg.int4_accuracy_level != 4:
+    level = accuracy_level(cfg, cpu)[0]
+    if level != 4:
         out.append(
-            f"int4 with quantize.int4_accuracy_level = {cfg.int4_accuracy_level}: MatMulNBits "
+            f"int4 with quantize.int4_accuracy_level = {level}: MatMulNBits "
             "unpacks the 4-bit weights to fp32 and runs fp32 math; accuracy_level 4 (int8 "
             "compute) is its fast CPU kernel (without it decode ran 2.3x slower in onnxruntime's "
             "own measurements): set quantize.int4_accuracy_level = 4"
@@ -91,7 +106,8 @@ def _settings(cfg: Int4Config, q) -> dict[str, Any]:
     return {
         "block_size": cfg.block_size,
         "symmetric": cfg.int4_symmetric,
-        "accuracy_level": cfg.int4_accuracy_level,
+        "accuracy_level": accuracy_level(cfg)[0],
+        "accuracy_level_reason": accuracy_level(cfg)[1],
         "lm_head": cfg.lm_head,
         "gemm_rewritten": q.rewritten,
     }
