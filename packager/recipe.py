@@ -37,7 +37,7 @@ from packager.config import (
 )
 from packager.config.distill import POOLED_LOSSES
 from packager.config.lm import BUILTIN_LMS
-from packager.config.modalities import MODALITIES, modality_of
+from packager.config.modalities import MODALITIES, modality_of, stray_data_fields
 from packager.errors import RecipeError
 from packager.quantize.schemes import SCHEMES, QuantizeSection, quantize_config, tracks
 
@@ -162,6 +162,13 @@ class Recipe(Config):
         """The quantization scheme serves the recipe's modality (a language model takes no
         calibrated scheme and no accuracy search), and auto's modes are known schemes."""
         modality, scheme = self.modality, SCHEMES[self.quantize.mode]
+        stray = stray_data_fields(modality, self.data)
+        if stray:
+            takes = [m for m, d in MODALITIES.items() if stray[0] in d.data_fields]
+            raise ValueError(
+                f"data.{stray[0]} is read for {' or '.join(takes)} data; this recipe's data is "
+                f"{modality} ({MODALITIES[modality].summary}): drop it"
+            )
         if modality not in scheme.modalities:
             takes = ", ".join(m for m, s in SCHEMES.items() if modality in s.modalities)
             raise ValueError(

@@ -107,6 +107,12 @@ def registered() -> dict[type, StageSpec]:
 HANDLED: dict[str, dict[str, Callable[..., Any] | str]] = {}
 
 
+def handled_by(modality: str) -> dict[str, bool]:
+    """Which stages handle `modality` (True) or refuse it in words (False): the part of a
+    modality's declaration the stages own."""
+    return {s: callable(t[modality]) for s, t in HANDLED.items() if modality in t}
+
+
 class Handlers:
     """A stage's halves by modality (packager.config.modalities), chosen in one place.
 

@@ -68,3 +68,26 @@ def test_the_data_artifact_records_the_modality_every_later_stage_reads(tmp_path
     steps = [s for s in build_plan(tiny_recipe()) if s.name == "data"]
     res = run(steps, cache_dir=tmp_path, reporter=SilentReporter())
     assert steps[0].config.modality == "array" and res.artifact("data").modality == "array"
+
+
+def test_each_stage_says_whether_it_handles_a_modality():
+    from packager.stage import handled_by
+
+    lm = handled_by("lm")
+    assert lm["teacher"] and lm["distill"] and lm["quantize"] and lm["sketch"] is False
+    assert all(handled_by("array").values())
+
+
+@pytest.mark.parametrize(
+    "data, says",
+    [
+        ({"views": 3}, "data.views is read for image data; this recipe's data is array"),
+        (
+            {"prompt_column": "p"},
+            "data.prompt_column is read for lm data; this recipe's data is array",
+        ),
+    ],
+)
+def test_a_data_field_of_another_modality_is_refused_when_the_recipe_loads(data, says):
+    with pytest.raises(RecipeError, match=says):
+        tiny_recipe(data=data)

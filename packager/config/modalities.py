@@ -18,6 +18,10 @@ from typing import Any
 ARRAY_SUFFIXES = (".npz", ".npy")
 
 
+# The data: fields every modality reads (where the data is, how it splits).
+COMMON_DATA = ("source", "val_fraction", "test_fraction", "seed", "limit")
+
+
 @dataclass(frozen=True)
 class Modality:
     name: str
@@ -26,6 +30,16 @@ class Modality:
     tasks: tuple[str, ...]  # the recipe tasks it serves
     sources: str  # what data.source it reads, for the error when another is given
     reads: Callable[[Any], bool]  # (data config) -> whether this modality can read its source
+    # Its data config: the `data:` fields it reads besides COMMON_DATA; a recipe that sets
+    # another modality's field is refused when it loads.
+    data_fields: tuple[str, ...] = ()
+
+
+def stray_data_fields(modality: str, data: Any) -> list[str]:
+    """The `data:` fields set away from their defaults that `modality` does not read."""
+    takes = {*COMMON_DATA, *MODALITIES[modality].data_fields}
+    fields = type(data).model_fields
+    return [n for n, f in fields.items() if n not in takes and getattr(data, n) != f.default]
 
 
 def _array_source(data: Any) -> bool:
@@ -54,6 +68,15 @@ register_modality(
         tasks=("image-classification", "classification"),
         sources="builtin:NAME or a .npz/.npy file",
         reads=_array_source,
+        data_fields=(
+            "labels_file",
+            "label_names",
+            "sample_shape",
+            "scale",
+            "offset",
+            "mean",
+            "std",
+        ),
     )
 )
 register_modality(
@@ -64,6 +87,14 @@ register_modality(
         tasks=("image-classification",),
         sources="a folder of images, a .npz/.npy of images or a save_to_disk folder",
         reads=lambda data: True,
+        data_fields=(
+            "image",
+            "image_column",
+            "views",
+            "label_column",
+            "labels_file",
+            "label_names",
+        ),
     )
 )
 register_modality(
@@ -74,6 +105,7 @@ register_modality(
         tasks=("text-classification", "feature-extraction"),
         sources="a .txt/.jsonl/.csv/.parquet file or a save_to_disk folder",
         reads=_not_array_source,
+        data_fields=("text_column", "label_column", "max_length", "stream_batch", "eval_limit"),
     )
 )
 register_modality(
@@ -84,6 +116,15 @@ register_modality(
         tasks=("text-generation",),
         sources="a .txt/.jsonl/.csv/.parquet file or a save_to_disk folder",
         reads=_not_array_source,
+        data_fields=(
+            "text_column",
+            "max_length",
+            "stream_batch",
+            "eval_limit",
+            "prompt_column",
+            "completion_column",
+            "completions_by",
+        ),
     )
 )
 
