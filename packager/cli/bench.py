@@ -63,6 +63,7 @@ def _int_list(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write records here.")
 @click.option("--html", "html_out", type=click.Path(dir_okay=False), help="Write a report here.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Stage cache.")
+@click.option("-q", "--quiet", is_flag=True, help="Only the table, warnings and errors.")
 def bench(
     model: str,
     targets: tuple[str, ...],
@@ -79,6 +80,7 @@ def bench(
     json_out: str | None,
     html_out: str | None,
     cache_dir: str | None,
+    quiet: bool,
 ) -> None:
     """Benchmark MODEL (.onnx or .edgepack) on the host and on target profiles.
 
@@ -127,7 +129,7 @@ def bench(
         where = ".".join(str(x) for x in first["loc"])
         raise RecipeError(f"bench {where}: {first['msg'].removeprefix('Value error, ')}") from None
     steps = bench_plan([model, *others], cfg)
-    result = pipeline.run(steps, cache_dir=cache_dir, reporter=Reporter())
+    result = pipeline.run(steps, cache_dir=cache_dir, reporter=Reporter(verbose=not quiet))
     art = result.artifact("bench")
     records = read_results(art.file())
     console = make_console(160)

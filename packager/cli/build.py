@@ -73,20 +73,27 @@ def build(
     if nproc is not None:
         overrides = (*overrides, f"distill.nproc={nproc}")
     r = with_accepted_terms(load_recipe(recipe, overrides), accept_terms)
-    result = pipeline.build(
-        r,
-        cache_dir=cache_dir,
-        dry_run=dry_run,
-        reporter=Reporter(verbose=not quiet),
-        sign_key=sign_key,
-        sign_format=sign_format,
-        recipe_file=resolve_recipe_path(recipe),
-    )
+    # Stage warnings wait for the table: said once, after the measurement they are about.
+    reporter = Reporter(verbose=not quiet, hold_warnings=True)
+    try:
+        result = pipeline.build(
+            r,
+            cache_dir=cache_dir,
+            dry_run=dry_run,
+            reporter=reporter,
+            sign_key=sign_key,
+            sign_format=sign_format,
+            recipe_file=resolve_recipe_path(recipe),
+        )
+    except BaseException:
+        reporter.flush_warnings()  # what the stages said before the failure
+        raise
     console = make_console()
     if dry_run:
+        reporter.flush_warnings(console=console)
         print_plan(console, result)
     else:
-        print_build(console, result)
+        print_build(console, result, reporter)
 
 
 @click.command()
