@@ -88,8 +88,6 @@ def bench(
     thread count and memory cap) or estimated (a cost model against a target's published
     peaks). A package is benchmarked on its own samples (--dim cycles them to that length).
     """
-    import json
-
     from packager import pipeline
     from packager.bench.suite import read_results
     from packager.cli.options import check_file
@@ -135,16 +133,23 @@ def bench(
     console = make_console(160)
     print_bench(console, records, title=f"edgepack bench {Path(model).name}")
     if json_out:
-        from packager.bench.schema import SCHEMA
-
-        doc = {"schema": SCHEMA, "results": records, "warnings": art.meta["warnings"]}
-        write_text(json_out, json.dumps(doc, indent=2))
+        _write_json(json_out, records, art.meta["warnings"])
         console.print(f"json: {json_out}")
     if html_out:
         from packager.report.html import bench_report_html
 
         write_text(html_out, bench_report_html(records, title=f"edgepack bench {Path(model).name}"))
         console.print(f"html: {html_out}")
+
+
+def _write_json(path: str, records: list, warnings: list) -> None:
+    import json
+
+    from packager.bench.schema import SCHEMA
+    from packager.files import write_text
+
+    doc = {"schema": SCHEMA, "results": records, "warnings": warnings}
+    write_text(path, json.dumps(doc, indent=2))
 
 
 @click.command()

@@ -73,6 +73,7 @@ def print_lm_build(console: Console, result, report: dict[str, Any], reporter=No
         f"ran: {', '.join(result.ran) or 'nothing (all cached)'} in {result.seconds:.1f}s"
     )
     console.print(f"package: {result.package_path}")
+    _print_report_path(console, result)
 
 
 def print_build(console: Console, result, reporter=None) -> None:
@@ -136,6 +137,15 @@ def print_build(console: Console, result, reporter=None) -> None:
         )
     console.print(f"ran: {ran} in {result.seconds:.1f}s")
     console.print(f"package: {result.package_path}")
+    _print_report_path(console, result)
+
+
+def _print_report_path(console: Console, result) -> None:
+    report = result.package_path and result.package_path.with_name(
+        result.package_path.name.removesuffix(".edgepack") + ".report.html"
+    )
+    if report and report.is_file():
+        console.print(f"report:  {report}")
 
 
 def _print_ratios(console: Console, rows: list[dict[str, Any]], threads: list[int]) -> None:

@@ -43,7 +43,9 @@ def library_of(folder: Path) -> str:
     try:
         return TasksManager.infer_library_from_model(str(folder))
     except (OSError, ValueError) as err:
-        raise InputFileError(f"{folder}: not a model folder optimum knows ({one_line(err)})") from None
+        raise InputFileError(
+            f"{folder}: not a model folder optimum knows ({one_line(err)})"
+        ) from None
 
 
 def infer_task(folder: Path, library: str = "transformers") -> str:

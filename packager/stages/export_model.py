@@ -125,7 +125,9 @@ def _hf(cfg: ExportModelConfig, ctx: StageContext, raw: Path) -> dict[str, Any]:
     from packager.provenance.detect import revision_of
     from packager.sources.hf import resolve
 
-    folder = resolve(cfg.source, "SOURCE")  # a folder, hf:pkg:MODULE/DIR, or a Hub id's cached snapshot
+    folder = resolve(
+        cfg.source, "SOURCE"
+    )  # a folder, hf:pkg:MODULE/DIR, or a Hub id's cached snapshot
     library = hf_tasks.library_of(folder)
     task = hf_tasks.infer_task(folder, library) if cfg.task == "auto" else cfg.task
     try:

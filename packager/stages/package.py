@@ -316,7 +316,7 @@ def _teacher_licenses(sources: Artifact, tree) -> None:
         shutil.copyfile(sources.file(rel), dest)
 
 
-def _report_html(tree, bench: Artifact | None, cfg: PackageStepConfig, report) -> None:
+def _report_html(tree, bench: Artifact | None, cfg: PackageStepConfig, report) -> str:
     from packager.bench.suite import read_results
     from packager.report.html import bench_report_html
 
@@ -326,11 +326,12 @@ def _report_html(tree, bench: Artifact | None, cfg: PackageStepConfig, report) -
 
         extra = front_html(cfg.search)
     results = read_results(bench.file()) if bench else []
-    html = bench_report_html(results, title=report["name"], metrics=report["metrics"], extra=extra)
+    html = bench_report_html(results, title=report["name"], extra=extra, report=report)
     (tree / "report.html").write_text(html, encoding="utf-8")
+    return html
 
 
-@register_stage(PackageStepConfig, name="package", version=7)
+@register_stage(PackageStepConfig, name="package", version=8)
 def package(model: Artifact, cfg: PackageStepConfig, ctx: StageContext) -> Output:
     from packager._version import __version__
     from packager.bundle import file_list, zip_tree
@@ -361,15 +362,19 @@ def package(model: Artifact, cfg: PackageStepConfig, ctx: StageContext) -> Outpu
         manifest["search"] = cfg.search
     (tree / "report.json").write_text(_json(report, "report.json"))
     (tree / "report.md").write_text(markdown_report(report))
-    if bench or cfg.search:  # plots from the bench stage's raw latencies, accuracy from evaluate
-        _report_html(tree, bench, cfg, report)
+    html = _report_html(tree, bench, cfg, report)  # inside the package, and beside it:
+    (ctx.workdir / f"{manifest['name']}.report.html").write_text(html, encoding="utf-8")
     write_card_and_bom(tree, manifest, report, __version__)
     manifest["files"] = file_list(tree)
     (tree / "manifest.json").write_text(_json(manifest, "manifest.json"))
     name = f"{manifest['name']}.edgepack"
     zip_tree(tree, ctx.workdir / name)
     shutil.rmtree(tree)
-    return Output("package", {"file": name, "report": report, "shipped": report["shipped"]})
+    return Output(
+        "package",
+        {"file": name, "report": report, "shipped": report["shipped"],
+         "report_html": f"{manifest['name']}.report.html"},
+    )  # fmt: skip
 
 
 def _non_finite(value: Any, path: str = "") -> str | None:
