@@ -104,3 +104,11 @@ def ensure(spec: str, allow_download: bool) -> Path | None:
     if found is None and allow_download:
         return download(spec)
     return found
+
+
+def ensure_source(source: str) -> None:
+    """`--allow-download` for a recipe's `hf:OWNER/NAME[@REV]` teacher: into the cache when it
+    is not there (a folder of that name, or any other source, is left alone)."""
+    spec = source.removeprefix("hf:")
+    if source.startswith("hf:") and split_id(spec) and not Path(spec).expanduser().exists():
+        ensure(spec, allow_download=True)
