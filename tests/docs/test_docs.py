@@ -33,9 +33,8 @@ def _configs(cls: type[BaseModel], seen: dict) -> dict:
     seen[cls] = None
 
     def walk(ann):
-        if isinstance(ann, type) and issubclass(ann, BaseModel):
-            if ann not in seen:
-                _configs(ann, seen)
+        if isinstance(ann, type) and issubclass(ann, BaseModel) and ann not in seen:
+            _configs(ann, seen)
         for arg in typing.get_args(ann):
             walk(arg)
 
