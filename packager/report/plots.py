@@ -35,7 +35,7 @@ def _log(ax, which: str) -> None:
     axis = ax.xaxis if which == "x" else ax.yaxis
     plain = FuncFormatter(lambda v, _: f"{v:g}")
     axis.set_major_formatter(plain)
-    axis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if f"{v:g}"[0] in "25" else ""))
+    axis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if f"{v:.0e}"[0] in "25" else ""))
 
 
 def _row_label(r: dict[str, Any]) -> str:

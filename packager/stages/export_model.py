@@ -120,14 +120,20 @@ def _program(cfg: ExportModelConfig, ctx: StageContext, raw: Path) -> dict[str, 
 
 
 def _hf(cfg: ExportModelConfig, ctx: StageContext, raw: Path) -> dict[str, Any]:
+    from packager.config.sources import hf_folder
     from packager.export import hf_tasks
     from packager.export.hf_export import ExporterFailed
+    from packager.hub import split_id
     from packager.provenance.detect import revision_of
     from packager.sources.hf import resolve
 
-    folder = resolve(
-        cfg.source, "SOURCE"
-    )  # a folder, hf:pkg:MODULE/DIR, or a Hub id's cached snapshot
+    path = hf_folder(cfg.source)
+    if path is not None and not path.exists() and not split_id(cfg.source.removeprefix("hf:")):
+        raise InputFileError(
+            f"{path}: not found (SOURCE is a transformers folder, hf:pkg:MODULE/DIR, a Hub id in "
+            "the local Hugging Face cache, python:MODULE:FACTORY or an ExportedProgram .pt2)"
+        )
+    folder = resolve(cfg.source, "SOURCE")  # a folder, hf:pkg:, a Hub id's cached snapshot
     library = hf_tasks.library_of(folder)
     task = hf_tasks.infer_task(folder, library) if cfg.task == "auto" else cfg.task
     try:
