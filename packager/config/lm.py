@@ -3,32 +3,18 @@ steps, the data step's LM variant and the generation defaults a package records.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from packager.config.base import Config, join_relative
+from packager.config.base import Config
+from packager.config.sources import hf_source_relative
 
 # Language-model teachers trained in the build (a cached step) on the recipe's text, by name:
 # the Llama architecture, its size from teacher.kwargs (packager.sources.builtin_lm).
 BUILTIN_LMS = ("tiny-llama",)
 LayerChoice = Literal["every-other", "first-k", "block-importance"]
-
-
-def hf_source_relative(value: Any, base: Path) -> Any:
-    """An `hf:FOLDER` source joined to `base` (a hub-like owner/name with no such folder stays
-    as written, so its own check can say it looks like a Hub id)."""
-    if not isinstance(value, str) or not value.startswith("hf:"):
-        return value
-    spec = value.removeprefix("hf:")
-    if not spec.strip() or spec.startswith("pkg:"):
-        return value
-    hub_like = re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", spec) is not None
-    if hub_like and not (base / spec).exists():
-        return value
-    return "hf:" + join_relative(spec, base)
 
 
 class CausalStudentConfig(Config):

@@ -258,11 +258,18 @@ class ExportModelConfig(Config):
     path_fields: ClassVar[tuple[str, ...]] = ("weights", "import_path", "feeds")
 
     source: str = Field(
-        description="hf:FOLDER (a transformers folder, exported by optimum-onnx), "
+        description="hf:FOLDER (a transformers or sentence-transformers folder, exported by "
+        "optimum-onnx), hf:pkg:MODULE/DIR (a folder inside an installed Python package), "
+        "hf:OWNER/NAME[@REVISION] (a Hub id in the local Hugging Face cache), "
         "python:MODULE:FACTORY (an nn.Module factory; needs inputs) or a torch.export "
         "ExportedProgram file (.pt2)"
     )
-    task: str = Field("auto", description="hf: any task optimum-onnx exports; auto: from config")
+    task: str = Field(
+        "auto",
+        description="hf: any task optimum-onnx exports; auto: what optimum detects "
+        "(feature-extraction for sentence-transformers, image-classification for timm), "
+        "else from config.json's architecture",
+    )
     weights: str | None = Field(None, description="python: .safetensors or weights-only .pt")
     kwargs: dict[str, Any] = Field(default_factory=dict, description="python: factory kwargs")
     import_path: str | None = Field(None, description="python: the folder MODULE is imported from")
@@ -308,12 +315,15 @@ class ExportModelConfig(Config):
         return self
 
     def input_paths(self) -> dict[str, str]:
-        from packager.config.sources import python_module_file
+        from packager.config.sources import hf_folder, python_module_file
 
         paths = {"weights": self.weights, "feeds": self.feeds}
         if self.kind == "python":
             module = python_module_file(self.source, self.import_path)
             paths["module"] = str(module) if module else None
+        elif self.kind == "hf":  # a folder, hf:pkg:MODULE/DIR or a Hub id's cached snapshot
+            folder = hf_folder(self.source)
+            paths["source"] = str(folder) if folder else None
         else:
-            paths["source"] = str(Path(self.source.removeprefix("hf:")).expanduser())
+            paths["source"] = str(Path(self.source).expanduser())
         return {k: v for k, v in paths.items() if v}

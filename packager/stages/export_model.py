@@ -120,24 +120,32 @@ def _program(cfg: ExportModelConfig, ctx: StageContext, raw: Path) -> dict[str, 
 
 
 def _hf(cfg: ExportModelConfig, ctx: StageContext, raw: Path) -> dict[str, Any]:
+    from packager.config.sources import hf_folder
     from packager.export import hf_tasks
     from packager.export.hf_export import ExporterFailed
+    from packager.hub import split_id
+    from packager.provenance.detect import revision_of
+    from packager.sources.hf import resolve
 
-    folder = Path(cfg.source.removeprefix("hf:")).expanduser()
-    if not folder.exists():
+    path = hf_folder(cfg.source)
+    if path is not None and not path.exists() and not split_id(cfg.source.removeprefix("hf:")):
         raise InputFileError(
-            f"{folder}: not found (SOURCE is a transformers folder, python:MODULE:FACTORY or an "
-            "ExportedProgram .pt2; edgepack works offline, so a Hub id must be downloaded first)"
+            f"{path}: not found (SOURCE is a transformers folder, hf:pkg:MODULE/DIR, a Hub id in "
+            "the local Hugging Face cache, python:MODULE:FACTORY or an ExportedProgram .pt2)"
         )
-    if not (folder / "config.json").is_file():
-        raise InputFileError(f"{folder}: no config.json in it (not a transformers model folder)")
-    task = hf_tasks.infer_task(folder) if cfg.task == "auto" else cfg.task
+    folder = resolve(cfg.source, "SOURCE")  # a folder, hf:pkg:, a Hub id's cached snapshot
+    library = hf_tasks.library_of(folder)
+    task = hf_tasks.infer_task(folder, library) if cfg.task == "auto" else cfg.task
     try:
-        hf_tasks.export_folder(folder, raw, task, cfg.opset)
+        sidecars = hf_tasks.export_folder(folder, raw, task, cfg.opset, library)
     except ExporterFailed as err:
         raise StageError(ctx.step, str(err)) from err
-    return {"exporter": "optimum-onnx main_export", "task": task,
-            "parity": lambda out: hf_tasks.parity(folder, task, out, cfg.dims), "guessed": {}}  # fmt: skip
+    for name in sidecars:  # tokenizer and config: beside the model, as optimum-cli leaves them
+        shutil.move(str(raw.parent / name), ctx.workdir / name)
+    return {"exporter": "optimum-onnx main_export", "task": task, "library": library,
+            "sidecars": sidecars, "revision": revision_of(folder),
+            "parity": lambda out: hf_tasks.parity(folder, task, out, cfg.dims, library),
+            "guessed": {}}  # fmt: skip
 
 
 _HANDLERS = {"hf": _hf, "python": _python, "program": _program}
@@ -164,7 +172,7 @@ def _check(cfg: ExportModelConfig, ctx: StageContext, out: Path, rows: list[dict
     return worst["max_abs_diff"]
 
 
-@register_stage(ExportModelConfig, name="export_model")
+@register_stage(ExportModelConfig, name="export_model", version=2)
 def export_model(_inp: None, cfg: ExportModelConfig, ctx: StageContext) -> Output:
     from packager.export.external import finish
     from packager.export.torch_export import parity_at
@@ -196,6 +204,9 @@ def export_model(_inp: None, cfg: ExportModelConfig, ctx: StageContext) -> Outpu
             "source": cfg.source,
             "exporter": made["exporter"],
             "task": made.get("task"),
+            "library": made.get("library"),
+            "files": made.get("sidecars", []),  # tokenizer/config files beside model.onnx
+            "revision": made.get("revision"),  # a Hub snapshot's commit, a git commit
             "opset": cfg.opset,
             "external_data": "model.onnx.data" if external else None,
             "parity": rows,
