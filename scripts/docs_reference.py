@@ -75,6 +75,8 @@ def union_members(field) -> list[tuple[str | None, type]]:
 
     def walk(ann: Any) -> list[tuple[str | None, type]]:
         base, meta = _strip(ann)
+        if hasattr(base, "union_members"):  # a union of registered classes (quantize: schemes)
+            return list(base.union_members())
         if _is_union(base):
             return [m for a in get_args(base) for m in walk(a)]
         if isinstance(base, type) and issubclass(base, BaseModel):
@@ -184,7 +186,11 @@ def recipe_reference() -> str:
             f"| `{name}` | `{_cell(type_name(field.annotation))}` | `{default_text(field)}` | "
             f"{_cell(field.description or '')} |"
         )
-    out += ["", "Sections: " + ", ".join(f"`{n}`" for n, *_ in dict.fromkeys(sections)), ""]
+    out += [
+        "",
+        "Sections: " + ", ".join(f"`{n}`" for n in dict.fromkeys(s[0] for s in sections)),
+        "",
+    ]
     for name, cls, tag, disc, tagged in sections:
         _section(name, cls, tag if tagged else None, disc, out)
     return "\n".join(out) + "\n"
