@@ -65,6 +65,7 @@ def _config(source: str, opts: dict):
             dynamo=dynamo,
             atol=opts["atol"],
             feeds=_abs(opts["feeds"]),
+            exporter=opts["exporter"],
         )
     except ValidationError as err:
         e = err.errors()[0]
@@ -101,6 +102,12 @@ def _abs(path: str | None) -> str | None:
 )  # fmt: skip
 @click.option("--atol", type=float, default=1e-4, show_default=True, help="Parity tolerance.")
 @click.option("--feeds", type=click.Path(dir_okay=False), help="Real inputs (.npz) to check on.")
+@click.option(
+    "--exporter", type=click.Choice(["auto", "genai", "optimum", "torch"]), default="auto",
+    show_default=True,
+    help="--task text-generation-with-past: onnxruntime-genai's model builder, optimum or torch "
+    "(auto: the builder where it knows the model, then optimum, then torch).",
+)  # fmt: skip
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Stage cache.")
 @click.option("-q", "--quiet", is_flag=True, help="Only the summary and errors.")
 def export(source: str, output: str, **opts) -> None:

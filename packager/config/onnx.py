@@ -14,11 +14,18 @@ class ExportConfig(Config):
     opset: int = Field(17, ge=13, le=21)
     dynamo: bool = Field(False, description="torch.onnx.export(dynamo=...), chosen explicitly")
     atol: float = Field(1e-4, gt=0, description="max |onnx - torch| on the test split")
-    exporter: Literal["auto", "optimum", "torch"] = Field(
+    exporter: Literal["auto", "genai", "optimum", "torch"] = Field(
         "auto",
-        description="transformers models: optimum-onnx's main_export, torch.onnx.export, or "
-        "auto (optimum, falling back to torch when it does not support the architecture)",
+        description="transformers models: onnxruntime-genai's model builder (causal LMs only: "
+        "fused attention, a shared KV buffer), optimum-onnx's main_export, torch.onnx.export, "
+        "or auto (causal LMs: the builder where it is installed and knows the architecture; "
+        "then optimum, falling back to torch when it does not support the architecture)",
     )
+
+    def input_paths(self) -> dict[str, str]:
+        from packager.config.lm import genai_builder_stamps
+
+        return genai_builder_stamps() if self.exporter in ("auto", "genai") else {}
 
 
 class OptimizeConfig(Config):
@@ -253,6 +260,11 @@ class ExportModelConfig(Config):
     )
     atol: float = Field(1e-4, gt=0, description="max |onnx - torch| allowed at every shape")
     feeds: str | None = Field(None, description="an .npz of real inputs, checked as one more shape")
+    exporter: Literal["auto", "genai", "optimum", "torch"] = Field(
+        "auto",
+        description="task text-generation-with-past: onnxruntime-genai's model builder, "
+        "optimum, torch, or auto (the builder where it knows the model, then optimum, then torch)",
+    )
 
     @property
     def kind(self) -> Literal["hf", "python", "program"]:
@@ -290,4 +302,8 @@ class ExportModelConfig(Config):
             paths["module"] = str(module) if module else None
         else:
             paths["source"] = str(Path(self.source.removeprefix("hf:")).expanduser())
+            if self.exporter in ("auto", "genai"):
+                from packager.config.lm import genai_builder_stamps
+
+                paths |= genai_builder_stamps()
         return {k: v for k, v in paths.items() if v}

@@ -158,7 +158,7 @@ def _lm(model_art: Artifact, cfg: ExportConfig, ctx: StageContext) -> Output:
 
     folder, out = model_art.file(), ctx.workdir / "model.onnx"
     try:
-        exporter = lm_export.export_lm(folder, out, cfg.opset, cfg.exporter)
+        exporter = lm_export.export_lm(folder, out, cfg.opset, cfg.exporter, log=ctx.log)
     except hf_export.ExporterFailed as err:
         raise StageError(ctx.step, str(err)) from err
     for name in (
@@ -206,6 +206,6 @@ def _lm(model_art: Artifact, cfg: ExportConfig, ctx: StageContext) -> Output:
 _HANDLERS = {"array": _array, "text": _text, "image": _image, "lm": _lm}
 
 
-@register_stage(ExportConfig, version=3)
+@register_stage(ExportConfig, version=4)
 def export(model_art: Artifact, cfg: ExportConfig, ctx: StageContext) -> Output:
     return _HANDLERS[model_art.modality](model_art, cfg, ctx)
