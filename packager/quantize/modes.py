@@ -24,6 +24,7 @@ from packager.quantize.data import CalibrationReader, Source
 from packager.quantize.embeddings import embedding_gathers, int4_gathers, int8_gathers
 from packager.quantize.graph import gemm_to_matmul, keep_outputs_float, name_nodes
 from packager.quantize.nbits import lm_head_nodes, nbits
+from packager.quantize.tied import share_tied_table
 
 CALIBRATION = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
 # Histogram settings onnxruntime's create_calibrator takes but quantize_static does not pass on.
@@ -142,6 +143,7 @@ class Quantizer:
         self.model = onnx.load(str(self.graph))
         self.excluded, self.warnings = resolve_exclusions(self.model, cfg)
         self.embedding_gathers = embedding_gathers(self.model)
+        self.tied_table = False
 
     def run(self, dst: Path, extra_exclude: list[str] = ()) -> None:
         kept = list(dict.fromkeys([*self.excluded, *extra_exclude]))  # stay float, by request
@@ -153,6 +155,8 @@ class Quantizer:
         if c.mode == "static" and c.format == "qdq" and c.float_outputs:
             self.float_outputs = keep_outputs_float(dst)
         rest = [g for g in self.embedding_gathers if g not in kept]
+        if tables == "int4" and c.mode == "int4":  # a table tied to the head: its blocks, once
+            self.tied_table = share_tied_table(dst)
         if tables == "int4":  # a pass of its own: the mode's quantizer has no int4 Gather
             int4_gathers(dst, rest, self.cfg)
         elif tables == "int8" and not dynamic8:  # int4 mode: onnxruntime's Gather is 4-bit only
@@ -333,6 +337,8 @@ class Quantizer:
         if out["embeddings"] == "int4":
             out |= {"embedding_block_size": c.embedding_block_size, "symmetric": c.int4_symmetric}
         out["embedding_tables"] = len(self.embedding_gathers)
+        if self.tied_table:
+            out["tied_table"] = "int4, read from the LM head's blocks (GatherBlockQuantized)"
         return out
 
 

@@ -88,10 +88,12 @@ def describe_lm(model) -> dict[str, Any]:
 
 
 def save_lm(model, src_tokenizer: Path, dest: Path) -> None:
-    """The model (safetensors) and the source's tokenizer files, as one transformers folder."""
+    """The model (safetensors) and the source's tokenizer files (its chat template too), as one
+    transformers folder."""
     import shutil
 
     model.save_pretrained(str(dest), safe_serialization=True)
-    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+    names = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+    for name in (*names, "chat_template.jinja"):
         if (Path(src_tokenizer) / name).is_file():
             shutil.copyfile(Path(src_tokenizer) / name, dest / name)

@@ -125,7 +125,7 @@ def _image(tree, model: Artifact, data: Artifact, cfg: PackageStepConfig, ctx: S
 def _lm(tree, model: Artifact, data: Artifact, cfg: PackageStepConfig, ctx: StageContext):
     """A language model: tokenizer.json, the recorded greedy generation and the prefill
     samples (packager.bundle_lm); the manifest's generation block rides along in samples."""
-    from packager.bundle_lm import generation_block, lm_samples, sample_prompts
+    from packager.bundle_lm import genai_files, generation_block, lm_samples, sample_prompts
     from packager.data.lm import rows
 
     g = cfg.generation
@@ -146,6 +146,9 @@ def _lm(tree, model: Artifact, data: Artifact, cfg: PackageStepConfig, ctx: Stag
     defaults = {"max_new_tokens": g.max_new_tokens, "temperature": g.temperature}
     defaults |= {"top_k": g.top_k, "top_p": g.top_p}
     block["generation"] = generation_block(m, cache, defaults)
+    export = ctx.inputs["export"]
+    block["generation"] |= genai_files(tree, export.path, ctx.inputs["student"].file(), defaults)
+    block["generation"]["exporter"] = export.meta.get("exporter")
     return block, {"type": "none"}, {"type": "none"}, []
 
 
