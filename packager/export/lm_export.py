@@ -55,6 +55,21 @@ def export_lm(
         return export_torch(folder, out, opset)
 
 
+def describe(exporter: str) -> str:
+    """What the manifest and the export record say made the graph, with the versions."""
+    if exporter == "genai":
+        from packager.export.genai_builder import pins
+
+        v = pins()
+        return (
+            f"onnxruntime-genai model builder {v['onnxruntime-genai']} "
+            f"(transformers {v['transformers']})"
+        )
+    return {"optimum": "optimum-onnx main_export", "torch": "torch.onnx.export(dynamo=False)"}[
+        exporter
+    ]
+
+
 def export_genai(folder: Path, out: Path) -> str:
     """The builder's fp32 graph of `folder` as one file `out` (weights beside it only past
     2 GiB), genai_config.json beside it; BuilderUnavailable when it cannot."""

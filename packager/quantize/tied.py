@@ -36,7 +36,7 @@ def share_tied_table(path: Path) -> bool:
     if head is None:
         return False
     attrs = {a.name: a.i for a in head.attribute}
-    if attrs.get("bits") != 4 or len(head.input) > 3 and head.input[3]:
+    if attrs.get("bits") != 4 or (len(head.input) > 3 and head.input[3]):
         return False
     k, n, block = attrs["K"], attrs["N"], attrs["block_size"]
     producers = {o: x for x in model.graph.node for o in x.output}
@@ -55,7 +55,7 @@ def share_tied_table(path: Path) -> bool:
         None,
     )
     blocks = inits.get(head.input[1])  # (N, K / block, block / 2) uint8
-    if lookup is None or k % block or blocks is None or list(blocks.dims)[0] != n:
+    if lookup is None or k % block or blocks is None or blocks.dims[0] != n:
         return False
     transpose = producers[lookup.input[0]]
     shape_name = f"{head.input[1]}_rows_shape"

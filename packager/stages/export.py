@@ -198,7 +198,8 @@ def _lm(model_art: Artifact, cfg: ExportConfig, ctx: StageContext) -> Output:
         k: model_art.meta.get(k) for k in (*keep, "eos_token_ids", "bos_token_id", "pad_token_id")
     }
     meta |= {"file": "model.onnx", "precision": "fp32", "task": model_art.meta["task"]}
-    meta |= {"exporter": exporter, "tokenizer": "tokenizer.json", "modality": "lm"}
+    meta |= {"exporter": lm_export.describe(exporter), "tokenizer": "tokenizer.json"}
+    meta |= {"modality": "lm", "genai_config": (ctx.workdir / lm_export.GENAI_CONFIG).is_file()}
     meta |= {"size_bytes": out.stat().st_size, "parity": p, "parity_max_abs_diff": worst}
     return Output("onnx", {**meta, **io_spec(out)})
 

@@ -167,15 +167,9 @@ def _hf_lm(cfg: ExportModelConfig, ctx: StageContext, folder: Path, raw: Path) -
             )
         return lm_export.parity_rows(p, prompts)
 
-    return {"exporter": _EXPORTERS[exporter], "task": lm_export.TASK, "parity": parity,
+    return {"exporter": lm_export.describe(exporter), "task": lm_export.TASK, "parity": parity,
             "guessed": {}, "opset_fixed": exporter == "genai"}  # fmt: skip
 
-
-_EXPORTERS = {
-    "genai": "onnxruntime-genai model builder",
-    "optimum": "optimum-onnx main_export",
-    "torch": "torch.onnx.export(dynamo=False)",
-}
 
 _HANDLERS = {"hf": _hf, "python": _python, "program": _program}
 

@@ -25,9 +25,9 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning"),
 ]
 BUILT_BY = {
-    "llama": "onnxruntime-genai model builder",
-    "qwen2": "onnxruntime-genai model builder",
-    "phi3": "onnxruntime-genai model builder",
+    "llama": "onnxruntime-genai model builder 0.18.0 (transformers 5.23.0)",
+    "qwen2": "onnxruntime-genai model builder 0.18.0 (transformers 5.23.0)",
+    "phi3": "onnxruntime-genai model builder 0.18.0 (transformers 5.23.0)",
     "gpt2": "optimum-onnx main_export",
 }
 needs_builder = pytest.mark.skipif(
