@@ -115,3 +115,46 @@ def test_distill_none_with_generate_is_one_error_line(tmp_path):
     )  # fmt: skip
     assert "set generate.enabled = false" in one_error_line(proc)
     shutil.rmtree(folder)
+
+
+def test_the_genai_benchmarks_children_measure_both_runtimes_on_the_package(packed, tmp_path):
+    """scripts/bench_lm_genai.py's fast version: its child measures prefill, decode and peak RSS
+    through edgepack's runtime and through onnxruntime-genai (the package folder is a genai
+    model folder), and both agree with the recorded greedy tokens teacher-forced."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("onnxruntime_genai", reason="pip install onnxruntime-genai")
+    root, _ = packed
+    folder = tmp_path / "pkg"
+    with zipfile.ZipFile(root / "dist" / "lm-pack.edgepack") as zf:
+        zf.extractall(folder)
+    sample = json.loads((folder / "samples" / "generation.json").read_text())
+    seq = sample["prompt_ids"][0] + sample["generated_ids"][0]
+    ref = [*[-1] * (len(sample["prompt_ids"][0]) - 1), *sample["generated_ids"][0]]
+    script = Path(__file__).resolve().parents[2] / "scripts" / "bench_lm_genai.py"
+    for variant in ("edgepack", "genai"):
+        out = {}
+        for what in ("speed", "agreement"):
+            spec = {"variant": variant, "path": str(folder), "threads": 1, "what": what,
+                    "prompt": seq[:8], "decode": 4, "max_length": len(seq) + 1,
+                    "seqs": [seq], "ref": [ref]}  # fmt: skip
+            (tmp_path / "spec.json").write_text(json.dumps(spec))
+            proc = subprocess.run([sys.executable, script, "--child", tmp_path / "spec.json"],
+                                  capture_output=True, text=True, timeout=300)  # fmt: skip
+            assert proc.returncode == 0, proc.stderr[-2000:]
+            out |= json.loads(proc.stdout.strip().splitlines()[-1])
+        assert out["prefill_ms"] > 0 and out["decode_tps"] > 0 and out["peak_rss_mb"] > 10
+        assert out["positions"] == len(seq) - 1
+        assert round(out["agreement"] * out["positions"]) == len(sample["generated_ids"][0])
+
+
+def test_the_genai_benchmark_refuses_an_unknown_shape_in_one_line():
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "bench_lm_genai.py"
+    proc = subprocess.run(
+        [sys.executable, script, "--shapes", "gpt-5"], capture_output=True, text=True, timeout=120
+    )
+    assert "--shapes: unknown ['gpt-5']" in one_error_line(proc)

@@ -73,6 +73,7 @@ class Decoder:
         self._pairs = [(n, PRESENT + n[len(PAST) :]) for n in self.past_names]
         self._past: dict[str, Any] = {}
         self._buffers: dict[str, np.ndarray] = {}  # shared mode: the arrays the values wrap
+        self._binding: Any = None  # shared mode: bound to the buffers once
         self.length = 0
 
     def kv_bytes_per_token(self) -> int:
@@ -81,8 +82,9 @@ class Decoder:
 
     def reset(self, batch: int = 1) -> None:
         self.length = 0
-        if self.shared:
-            self._allocate(batch, self.capacity)
+        if self.shared:  # the buffers stay: the attention reads only the first `length` positions
+            if not self._buffers or next(iter(self._buffers.values())).shape[0] != batch:
+                self._allocate(batch, self.capacity)
             return
         empty = np.zeros((batch, self.kv_heads, 0, self.head_dim), self.cache_dtype)
         self._past = {n: _ortvalue(empty) for n in self.past_names}
@@ -97,6 +99,7 @@ class Decoder:
             for n, buf in self._buffers.items():
                 buf[:, :, : self.length] = old[n][:, :, : self.length]
         self._past = {n: _ortvalue(buf) for n, buf in self._buffers.items()}
+        self._binding = None
 
     def forward(self, ids: np.ndarray, keep_all: bool = False) -> Step:
         """Run `ids` (batch, n) after the cached positions; the cache grows by n."""
@@ -107,22 +110,26 @@ class Decoder:
             self.reset(ids.shape[0])
         batch, n = ids.shape
         total = self.length + n
-        binding = self.session.io_binding()
+        if self.shared and total > next(iter(self._buffers.values())).shape[2]:
+            self._allocate(batch, max(total, 2 * next(iter(self._buffers.values())).shape[2]))
+        binding = self._binding if self.shared else None
+        if binding is None:  # logits first (values[0]), then the cache
+            binding = self.session.io_binding()
+            binding.bind_output("logits")
+            for past, present in self._pairs:
+                binding.bind_ortvalue_input(past, self._past[past])
+                if self.shared:  # the attention writes positions length..total-1 into it
+                    binding.bind_ortvalue_output(present, self._past[past])
+                else:
+                    binding.bind_output(present)
+            self._binding = binding if self.shared else None  # shared: bound once per buffer
         binding.bind_cpu_input("input_ids", ids)
         if self.has_mask:
             binding.bind_cpu_input("attention_mask", np.ones((batch, total), np.int64))
         if self.has_positions:
             positions = np.arange(self.length, total, dtype=np.int64)[None]
             binding.bind_cpu_input("position_ids", np.repeat(positions, batch, 0))
-        binding.bind_output("logits")
-        if self.shared and total > next(iter(self._buffers.values())).shape[2]:
-            self._allocate(batch, max(total, 2 * next(iter(self._buffers.values())).shape[2]))
-        for past, present in self._pairs:
-            binding.bind_ortvalue_input(past, self._past[past])
-            if self.shared:  # the attention writes positions length..total-1 into it
-                binding.bind_ortvalue_output(present, self._past[past])
-            else:
-                binding.bind_output(present)
+        binding.bind_output("logits")  # a fresh value each step (the caller keeps the last one)
         self.session.run_with_iobinding(binding)
         values = binding.get_outputs()
         if not self.shared:
