@@ -4,6 +4,7 @@ are the ones the pruned graph gives one step at a time."""
 
 from __future__ import annotations
 
+import edgepack_runtime.generation as gen
 import numpy as np
 import onnx
 import pytest
@@ -13,7 +14,6 @@ from packager.export import genai_builder
 from packager.export.lm_export import export_genai
 from packager.export.lm_graph import all_positions, is_pruned
 from packager.onnx_utils import session
-from packager.runtime import load_runtime
 
 pytestmark = pytest.mark.skipif(
     not genai_builder.installed(), reason="onnxruntime-genai's builder: make genai-builder"
@@ -21,7 +21,6 @@ pytestmark = pytest.mark.skipif(
 
 
 def test_the_all_positions_view_gives_the_logits_of_every_step(tmp_path):
-    gen = load_runtime().generation
     folder = tiny_causal_lm_folder(tmp_path / "qwen2", "qwen2", layers=2, hidden=64)
     pruned, view = tmp_path / "pruned.onnx", tmp_path / "view.onnx"
     export_genai(folder, pruned)
