@@ -74,6 +74,7 @@ def _config(source: str, opts: dict):
             dynamo=dynamo,
             atol=opts["atol"],
             feeds=_abs(opts["feeds"]),
+            exporter=opts["exporter"],
         )
     except ValidationError as err:
         e = err.errors()[0]
@@ -123,8 +124,15 @@ def _abs(path: str | None) -> str | None:
     help="--package: tokens per text.",
 )  # fmt: skip
 @click.option(
-    "--allow-download", is_flag=True,
+    "--allow-download",
+    is_flag=True,
     help="A Hub id not in the local Hugging Face cache: download it (else: offline).",
+)
+@click.option(
+    "--exporter", type=click.Choice(["auto", "genai", "optimum", "torch"]), default="auto",
+    show_default=True,
+    help="--task text-generation-with-past: onnxruntime-genai's model builder, optimum or torch "
+    "(auto: the builder where it knows the model, then optimum, then torch).",
 )  # fmt: skip
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Stage cache.")
 @click.option("-q", "--quiet", is_flag=True, help="Only the summary and errors.")

@@ -3,6 +3,8 @@ steps, the data step's LM variant and the generation defaults a package records.
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 from typing import Any, Literal
 
@@ -15,6 +17,23 @@ from packager.config.sources import hf_source_relative
 # the Llama architecture, its size from teacher.kwargs (packager.sources.builtin_lm).
 BUILTIN_LMS = ("tiny-llama",)
 LayerChoice = Literal["every-other", "first-k", "block-importance"]
+GENAI_BUILDER_ENV = "EDGEPACK_GENAI_BUILDER"
+
+
+def genai_builder_home() -> Path:
+    """Where onnxruntime-genai's model builder is installed (packager.export.genai_builder):
+    $EDGEPACK_GENAI_BUILDER, else genai-builder in this Python's environment."""
+    return Path(os.environ.get(GENAI_BUILDER_ENV) or Path(sys.prefix) / "genai-builder")
+
+
+def genai_builder_stamps() -> dict[str, str]:
+    """The builder's files that say its version and its transformers', for the keys of the
+    steps that may run it (a build with and without the builder installed differ)."""
+    home = genai_builder_home()
+    return {
+        "genai_builder": str(home / "onnxruntime_genai" / "__init__.py"),
+        "genai_builder_transformers": str(home / "transformers" / "__init__.py"),
+    }
 
 
 class CausalStudentConfig(Config):

@@ -14,11 +14,18 @@ class ExportConfig(Config):
     opset: int = Field(17, ge=13, le=21)
     dynamo: bool = Field(False, description="torch.onnx.export(dynamo=...), chosen explicitly")
     atol: float = Field(1e-4, gt=0, description="max |onnx - torch| on the test split")
-    exporter: Literal["auto", "optimum", "torch"] = Field(
+    exporter: Literal["auto", "genai", "optimum", "torch"] = Field(
         "auto",
-        description="transformers models: optimum-onnx's main_export, torch.onnx.export, or "
-        "auto (optimum, falling back to torch when it does not support the architecture)",
+        description="transformers models: onnxruntime-genai's model builder (causal LMs only: "
+        "fused attention, a shared KV buffer), optimum-onnx's main_export, torch.onnx.export, "
+        "or auto (causal LMs: the builder where it is installed and knows the architecture; "
+        "then optimum, falling back to torch when it does not support the architecture)",
     )
+
+    def input_paths(self) -> dict[str, str]:
+        from packager.config.lm import genai_builder_stamps
+
+        return genai_builder_stamps() if self.exporter in ("auto", "genai") else {}
 
 
 class OptimizeConfig(Config):
@@ -286,6 +293,11 @@ class ExportModelConfig(Config):
     )
     atol: float = Field(1e-4, gt=0, description="max |onnx - torch| allowed at every shape")
     feeds: str | None = Field(None, description="an .npz of real inputs, checked as one more shape")
+    exporter: Literal["auto", "genai", "optimum", "torch"] = Field(
+        "auto",
+        description="task text-generation-with-past: onnxruntime-genai's model builder, "
+        "optimum, torch, or auto (the builder where it knows the model, then optimum, then torch)",
+    )
 
     @property
     def kind(self) -> Literal["hf", "python", "program"]:
@@ -324,6 +336,10 @@ class ExportModelConfig(Config):
         elif self.kind == "hf":  # a folder, hf:pkg:MODULE/DIR or a Hub id's cached snapshot
             folder = hf_folder(self.source)
             paths["source"] = str(folder) if folder else None
+            if self.exporter in ("auto", "genai"):
+                from packager.config.lm import genai_builder_stamps
+
+                paths |= genai_builder_stamps()
         else:
             paths["source"] = str(Path(self.source).expanduser())
         return {k: v for k, v in paths.items() if v}

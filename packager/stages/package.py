@@ -125,28 +125,19 @@ def _image(tree, model: Artifact, data: Artifact, cfg: PackageStepConfig, ctx: S
 def _lm(tree, model: Artifact, data: Artifact, cfg: PackageStepConfig, ctx: StageContext):
     """A language model: tokenizer.json, the recorded greedy generation and the prefill
     samples (packager.bundle_lm); the manifest's generation block rides along in samples."""
-    from packager.bundle_lm import generation_block, lm_samples, sample_prompts, stop_strings
+    from packager.bundle_lm import generation, lm_samples, sample_prompts
     from packager.data.lm import rows
 
     g = cfg.generation
     prompts = sample_prompts(list(rows(data.path, "test", g.sample_prompts)))
-    m = ctx.inputs["student"].meta  # the shape and special ids of the distilled model
-    eos = m.get("eos_token_ids") or []
-    block, _ = lm_samples(
-        tree, tree / "model.onnx", ctx.inputs["student"].file(), prompts, g.sample_tokens, eos
+    student = ctx.inputs["student"]  # the shape and special ids of the distilled model
+    eos = student.meta.get("eos_token_ids") or []
+    block, _ = lm_samples(tree, tree / "model.onnx", student.file(), prompts, g.sample_tokens, eos)
+    export = ctx.inputs["export"]
+    block["generation"] = generation(
+        student.meta, g.model_dump(), tree, student.file(), export.path
     )
-    itemsize = 4
-    cache = {
-        "layers": m["layers"],
-        "kv_heads": m["kv_heads"],
-        "head_dim": m["head_dim"],
-        "dtype": "float32",
-    }
-    cache["bytes_per_token"] = 2 * m["layers"] * m["kv_heads"] * m["head_dim"] * itemsize
-    defaults = {"max_new_tokens": g.max_new_tokens, "temperature": g.temperature}
-    defaults |= {"top_k": g.top_k, "top_p": g.top_p}
-    stops = stop_strings(ctx.inputs["student"].file())
-    block["generation"] = generation_block(m, cache, defaults, tree, stops)
+    block["generation"]["exporter"] = export.meta.get("exporter")
     return block, {"type": "none"}, {"type": "none"}, []
 
 
