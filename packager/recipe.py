@@ -8,6 +8,7 @@ that they are checked exactly like the file.
 from __future__ import annotations
 
 import json
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -286,7 +287,7 @@ def _format_error(source: str, err: ValidationError) -> str:
             continue
         parts.append(str(part))
         ann = model.model_fields.get(str(part)) if i < len(e["loc"]) - 1 else None
-        model = ann.annotation if ann and isinstance(ann.annotation, type) else model
+        model = _section_class(ann.annotation) if ann else model
     loc, msg = ".".join(parts), e["msg"].removeprefix("Value error, ")
     where = f" (mode {mode})" if mode else ""
     if not loc or (loc == "quantize" and mode):  # a check across fields: its message names them
@@ -302,8 +303,20 @@ def _format_error(source: str, err: ValidationError) -> str:
             return f"recipe {source}: {loc} applies to mode {' or '.join(takes)}, not {mode}"
         allowed = ", ".join(model.model_fields) if issubclass(model, BaseModel) else "?"
         return f"recipe {source}: {loc}: unknown field{where} (allowed: {allowed})"
+    if parts[-1] in getattr(model, "unechoed", ()):  # may hold a key pasted in the wrong place
+        return f"recipe {source}: {loc} is not allowed{where}: {msg}"
     got = json.dumps(e.get("input"), default=str)
     return f"recipe {source}: {loc} = {got} is not allowed{where}: {msg}"
+
+
+def _section_class(annotation: Any) -> Any:
+    """The config class a field holds (`ApiConfig | None` holds ApiConfig)."""
+    if isinstance(annotation, type):
+        return annotation
+    members = [
+        a for a in typing.get_args(annotation) if isinstance(a, type) and a is not type(None)
+    ]
+    return members[0] if len(members) == 1 else Recipe
 
 
 def relative_to_recipe(data: dict[str, Any], base: Path) -> dict[str, Any]:

@@ -41,6 +41,8 @@ class ApiConfig(Config):
     unkeyed: ClassVar[frozenset[str]] = frozenset(
         {"api_key_env", "max_concurrency", "requests_per_minute", "timeout", "retries", "prices"}
     )
+    # Their values are never repeated in an error line: a key pasted there would be printed.
+    unechoed: ClassVar[frozenset[str]] = frozenset({"api_key_env", "base_url"})
 
     base_url: str = Field(
         description="the API's base URL, e.g. https://api.openai.com/v1 or http://127.0.0.1:8080/v1"
@@ -97,6 +99,11 @@ class ApiConfig(Config):
         parts = urlsplit(v.strip())
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("expected an http:// or https:// URL, e.g. https://api.openai.com/v1")
+        if parts.query or parts.fragment:
+            raise ValueError(
+                "the URL takes no query string (a key in a URL would be recorded wherever the "
+                "URL is): put the key in an environment variable named by teacher.api.api_key_env"
+            )
         if parts.username or parts.password:
             # Never echo the URL: its credentials would land in the error line.
             raise ValueError(

