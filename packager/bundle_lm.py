@@ -11,6 +11,11 @@ from typing import Any
 
 import numpy as np
 
+# Beside tokenizer.json: its settings and special tokens, and the chat template (inside
+# tokenizer_config.json, or its own file as newer transformers save it).
+TOKENIZER_EXTRAS = ("tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja")
+GENAI_CONFIG = "genai_config.json"
+
 
 def sample_prompts(rows: list[dict[str, str]], words: int = 6) -> list[str]:
     """Prompts of the recorded sample: a row's prompt, or the first words of its text."""
@@ -29,7 +34,7 @@ def lm_samples(
     gen = load_runtime().generation
     tok = lm_tokenizer(tokenizer_dir)
     shutil.copyfile(tokenizer_dir / "tokenizer.json", tree / "tokenizer.json")
-    for name in ("tokenizer_config.json", "special_tokens_map.json"):
+    for name in TOKENIZER_EXTRAS:
         if (tokenizer_dir / name).is_file():
             shutil.copyfile(tokenizer_dir / name, tree / name)
     template = chat_template(tokenizer_dir)
@@ -105,6 +110,24 @@ def _prefill_feeds(dec, ids: list[int]) -> dict[str, np.ndarray]:
     return feeds
 
 
+def generation(
+    meta: dict[str, Any], g: dict[str, Any], tree: Path, source: Path, export_dir: Path
+) -> dict[str, Any]:
+    """The manifest's generation block of a language-model package: its KV-cache layout, the
+    sampling defaults (`g`: package.generation), the chat template and stop strings, and the
+    genai_config.json the exporter wrote (`export_dir`), from the student's metadata."""
+    cache = {
+        "layers": meta["layers"],
+        "kv_heads": meta["kv_heads"],
+        "head_dim": meta["head_dim"],
+        "dtype": "float32",
+    }
+    cache["bytes_per_token"] = 2 * meta["layers"] * meta["kv_heads"] * meta["head_dim"] * 4
+    defaults = {k: g[k] for k in ("max_new_tokens", "temperature", "top_k", "top_p")}
+    block = generation_block(meta, cache, defaults, tree, stop_strings(source))
+    return block | genai_files(tree, export_dir, source, defaults)
+
+
 def generation_block(
     meta: dict[str, Any],
     dec_info: dict[str, Any],
@@ -126,3 +149,25 @@ def generation_block(
         "kv_cache": dec_info,
         "defaults": defaults,
     }
+
+
+def genai_files(
+    tree: Path, export_dir: Path, source: Path, defaults: dict[str, Any]
+) -> dict[str, Any]:
+    """genai_config.json in the package, when the model's exporter wrote one (onnxruntime-genai's
+    builder): the package folder is then an onnxruntime-genai model folder
+    (`onnxruntime_genai.Model(folder)`: model.onnx, the tokenizer files, this config), with the
+    package's sampling defaults as its search options. Returns the manifest's fields for it."""
+    path = export_dir / GENAI_CONFIG
+    if not path.is_file():
+        return {"genai_config": None}
+    config = json.loads(path.read_text())
+    config["model"]["decoder"]["filename"] = "model.onnx"
+    search = config.setdefault("search", {})
+    search |= {
+        "do_sample": defaults["temperature"] > 0,
+        "temperature": defaults["temperature"] or 1.0,
+    }
+    search |= {"top_k": defaults["top_k"] or 1, "top_p": defaults["top_p"]}
+    (tree / GENAI_CONFIG).write_text(json.dumps(config, indent=2) + "\n")
+    return {"genai_config": GENAI_CONFIG}

@@ -16,20 +16,38 @@ from packager.metrics import log_softmax
 def lm_metrics(
     models: dict[str, Path], ids: np.ndarray, reference: str = "teacher_fp32"
 ) -> dict[str, dict[str, float]]:
-    """Per variant: perplexity, top1_agreement and mean_kl (vs `reference`) on `ids` (n, L)."""
+    """Per variant: perplexity, top1_agreement and mean_kl (vs `reference`) on `ids` (n, L).
+    A graph whose head computes the last position only is measured through its all-positions
+    view (packager.export.lm_graph); variants that are one file are run once."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="lm-metrics-") as tmp:
+        return _lm_metrics(models, ids, reference, Path(tmp))
+
+
+def _lm_metrics(
+    models: dict[str, Path], ids: np.ndarray, reference: str, tmp: Path
+) -> dict[str, dict[str, float]]:
     from packager.edge_runtime import load_runtime
+    from packager.export.lm_graph import all_positions
     from packager.onnx_utils import session
 
     gen = load_runtime().generation
-    decoders = {label: gen.Decoder(session(path, threads=2)) for label, path in models.items()}
+    decoders: dict[Path, Any] = {}
+    for path in dict.fromkeys(Path(p) for p in models.values()):
+        view = tmp / f"{len(decoders)}.onnx"
+        decoders[path] = gen.Decoder(
+            session(view if all_positions(path, view) else path, threads=2)
+        )
     sums = {label: {"nll": 0.0, "agree": 0.0, "kl": 0.0} for label in models}
     positions = 0
     for row in ids:
-        logp: dict[str, np.ndarray] = {}
-        for label, dec in decoders.items():
+        by_path: dict[Path, np.ndarray] = {}
+        for path, dec in decoders.items():
             dec.reset(1)
             logits = dec.forward(row[None], keep_all=True).all_logits[0, :-1]
-            logp[label] = log_softmax(logits)
+            by_path[path] = log_softmax(logits)
+        logp = {label: by_path[Path(path)] for label, path in models.items()}
         targets = row[1:]
         ref = logp[reference]
         top = ref.argmax(-1)

@@ -162,6 +162,8 @@ def _ship(
     )
     roles = {"model": shipped, "data": "data", "evaluate": "evaluate", "teacher": "teacher"}
     roles |= {"student": student, "provenance": "provenance"}
+    if lm:  # its exporter's genai_config.json ships beside the model
+        roles["export"] = fp32
     if recipe.bench.enabled:
         roles["bench"] = "bench"
     if lm and recipe.generate.enabled:
@@ -178,6 +180,9 @@ def lm_plan(recipe: Recipe) -> list[Step]:
         _data(recipe),
         Step("teacher", _bind(TeacherStepConfig, recipe.teacher, task=task), {"data": "data"}),
     ]
+    if not recipe.distill.enabled:  # `distill: none`: the teacher itself, exported and shipped
+        steps.append(Step("export_teacher", recipe.export, {"model": "teacher", "data": "data"}))
+        return steps + _ship(recipe, "teacher", "export_teacher", "export_teacher", lm=True)
     roles = {"teacher": "teacher", "data": "data"}
     if recipe.generate.enabled:  # sequence-level KD: the teacher's completions, cached
         steps.append(Step("generate", recipe.generate, {"teacher": "teacher", "data": "data"}))

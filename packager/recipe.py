@@ -121,13 +121,22 @@ class Recipe(Config):
         return self
 
     def _lm_fits(self) -> Recipe:
-        if not self.distill.enabled:
-            raise ValueError(
-                "distill: none does not apply to task text-generation (a language model ships "
-                "distilled): give distill.student with arch causal-lm"
-            )
         teacher = self.teacher.source
         ok = teacher.startswith("hf:") or teacher.removeprefix("builtin:") in BUILTIN_LMS
+        if not self.distill.enabled:  # a pretrained LM packaged as it is (models/lm-pack.yaml)
+            if self.task != LM_TASK or not ok:
+                raise ValueError(
+                    "distill: none packages a causal LM as it is: task text-generation and "
+                    "teacher.source hf:FOLDER"
+                )
+            if self.generate.enabled:
+                raise ValueError(
+                    "generate writes the teacher's completions for distillation; with distill: "
+                    "none there is no student to train on them: set generate.enabled = false"
+                )
+            if self.data.modality != "text":
+                raise ValueError("task text-generation needs a text data.source (.txt/.jsonl/...)")
+            return self
         if self.task != LM_TASK or not ok or self.distill.student.arch != "causal-lm":
             names = ", ".join(f"builtin:{n}" for n in BUILTIN_LMS)
             raise ValueError(

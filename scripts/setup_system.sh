@@ -20,6 +20,7 @@ APT_PACKAGES=(
   debootstrap        # tests/bench/test_arm64.py (builds the cached arm64 sysroot)
   time               # tests/bench/test_runner.py (peak RSS vs /usr/bin/time -v), scripts/bench_overhead.py
   fortunes-min       # tests/stages/test_probe.py: builtin:fortunes, the default probe of text builds
+  chromium           # tests/report/test_report_page.py: the report rendered headless (console, plots, screenshot)
 )
 # `--corpus`: the Debian packages whose text scripts/make_corpus.py reads (training corpus) and
 # the held-out probes of packager/data/probe.py are made of. Not needed by `make test`.

@@ -53,6 +53,11 @@ import click
     "on CPU, nccl on GPU): the same as --set distill.nproc=N. Several machines: set "
     "EDGEPACK_TORCHRUN_ARGS to torchrun's rendezvous flags (README).",
 )
+@click.option(
+    "--allow-download", is_flag=True,
+    help="A teacher given as a Hub id (hf:OWNER/NAME) not in the local Hugging Face cache: "
+    "download it into the cache first (else the build stays offline).",
+)  # fmt: skip
 def build(
     recipe: str | None,
     overrides: tuple[str, ...],
@@ -63,6 +68,7 @@ def build(
     sign_format: str,
     accept_terms: tuple[str, ...],
     nproc: int | None,
+    allow_download: bool,
 ) -> None:
     """Distill, export, quantize, evaluate, bench and package RECIPE [default: models/digits.yaml]."""
     from packager import pipeline
@@ -73,20 +79,31 @@ def build(
     if nproc is not None:
         overrides = (*overrides, f"distill.nproc={nproc}")
     r = with_accepted_terms(load_recipe(recipe, overrides), accept_terms)
-    result = pipeline.build(
-        r,
-        cache_dir=cache_dir,
-        dry_run=dry_run,
-        reporter=Reporter(verbose=not quiet),
-        sign_key=sign_key,
-        sign_format=sign_format,
-        recipe_file=resolve_recipe_path(recipe),
-    )
+    if allow_download:
+        from packager.hub import ensure_source
+
+        ensure_source(r.teacher.source)
+    # Stage warnings wait for the table: said once, after the measurement they are about.
+    reporter = Reporter(verbose=not quiet, hold_warnings=True)
+    try:
+        result = pipeline.build(
+            r,
+            cache_dir=cache_dir,
+            dry_run=dry_run,
+            reporter=reporter,
+            sign_key=sign_key,
+            sign_format=sign_format,
+            recipe_file=resolve_recipe_path(recipe),
+        )
+    except BaseException:
+        reporter.flush_warnings()  # what the stages said before the failure
+        raise
     console = make_console()
     if dry_run:
+        reporter.flush_warnings(console=console)
         print_plan(console, result)
     else:
-        print_build(console, result)
+        print_build(console, result, reporter)
 
 
 @click.command()

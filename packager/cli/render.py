@@ -30,7 +30,18 @@ def _fmt(v: Any, spec: str) -> str:
     return "-" if v is None else format(v, spec)
 
 
-def print_lm_build(console: Console, result, report: dict[str, Any]) -> None:
+def print_warnings(console: Console, report: dict[str, Any], reporter=None) -> None:
+    """The package's warnings (consistent with the table above them: the speed verdict is the
+    bench's), then what the run's stages warned that the report does not already say, minus
+    verdicts the table's own measurement overturned: one line per fact."""
+    said = list(report.get("warnings", []))
+    for w in said:
+        console.print(f"[yellow]warning:[/] {w}")
+    if reporter is not None:
+        reporter.flush_warnings([*said, *report.get("superseded_warnings", [])], console)
+
+
+def print_lm_build(console: Console, result, report: dict[str, Any], reporter=None) -> None:
     from packager.report.lm_table import lm_rows, ratios
 
     rows, threads, pp = lm_rows(report)
@@ -57,21 +68,21 @@ def print_lm_build(console: Console, result, report: dict[str, Any]) -> None:
     line = ratios(report)
     if line:
         console.print(line)
-    for w in report.get("warnings", []):
-        console.print(f"[yellow]warning:[/] {w}")
+    print_warnings(console, report, reporter)
     console.print(
         f"ran: {', '.join(result.ran) or 'nothing (all cached)'} in {result.seconds:.1f}s"
     )
     console.print(f"package: {result.package_path}")
+    _print_report_path(console, result)
 
 
-def print_build(console: Console, result) -> None:
+def print_build(console: Console, result, reporter=None) -> None:
     from packager.report import comparison_rows
     from packager.report.lm_table import is_lm
 
     report = result.artifact("package").meta["report"]
     if is_lm(report):
-        print_lm_build(console, result, report)
+        print_lm_build(console, result, report, reporter)
         return
     rows = comparison_rows(report)
     # One p50 column per thread count when several were measured (e.g. 1 and 2 threads).
@@ -113,8 +124,7 @@ def print_build(console: Console, result) -> None:
         )
     console.print(t)
     _print_ratios(console, rows, threads)
-    for w in report.get("warnings", []):
-        console.print(f"[yellow]warning:[/] {w}")
+    print_warnings(console, report, reporter)
     d = report["distill"]
     ran = ", ".join(result.ran) or "nothing (all cached)"
     if d.get("compression") is None:  # distill: none ships the teacher itself
@@ -127,6 +137,15 @@ def print_build(console: Console, result) -> None:
         )
     console.print(f"ran: {ran} in {result.seconds:.1f}s")
     console.print(f"package: {result.package_path}")
+    _print_report_path(console, result)
+
+
+def _print_report_path(console: Console, result) -> None:
+    report = result.package_path and result.package_path.with_name(
+        result.package_path.name.removesuffix(".edgepack") + ".report.html"
+    )
+    if report and report.is_file():
+        console.print(f"report:  {report}")
 
 
 def _print_ratios(console: Console, rows: list[dict[str, Any]], threads: list[int]) -> None:

@@ -14,11 +14,18 @@ class ExportConfig(Config):
     opset: int = Field(17, ge=13, le=21)
     dynamo: bool = Field(False, description="torch.onnx.export(dynamo=...), chosen explicitly")
     atol: float = Field(1e-4, gt=0, description="max |onnx - torch| on the test split")
-    exporter: Literal["auto", "optimum", "torch"] = Field(
+    exporter: Literal["auto", "genai", "optimum", "torch"] = Field(
         "auto",
-        description="transformers models: optimum-onnx's main_export, torch.onnx.export, or "
-        "auto (optimum, falling back to torch when it does not support the architecture)",
+        description="transformers models: onnxruntime-genai's model builder (causal LMs only: "
+        "fused attention, a shared KV buffer), optimum-onnx's main_export, torch.onnx.export, "
+        "or auto (causal LMs: the builder where it is installed and knows the architecture; "
+        "then optimum, falling back to torch when it does not support the architecture)",
     )
+
+    def input_paths(self) -> dict[str, str]:
+        from packager.config.lm import genai_builder_stamps
+
+        return genai_builder_stamps() if self.exporter in ("auto", "genai") else {}
 
 
 class OptimizeConfig(Config):
@@ -258,11 +265,18 @@ class ExportModelConfig(Config):
     path_fields: ClassVar[tuple[str, ...]] = ("weights", "import_path", "feeds")
 
     source: str = Field(
-        description="hf:FOLDER (a transformers folder, exported by optimum-onnx), "
+        description="hf:FOLDER (a transformers or sentence-transformers folder, exported by "
+        "optimum-onnx), hf:pkg:MODULE/DIR (a folder inside an installed Python package), "
+        "hf:OWNER/NAME[@REVISION] (a Hub id in the local Hugging Face cache), "
         "python:MODULE:FACTORY (an nn.Module factory; needs inputs) or a torch.export "
         "ExportedProgram file (.pt2)"
     )
-    task: str = Field("auto", description="hf: any task optimum-onnx exports; auto: from config")
+    task: str = Field(
+        "auto",
+        description="hf: any task optimum-onnx exports; auto: what optimum detects "
+        "(feature-extraction for sentence-transformers, image-classification for timm), "
+        "else from config.json's architecture",
+    )
     weights: str | None = Field(None, description="python: .safetensors or weights-only .pt")
     kwargs: dict[str, Any] = Field(default_factory=dict, description="python: factory kwargs")
     import_path: str | None = Field(None, description="python: the folder MODULE is imported from")
@@ -279,6 +293,11 @@ class ExportModelConfig(Config):
     )
     atol: float = Field(1e-4, gt=0, description="max |onnx - torch| allowed at every shape")
     feeds: str | None = Field(None, description="an .npz of real inputs, checked as one more shape")
+    exporter: Literal["auto", "genai", "optimum", "torch"] = Field(
+        "auto",
+        description="task text-generation-with-past: onnxruntime-genai's model builder, "
+        "optimum, torch, or auto (the builder where it knows the model, then optimum, then torch)",
+    )
 
     @property
     def kind(self) -> Literal["hf", "python", "program"]:
@@ -308,12 +327,19 @@ class ExportModelConfig(Config):
         return self
 
     def input_paths(self) -> dict[str, str]:
-        from packager.config.sources import python_module_file
+        from packager.config.sources import hf_folder, python_module_file
 
         paths = {"weights": self.weights, "feeds": self.feeds}
         if self.kind == "python":
             module = python_module_file(self.source, self.import_path)
             paths["module"] = str(module) if module else None
+        elif self.kind == "hf":  # a folder, hf:pkg:MODULE/DIR or a Hub id's cached snapshot
+            folder = hf_folder(self.source)
+            paths["source"] = str(folder) if folder else None
+            if self.exporter in ("auto", "genai"):
+                from packager.config.lm import genai_builder_stamps
+
+                paths |= genai_builder_stamps()
         else:
-            paths["source"] = str(Path(self.source.removeprefix("hf:")).expanduser())
+            paths["source"] = str(Path(self.source).expanduser())
         return {k: v for k, v in paths.items() if v}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import re
 import sys
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -104,13 +103,7 @@ class TeacherConfig(Config):
             return out
         if source.startswith("python:"):
             out.setdefault("import_path", str(base))
-        spec = source.removeprefix("hf:")
-        if source.startswith("hf:") and not spec.startswith("pkg:") and spec.strip():
-            # "owner/name" with no such folder beside the recipe stays as written, so the
-            # source's own check can say it looks like a Hub id.
-            hub_like = re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", spec) is not None
-            if not (hub_like and not (base / spec).exists()):
-                out["source"] = "hf:" + join_relative(spec, base)
+        out["source"] = hf_source_relative(source, base)
         return out
 
     def input_paths(self) -> dict[str, str]:
@@ -338,15 +331,39 @@ class TeacherStepConfig(TeacherConfig):
     task: Task
 
 
+def hf_source_relative(value: Any, base: Path) -> Any:
+    """An `hf:FOLDER` source joined to `base`; a Hub id (OWNER/NAME[@REVISION]) with no such
+    folder beside the recipe stays as written: the local Hugging Face cache resolves it."""
+    if not isinstance(value, str) or not value.startswith("hf:"):
+        return value
+    spec = value.removeprefix("hf:")
+    if not spec.strip() or spec.startswith("pkg:"):
+        return value
+    from packager.hub import split_id
+
+    if split_id(spec) is not None and not (base / spec).exists():
+        return value
+    return "hf:" + join_relative(spec, base)
+
+
 def hf_folder(source: str) -> Path | None:
     """The folder an `hf:` source names (None for other schemes, or an uninstalled package).
 
     `hf:pkg:MODULE/SUBDIR` is a folder shipped inside an installed Python package, found with
-    importlib without importing it; packager.sources.hf.resolve adds the error messages."""
+    importlib without importing it; `hf:OWNER/NAME[@REVISION]` with no such folder is that Hub
+    id's snapshot in the local Hugging Face cache, when it is there (packager.hub);
+    packager.sources.hf.resolve adds the error messages."""
     if not source.startswith("hf:"):
         return None
     spec = source.removeprefix("hf:")
-    return package_file(spec) if spec.startswith("pkg:") else Path(spec).expanduser()
+    if spec.startswith("pkg:"):
+        return package_file(spec)
+    path = Path(spec).expanduser()
+    if not path.exists():
+        from packager.hub import cached_snapshot
+
+        return cached_snapshot(spec) or path
+    return path
 
 
 def package_file(spec: str) -> Path | None:

@@ -49,9 +49,13 @@ def _quiet() -> Iterator[None]:
         yield
 
 
-def main_export_into(folder: Path, tmp: str, task: str, opset: int, **kw: Any) -> list[Path]:
+def main_export_into(
+    folder: Path, tmp: str, task: str, opset: int, library: str = "transformers", **kw: Any
+) -> list[Path]:
     """optimum's main_export of the local `folder` for `task` into the folder `tmp` (no
-    validation: edgepack's own parity checks cover every exporter); the ONNX files it wrote."""
+    validation: edgepack's own parity checks cover every exporter); the ONNX files it wrote.
+    `library`: transformers, or sentence_transformers (the folder's own modules: pooling and
+    normalisation in the graph, outputs token_embeddings and sentence_embedding)."""
     from optimum.exporters.onnx import main_export
 
     main_export(
@@ -61,7 +65,7 @@ def main_export_into(folder: Path, tmp: str, task: str, opset: int, **kw: Any) -
         opset=opset,
         device="cpu",
         do_validation=False,
-        library_name="transformers",
+        library_name=library,
         local_files_only=True,
         **kw,
     )

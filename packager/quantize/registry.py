@@ -165,6 +165,11 @@ class QuantizeSection:
     tagged by `mode` (a section without one is the default, static)."""
 
     @classmethod
+    def union_members(cls) -> list[tuple[str, type[QuantizeConfig]]]:
+        """(mode, config class) of every registered scheme: what the docs list under the tag."""
+        return [(m, s.config) for m, s in SCHEMES.items()]
+
+    @classmethod
     def __get_pydantic_core_schema__(cls, _source: Any, handler: Any) -> core_schema.CoreSchema:
         choices = {m: handler.generate_schema(s.config) for m, s in SCHEMES.items()}
         union = core_schema.tagged_union_schema(choices, discriminator="mode")

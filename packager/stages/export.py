@@ -158,7 +158,7 @@ def _lm(model_art: Artifact, cfg: ExportConfig, ctx: StageContext) -> Output:
 
     folder, out = model_art.file(), ctx.workdir / "model.onnx"
     try:
-        exporter = lm_export.export_lm(folder, out, cfg.opset, cfg.exporter)
+        exporter = lm_export.export_lm(folder, out, cfg.opset, cfg.exporter, log=ctx.log)
     except hf_export.ExporterFailed as err:
         raise StageError(ctx.step, str(err)) from err
     for name in (
@@ -198,7 +198,8 @@ def _lm(model_art: Artifact, cfg: ExportConfig, ctx: StageContext) -> Output:
         k: model_art.meta.get(k) for k in (*keep, "eos_token_ids", "bos_token_id", "pad_token_id")
     }
     meta |= {"file": "model.onnx", "precision": "fp32", "task": model_art.meta["task"]}
-    meta |= {"exporter": exporter, "tokenizer": "tokenizer.json", "modality": "lm"}
+    meta |= {"exporter": lm_export.describe(exporter), "tokenizer": "tokenizer.json"}
+    meta |= {"modality": "lm", "genai_config": (ctx.workdir / lm_export.GENAI_CONFIG).is_file()}
     meta |= {"size_bytes": out.stat().st_size, "parity": p, "parity_max_abs_diff": worst}
     return Output("onnx", {**meta, **io_spec(out)})
 
@@ -206,6 +207,6 @@ def _lm(model_art: Artifact, cfg: ExportConfig, ctx: StageContext) -> Output:
 _HANDLERS = Handlers("export", array=_array, text=_text, image=_image, lm=_lm)
 
 
-@register_stage(ExportConfig, version=3)
+@register_stage(ExportConfig, version=4)
 def export(model_art: Artifact, cfg: ExportConfig, ctx: StageContext) -> Output:
     return _HANDLERS(ctx.inputs["data"].modality)(model_art, cfg, ctx)

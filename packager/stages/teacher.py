@@ -151,6 +151,6 @@ def _lm(data: Artifact, cfg: TeacherStepConfig, ctx: StageContext) -> Output:
 _HANDLERS = Handlers("teacher", array=_array, text=_text, image=_image, lm=_lm)
 
 
-@register_stage(TeacherStepConfig, name="teacher", version=4)
+@register_stage(TeacherStepConfig, name="teacher", version=5)
 def teacher(data: Artifact, cfg: TeacherStepConfig, ctx: StageContext) -> Output:
     return _HANDLERS(data.modality)(data, cfg, ctx)

@@ -123,3 +123,20 @@ def test_every_registered_scheme_declares_what_is_true_of_it():
     assert SCHEMES["static"].calibrates and not SCHEMES["dynamic"].calibrates
     assert "lm" not in SCHEMES["static"].modalities
     assert {"lm", "text"} <= set(SCHEMES["int4"].modalities)
+
+
+def test_a_registered_scheme_is_in_the_generated_recipe_reference(throwaway):
+    import importlib.util
+
+    root = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location(
+        "docs_reference", root / "scripts/docs_reference.py"
+    )
+    docs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(docs)
+    page = docs.recipe_reference()
+    assert "## `quantize` (mode: `matmul8`)" in page
+    assert (
+        "| `matmul8_block` | `int` | `64` | weights per scale block (a field of its own) |" in page
+    )
+    assert "int8 weight-only MatMuls (a throwaway scheme for this test)" in page

@@ -88,3 +88,12 @@ def test_int8_warnings_judge_only_host_measurements_at_the_smallest_batch():
         _r("student_int8", 1, 9.0, batch=8),
     ]
     assert quantized_warnings(res) == []
+
+
+def test_int8_slower_at_several_thread_counts_is_one_warning_naming_each():
+    # main: one block per thread count, and the quantize step's own verdict beside them.
+    res = [_r("student_fp32", t, 1.0) for t in (1, 2)]
+    res += [_r("student_int8", 1, 1.2), _r("student_int8", 2, 1.1)]
+    (w,) = quantized_warnings(res)
+    assert "1 thread(s) p50 1.200 ms vs 1.000 ms" in w and "2 thread(s) p50 1.100 ms" in w
+    assert w.startswith("student_int8 is not faster than fp32")

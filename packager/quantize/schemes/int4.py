@@ -102,8 +102,17 @@ def _op_class(node) -> str:
     return "gemm_dynamic" if level == 4 else "gemm_int4"
 
 
+def _tied(cfg: Int4Config, q, dst: Path) -> None:
+    """A word table tied to the head, int4: the lookup reads the head's blocks, one copy
+    (packager.quantize.tied, as onnxruntime-genai's builder's shared_embeddings)."""
+    from packager.quantize.tied import share_tied_table
+
+    q.tied_table = cfg.tables == "int4" and share_tied_table(dst)
+
+
 def _settings(cfg: Int4Config, q) -> dict[str, Any]:
-    return {
+    tied = {"tied_table": "int4, read from the LM head's blocks (GatherBlockQuantized)"}
+    return (tied if getattr(q, "tied_table", False) else {}) | {
         "block_size": cfg.block_size,
         "symmetric": cfg.int4_symmetric,
         "accuracy_level": accuracy_level(cfg)[0],
@@ -124,6 +133,7 @@ SCHEME = register(
         causes=_causes,
         op_classes={"MatMulNBits": _op_class},
         settings=_settings,
+        finish=_tied,
         gemm_to_matmul=True,
         searched={"text": 2},
     )
