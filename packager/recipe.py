@@ -36,6 +36,7 @@ from packager.config import (
     TeacherConfig,
     TransformerStudentConfig,
 )
+from packager.config.api import api_rules
 from packager.config.distill import POOLED_LOSSES
 from packager.config.lm import BUILTIN_LMS
 from packager.config.modalities import MODALITIES, modality_of, stray_data_fields
@@ -88,7 +89,7 @@ class Recipe(Config):
         if lm or self.distill.student.arch == "causal-lm" or self.generate.enabled:
             return self._lm_fits()
         text = self.task in TEXT_TASKS
-        hf = self.teacher.source.startswith("hf:")
+        hf = self.teacher.scheme in ("hf", "api")  # a folder, or an endpoint that answers text
         transformer = self.distill.student.arch == "transformer"
         if self.distill.student.arch == "pruned" and self.modality != "image":
             raise ValueError("distill.student.arch pruned needs image data (a data.image section)")
@@ -121,8 +122,8 @@ class Recipe(Config):
         return self
 
     def _lm_fits(self) -> Recipe:
-        teacher = self.teacher.source
-        ok = teacher.startswith("hf:") or teacher.removeprefix("builtin:") in BUILTIN_LMS
+        t = self.teacher
+        ok = t.scheme in ("hf", "api") or (t.scheme == "builtin" and t.spec in BUILTIN_LMS)
         if not self.distill.enabled:  # a pretrained LM packaged as it is (models/lm-pack.yaml)
             if self.task != LM_TASK or not ok:
                 raise ValueError(
@@ -160,6 +161,13 @@ class Recipe(Config):
                 "generate.enabled writes the teacher's completions; data.completion_column brings "
                 "your own: choose one"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _api_fits(self) -> Recipe:
+        """What a teacher you can only call can teach (packager.config.api: api_rules)."""
+        if self.teacher.api is not None:
+            api_rules(self.teacher, self.task, self.distill, self.generate)
         return self
 
     @property

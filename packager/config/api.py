@@ -9,7 +9,7 @@ section is secret, so the whole of it may be keyed, recorded and shown.
 from __future__ import annotations
 
 import re
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
@@ -78,6 +78,24 @@ class ApiConfig(Config):
     batch: int = Field(
         32, ge=1, le=2048, description="embeddings: texts per request (each cached on its own)"
     )
+    limit: int | None = Field(
+        None,
+        ge=1,
+        description="cap on training texts (prompts) sent: what the calls cost; none: the whole "
+        "train split",
+    )
+    eval_limit: int = Field(
+        64,
+        ge=1,
+        description="held-out texts of each split (val, test, the probe) the teacher answers, "
+        "for model selection and the agreement table",
+    )
+    prompt_words: int = Field(
+        8,
+        ge=1,
+        description="text-generation on plain text (no prompt column): the first N words of "
+        "each training text make its prompt",
+    )
     max_concurrency: int = Field(4, ge=1, le=256, description="requests in flight at once")
     requests_per_minute: float | None = Field(
         None, gt=0, description="a ceiling on requests started per minute; none: no ceiling"
@@ -143,3 +161,47 @@ class ApiConfig(Config):
 
     def endpoint_for(self, task: str) -> str:
         return self.endpoint or ENDPOINT_OF_TASK.get(task, "chat")
+
+
+# What each task's student learns from an endpoint's answers.
+_LOSSES = {
+    "feature-extraction": {"embedding_cosine", "embedding_mse"},
+    "text-classification": {"label_ce"},
+    "text-generation": {"logits_kd", "label_ce"},
+}
+
+
+def api_rules(teacher: Any, task: str, distill: Any, generate: Any) -> None:
+    """The recipe rules of an api: teacher (the teacher, distill and generate sections): a
+    ValueError naming what to change."""
+    if task not in _LOSSES:
+        raise ValueError(
+            f"an api: teacher answers text: task {task} needs a builtin: or python: teacher"
+        )
+    if not distill.enabled:
+        raise ValueError("an api: teacher has no weights to ship: distill needs a student")
+    if not getattr(distill.student, "source", None):
+        raise ValueError(
+            "distill.student.source: an api: teacher has no weights to derive a student from; "
+            "give the folder the student starts from (hf:FOLDER; for text-generation a causal LM "
+            "of the endpoint's family, so its top-k log-probabilities can teach it token by token)"
+        )
+    endpoint = teacher.api.endpoint_for(task)
+    if endpoint != ENDPOINT_OF_TASK[task]:
+        raise ValueError(
+            f"teacher.api.endpoint {endpoint}: task {task} learns from the "
+            f"{ENDPOINT_OF_TASK[task]} endpoint"
+        )
+    wrong = set(distill.loss_weights(task)) - _LOSSES[task]
+    if distill.losses is not None and wrong:
+        raise ValueError(
+            f"distill.losses {sorted(wrong)}: an api: teacher's {endpoint} answers teach "
+            f"{sorted(_LOSSES[task])} only"
+        )
+    if task == "text-generation" and (
+        generate.enabled or distill.teacher_topk or distill.on_policy
+    ):
+        raise ValueError(
+            "an api: teacher writes its completions (and their top-k log-probabilities) in the "
+            "teacher step: drop generate.enabled, distill.teacher_topk and distill.on_policy"
+        )

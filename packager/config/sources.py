@@ -28,6 +28,22 @@ class TeacherTrainConfig(Config):
     )
 
 
+# Every teacher source, by scheme (one Teacher class each, packager/sources/): the form each
+# takes in teacher.source.
+TEACHER_SCHEMES = {
+    "builtin": "builtin:NAME",
+    "python": "python:MODULE:FACTORY",
+    "hf": "hf:FOLDER (or hf:pkg:MODULE/SUBDIR)",
+    "api": "api:MODEL",
+}
+
+
+def split_source(source: str) -> tuple[str, str]:
+    """(scheme, spec) of a `scheme:spec` source: the one place a source string is parsed."""
+    scheme, sep, spec = source.partition(":")
+    return (scheme, spec) if sep else ("", source)
+
+
 class TeacherConfig(Config):
     path_fields: ClassVar[tuple[str, ...]] = ("weights", "import_path", "labels")
 
@@ -65,22 +81,28 @@ class TeacherConfig(Config):
     @field_validator("source")
     @classmethod
     def _known_scheme(cls, v: str) -> str:
-        scheme = v.split(":", 1)[0]
-        if scheme not in ("builtin", "python", "hf", "api") or ":" not in v:
-            raise ValueError("expected builtin:NAME, python:MODULE:FACTORY, hf:FOLDER or api:MODEL")
-        if scheme == "api" and not v.split(":", 1)[1].strip():
-            raise ValueError(
-                "expected api:MODEL, the model id the endpoint serves (e.g. api:gpt-4o-mini)"
-            )
-        if scheme == "python" and v.count(":") != 2:
+        scheme, spec = split_source(v)
+        if scheme not in TEACHER_SCHEMES:
+            raise ValueError(f"expected {' or '.join(TEACHER_SCHEMES.values())}")
+        if scheme == "python" and spec.count(":") != 1:
             raise ValueError("expected python:MODULE:FACTORY, e.g. python:mymodels:make_net")
-        if scheme == "hf" and not v.split(":", 1)[1].strip():
-            raise ValueError("expected hf:FOLDER or hf:pkg:MODULE/SUBDIR")
+        if not spec.strip():
+            raise ValueError(f"expected {TEACHER_SCHEMES[scheme]}")
         return v
+
+    @property
+    def scheme(self) -> str:
+        """builtin | python | hf | api: which source (packager.sources.teacher) this is."""
+        return split_source(self.source)[0]
+
+    @property
+    def spec(self) -> str:
+        """What follows the scheme: a builtin's name, MODULE:FACTORY, a folder, a model id."""
+        return split_source(self.source)[1]
 
     @model_validator(mode="after")
     def _api_section(self) -> TeacherConfig:
-        called = self.source.startswith("api:")
+        called = self.scheme == "api"
         if called and self.api is None:
             raise ValueError(
                 f"teacher.source {self.source} needs a teacher.api section with its base_url "
@@ -101,7 +123,7 @@ class TeacherConfig(Config):
         source = out.get("source")
         if not isinstance(source, str):
             return out
-        if source.startswith("python:"):
+        if split_source(source)[0] == "python":
             out.setdefault("import_path", str(base))
         out["source"] = hf_source_relative(source, base)
         return out
@@ -334,9 +356,9 @@ class TeacherStepConfig(TeacherConfig):
 def hf_source_relative(value: Any, base: Path) -> Any:
     """An `hf:FOLDER` source joined to `base`; a Hub id (OWNER/NAME[@REVISION]) with no such
     folder beside the recipe stays as written: the local Hugging Face cache resolves it."""
-    if not isinstance(value, str) or not value.startswith("hf:"):
+    if not isinstance(value, str) or split_source(value)[0] != "hf":
         return value
-    spec = value.removeprefix("hf:")
+    spec = split_source(value)[1]
     if not spec.strip() or spec.startswith("pkg:"):
         return value
     from packager.hub import split_id
@@ -353,9 +375,9 @@ def hf_folder(source: str) -> Path | None:
     importlib without importing it; `hf:OWNER/NAME[@REVISION]` with no such folder is that Hub
     id's snapshot in the local Hugging Face cache, when it is there (packager.hub);
     packager.sources.hf.resolve adds the error messages."""
-    if not source.startswith("hf:"):
+    scheme, spec = split_source(source)
+    if scheme != "hf":
         return None
-    spec = source.removeprefix("hf:")
     if spec.startswith("pkg:"):
         return package_file(spec)
     path = Path(spec).expanduser()
@@ -390,9 +412,10 @@ def package_file(spec: str) -> Path | None:
 def python_module_file(source: str, import_path: str | None = None) -> Path | None:
     """The source file of a `python:MODULE:FACTORY` teacher's module, when it can be found
     without importing it (in `import_path`, else the working directory, then sys.path)."""
-    if not source.startswith("python:") or source.count(":") != 2:
+    scheme, spec = split_source(source)
+    if scheme != "python" or spec.count(":") != 1:
         return None
-    module = source.split(":")[1]
+    module = spec.split(":")[0]
     if "." in module:  # find_spec would import the parent packages
         return None
     folder = str(Path(import_path).resolve()) if import_path else str(Path.cwd())

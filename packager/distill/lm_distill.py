@@ -58,7 +58,7 @@ def make_student(teacher, spec: CausalStudentConfig, sample: torch.Tensor):
 
         folder = hf.resolve(spec.source)
         student = load_causal_lm(folder)
-        if student.config.vocab_size != teacher.config.vocab_size:
+        if teacher is not None and student.config.vocab_size != teacher.config.vocab_size:
             raise RecipeError(
                 f"distill.student.source {spec.source}: vocabulary {student.config.vocab_size} "
                 f"is not the teacher's {teacher.config.vocab_size}; a student folder must share "
@@ -72,12 +72,16 @@ def run(job: dict[str, Any], rank: int = 0, world: int = 1, reporter=None) -> di
     """`job`: teacher, data, generated, topk, out (folders/files), spec (student config JSON),
     settings (LMTrainSettings fields), length, threads, sample_rows."""
     torch.set_num_threads(job.get("threads") or 1)
-    teacher_dir = Path(job["teacher"])
-    teacher = load_causal_lm(teacher_dir)
-    for p in teacher.parameters():
-        p.requires_grad = False
+    teacher = None  # an API teacher: only its answers (completions, top-k) are here
+    if job.get("teacher"):
+        teacher_dir = Path(job["teacher"])
+        teacher = load_causal_lm(teacher_dir)
+        for p in teacher.parameters():
+            p.requires_grad = False
+    else:
+        teacher_dir = Path(job["student_folder"])  # the tokenizer is the student's own
     tok = lm_tokenizer(teacher_dir)
-    eos = (describe_lm(teacher)["eos_token_ids"] or [None])[0]
+    eos = (describe_lm(teacher or load_causal_lm(teacher_dir))["eos_token_ids"] or [None])[0]
     s = LMTrainSettings(**job["settings"])
     if s.batch_size % world:
         raise RecipeError(f"distill.batch_size {s.batch_size} must divide by nproc {world}")
@@ -96,10 +100,8 @@ def run(job: dict[str, Any], rank: int = 0, world: int = 1, reporter=None) -> di
     topk = None
     if job.get("topk"):
         folder = Path(job["topk"])
-        topk = (
-            np.load(folder / "values.npy", mmap_mode="r"),
-            np.load(folder / "indices.npy", mmap_mode="r"),
-        )
+        names = ["values.npy", "indices.npy", "present.npy"]
+        topk = tuple(np.load(folder / n, mmap_mode="r") for n in names if (folder / n).is_file())
     if reporter is not None and rank == 0:
         with reporter.track("distill", min(per_epoch * s.epochs, s.max_steps or 1 << 62)) as adv:
             res = train_lm(teacher, student, batches, per_epoch, s, topk, rank, world, adv)

@@ -104,6 +104,7 @@ def _distillation(manifest: dict[str, Any]) -> str:
         "## Distillation",
         "",
         f"- Teacher: `{t['source']}`" + (f" ({t['hub_id']})" if t.get("hub_id") else ""),
+        *_endpoint_lines(t),
         f"- Teacher license: `{t['license']['id']}` ({terms['name']}; from: "
         f"{t['license'].get('from') or 'nothing found'}): {t['license'].get('link') or terms['link']}",
         f"- What the terms oblige: {'; '.join(terms['obliges']) or '-'}",
@@ -130,6 +131,25 @@ def _distillation(manifest: dict[str, Any]) -> str:
         lines.append(f"- Note: {n}")
     lines += ["", "Not legal advice: read the teacher's terms yourself."]
     return "\n".join(lines)
+
+
+def _endpoint_lines(t: dict[str, Any]) -> list[str]:
+    """A teacher only called: the student learned from another model's outputs, and through
+    which endpoint (its URL; a key is never part of it)."""
+    e = t.get("endpoint")
+    if not e:
+        return []
+    c = t.get("calls") or {}
+    served = ", ".join(f"`{m}`" for m in e.get("served_models") or []) or "not recorded"
+    cost = f", cost ${c['cost_usd']:.4f}" if c.get("cost_usd") is not None else ""
+    return [
+        f"- Learned from another model's outputs: the {e.get('endpoint') or 'API'} answers of "
+        f"model `{e['model']}` through the endpoint {e['base_url']} (host `{e['host']}`); the "
+        f"server answered as {served}",
+        f"- Calls: {c.get('calls', 0)} made for this student, {c.get('cached', 0)} answered "
+        f"from the call cache, {c.get('tokens_in', 0):,} tokens in and {c.get('tokens_out', 0):,} "
+        f"out{cost}; first {c.get('first_call') or '-'}, last {c.get('last_call') or '-'}",
+    ]
 
 
 def _use(manifest: dict[str, Any]) -> tuple[str, str]:

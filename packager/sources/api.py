@@ -1,6 +1,7 @@
-"""What an API teacher answers: completions (with their top-k log-probabilities), chat answers
-(a label, parsed strictly), and embedding vectors, each request built from the recipe's
-teacher.api section, sent through packager.sources.api_client and cached call by call.
+"""`api:MODEL` teachers: a model behind an OpenAI-compatible endpoint, which the build can only
+call. What it answers: completions (with their top-k log-probabilities), chat answers (a label,
+parsed strictly), and embedding vectors, each request built from the recipe's teacher.api
+section, sent through packager.sources.api_client and cached call by call.
 
 Plain arguments in (the section, the model id, the texts), plain values out.
 """
@@ -18,6 +19,14 @@ import numpy as np
 from packager.config.api import ApiConfig
 from packager.sources.api_cache import CallCache, request_key
 from packager.sources.api_client import Caller, Endpoint
+from packager.sources.teacher import (
+    COMPLETIONS,
+    LABELS,
+    TOPK,
+    VECTORS,
+    Teacher,
+    register_source,
+)
 
 PATHS = {"completions": "completions", "chat": "chat/completions", "embeddings": "embeddings"}
 
@@ -96,6 +105,7 @@ def _completion(answer: dict[str, Any]) -> dict[str, Any]:
         "text": c["text"],
         "finish_reason": c.get("finish_reason"),
         "tokens": lp.get("tokens"),
+        "token_logprobs": lp.get("token_logprobs"),
         "top_logprobs": lp.get("top_logprobs"),
         "model": answer.get("model"),
     }
@@ -113,6 +123,7 @@ def _chat(answer: dict[str, Any]) -> dict[str, Any]:
         "text": c["message"]["content"],
         "finish_reason": c.get("finish_reason"),
         "tokens": [step["token"] for step in content] if content else None,
+        "token_logprobs": [step["logprob"] for step in content] if content else None,
         "top_logprobs": tops,
         "model": answer.get("model"),
     }
@@ -204,3 +215,40 @@ def parse_label(text: str, labels: list[str]) -> int | None:
     said = _EDGE.sub("", text or "").strip().lower()
     matches = [i for i, name in enumerate(labels) if name.lower() == said]
     return matches[0] if len(matches) == 1 else None
+
+
+@register_source
+class ApiTeacher(Teacher):
+    """Its answers are its outputs: completions (and their top-k log-probabilities), labels
+    from a chat endpoint, vectors from an embeddings endpoint. No weights, no tokenizer: the
+    student brings its own (distill.student.source)."""
+
+    scheme = "api"
+    local = False
+    gives = frozenset({COMPLETIONS, LABELS, VECTORS, TOPK})
+
+    @property
+    def api(self) -> ApiConfig:
+        assert self.cfg.api is not None  # TeacherConfig refuses an api: source without it
+        return self.cfg.api
+
+    @property
+    def model(self) -> str:
+        return self.spec
+
+    def offers(self) -> frozenset[str]:
+        topk = {TOPK} if self.api.top_logprobs else set()
+        return {
+            None: self.gives,
+            "embeddings": frozenset({VECTORS}),
+            "completions": frozenset({COMPLETIONS, *topk}),
+            "chat": frozenset({COMPLETIONS, LABELS, *topk}),
+        }[self.api.endpoint]
+
+    def describe(self, declared=None, hub_id=None):
+        from packager.provenance.detect import describe_endpoint
+
+        return describe_endpoint(self.source, self.model, self.api.to_json(), declared, hub_id)
+
+    def caller(self, calls_dir: Path, progress=None) -> Caller:
+        return caller_for(self.api, calls_dir, progress)

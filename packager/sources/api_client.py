@@ -320,16 +320,13 @@ class Caller:
         with self._lock:
             self.stats.requests += total
         t0, done, results = time.perf_counter(), 0, [None] * len(jobs)
-        calls0 = self.stats.calls
 
         def tick(n: int) -> None:
             nonlocal done
             with self._lock:
                 done += n
-                made = self.stats.calls - calls0
-            if self.progress is not None:
-                elapsed = max(time.perf_counter() - t0, 1e-9)
-                rate = made / elapsed
+            if self.progress is not None:  # answers a second (cached ones count: they are done)
+                rate = done / max(time.perf_counter() - t0, 1e-9)
                 eta = (total - done) / rate if rate > 0 else None
                 self.progress(done, total, rate, eta)
 
