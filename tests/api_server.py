@@ -42,16 +42,18 @@ class Backend:
         delay: float = 0.0,
         retry_after: float = 0.2,
         fault_sleep: float = 3.0,
+        token_ids: bool = False,
+        garbage_every: int = 0,
     ):
         from tokenizers import Tokenizer
         from transformers import AutoModel, AutoModelForCausalLM, AutoModelForSequenceClassification
 
         self.model_id, self.key, self.delay = model_id, key, delay
-        self.faults, self.retry_after, self.fault_sleep = (
-            list(faults or []),
-            retry_after,
-            fault_sleep,
-        )
+        self.faults, self.retry_after = list(faults or []), retry_after
+        self.fault_sleep = fault_sleep
+        # token_ids: tokens named "token_id:N", as vLLM's return_tokens_as_token_ids does;
+        # garbage_every: every Nth chat answer is prose that names no label.
+        self.token_ids, self.garbage_every, self.chats = token_ids, garbage_every, 0
         self.lock = threading.Lock()  # one forward at a time; requests still overlap on the wire
         self.counts: Counter = Counter()  # path -> answered requests
         self.bodies: Counter = Counter()  # sha256 of each answered body -> times
@@ -77,6 +79,8 @@ class Backend:
     # -- the models ----------------------------------------------------------------------
 
     def piece(self, token_id: int) -> str:
+        if self.token_ids:
+            return f"token_id:{token_id}"
         return self.lm_tok.decode([token_id], skip_special_tokens=False)
 
     def complete(self, prompt: str, max_tokens: int, temperature: float, k: int, seed: int):
@@ -186,6 +190,9 @@ def answer(b: Backend, path: str, body: dict[str, Any]) -> dict[str, Any]:
     user = messages[-1]["content"]
     if b.labeler is not None:
         text, reason, pt, ct, content = b.label(user), "stop", len(user.split()), 1, None
+        b.chats += 1
+        if b.garbage_every and b.chats % b.garbage_every == 0:
+            text = f"I think this text is about {text}, mostly."
     else:
         prompt = "\n".join(m["content"] for m in messages)
         r = b.complete(prompt, max_tokens, temp, k, seed)

@@ -58,7 +58,7 @@ def print_lm_build(console: Console, result, report: dict[str, Any], reporter=No
             _fmt(r["perplexity"], ".2f"),
             _fmt(r["agreement"], ".4f"),
             _fmt(r["params"], ","),
-            f"{r['size_mb']:.2f}",
+            _fmt(r["size_mb"], ".2f"),
             *[_fmt(r["pp"].get(n), ".0f") for n in threads],
             *[_fmt(r["tg"].get(n), ".0f") for n in threads],
             _fmt(r["ttft_ms"], ".1f"),
@@ -69,6 +69,9 @@ def print_lm_build(console: Console, result, report: dict[str, Any], reporter=No
     if line:
         console.print(line)
     print_warnings(console, report, reporter)
+    calls = _teacher_calls(result)
+    if calls:
+        console.print(calls)
     console.print(
         f"ran: {', '.join(result.ran) or 'nothing (all cached)'} in {result.seconds:.1f}s"
     )

@@ -52,6 +52,16 @@ def batch_stream(data, generated, encode, eos, length: int, batch: int, limit=No
     return batches
 
 
+def array_batches(seqs: np.ndarray, batch: int):
+    """batch_stream's contract over sequences packed beforehand: (first index, (batch, length))."""
+
+    def batches():
+        for start in range(0, len(seqs) - batch + 1, batch):
+            yield start, torch.from_numpy(np.asarray(seqs[start : start + batch], np.int64))
+
+    return batches
+
+
 def make_student(teacher, spec: CausalStudentConfig, sample: torch.Tensor):
     if spec.source:
         from packager.sources import hf
@@ -87,7 +97,10 @@ def run(job: dict[str, Any], rank: int = 0, world: int = 1, reporter=None) -> di
         raise RecipeError(f"distill.batch_size {s.batch_size} must divide by nproc {world}")
     generated = Path(job["generated"]) if job.get("generated") else None
     length, data = job["length"], Path(job["data"])
-    batches = batch_stream(data, generated, encoder(tok), eos, length, s.batch_size)
+    if job.get("sequences"):  # packed already (an API teacher's tokens, its top-k over them)
+        batches = array_batches(np.load(job["sequences"], mmap_mode="r"), s.batch_size)
+    else:
+        batches = batch_stream(data, generated, encoder(tok), eos, length, s.batch_size)
     first = next(batches(), None)
     if first is None:
         raise RecipeError(

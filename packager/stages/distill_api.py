@@ -111,34 +111,29 @@ def _lm(teacher_art: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> Out
     (and the data's text), token-level KD on the top-k of the completions whose tokens are the
     student's; sequence-level only, said in the log and the output, when none are."""
     from packager.distill import lm_ddp, lm_distill
-    from packager.distill.lm_api import cache_api_topk
+    from packager.distill.lm_api import cache_api_sequences
     from packager.sources import hf, lm
 
     data = ctx.inputs["data"]
     folder = hf.resolve(cfg.student.source, "distill.student.source")
     tok, length = lm.lm_tokenizer(folder), data.meta["max_length"]
     eos = (lm.describe_lm(lm.load_causal_lm(folder))["eos_token_ids"] or [None])[0]
-    weights, topk, k = dict(cfg.weights), None, teacher_art.meta.get("top_logprobs") or 0
-    aligned = {"completions": teacher_art.meta.get("completions", 0), "aligned": 0, "positions": 0}
-    if "logits_kd" in weights and k:
-        (ctx.workdir / "topk").mkdir()
-        aligned = cache_api_topk(
-            data.path, teacher_art.file(), tok, eos, length, k, ctx.workdir / "topk"
-        )
-        topk = ctx.workdir / "topk" if aligned["positions"] else None
+    weights, k = dict(cfg.weights), teacher_art.meta.get("top_logprobs") or 0
+    k = k if "logits_kd" in weights else 0
+    packed = ctx.workdir / "packed"
+    packed.mkdir()
+    aligned = cache_api_sequences(data.path, teacher_art.file(), tok, eos, length, k, packed)
+    topk = packed if (packed / "values.npy").is_file() else None
     if topk is None:
         weights.pop("logits_kd", None)
         weights = weights or {"label_ce": 1.0}
-        why = (
-            "no top-k log-probabilities asked for"
-            if not k
-            else "no completion's tokens are the student's"
-        )
+        why = "no top-k log-probabilities" if not k else "no completion's tokens are the student's"
         kd = f"sequence-level only ({why}): cross-entropy on the endpoint's completions"
     else:
         kd = (
             f"sequence-level and token-level: top-{k} KL on {aligned['positions']:,} positions of "
-            f"{aligned['aligned']} of {aligned['completions']} completions whose tokens are the student's"
+            f"{aligned['aligned']} of {aligned['completions']} completions whose tokens are the "
+            f"student's (the rest: sequence-level only)"
         )
     ctx.log(kd)
     job = {
@@ -147,6 +142,7 @@ def _lm(teacher_art: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> Out
         "data": str(data.path),
         "generated": str(teacher_art.file()),
         "topk": str(topk) if topk else None,
+        "sequences": str(packed / "sequences.npy"),
         "out": str(ctx.workdir / "model"),
         "spec": cfg.student.to_json(),
         "settings": lm_settings(cfg, weights),
