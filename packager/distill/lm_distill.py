@@ -57,7 +57,7 @@ def array_batches(seqs: np.ndarray, batch: int):
 
     def batches():
         for start in range(0, len(seqs) - batch + 1, batch):
-            yield start, torch.from_numpy(np.asarray(seqs[start : start + batch], np.int64))
+            yield start, torch.from_numpy(np.array(seqs[start : start + batch], np.int64))
 
     return batches
 

@@ -161,7 +161,7 @@ def _loss(cfg: DistillStepConfig, teacher, student, proj, batch, labels, pairs, 
     weights, task = cfg.weights, cfg.task
     need_states, need_att = "hidden_mse" in weights, "attention_kl" in weights
     rel = "relation_kl" in weights
-    if cached is not None:  # only pooled-output losses use the cache (DistillStepConfig)
+    if cached is not None or teacher is None:  # pooled-output losses, or the labels alone
         t_head, t_states, t_att, t_qkv = cached, None, None, {}
     else:
         with torch.no_grad(), _projections(teacher, rel) as t_qkv:
