@@ -57,6 +57,7 @@ class Backend:
         self.lock = threading.Lock()  # one forward at a time; requests still overlap on the wire
         self.counts: Counter = Counter()  # path -> answered requests
         self.bodies: Counter = Counter()  # sha256 of each answered body -> times
+        self.inputs: Counter = Counter()  # each text answered (embeddings, prompts) -> times
         self.lm = self.embedder = self.labeler = None
         if lm:
             self.lm = AutoModelForCausalLM.from_pretrained(str(lm)).eval()
@@ -295,6 +296,8 @@ class Handler(BaseHTTPRequestHandler):
             with b.lock:
                 b.counts[self.path] += 1
                 b.bodies[hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()] += 1
+                given = body.get("input", body.get("prompt"))
+                b.inputs.update(given if isinstance(given, list) else [given])
         self._send(200, raw)
 
 

@@ -299,16 +299,6 @@ def _generated_data(provenance: dict[str, Any], data: Artifact, generated: Artif
         )
 
 
-def _endpoint(provenance: dict[str, Any], teacher: Artifact) -> None:
-    """A teacher only called (an API): what its step recorded joins the provenance (the model
-    ids the server answered with, the calls and their dates; the endpoint itself, never a key,
-    is the provenance stage's), and its answers are listed as data another model generated."""
-    from packager.provenance.lineage import api_teacher
-
-    if teacher.kind == "api":
-        api_teacher(provenance, teacher.meta, teacher.id)
-
-
 def _teacher_licenses(sources: Artifact, tree) -> None:
     """The teacher's LICENSE / USE_POLICY files, under licenses/teacher/ (a duty many terms set)."""
     for rel in sources.meta.get("license_files", []):
@@ -336,6 +326,7 @@ def _report_html(tree, bench: Artifact | None, cfg: PackageStepConfig, report) -
 def package(model: Artifact, cfg: PackageStepConfig, ctx: StageContext) -> Output:
     from packager._version import __version__
     from packager.bundle import file_list, zip_tree
+    from packager.provenance.lineage import api_teacher
     from packager.provenance.write import stamp_model, write_card_and_bom
     from packager.report import markdown_report
 
@@ -352,7 +343,8 @@ def package(model: Artifact, cfg: PackageStepConfig, ctx: StageContext) -> Outpu
     if generation is not None:  # schema 1.2: a language model's decoding contract
         manifest["generation"] = generation
         _generated_data(manifest["provenance"], data, ctx.inputs.get("generated"))
-    _endpoint(manifest["provenance"], ctx.inputs["teacher"])
+    if ctx.inputs["teacher"].kind == "api":  # only called: its calls and answers, on record
+        api_teacher(manifest["provenance"], ctx.inputs["teacher"].meta, ctx.inputs["teacher"].id)
     stamp_model(tree / "model.onnx", manifest, __version__)  # before model.ort is made from it
     if cfg.mobile:
         from packager.mobile import write_mobile_artifacts
