@@ -135,7 +135,7 @@ class Recipe(Config):
                     "generate writes the teacher's completions for distillation; with distill: "
                     "none there is no student to train on them: set generate.enabled = false"
                 )
-            if self.data.modality != "text":
+            if not MODALITIES["lm"].reads(self.data):
                 raise ValueError("task text-generation needs a text data.source (.txt/.jsonl/...)")
             return self
         if self.task != LM_TASK or not ok or self.distill.student.arch != "causal-lm":
