@@ -180,28 +180,23 @@ def _probe(recipe: Recipe) -> Step:
     return Step("probe", ProbeConfig(source=source, limit=recipe.evaluate.probe_limit))
 
 
-def _called(recipe: Recipe) -> bool:
-    """Whether the teacher is only called (an API): its answers are its outputs."""
+def _called(recipe: Recipe) -> bool:  # the teacher is only called (an API)
     from packager.sources.teacher import teacher_of
 
     return not teacher_of(recipe.teacher).local
 
 
 def api_plan(recipe: Recipe) -> list[Step]:
-    """A teacher you can only call: it answers the data once (the teacher step, call by call
-    through the call cache); the student, from its own folder, learns those answers. No
-    teacher export: the answers stand for the teacher in evaluate."""
-    task, lm = recipe.task, recipe.task == LM_TASK
-    text = recipe.modality == "text"
+    """A teacher only called answers the data once (call by call, cached); the student, from
+    its own folder, learns the answers, which stand for the teacher in evaluate."""
+    task, lm, text = recipe.task, recipe.task == LM_TASK, recipe.modality == "text"
     teacher = _bind(TeacherStepConfig, recipe.teacher, task=task)
     steps = [*_head(recipe), _data(recipe), *([_probe(recipe)] if text else [])]
     steps.append(Step("teacher", teacher, {"data": "data", **({"probe": "probe"} if text else {})}))
-    labels = task == "text-classification" and recipe.distill.losses is None
-    extra = {"losses": {"label_ce": 1.0}} if labels else {}  # labels are all a chat answer gives
-    distill = _bind(DistillStepConfig, recipe.distill, task=task, **extra)
+    distill = _bind(DistillStepConfig, recipe.distill, task=task, losses=recipe.distill_losses)
     steps.append(Step("distill", distill, {"teacher": "teacher", "data": "data"}))
     student = "distill"
-    if recipe.distill.trim_vocab is not None:
+    if recipe.distill.trim_vocab is not None:  # the word pieces in use
         trim = TrimVocabConfig(min_count=recipe.distill.trim_vocab)
         steps.append(Step("trim_vocab", trim, {"student": "distill", "data": "data"}))
         student = "trim_vocab"
@@ -246,7 +241,8 @@ def _method(recipe: Recipe) -> dict[str, Any]:
     d = recipe.distill
     if not d.enabled:
         return {"type": "none"}
-    losses = {k: round(w, 6) for k, w in d.loss_weights(recipe.task).items()}
+    weights = recipe.distill_losses or d.loss_weights(recipe.task)
+    losses = {k: round(w, 6) for k, w in weights.items()}
     return {
         "losses": losses,
         "temperature": d.temperature if "logits_kd" in losses else None,

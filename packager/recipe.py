@@ -8,7 +8,6 @@ that they are checked exactly like the file.
 from __future__ import annotations
 
 import json
-import typing
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,7 @@ from packager.config import (
     TransformerStudentConfig,
 )
 from packager.config.api import api_rules
+from packager.config.base import section_class
 from packager.config.distill import POOLED_LOSSES
 from packager.config.lm import BUILTIN_LMS
 from packager.config.modalities import MODALITIES, modality_of, stray_data_fields
@@ -169,6 +169,13 @@ class Recipe(Config):
         if self.teacher.api is not None:
             api_rules(self.teacher, self.task, self.distill, self.generate)
         return self
+
+    @property
+    def distill_losses(self) -> dict[str, float] | None:  # API labels: CE alone by default
+        d = self.distill
+        if self.teacher.scheme == "api" and self.task == "text-classification" and not d.losses:
+            return {"label_ce": 1.0}
+        return d.losses.active() if d.losses is not None else None
 
     @property
     def modality(self) -> str:
@@ -304,7 +311,7 @@ def _format_error(source: str, err: ValidationError) -> str:
             continue
         parts.append(str(part))
         ann = model.model_fields.get(str(part)) if i < len(e["loc"]) - 1 else None
-        model = _section_class(ann.annotation) if ann else model
+        model = section_class(ann.annotation, Recipe) if ann else model
     loc, msg = ".".join(parts), e["msg"].removeprefix("Value error, ")
     where = f" (mode {mode})" if mode else ""
     if not loc or (loc == "quantize" and mode):  # a check across fields: its message names them
@@ -324,16 +331,6 @@ def _format_error(source: str, err: ValidationError) -> str:
         return f"recipe {source}: {loc} is not allowed{where}: {msg}"
     got = json.dumps(e.get("input"), default=str)
     return f"recipe {source}: {loc} = {got} is not allowed{where}: {msg}"
-
-
-def _section_class(annotation: Any) -> Any:
-    """The config class a field holds (`ApiConfig | None` holds ApiConfig)."""
-    if isinstance(annotation, type):
-        return annotation
-    members = [
-        a for a in typing.get_args(annotation) if isinstance(a, type) and a is not type(None)
-    ]
-    return members[0] if len(members) == 1 else Recipe
 
 
 def relative_to_recipe(data: dict[str, Any], base: Path) -> dict[str, Any]:

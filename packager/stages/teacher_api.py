@@ -142,7 +142,7 @@ def _labels(teacher, caller, splits, labels: list[str], ctx: StageContext) -> di
     if not labels:
         raise RecipeError(
             f"teacher {teacher.source}: text-classification asks the endpoint for label names: "
-            "the data has none (data.label_column, or data.label_names)"
+            "the data has none (data.label_column)"
         )
     (ctx.workdir / LABELED).mkdir()
     unparsed: dict[str, int] = {}
