@@ -96,7 +96,7 @@ class Recipe(Config):
         reads = MODALITIES[self.modality].reads(self.data)
         if text != hf or text != transformer or not reads:
             need = (
-                "teacher.source hf:..., distill.student.arch transformer and a text data.source "
+                "teacher.source hf:... or api:..., distill.student.arch transformer and a text data.source "
                 "(.txt/.jsonl/.csv/.parquet/save_to_disk folder)"
                 if text
                 else "a builtin:/python: teacher, a cnn/mlp student and builtin:/.npz/.npy data"

@@ -99,3 +99,53 @@ def test_the_scheme_is_parsed_in_one_place():
         if prefix.search((PACKAGER / f).read_text()):
             found.append(f)
     assert found == []
+
+
+_STUDENT = {"arch": "transformer", "source": "hf:x"}
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (
+            {"distill": {"student": {"arch": "transformer"}}},
+            "distill.student.source: an api: teacher has no weights",
+        ),
+        (
+            {"teacher": {"api": {"base_url": "http://h/v1", "endpoint": "chat"}}},
+            "task feature-extraction learns from the embeddings endpoint",
+        ),
+        (
+            {"distill": {"student": _STUDENT, "losses": {"embedding_cosine": 1, "hidden_mse": 1}}},
+            "distill.losses ['hidden_mse']: an api: teacher's embeddings answers teach",
+        ),
+        (
+            {"teacher": {"api": {"base_url": "https://me:sk-123@h/v1"}}},
+            "the URL carries credentials",
+        ),
+        ({"teacher": {"api": {"base_url": "https://h/v1?key=sk-123"}}}, "takes no query string"),
+        (
+            {"teacher": {"api": {"base_url": "https://h/v1", "api_key_env": "sk-123"}}},
+            "not the key",
+        ),
+        ({"teacher": {"source": "api:m"}}, "needs a teacher.api section"),
+    ],
+)
+def test_an_api_recipe_is_refused_in_one_line_that_never_repeats_a_key(change, says):
+    from packager.recipe import build_recipe
+
+    recipe = {
+        "name": "t",
+        "task": "feature-extraction",
+        "teacher": {"source": "api:m", "api": {"base_url": "http://127.0.0.1:1/v1"}},
+        "data": {"source": "x.jsonl"},
+        "distill": {"student": _STUDENT},
+    }
+    for section, value in change.items():
+        recipe[section] = value if section != "teacher" else {**recipe["teacher"], **value}
+        if section == "teacher" and "source" in value:
+            recipe["teacher"] = value
+    with pytest.raises(RecipeError) as err:
+        build_recipe(recipe)
+    assert says in str(err.value) and "sk-123" not in str(err.value)
+    assert "\n" not in str(err.value)
