@@ -77,7 +77,8 @@ class QuantizeConfig(Config):
     )
     embeddings: Literal["auto", "fp32", "int8", "int4"] = Field(
         "auto",
-        description="embedding tables (Gathers of a constant table of >= 1024 rows): auto as the "
+        description="embedding tables (Gathers of a constant table of >= 512 rows: word and "
+        "position tables): auto as the "
         "mode does (dynamic: int8; the others leave them fp32), fp32, int8 (one scale per row), "
         "or int4 blocks (onnxruntime's GatherBlockQuantized, embedding_block_size values a "
         "scale). A MiniLM word table is 11.7 of its 22.7 M parameters",

@@ -137,7 +137,7 @@ def _sources(cfg: QuantizeConfig, model: Path, ctx: StageContext):
     return _HANDLERS(data.modality)(cfg, model, data)
 
 
-@register_stage(QuantizeConfig, version=11)
+@register_stage(QuantizeConfig, version=12)
 def quantize(model_art: Artifact, cfg: QuantizeConfig, ctx: StageContext) -> Output:
     from packager.quantize.apply import QuantizeFailed, quantize_model
 
