@@ -152,6 +152,12 @@ def _endpoint_lines(t: dict[str, Any]) -> list[str]:
     ]
 
 
+def _teacher_size(manifest: dict[str, Any], distill: dict[str, Any]) -> str:
+    if manifest["provenance"]["teacher"].get("kind") == "api":
+        return "only called: its answers, not its weights"
+    return f"{distill.get('teacher_params') or 0:,} params"
+
+
 def _use(manifest: dict[str, Any]) -> tuple[str, str]:
     pre = manifest["preprocessing"]
     if pre.get("type") == "text":
@@ -205,7 +211,7 @@ pkg = edgepack_runtime.load("{manifest["name"]}.edgepack")  # verifies every fil
 
 ## How it was made
 
-Teacher `{manifest["provenance"]["teacher"]["source"]}` ({distill.get("teacher_params") or 0:,} params) distilled into a
+Teacher `{manifest["provenance"]["teacher"]["source"]}` ({_teacher_size(manifest, distill)}) distilled into a
 `{distill.get("arch", "-")}` student ({distill.get("params") or 0:,} params, best epoch {distill.get("best_epoch", "-")}
 of {distill.get("epochs_run", "-")}), exported to ONNX and quantized ({report.get("quantization") or "none"}).
 
