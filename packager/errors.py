@@ -66,3 +66,11 @@ def old_spelling(message: str) -> None:
     import warnings
 
     warnings.warn(message, OldSpelling, stacklevel=3)
+
+
+class EndpointError(EdgepackError):
+    """A teacher's API endpoint failed in a way retries cannot mend (a refused key, an unknown
+    model, an unreachable host, a TLS failure) or past the retry budget: one line naming the
+    endpoint and the cause, never the key."""
+
+    exit_code = 3

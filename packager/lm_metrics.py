@@ -75,8 +75,8 @@ def gate_failures(
     """The evaluate gates that the shipped variant misses, each as one sentence."""
     m, t = metrics[shipped], metrics["teacher_fp32"]
     out = []
-    ratio = m["perplexity"] / t["perplexity"]
-    if max_ppl_ratio is not None and ratio > max_ppl_ratio:
+    ratio = m["perplexity"] / t["perplexity"] if t.get("perplexity") else None
+    if max_ppl_ratio is not None and ratio is not None and ratio > max_ppl_ratio:
         out.append(
             f"{shipped} perplexity {m['perplexity']:.2f} is {ratio:.2f}x the teacher's "
             f"{t['perplexity']:.2f}, over evaluate.max_ppl_ratio = {max_ppl_ratio:g}"
@@ -87,3 +87,53 @@ def gate_failures(
             f"evaluate.min_agreement = {min_agreement:g}"
         )
     return out
+
+
+def api_lm_metrics(
+    models: dict[str, Path], completions: list[dict[str, Any]], encode
+) -> dict[str, dict[str, float]]:
+    """Every variant against a teacher only called, on the completions it wrote for held-out
+    prompts: each student's perplexity of that text (teacher-forced, on the completion's
+    tokens) and its next-token top-1 agreement with the token the teacher wrote; the teacher's
+    own perplexity of it from the log-probabilities it returned (None when it returned none).
+    `encode`: the students' tokenizer (text -> ids)."""
+    import tempfile
+
+    from packager.edge_runtime import load_runtime
+    from packager.export.lm_graph import all_positions
+    from packager.onnx_utils import session
+
+    gen = load_runtime().generation
+    sums = {label: {"nll": 0.0, "agree": 0} for label in models}
+    positions = 0
+    with tempfile.TemporaryDirectory(prefix="lm-metrics-") as tmp:
+        decoders = {}
+        for label, path in models.items():
+            view = Path(tmp) / f"{label}.onnx"
+            decoders[label] = gen.Decoder(
+                session(view if all_positions(Path(path), view) else path, threads=2)
+            )
+        for row in completions:
+            start = len(encode(row["prompt"]))
+            ids = np.asarray(encode(row["prompt"] + row["completion"]), np.int64)
+            if len(ids) <= start or start == 0:
+                continue
+            targets = ids[start:]
+            for label, dec in decoders.items():
+                dec.reset(1)
+                logits = dec.forward(ids[None], keep_all=True).all_logits[0, start - 1 : -1]
+                lp = log_softmax(logits)
+                sums[label]["nll"] -= float(lp[np.arange(len(targets)), targets].sum())
+                sums[label]["agree"] += int((lp.argmax(-1) == targets).sum())
+            positions += len(targets)
+    out = {
+        label: {
+            "perplexity": float(np.exp(s["nll"] / max(positions, 1))),
+            "top1_agreement": s["agree"] / max(positions, 1),
+            "positions": positions,
+        }
+        for label, s in sums.items()
+    }
+    said = [lp for row in completions for lp in (row.get("token_logprobs") or [])]
+    teacher = {"perplexity": float(np.exp(-np.mean(said))) if said else None}
+    return {"teacher_fp32": teacher | {"top1_agreement": 1.0, "positions": len(said)}, **out}

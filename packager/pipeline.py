@@ -200,7 +200,12 @@ def _run_step(step, spec, key, inputs, reporter, cache, record, records) -> Arti
     primary = next(iter(inputs.values())) if inputs else None
     with cache.writing(spec.name, key) as tmp:
         ctx = StageContext(
-            step=step.name, workdir=tmp, inputs=inputs, reporter=reporter, records=list(records)
+            step=step.name,
+            workdir=tmp,
+            inputs=inputs,
+            reporter=reporter,
+            records=list(records),
+            cache_root=cache.root,
         )
         try:
             out = spec.fn(primary, step.config, ctx)

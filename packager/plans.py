@@ -57,6 +57,8 @@ def build_plan(recipe: Recipe) -> list[Step]:
             "recipe: package.model = quantized ships the quantized model; set quantize.mode to "
             "a scheme (static, dynamic, fp16, int4, ...), or package.model = fp32"
         )
+    if _called(recipe):
+        return api_plan(recipe)
     if recipe.task == LM_TASK:
         return lm_plan(recipe)
     task = recipe.task
@@ -132,7 +134,8 @@ def _ship(
     student's step, its fp32 export's and the model quantize reads. Text builds are measured
     on a probe too and benchmarked on real tokenised text."""
     steps = []
-    models = {"teacher_fp32": "export_teacher", "student_fp32": fp32}
+    called = _called(recipe)  # the teacher's answers stand for it: evaluated, never benchmarked
+    models = {"teacher_fp32": "teacher" if called else "export_teacher", "student_fp32": fp32}
     if recipe.quantize.mode != "none":
         roles = {"model": upstream, "data": "data"}
         if upstream != fp32:  # sizes, metric and speed stay relative to the export
@@ -141,14 +144,14 @@ def _ship(
         models[QUANTIZED] = "quantize"
     roles = {**models, "data": "data"}
     if text:  # fidelity on text of another kind than the training data
-        source = recipe.evaluate.probe or DEFAULT_PROBE
-        steps.append(Step("probe", ProbeConfig(source=source, limit=recipe.evaluate.probe_limit)))
+        steps += [] if called else [_probe(recipe)]
         roles["probe"] = "probe"
     evaluate = _bind(EvaluateStepConfig, recipe.evaluate, task=recipe.task)
     steps.append(Step("evaluate", evaluate, roles))
     if recipe.bench.enabled:  # text variants are timed on real, tokenised test texts
+        timed = {k: v for k, v in models.items() if not (called and k == "teacher_fp32")}
         steps.append(
-            Step("bench", recipe.bench, {**models, **({"data": "data"} if text or lm else {})})
+            Step("bench", recipe.bench, {**timed, **({"data": "data"} if text or lm else {})})
         )
     shipped = "quantize" if recipe.package.model == "quantized" and QUANTIZED in models else fp32
     package = _bind(
@@ -170,6 +173,39 @@ def _ship(
         roles["generated"] = "generate"
     steps.append(Step("package", package, roles))
     return steps
+
+
+def _probe(recipe: Recipe) -> Step:
+    source = recipe.evaluate.probe or DEFAULT_PROBE
+    return Step("probe", ProbeConfig(source=source, limit=recipe.evaluate.probe_limit))
+
+
+def _called(recipe: Recipe) -> bool:  # the teacher is only called (an API)
+    from packager.sources.teacher import teacher_of
+
+    return not teacher_of(recipe.teacher).local
+
+
+def api_plan(recipe: Recipe) -> list[Step]:
+    """A teacher only called answers the data once (call by call, cached); the student, from
+    its own folder, learns the answers, which stand for the teacher in evaluate."""
+    task, lm, text = recipe.task, recipe.task == LM_TASK, recipe.modality == "text"
+    teacher = _bind(TeacherStepConfig, recipe.teacher, task=task)
+    steps = [*_head(recipe), _data(recipe), *([_probe(recipe)] if text else [])]
+    steps.append(Step("teacher", teacher, {"data": "data", **({"probe": "probe"} if text else {})}))
+    distill = _bind(DistillStepConfig, recipe.distill, task=task, losses=recipe.distill_losses)
+    steps.append(Step("distill", distill, {"teacher": "teacher", "data": "data"}))
+    student = "distill"
+    if recipe.distill.trim_vocab is not None:  # the word pieces in use
+        trim = TrimVocabConfig(min_count=recipe.distill.trim_vocab)
+        steps.append(Step("trim_vocab", trim, {"student": "distill", "data": "data"}))
+        student = "trim_vocab"
+    steps.append(Step("export", recipe.export, {"model": student, "data": "data"}))
+    upstream = "export"
+    if recipe.optimize.enabled and not lm:
+        steps.append(Step("optimize", recipe.optimize, {"model": "export"}))
+        upstream = "optimize"
+    return steps + _ship(recipe, student, "export", upstream, text=text, lm=lm)
 
 
 def lm_plan(recipe: Recipe) -> list[Step]:
@@ -205,7 +241,8 @@ def _method(recipe: Recipe) -> dict[str, Any]:
     d = recipe.distill
     if not d.enabled:
         return {"type": "none"}
-    losses = {k: round(w, 6) for k, w in d.loss_weights(recipe.task).items()}
+    weights = recipe.distill_losses or d.loss_weights(recipe.task)
+    losses = {k: round(w, 6) for k, w in weights.items()}
     return {
         "losses": losses,
         "temperature": d.temperature if "logits_kd" in losses else None,

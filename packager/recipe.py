@@ -35,6 +35,8 @@ from packager.config import (
     TeacherConfig,
     TransformerStudentConfig,
 )
+from packager.config.api import api_rules
+from packager.config.base import section_class
 from packager.config.distill import POOLED_LOSSES
 from packager.config.lm import BUILTIN_LMS
 from packager.config.modalities import MODALITIES, modality_of, stray_data_fields
@@ -87,14 +89,14 @@ class Recipe(Config):
         if lm or self.distill.student.arch == "causal-lm" or self.generate.enabled:
             return self._lm_fits()
         text = self.task in TEXT_TASKS
-        hf = self.teacher.source.startswith("hf:")
+        hf = self.teacher.scheme in ("hf", "api")  # a folder, or an endpoint that answers text
         transformer = self.distill.student.arch == "transformer"
         if self.distill.student.arch == "pruned" and self.modality != "image":
             raise ValueError("distill.student.arch pruned needs image data (a data.image section)")
         reads = MODALITIES[self.modality].reads(self.data)
         if text != hf or text != transformer or not reads:
             need = (
-                "teacher.source hf:..., distill.student.arch transformer and a text data.source "
+                "teacher.source hf:... or api:..., distill.student.arch transformer and a text data.source "
                 "(.txt/.jsonl/.csv/.parquet/save_to_disk folder)"
                 if text
                 else "a builtin:/python: teacher, a cnn/mlp student and builtin:/.npz/.npy data"
@@ -120,8 +122,8 @@ class Recipe(Config):
         return self
 
     def _lm_fits(self) -> Recipe:
-        teacher = self.teacher.source
-        ok = teacher.startswith("hf:") or teacher.removeprefix("builtin:") in BUILTIN_LMS
+        t = self.teacher
+        ok = t.scheme in ("hf", "api") or (t.scheme == "builtin" and t.spec in BUILTIN_LMS)
         if not self.distill.enabled:  # a pretrained LM packaged as it is (models/lm-pack.yaml)
             if self.task != LM_TASK or not ok:
                 raise ValueError(
@@ -160,6 +162,20 @@ class Recipe(Config):
                 "your own: choose one"
             )
         return self
+
+    @model_validator(mode="after")
+    def _api_fits(self) -> Recipe:
+        """What a teacher you can only call can teach (packager.config.api: api_rules)."""
+        if self.teacher.api is not None:
+            api_rules(self.teacher, self.task, self.distill, self.generate)
+        return self
+
+    @property
+    def distill_losses(self) -> dict[str, float] | None:  # API labels: CE alone by default
+        d = self.distill
+        if self.teacher.scheme == "api" and self.task == "text-classification" and not d.losses:
+            return {"label_ce": 1.0}
+        return d.losses.active() if d.losses is not None else None
 
     @property
     def modality(self) -> str:
@@ -295,7 +311,7 @@ def _format_error(source: str, err: ValidationError) -> str:
             continue
         parts.append(str(part))
         ann = model.model_fields.get(str(part)) if i < len(e["loc"]) - 1 else None
-        model = ann.annotation if ann and isinstance(ann.annotation, type) else model
+        model = section_class(ann.annotation, Recipe) if ann else model
     loc, msg = ".".join(parts), e["msg"].removeprefix("Value error, ")
     where = f" (mode {mode})" if mode else ""
     if not loc or (loc == "quantize" and mode):  # a check across fields: its message names them
@@ -311,6 +327,8 @@ def _format_error(source: str, err: ValidationError) -> str:
             return f"recipe {source}: {loc} applies to mode {' or '.join(takes)}, not {mode}"
         allowed = ", ".join(model.model_fields) if issubclass(model, BaseModel) else "?"
         return f"recipe {source}: {loc}: unknown field{where} (allowed: {allowed})"
+    if parts[-1] in getattr(model, "unechoed", ()):  # may hold a key pasted in the wrong place
+        return f"recipe {source}: {loc} is not allowed{where}: {msg}"
     got = json.dumps(e.get("input"), default=str)
     return f"recipe {source}: {loc} = {got} is not allowed{where}: {msg}"
 

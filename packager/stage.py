@@ -53,6 +53,9 @@ class StageContext:
     inputs: dict[str, Artifact]  # role -> finished input artifact
     reporter: Reporter
     records: list[dict[str, Any]] = field(default_factory=list)  # lineage of the steps so far
+    # The cache's root: where what outlives one step's folder is kept (an API teacher's answers,
+    # call by call, so that an interrupted step resumes without paying twice).
+    cache_root: Path | None = None
 
     def log(self, message: str) -> None:
         self.reporter.note(f"{self.step}: {message}")

@@ -178,8 +178,8 @@ def test_every_config_class_is_reachable_from_a_recipe_or_a_plan(tmp_path):
         and obj.__module__.startswith("packager.config")
     }
     reached = {type(c) for cfg in _plan_configs(tmp_path) for c in _nested(cfg)}
-    recipe = load_recipe(REPO_MODELS / "minilm-l6.yaml")
-    reached |= {type(c) for c in _nested(recipe)} - {Recipe}
+    for name in ("minilm-l6.yaml", "api-embed.yaml"):  # an HF teacher, an API teacher
+        reached |= {type(c) for c in _nested(load_recipe(REPO_MODELS / name))} - {Recipe}
     reached |= {type(c) for c in _nested(Recipe())} - {Recipe}
     reached |= {base for c in reached for base in c.__mro__}  # a scheme's base: its shared part
     assert defined - reached == set()

@@ -75,7 +75,11 @@ def test_each_stage_says_whether_it_handles_a_modality():
 
     lm = handled_by("lm")
     assert lm["teacher"] and lm["distill"] and lm["quantize"] and lm["sketch"] is False
-    assert all(handled_by("array").values())
+    # An API teacher's halves (packager.stages.teacher_api, distill_api) answer text only.
+    array = handled_by("array")
+    assert all(v for stage, v in array.items() if not stage.endswith("(api)"))
+    assert array["teacher (api)"] is False and handled_by("image")["distill (api)"] is False
+    assert handled_by("text")["teacher (api)"] and handled_by("lm")["distill (api)"]
 
 
 @pytest.mark.parametrize(

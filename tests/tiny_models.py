@@ -189,6 +189,7 @@ def tiny_bert_folder(
     train_steps: int = 0,
     init_range: float = 0.02,
     vocab_size: int = 128,
+    hidden_size: int = 32,
 ):
     """Write a random-init tiny BERT (hidden 32, 4 heads) and its WordPiece tokenizer to `path`
     with save_pretrained; feature-extraction folders get a sentence-transformers modules.json
@@ -232,7 +233,7 @@ def tiny_bert_folder(
     labels = sorted(TOPICS)
     config = BertConfig(
         vocab_size=len(vocab),
-        hidden_size=32,
+        hidden_size=hidden_size,
         num_hidden_layers=layers,
         num_attention_heads=4,
         intermediate_size=64,
@@ -262,7 +263,7 @@ def tiny_bert_folder(
     if task == "feature-extraction":
         (path / "1_Pooling").mkdir(exist_ok=True)
         (path / "1_Pooling/config.json").write_text(
-            json.dumps({"word_embedding_dimension": 32, "pooling_mode_mean_tokens": True})
+            json.dumps({"word_embedding_dimension": hidden_size, "pooling_mode_mean_tokens": True})
         )
         modules = [
             {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},

@@ -58,7 +58,7 @@ def print_lm_build(console: Console, result, report: dict[str, Any], reporter=No
             _fmt(r["perplexity"], ".2f"),
             _fmt(r["agreement"], ".4f"),
             _fmt(r["params"], ","),
-            f"{r['size_mb']:.2f}",
+            _fmt(r["size_mb"], ".2f"),
             *[_fmt(r["pp"].get(n), ".0f") for n in threads],
             *[_fmt(r["tg"].get(n), ".0f") for n in threads],
             _fmt(r["ttft_ms"], ".1f"),
@@ -69,6 +69,9 @@ def print_lm_build(console: Console, result, report: dict[str, Any], reporter=No
     if line:
         console.print(line)
     print_warnings(console, report, reporter)
+    calls = _teacher_calls(result)
+    if calls:
+        console.print(calls)
     console.print(
         f"ran: {', '.join(result.ran) or 'nothing (all cached)'} in {result.seconds:.1f}s"
     )
@@ -116,7 +119,7 @@ def print_build(console: Console, result, reporter=None) -> None:
             _fmt(r["accuracy"], ".4f"),
             *([_fmt(r["probe"], ".4f")] if probe else []),
             _fmt(r["params"], ","),
-            f"{r['size_kb']:.1f}",
+            _fmt(r["size_kb"], ".1f"),
             *p50s,
             _fmt(r["p99_ms"], ".3f"),
             _fmt(r["cold_start_ms"], ".1f"),
@@ -127,7 +130,12 @@ def print_build(console: Console, result, reporter=None) -> None:
     print_warnings(console, report, reporter)
     d = report["distill"]
     ran = ", ".join(result.ran) or "nothing (all cached)"
-    if d.get("compression") is None:  # distill: none ships the teacher itself
+    calls = _teacher_calls(result)
+    if calls:
+        console.print(calls)
+    if d.get("compression") is None and d.get("arch"):  # a teacher only called: no size to compare
+        console.print(f"student: {d['params']:,} params, learned from the teacher's answers")
+    elif d.get("compression") is None:  # distill: none ships the teacher itself
         console.print(
             f"model: the teacher itself (no distillation), {_fmt(d['params'], ',')} params"
         )
@@ -138,6 +146,24 @@ def print_build(console: Console, result, reporter=None) -> None:
     console.print(f"ran: {ran} in {result.seconds:.1f}s")
     console.print(f"package: {result.package_path}")
     _print_report_path(console, result)
+
+
+def _teacher_calls(result) -> str | None:
+    """A teacher only called: the calls this run made (none when its step was cached)."""
+    step = next((s for s in result.steps if s.step.name == "teacher"), None)
+    art = step.artifact if step else None
+    if art is None or art.kind != "api":
+        return None
+    c = art.meta["teacher_calls"]
+    if step.status == "cached":
+        return (
+            f"teacher calls: 0 this run (its {c['requests']} answers were cached by an earlier "
+            f"build that made {c['calls']} calls)"
+        )
+    return (
+        f"teacher calls: {c['calls']} made this run, {c['cached']} answers from the call cache "
+        f"({c['tokens_in']:,} tokens in, {c['tokens_out']:,} out)"
+    )
 
 
 def _print_report_path(console: Console, result) -> None:
@@ -264,6 +290,22 @@ def print_provenance(console: Console, info: dict[str, Any]) -> None:
     t, init, q = prov["teacher"], prov["student_init"], prov.get("quantized") or {}
     lic, terms = t["license"], t["terms"]
     tree = Tree(_teacher_line(t))
+    e = t.get("endpoint")
+    if e:  # a teacher only called: the endpoint, the model, the calls
+        c = t.get("calls") or {}
+        served = ", ".join(e.get("served_models") or []) or "-"
+        tree.add(
+            escape(
+                f"endpoint {e['base_url']} (host {e['host']}), model {e['model']} (served as {served})"
+            )
+        )
+        tree.add(
+            escape(
+                f"calls {c.get('calls', 0)} made, {c.get('cached', 0)} cached, "
+                f"{c.get('first_call') or '-'} .. {c.get('last_call') or '-'}; the student "
+                "learned from its outputs"
+            )
+        )
     tree.add(f"license {lic['id']} ({terms['name']}, {terms['category']}; from {lic.get('from')})")
     student = tree.add(f"student {init['kind']}: {escape(init['how'])}")
     m = prov["method"]

@@ -32,6 +32,11 @@ class TransformerStudentConfig(Config):
     recipe), or a narrower model of the same architecture with fresh weights."""
 
     arch: Literal["transformer"] = "transformer"
+    source: str | None = Field(
+        None,
+        description="hf:FOLDER the student starts from (its layers chosen as below); none: "
+        "derived from the teacher's folder. An api: teacher has no weights: it needs one",
+    )
     layers: Literal["every-other", "first-k"] | tuple[int, ...] = Field(
         "every-other",
         description="teacher layers kept: every-other (evenly spaced, the top layer always "
@@ -51,6 +56,18 @@ class TransformerStudentConfig(Config):
     freeze_embeddings: bool = Field(
         False, description="keep the copied embedding tables fixed (faster, less overfitting)"
     )
+
+    @field_validator("source")
+    @classmethod
+    def _hf(cls, v: str | None) -> str | None:
+        if v is not None and (not v.startswith("hf:") or not v[3:].strip()):
+            raise ValueError("expected hf:FOLDER (a local transformers encoder folder)")
+        return v
+
+    def input_paths(self) -> dict[str, str]:
+        if not self.source:
+            return {}
+        return {"student_source": str(Path(self.source.removeprefix("hf:")).expanduser())}
 
     @field_validator("layers", mode="before")
     @classmethod

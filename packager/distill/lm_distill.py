@@ -52,13 +52,23 @@ def batch_stream(data, generated, encode, eos, length: int, batch: int, limit=No
     return batches
 
 
+def array_batches(seqs: np.ndarray, batch: int):
+    """batch_stream's contract over sequences packed beforehand: (first index, (batch, length))."""
+
+    def batches():
+        for start in range(0, len(seqs) - batch + 1, batch):
+            yield start, torch.from_numpy(np.array(seqs[start : start + batch], np.int64))
+
+    return batches
+
+
 def make_student(teacher, spec: CausalStudentConfig, sample: torch.Tensor):
     if spec.source:
         from packager.sources import hf
 
         folder = hf.resolve(spec.source)
         student = load_causal_lm(folder)
-        if student.config.vocab_size != teacher.config.vocab_size:
+        if teacher is not None and student.config.vocab_size != teacher.config.vocab_size:
             raise RecipeError(
                 f"distill.student.source {spec.source}: vocabulary {student.config.vocab_size} "
                 f"is not the teacher's {teacher.config.vocab_size}; a student folder must share "
@@ -72,18 +82,25 @@ def run(job: dict[str, Any], rank: int = 0, world: int = 1, reporter=None) -> di
     """`job`: teacher, data, generated, topk, out (folders/files), spec (student config JSON),
     settings (LMTrainSettings fields), length, threads, sample_rows."""
     torch.set_num_threads(job.get("threads") or 1)
-    teacher_dir = Path(job["teacher"])
-    teacher = load_causal_lm(teacher_dir)
-    for p in teacher.parameters():
-        p.requires_grad = False
+    teacher = None  # an API teacher: only its answers (completions, top-k) are here
+    if job.get("teacher"):
+        teacher_dir = Path(job["teacher"])
+        teacher = load_causal_lm(teacher_dir)
+        for p in teacher.parameters():
+            p.requires_grad = False
+    else:
+        teacher_dir = Path(job["student_folder"])  # the tokenizer is the student's own
     tok = lm_tokenizer(teacher_dir)
-    eos = (describe_lm(teacher)["eos_token_ids"] or [None])[0]
+    eos = (describe_lm(teacher or load_causal_lm(teacher_dir))["eos_token_ids"] or [None])[0]
     s = LMTrainSettings(**job["settings"])
     if s.batch_size % world:
         raise RecipeError(f"distill.batch_size {s.batch_size} must divide by nproc {world}")
     generated = Path(job["generated"]) if job.get("generated") else None
     length, data = job["length"], Path(job["data"])
-    batches = batch_stream(data, generated, encoder(tok), eos, length, s.batch_size)
+    if job.get("sequences"):  # packed already (an API teacher's tokens, its top-k over them)
+        batches = array_batches(np.load(job["sequences"], mmap_mode="r"), s.batch_size)
+    else:
+        batches = batch_stream(data, generated, encoder(tok), eos, length, s.batch_size)
     first = next(batches(), None)
     if first is None:
         raise RecipeError(
@@ -96,10 +113,8 @@ def run(job: dict[str, Any], rank: int = 0, world: int = 1, reporter=None) -> di
     topk = None
     if job.get("topk"):
         folder = Path(job["topk"])
-        topk = (
-            np.load(folder / "values.npy", mmap_mode="r"),
-            np.load(folder / "indices.npy", mmap_mode="r"),
-        )
+        names = ["values.npy", "indices.npy", "present.npy"]
+        topk = tuple(np.load(folder / n, mmap_mode="r") for n in names if (folder / n).is_file())
     if reporter is not None and rank == 0:
         with reporter.track("distill", min(per_epoch * s.epochs, s.max_steps or 1 << 62)) as adv:
             res = train_lm(teacher, student, batches, per_epoch, s, topk, rank, world, adv)

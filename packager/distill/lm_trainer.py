@@ -60,7 +60,10 @@ def loss_terms(
     out: dict[str, torch.Tensor] = {}
     if "logits_kd" in w:
         out["logits_kd"] = (
-            L.topk_forward_kl(student_logits, *topk, T, mask)
+            # A third array marks the positions the teacher scored (an API's completions only).
+            L.topk_forward_kl(
+                student_logits, topk[0], topk[1], T, topk[2] if len(topk) > 2 else mask
+            )
             if topk is not None
             else L.forward_kl(student_logits, teacher_logits, T, mask)
         )
@@ -154,10 +157,9 @@ def _step(model, teacher, student, ids, rows, s: LMTrainSettings, topk, rng, res
         res.on_policy_batches += 1
     teacher_logits, cached = None, None
     if topk is not None and data:
-        values, indices = topk
         r = rows.numpy()
-        cached = (torch.from_numpy(np.asarray(values[r])), torch.from_numpy(np.asarray(indices[r])))
-    else:
+        cached = tuple(torch.from_numpy(np.asarray(a[r])) for a in topk)
+    elif teacher is not None:  # None: a teacher only called, whose top-k (if any) is cached
         with torch.no_grad():
             teacher_logits = teacher(input_ids=ids).logits.float()
     logits = model(input_ids=ids).logits.float()

@@ -88,11 +88,15 @@ def train(
     cfg: DistillStepConfig,
     info: dict[str, Any],
     reporter: Reporter,
+    val_target: np.ndarray | None = None,
 ) -> TextTrainResult:
     """Train `student` in place on `teacher`'s outputs; it ends with its best-on-val weights.
     `pairs` maps each student hidden state to the teacher's it learns (hidden_mse). Seed torch
-    before deriving the student: its init, the projections and dropout draw from one stream."""
-    proj = L.Projections(len(pairs), student.config.hidden_size, teacher.config.hidden_size)
+    before deriving the student: its init, the projections and dropout draw from one stream.
+    A teacher you can only call is None: its answers are the cached outputs (embeddings) or the
+    data's labels (classification), and `val_target` its vectors for the validation texts."""
+    width = teacher.config.hidden_size if teacher is not None else student.config.hidden_size
+    proj = L.Projections(len(pairs), student.config.hidden_size, width)
     params = [p for p in student.parameters() if p.requires_grad] + list(proj.parameters())
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps = cfg.epochs * math.ceil(data.train_size / cfg.batch_size)
@@ -106,9 +110,9 @@ def train(
     threads = cfg.threads or (1 if n_params < _SMALL else torch.get_num_threads())
     task = cfg.task
     with torch_threads(threads):
-        target = (
-            None if task == "text-classification" else predict(teacher, tok, val_texts, task, info)
-        )
+        target = val_target
+        if target is None and task != "text-classification":
+            target = predict(teacher, tok, val_texts, task, info)
 
         def validate() -> float:
             return _val_metric(task, student, tok, val_texts, val_y, target, info)
@@ -157,7 +161,7 @@ def _loss(cfg: DistillStepConfig, teacher, student, proj, batch, labels, pairs, 
     weights, task = cfg.weights, cfg.task
     need_states, need_att = "hidden_mse" in weights, "attention_kl" in weights
     rel = "relation_kl" in weights
-    if cached is not None:  # only pooled-output losses use the cache (DistillStepConfig)
+    if cached is not None or teacher is None:  # pooled-output losses, or the labels alone
         t_head, t_states, t_att, t_qkv = cached, None, None, {}
     else:
         with torch.no_grad(), _projections(teacher, rel) as t_qkv:

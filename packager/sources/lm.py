@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from packager.errors import InputFileError, one_line
-from packager.sources import hf  # noqa: F401  (HF_HUB_OFFLINE before transformers loads)
+from packager.sources import offline  # noqa: F401  (HF_HUB_OFFLINE before transformers loads)
 
 # The families edgepack's tests build and export on the fly (tests/tiny_models.py).
 TESTED_FAMILIES = ("llama", "qwen2", "qwen3", "gpt2", "phi3")

@@ -16,6 +16,7 @@ from packager.config import DistillStepConfig
 from packager.errors import RecipeError
 from packager.stage import Handlers, StageContext, register_stage
 from packager.stages.data import images_of, splits_of
+from packager.stages.distill_api import HANDLERS as API_HANDLERS
 
 STUDENT_FACTORIES = {"cnn": "packager.nets.arch:cnn", "mlp": "packager.nets.arch:mlp"}
 
@@ -284,12 +285,10 @@ def _image(teacher_art: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> 
 def _lm(teacher_art: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> Output:
     """A causal-LM student (packager.distill.lm_distill), here or under torchrun (nproc > 1)."""
     from packager.distill import lm_ddp, lm_distill
+    from packager.stages.distill_api import lm_settings
 
     data, gen, topk = (ctx.inputs.get(r) for r in ("data", "generated", "teacher_logits"))
-    s = {"weights": cfg.weights, "temperature": cfg.temperature, "jsd_beta": cfg.jsd_beta}
-    s |= {"on_policy": cfg.on_policy, "on_policy_tokens": cfg.on_policy_tokens, "lr": cfg.lr}
-    s |= {"epochs": cfg.epochs, "batch_size": cfg.batch_size, "weight_decay": cfg.weight_decay}
-    s |= {"warmup": cfg.warmup, "seed": cfg.seed, "max_steps": cfg.max_steps}
+    s = lm_settings(cfg, cfg.weights)
     job = {
         "teacher": str(teacher_art.file()),
         "data": str(data.path),
@@ -330,6 +329,8 @@ def _lm_output(teacher_art: Artifact, cfg: DistillStepConfig, ctx: StageContext,
 _HANDLERS = Handlers("distill", array=_array, text=_text, image=_image, lm=_lm)
 
 
-@register_stage(DistillStepConfig, name="distill", version=5)
+@register_stage(DistillStepConfig, name="distill", version=6)
 def distill(teacher: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> Output:
+    if teacher.kind == "api":  # a teacher only called: its answers are what the student learns
+        return API_HANDLERS(ctx.inputs["data"].modality)(teacher, cfg, ctx)
     return _HANDLERS(ctx.inputs["data"].modality)(teacher, cfg, ctx)

@@ -77,31 +77,51 @@ def _text_metrics(task: str, outputs: dict, y, classes: int, top_k: int, prefix:
     return f"{prefix}{key}", metrics
 
 
-def _text(data: Artifact, cfg: EvaluateStepConfig, ctx: StageContext) -> Output:
-    from packager.data.text import load_tokenizer, read_split
+def _split_outputs(ctx: StageContext, toks, folder, split: str, classes: int):
+    """(every variant's outputs, the texts, their labels) on one split. A teacher only called
+    (an API) answered a first part of the split: its recorded answers are its outputs on just
+    those texts (a label as one-hot scores; texts it gave no parseable label left out)."""
+    from packager.data.text import read_split
     from packager.onnx_utils import run_texts
 
-    texts, y = read_split(data.path, "test")
+    variants = variant_models(ctx)
+    teacher = variants["teacher_fp32"]
+    called = teacher.kind == "api"
+    texts, y = read_split(folder, split, limit=teacher.meta["sizes"][split] if called else None)
+    outputs = {}
+    if called:
+        said = np.load(teacher.path / f"{split}.npy")
+        if said.ndim == 1:  # labels: -1 where no label could be parsed
+            keep = said >= 0
+            texts = [t for t, k in zip(texts, keep, strict=True) if k]
+            y = y[keep] if y is not None else None
+            said = np.eye(classes, dtype=np.float32)[said[keep]]
+        outputs["teacher_fp32"] = said
+    for label, art in variants.items():
+        if label not in outputs:
+            outputs[label] = run_texts(art.file(), toks[label], texts)
+    return outputs, texts, y
+
+
+def _text(data: Artifact, cfg: EvaluateStepConfig, ctx: StageContext) -> Output:
+    from packager.data.text import load_tokenizer
+
     # Each variant reads text with its own tokenizer (a trimmed student's is not the teacher's);
-    # the quantized student's is the fp32 student's.
+    # the quantized student's is the fp32 student's; a teacher only called has its answers.
     max_length = data.meta["max_length"]
     toks = {
         label: load_tokenizer(
             ctx.inputs[label if label == "teacher_fp32" else "student_fp32"].path, max_length
         )
-        for label in variant_models(ctx)
+        for label, art in variant_models(ctx).items()
+        if art.kind != "api"
     }
-    variants = variant_models(ctx)
     classes = len(data.meta["labels"])
-    outputs = {label: run_texts(art.file(), toks[label], texts) for label, art in variants.items()}
+    outputs, texts, y = _split_outputs(ctx, toks, data.path, "test", classes)
     key, metrics = _text_metrics(cfg.task, outputs, y, classes, cfg.top_k)
     keys, probe = [key], ctx.inputs.get("probe")
     if probe is not None:  # text of another kind than the training data: the honest figure
-        probe_texts, _ = read_split(probe.path, "probe")
-        outputs = {
-            label: run_texts(art.file(), toks[label], probe_texts)
-            for label, art in variants.items()
-        }
+        outputs, probe_texts, _ = _split_outputs(ctx, toks, probe.path, "probe", classes)
         probe_key, extra = _text_metrics(cfg.task, outputs, None, classes, cfg.top_k, "probe_")
         for label in metrics:
             metrics[label] |= extra[label]
@@ -111,7 +131,7 @@ def _text(data: Artifact, cfg: EvaluateStepConfig, ctx: StageContext) -> Output:
     what = "test split" if key == "accuracy" else "held-out test split (cosine to the teacher)"
     dataset = f"{data.meta['source']} {what} ({len(texts)} texts)"
     if probe is not None:
-        dataset += f"; probe {probe.meta['source']} ({probe.meta['texts']} texts)"
+        dataset += f"; probe {probe.meta['source']} ({len(probe_texts)} texts)"
     floor = cfg.min_accuracy if key == "accuracy" else cfg.min_cosine
     return checked_output(cfg, ctx, metrics, keys, floor, dataset, _gap_warnings(cfg, metrics))
 
@@ -209,6 +229,8 @@ def _lm(data: Artifact, cfg: EvaluateStepConfig, ctx: StageContext) -> Output:
 
     variants = variant_models(ctx)
     teacher = ctx.inputs["teacher_fp32"]
+    if teacher.kind == "api":  # only called: measured on the completions it wrote
+        return _lm_api(data, cfg, ctx)
     eos = (teacher.meta.get("eos_token_ids") or [None])[0]
     tok = lm_tokenizer(teacher.path)
     ids = sequences(data.path, "test", encoder(tok), eos, data.meta["max_length"], cfg.lm_sequences)
@@ -242,6 +264,50 @@ def _lm(data: Artifact, cfg: EvaluateStepConfig, ctx: StageContext) -> Output:
             "warnings": [],
         },
     )
+
+
+def _lm_api(data: Artifact, cfg: EvaluateStepConfig, ctx: StageContext) -> Output:
+    """A language model taught by an API: every variant on the completions the endpoint wrote
+    for held-out prompts (perplexity of them, top-1 agreement with its tokens), and each
+    student's perplexity on the data's test text."""
+    import json as _json
+
+    from packager.data.lm import sequences
+    from packager.lm_metrics import api_lm_metrics, gate_failures, lm_metrics
+    from packager.sources.lm import encoder, lm_tokenizer
+    from packager.stages.teacher_api import HELD_OUT
+
+    students = {k: a for k, a in variant_models(ctx).items() if a.kind != "api"}
+    teacher = ctx.inputs["teacher_fp32"]
+    encode = encoder(lm_tokenizer(ctx.inputs["student_fp32"].path))
+    lines = (teacher.path / HELD_OUT).read_text(encoding="utf-8").splitlines()
+    rows = [_json.loads(line) for line in lines][: cfg.lm_sequences]
+    metrics = api_lm_metrics({k: a.file() for k, a in students.items()}, rows, encode)
+    eos = (ctx.inputs["student_fp32"].meta.get("eos_token_ids") or [None])[0]
+    ids = sequences(data.path, "test", encode, eos, data.meta["max_length"], cfg.lm_sequences)
+    own = lm_metrics({k: a.file() for k, a in students.items()}, ids, "student_fp32")
+    for label, m in own.items():
+        metrics[label]["test_perplexity"] = m["perplexity"]
+    for label, m in metrics.items():
+        ctx.log(
+            f"{label}: " + ", ".join(f"{k} {v:.4f}" for k, v in m.items() if isinstance(v, float))
+        )
+    shipped = shipped_label(metrics)
+    failures = gate_failures(metrics, shipped, cfg.max_ppl_ratio, cfg.min_agreement)
+    if failures:
+        raise CheckFailed(ctx.step, "; ".join(failures))
+    (ctx.workdir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    sizes = {
+        k: {"size_bytes": _size(a), "params": a.meta.get("params")}
+        for k, a in variant_models(ctx).items()
+    }
+    dataset = (
+        f"the teacher's completions of {len(rows)} held-out prompts of {data.meta['source']} "
+        f"(perplexity and top-1 agreement on them); test_perplexity: {len(ids)} test sequences"
+    )
+    meta = {"file": "metrics.json", "metrics": metrics, "metric": "perplexity", "checks": {}}
+    meta |= {"probe_metric": None, "dataset": dataset, "variants": sizes, "shipped": shipped}
+    return Output("metrics", meta | {"warnings": []})
 
 
 _HANDLERS = Handlers("evaluate", array=_array, text=_text, image=_image, lm=_lm)
@@ -291,7 +357,7 @@ def checked_output(
         ctx.warn(w)
     (ctx.workdir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     variants = {
-        label: {"size_bytes": art.file().stat().st_size, "params": art.meta.get("params")}
+        label: {"size_bytes": _size(art), "params": art.meta.get("params")}
         for label, art in variant_models(ctx).items()
     }
     return Output(
@@ -308,3 +374,8 @@ def checked_output(
             "warnings": list(warnings),
         },
     )
+
+
+def _size(art: Artifact) -> int | None:
+    """A variant's model file size; None for a teacher only called (its weights are not here)."""
+    return None if art.kind == "api" else art.file().stat().st_size

@@ -326,6 +326,7 @@ def _report_html(tree, bench: Artifact | None, cfg: PackageStepConfig, report) -
 def package(model: Artifact, cfg: PackageStepConfig, ctx: StageContext) -> Output:
     from packager._version import __version__
     from packager.bundle import file_list, zip_tree
+    from packager.provenance.lineage import api_teacher
     from packager.provenance.write import stamp_model, write_card_and_bom
     from packager.report import markdown_report
 
@@ -342,6 +343,8 @@ def package(model: Artifact, cfg: PackageStepConfig, ctx: StageContext) -> Outpu
     if generation is not None:  # schema 1.2: a language model's decoding contract
         manifest["generation"] = generation
         _generated_data(manifest["provenance"], data, ctx.inputs.get("generated"))
+    if ctx.inputs["teacher"].kind == "api":  # only called: its calls and answers, on record
+        api_teacher(manifest["provenance"], ctx.inputs["teacher"].meta, ctx.inputs["teacher"].id)
     stamp_model(tree / "model.onnx", manifest, __version__)  # before model.ort is made from it
     if cfg.mobile:
         from packager.mobile import write_mobile_artifacts
