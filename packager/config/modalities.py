@@ -105,7 +105,14 @@ register_modality(
         tasks=("text-classification", "feature-extraction"),
         sources="a .txt/.jsonl/.csv/.parquet file or a save_to_disk folder",
         reads=_not_array_source,
-        data_fields=("text_column", "label_column", "max_length", "stream_batch", "eval_limit"),
+        data_fields=(
+            "text_column",
+            "label_column",
+            "label_names",
+            "max_length",
+            "stream_batch",
+            "eval_limit",
+        ),
     )
 )
 register_modality(
