@@ -47,10 +47,17 @@ std::vector<std::string> referenced_files(const Json& manifest) {
       paths.push_back(detail::string_field(mapping, name, std::string("samples.") + key + "."));
     }
   }
-  // A language model's recorded generation (schema 1.2), replayed by check_generation.
+  // A language model's recorded generation (schema 1.2), replayed by check_generation, and the
+  // tokenizers (kept by the Python runtime): the same list in the three runtimes, so the memory
+  // budget counts the same files.
   const Json generation = manifest.value("generation", Json::object());
   if (generation.contains("sample"))
     paths.push_back(detail::string_field(generation, "sample", "generation."));
+  const Json pre = manifest.value("preprocessing", Json::object());
+  for (const Json* block : {&pre, &generation}) {
+    if (block->is_object() && block->contains("tokenizer") && (*block)["tokenizer"].is_string())
+      paths.push_back((*block)["tokenizer"].get<std::string>());
+  }
   for (const std::string& path : paths) {
     if (!manifest["files"].contains(path)) {
       fail(ErrorKind::kInvalidPackage,
@@ -233,6 +240,12 @@ Package Package::open(const std::string& folder, const Options& options) try {
                                       ".edgepack with python -m edgepack_runtime PKG --extract-to "
                                       "DIR, which refuses unsafe members)"
                                     : ": no such folder"));
+  }
+  if (options.threads < 0 || options.threads > max_threads()) {
+    fail(ErrorKind::kInput, "threads must be 0 (onnxruntime's default) to " +
+                                std::to_string(max_threads()) + " (" +
+                                std::to_string(kMaxThreadsPerCore) + " per core here), got " +
+                                std::to_string(options.threads));
   }
   auto p = std::make_unique<Impl>();
   const std::string manifest_bytes = read_manifest(root, folder);

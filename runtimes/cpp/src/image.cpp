@@ -181,12 +181,21 @@ ImageSpec read_image_spec(const Json& spec) {
   return s;
 }
 
-Image decode_image(const std::string& bytes, const std::string& where) {
+Image decode_image(const std::string& bytes, const std::string& where, int64_t max_pixels) {
   const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
+  if (bytes.size() > kMaxImageFileBytes)
+    fail(ErrorKind::kInput, where + ": too large (" + std::to_string(bytes.size()) + " bytes, over " +
+                                std::to_string(kMaxImageFileBytes) + ")");
   const int len = static_cast<int>(bytes.size());
   if (stbi_is_16_bit_from_memory(data, len))
     fail(ErrorKind::kInput, where + ": 16-bit images are not supported (8-bit PNG or JPEG)");
   int w = 0, h = 0, comp = 0;
+  // The size in the header, before anything is decoded: a small file can claim gigapixels.
+  if (stbi_info_from_memory(data, len, &w, &h, &comp) &&
+      static_cast<int64_t>(w) * h > max_pixels)
+    fail(ErrorKind::kInput, where + ": " + std::to_string(w) + "x" + std::to_string(h) +
+                                " pixels is over the " + std::to_string(max_pixels) +
+                                "-pixel limit (a decompression bomb?)");
   stbi_uc* pixels = stbi_load_from_memory(data, len, &w, &h, &comp, 3);
   if (pixels == nullptr)
     fail(ErrorKind::kInput,
@@ -265,7 +274,7 @@ Array Package::preprocess_image(const std::string& path) const {
   const Impl& p = *impl_;
   if (p.pre_type != "image")
     fail(ErrorKind::kInput, "this package does not take images (preprocessing '" + p.pre_type + "')");
-  const std::string bytes = detail::read_file(path, path, ErrorKind::kInput);
+  const std::string bytes = detail::read_file(path, path, ErrorKind::kInput, kMaxImageFileBytes);
   Array one = detail::apply_image_spec(detail::decode_image(bytes, path), p.image);
   one.shape.insert(one.shape.begin(), 1);
   return one;

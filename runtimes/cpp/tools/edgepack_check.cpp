@@ -50,7 +50,7 @@ int main(int argc, char** argv) {
       } else {
         const edgepack::Prediction pred = pkg.predict_image(image);
         for (size_t i = 0; i < pred.labels.size(); ++i)
-          std::printf("%s %.6f\n", pred.labels[i].c_str(), pred.scores[i]);
+          std::printf("%s %.6f\n", edgepack::printable(pred.labels[i]).c_str(), pred.scores[i]);
       }
       return 0;
     }
@@ -63,10 +63,10 @@ int main(int argc, char** argv) {
     }
     std::printf("\n");
   } catch (const edgepack::Error& e) {
-    std::cerr << "error: " << e.what() << "\n";
+    std::cerr << "error: " << edgepack::printable(e.what()) << "\n";
     return 1;
   } catch (const std::exception& e) {  // a bug or out-of-memory: still one line, still exit 1
-    std::cerr << "error: internal: " << e.what() << "\n";
+    std::cerr << "error: internal: " << edgepack::printable(e.what()) << "\n";
     return 1;
   }
   return 0;

@@ -6,6 +6,7 @@
 // read) -> every listed file's sha256. Sizes and nesting are capped (limits.js).
 
 const { MANIFEST, checkMemberName, sizeMismatch } = require("./source");
+const { checkBudget } = require("./budget");
 const { IntegrityError, InvalidPackageError, SchemaVersionError } = require("./errors");
 const { MAX_FILE_BYTES, MAX_JSON_DEPTH, MAX_MANIFEST_BYTES } = require("./limits");
 const { version: RUNTIME_VERSION } = require("../package.json");
@@ -183,7 +184,10 @@ function validate(manifest) {
   }
 }
 
-/** The package files the runtime itself reads: the model, the samples, a recorded generation. */
+/**
+ * The package files a runtime reads: the model, the samples, the tokenizers, a recorded
+ * generation (the same list as the Python runtime's, so the memory budget counts the same).
+ */
 function referencedFiles(manifest) {
   const paths = [manifest.model];
   const samples = manifest.samples ?? {};
@@ -194,16 +198,21 @@ function referencedFiles(manifest) {
       paths.push(...Object.values(samples[key]).filter((p) => typeof p === "string"));
     }
   }
+  const tokenizer = manifest.preprocessing?.tokenizer;
+  if (typeof tokenizer === "string") paths.push(tokenizer);
   const generation = manifest.generation ?? {};
-  if (typeof generation.sample === "string") paths.push(generation.sample);
+  for (const key of ["tokenizer", "sample"]) {
+    if (typeof generation[key] === "string") paths.push(generation[key]);
+  }
   return paths;
 }
 
 /**
  * Check every file against the manifest; return a Map of the bytes of the `keep` files.
  * The listing and every size come first (a size is free, and it stops a zip bomb before a byte
- * is inflated); then each file is read once, to exactly its size: the bytes that are hashed are
- * the bytes the runtime uses, so a file swapped between the check and the use cannot slip through.
+ * is inflated), then the memory budget (budget.js: only .npy headers are read); then each file
+ * is read once, to exactly its size: the bytes that are hashed are the bytes the runtime uses,
+ * so a file swapped between the check and the use cannot slip through.
  */
 async function verifyFiles(source, manifest, keep) {
   const present = source.names();
@@ -222,6 +231,7 @@ async function verifyFiles(source, manifest, keep) {
     }
     if (source.size(name) !== entry.size) throw sizeMismatch(name, entry.size, source.size(name));
   }
+  await checkBudget(source, manifest, referencedFiles(manifest));
   const kept = new Map();
   for (const [name, entry] of Object.entries(manifest.files)) {
     const { sha256, bytes } = await source.digest(name, entry.size, keep.has(name));

@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 
 from . import __version__, load, open_package
-from ._source import open_regular
 from .errors import EdgepackRuntimeError
+from .npy import read_npy_file
 from .postprocessing import Prediction
+from .text import printable
 
 
 def _prediction_json(pred: Prediction) -> dict[str, Any]:
@@ -29,17 +30,8 @@ def _prediction_json(pred: Prediction) -> dict[str, Any]:
 
 
 def _load_input(path: str) -> np.ndarray:
-    try:
-        with open_regular(path) as f:  # a FIFO or device: refused, not waited on
-            return np.load(f, allow_pickle=False)
-    except OSError as exc:
-        raise EdgepackRuntimeError(f"{path}: cannot read a .npy array ({exc.strerror})") from exc
-    except (ValueError, EOFError) as exc:  # EOFError: an empty file
-        raise EdgepackRuntimeError(f"{path}: cannot read a .npy array ({exc or 'empty'})") from exc
-    except MemoryError:  # a header that claims more rows than memory holds
-        raise EdgepackRuntimeError(
-            f"{path}: its .npy header claims more than fits in memory"
-        ) from None
+    # A FIFO or device refused unopened, a file over the cap unread, the header checked first.
+    return read_npy_file(path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -73,7 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.extract_to:
             with open_package(args.package, pubkey=args.pubkey) as reader:
                 reader.extract_to(args.extract_to)
-                print(f"ok: {len(reader.names())} files verified and written to {args.extract_to}")
+                written = printable(args.extract_to)
+                print(f"ok: {len(reader.names())} files verified and written to {written}")
             return 0
         package = load(args.package, threads=args.threads, pubkey=args.pubkey)
         if args.image and args.tensor:
@@ -85,13 +78,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.info or not (args.input or args.check or args.image):
             print(json.dumps(package.info(), indent=2))
         if args.check:
-            print(f"ok: {package.verify().message}")
+            print(f"ok: {printable(package.verify().message)}")
         if args.input:
             print(json.dumps(_prediction_json(package.predict(_load_input(args.input)))))
     except (EdgepackRuntimeError, ValueError, OSError) as exc:
         # ValueError: a bad option value (e.g. --threads 0); OSError: --extract-to could not
         # write (disk full, permissions); anything else is a bug: traceback.
-        message = " ".join(str(exc).split())
+        message = printable(" ".join(str(exc).split()))
         print(f"error: {message}", file=sys.stderr)
         return 1
     return 0

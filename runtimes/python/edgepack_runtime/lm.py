@@ -9,7 +9,9 @@ from typing import Any
 
 from .errors import InvalidPackageError, SampleMismatchError, UnsupportedPackageError
 from .generation import Decoder, generate_ids, greedy
+from .limits import MAX_NEW_TOKENS
 from .manifest import parse_json
+from .text import check_text
 
 
 class LanguageModel:
@@ -48,7 +50,7 @@ class LanguageModel:
         return self._tokenizer
 
     def encode(self, prompt: str) -> list[int]:
-        return list(self.tokenizer.encode(prompt).ids)
+        return list(self.tokenizer.encode(check_text(prompt, "prompt")).ids)
 
     def generate_ids(self, prompt_ids: Sequence[int], **options: Any) -> Iterator[int]:
         settings = {
@@ -56,6 +58,7 @@ class LanguageModel:
         }
         settings.update({k: v for k, v in options.items() if v is not None})
         n = settings.pop("max_new_tokens", self.defaults.get("max_new_tokens", 64))
+        _check_options(n, settings)
         return generate_ids(
             self.decoder,
             prompt_ids,
@@ -110,6 +113,24 @@ class LanguageModel:
                 )
             tokens += len(got)
         return {"prompts": len(sample["prompt_ids"]), "tokens": tokens}
+
+
+def _check_options(max_new_tokens: Any, settings: Mapping[str, Any]) -> None:
+    """Bad option values are ValueErrors, as a bad thread count is (docs/guarantees.md)."""
+    if not _whole(max_new_tokens) or not 0 <= max_new_tokens <= MAX_NEW_TOKENS:
+        raise ValueError(f"max_new_tokens must be 0 to {MAX_NEW_TOKENS}, got {max_new_tokens!r}")
+    t = settings.get("temperature", 0.0)
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t < float("inf"):
+        raise ValueError(f"temperature must be a finite number >= 0, got {t!r}")
+    if not _whole(settings.get("top_k", 0)) or settings.get("top_k", 0) < 0:
+        raise ValueError(f"top_k must be a whole number >= 0, got {settings.get('top_k')!r}")
+    p = settings.get("top_p", 1.0)
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 < p <= 1:
+        raise ValueError(f"top_p must be in (0, 1], got {p!r}")
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _stop_at(text: str, stop: Sequence[str]) -> int | None:
