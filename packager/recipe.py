@@ -273,9 +273,13 @@ def build_recipe(data: dict[str, Any], source: str = "<recipe>") -> Recipe:
 
 
 def load_recipe(path: str | Path | None = None, overrides: tuple[str, ...] = ()) -> Recipe:
+    from packager.runtime import MAX_RECIPE_BYTES, read_user_file
+
     p = resolve_recipe_path(path)
+    # A FIFO or device refused unopened, a file over 1 MiB unread (a recipe is a few KB).
+    text = read_user_file(p, MAX_RECIPE_BYTES, f"recipe {p}")
     try:
-        data = _load_yaml(p.read_text()) or {}
+        data = _load_yaml(text.decode("utf-8")) or {}
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""

@@ -91,7 +91,7 @@ def bench(
     from packager import pipeline
     from packager.bench.suite import read_results
     from packager.cli.options import check_file
-    from packager.cli.render import make_console
+    from packager.cli.render import inert, make_console
     from packager.config import BenchConfig
     from packager.errors import RecipeError
     from packager.files import refuse_overwrite, write_text
@@ -131,18 +131,20 @@ def bench(
     art = result.artifact("bench")
     records = read_results(art.file())
     console = make_console(160)
-    print_bench(console, records, title=f"edgepack bench {Path(model).name}")
+    # Model and target names are the user's and the package's: shown inert (no markup, no
+    # control sequence).
+    print_bench(console, inert(records), title=inert(f"edgepack bench {Path(model).name}"))
     if json_out:
         from packager.bench.schema import SCHEMA
 
         doc = {"schema": SCHEMA, "results": records, "warnings": art.meta["warnings"]}
         write_text(json_out, json.dumps(doc, indent=2))
-        console.print(f"json: {json_out}")
+        console.print(f"json: {inert(json_out)}")
     if html_out:
         from packager.report.html import bench_report_html
 
         write_text(html_out, bench_report_html(records, title=f"edgepack bench {Path(model).name}"))
-        console.print(f"html: {html_out}")
+        console.print(f"html: {inert(html_out)}")
 
 
 @click.command()

@@ -40,8 +40,10 @@ def verify(package: str, pubkey: str | None, runtimes: tuple[str, ...], arch: st
         from packager.emulate import check_arm64
 
         results.append(check_arm64(package, log=lambda msg: click.echo(msg, err=True)))
-    for r in results:
-        click.echo(r.line())
+    from packager.cli.render import plain
+
+    for r in results:  # a runtime's message quotes the package's names: shown escaped
+        click.echo(plain(r.line()))
     failed = [r for r in results if not r.ok]
     if failed:
         names = ", ".join(r.runtime for r in failed)

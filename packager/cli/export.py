@@ -147,13 +147,15 @@ def export(source: str, output: str, **opts) -> None:
 
 
 def _summary(meta: dict, written: list[Path]) -> None:
+    from packager.cli.render import plain
+
     task = f", task {meta['task']}" if meta.get("task") else ""
     click.echo(f"{meta['exporter']}{task}, opset {meta['opset']}")
     for io in ("inputs", "outputs"):
-        for v in meta[io]:
-            click.echo(f"  {io[:-1]:<6} {v['name']}: {v['dtype']} {v['shape']}")
+        for v in meta[io]:  # the model's names: shown escaped
+            click.echo(plain(f"  {io[:-1]:<6} {v['name']}: {v['dtype']} {v['shape']}"))
     click.echo(f"parity vs torch at {len(meta['parity'])} shapes (atol {meta['atol']:g}):")
     for row in meta["parity"]:
         shapes = ", ".join(f"{k} {v}" for k, v in row["inputs"].items())
-        click.echo(f"  {shapes}: max |diff| {row['max_abs_diff']:.2e}")
+        click.echo(plain(f"  {shapes}: max |diff| {row['max_abs_diff']:.2e}"))
     click.echo("wrote " + " + ".join(str(p) for p in written))

@@ -24,7 +24,8 @@ def dims_option(
 
 
 def check_file(flag: str, value: str | None, suffixes: Iterable[str], what: str = "file") -> None:
-    """A file the user names must exist and have one of `suffixes`: one line otherwise."""
+    """A file the user names must be a regular file within the data cap with one of `suffixes`:
+    one line otherwise."""
     from packager.errors import InputFileError
 
     if value is None:
@@ -38,15 +39,13 @@ def check_file(flag: str, value: str | None, suffixes: Iterable[str], what: str 
         )
 
 
-def regular_file(flag: str, path: Path) -> None:
-    """`path` must be a regular file: one line for a missing one, and one for a folder, FIFO or
-    device (a FIFO would block the read)."""
-    from packager.errors import InputFileError
+def regular_file(flag: str, path: Path, max_bytes: int | None = None) -> None:
+    """`path` must be a regular file within `max_bytes` (a data file's cap by default): one line
+    for a missing one, one for a folder, FIFO or device (a FIFO would block the read), one for a
+    file over the cap. The runtime's own check (packager.runtime.user_file)."""
+    from packager.runtime import MAX_DATA_BYTES, user_file
 
-    if not path.exists():
-        raise InputFileError(f"{flag} {path}: file not found")
-    if not path.is_file():
-        raise InputFileError(f"{flag} {path}: not a regular file (a folder, FIFO or device)")
+    user_file(path, MAX_DATA_BYTES if max_bytes is None else max_bytes, f"{flag} {path}")
 
 
 class Finite(click.FloatRange):

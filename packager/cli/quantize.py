@@ -308,5 +308,7 @@ def _summary(meta: dict, out: Path, result) -> None:
     if meta.get("search"):
         lines.append(f"search: {_sidecar(out, '.search.md')}")
     lines.append(f"wrote {out}")
-    for line in lines:
-        click.echo(line)
+    from packager.cli.render import plain
+
+    for line in lines:  # node names are the model's: shown escaped
+        click.echo(plain(line))

@@ -9,18 +9,47 @@ from rich.console import Console
 from rich.table import Table
 
 
+def plain(text: Any) -> str:
+    """Text from a package, a model, a recipe or a user's file, safe to print on a terminal:
+    control characters, bidi overrides and undecodable bytes shown escaped (`\\x1b`), so no
+    name can forge an output line, recolour the terminal or reorder what is shown. The
+    runtime's own rule (edgepack_runtime.text.printable), so every CLI escapes alike."""
+    from packager.errors import EdgepackError
+    from packager.runtime import load_runtime
+
+    try:
+        return load_runtime().text.printable(text)
+    except EdgepackError:  # no runtime installed: escape whatever Python cannot print as is
+        return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in str(text))
+
+
+def inert(value: Any) -> Any:
+    """`value` (JSON-like data) with every string `plain` and its Rich markup escaped: data shown
+    through a Rich console or table is never read as markup ([red]) or a control sequence."""
+    from rich.markup import escape
+
+    if isinstance(value, str):
+        return escape(plain(value))
+    if isinstance(value, dict):
+        return {k: inert(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [inert(v) for v in value]
+    return value
+
+
 def make_console(width: int = 140) -> Console:
     # Piped output (CI logs, files) gets a wide fixed width so tables are not truncated.
     return Console(highlight=False, width=None if sys.stdout.isatty() else width)
 
 
 def print_plan(out: Console, result) -> None:
-    t = Table(title=f"plan for recipe {result.name}", title_justify="left")
+    t = Table(title=f"plan for recipe {inert(result.name)}", title_justify="left")
     for col in ("step", "stage", "status", "key"):
         t.add_column(col)
     for r in result.steps:
         status = "cached" if r.status == "cached" else "will run"
-        t.add_row(r.step.name, r.stage, status, r.key[:12] if r.key else "(after inputs)")
+        key = r.key[:12] if r.key else "(after inputs)"
+        t.add_row(inert(r.step.name), r.stage, status, key)
     out.print(t)
     n = sum(r.status != "cached" for r in result.steps)
     out.print(f"{n} of {len(result.steps)} steps would run")
@@ -33,6 +62,7 @@ def _fmt(v: Any, spec: str) -> str:
 def print_lm_build(console: Console, result, report: dict[str, Any]) -> None:
     from packager.report.lm_table import lm_rows, ratios
 
+    report = inert(report)
     rows, threads, pp = lm_rows(report)
     t = Table(
         title=f"{report['name']}: teacher vs student ({report['dataset']})", title_justify="left"
@@ -62,7 +92,7 @@ def print_lm_build(console: Console, result, report: dict[str, Any]) -> None:
     console.print(
         f"ran: {', '.join(result.ran) or 'nothing (all cached)'} in {result.seconds:.1f}s"
     )
-    console.print(f"package: {result.package_path}")
+    console.print(f"package: {inert(str(result.package_path))}")
 
 
 def print_build(console: Console, result) -> None:
@@ -73,6 +103,7 @@ def print_build(console: Console, result) -> None:
     if is_lm(report):
         print_lm_build(console, result, report)
         return
+    report = inert(report)  # names and dataset texts come from the recipe and its files
     rows = comparison_rows(report)
     # One p50 column per thread count when several were measured (e.g. 1 and 2 threads).
     threads = sorted({t for r in rows for t in r.get("p50_by_threads", {})})
@@ -126,7 +157,7 @@ def print_build(console: Console, result) -> None:
             f"student: {d['params']:,} params, {d['compression']:.1f}x fewer than the teacher"
         )
     console.print(f"ran: {ran} in {result.seconds:.1f}s")
-    console.print(f"package: {result.package_path}")
+    console.print(f"package: {inert(str(result.package_path))}")
 
 
 def _print_ratios(console: Console, rows: list[dict[str, Any]], threads: list[int]) -> None:
@@ -147,7 +178,8 @@ def _print_ratios(console: Console, rows: list[dict[str, Any]], threads: list[in
 
 
 def print_cost(console: Console, cost: dict[str, Any], top: int = 15) -> None:
-    """The per-op cost table (the `estimated` kind's inputs), heaviest ops first."""
+    """The per-op cost table (the `estimated` kind's inputs), heaviest ops first. `cost` must be
+    `inert` (op and input names are the model's)."""
     shapes = ", ".join(f"{k} {v}" for k, v in cost["inputs"].items())
     t = Table(title=f"cost model at input shapes {shapes}", title_justify="left")
     for col in ("op", "type", "output", "MACs", "FLOPs", "param KiB", "moved KiB"):
@@ -180,6 +212,7 @@ def print_cost(console: Console, cost: dict[str, Any], top: int = 15) -> None:
 
 
 def print_inspect(console: Console, info: dict[str, Any]) -> None:
+    info = inert(info)  # every name and text comes from the package or the model
     head = f"{info['path']}: {info['kind']}"
     if info["kind"] == "package":
         head += (
@@ -232,9 +265,9 @@ def _teacher_line(t: dict[str, Any]) -> str:
 
 def print_provenance(console: Console, info: dict[str, Any]) -> None:
     """`inspect --provenance`: the lineage tree, licenses and duties, data, what was accepted."""
-    from rich.markup import escape
     from rich.tree import Tree
 
+    info = inert(info)  # every text comes from the package
     prov = info.get("provenance")
     console.print(f"{info['path']}: {info['name']} provenance")
     if not prov:
@@ -244,7 +277,7 @@ def print_provenance(console: Console, info: dict[str, Any]) -> None:
     lic, terms = t["license"], t["terms"]
     tree = Tree(_teacher_line(t))
     tree.add(f"license {lic['id']} ({terms['name']}, {terms['category']}; from {lic.get('from')})")
-    student = tree.add(f"student {init['kind']}: {escape(init['how'])}")
+    student = tree.add(f"student {init['kind']}: {init['how']}")
     m = prov["method"]
     losses = " + ".join(f"{w:g} {k}" for k, w in m.get("losses", {}).items())
     student.add(
@@ -262,12 +295,11 @@ def print_provenance(console: Console, info: dict[str, Any]) -> None:
         console.print(
             f"  data     {d['source']}  sha256 {str(d.get('sha256'))[:12]}  {rows}  {lic_d}"
         )
-    console.print(f"  terms    {escape(terms['clause'])} ({terms['link']})")
+    console.print(f"  terms    {terms['clause']} ({terms['link']})")
     for d in prov.get("duties", []):
-        status = escape(f"[{d['status']}]")
-        console.print(f"  duty     {status} {escape(d['duty'])}")
+        console.print(f"  duty     \\[{d['status']}] {d['duty']}")
     for note in t.get("notes", []):
-        console.print(f"  note     {escape(note)}")
+        console.print(f"  note     {note}")
     console.print(f"  policy   {prov['policy']} ({prov['gate']})")
     for a in prov.get("accepted", []):
         console.print(f"  accepted {a['terms']} ({a['name']}) with {a['flag']} at {a['at']}")
@@ -281,7 +313,7 @@ def print_auto(out: Console, result) -> None:
     why, what it misses, the package."""
     from packager.report.front import front_rows, latency_text
 
-    rec = result.record
+    rec = inert(result.record)
     t = Table(
         title=f"Pareto front on {rec['target']}: {rec.get('metric') or 'metric'} vs latency vs size",
         title_justify="left",
@@ -325,5 +357,7 @@ def print_auto(out: Console, result) -> None:
         out.print(f"[yellow]misses: {'; '.join(describe_miss(m) for m in rec['misses'])}[/]")
     out.print(f"overrides: {' '.join('--set ' + o for o in pick['overrides'])}")
     if result.package_path is not None:
-        out.print(f"package: {result.package_path} (manifest.search records the search)")
+        out.print(
+            f"package: {inert(str(result.package_path))} (manifest.search records the search)"
+        )
     out.print(f"took {result.seconds:.1f}s")

@@ -5,7 +5,6 @@ what a device refuses, this refuses (names, symlinks, FIFOs, sizes, sha256)."""
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ def _bring(pkg, cfg: PackageFileConfig, ctx: StageContext) -> Output:
     import numpy as np
 
     from packager.onnx_utils import io_spec
+    from packager.runtime import load_runtime
 
     manifest = pkg.manifest
     model_name = manifest.get("model", "model.onnx")
@@ -51,8 +51,9 @@ def _bring(pkg, cfg: PackageFileConfig, ctx: StageContext) -> Output:
     }
     sample_inputs = (manifest.get("samples") or {}).get("inputs") or {}
     if sample_inputs:
+        npy = load_runtime().npy  # the runtime's reader: the header checked before the data
         feeds = {
-            name: np.load(io.BytesIO(pkg.read(member)), allow_pickle=False)
+            name: npy.load_npy(pkg.read(member), member, load_runtime().InvalidPackageError)
             for name, member in sample_inputs.items()
         }
         np.savez(ctx.workdir / "samples.npz", **feeds)

@@ -66,7 +66,8 @@ function inflateRatioError(name, size, compressed) {
   if (size <= INFLATE_RATIO_FLOOR || size <= MAX_INFLATE_RATIO * compressed) return null;
   return new IntegrityError(
     `${name}: ${compressed} compressed bytes inflate to ${size}, more than ` +
-      `${MAX_INFLATE_RATIO} times (a zip bomb; edgepack stores such a member uncompressed)`,
+      `${MAX_INFLATE_RATIO} times: a zip bomb, refused by the memory budget (edgepack stores ` +
+      "such a member uncompressed)",
   );
 }
 

@@ -9,8 +9,8 @@ folder for the C++ runtime). See README.md.
 
 # generation: language models' decoding with the KV cache; image: type "image" preprocessing
 # (numpy; Pillow only to decode files); npy: the one .npy reader (header checked first).
-from . import generation, image, npy
-from ._source import read_regular
+from . import generation, image, limits, npy
+from ._source import check_regular, read_regular
 from ._version import __version__
 from .errors import (
     EdgepackRuntimeError,
@@ -50,8 +50,10 @@ __all__ = [
     "SignatureError",
     "UnsupportedPackageError",
     "__version__",
+    "check_regular",
     "generation",
     "image",
+    "limits",
     "load",
     "npy",
     "open_package",

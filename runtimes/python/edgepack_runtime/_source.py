@@ -60,7 +60,8 @@ def inflate_ratio_error(name: str, size: int, compressed: int) -> IntegrityError
         return None
     return IntegrityError(
         f"{name}: {compressed} compressed bytes inflate to {size}, more than "
-        f"{MAX_INFLATE_RATIO} times (a zip bomb; edgepack stores such a member uncompressed)"
+        f"{MAX_INFLATE_RATIO} times: a zip bomb, refused by the memory budget (edgepack stores "
+        "such a member uncompressed)"
     )
 
 
@@ -298,6 +299,20 @@ def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
     raise OSError(errno.EINVAL, f"{_file_kind(mode)}, not a regular file", str(path))
 
 
+def _too_large(path: str | os.PathLike[str], size: int, max_bytes: int) -> OSError:
+    return OSError(errno.EFBIG, f"too large ({size} bytes, over {max_bytes})", str(path))
+
+
+def check_regular(path: str | os.PathLike[str], max_bytes: int) -> int:
+    """The size of a file a user or app names that another library will read (a model, a data
+    file): checked like read_regular (regular file, within `max_bytes`) without reading it."""
+    with open_regular(path) as f:
+        size = os.fstat(f.fileno()).st_size
+    if size > max_bytes:
+        raise _too_large(path, size, max_bytes)
+    return size
+
+
 def read_regular(path: str | os.PathLike[str], max_bytes: int) -> bytes:
     """The bytes of a file a user or app names, through open_regular (a FIFO, device or folder
     is refused before it is opened), refused from its size when over `max_bytes`, and read no
@@ -306,7 +321,7 @@ def read_regular(path: str | os.PathLike[str], max_bytes: int) -> bytes:
     with open_regular(path) as f:
         size = os.fstat(f.fileno()).st_size
         if size > max_bytes:
-            raise OSError(errno.EFBIG, f"too large ({size} bytes, over {max_bytes})", str(path))
+            raise _too_large(path, size, max_bytes)
         data = f.read(size + 1)  # one byte more: a file that grew since the fstat is noticed
     if len(data) != size:
         raise OSError(errno.EIO, "changed while it was read", str(path))
