@@ -8,6 +8,7 @@ import click
 
 from packager.cli.options import dims_option
 from packager.errors import InputFileError, PackageError
+from packager.limits import MAX_BATCH
 
 
 @click.command()
@@ -66,7 +67,7 @@ def verify(package: str, pubkey: str | None, runtimes: tuple[str, ...], arch: st
     callback=dims_option,
     help="Symbolic dim value for the cost table, e.g. height=320 (repeatable).",
 )
-@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--batch", type=click.IntRange(1, MAX_BATCH), default=1, show_default=True)
 def inspect(path: str, as_json: bool, provenance: bool, dims: dict[str, int], batch: int) -> None:
     """Show I/O, op counts, parameters, size, MACs and metrics of a package or an ONNX model.
 

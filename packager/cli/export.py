@@ -13,7 +13,8 @@ from pathlib import Path
 
 import click
 
-from packager.cli.options import dims_option
+from packager.cli.options import Finite, dims_option
+from packager.limits import MAX_OPSET, MIN_OPSET
 
 
 def _source(value: str) -> str:
@@ -94,12 +95,20 @@ def _abs(path: str | None) -> str | None:
     "--dim", "dims", multiple=True, callback=dims_option,
     help="Example value of a symbolic dim (trace and first parity shape), e.g. height=224.",
 )  # fmt: skip
-@click.option("--opset", type=int, default=17, show_default=True, help="ONNX opset, explicitly.")
+@click.option(
+    "--opset",
+    type=click.IntRange(MIN_OPSET, MAX_OPSET),
+    default=17,
+    show_default=True,
+    help="ONNX opset, explicitly.",
+)
 @click.option(
     "--dynamo/--no-dynamo", default=None,
     help="torch.onnx.export(dynamo=...) [default: off; on for .pt2].",
 )  # fmt: skip
-@click.option("--atol", type=float, default=1e-4, show_default=True, help="Parity tolerance.")
+@click.option(
+    "--atol", type=Finite(min=0), default=1e-4, show_default=True, help="Parity tolerance."
+)
 @click.option("--feeds", type=click.Path(dir_okay=False), help="Real inputs (.npz) to check on.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Stage cache.")
 @click.option("-q", "--quiet", is_flag=True, help="Only the summary and errors.")

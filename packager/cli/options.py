@@ -14,11 +14,21 @@ def dims_option(
     ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
 ) -> dict[str, int]:
     """`--dim NAME=VALUE` (repeatable): the values of named symbolic input dims."""
+    from packager.limits import MAX_DIM
+
     out = {}
     for item in value:
         name, _, v = item.partition("=")
-        if not name.strip() or not v.strip().isdigit() or int(v) < 1:
-            raise click.BadParameter(f"expected NAME=INT (e.g. sequence=128), got {item!r}")
+        digits = v.strip()
+        if (
+            not name.strip()
+            or not digits.isdigit()
+            or len(digits) > 9
+            or not 1 <= int(digits) <= MAX_DIM
+        ):
+            raise click.BadParameter(
+                f"expected NAME=INT with INT from 1 to {MAX_DIM} (e.g. sequence=128), got {item!r}"
+            )
         out[name.strip()] = int(v)
     return out
 
@@ -46,6 +56,47 @@ def regular_file(flag: str, path: Path, max_bytes: int | None = None) -> None:
     from packager.runtime import MAX_DATA_BYTES, user_file
 
     user_file(path, MAX_DATA_BYTES if max_bytes is None else max_bytes, f"{flag} {path}")
+
+
+class Threads(click.ParamType):
+    """A thread count: 1 to edgepack_runtime's 4 per core of this machine (packager.limits)."""
+
+    name = "threads"
+
+    def convert(self, value, param, ctx):
+        from packager.limits import threads_error
+
+        n = click.INT.convert(value, param, ctx)
+        why = threads_error(n)
+        if why is not None:
+            self.fail(why, param, ctx)
+        return n
+
+
+def int_list(
+    ctx: click.Context, param: click.Parameter, value: str | None, top: int
+) -> tuple[int, ...]:
+    """Comma-separated integers, each 1 to `top` (a callback's body: `--batch 1,8`)."""
+    if value is None:
+        return ()
+    try:
+        out = tuple(int(v) for v in value.split(",") if v.strip())
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers, got {value!r}") from None
+    if not out or any(not 1 <= v <= top for v in out):
+        raise click.BadParameter(f"expected integers from 1 to {top}, got {value!r}")
+    return out
+
+
+def threads_list(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...]:
+    """`--threads 1,2,4`: each 1 to 4 per core of this machine (packager.limits)."""
+    from packager.limits import threads_error
+
+    out = int_list(ctx, param, value, 1 << 31)
+    why = next((w for n in out if (w := threads_error(n))), None)
+    if why is not None:
+        raise click.BadParameter(why)
+    return out
 
 
 class Finite(click.FloatRange):

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import click
 
-from packager.cli.options import dims_option
+from packager.cli.options import Finite, Threads, dims_option
+from packager.limits import MAX_BATCH, MAX_LENGTH, MAX_SAMPLES, MAX_TRIALS
 
 
 def _sidecar(out: Path, suffix: str) -> Path:
@@ -94,27 +95,49 @@ def _mode_for(model: str, opts: dict) -> str:
 )
 @click.option("--calib", type=click.Path(), help="Calibration data: .npz/.npy/.jsonl/.txt.")
 @click.option(
-    "--calib-samples", type=int, default=256, show_default=True, help="Cap on calibration examples."
+    "--calib-samples",
+    type=click.IntRange(1, MAX_SAMPLES),
+    default=256,
+    show_default=True,
+    help="Cap on calibration examples.",
 )
 @click.option(
-    "--calib-batch", type=int, default=32, show_default=True, help="Examples per calibration batch."
+    "--calib-batch",
+    type=click.IntRange(1, MAX_BATCH),
+    default=32,
+    show_default=True,
+    help="Examples per calibration batch.",
 )
 @click.option(
     "--tokenizer", type=click.Path(), help="tokenizer.json (or its folder) for text data."
 )
-@click.option("--max-length", type=int, default=128, show_default=True, help="Token cap per text.")
+@click.option(
+    "--max-length",
+    type=click.IntRange(1, MAX_LENGTH),
+    default=128,
+    show_default=True,
+    help="Token cap per text.",
+)
 @click.option(
     "--exclude", multiple=True, metavar="NAME|GLOB", help="Keep nodes in float (repeatable)."
 )
 @click.option(
     "--exclude-op", multiple=True, metavar="OP", help="Keep an op type in float (repeatable)."
 )
-@click.option("--block-size", type=int, default=32, show_default=True, help="int4 block size.")
+@click.option(
+    "--block-size",
+    type=click.IntRange(16, 1 << 16),
+    default=32,
+    show_default=True,
+    help="int4 block size.",
+)
 @click.option(
     "--keep-io-types/--fp16-io", default=True, show_default=True, help="fp16: float32 I/O."
 )
 @click.option("--eval", "eval_data", type=click.Path(), help="Evaluation data (same formats).")
-@click.option("--eval-samples", type=int, default=1000, show_default=True)
+@click.option(
+    "--eval-samples", type=click.IntRange(1, MAX_SAMPLES), default=1000, show_default=True
+)
 @click.option(
     "--metric",
     type=click.Choice(["accuracy", "top5", "agreement", "sequence", "cosine", "mse", "iou"]),
@@ -124,10 +147,16 @@ def _mode_for(model: str, opts: dict) -> str:
     "cosine/mse (embeddings, maps) and iou (maps) compare with fp32.",
 )
 @click.option(
-    "--class-axis", type=int, help="Class axis of the output [default: 1 for 4-D maps, else -1]."
+    "--class-axis",
+    type=click.IntRange(-32, 31),
+    help="Class axis of the output [default: 1 for 4-D maps, else -1].",
 )
 @click.option(
-    "--iou-threshold", type=float, default=0.5, show_default=True, help="iou: foreground above."
+    "--iou-threshold",
+    type=Finite(0, 1, min_open=True, max_open=True),
+    default=0.5,
+    show_default=True,
+    help="iou: foreground above.",
 )
 @click.option(
     "--dim",
@@ -142,9 +171,15 @@ def _mode_for(model: str, opts: dict) -> str:
     help="Real inputs (.npz, one array per input) for the speed check without eval/calib data.",
 )
 @click.option(
-    "--max-drop", type=float, help="Accuracy budget; over it, keep sensitive nodes in float."
+    "--max-drop", type=Finite(0, 1), help="Accuracy budget; over it, keep sensitive nodes in float."
 )
-@click.option("--max-trials", type=int, default=16, show_default=True, help="Cap on search trials.")
+@click.option(
+    "--max-trials",
+    type=click.IntRange(1, MAX_TRIALS),
+    default=16,
+    show_default=True,
+    help="Cap on search trials.",
+)
 @click.option(
     "--optimize",
     "opt_level",
@@ -161,7 +196,7 @@ def _mode_for(model: str, opts: dict) -> str:
     help="Benchmark fp32 vs quantized.",
 )
 @click.option(
-    "--threads", type=int, default=1, show_default=True, help="Threads of the speed check."
+    "--threads", type=Threads(), default=1, show_default=True, help="Threads of the speed check."
 )
 @click.option(
     "--cache-dir", type=click.Path(file_okay=False), help="Stage cache [default: .edgepack/cache]."

@@ -8,6 +8,7 @@ import click
 
 from packager.cli.options import Finite, regular_file
 from packager.errors import InputFileError
+from packager.limits import MAX_NEW_TOKENS, MAX_SEED, MAX_TOP_K
 
 # A JSON input is a list of numbers or texts: a few MB at most in practice.
 _MAX_JSON_INPUT_BYTES = 64 << 20
@@ -27,17 +28,23 @@ _MAX_JSON_INPUT_BYTES = 64 << 20
 )
 @click.option(
     "--top",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, MAX_TOP_K),
     help="Labels to print per example [default: 5 for images, else 1].",
 )
 @click.option("--prompt", help="A language-model package: the text to continue (streamed).")
-@click.option("--max-new-tokens", type=click.IntRange(min=1), help="--prompt: tokens to generate.")
+@click.option(
+    "--max-new-tokens",
+    type=click.IntRange(1, MAX_NEW_TOKENS),
+    help="--prompt: tokens to generate.",
+)
 @click.option("--temperature", type=Finite(min=0), help="--prompt: 0 is greedy.")
-@click.option("--top-k", type=click.IntRange(min=0), help="--prompt: sample from the k likeliest.")
+@click.option(
+    "--top-k", type=click.IntRange(0, MAX_TOP_K), help="--prompt: sample from the k likeliest."
+)
 @click.option(
     "--top-p", type=click.FloatRange(min=0, max=1, min_open=True), help="--prompt: nucleus mass."
 )
-@click.option("--seed", type=click.IntRange(min=0), help="--prompt: sampling seed.")
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), help="--prompt: sampling seed.")
 @click.option("--stop", multiple=True, help="--prompt: stop before this text; repeatable.")
 def run(
     package: str,

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from packager.config.base import Config, Task
+from packager.config.base import Config, Task, Threads
 from packager.config.distill import Student, StudentConfig
 
 QuantMode = Literal["static", "dynamic", "fp16", "int4", "none"]
@@ -30,7 +30,7 @@ class AutoConfig(Config):
         description="quantize.mode choices; none: the task's defaults (arrays: static, dynamic, "
         "fp16, none; transformers: dynamic, static, int4, fp16)",
     )
-    threads: tuple[int, ...] | None = Field(
+    threads: tuple[Threads, ...] | None = Field(
         None, min_length=1, description="thread counts; none: 1, 2, 4, ... up to the target's cores"
     )
     dims: dict[str, tuple[int, ...]] = Field(

@@ -34,8 +34,14 @@ def _load_input(path: str) -> np.ndarray:
     return read_npy_file(path)
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's usage block and error: one line, as any error
+        print(f"error: {printable(message)} (see --help)", file=sys.stderr)
+        sys.exit(2)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m edgepack_runtime",
         description="Verify and run an .edgepack package. With no option, print its info.",
     )
