@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import platform
+import re
 import shutil
 import zipfile
 from importlib import metadata
@@ -39,11 +40,22 @@ def library_versions() -> dict[str, str]:
     return out
 
 
+# A tensor name that is safe as one file name of a package on every system: the model's own
+# names (an output named "../x", "a/b" or 300 characters long) never become paths.
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
+
+
+def sample_file(kind: str, name: str, index: int) -> str:
+    """samples/NAME.npy for a tensor's recorded values, or samples/KIND_INDEX.npy when NAME is
+    not a plain file name (the manifest maps each tensor to its file: readers follow it)."""
+    return f"samples/{name if _SAFE_NAME.fullmatch(name) else f'{kind}_{index}'}.npy"
+
+
 def _save_outputs(folder: Path, sess, outs) -> dict[str, str]:
     files = {}
-    for o, value in zip(sess.get_outputs(), outs, strict=True):
-        np.save(folder / f"samples/{o.name}.npy", value)
-        files[o.name] = f"samples/{o.name}.npy"
+    for i, (o, value) in enumerate(zip(sess.get_outputs(), outs, strict=True)):
+        files[o.name] = sample_file("output", o.name, i)
+        np.save(folder / files[o.name], value)
     return files
 
 
@@ -81,9 +93,9 @@ def text_samples(folder: Path, model: Path, tok, texts: list[str]) -> dict[str, 
     feeds = encode(tok, texts, [i.name for i in sess.get_inputs()])
     outs = sess.run(None, feeds)
     inputs = {}
-    for name, value in feeds.items():
-        np.save(folder / f"samples/{name}.npy", value)
-        inputs[name] = f"samples/{name}.npy"
+    for i, (name, value) in enumerate(feeds.items()):
+        inputs[name] = sample_file("input", name, i)
+        np.save(folder / inputs[name], value)
     return {
         "count": len(texts),
         "raw": "samples/raw.json",

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from packager.bundle import sample_file
+
 
 def sample_prompts(rows: list[dict[str, str]], words: int = 6) -> list[str]:
     """Prompts of the recorded sample: a row's prompt, or the first words of its text."""
@@ -52,9 +54,9 @@ def lm_samples(
     sess = dec.session
     logits = sess.run(["logits"], feeds)[0]
     inputs = {}
-    for name, value in feeds.items():  # the caches are empty (length 0): a prefill
-        np.save(tree / f"samples/{name}.npy", value)
-        inputs[name] = f"samples/{name}.npy"
+    for i, (name, value) in enumerate(feeds.items()):  # empty caches (length 0): a prefill
+        inputs[name] = sample_file("input", name, i)
+        np.save(tree / inputs[name], value)
     np.save(tree / "samples/logits.npy", logits)
     block = {"count": 1, "inputs": inputs, "outputs": {"logits": "samples/logits.npy"}}
     return block, sample

@@ -46,8 +46,20 @@ if not REPO_MODELS.is_dir():
 DEFAULT_RECIPE = "models/digits.yaml"
 
 
+# NAME.edgepack (and NAME.edgepack.sig beside it) must fit a file name's 255 bytes, with room
+# for a naming duty's prefix (e.g. "Llama-3-"): checked when the recipe loads, not at the last
+# rename of the build.
+MAX_NAME = 200
+
+
 class Recipe(Config):
-    name: str = Field("digits", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    name: str = Field(
+        "digits",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        max_length=MAX_NAME,
+        description=f"the package's name: NAME.edgepack; letters, digits, _ . -, at most "
+        f"{MAX_NAME} characters (a file name holds 255 bytes)",
+    )
     description: str = ""
     task: Task = "image-classification"
     teacher: TeacherConfig = TeacherConfig()
@@ -244,6 +256,8 @@ def _format_error(source: str, err: ValidationError) -> str:
         allowed = ", ".join(model.model_fields) if issubclass(model, BaseModel) else "?"
         return f"recipe {source}: {loc}: unknown field (allowed: {allowed})"
     got = json.dumps(e.get("input"), default=str)
+    if len(got) > 80:  # a 300-character name is named, not printed whole
+        got = f"{got[:60]}... ({len(got)} characters)"
     msg = e["msg"].removeprefix("Value error, ")
     return f"recipe {source}: {loc} = {got} is not allowed: {msg}"
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from packager.errors import InputFileError, OutputError, one_line
-from packager.files import atomic_path, publish_files, staging_folder
+from packager.files import atomic_path, check_name, publish_files, staging_folder
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -63,6 +63,7 @@ def keygen(path: str | Path = DEFAULT_KEY, key_type: str = "ed25519") -> tuple[P
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     private, public = Path(path), public_path(path)
+    check_name(public, "keygen")  # the longer of the two names
     for p in (private, public):
         if p.exists():
             raise InputFileError(f"{p}: already exists; refusing to overwrite a key")

@@ -184,6 +184,20 @@ class PackageConfig(Config):
             raise ValueError("every fixed dimension must be >= 1")
         return v
 
+    @field_validator("out_dir")
+    @classmethod
+    def _fits_the_file_system(cls, v: str) -> str:
+        # A folder name the disk refuses would fail the build's last step (NAME_MAX 255 bytes a
+        # component, PATH_MAX 4096 in all): refused when the recipe loads.
+        long = next((p for p in Path(v).parts if len(p.encode()) > 255), None)
+        if long is not None:
+            raise ValueError(
+                f"a folder name of {len(long.encode())} bytes, over the 255 a name holds"
+            )
+        if len(v.encode()) > 3800:  # leaves room for NAME.edgepack and its temporary name
+            raise ValueError(f"a path of {len(v.encode())} bytes, over the 3800 this allows")
+        return v
+
     @model_validator(mode="after")
     def _fix_shapes_needs_mobile(self) -> PackageConfig:
         if self.fix_shapes and not self.mobile:
