@@ -130,3 +130,61 @@ def zip_tree(tree: Path, dest: Path) -> None:
                 info = zipfile.ZipInfo(p.relative_to(tree).as_posix(), ZIP_TIME)
                 info.compress_type = zipfile.ZIP_DEFLATED
                 zf.writestr(info, p.read_bytes())
+
+
+# An absolute POSIX path inside a text: a "/" that starts no URL ("https://", "hf:x/y") and
+# no relative path ("samples/x"), then name characters (no space, quote or bracket).
+_PATH_CHARS = r"[^\s/\"'`<>()\[\]{}|,;]"
+_ABSOLUTE = re.compile(rf"(?<![\w:/.~\\-])/(?:{_PATH_CHARS}+/)*{_PATH_CHARS}+")
+
+
+class Portable:
+    """Makes every absolute path of the builder's machine in what a package publishes portable
+    (docs/guarantees.md): under the recipe's folder, relative to it (`data/x.npy`); under the
+    stage cache, `cache:STAGE/KEY/FILE`; anywhere else, the file's name alone (the manifest
+    lists each data file and teacher weight beside its sha256). Whole values are mapped, and so
+    are paths inside texts ("/home/me/x.npy test split (120 examples)")."""
+
+    def __init__(self, recipe_dir: str | Path | None, cache_root: str | Path | None) -> None:
+        roots = [(Path(r), p) for r, p in ((recipe_dir, ""), (cache_root, "cache:")) if r]
+        self.roots = sorted(roots, key=lambda rp: len(rp[0].parts), reverse=True)  # deepest first
+
+    def path(self, text: str) -> str:
+        p = Path(text)
+        for root, prefix in self.roots:
+            if p == root or root in p.parents:
+                return prefix + (p.relative_to(root).as_posix() if p != root else ".")
+        return p.name or text
+
+    def __call__(self, value: Any) -> Any:
+        """`value` (JSON-like) with every absolute path made portable."""
+        known = sorted(set(_absolute_values(value)), key=len, reverse=True)
+        # A whole value first (it may hold spaces or backticks), where it is not followed by
+        # more of a path; then any other absolute path inside a text.
+        exact = re.compile(
+            "|".join(rf"{re.escape(k)}(?!/|{_PATH_CHARS})" for k in known) or r"(?!)"
+        )
+        return self._walk(value, exact)
+
+    def _walk(self, value: Any, exact: re.Pattern[str]) -> Any:
+        if isinstance(value, str):
+            text = exact.sub(lambda m: self.path(m.group()), value)
+            return _ABSOLUTE.sub(lambda m: self.path(m.group()), text)
+        if isinstance(value, dict):
+            return {k: self._walk(v, exact) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self._walk(v, exact) for v in value]
+        return value
+
+
+def _absolute_values(value: Any):
+    """Every string of `value` that is, whole, an absolute path."""
+    if isinstance(value, str):
+        if value.startswith("/") and "\n" not in value and len(value) > 1:
+            yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _absolute_values(v)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            yield from _absolute_values(v)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, PrivateAttr, ValidationError, model_validator
 
 from packager.config import (
     LM_TASK,
@@ -74,6 +74,13 @@ class Recipe(Config):
     auto: AutoConfig = AutoConfig()  # edgepack auto's search space; no build step reads it
     package: PackageConfig = PackageConfig()
     provenance: ProvenanceConfig = ProvenanceConfig()
+    # The folder of the recipe's file (None for a recipe made in code): what the package's
+    # published paths are made relative to. Not a field: the recipe's content is its key.
+    _folder: Path | None = PrivateAttr(None)
+
+    @property
+    def folder(self) -> Path | None:
+        return self._folder
 
     @model_validator(mode="before")
     @classmethod
@@ -277,13 +284,17 @@ def relative_to_recipe(data: dict[str, Any], base: Path) -> dict[str, Any]:
     return out
 
 
-def build_recipe(data: dict[str, Any], source: str = "<recipe>") -> Recipe:
+def build_recipe(
+    data: dict[str, Any], source: str = "<recipe>", folder: Path | None = None
+) -> Recipe:
     if not isinstance(data, dict):
         raise RecipeError(f"recipe {source}: expected a mapping of sections at the top level")
     try:
-        return Recipe.model_validate(data)
+        recipe = Recipe.model_validate(data)
     except ValidationError as err:
         raise RecipeError(_format_error(source, err)) from None
+    recipe._folder = folder
+    return recipe
 
 
 def load_recipe(path: str | Path | None = None, overrides: tuple[str, ...] = ()) -> Recipe:
@@ -304,7 +315,7 @@ def load_recipe(path: str | Path | None = None, overrides: tuple[str, ...] = ())
     if not isinstance(data, dict):
         raise RecipeError(f"recipe {p}: expected a mapping of sections at the top level")
     data = relative_to_recipe(data, p.resolve().parent)
-    return build_recipe(apply_overrides(data, overrides), str(p))
+    return build_recipe(apply_overrides(data, overrides), str(p), p.resolve().parent)
 
 
 def with_accepted_terms(recipe: Recipe, ids: tuple[str, ...]) -> Recipe:
@@ -314,7 +325,7 @@ def with_accepted_terms(recipe: Recipe, ids: tuple[str, ...]) -> Recipe:
     section = recipe.provenance.to_json()
     section["accept_terms"] = [*section["accept_terms"], *ids]
     data = {**recipe.to_json(), "provenance": section}
-    return build_recipe(data, "--accept-terms")
+    return build_recipe(data, "--accept-terms", recipe.folder)
 
 
 def list_recipes(folder: Path = REPO_MODELS) -> list[tuple[str, str]]:

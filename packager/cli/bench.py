@@ -133,8 +133,6 @@ def bench(
     art = result.artifact("bench")
     records = read_results(art.file())
     console = make_console(160)
-    # Model and target names are the user's and the package's: shown inert (no markup, no
-    # control sequence).
     print_bench(console, inert(records), title=inert(f"edgepack bench {Path(model).name}"))
     if json_out:
         from packager.bench.schema import SCHEMA

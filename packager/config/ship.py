@@ -221,6 +221,11 @@ class PackageStepConfig(PackageConfig):
     task: Task
     description: str = ""
     recipe: dict[str, Any] = Field(default_factory=dict, description="the resolved recipe")
+    recipe_dir: str | None = Field(
+        None,
+        description="the recipe file's folder: the package publishes paths relative to it (and "
+        "any other absolute path as its file name); none for a recipe made in code",
+    )
     method: dict[str, Any] = Field(
         default_factory=dict,
         description="the distillation method as configured (losses and weights, temperature, "

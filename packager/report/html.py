@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import base64
 import io
-from html import escape
 from typing import Any
+
+from packager.report.markup import html as escape  # control characters shown escaped too
 
 _KIND_STYLE = {"measured": "-", "host-emulated": "--", "estimated": ":"}
 

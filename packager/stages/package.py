@@ -308,24 +308,24 @@ def _teacher_licenses(sources: Artifact, tree) -> None:
         shutil.copyfile(sources.file(rel), dest)
 
 
-def _report_html(tree, bench: Artifact | None, cfg: PackageStepConfig, report) -> None:
+def _report_html(tree, bench: Artifact | None, search, report, portable) -> None:
     from packager.bench.suite import read_results
     from packager.report.html import bench_report_html
 
     extra = ""
-    if cfg.search:
+    if search:
         from packager.report.front import front_html
 
-        extra = front_html(cfg.search)
-    results = read_results(bench.file()) if bench else []
+        extra = front_html(search)
+    results = portable(read_results(bench.file())) if bench else []
     html = bench_report_html(results, title=report["name"], metrics=report["metrics"], extra=extra)
     (tree / "report.html").write_text(html, encoding="utf-8")
 
 
-@register_stage(PackageStepConfig, name="package", version=6)
+@register_stage(PackageStepConfig, name="package", version=7)
 def package(model: Artifact, cfg: PackageStepConfig, ctx: StageContext) -> Output:
     from packager._version import __version__
-    from packager.bundle import file_list, zip_tree
+    from packager.bundle import Portable, file_list, zip_tree
     from packager.provenance.write import stamp_model, write_card_and_bom
     from packager.report import markdown_report
 
@@ -342,6 +342,12 @@ def package(model: Artifact, cfg: PackageStepConfig, ctx: StageContext) -> Outpu
     if generation is not None:  # schema 1.2: a language model's decoding contract
         manifest["generation"] = generation
         _generated_data(manifest["provenance"], data, ctx.inputs.get("generated"))
+    # No absolute path of this machine is published: relative to the recipe, under the cache
+    # (every input is a cache folder: ROOT/STAGE/KEY), or a file name beside its sha256.
+    portable = Portable(cfg.recipe_dir, ctx.inputs["evaluate"].path.parent.parent)
+    both = portable({"manifest": manifest, "report": report})
+    manifest, report = both["manifest"], both["report"]
+    search = portable(cfg.search) if cfg.search else None
     stamp_model(tree / "model.onnx", manifest, __version__)  # before model.ort is made from it
     if cfg.mobile:
         from packager.mobile import write_mobile_artifacts
@@ -349,12 +355,12 @@ def package(model: Artifact, cfg: PackageStepConfig, ctx: StageContext) -> Outpu
         manifest["mobile"] = write_mobile_artifacts(
             tree / "model.onnx", tree, samples, cfg.fix_shapes
         )
-    if cfg.search:  # edgepack auto: the space, the trials, the front, the pick and why
-        manifest["search"] = cfg.search
+    if search:  # edgepack auto: the space, the trials, the front, the pick and why
+        manifest["search"] = search
     (tree / "report.json").write_text(_json(report, "report.json"))
     (tree / "report.md").write_text(markdown_report(report))
-    if bench or cfg.search:  # plots from the bench stage's raw latencies, accuracy from evaluate
-        _report_html(tree, bench, cfg, report)
+    if bench or search:  # plots from the bench stage's raw latencies, accuracy from evaluate
+        _report_html(tree, bench, search, report, portable)
     write_card_and_bom(tree, manifest, report, __version__)
     manifest["files"] = file_list(tree)
     (tree / "manifest.json").write_text(_json(manifest, "manifest.json"))
