@@ -190,13 +190,17 @@ Image decode_image(const std::string& bytes, const std::string& where, int64_t m
   if (stbi_is_16_bit_from_memory(data, len))
     fail(ErrorKind::kInput, where + ": 16-bit images are not supported (8-bit PNG or JPEG)");
   int w = 0, h = 0, comp = 0;
-  // The size in the header, before anything is decoded: a small file can claim gigapixels.
-  if (stbi_info_from_memory(data, len, &w, &h, &comp) &&
-      static_cast<int64_t>(w) * h > max_pixels)
-    fail(ErrorKind::kInput, where + ": " + std::to_string(w) + "x" + std::to_string(h) +
-                                " pixels is over the " + std::to_string(max_pixels) +
+  const auto bomb = [&](const std::string& size) {
+    fail(ErrorKind::kInput, where + ": " + size + " is over the " + std::to_string(max_pixels) +
                                 "-pixel limit (a decompression bomb?)");
+  };
+  // The size in the header, before anything is decoded: a small file can claim gigapixels.
+  if (stbi_info_from_memory(data, len, &w, &h, &comp) && static_cast<int64_t>(w) * h > max_pixels)
+    bomb(std::to_string(w) + "x" + std::to_string(h) + " pixels");
   stbi_uc* pixels = stbi_load_from_memory(data, len, &w, &h, &comp, 3);
+  // stb_image refuses a header over 1 GiB decoded as "too large", before allocating.
+  if (pixels == nullptr && std::string(stbi_failure_reason()) == "too large")
+    bomb("its header's size");
   if (pixels == nullptr)
     fail(ErrorKind::kInput,
          where + ": cannot decode the image (" + stbi_failure_reason() + "; PNG or JPEG)");
