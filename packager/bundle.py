@@ -13,6 +13,7 @@ import platform
 import re
 import shutil
 import zipfile
+import zlib
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -124,12 +125,32 @@ def file_list(tree: Path) -> dict[str, dict[str, Any]]:
 
 
 def zip_tree(tree: Path, dest: Path) -> None:
+    from packager.runtime import load_runtime
+
+    limits = load_runtime().limits  # the readers' memory budget
     with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as zf:
         for p in sorted(tree.rglob("*")):
             if p.is_file():
                 info = zipfile.ZipInfo(p.relative_to(tree).as_posix(), ZIP_TIME)
-                info.compress_type = zipfile.ZIP_DEFLATED
-                zf.writestr(info, p.read_bytes())
+                data = p.read_bytes()
+                # Readers refuse a member that inflates more than 64 times (the memory budget):
+                # such a member (an all-zero tensor, say) is stored as it is.
+                bomb = _deflates_beyond(data, limits.MAX_INFLATE_RATIO, limits.INFLATE_RATIO_FLOOR)
+                info.compress_type = zipfile.ZIP_STORED if bomb else zipfile.ZIP_DEFLATED
+                zf.writestr(info, data)
+
+
+def _deflates_beyond(data: bytes, ratio: int, floor: int) -> bool:
+    """Whether deflate shrinks `data` (over `floor` bytes) more than `ratio` times; streamed,
+    and stopped as soon as the output is big enough (a few percent of real data)."""
+    if len(data) <= floor:
+        return False
+    packer, out, step = zlib.compressobj(6, zlib.DEFLATED, -15), 0, 1 << 20
+    for i in range(0, len(data), step):
+        out += len(packer.compress(data[i : i + step]))
+        if out * ratio >= len(data):
+            return False
+    return (out + len(packer.flush())) * ratio < len(data)
 
 
 # An absolute POSIX path inside a text: a "/" that starts no URL ("https://", "hf:x/y") and

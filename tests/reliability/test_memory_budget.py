@@ -177,3 +177,22 @@ def test_open_package_refuses_before_any_file_is_hashed_or_kept(packages):
         ep.open_package(packages["input.npy"])
     with pytest.raises(ep.InvalidPackageError, match="over the 64 MiB cap"):
         ep.open_package(packages["input.npy-folder"])
+
+
+def test_edgepack_never_writes_a_member_its_readers_refuse(tmp_path):
+    """A 4 MiB all-zero sample deflates 1000x: the writer stores it, and every reader opens
+    the package (a real model or sample deflates 1-5x and is deflated)."""
+    from packager.bundle import zip_tree
+
+    pkg = build_digits_package()
+    pkg.files["samples/zeros.bin"] = bytes(4 << 20)
+    pkg.files["samples/dense.bin"] = np.random.default_rng(0).bytes(2 << 20)
+    tree = pkg.seal().write(tmp_path / "tree", as_zip=False)
+    zip_tree(tree, tmp_path / "pkg.edgepack")
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "pkg.edgepack") as zf:
+        methods = {i.filename: i.compress_type for i in zf.infolist()}
+    assert methods["samples/zeros.bin"] == zipfile.ZIP_STORED
+    assert methods["samples/dense.bin"] == methods["model.onnx"] == zipfile.ZIP_DEFLATED
+    assert ep.load(tmp_path / "pkg.edgepack").check_samples().ok
