@@ -170,3 +170,17 @@ def test_the_python_api_refuses_numbers_as_text_and_undecodable_bytes(text_pkg):
         with pytest.raises(ep.InputError, match=words):
             pkg.predict(raw)
     assert pkg.predict([b"great"]).labels == ["positive"]  # bytes: decoded as UTF-8
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("prompt", "words"), [(b"\xff\xfe once", "not valid UTF-8"), (b" ", "empty text")]
+)
+def test_edgepack_run_refuses_a_prompt_that_is_not_utf8_or_empty(prompt, words, tiny_lm_build):
+    argv = [sys.executable, "-m", "packager.cli", "run", str(tiny_lm_build.package_path)]
+    proc = subprocess.run([*map(str.encode, argv), b"--prompt", prompt],
+                          capture_output=True, timeout=300)  # fmt: skip
+    err = proc.stderr.decode("utf-8", "backslashreplace")
+    assert proc.returncode == 2 and "Traceback" not in err and proc.stdout == b"", err
+    [line] = [ln for ln in err.splitlines() if ln.startswith("error:")]
+    assert f"prompt: {words}" in line, line
