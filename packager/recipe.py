@@ -82,6 +82,15 @@ class Recipe(Config):
     def folder(self) -> Path | None:
         return self._folder
 
+    def __eq__(self, other: object) -> bool:
+        # Where a recipe was read from is not what it is: two recipes with equal fields are
+        # equal (pydantic would compare the private folder too).
+        if not isinstance(other, Recipe):
+            return NotImplemented
+        return self.model_dump() == other.model_dump()
+
+    __hash__ = Config.__hash__
+
     @model_validator(mode="before")
     @classmethod
     def _distill_none(cls, data: Any) -> Any:
