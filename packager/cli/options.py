@@ -73,17 +73,24 @@ class Threads(click.ParamType):
         return n
 
 
+def _integers(value: str) -> tuple[int, ...]:
+    try:
+        out = tuple(int(v) for v in value.split(",") if v.strip())
+    except ValueError:  # not digits, or past Python's 4300 digits
+        raise click.BadParameter(f"expected comma-separated integers, got {value!r}") from None
+    if not out:
+        raise click.BadParameter(f"expected comma-separated integers, got {value!r}")
+    return out
+
+
 def int_list(
     ctx: click.Context, param: click.Parameter, value: str | None, top: int
 ) -> tuple[int, ...]:
     """Comma-separated integers, each 1 to `top` (a callback's body: `--batch 1,8`)."""
     if value is None:
         return ()
-    try:
-        out = tuple(int(v) for v in value.split(",") if v.strip())
-    except ValueError:
-        raise click.BadParameter(f"expected comma-separated integers, got {value!r}") from None
-    if not out or any(not 1 <= v <= top for v in out):
+    out = _integers(value)
+    if any(not 1 <= v <= top for v in out):
         raise click.BadParameter(f"expected integers from 1 to {top}, got {value!r}")
     return out
 
@@ -92,7 +99,7 @@ def threads_list(ctx: click.Context, param: click.Parameter, value: str | None) 
     """`--threads 1,2,4`: each 1 to 4 per core of this machine (packager.limits)."""
     from packager.limits import threads_error
 
-    out = int_list(ctx, param, value, 1 << 31)
+    out = () if value is None else _integers(value)
     why = next((w for n in out if (w := threads_error(n))), None)
     if why is not None:
         raise click.BadParameter(why)
