@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from packager.bundle import sample_file
+
 # Beside tokenizer.json: its settings and special tokens, and the chat template (inside
 # tokenizer_config.json, or its own file as newer transformers save it).
 TOKENIZER_EXTRAS = ("tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja")
@@ -60,9 +62,9 @@ def lm_samples(
     sess = dec.session
     logits = sess.run(["logits"], feeds)[0]
     inputs = {}
-    for name, value in feeds.items():  # the caches are empty (length 0): a prefill
-        np.save(tree / f"samples/{name}.npy", value)
-        inputs[name] = f"samples/{name}.npy"
+    for i, (name, value) in enumerate(feeds.items()):  # empty caches (length 0): a prefill
+        inputs[name] = sample_file("input", name, i)
+        np.save(tree / inputs[name], value)
     np.save(tree / "samples/logits.npy", logits)
     block = {"count": 1, "inputs": inputs, "outputs": {"logits": "samples/logits.npy"}}
     return block, sample

@@ -6,14 +6,19 @@ half-written file under the destination's name, and an existing destination is r
 step. Files that must exist before they are published (a model-signing bundle is made from the
 package file, keys need their mode from the first byte) are made in a `staging_folder` beside
 the destination and moved out of it by `publish_files(..., move=True)`.
+
+Temporary names are `.NAME.tmp-PID-XXXXXX` (a hash of NAME stands in for it when NAME is too
+long for the file system). `kill -9` leaves one behind; the next run that writes NAME removes
+those whose process is gone (`sweep_stale`), never one of a process still running.
 """
 
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
+import re
 import shutil
-import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
@@ -21,6 +26,86 @@ from pathlib import Path
 
 # link() fails like this where a filesystem has no hard links (vfat, some FUSE mounts).
 _NO_HARD_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS}
+
+
+# A file name's most bytes on Linux, macOS and Windows file systems (ext4, xfs, btrfs, tmpfs,
+# APFS, NTFS), and a path's (Linux's PATH_MAX).
+NAME_MAX = 255
+PATH_MAX = 4096
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process `pid` runs here (one of another user's counts: it cannot be signalled,
+    but it is alive)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _temp_prefix(out: Path) -> str:
+    """`.NAME.tmp-`, or `.HASH.tmp-` when NAME would make a temporary name over NAME_MAX."""
+    prefix = f".{out.name}.tmp-"
+    if len(prefix.encode()) + 24 > NAME_MAX:  # + the pid (up to 10 digits), "-", 6 hex digits
+        prefix = f".{hashlib.sha256(out.name.encode()).hexdigest()[:16]}.tmp-"
+    return prefix
+
+
+def _temp_name(out: Path) -> Path:
+    return out.with_name(f"{_temp_prefix(out)}{os.getpid()}-{uuid.uuid4().hex[:6]}")
+
+
+def sweep_stale(out: str | Path) -> list[Path]:
+    """Remove the temporary siblings of `out` (files or staging folders) that an interrupted
+    run left: those whose recorded process is gone. One of a live process, this one included,
+    is never touched; a link is removed, never followed. Returns what was removed."""
+    out = Path(out)
+    pattern = re.compile(re.escape(_temp_prefix(out)) + r"(\d+)-[0-9a-f]{6}")
+    try:
+        entries = list(os.scandir(out.parent))
+    except OSError:  # no folder yet (or none readable): nothing of ours can be there
+        return []
+    removed = []
+    for entry in entries:
+        match = pattern.fullmatch(entry.name)
+        if match is None or int(match.group(1)) == os.getpid():
+            continue
+        if process_alive(int(match.group(1))):
+            continue
+        path = Path(entry.path)
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        except OSError:
+            continue  # another run swept it first, or it is not ours to remove
+        removed.append(path)
+    return removed
+
+
+def check_name(dest: str | Path, what: str) -> None:
+    """InputFileError unless `dest` fits the file system's limits: each component at most
+    NAME_MAX bytes and the whole path at most PATH_MAX, checked before any work is done (a
+    name the disk refuses would otherwise fail the very last rename)."""
+    from packager.errors import InputFileError
+
+    path = Path(dest)
+    long = next((part for part in path.parts if len(part.encode()) > NAME_MAX), None)
+    if long is not None:
+        raise InputFileError(
+            f"{what} {str(dest)[:80]}...: the name {long[:40]}... is {len(long.encode())} bytes, "
+            f"over the file system's {NAME_MAX}"
+        )
+    if len(os.fsencode(path.absolute())) > PATH_MAX:
+        raise InputFileError(
+            f"{what} {str(dest)[:80]}...: the path is over the file system's {PATH_MAX} bytes"
+        )
 
 
 def _cannot_write(out: Path, err: OSError):
@@ -35,9 +120,10 @@ def atomic_path(dest: str | Path, *, exclusive: bool = False) -> Iterator[Path]:
     when it fails it is removed. `exclusive`: an existing `dest` is never replaced, even one
     that appeared while the block ran (InputFileError)."""
     out = Path(dest)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:6]}")
+    tmp = _temp_name(out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
+        sweep_stale(out)  # what a run killed while writing `out` left behind
         yield tmp
         if exclusive:
             _link_new(tmp, out)
@@ -75,7 +161,9 @@ def staging_folder(beside: str | Path) -> Iterator[Path]:
     out = Path(beside)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        folder = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+        sweep_stale(out)
+        folder = _temp_name(out)
+        folder.mkdir(mode=0o700)
     except OSError as err:
         raise _cannot_write(out, err) from None
     try:
@@ -134,19 +222,6 @@ def write_text(dest: str | Path, text: str) -> Path:
     return Path(dest)
 
 
-def process_alive(pid: int) -> bool:
-    """Whether process `pid` still runs: a temporary name it left is in use, not debris."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def same_file(a: str | Path, b: str | Path) -> bool:
     """Whether two paths name one file: equal once resolved, or the same inode (a hard link)."""
     pa, pb = Path(a).expanduser(), Path(b).expanduser()
@@ -160,9 +235,11 @@ def same_file(a: str | Path, b: str | Path) -> bool:
 
 def refuse_overwrite(dest: str | Path, inputs: dict[str, str | Path | None], what: str) -> None:
     """An output never replaces an input: InputFileError when `dest` is one of `inputs`
-    (name -> path; folders are inputs too, a file inside one is not the folder)."""
+    (name -> path; folders are inputs too, a file inside one is not the folder), or when its
+    name does not fit the file system (check_name): both before any work is done."""
     from packager.errors import InputFileError
 
+    check_name(dest, what)
     for name, src in inputs.items():
         if src and same_file(dest, src):
             raise InputFileError(

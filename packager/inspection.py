@@ -13,10 +13,6 @@ def _manifest_of(path: Path) -> tuple[dict[str, Any], bytes, dict[str, list[int]
     """The manifest, the model's bytes and the shapes of one sample input each, through the
     runtime's checked reader: a package a device would refuse (unsafe names, symlinks, sizes,
     schema) is refused here too."""
-    import io
-
-    import numpy as np
-
     from packager.edge_runtime import load_runtime, open_package, package_error
 
     rt = load_runtime()
@@ -25,7 +21,7 @@ def _manifest_of(path: Path) -> tuple[dict[str, Any], bytes, dict[str, list[int]
             manifest = reader.manifest
             shapes = {}
             for name, member in (manifest.get("samples") or {}).get("inputs", {}).items():
-                value = np.load(io.BytesIO(reader.read(member)), allow_pickle=False)
+                value = rt.npy.load_npy(reader.read(member), member, rt.InvalidPackageError)
                 shapes[name] = [1, *value.shape[1:]]
             return manifest, reader.read(manifest["model"]), shapes
         except rt.EdgepackRuntimeError as err:

@@ -161,6 +161,7 @@ def _ship(
         task=recipe.task,
         description=recipe.description,
         recipe=recipe.to_json(),
+        recipe_dir=str(recipe.folder) if recipe.folder else None,
         method=_method(recipe),
     )
     roles = {"model": shipped, "data": "data", "evaluate": "evaluate", "teacher": "teacher"}

@@ -12,14 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import Field, PrivateAttr, ValidationError, model_validator
 
 from packager.config import (
     LM_TASK,
     TEXT_TASKS,
     AutoConfig,
     BenchConfig,
-    CausalStudentConfig,
     Config,
     DataConfig,
     DistillConfig,
@@ -30,18 +29,16 @@ from packager.config import (
     PackageConfig,
     ProvenanceConfig,
     QuantizeConfig,
-    StudentConfig,
     Task,
     TeacherConfig,
-    TransformerStudentConfig,
 )
 from packager.config.api import api_rules
-from packager.config.base import section_class
 from packager.config.distill import POOLED_LOSSES
 from packager.config.lm import BUILTIN_LMS
 from packager.config.modalities import MODALITIES, modality_of, stray_data_fields
 from packager.errors import RecipeError
 from packager.quantize.schemes import SCHEMES, QuantizeSection, quantize_config, tracks
+from packager.recipe_errors import format_error
 
 # The recipes in the repo's models/; an installed edgepack carries them as packager/recipes.
 REPO_MODELS = Path(__file__).resolve().parent.parent / "models"
@@ -50,8 +47,20 @@ if not REPO_MODELS.is_dir():
 DEFAULT_RECIPE = "models/digits.yaml"
 
 
+# NAME.edgepack (and NAME.edgepack.sig beside it) must fit a file name's 255 bytes, with room
+# for a naming duty's prefix (e.g. "Llama-3-"): checked when the recipe loads, not at the last
+# rename of the build.
+MAX_NAME = 200
+
+
 class Recipe(Config):
-    name: str = Field("digits", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    name: str = Field(
+        "digits",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        max_length=MAX_NAME,
+        description=f"the package's name: NAME.edgepack; letters, digits, _ . -, at most "
+        f"{MAX_NAME} characters (a file name holds 255 bytes)",
+    )
     description: str = ""
     task: Task = "image-classification"
     teacher: TeacherConfig = TeacherConfig()
@@ -70,6 +79,22 @@ class Recipe(Config):
     auto: AutoConfig = AutoConfig()  # edgepack auto's search space; no build step reads it
     package: PackageConfig = PackageConfig()
     provenance: ProvenanceConfig = ProvenanceConfig()
+    # The folder of the recipe's file (None for a recipe made in code): what the package's
+    # published paths are made relative to. Not a field: the recipe's content is its key.
+    _folder: Path | None = PrivateAttr(None)
+
+    @property
+    def folder(self) -> Path | None:
+        return self._folder
+
+    def __eq__(self, other: object) -> bool:
+        # Where a recipe was read from is not what it is: two recipes with equal fields are
+        # equal (pydantic would compare the private folder too).
+        if not isinstance(other, Recipe):
+            return NotImplemented
+        return self.model_dump() == other.model_dump()
+
+    __hash__ = Config.__hash__
 
     @model_validator(mode="before")
     @classmethod
@@ -290,49 +315,6 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]
     return out
 
 
-_STUDENT_TAGS: dict[str, type[Config]] = {
-    "cnn": StudentConfig,
-    "transformer": TransformerStudentConfig,
-    "causal-lm": CausalStudentConfig,
-}
-
-
-def _format_error(source: str, err: ValidationError) -> str:
-    e = err.errors()[0]
-    # A tagged union (distill.student, quantize) adds its tag to the location: resolve it, do
-    # not show it; inside the quantize section the message names the mode.
-    parts, model, mode = [], Recipe, None
-    for i, part in enumerate(e["loc"]):
-        if isinstance(part, str) and parts[-1:] == ["student"] and part in _STUDENT_TAGS:
-            model = _STUDENT_TAGS[part]
-            continue
-        if isinstance(part, str) and parts[-1:] == ["quantize"] and part in SCHEMES:
-            model, mode = SCHEMES[part].config, part
-            continue
-        parts.append(str(part))
-        ann = model.model_fields.get(str(part)) if i < len(e["loc"]) - 1 else None
-        model = section_class(ann.annotation, Recipe) if ann else model
-    loc, msg = ".".join(parts), e["msg"].removeprefix("Value error, ")
-    where = f" (mode {mode})" if mode else ""
-    if not loc or (loc == "quantize" and mode):  # a check across fields: its message names them
-        return f"recipe {source}: {msg}"
-    if e["type"] == "union_tag_invalid" and loc == "quantize":
-        got, modes = json.dumps(e["ctx"]["tag"]), [f"'{m}'" for m in SCHEMES]
-        allowed = f"{', '.join(modes[:-1])} or {modes[-1]}" if len(modes) > 1 else modes[0]
-        return f"recipe {source}: quantize.mode = {got} is not allowed: Input should be {allowed}"
-    if e["type"] == "extra_forbidden":
-        field = parts[-1]
-        takes = [m for m, s in SCHEMES.items() if field in s.config.model_fields] if mode else []
-        if takes:
-            return f"recipe {source}: {loc} applies to mode {' or '.join(takes)}, not {mode}"
-        allowed = ", ".join(model.model_fields) if issubclass(model, BaseModel) else "?"
-        return f"recipe {source}: {loc}: unknown field{where} (allowed: {allowed})"
-    if parts[-1] in getattr(model, "unechoed", ()):  # may hold a key pasted in the wrong place
-        return f"recipe {source}: {loc} is not allowed{where}: {msg}"
-    got = json.dumps(e.get("input"), default=str)
-    return f"recipe {source}: {loc} = {got} is not allowed{where}: {msg}"
-
-
 def relative_to_recipe(data: dict[str, Any], base: Path) -> dict[str, Any]:
     """The recipe's sections with every relative path they name (Config.path_fields, data and
     teacher sources, a python: teacher's import folder) joined to the recipe's folder `base`.
@@ -348,19 +330,27 @@ def relative_to_recipe(data: dict[str, Any], base: Path) -> dict[str, Any]:
     return out
 
 
-def build_recipe(data: dict[str, Any], source: str = "<recipe>") -> Recipe:
+def build_recipe(
+    data: dict[str, Any], source: str = "<recipe>", folder: Path | None = None
+) -> Recipe:
     if not isinstance(data, dict):
         raise RecipeError(f"recipe {source}: expected a mapping of sections at the top level")
     try:
-        return Recipe.model_validate(data)
+        recipe = Recipe.model_validate(data)
     except ValidationError as err:
-        raise RecipeError(_format_error(source, err)) from None
+        raise RecipeError(format_error(source, err, Recipe)) from None
+    recipe._folder = folder
+    return recipe
 
 
 def load_recipe(path: str | Path | None = None, overrides: tuple[str, ...] = ()) -> Recipe:
+    from packager.edge_runtime import MAX_RECIPE_BYTES, read_user_file
+
     p = resolve_recipe_path(path)
+    # A FIFO or device refused unopened, a file over 1 MiB unread (a recipe is a few KB).
+    text = read_user_file(p, MAX_RECIPE_BYTES, f"recipe {p}")
     try:
-        data = _load_yaml(p.read_text()) or {}
+        data = _load_yaml(text.decode("utf-8")) or {}
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
@@ -371,7 +361,7 @@ def load_recipe(path: str | Path | None = None, overrides: tuple[str, ...] = ())
     if not isinstance(data, dict):
         raise RecipeError(f"recipe {p}: expected a mapping of sections at the top level")
     data = relative_to_recipe(data, p.resolve().parent)
-    return build_recipe(apply_overrides(data, overrides), str(p))
+    return build_recipe(apply_overrides(data, overrides), str(p), p.resolve().parent)
 
 
 def with_accepted_terms(recipe: Recipe, ids: tuple[str, ...]) -> Recipe:
@@ -381,7 +371,7 @@ def with_accepted_terms(recipe: Recipe, ids: tuple[str, ...]) -> Recipe:
     section = recipe.provenance.to_json()
     section["accept_terms"] = [*section["accept_terms"], *ids]
     data = {**recipe.to_json(), "provenance": section}
-    return build_recipe(data, "--accept-terms")
+    return build_recipe(data, "--accept-terms", recipe.folder)
 
 
 def list_recipes(folder: Path = REPO_MODELS) -> list[tuple[str, str]]:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from packager.errors import InputFileError, OutputError, one_line
-from packager.files import atomic_path, publish_files, staging_folder
+from packager.files import atomic_path, check_name, publish_files, staging_folder
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -63,6 +63,7 @@ def keygen(path: str | Path = DEFAULT_KEY, key_type: str = "ed25519") -> tuple[P
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     private, public = Path(path), public_path(path)
+    check_name(public, "keygen")  # the longer of the two names
     for p in (private, public):
         if p.exists():
             raise InputFileError(f"{p}: already exists; refusing to overwrite a key")
@@ -98,11 +99,11 @@ def read_private_key(path: str | Path, sign_format: str = "ed25519"):
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+    from packager.edge_runtime import load_runtime, read_user_file
+
     p = Path(path)
-    try:
-        data = p.read_bytes()
-    except OSError as err:
-        raise InputFileError(f"--sign {p}: cannot read the key ({err.strerror})") from None
+    # A FIFO or device refused unopened, a file over 64 KiB unread: the runtime's own check.
+    data = read_user_file(p, load_runtime().limits.MAX_PUBLIC_KEY_BYTES, f"--sign {p}")
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError) as err:
@@ -129,14 +130,17 @@ _EC_CURVES = ("secp256r1", "secp384r1", "secp521r1")
 
 
 def read_public_key(path: str | Path) -> bytes:
-    """The PEM bytes of the ed25519 public key at `path`, checked; InputFileError if not one."""
+    """The PEM bytes of the ed25519 public key at `path`, checked; InputFileError if not one: a
+    FIFO or device is refused before it is opened (it would block `verify --pubkey` forever),
+    a file over 64 KiB unread (the runtime's own check)."""
     from edgepack_runtime.signature import load_public_key
 
+    from packager.edge_runtime import load_runtime, read_user_file
+
+    cap = load_runtime().limits.MAX_PUBLIC_KEY_BYTES
+    data = read_user_file(path, cap, f"--pubkey {path}")
     try:
-        data = Path(path).read_bytes()
         load_public_key(data)
-    except OSError as err:
-        raise InputFileError(f"--pubkey {path}: cannot read ({err.strerror})") from None
     except ValueError as err:
         raise InputFileError(f"--pubkey {path}: {err}") from None
     return data

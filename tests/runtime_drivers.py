@@ -57,3 +57,28 @@ def one_error_line(argv: list[str], timeout: float = TIMEOUT_S) -> str:
     lines = proc.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
     return lines[0].removeprefix("error: ")
+
+
+def refusal(runtime: str, pkg: Path, request, tmp_path: Path) -> str:
+    """The one message with which a runtime refuses a package, checking it as a device would:
+    Python load() + check_samples() in this process (its error's text), JS `check.js PKG`,
+    C++ `edgepack_check FOLDER` (a zip is unpacked first by the Python reader, the documented
+    way: its refusal is then the C++ user's)."""
+    import edgepack_runtime as ep
+
+    if runtime == "python":
+        with no_hang(), pytest.raises(ep.EdgepackRuntimeError) as refused:
+            ep.load(pkg).check_samples()
+        return " ".join(str(refused.value).split())
+    if runtime == "js":
+        return one_error_line([need_js(), str(CHECK_JS), str(pkg)])
+    cpp_bin: Path = request.getfixturevalue("cpp_bin")
+    folder = pkg
+    if pkg.is_file():
+        folder = tmp_path / "extracted"
+        try:
+            with no_hang(), ep.open_package(pkg) as reader:
+                reader.extract_to(folder)
+        except ep.EdgepackRuntimeError as err:
+            return " ".join(str(err).split())
+    return one_error_line([str(cpp_bin / "edgepack_check"), str(folder)])

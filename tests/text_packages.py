@@ -34,12 +34,11 @@ QWEN_STYLE_TEMPLATE = (
     "    {{- '<|im_start|>assistant\\n' }}\n"
     "{%- endif %}\n"
 )
-# Strings every runtime must tokenize alike: empty, emoji (ZWJ sequences, flags, skin tones),
+# Strings every runtime must tokenize alike: emoji (ZWJ sequences, flags, skin tones),
 # combining marks, control characters, CJK (extension B too), case mappings that differ by
 # context or Unicode version, special tokens typed as text, a word too long for WordPiece, text
 # longer than any max_length, unassigned and private-use code points.
 HOSTILE_TEXTS = [
-    "",
     "Hello world!",
     "Un-aff-able, CAFÉ naïve résumé e\u0301",
     "emoji 😀 👍🏽 👨\u200d👩\u200d👧 🏳️\u200d🌈 🇫🇷",
@@ -52,6 +51,8 @@ HOSTILE_TEXTS = [
     "word " * 400,
     "\u0378 unassigned \U000e0001 tag \ue000 private \ufffd",
 ]
+# Texts every runtime refuses as empty (the input policy: nothing but Unicode White_Space).
+EMPTY_TEXTS = ["", " \t\r\n", "\u00a0\u2003\u3000\u2028"]
 # Bytes no runtime takes as text: truncated, surrogate, past U+10FFFF, overlong, NUL.
 HOSTILE_BYTES = [b"caf\xc3", b"ab\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xc0\xaf", b"a\x00b"]
 REPLY = " the cat sat today."  # what the bigram decoder answers after "<|im_start|>assistant\n"

@@ -44,7 +44,11 @@ class _Group(click.Group):
 
 
 def fail(message: str, code: int) -> None:
-    click.echo(f"error: {message}", err=True)
+    from packager.cli.render import plain
+
+    # A message quotes paths, names and values from recipes, packages and models: escaped, it
+    # stays one line that cannot steer the terminal.
+    click.echo(f"error: {plain(message)}", err=True)
     sys.exit(code)
 
 

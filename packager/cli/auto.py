@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from packager.cli.options import Finite
+from packager.limits import MAX_SEED
 
 
 @click.command()
@@ -29,7 +30,7 @@ from packager.cli.options import Finite
 )
 @click.option("--budget-minutes", type=Finite(min=0, min_open=True),
               help="Stop starting trials after this long; the best so far is built.")  # fmt: skip
-@click.option("--seed", type=int, help="Seeds the sampling of a large space and the tie-breaks "
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), help="Seeds the sampling of a large space and the tie-breaks "
               "[default: the recipe's auto.seed].")  # fmt: skip
 @click.option(
     "--set", "overrides", multiple=True, metavar="SECTION.FIELD=VALUE",

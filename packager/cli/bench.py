@@ -6,19 +6,12 @@ from pathlib import Path
 
 import click
 
-from packager.cli.options import dims_option
+from packager.cli.options import Finite, dims_option, int_list, threads_list
+from packager.limits import MAX_BATCH, MAX_MEMORY_MB, MAX_RUNS, MAX_SECONDS, MAX_WARMUP
 
 
-def _int_list(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...]:
-    if value is None:
-        return ()
-    try:
-        out = tuple(int(v) for v in value.split(",") if v.strip())
-    except ValueError:
-        raise click.BadParameter(f"expected comma-separated integers, got {value!r}") from None
-    if not out or any(v < 1 for v in out):
-        raise click.BadParameter(f"expected integers >= 1, got {value!r}")
-    return out
+def _batches(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...]:
+    return int_list(ctx, param, value, MAX_BATCH)
 
 
 @click.command()
@@ -30,11 +23,20 @@ def _int_list(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     metavar="NAME|ssh://user@host",
     help="host, a profile (edgepack targets) or a device over ssh; repeatable [default: host].",
 )
-@click.option("--threads", callback=_int_list, default="1", help="Thread counts, e.g. 1,2,4.")
-@click.option("--batch", callback=_int_list, default="1", help="Batch sizes, e.g. 1,8.")
-@click.option("--runs", type=click.IntRange(min=1), help="Timed runs per config [default: 100].")
-@click.option("--seconds", type=click.FloatRange(min=0, min_open=True), help="Time per config.")
-@click.option("--warmup", type=click.IntRange(min=0), default=10, show_default=True)
+@click.option(
+    "--threads",
+    callback=threads_list,
+    default="1",
+    help="Thread counts, e.g. 1,2,4 (at most 4 per core of this machine).",
+)
+@click.option("--batch", callback=_batches, default="1", help="Batch sizes, e.g. 1,8.")
+@click.option(
+    "--runs", type=click.IntRange(1, MAX_RUNS), help="Timed runs per config [default: 100]."
+)
+@click.option(
+    "--seconds", type=Finite(min=0, max=MAX_SECONDS, min_open=True), help="Time per config."
+)
+@click.option("--warmup", type=click.IntRange(0, MAX_WARMUP), default=10, show_default=True)
 @click.option(
     "--compare",
     "others",
@@ -56,7 +58,7 @@ def _int_list(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 )
 @click.option(
     "--memory-cap",
-    type=click.FloatRange(min=1),
+    type=Finite(min=1, max=MAX_MEMORY_MB),
     help="host-emulated cap in MB [default: each target's memory].",
 )
 @click.option("--targets-dir", type=click.Path(file_okay=False), help="Extra target profiles.")
@@ -91,7 +93,7 @@ def bench(
     from packager import pipeline
     from packager.bench.suite import read_results
     from packager.cli.options import check_file
-    from packager.cli.render import make_console
+    from packager.cli.render import inert, make_console
     from packager.config import BenchConfig
     from packager.errors import RecipeError
     from packager.files import refuse_overwrite, write_text
@@ -131,15 +133,15 @@ def bench(
     art = result.artifact("bench")
     records = read_results(art.file())
     console = make_console(160)
-    print_bench(console, records, title=f"edgepack bench {Path(model).name}")
+    print_bench(console, inert(records), title=inert(f"edgepack bench {Path(model).name}"))
     if json_out:
         _write_json(json_out, records, art.meta["warnings"])
-        console.print(f"json: {json_out}")
+        console.print(f"json: {inert(json_out)}")
     if html_out:
         from packager.report.html import bench_report_html
 
         write_text(html_out, bench_report_html(records, title=f"edgepack bench {Path(model).name}"))
-        console.print(f"html: {html_out}")
+        console.print(f"html: {inert(html_out)}")
 
 
 def _write_json(path: str, records: list, warnings: list) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from packager.limits import MAX_PROCESSES
+
 
 @click.command()
 @click.argument("recipe", required=False)
@@ -48,7 +50,7 @@ import click
 )
 @click.option(
     "--nproc",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, MAX_PROCESSES),
     help="Run the distill step of a language model under torchrun with N processes (DDP; gloo "
     "on CPU, nccl on GPU): the same as --set distill.nproc=N. Several machines: set "
     "EDGEPACK_TORCHRUN_ARGS to torchrun's rendezvous flags (README).",

@@ -8,6 +8,7 @@ import click
 
 from packager.cli.options import dims_option
 from packager.errors import InputFileError, PackageError
+from packager.limits import MAX_BATCH
 
 
 @click.command()
@@ -40,8 +41,10 @@ def verify(package: str, pubkey: str | None, runtimes: tuple[str, ...], arch: st
         from packager.emulate import check_arm64
 
         results.append(check_arm64(package, log=lambda msg: click.echo(msg, err=True)))
-    for r in results:
-        click.echo(r.line())
+    from packager.cli.render import plain
+
+    for r in results:  # a runtime's message quotes the package's names: shown escaped
+        click.echo(plain(r.line()))
     failed = [r for r in results if not r.ok]
     if failed:
         names = ", ".join(r.runtime for r in failed)
@@ -64,14 +67,15 @@ def verify(package: str, pubkey: str | None, runtimes: tuple[str, ...], arch: st
     callback=dims_option,
     help="Symbolic dim value for the cost table, e.g. height=320 (repeatable).",
 )
-@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--batch", type=click.IntRange(1, MAX_BATCH), default=1, show_default=True)
 def inspect(path: str, as_json: bool, provenance: bool, dims: dict[str, int], batch: int) -> None:
     """Show I/O, op counts, parameters, size, MACs and metrics of a package or an ONNX model.
 
     The cost table binds symbolic input dims with --dim (a package's own sample shapes
     otherwise); a dim nobody gave is guessed as 1, and the table says so.
     """
-    from packager.cli.render import make_console, print_inspect, print_provenance
+    from packager.cli.render import make_console
+    from packager.cli.render_inspect import print_inspect, print_provenance
     from packager.inspection import inspect_target
 
     info = inspect_target(Path(path), dims=dims, batch=batch)

@@ -3,7 +3,8 @@
 Each field of the given classes becomes one option: `--field-name` (or the flag its field
 declares in `json_schema_extra={"cli": ...}`: `--threads`, `--per-channel/--per-tensor`), typed
 from its annotation (Literal: a choice; bool: a flag pair; tuple: repeatable; dict[str, int]:
-`NAME=VALUE` pairs), its help from the field's description plus its default and, for a field
+`NAME=VALUE` pairs; a number: the range its field declares, so the recipe and the command share
+one bound: packager.limits), its help from the field's description plus its default and, for a field
 only some classes have, the classes (modes) that take it. Options default to None: a value the
 user did not give is left to the config's own default, and one the chosen class does not take
 is the config's load-time error.
@@ -17,9 +18,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import annotated_types
 import click
 
-from packager.cli.options import dims_option
+from packager.cli.options import Finite, Threads, dims_option
 
 
 def _unwrap(ann: Any) -> tuple[Any, bool]:
@@ -36,6 +38,24 @@ def _literal_values(ann: Any) -> list[Any] | None:
     if typing.get_origin(ann) is typing.Literal:
         return list(typing.get_args(ann))
     return None
+
+
+def _number_type(ann: Any, metadata: list[Any]) -> click.ParamType:
+    """A number option bounded as its field is (ge/gt/le/lt): out of range is one line when
+    the option is parsed, never minutes of work later; floats are finite besides."""
+    from packager.config.base import Threads as ThreadsField
+
+    if ann is int and any(m in metadata for m in typing.get_args(ThreadsField)[1:]):
+        return Threads()  # 1 to 4 per core of this machine
+    bounds: dict[str, Any] = {}
+    for m in metadata:
+        if isinstance(m, annotated_types.Ge | annotated_types.Gt):
+            bounds["min"], bounds["min_open"] = (m.ge, False) if hasattr(m, "ge") else (m.gt, True)
+        elif isinstance(m, annotated_types.Le | annotated_types.Lt):
+            bounds["max"], bounds["max_open"] = (m.le, False) if hasattr(m, "le") else (m.lt, True)
+    if ann is int:
+        return click.IntRange(**bounds) if bounds else click.INT
+    return Finite(**bounds)
 
 
 class _IntChoice(click.Choice):
@@ -80,8 +100,9 @@ def option_for(name: str, info: Any, owners: list[str] | None, path: bool) -> cl
         return click.Option([flag, name], type=kind, **kw)
     if path:
         return click.Option([flag, name], type=click.Path(), **kw)
-    kind = {int: int, float: float, str: str}.get(ann, str)
-    return click.Option([flag, name], type=kind, **kw)
+    if ann in (int, float):
+        return click.Option([flag, name], type=_number_type(ann, info.metadata), **kw)
+    return click.Option([flag, name], type=click.STRING, **kw)
 
 
 def options_of(classes: dict[str, type], skip: Iterable[str] = ()) -> list[click.Option]:

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import click
 
-from packager.cli.options import dims_option
+from packager.cli.options import Finite, dims_option
+from packager.limits import MAX_OPSET, MIN_OPSET
 
 
 def _source(value: str, allow_download: bool) -> str:
@@ -104,12 +105,20 @@ def _abs(path: str | None) -> str | None:
     "--dim", "dims", multiple=True, callback=dims_option,
     help="Example value of a symbolic dim (trace and first parity shape), e.g. height=224.",
 )  # fmt: skip
-@click.option("--opset", type=int, default=17, show_default=True, help="ONNX opset, explicitly.")
+@click.option(
+    "--opset",
+    type=click.IntRange(MIN_OPSET, MAX_OPSET),
+    default=17,
+    show_default=True,
+    help="ONNX opset, explicitly.",
+)
 @click.option(
     "--dynamo/--no-dynamo", default=None,
     help="torch.onnx.export(dynamo=...) [default: off; on for .pt2].",
 )  # fmt: skip
-@click.option("--atol", type=float, default=1e-4, show_default=True, help="Parity tolerance.")
+@click.option(
+    "--atol", type=Finite(min=0), default=1e-4, show_default=True, help="Parity tolerance."
+)
 @click.option("--feeds", type=click.Path(dir_okay=False), help="Real inputs (.npz) to check on.")
 @click.option(
     "--package", "as_package", is_flag=True,
@@ -189,6 +198,8 @@ def export(source: str, output: str, **opts) -> None:
 
 
 def _summary(meta: dict, written: list[Path]) -> None:
+    from packager.cli.render import plain
+
     task = f", task {meta['task']}" if meta.get("task") else ""
     if meta.get("library") == "sentence_transformers":
         task += " (sentence-transformers: its pooling and normalisation in the graph)"
@@ -196,10 +207,10 @@ def _summary(meta: dict, written: list[Path]) -> None:
         task += f", revision {meta['revision']['commit'][:12]}"
     click.echo(f"{meta['exporter']}{task}, opset {meta['opset']}")
     for io in ("inputs", "outputs"):
-        for v in meta[io]:
-            click.echo(f"  {io[:-1]:<6} {v['name']}: {v['dtype']} {v['shape']}")
+        for v in meta[io]:  # the model's names: shown escaped
+            click.echo(plain(f"  {io[:-1]:<6} {v['name']}: {v['dtype']} {v['shape']}"))
     click.echo(f"parity vs torch at {len(meta['parity'])} shapes (atol {meta['atol']:g}):")
     for row in meta["parity"]:
         shapes = ", ".join(f"{k} {v}" for k, v in row["inputs"].items())
-        click.echo(f"  {shapes}: max |diff| {row['max_abs_diff']:.2e}")
+        click.echo(plain(f"  {shapes}: max |diff| {row['max_abs_diff']:.2e}"))
     click.echo("wrote " + " + ".join(str(p) for p in written))

@@ -20,6 +20,7 @@ def _mode_for(model: str, opts: dict) -> str:
     """--mode auto decides by compute: static QDQ for a model whose convolutions do most of the
     multiply-accumulates (counted on the graph), dynamic for the rest; a conv-heavy model asked
     for dynamic hears why that is a poor choice."""
+    from packager.cli.render import plain
     from packager.errors import RecipeError
     from packager.quantize import kinds
 
@@ -43,11 +44,13 @@ def _mode_for(model: str, opts: dict) -> str:
                 f"--mode auto: {why}; give --calib DATA (a few hundred real inputs) for static, "
                 "or --mode dynamic to insist"
             )
-        click.echo(f"mode: static ({model} is conv-heavy: {count} Conv, {share:.0%} of the MACs)")
+        click.echo(
+            plain(f"mode: static ({model} is conv-heavy: {count} Conv, {share:.0%} of the MACs)")
+        )
         return "static"
     if opts["mode"] == "dynamic" and conv and opts.get("speed_check") is False:
         # (with the speed check on, its measurement says this, and the exit code follows it)
-        click.echo(f"warning: {why}; prefer --mode static --calib DATA", err=True)
+        click.echo(plain(f"warning: {why}; prefer --mode static --calib DATA"), err=True)
     return opts["mode"]
 
 
@@ -228,5 +231,7 @@ def _summary(meta: dict, out: Path, result) -> None:
     if meta.get("search"):
         lines.append(f"search: {_sidecar(out, '.search.md')}")
     lines.append(f"wrote {out}")
-    for line in lines:
-        click.echo(line)
+    from packager.cli.render import plain
+
+    for line in lines:  # node names are the model's: shown escaped
+        click.echo(plain(line))

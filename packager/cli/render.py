@@ -1,4 +1,5 @@
-"""Terminal rendering for the CLI: build summary, plan, inspect. Formatting only."""
+"""Terminal rendering for the CLI: build summary, plan, auto; `plain` and `inert`, the escaping
+of whatever a command prints (render_inspect: inspect). Formatting only."""
 
 from __future__ import annotations
 
@@ -9,18 +10,47 @@ from rich.console import Console
 from rich.table import Table
 
 
+def plain(text: Any) -> str:
+    """Text from a package, a model, a recipe or a user's file, safe to print on a terminal:
+    control characters, bidi overrides and undecodable bytes shown escaped (`\\x1b`), so no
+    name can forge an output line, recolour the terminal or reorder what is shown. The
+    runtime's own rule (edgepack_runtime.text.printable), so every CLI escapes alike."""
+    from packager.edge_runtime import load_runtime
+    from packager.errors import EdgepackError
+
+    try:
+        return load_runtime().text.printable(text)
+    except EdgepackError:  # no runtime installed: escape whatever Python cannot print as is
+        return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in str(text))
+
+
+def inert(value: Any) -> Any:
+    """`value` (JSON-like data) with every string `plain` and its Rich markup escaped: data shown
+    through a Rich console or table is never read as markup ([red]) or a control sequence."""
+    from rich.markup import escape
+
+    if isinstance(value, str):
+        return escape(plain(value))
+    if isinstance(value, dict):
+        return {k: inert(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [inert(v) for v in value]
+    return value
+
+
 def make_console(width: int = 140) -> Console:
     # Piped output (CI logs, files) gets a wide fixed width so tables are not truncated.
     return Console(highlight=False, width=None if sys.stdout.isatty() else width)
 
 
 def print_plan(out: Console, result) -> None:
-    t = Table(title=f"plan for recipe {result.name}", title_justify="left")
+    t = Table(title=f"plan for recipe {inert(result.name)}", title_justify="left")
     for col in ("step", "stage", "status", "key"):
         t.add_column(col)
     for r in result.steps:
         status = "cached" if r.status == "cached" else "will run"
-        t.add_row(r.step.name, r.stage, status, r.key[:12] if r.key else "(after inputs)")
+        key = r.key[:12] if r.key else "(after inputs)"
+        t.add_row(inert(r.step.name), r.stage, status, key)
     out.print(t)
     n = sum(r.status != "cached" for r in result.steps)
     out.print(f"{n} of {len(result.steps)} steps would run")
@@ -34,9 +64,9 @@ def print_warnings(console: Console, report: dict[str, Any], reporter=None) -> N
     """The package's warnings (consistent with the table above them: the speed verdict is the
     bench's), then what the run's stages warned that the report does not already say, minus
     verdicts the table's own measurement overturned: one line per fact."""
-    said = list(report.get("warnings", []))
+    said = list(report.get("warnings", []))  # as written: the reporter's are compared with them
     for w in said:
-        console.print(f"[yellow]warning:[/] {w}")
+        console.print(f"[yellow]warning:[/] {inert(w)}")
     if reporter is not None:
         reporter.flush_warnings([*said, *report.get("superseded_warnings", [])], console)
 
@@ -44,6 +74,7 @@ def print_warnings(console: Console, report: dict[str, Any], reporter=None) -> N
 def print_lm_build(console: Console, result, report: dict[str, Any], reporter=None) -> None:
     from packager.report.lm_table import lm_rows, ratios
 
+    raw, report = report, inert(report)
     rows, threads, pp = lm_rows(report)
     t = Table(
         title=f"{report['name']}: teacher vs student ({report['dataset']})", title_justify="left"
@@ -68,14 +99,14 @@ def print_lm_build(console: Console, result, report: dict[str, Any], reporter=No
     line = ratios(report)
     if line:
         console.print(line)
-    print_warnings(console, report, reporter)
+    print_warnings(console, raw, reporter)
     calls = _teacher_calls(result)
     if calls:
         console.print(calls)
     console.print(
         f"ran: {', '.join(result.ran) or 'nothing (all cached)'} in {result.seconds:.1f}s"
     )
-    console.print(f"package: {result.package_path}")
+    console.print(f"package: {inert(str(result.package_path))}")
     _print_report_path(console, result)
 
 
@@ -87,6 +118,7 @@ def print_build(console: Console, result, reporter=None) -> None:
     if is_lm(report):
         print_lm_build(console, result, report, reporter)
         return
+    raw, report = report, inert(report)  # names and dataset texts come from the recipe and files
     rows = comparison_rows(report)
     # One p50 column per thread count when several were measured (e.g. 1 and 2 threads).
     threads = sorted({t for r in rows for t in r.get("p50_by_threads", {})})
@@ -127,7 +159,7 @@ def print_build(console: Console, result, reporter=None) -> None:
         )
     console.print(t)
     _print_ratios(console, rows, threads)
-    print_warnings(console, report, reporter)
+    print_warnings(console, raw, reporter)
     d = report["distill"]
     ran = ", ".join(result.ran) or "nothing (all cached)"
     calls = _teacher_calls(result)
@@ -144,7 +176,7 @@ def print_build(console: Console, result, reporter=None) -> None:
             f"student: {d['params']:,} params, {d['compression']:.1f}x fewer than the teacher"
         )
     console.print(f"ran: {ran} in {result.seconds:.1f}s")
-    console.print(f"package: {result.package_path}")
+    console.print(f"package: {inert(str(result.package_path))}")
     _print_report_path(console, result)
 
 
@@ -171,7 +203,7 @@ def _print_report_path(console: Console, result) -> None:
         result.package_path.name.removesuffix(".edgepack") + ".report.html"
     )
     if report and report.is_file():
-        console.print(f"report:  {report}")
+        console.print(f"report:  {inert(str(report))}")
 
 
 def _print_ratios(console: Console, rows: list[dict[str, Any]], threads: list[int]) -> None:
@@ -193,158 +225,12 @@ def _print_ratios(console: Console, rows: list[dict[str, Any]], threads: list[in
     )
 
 
-def print_cost(console: Console, cost: dict[str, Any], top: int = 15) -> None:
-    """The per-op cost table (the `estimated` kind's inputs), heaviest ops first."""
-    shapes = ", ".join(f"{k} {v}" for k, v in cost["inputs"].items())
-    t = Table(title=f"cost model at input shapes {shapes}", title_justify="left")
-    for col in ("op", "type", "output", "MACs", "FLOPs", "param KiB", "moved KiB"):
-        t.add_column(col, justify="left" if col in ("op", "type", "output") else "right")
-    ops = sorted(cost["ops"], key=lambda o: -o["flops"])
-    for o in ops[:top]:
-        t.add_row(
-            o["name"],
-            o["op_type"],
-            str(o["output_shape"]) if o["known"] else "?",
-            f"{o['macs']:,}",
-            f"{o['flops']:,}",
-            f"{o['param_bytes'] / 1024:.1f}",
-            f"{o['bytes_moved'] / 1024:.1f}",
-        )
-    if len(ops) > top:
-        t.add_row(f"... {len(ops) - top} more (--json lists all)", "", "", "", "", "", "")
-    console.print(t)
-    console.print(
-        f"  total MACs {cost['macs']:,}   FLOPs {cost['flops']:,}   "
-        f"params {cost['param_bytes'] / 1024:.1f} KiB   "
-        f"peak activations {cost['activation_peak_bytes'] / 1024:.1f} KiB"
-        + (f"   ({cost['unknown_ops']} op(s) with unknown shapes)" if cost["unknown_ops"] else "")
-    )
-    if cost.get("guessed_dims"):
-        guessed = ", ".join(f"{k}={v}" for k, v in cost["guessed_dims"].items())
-        console.print(
-            f"  [yellow]guessed symbolic dims:[/] {guessed} (give real values: --dim NAME=VALUE)"
-        )
-
-
-def print_inspect(console: Console, info: dict[str, Any]) -> None:
-    head = f"{info['path']}: {info['kind']}"
-    if info["kind"] == "package":
-        head += (
-            f" {info['name']} {info['version']} ({info['task']}, schema {info['schema_version']})"
-        )
-    console.print(head)
-    for io in ("inputs", "outputs"):
-        for v in info[io]:
-            console.print(f"  {io[:-1]:<6} {v['name']}: {v['dtype']} {v['shape']}")
-    console.print(
-        f"  params {info['params']:,}   size {info['size_bytes'] / 1024:.1f} KiB   "
-        f"nodes {info['nodes']}   opset {info['opset'].get('ai.onnx', '?')}"
-    )
-    console.print("  ops    " + ", ".join(f"{k} {v}" for k, v in info["ops"].items()))
-    if info.get("cost"):
-        print_cost(console, info["cost"])
-    if info["kind"] == "package":
-        m = info["metrics"]
-        for label in m:  # teacher_fp32, student_fp32, the quantized student by its precision
-            if isinstance(m[label], dict):
-                # accuracy (classifiers) or cosine / top-k agreement (embeddings)
-                shown = ", ".join(f"{k} {v:.4f}" for k, v in m[label].items() if k != "macro_f1")
-                console.print(f"  {label:<13} {shown}")
-        for b in info["benchmarks"]:
-            if b.get("status", "ok") != "ok":
-                value = b.get("message", "did not run")
-            elif b["kind"] == "estimated":
-                value = f"estimate >= {b['estimate']['latency_ms']:.3f} ms (roofline)"
-            else:
-                value = f"p50 {b['latency_ms']['p50']:.3f} ms"
-            console.print(
-                f"  bench {b.get('variant') or b.get('model_name')!s:<13} {b['kind']} on "
-                f"{b.get('target', 'host')} ({b['machine']['cpu']}): {value}, "
-                f"{b['threads']} thread(s), batch {b.get('batch', 1)}"
-            )
-        console.print(f"  files  {len(info['files'])} (sha256 in the manifest)")
-
-
-def _teacher_line(t: dict[str, Any]) -> str:
-    rev = t.get("revision") or {}
-    pinned = rev.get("commit") or rev.get("version")
-    weights = t.get("weights") or []
-    first = f", weights {weights[0]['file']} sha256 {weights[0]['sha256'][:12]}" if weights else ""
-    more = f" (+{len(weights) - 1} more)" if len(weights) > 1 else ""
-    return (
-        f"teacher [bold]{t['source']}[/]" + (f" ({t['hub_id']})" if t.get("hub_id") else "")
-        + (f", revision {pinned}" if pinned else "") + first + more
-    )  # fmt: skip
-
-
-def print_provenance(console: Console, info: dict[str, Any]) -> None:
-    """`inspect --provenance`: the lineage tree, licenses and duties, data, what was accepted."""
-    from rich.markup import escape
-    from rich.tree import Tree
-
-    prov = info.get("provenance")
-    console.print(f"{info['path']}: {info['name']} provenance")
-    if not prov:
-        console.print("  no provenance block (a package written before schema 1.1)")
-        return
-    t, init, q = prov["teacher"], prov["student_init"], prov.get("quantized") or {}
-    lic, terms = t["license"], t["terms"]
-    tree = Tree(_teacher_line(t))
-    e = t.get("endpoint")
-    if e:  # a teacher only called: the endpoint, the model, the calls
-        c = t.get("calls") or {}
-        served = ", ".join(e.get("served_models") or []) or "-"
-        tree.add(
-            escape(
-                f"endpoint {e['base_url']} (host {e['host']}), model {e['model']} (served as {served})"
-            )
-        )
-        tree.add(
-            escape(
-                f"calls {c.get('calls', 0)} made, {c.get('cached', 0)} cached, "
-                f"{c.get('first_call') or '-'} .. {c.get('last_call') or '-'}; the student "
-                "learned from its outputs"
-            )
-        )
-    tree.add(f"license {lic['id']} ({terms['name']}, {terms['category']}; from {lic.get('from')})")
-    student = tree.add(f"student {init['kind']}: {escape(init['how'])}")
-    m = prov["method"]
-    losses = " + ".join(f"{w:g} {k}" for k, w in m.get("losses", {}).items())
-    student.add(
-        f"method {losses}, {m.get('steps') or '-'} steps, on-policy {m['on_policy_fraction']:g}"
-        if m.get("type") != "none"
-        else "method none: the teacher itself ships"
-    )
-    student.add(
-        f"quantized {q.get('mode', 'none')} {q.get('precision', '')} {q.get('format') or ''}"
-    )
-    console.print(tree)
-    for d in prov["data"]:
-        rows = ", ".join(f"{k} {v}" for k, v in (d.get("rows") or {}).items())
-        lic_d = (d.get("license") or {}).get("id") or "license not given"
-        console.print(
-            f"  data     {d['source']}  sha256 {str(d.get('sha256'))[:12]}  {rows}  {lic_d}"
-        )
-    console.print(f"  terms    {escape(terms['clause'])} ({terms['link']})")
-    for d in prov.get("duties", []):
-        status = escape(f"[{d['status']}]")
-        console.print(f"  duty     {status} {escape(d['duty'])}")
-    for note in t.get("notes", []):
-        console.print(f"  note     {escape(note)}")
-    console.print(f"  policy   {prov['policy']} ({prov['gate']})")
-    for a in prov.get("accepted", []):
-        console.print(f"  accepted {a['terms']} ({a['name']}) with {a['flag']} at {a['at']}")
-    if not prov.get("accepted"):
-        console.print("  accepted nothing")
-    console.print("  not legal advice: read the teacher's terms yourself")
-
-
 def print_auto(out: Console, result) -> None:
     """`edgepack auto`: the Pareto front (metric vs latency on the target vs size), the pick and
     why, what it misses, the package."""
     from packager.report.front import front_rows, latency_text
 
-    rec = result.record
+    rec = inert(result.record)
     t = Table(
         title=f"Pareto front on {rec['target']}: {rec.get('metric') or 'metric'} vs latency vs size",
         title_justify="left",
@@ -388,5 +274,7 @@ def print_auto(out: Console, result) -> None:
         out.print(f"[yellow]misses: {'; '.join(describe_miss(m) for m in rec['misses'])}[/]")
     out.print(f"overrides: {' '.join('--set ' + o for o in pick['overrides'])}")
     if result.package_path is not None:
-        out.print(f"package: {result.package_path} (manifest.search records the search)")
+        out.print(
+            f"package: {inert(str(result.package_path))} (manifest.search records the search)"
+        )
     out.print(f"took {result.seconds:.1f}s")

@@ -8,6 +8,10 @@ import click
 
 from packager.cli.options import Finite, regular_file
 from packager.errors import InputFileError
+from packager.limits import MAX_NEW_TOKENS, MAX_SEED, MAX_TOP_K
+
+# A JSON input is a list of numbers or texts: a few MB at most in practice.
+_MAX_JSON_INPUT_BYTES = 64 << 20
 
 
 @click.command()
@@ -24,17 +28,23 @@ from packager.errors import InputFileError
 )
 @click.option(
     "--top",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, MAX_TOP_K),
     help="Labels to print per example [default: 5 for images, else 1].",
 )
 @click.option("--prompt", help="A language-model package: the text to continue (streamed).")
-@click.option("--max-new-tokens", type=click.IntRange(min=1), help="--prompt: tokens to generate.")
+@click.option(
+    "--max-new-tokens",
+    type=click.IntRange(1, MAX_NEW_TOKENS),
+    help="--prompt: tokens to generate.",
+)
 @click.option("--temperature", type=Finite(min=0), help="--prompt: 0 is greedy.")
-@click.option("--top-k", type=click.IntRange(min=0), help="--prompt: sample from the k likeliest.")
+@click.option(
+    "--top-k", type=click.IntRange(0, MAX_TOP_K), help="--prompt: sample from the k likeliest."
+)
 @click.option(
     "--top-p", type=click.FloatRange(min=0, max=1, min_open=True), help="--prompt: nucleus mass."
 )
-@click.option("--seed", type=click.IntRange(min=0), help="--prompt: sampling seed.")
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), help="--prompt: sampling seed.")
 @click.option("--stop", multiple=True, help="--prompt: stop before this text; repeatable.")
 @click.option(
     "--chat",
@@ -66,26 +76,24 @@ def run(
         raise InputFileError("run: --chat needs --prompt (the user's message)")
     top = top or (5 if images else 1)
     rt = load_runtime()
+    for image in images:  # before the package loads: a bad path is one line, at once
+        regular_file("--image", Path(image), rt.limits.MAX_IMAGE_FILE_BYTES)
+    if input_file is not None:
+        regular_file("--input", Path(input_file), rt.limits.MAX_INPUT_BYTES)
     pkg = rt.load(package)
     if prompt is not None:
         _generate(pkg, prompt, generation)
         return
-    for image in images:
-        regular_file("--image", Path(image))
     if texts or images:
         raw = list(texts or images)
     else:
         path = Path(input_file)
-        regular_file("--input", path)
-        try:
-            raw = (
-                np.load(path, allow_pickle=False)
-                if path.suffix == ".npy"
-                else np.asarray(_read_json(path))
-            )
-        except ValueError as err:
-            raise InputFileError(f"--input {input_file}: cannot read ({err})") from None
+        # .npy: the runtime's reader (header checked first; numbers only); .json: a list of
+        # numbers, or of texts for a text package (the preprocessing applies the input policy).
+        raw = rt.npy.read_npy_file(path) if path.suffix == ".npy" else _read_json(path)
     pred = pkg.predict(raw)
+    from packager.cli.render import plain
+
     if pred.embeddings is not None:  # feature-extraction: the vector's norm and first values
         for i, e in enumerate(pred.embeddings):
             head = ", ".join(f"{v:+.4f}" for v in e[:8])
@@ -95,8 +103,10 @@ def run(
         raise InputFileError(f"{package}: its postprocessing gives neither labels nor embeddings")
     for i in range(len(pred.labels)):
         order = np.argsort(-pred.probabilities[i])[:top]
-        best = ", ".join(f"{pkg.labels[j]} ({pred.probabilities[i][j]:.3f})" for j in order)
-        click.echo(f"{images[i] if images else i}: {best}")
+        # A package's labels and a user's file names are shown escaped: a label cannot forge an
+        # output line or send the terminal an escape sequence.
+        best = ", ".join(f"{plain(pkg.labels[j])} ({pred.probabilities[i][j]:.3f})" for j in order)
+        click.echo(f"{plain(images[i]) if images else i}: {best}")
 
 
 def _generate(pkg, prompt: str, options: dict) -> None:
@@ -106,19 +116,29 @@ def _generate(pkg, prompt: str, options: dict) -> None:
         raise InputFileError(
             f"--prompt: {pkg.name} is not a language-model package (task {pkg.task})"
         )
+    from packager.cli.render import plain
+
     pieces = iter(pkg.generate(prompt, **options))
     first = next(pieces, "")  # a refused prompt is its error line alone, not after the prompt
-    click.echo(first if options["chat"] else prompt + first, nl=False)
+    # The model's text is escaped as it streams: a generated escape sequence stays visible text.
+    click.echo(plain(first if options["chat"] else prompt + first), nl=False)
     for piece in pieces:
-        click.echo(piece, nl=False)
+        click.echo(plain(piece), nl=False)
     click.echo()
 
 
 def _read_json(path: Path):
     import json
 
+    from packager.edge_runtime import read_user_file
+
+    data = read_user_file(path, _MAX_JSON_INPUT_BYTES, f"--input {path}")
     try:
-        return json.loads(path.read_text())
+        return json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise InputFileError(
+            f"--input {path}: not valid UTF-8 ({err.reason} at {err.start})"
+        ) from None
     except json.JSONDecodeError as err:
         raise InputFileError(
             f"--input {path}: not valid JSON ({err.msg} at line {err.lineno})"

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from packager.config.base import Config, Task
+from packager.config.base import Config, Task, Threads
 from packager.config.distill import Student, StudentConfig
 
 
@@ -28,7 +28,7 @@ class AutoConfig(Config):
         description="quantize.mode choices (registered schemes: the recipe checks them); none: "
         "the schemes each declares searched for the recipe's modality, in their ranks",
     )
-    threads: tuple[int, ...] | None = Field(
+    threads: tuple[Threads, ...] | None = Field(
         None, min_length=1, description="thread counts; none: 1, 2, 4, ... up to the target's cores"
     )
     dims: dict[str, tuple[int, ...]] = Field(

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict
 
 Task = Literal[
     "image-classification",
@@ -16,6 +16,19 @@ Task = Literal[
 ]
 TEXT_TASKS = ("text-classification", "feature-extraction")
 LM_TASK = "text-generation"  # causal language models: their own handler in every stage
+
+
+def _thread_count(value: int) -> int:
+    from packager.limits import threads_error
+
+    why = threads_error(value)
+    if why is not None:  # 100000 threads exhaust memory or crash onnxruntime's thread pool
+        raise ValueError(why)
+    return value
+
+
+# A thread count of any field: 1 to 4 per core of this machine (packager.limits).
+Threads = Annotated[int, AfterValidator(_thread_count)]
 
 
 class Config(BaseModel):

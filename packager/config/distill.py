@@ -7,7 +7,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
-from packager.config.base import LM_TASK, Config, Task
+from packager.config.base import LM_TASK, Config, Task, Threads
 from packager.config.lm import CausalStudentConfig, relative_student
 
 
@@ -212,9 +212,8 @@ class DistillConfig(Config):
         "teacher's pooled output or logits (token-level losses need the teacher each step). "
         "auto: on with more than one epoch",
     )
-    threads: int | None = Field(
+    threads: Threads | None = Field(
         None,
-        ge=1,
         description="transformer students: torch threads while training; none: 1 below 5M "
         "parameters, else all cores (on a loaded machine 1 can be faster)",
     )

@@ -14,9 +14,9 @@ class ModelFileConfig(Config):
 
     @classmethod
     def for_file(cls, path: str | Path) -> ModelFileConfig:
-        p = Path(path)
-        if not p.is_file():
-            raise InputFileError(f"{path}: file not found")
+        from packager.edge_runtime import MAX_MODEL_BYTES, user_file
+
+        p = user_file(path, MAX_MODEL_BYTES)  # a FIFO: "not a regular file", never waited on
         if p.suffix != ".onnx":
             raise InputFileError(f"{path}: expected an .onnx model")
         return cls(path=str(p.resolve()))
@@ -33,9 +33,11 @@ class PackageFileConfig(Config):
 
     @classmethod
     def for_file(cls, path: str | Path) -> PackageFileConfig:
+        from packager.edge_runtime import MAX_DATA_BYTES, user_file
+
         p = Path(path)
-        if not p.exists():
-            raise InputFileError(f"{path}: file not found")
+        if not p.is_dir():  # a folder, or a regular .edgepack zip (not a FIFO to block on)
+            user_file(p, MAX_DATA_BYTES)
         return cls(path=str(p.resolve()))
 
     def input_paths(self) -> dict[str, str]:

@@ -7,7 +7,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from packager.config.base import Config
+from packager.config.base import Config, Threads
+from packager.limits import MAX_DIM, MAX_LENGTH, MAX_RUNS, MAX_SAMPLES, MAX_TRIALS
 
 
 class ExportConfig(Config):
@@ -88,11 +89,11 @@ class QuantizeConfig(Config):
         True, description="int4 (weights or embedding tables): symmetric blocks (no zero points)"
     )
     tokenizer: str | None = Field(None, description="tokenizer.json or folder, for text data")
-    max_length: int = Field(128, ge=1, description="token cap per text example")
+    max_length: int = Field(128, ge=1, le=MAX_LENGTH, description="token cap per text example")
     eval: str | None = Field(
         None, description="evaluation data (same formats); none: the recipe's validation split"
     )
-    eval_samples: int = Field(1000, ge=1, description="cap on evaluation examples")
+    eval_samples: int = Field(1000, ge=1, le=MAX_SAMPLES, description="cap on evaluation examples")
     metric: Literal["accuracy", "top5", "agreement", "sequence", "cosine", "mse", "iou"] = Field(
         "accuracy",
         description="classifiers: accuracy / top5 (vs labels), agreement (top-1 vs fp32, over "
@@ -101,15 +102,20 @@ class QuantizeConfig(Config):
     )
     class_axis: int | None = Field(
         None,
+        ge=-32,
+        le=31,  # an ONNX tensor has at most a few dozen axes
         description="the class axis of the first output (accuracy, top5, agreement, sequence); "
         "none: axis 1 of 4-D+ outputs (N, C, H, W maps), else the last axis",
     )
     iou_threshold: float = Field(
-        0.5, description="iou: output values above it are foreground (0 for logit maps)"
+        0.5,
+        allow_inf_nan=False,
+        description="iou: output values above it are foreground (0 for logit maps)",
     )
     max_drop: float | None = Field(
         None,
         ge=0,
+        le=1,  # a metric's drop: accuracy, agreement, cosine and iou are 0 to 1
         description="accuracy budget: if fp32 metric - quantized metric exceeds it, exclude the "
         "most sensitive nodes one by one until it holds",
     )
@@ -137,6 +143,7 @@ class QuantizeConfig(Config):
     max_trials: int = Field(
         16,
         ge=1,
+        le=MAX_TRIALS,
         description="cap on accuracy-search trials; with more candidate nodes than trials, "
         "each trial keeps geometrically more in float, the last one all of them",
     )
@@ -152,10 +159,21 @@ class QuantizeConfig(Config):
         description="an .npz of real inputs (one array per input name) for the speed check "
         "when neither eval nor calib data is given",
     )
-    speed_threads: int = Field(
-        1, ge=1, description="threads of the speed check", json_schema_extra={"cli": "--threads"}
+    speed_threads: Threads = Field(
+        1,
+        description="threads of the speed check (at most 4 per core of this machine)",
+        json_schema_extra={"cli": "--threads"},
     )
-    speed_runs: int = Field(50, ge=1, description="timed runs per model in the speed check")
+    speed_runs: int = Field(
+        50, ge=1, le=MAX_RUNS, description="timed runs per model in the speed check"
+    )
+
+    @field_validator("dims")
+    @classmethod
+    def _dims(cls, v: dict[str, int]) -> dict[str, int]:
+        if any(not 1 <= d <= MAX_DIM for d in v.values()):
+            raise ValueError(f"dim values must be 1 to {MAX_DIM}")
+        return v
 
     @field_validator("embedding_block_size")
     @classmethod

@@ -7,9 +7,19 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from packager.config.base import Config, Task, join_relative
+from packager.config.base import Config, Task, Threads, join_relative
 from packager.config.lm import GenerationDefaults
 from packager.errors import old_spelling
+from packager.limits import (
+    MAX_BATCH,
+    MAX_DIM,
+    MAX_LENGTH,
+    MAX_MEMORY_MB,
+    MAX_NEW_TOKENS,
+    MAX_RUNS,
+    MAX_SECONDS,
+    MAX_WARMUP,
+)
 
 
 class EvaluateConfig(Config):
@@ -76,11 +86,17 @@ class BenchConfig(Config):
         min_length=1,
         description="host, target profiles (edgepack targets) and ssh://user@host devices",
     )
-    threads: tuple[int, ...] = Field((1,), min_length=1)
+    threads: tuple[Threads, ...] = Field(
+        (1,), min_length=1, description="thread counts, each at most 4 per core of this machine"
+    )
     batch: tuple[int, ...] = Field((1,), min_length=1, description="batch sizes (one or a list)")
-    warmup: int = Field(20, ge=0)
-    runs: int | None = Field(200, ge=1, description="timed runs per config (null: seconds only)")
-    seconds: float | None = Field(None, gt=0, description="time budget per config (caps runs)")
+    warmup: int = Field(20, ge=0, le=MAX_WARMUP)
+    runs: int | None = Field(
+        200, ge=1, le=MAX_RUNS, description="timed runs per config (null: seconds only)"
+    )
+    seconds: float | None = Field(
+        None, gt=0, le=MAX_SECONDS, description="time budget per config (caps runs)"
+    )
     dims: dict[str, int] = Field(
         default_factory=dict, description="values of named symbolic input dims, e.g. sequence"
     )
@@ -90,24 +106,39 @@ class BenchConfig(Config):
         "packages are benchmarked on their own samples",
     )
     memory_cap_mb: float | None = Field(
-        None, gt=0, description="host-emulated memory cap; default: each target's own memory"
+        None,
+        gt=0,
+        le=MAX_MEMORY_MB,
+        description="host-emulated memory cap; default: each target's own memory",
     )
     prefill: tuple[int, ...] = Field(
         (128, 512), min_length=1, description="language models: prompt lengths timed (pp)"
     )
-    decode: int = Field(128, ge=1, description="language models: tokens generated and timed (tg)")
-    lm_runs: int = Field(3, ge=1, description="language models: repetitions of each measurement")
+    decode: int = Field(
+        128, ge=1, le=MAX_NEW_TOKENS, description="language models: tokens generated and timed (tg)"
+    )
+    lm_runs: int = Field(
+        3, ge=1, le=MAX_RUNS, description="language models: repetitions of each measurement"
+    )
 
     @field_validator("batch", mode="before")
     @classmethod
     def _one_or_many(cls, v: Any) -> Any:
         return (v,) if isinstance(v, int) else v
 
-    @field_validator("threads", "batch")
+    @field_validator("batch", "prefill")
     @classmethod
-    def _positive(cls, v: tuple[int, ...]) -> tuple[int, ...]:
-        if any(t < 1 for t in v):
-            raise ValueError("thread counts and batch sizes must be >= 1")
+    def _sizes(cls, v: tuple[int, ...], info) -> tuple[int, ...]:
+        top = MAX_BATCH if info.field_name == "batch" else MAX_LENGTH
+        if any(not 1 <= t <= top for t in v):
+            raise ValueError(f"{info.field_name} values must be 1 to {top}")
+        return v
+
+    @field_validator("dims")
+    @classmethod
+    def _dims(cls, v: dict[str, int]) -> dict[str, int]:
+        if any(not 1 <= d <= MAX_DIM for d in v.values()):
+            raise ValueError(f"dim values must be 1 to {MAX_DIM}")
         return v
 
     @model_validator(mode="after")
@@ -168,6 +199,20 @@ class PackageConfig(Config):
             return "quantized"
         return v
 
+    @field_validator("out_dir")
+    @classmethod
+    def _fits_the_file_system(cls, v: str) -> str:
+        # A folder name the disk refuses would fail the build's last step (NAME_MAX 255 bytes a
+        # component, PATH_MAX 4096 in all): refused when the recipe loads.
+        long = next((p for p in Path(v).parts if len(p.encode()) > 255), None)
+        if long is not None:
+            raise ValueError(
+                f"a folder name of {len(long.encode())} bytes, over the 255 a name holds"
+            )
+        if len(v.encode()) > 3800:  # leaves room for NAME.edgepack and its temporary name
+            raise ValueError(f"a path of {len(v.encode())} bytes, over the 3800 this allows")
+        return v
+
     @model_validator(mode="after")
     def _fix_shapes_needs_mobile(self) -> PackageConfig:
         if self.fix_shapes and not self.mobile:
@@ -191,6 +236,11 @@ class PackageStepConfig(PackageConfig):
     task: Task
     description: str = ""
     recipe: dict[str, Any] = Field(default_factory=dict, description="the resolved recipe")
+    recipe_dir: str | None = Field(
+        None,
+        description="the recipe file's folder: the package publishes paths relative to it (and "
+        "any other absolute path as its file name); none for a recipe made in code",
+    )
     method: dict[str, Any] = Field(
         default_factory=dict,
         description="the distillation method as configured (losses and weights, temperature, "

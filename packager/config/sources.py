@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, field_validator, model_validator
 
 from packager.config.api import ApiConfig
-from packager.config.base import Config, Task, join_relative
+from packager.config.base import Config, Task, Threads, join_relative
 from packager.config.source_paths import (
     TEACHER_SCHEMES,
     hf_folder,
@@ -29,8 +29,8 @@ class TeacherTrainConfig(Config):
     steps: int | None = Field(
         None, ge=1, description="builtin language models: cap on optimizer steps (over all epochs)"
     )
-    threads: int | None = Field(
-        None, ge=1, description="builtin language models: torch threads (none: torch's default)"
+    threads: Threads | None = Field(
+        None, description="builtin language models: torch threads (none: torch's default)"
     )
 
 

@@ -120,11 +120,16 @@ def _split(x: np.ndarray, y: np.ndarray, cfg: DataConfig) -> tuple[dict, dict]:
 
 
 def _read_user_arrays(cfg: DataConfig) -> tuple[dict | None, np.ndarray, np.ndarray | None]:
+    from packager.edge_runtime import MAX_DATA_BYTES, user_file
+
     path = Path(cfg.source)
-    if not path.is_file():
+    if not path.exists():
         raise InputFileError(
             f"data.source {cfg.source}: file not found (expected builtin:digits, .npz or .npy)"
         )
+    user_file(path, MAX_DATA_BYTES, f"data.source {path}")  # a FIFO: refused, not waited on
+    if cfg.labels_file:
+        user_file(cfg.labels_file, MAX_DATA_BYTES, f"data.labels_file {cfg.labels_file}")
     try:
         if path.suffix == ".npz":
             with np.load(path, allow_pickle=False) as z:

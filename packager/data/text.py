@@ -51,8 +51,11 @@ def read_rows(
     if path.is_dir():
         yield from _saved_dataset(path, n, what)
         return
-    if not path.is_file():
+    if not path.exists():
         raise InputFileError(f"{what}: file or folder not found")
+    from packager.edge_runtime import MAX_DATA_BYTES, user_file
+
+    user_file(path, MAX_DATA_BYTES, what)  # a FIFO or device: refused, not waited on
     if path.suffix not in SUFFIXES:
         raise InputFileError(
             f"{what}: unsupported text file {path.suffix!r} "

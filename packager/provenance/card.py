@@ -10,6 +10,8 @@ from typing import Any
 
 import yaml
 
+from packager.report.markup import code, md, yaml_dump
+
 PIPELINE_TAGS = {
     "image-classification": "image-classification",
     "classification": "tabular-classification",
@@ -95,23 +97,26 @@ def _model_index(manifest: dict[str, Any]) -> dict[str, Any]:
 
 
 def _distillation(manifest: dict[str, Any]) -> str:
+    """The card's "Distillation" section: every name a code span no backtick can close (code),
+    every other text inert Markdown (md): names come from data files and teachers' cards."""
     prov = manifest["provenance"]
     t, init, method = prov["teacher"], prov["student_init"], prov["method"]
     terms = t["terms"]
     losses = " + ".join(f"{w:g} x {k}" for k, w in method.get("losses", {}).items())
     temp = f", temperature {method['temperature']:g}" if method.get("temperature") else ""
+    link = t["license"].get("link") or terms["link"]
     lines = [
         "## Distillation",
         "",
-        f"- Teacher: `{t['source']}`" + (f" ({t['hub_id']})" if t.get("hub_id") else ""),
+        f"- Teacher: {code(t['source'])}" + (f" ({md(t['hub_id'])})" if t.get("hub_id") else ""),
         *_endpoint_lines(t),
-        f"- Teacher license: `{t['license']['id']}` ({terms['name']}; from: "
-        f"{t['license'].get('from') or 'nothing found'}): {t['license'].get('link') or terms['link']}",
-        f"- What the terms oblige: {'; '.join(terms['obliges']) or '-'}",
-        f"- Why it matters for distillation: {terms['clause']}",
-        f"- Student init: {init['how']}",
-        f"- Method: {losses}{temp}; {method.get('epochs_run', '-')} epoch(s), "
-        f"{method.get('steps', '-')} optimizer steps; on-policy fraction "
+        f"- Teacher license: {code(t['license']['id'])} ({md(terms['name'])}; from: "
+        f"{md(t['license'].get('from') or 'nothing found')}): {md(link)}",
+        f"- What the terms oblige: {md('; '.join(terms['obliges']) or '-')}",
+        f"- Why it matters for distillation: {md(terms['clause'])}",
+        f"- Student init: {md(init['how'])}",
+        f"- Method: {md(losses)}{md(temp)}; {md(method.get('epochs_run', '-'))} epoch(s), "
+        f"{md(method.get('steps', '-'))} optimizer steps; on-policy fraction "
         f"{method.get('on_policy_fraction', 0):g}"
         if method.get("type") != "none"
         else "- Method: none (distill: none): the teacher itself ships, quantized",
@@ -119,16 +124,18 @@ def _distillation(manifest: dict[str, Any]) -> str:
     for d in prov["data"]:
         lic = (d.get("license") or {}).get("id") or "not given"
         lines.append(
-            f"- Data: `{d['source']}` (sha256 {str(d.get('sha256'))[:16]}…, license {lic})"
+            f"- Data: {code(d['source'])} (sha256 {md(str(d.get('sha256'))[:16])}…, "
+            f"license {md(lic)})"
         )
     for a in prov.get("accepted", []):
         lines.append(
-            f"- Terms accepted: `{a['terms']}` ({a['name']}) with `{a['flag']}` at {a['at']}"
+            f"- Terms accepted: {code(a['terms'])} ({md(a['name'])}) with {code(a['flag'])} "
+            f"at {md(a['at'])}"
         )
     for d in prov.get("duties", []):
-        lines.append(f"- Duty ({d['status']}): {d['duty']}")
+        lines.append(f"- Duty ({md(d['status'])}): {md(d['duty'])}")
     for n in t.get("notes", []):
-        lines.append(f"- Note: {n}")
+        lines.append(f"- Note: {md(n)}")
     lines += ["", "Not legal advice: read the teacher's terms yourself."]
     return "\n".join(lines)
 
@@ -140,15 +147,16 @@ def _endpoint_lines(t: dict[str, Any]) -> list[str]:
     if not e:
         return []
     c = t.get("calls") or {}
-    served = ", ".join(f"`{m}`" for m in e.get("served_models") or []) or "not recorded"
+    served = ", ".join(code(m) for m in e.get("served_models") or []) or "not recorded"
     cost = f", cost ${c['cost_usd']:.4f}" if c.get("cost_usd") is not None else ""
+    # Endpoint, model and host come from a recipe and a server's answers: escaped (markup.py).
     return [
-        f"- Learned from another model's outputs: the {e.get('endpoint') or 'API'} answers of "
-        f"model `{e['model']}` through the endpoint {e['base_url']} (host `{e['host']}`); the "
-        f"server answered as {served}",
+        f"- Learned from another model's outputs: the {md(e.get('endpoint') or 'API')} answers "
+        f"of model {code(e['model'])} through the endpoint {md(e['base_url'])} (host "
+        f"{code(e['host'])}); the server answered as {served}",
         f"- Calls: {c.get('calls', 0)} made for this student, {c.get('cached', 0)} answered "
         f"from the call cache, {c.get('tokens_in', 0):,} tokens in and {c.get('tokens_out', 0):,} "
-        f"out{cost}; first {c.get('first_call') or '-'}, last {c.get('last_call') or '-'}",
+        f"out{cost}; first {md(c.get('first_call') or '-')}, last {md(c.get('last_call') or '-')}",
     ]
 
 
@@ -164,14 +172,15 @@ def _use(manifest: dict[str, Any]) -> tuple[str, str]:
         field = "embeddings" if manifest["postprocessing"]["type"] == "embedding" else "labels"
         use = f'print(pkg.predict(["some text", "another one"]).{field})  # raw strings'
         how = (
-            f"Preprocessing (applied by the runtime, needs `tokenizers`): {pre['tokenizer']}, "
-            f"truncation at {pre['max_length']} tokens, padding to the longest text of a batch."
+            f"Preprocessing (applied by the runtime, needs `tokenizers`): "
+            f"{code(pre['tokenizer'])}, truncation at {md(pre['max_length'])} tokens, padding "
+            "to the longest text of a batch."
         )
         return use, how
     use = f"print(pkg.predict(raw).labels)  # raw: {pre.get('sample_shape')} values per example"
-    how = (
+    how = md(
         f"Preprocessing (applied by the runtime): x = (raw * {pre.get('scale')} + "
-        f"{pre.get('offset')} - {pre.get('mean')}) / {pre.get('std')},\nreshaped to "
+        f"{pre.get('offset')} - {pre.get('mean')}) / {pre.get('std')}, reshaped to "
         f"(-1, {', '.join(str(d) for d in pre.get('sample_shape', []))})."
     )
     return use, how
@@ -182,19 +191,21 @@ def model_card(manifest: dict[str, Any], report: dict[str, Any]) -> str:
     from packager.report import markdown_report
 
     lineage, distill = manifest["lineage"], report.get("distill", {})
-    head = yaml.safe_dump(card_metadata(manifest), sort_keys=False, allow_unicode=True)
+    # Front matter: every risky string one escaped, double-quoted line (markup.yaml_dump).
+    head = yaml_dump(card_metadata(manifest))
     attribution = [
-        f"**{a}**\n" for a in manifest["provenance"].get("attribution", []) if a
+        f"**{md(a)}**\n" for a in manifest["provenance"].get("attribution", []) if a
     ]  # e.g. "Built with Llama": shown at the top, as the terms ask
     use, how = _use(manifest)
+    teacher = code(manifest["provenance"]["teacher"]["source"])
     return f"""---
 {head}---
 
-# {manifest["name"]} {manifest["version"]}
+# {md(manifest["name"])} {md(manifest["version"])}
 
 {"".join(attribution)}
-An edgepack package: task `{manifest["task"]}`, model `{manifest["model"]}`
-({report["shipped"]}), built by edgepack {lineage["libraries"].get("edgepack")}.
+An edgepack package: task {code(manifest["task"])}, model {code(manifest["model"])}
+({md(report["shipped"])}), built by edgepack {md(lineage["libraries"].get("edgepack"))}.
 
 ## Use it
 
@@ -211,9 +222,9 @@ pkg = edgepack_runtime.load("{manifest["name"]}.edgepack")  # verifies every fil
 
 ## How it was made
 
-Teacher `{manifest["provenance"]["teacher"]["source"]}` ({_teacher_size(manifest, distill)}) distilled into a
-`{distill.get("arch", "-")}` student ({distill.get("params") or 0:,} params, best epoch {distill.get("best_epoch", "-")}
-of {distill.get("epochs_run", "-")}), exported to ONNX and quantized ({report.get("quantization") or "none"}).
+Teacher {teacher} ({md(_teacher_size(manifest, distill))}) distilled into a
+{code(distill.get("arch", "-"))} student ({distill.get("params") or 0:,} params, best epoch {md(distill.get("best_epoch", "-"))}
+of {md(distill.get("epochs_run", "-"))}), exported to ONNX and quantized ({md(report.get("quantization") or "none")}).
 
 ## Results
 

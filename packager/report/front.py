@@ -4,8 +4,9 @@ and the table). Every point says whether its latency is measured or estimated.""
 
 from __future__ import annotations
 
-from html import escape
 from typing import Any
+
+from packager.report.markup import html as escape  # control characters shown escaped too
 
 
 def front_rows(search: dict[str, Any]) -> list[dict[str, Any]]:

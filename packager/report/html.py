@@ -6,10 +6,10 @@ benchmark row. A section with nothing to show is left out rather than printed em
 
 from __future__ import annotations
 
-from html import escape
 from typing import Any
 
 from packager.report import plots
+from packager.report.markup import html as escape  # control characters shown escaped too
 
 
 def _estimate(est: dict[str, Any]) -> str:
@@ -104,7 +104,7 @@ def bench_report_html(
         ("Targets: estimated latency and its band", plots.estimates(results)),
     ]
     body = [
-        f"<h2>{heading}</h2><img alt='{heading}' src='data:image/png;base64,{png}'>"
+        f"<h2>{escape(heading)}</h2><img alt='{escape(heading)}' src='data:image/png;base64,{png}'>"
         for heading, png in sections
         if png is not None
     ]

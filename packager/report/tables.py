@@ -84,21 +84,25 @@ def input_shape(bench: list[dict[str, Any]]) -> str:
 
 
 def markdown_report(report: dict[str, Any]) -> str:
+    """report.md (and the model card's results): every name and text from the recipe, its data
+    and the machine inert Markdown (packager.report.markup.md)."""
     from packager.report.lm_table import is_lm, lm_markdown_table, ratios
+    from packager.report.markup import md
 
+    name, dataset = md(report["name"]), md(report["dataset"])
     if is_lm(report):  # language models: perplexity, agreement, tokens per second
-        parts = [f"# {report['name']}: build report", "", f"Metrics on {report['dataset']}.", ""]
+        parts = [f"# {name}: build report", "", f"Metrics on {dataset}.", ""]
         parts += [lm_markdown_table(report), "", ratios(report) or ""]
-        parts += [f"\n> **warning:** {w}" for w in report.get("warnings", [])]
+        parts += [f"\n> **warning:** {md(w)}" for w in report.get("warnings", [])]
         return "\n".join(parts) + "\n"
     rows = comparison_rows(report)
     bench = measured_here(report)
     machine = bench[0]["machine"] if bench else {}
     parts = [
-        f"# {report['name']}: build report",
+        f"# {name}: build report",
         "",
-        f"Metrics on {report['dataset']}. Latency: `measured` on this host "
-        f"({machine.get('cpu', 'unknown CPU')}, {input_shape(bench)}, "
+        f"Metrics on {dataset}. Latency: `measured` on this host "
+        f"({md(machine.get('cpu', 'unknown CPU'))}, {md(input_shape(bench))}, "
         f"{rows[0]['threads'] if rows else '-'} thread(s)), each model in its own process.",
         "",
         _table(rows, report.get("metric", "accuracy"), report.get("probe_metric")),
@@ -112,15 +116,15 @@ def markdown_report(report: dict[str, Any]) -> str:
         for b in bench:
             lat = b["latency_ms"]
             parts.append(
-                f"| {b['variant']} | {b['threads']} | {lat['p50']:.3f} | {lat['p90']:.3f} | {lat['mean']:.3f} |"
+                f"| {md(b['variant'])} | {b['threads']} | {lat['p50']:.3f} | {lat['p90']:.3f} | {lat['mean']:.3f} |"
             )
     others = sorted({b["target"] for b in report.get("benchmarks", []) if b not in bench})
     if others:
         parts += [
             "",
-            f"Other targets ({', '.join(others)}): host-emulated and estimated rows, each "
+            f"Other targets ({md(', '.join(others))}): host-emulated and estimated rows, each "
             "labelled, are in report.html and the manifest's benchmarks.",
         ]
     for w in report.get("warnings", []):
-        parts += ["", f"> **warning:** {w}"]
+        parts += ["", f"> **warning:** {md(w)}"]
     return "\n".join(parts) + "\n"

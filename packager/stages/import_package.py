@@ -5,7 +5,6 @@ what a device refuses, this refuses (names, symlinks, FIFOs, sizes, sha256)."""
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ def import_package(_inp: None, cfg: PackageFileConfig, ctx: StageContext) -> Out
 def _bring(pkg, cfg: PackageFileConfig, ctx: StageContext) -> Output:
     import numpy as np
 
+    from packager.edge_runtime import load_runtime
     from packager.onnx_utils import io_spec
 
     manifest = pkg.manifest
@@ -51,8 +51,9 @@ def _bring(pkg, cfg: PackageFileConfig, ctx: StageContext) -> Output:
     }
     sample_inputs = (manifest.get("samples") or {}).get("inputs") or {}
     if sample_inputs:
+        npy = load_runtime().npy  # the runtime's reader: the header checked before the data
         feeds = {
-            name: np.load(io.BytesIO(pkg.read(member)), allow_pickle=False)
+            name: npy.load_npy(pkg.read(member), member, load_runtime().InvalidPackageError)
             for name, member in sample_inputs.items()
         }
         np.savez(ctx.workdir / "samples.npz", **feeds)

@@ -10,8 +10,6 @@ handler is chosen by the data input's modality; everything else is shared.
 
 from __future__ import annotations
 
-import json
-import math
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
@@ -307,25 +305,25 @@ def _teacher_licenses(sources: Artifact, tree) -> None:
         shutil.copyfile(sources.file(rel), dest)
 
 
-def _report_html(tree, bench: Artifact | None, cfg: PackageStepConfig, report) -> str:
+def _report_html(tree, bench: Artifact | None, search, report, portable) -> str:
     from packager.bench.suite import read_results
     from packager.report.html import bench_report_html
 
     extra = ""
-    if cfg.search:
+    if search:
         from packager.report.front import front_html
 
-        extra = front_html(cfg.search)
-    results = read_results(bench.file()) if bench else []
+        extra = front_html(search)
+    results = portable(read_results(bench.file())) if bench else []
     html = bench_report_html(results, title=report["name"], extra=extra, report=report)
     (tree / "report.html").write_text(html, encoding="utf-8")
     return html
 
 
-@register_stage(PackageStepConfig, name="package", version=9)
+@register_stage(PackageStepConfig, name="package", version=10)
 def package(model: Artifact, cfg: PackageStepConfig, ctx: StageContext) -> Output:
     from packager._version import __version__
-    from packager.bundle import file_list, zip_tree
+    from packager.bundle import Portable, file_list, zip_tree
     from packager.provenance.lineage import api_teacher
     from packager.provenance.write import stamp_model, write_card_and_bom
     from packager.report import markdown_report
@@ -345,6 +343,12 @@ def package(model: Artifact, cfg: PackageStepConfig, ctx: StageContext) -> Outpu
         _generated_data(manifest["provenance"], data, ctx.inputs.get("generated"))
     if ctx.inputs["teacher"].kind == "api":  # only called: its calls and answers, on record
         api_teacher(manifest["provenance"], ctx.inputs["teacher"].meta, ctx.inputs["teacher"].id)
+    # No absolute path of this machine is published: relative to the recipe, under the cache
+    # (every input is a cache folder: ROOT/STAGE/KEY), or a file name beside its sha256.
+    portable = Portable(cfg.recipe_dir, ctx.inputs["evaluate"].path.parent.parent)
+    both = portable({"manifest": manifest, "report": report})
+    manifest, report = both["manifest"], both["report"]
+    search = portable(cfg.search) if cfg.search else None
     stamp_model(tree / "model.onnx", manifest, __version__)  # before model.ort is made from it
     if cfg.mobile:
         from packager.mobile import write_mobile_artifacts
@@ -352,11 +356,11 @@ def package(model: Artifact, cfg: PackageStepConfig, ctx: StageContext) -> Outpu
         manifest["mobile"] = write_mobile_artifacts(
             tree / "model.onnx", tree, samples, cfg.fix_shapes
         )
-    if cfg.search:  # edgepack auto: the space, the trials, the front, the pick and why
-        manifest["search"] = cfg.search
+    if search:  # edgepack auto: the space, the trials, the front, the pick and why
+        manifest["search"] = search
     (tree / "report.json").write_text(_json(report, "report.json"))
     (tree / "report.md").write_text(markdown_report(report))
-    html = _report_html(tree, bench, cfg, report)  # inside the package, and beside it:
+    html = _report_html(tree, bench, search, report, portable)  # inside the package, and beside
     (ctx.workdir / f"{manifest['name']}.report.html").write_text(html, encoding="utf-8")
     write_card_and_bom(tree, manifest, report, __version__)
     manifest["files"] = file_list(tree)
@@ -371,23 +375,11 @@ def package(model: Artifact, cfg: PackageStepConfig, ctx: StageContext) -> Outpu
     )  # fmt: skip
 
 
-def _non_finite(value: Any, path: str = "") -> str | None:
-    """Where in `value` a NaN or an infinity sits (a JSON path), or None."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return path or "."
-    items = (
-        value.items()
-        if isinstance(value, dict)
-        else enumerate(value)
-        if isinstance(value, list | tuple)
-        else ()
-    )
-    return next((p for k, v in items if (p := _non_finite(v, f"{path}.{k}"))), None)
-
-
 def _json(value: Any, name: str) -> str:
     """Strict JSON: every runtime refuses NaN and Infinity, so the build says where one is."""
-    where = _non_finite(value)
-    if where is not None:
-        raise StageError("package", f"{name}{where} is not a finite number (NaN or infinity)")
-    return json.dumps(value, indent=2, allow_nan=False)
+    from packager.bundle import strict_json
+
+    try:
+        return strict_json(value, name)
+    except ValueError as err:
+        raise StageError("package", str(err)) from None

@@ -205,7 +205,7 @@ def test_an_estimate_says_does_not_fit_when_the_weights_alone_exceed_the_cap(
         (["nope.onnx"], "nope.onnx: file not found"),
         (["{model}", "--runs", "3", "--seconds", "1"], "--runs or --seconds, not both"),
         (["{model}", "--target", "rpi9"], "unknown target 'rpi9'"),
-        (["{model}", "--threads", "0"], "integers >= 1"),
+        (["{model}", "--threads", "0"], "thread counts must be 1 to"),
         (["{model}", "--dim", "sequence"], "NAME=INT"),
     ],
 )

@@ -13,7 +13,14 @@ from pathlib import Path
 
 import pytest
 from runtime_drivers import CHECK_JS, REPO, need_js, one_error_line
-from text_packages import HOSTILE_BYTES, HOSTILE_TEXTS, QWEN_STYLE_TEMPLATE, REPLY, STOP_STRING
+from text_packages import (
+    EMPTY_TEXTS,
+    HOSTILE_BYTES,
+    HOSTILE_TEXTS,
+    QWEN_STYLE_TEMPLATE,
+    REPLY,
+    STOP_STRING,
+)
 
 GENERATE_JS = REPO / "runtimes" / "js" / "examples" / "generate.js"
 GENERATE_PY = REPO / "runtimes" / "python" / "examples" / "generate.py"
@@ -77,7 +84,7 @@ def test_every_runtime_gives_the_same_ids_and_text_for_a_prompt(chat_lm_folder, 
 
 def test_hostile_prompts_are_tokenized_or_refused_alike(chat_lm_folder, other, tmp_path):
     python = [sys.executable, "-m", "edgepack_runtime", str(chat_lm_folder)]
-    prompts = [t.encode() for t in HOSTILE_TEXTS] + HOSTILE_BYTES
+    prompts = [t.encode() for t in HOSTILE_TEXTS + EMPTY_TEXTS] + HOSTILE_BYTES
     refused = 0
     for i, data in enumerate(prompts):
         (tmp_path / f"p{i}").write_bytes(data)
@@ -85,8 +92,8 @@ def test_hostile_prompts_are_tokenized_or_refused_alike(chat_lm_folder, other, t
         want = _answer([*python, *args])
         refused += isinstance(want, str)
         assert _answer([*other[1:], str(chat_lm_folder), *args]) == want, (other[0], data[:40])
-    # The empty prompt, the two longer than the context, and the five byte strings.
-    assert refused == 3 + len(HOSTILE_BYTES)
+    # The two longer than the context, the empty ones and the five byte strings.
+    assert refused == 2 + len(EMPTY_TEXTS) + len(HOSTILE_BYTES)
 
 
 @pytest.mark.slow

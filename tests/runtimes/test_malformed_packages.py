@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import struct
 import subprocess
 import zlib
 from collections.abc import Callable
@@ -29,51 +28,14 @@ from pathlib import Path
 import edgepack_runtime as ep
 import numpy as np
 import pytest
+from hostile_packages import Member, raw_zip
 from runtime_drivers import CHECK_JS, NODE, TIMEOUT_S, need_js, no_hang, one_error_line
 
 BOMB = bytes(64 << 20)  # 64 MiB of zeros: about 64 KB deflated
 
 
-@dataclass(frozen=True)
-class Member:
-    name: str
-    data: bytes
-    mode: int = 0o100644  # unix mode in the zip's external attributes (S_IFLNK: a symlink)
-    declared: int | None = None  # uncompressed size the headers claim (default: the truth)
-    crc: int | None = None
-
-
 def _raw_zip(path: Path, members: list[Member]) -> Path:
-    """A deflated zip written by hand, so it can say what zipfile refuses to: duplicate names,
-    symlinks, sizes that lie."""
-    out, central = bytearray(), bytearray()
-    for m in members:
-        packer = zlib.compressobj(6, zlib.DEFLATED, -15)
-        body = packer.compress(m.data) + packer.flush()
-        size = len(m.data) if m.declared is None else m.declared
-        crc = zlib.crc32(m.data) if m.crc is None else m.crc
-        name, offset = m.name.encode(), len(out)
-        fields = (8, 0, 0x21, crc, len(body), size, len(name))  # method, time, date, ...
-        out += struct.pack("<IHH HHHIIIHH", 0x04034B50, 20, 0, *fields, 0) + name + body
-        central += struct.pack(
-            "<IHHH HHHIIIHHHHHII",
-            0x02014B50,
-            0x314,
-            20,
-            0,
-            *fields,
-            0,
-            0,
-            0,
-            0,
-            m.mode << 16,
-            offset,
-        )
-        central += name
-    count = len(members)
-    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, count, count, len(central), len(out), 0)
-    path.write_bytes(bytes(out + central + end))
-    return path
+    return raw_zip(path, members)
 
 
 def _members(pkg, manifest: str | None = None) -> list[Member]:

@@ -259,6 +259,7 @@ def test_a_zip_member_escaping_the_package_raises_invalid_package_error(digits, 
 def test_manifest_names_that_differ_from_the_model_raise_invalid_package_error(digits, tmp_path):
     digits.manifest["inputs"][0]["name"] = "pixels"
     digits.manifest["preprocessing"]["input"] = "pixels"
+    digits.manifest["samples"]["inputs"] = {"pixels": "samples/input.npy"}
     with pytest.raises(ep.InvalidPackageError, match=r"do not match model\.onnx"):
         ep.load(digits.write(tmp_path / "pkg", as_zip=True))
 

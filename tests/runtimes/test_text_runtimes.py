@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from runtime_drivers import CHECK_JS, REPO, need_js, one_error_line
-from text_packages import HOSTILE_BYTES, HOSTILE_TEXTS
+from text_packages import EMPTY_TEXTS, HOSTILE_BYTES, HOSTILE_TEXTS
 
 EMBED_JS = REPO / "runtimes" / "js" / "examples" / "embed.js"
 EMBED_PY = REPO / "runtimes" / "python" / "examples" / "embed.py"
@@ -65,9 +65,9 @@ def test_the_same_texts_give_the_same_ids_in_every_runtime(text_folder, other, t
     ids, mask = np.array(want["input_ids"]), np.array(want["attention_mask"])
     limit = pkg.manifest["preprocessing"]["max_length"]
     sep = pkg._preprocess.tokenizer.token_to_id("[SEP]")
-    assert ids.shape[1] == limit and mask[10].sum() == limit and ids[10, limit - 1] == sep
+    assert ids.shape[1] == limit and mask[9].sum() == limit and ids[9, limit - 1] == sep
     unk = pkg._preprocess.tokenizer.token_to_id("[UNK]")
-    assert mask[9].sum() == 3 and ids[9, 1] == unk
+    assert mask[8].sum() == 3 and ids[8, 1] == unk
 
 
 def test_the_same_texts_give_the_same_vectors_in_every_runtime(text_folder, other, tmp_path):
@@ -88,6 +88,16 @@ def test_bytes_that_are_not_text_are_refused_alike(embedder_folder, other, tmp_p
         reason = f"contains NUL (U+0000) at byte {nul}" if nul >= 0 else "not valid UTF-8 at byte"
         assert want.startswith(f"text 1: {reason}"), want
         assert one_error_line([*other[1:], str(embedder_folder), *files]) == want, (other[0], i)
+
+
+def test_empty_texts_are_refused_alike(embedder_folder, other, tmp_path):
+    """The input policy: a text of nothing but white space is one line, the same everywhere."""
+    python = [sys.executable, "-m", "edgepack_runtime", str(embedder_folder)]
+    for data in EMPTY_TEXTS:
+        files = _files(tmp_path, [b"fine", data.encode()])
+        want = one_error_line([*python, *files])
+        assert want == "text 1: empty text: give some words", want
+        assert one_error_line([*other[1:], str(embedder_folder), *files]) == want, (other[0], data)
 
 
 @pytest.mark.slow

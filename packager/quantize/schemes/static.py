@@ -15,6 +15,7 @@ from pydantic import Field
 
 from packager.config import QuantizeConfig
 from packager.errors import RecipeError
+from packager.limits import MAX_BATCH, MAX_SAMPLES
 from packager.quantize.registry import Scheme, register
 
 CALIBRATION = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
@@ -55,8 +56,12 @@ class StaticConfig(QuantizeConfig):
         None,
         description="calibration data (.npz/.npy/.jsonl/.txt); none: the recipe's training split",
     )
-    calib_samples: int = Field(256, ge=1, description="cap on examples read for calibration")
-    calib_batch: int = Field(32, ge=1, description="examples per calibration batch (memory bound)")
+    calib_samples: int = Field(
+        256, ge=1, le=MAX_SAMPLES, description="cap on examples read for calibration"
+    )
+    calib_batch: int = Field(
+        32, ge=1, le=MAX_BATCH, description="examples per calibration batch (memory bound)"
+    )
     activation_type: Literal["uint8", "int8"] = Field("uint8", description="activation type")
     weight_type: Literal["int8", "uint8"] = Field("int8", description="weight type")
     # auto (packager.quantize.kinds.weight_bits, the reason recorded): 8-bit where the CPU has

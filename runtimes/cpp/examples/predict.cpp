@@ -19,10 +19,11 @@ int main(int argc, char** argv) {
                     : pkg.predict_image(input);              // an image file
 
     for (size_t i = 0; i < pred.labels.size(); ++i) {
-      std::cout << pred.labels[i] << " " << pred.scores[i] << "\n";
+      // A label is the package's text: printed escaped, it cannot forge lines or steer the terminal.
+      std::cout << edgepack::printable(pred.labels[i]) << " " << pred.scores[i] << "\n";
     }
   } catch (const edgepack::Error& e) {
-    std::cerr << "error: " << e.what() << "\n";
+    std::cerr << "error: " << edgepack::printable(e.what()) << "\n";
     return 1;
   }
 }

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <numeric>
 #include <optional>
+#include <thread>
 
 #include "package_impl.hpp"
 
@@ -48,7 +49,8 @@ std::vector<std::string> referenced_files(const Json& manifest) {
     }
   }
   // A language model's recorded generation (schema 1.2), replayed by check_generation; its
-  // tokenizer and chat template, and a text package's tokenizer (text.cpp, lm_text.cpp).
+  // tokenizer and chat template, and a text package's tokenizer (text.cpp, lm_text.cpp): the
+  // same list in the three runtimes, so the memory budget (budget.cpp) counts the same files.
   const Json generation = manifest.value("generation", Json::object());
   for (const char* key : {"sample", "tokenizer", "chat_template"})
     if (generation.contains(key)) paths.push_back(detail::string_field(generation, key, "generation."));
@@ -248,6 +250,12 @@ Package Package::open(const std::string& folder, const Options& options) try {
                                       "DIR, which refuses unsafe members)"
                                     : ": no such folder"));
   }
+  if (options.threads < 0 || options.threads > max_threads()) {
+    fail(ErrorKind::kInput, "threads must be 0 (onnxruntime's default) to " +
+                                std::to_string(max_threads()) + " (" +
+                                std::to_string(kMaxThreadsPerCore) + " per core here), got " +
+                                std::to_string(options.threads));
+  }
   auto p = std::make_unique<Impl>();
   const std::string manifest_bytes = read_manifest(root, folder);
   // The signature covers the exact manifest bytes: check it before trusting anything they say.
@@ -268,6 +276,11 @@ Package Package::open(const std::string& folder, const Options& options) try {
   return Package(std::move(p));
 } catch (const nlohmann::json::exception& e) {
   detail::fail_json(e);
+}
+
+int max_threads() {
+  const unsigned cores = std::thread::hardware_concurrency();
+  return kMaxThreadsPerCore * static_cast<int>(cores == 0 ? 1 : cores);
 }
 
 Package::Package(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

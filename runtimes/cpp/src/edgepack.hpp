@@ -24,13 +24,29 @@ namespace edgepack {
 
 constexpr int kSupportedMajor = 1;  // schema_version majors this runtime reads
 
-// Caps on what a package can make the runtime read (docs/package-format.md, "What a reader
-// refuses"); the same numbers as the Python and JS runtimes. Every file must also be exactly its
-// manifest size.
+// Caps on what a package or a user's file can make the runtime read (docs/package-format.md,
+// "What a reader refuses" and "The memory budget"; docs/guarantees.md); the same numbers as the
+// Python and JS runtimes. Every file must also be exactly its manifest size.
 constexpr uintmax_t kMaxManifestBytes = uintmax_t{16} << 20;  // manifest.json
 constexpr uintmax_t kMaxFileBytes = uintmax_t{2} << 30;       // any listed file (protobuf's 2 GiB)
 constexpr int kMaxJsonDepth = 64;                             // [ and { nesting in manifest.json
 constexpr uintmax_t kMaxSignatureBytes = 1024;                // manifest.sig (64 bytes when valid)
+// The memory budget: what a reader keeps besides the model (samples, sample images, tokenizer,
+// recorded generation) holds at most this many bytes, summed from the listed sizes first.
+constexpr uintmax_t kMaxKeptBytes = uintmax_t{64} << 20;
+constexpr size_t kMaxNpyHeaderBytes = 10000;  // numpy's max_header_size; read before the data
+// Decoded pixels, read from an image's header before it is decoded: a user's image (Pillow's
+// decompression-bomb limit) and a package's sample images.
+constexpr int64_t kMaxImagePixels = 178956970;
+constexpr int64_t kMaxSampleImagePixels = int64_t{1} << 24;
+// Files a user names: regular files only, refused from their size when over these caps.
+constexpr size_t kMaxInputBytes = size_t{2} << 30;
+constexpr size_t kMaxImageFileBytes = size_t{256} << 20;
+constexpr size_t kMaxPublicKeyBytes = size_t{1} << 16;
+// onnxruntime's intra-op threads: at most this many per core of the machine.
+constexpr int kMaxThreadsPerCore = 4;
+// Tokens one generation may add (a language model's context ends it sooner).
+constexpr int kMaxNewTokens = 1 << 16;
 
 enum class ErrorKind {
   kInvalidPackage,  // not a package, or the manifest is malformed
@@ -98,11 +114,19 @@ struct SampleCheck {
 
 struct Options {
   std::string pubkey_pem;  // path to an ed25519 public key (PEM); empty: no signature check
-  int threads = 0;         // onnxruntime intra-op threads; 0: onnxruntime's default
+  int threads = 0;  // onnxruntime intra-op threads; 0: onnxruntime's default; at most max_threads()
 };
 
-// Read a .npy file (little-endian, C order). Throws Error(kInput) if it cannot.
+// The most intra-op threads the runtime accepts here: kMaxThreadsPerCore per core.
+int max_threads();
+
+// Read a .npy file of numbers (bool, int, float; little-endian, C order), its header checked
+// before its data (docs/guarantees.md). Throws Error(kInput) if it cannot.
 Array read_npy(const std::string& path);
+
+// `text` safe to print on a terminal: control characters (C0, DEL, C1), bidi overrides and bytes
+// that are not UTF-8 shown escaped (\x1b, \u202e), as the Python and JS runtimes print them.
+std::string printable(const std::string& text);
 
 class Package {
  public:

@@ -117,24 +117,49 @@ std::string read_file(const fs::path& path, const std::string& label, ErrorKind 
     fail(kind, label + ": cannot read " + path.string() + " (" + std::strerror(errno) + ")");
   }
   if (!S_ISREG(st.st_mode)) refuse(st.st_mode);
-  if (max_bytes > 0 && static_cast<uintmax_t>(st.st_size) > max_bytes) {
-    fail(kind, label + ": too large (" + std::to_string(st.st_size) + " bytes, over " +
-                   std::to_string(max_bytes) + ")");
+  const auto size = static_cast<uintmax_t>(st.st_size);
+  if (size > max_bytes) {
+    fail(kind, label + ": cannot read " + path.string() + " (too large (" + std::to_string(size) +
+                   " bytes, over " + std::to_string(max_bytes) + "))");
   }
   std::string bytes;
+  bytes.reserve(static_cast<size_t>(size));
   std::vector<char> buffer(kChunk);
-  for (;;) {
-    const ssize_t n = ::read(fd.get(), buffer.data(), buffer.size());
+  // Its size and one byte more at most: a file that changes while it is read is refused.
+  while (bytes.size() <= size) {
+    const auto want = static_cast<size_t>(std::min<uintmax_t>(kChunk, size + 1 - bytes.size()));
+    const ssize_t n = ::read(fd.get(), buffer.data(), want);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       fail(kind, label + ": read error on " + path.string() + " (" + std::strerror(errno) + ")");
     }
-    if (n == 0) return bytes;
+    if (n == 0) break;
     bytes.append(buffer.data(), static_cast<size_t>(n));
-    if (max_bytes > 0 && bytes.size() > max_bytes) {  // grown since the fstat
-      fail(kind, label + ": too large (over " + std::to_string(max_bytes) + " bytes)");
-    }
   }
+  if (bytes.size() != size) {
+    fail(kind, label + ": cannot read " + path.string() + " (changed while it was read)");
+  }
+  return bytes;
+}
+
+std::string read_head(const fs::path& root, const std::string& name, size_t n) {
+  const Fd fd(open_inside(root, name));
+  struct stat st{};
+  if (fd.get() < 0 || ::fstat(fd.get(), &st) != 0) {
+    fail(ErrorKind::kIntegrity, name + ": cannot read (" + std::strerror(errno) + ")");
+  }
+  if (!S_ISREG(st.st_mode)) fail_not_regular(name, st.st_mode);
+  std::string head(n, '\0');
+  size_t got = 0;
+  while (got < n) {
+    const ssize_t r = ::read(fd.get(), head.data() + got, n - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) fail(ErrorKind::kIntegrity, name + ": read error (" + std::strerror(errno) + ")");
+    if (r == 0) break;
+    got += static_cast<size_t>(r);
+  }
+  head.resize(got);
+  return head;
 }
 
 std::map<std::string, uintmax_t> list_files(const fs::path& root) {
@@ -242,6 +267,7 @@ Files verify_files(const fs::path& root, const Json& manifest, const std::set<st
     const auto expected = entry.at("size").get<uintmax_t>();
     if (found->second != expected) fail_size(name, expected, std::to_string(found->second));
   }
+  check_budget(root, manifest, keep);  // only .npy headers are read
   Files kept;
   for (const auto& [name, entry] : listed.items()) {
     Member member =

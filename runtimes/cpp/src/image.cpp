@@ -181,13 +181,26 @@ ImageSpec read_image_spec(const Json& spec) {
   return s;
 }
 
-Image decode_image(const std::string& bytes, const std::string& where) {
+Image decode_image(const std::string& bytes, const std::string& where, int64_t max_pixels) {
   const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
+  if (bytes.size() > kMaxImageFileBytes)
+    fail(ErrorKind::kInput, where + ": too large (" + std::to_string(bytes.size()) + " bytes, over " +
+                                std::to_string(kMaxImageFileBytes) + ")");
   const int len = static_cast<int>(bytes.size());
   if (stbi_is_16_bit_from_memory(data, len))
     fail(ErrorKind::kInput, where + ": 16-bit images are not supported (8-bit PNG or JPEG)");
   int w = 0, h = 0, comp = 0;
+  const auto bomb = [&](const std::string& size) {
+    fail(ErrorKind::kInput, where + ": " + size + " is over the " + std::to_string(max_pixels) +
+                                "-pixel limit (a decompression bomb?)");
+  };
+  // The size in the header, before anything is decoded: a small file can claim gigapixels.
+  if (stbi_info_from_memory(data, len, &w, &h, &comp) && static_cast<int64_t>(w) * h > max_pixels)
+    bomb(std::to_string(w) + "x" + std::to_string(h) + " pixels");
   stbi_uc* pixels = stbi_load_from_memory(data, len, &w, &h, &comp, 3);
+  // stb_image refuses a header over 1 GiB decoded as "too large", before allocating.
+  if (pixels == nullptr && std::string(stbi_failure_reason()) == "too large")
+    bomb("its header's size");
   if (pixels == nullptr)
     fail(ErrorKind::kInput,
          where + ": cannot decode the image (" + stbi_failure_reason() + "; PNG or JPEG)");
@@ -265,7 +278,7 @@ Array Package::preprocess_image(const std::string& path) const {
   const Impl& p = *impl_;
   if (p.pre_type != "image")
     fail(ErrorKind::kInput, "this package does not take images (preprocessing '" + p.pre_type + "')");
-  const std::string bytes = detail::read_file(path, path, ErrorKind::kInput);
+  const std::string bytes = detail::read_file(path, path, ErrorKind::kInput, kMaxImageFileBytes);
   Array one = detail::apply_image_spec(detail::decode_image(bytes, path), p.image);
   one.shape.insert(one.shape.begin(), 1);
   return one;

@@ -100,7 +100,6 @@ double number_field(const Json& obj, const std::string& key, const std::string& 
   return value.get<double>();
 }
 
-constexpr size_t kMaxPublicKeyBytes = 1 << 16;
 
 void verify_signature(const fs::path& root, const std::string& manifest_bytes,
                       const std::string& pubkey_pem) {

@@ -26,9 +26,10 @@ inline constexpr const char* kSignature = "manifest.sig";
 // The whole file; Error(kind) naming `label` if it cannot be read or is not a regular file (a
 // FIFO, device or folder is refused before it is opened: a FIFO without a writer blocks forever).
 // For files the app names (read_npy, images, the public key); a package's go through read_member.
-// With max_bytes, a longer file is refused from its size before a byte is read.
-std::string read_file(const std::filesystem::path& path, const std::string& label,
-                      ErrorKind kind = ErrorKind::kIntegrity, size_t max_bytes = 0);
+// A file longer than max_bytes (each caller's cap) is refused from its size before a byte is
+// read, and one that changes while it is read is refused.
+std::string read_file(const std::filesystem::path& path, const std::string& label, ErrorKind kind,
+                      size_t max_bytes);
 
 // files.cpp: every regular file under root by package path, with its lstat size. A symlink
 // (to a file or a folder), FIFO, socket or device anywhere in the tree: Error(kInvalidPackage).
@@ -67,8 +68,33 @@ Json parse_manifest(const std::string& bytes);
 Files verify_files(const std::filesystem::path& root, const Json& manifest,
                    const std::set<std::string>& keep);
 
-// A .npy held in memory; `where` names it in errors.
-Array parse_npy(const std::string& bytes, const std::string& where);
+// An .npy header, checked (npy.cpp): numbers only, little-endian, C order, dims >= 0.
+struct NpyHeader {
+  std::string descr;  // numpy's, e.g. "<f4"
+  std::string code;   // without the byte order: "f4"
+  std::vector<int64_t> shape;
+  size_t item_size = 0;
+  size_t offset = 0;        // where the data starts
+  double data_bytes = 0.0;  // a double: a hostile shape's product never wraps
+};
+
+// The header at the start of `head` (its first 12 + kMaxNpyHeaderBytes bytes, or the file).
+NpyHeader parse_npy_header(const std::string& head, const std::string& where, ErrorKind kind);
+// The data after the header must be exactly what the shape says.
+void check_npy_size(const NpyHeader& header, uintmax_t size, const std::string& where,
+                    ErrorKind kind);
+// A .npy held in memory; `where` names it in errors of `kind`.
+Array parse_npy(const std::string& bytes, const std::string& where,
+                ErrorKind kind = ErrorKind::kInvalidPackage);
+
+// The first `n` bytes of root/name (fewer if shorter), opened as read_member opens it.
+std::string read_head(const std::filesystem::path& root, const std::string& name, size_t n);
+
+// budget.cpp: the memory budget (docs/package-format.md), checked once every size holds and
+// before any file is read: the `kept` files besides the model within kMaxKeptBytes together,
+// and each sample .npy's header (read first) fitting its model tensor.
+void check_budget(const std::filesystem::path& root, const Json& manifest,
+                  const std::set<std::string>& kept);
 
 // Decoded 8-bit RGB pixels, row-major, interleaved.
 struct Image {
@@ -86,8 +112,10 @@ struct ImageSpec {
 };
 
 ImageSpec read_image_spec(const Json& spec);
-// PNG/JPEG bytes -> RGB (stb_image: 8-bit, gray repeated, alpha dropped). Error(kInput) if not.
-Image decode_image(const std::string& bytes, const std::string& where);
+// PNG/JPEG bytes -> RGB (stb_image: 8-bit, gray repeated, alpha dropped). Error(kInput) if not,
+// or if its header says more than `max_pixels` (checked before anything is decoded).
+Image decode_image(const std::string& bytes, const std::string& where,
+                   int64_t max_pixels = kMaxImagePixels);
 // Decoded pixels -> one image's tensor (C, H, W) or (H, W, C), float32 values held as double.
 Array apply_image_spec(Image image, const ImageSpec& spec);
 

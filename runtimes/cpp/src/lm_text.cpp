@@ -76,6 +76,10 @@ Generation decode_text(const Package::Impl& p, std::vector<int64_t> prompt, cons
   std::vector<std::string> stops = options.stop;
   for (const Json& s : gen.value("stop_strings", Json::array()))
     if (s.is_string()) stops.push_back(s.get<std::string>());
+  if (options.max_new_tokens < 0 || options.max_new_tokens > kMaxNewTokens) {
+    fail(ErrorKind::kInput, "max_new_tokens must be 0 to " + std::to_string(kMaxNewTokens) +
+                                ", got " + std::to_string(options.max_new_tokens));
+  }
   const int max_new = options.max_new_tokens > 0
                           ? options.max_new_tokens
                           : gen.value("defaults", Json::object()).value("max_new_tokens", 64);
@@ -111,8 +115,8 @@ Generation Package::generate(const std::string& prompt, const GenerateOptions& o
   const Impl& p = *impl_;
   if (!is_language_model())
     fail(ErrorKind::kUnsupported, p.name + ": not a language-model package (no KV cache)");
+  detail::check_text(prompt, "prompt");  // a chat's one message too
   if (options.chat) return chat({{"user", prompt}}, options, on_text);
-  detail::check_text(prompt, "prompt");
   return decode_text(p, tokenizer(p).encode(prompt, true), options, on_text);
 } catch (const nlohmann::json::exception& e) {
   detail::fail_json(e);

@@ -1,4 +1,7 @@
-// A .npy reader for what numpy.save writes: format 1.0-3.0, little-endian numbers, C order.
+// The .npy reader (numpy's format 1.0-3.0) of every array the runtime takes from a package or a
+// user, header first, as the Python and JS runtimes read it: the header (at most
+// kMaxNpyHeaderBytes) is parsed and checked before a byte of data is touched: numbers and bools
+// only, little-endian, C order, no negative dim, and exactly as many data bytes as the shape says.
 #include <cctype>
 #include <cstring>
 
@@ -33,90 +36,136 @@ bool convert(const std::string& kind, const char* data, size_t count, std::vecto
   return false;
 }
 
+// Why an array of this descr ("<f4", "|O", "<M8[D]") is not an array of numbers; "" if it is.
+std::string dtype_refusal(const std::string& descr) {
+  const size_t at = descr.find_first_not_of("<>|=");
+  const char kind = at < descr.size() ? descr[at] : '?';
+  const std::string size = at + 1 <= descr.size() ? descr.substr(at + 1) : "";
+  const bool number =
+      (kind == 'b' && size == "1") ||
+      ((kind == 'i' || kind == 'u') && (size == "1" || size == "2" || size == "4" || size == "8")) ||
+      (kind == 'f' && (size == "2" || size == "4" || size == "8"));
+  if (number) return "";
+  const std::string what = kind == 'M'   ? "datetime"
+                           : kind == 'm' ? "timedelta"
+                           : kind == 'U' ? "string"
+                           : kind == 'S' ? "bytes"
+                           : kind == 'O' ? "object"
+                           : kind == 'c' ? "complex"
+                                         : "structured or void";
+  return what + " arrays (" + descr + ") are not numbers: pass bool, int or float arrays";
+}
+
+// The value after `'key':` in the header dict (spaces skipped); npos if the key is missing.
+size_t value_of(const std::string& header, const std::string& key) {
+  const size_t at = header.find("'" + key + "'");
+  if (at == std::string::npos) return at;
+  size_t pos = header.find(':', at);
+  if (pos == std::string::npos) return pos;
+  ++pos;
+  while (pos < header.size() && header[pos] == ' ') ++pos;
+  return pos;
+}
+
 }  // namespace
 
 namespace detail {
 
-Array parse_npy(const std::string& bytes, const std::string& where) {
-  auto bad = [&](const std::string& why) { fail(ErrorKind::kInput, where + ": " + why); };
-  if (bytes.size() < 10 || bytes.compare(0, 6, "\x93NUMPY") != 0) bad("not a .npy file");
-  const auto major = static_cast<unsigned char>(bytes[6]);
-  size_t header_len = 0;
-  size_t offset = 0;
-  if (major == 1) {
-    header_len = static_cast<unsigned char>(bytes[8]) | static_cast<unsigned char>(bytes[9]) << 8;
-    offset = 10;
-  } else if (major == 2 || major == 3) {
-    if (bytes.size() < 12) bad("truncated .npy header");
-    for (int i = 3; i >= 0; --i)
-      header_len = header_len << 8 | static_cast<unsigned char>(bytes[8 + i]);
-    offset = 12;
-  } else {
-    bad(".npy format version " + std::to_string(major) + " is not supported");
-  }
-  if (bytes.size() < offset + header_len) bad("truncated .npy header");
-  const std::string header = bytes.substr(offset, header_len);
-
-  // The header is a Python dict literal: {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3),
-  // }
-  auto after = [&](const char* key) {
-    const size_t at = header.find(key);
-    if (at == std::string::npos) bad(std::string("no ") + key + " in .npy header");
-    size_t pos = header.find(':', at) + 1;
-    while (pos < header.size() && header[pos] == ' ') ++pos;
-    return pos;
+NpyHeader parse_npy_header(const std::string& head, const std::string& where, ErrorKind kind) {
+  auto bad = [&](const std::string& why) {
+    fail(kind, where + ": not a readable .npy array (" + why + ")");
   };
-  const size_t d = after("'descr'");
-  const size_t d_end = header.find('\'', d + 1);
-  if (header[d] != '\'' || d_end == std::string::npos || d_end - d < 4) {
-    std::string shown = header;  // one line: the header ends in '\n' and may pad with spaces
-    shown.erase(shown.find_last_not_of(" \n") + 1);
-    bad("unsupported dtype in .npy header " + shown);
-  }
-  const char order = header[d + 1];
-  const std::string kind = header.substr(d + 2, d_end - d - 2);  // "f4", "i8", ...
-  if (order == '>') bad("big-endian arrays are not supported");
-  if (header.compare(after("'fortran_order'"), 4, "True") == 0) {
-    bad("Fortran-order arrays are not supported (save a C-order array)");
-  }
-  const size_t s = after("'shape'");
-  const size_t s_end = header.find(')', s);
-  if (header[s] != '(' || s_end == std::string::npos) bad("no shape tuple in .npy header");
+  if (head.size() < 8 || head.compare(0, 6, "\x93NUMPY") != 0) bad("bad magic: not an .npy file");
+  const auto major = static_cast<unsigned char>(head[6]);
+  const auto minor = static_cast<unsigned char>(head[7]);
+  if (major < 1 || major > 3 || minor != 0)
+    bad("unknown format version " + std::to_string(major) + "." + std::to_string(minor));
+  const size_t start = major == 1 ? 10 : 12;
+  if (head.size() < start) bad("truncated header");
+  size_t header_len = 0;
+  for (size_t i = start; i-- > 8;) header_len = header_len << 8 | static_cast<unsigned char>(head[i]);
+  if (header_len > kMaxNpyHeaderBytes)
+    bad("a " + std::to_string(header_len) + "-byte header, over the " +
+        std::to_string(kMaxNpyHeaderBytes) + "-byte cap");
+  if (head.size() < start + header_len) bad("truncated header");
+  const std::string header = head.substr(start, header_len);
+  std::string shown = header;  // one line: the header ends in '\n' and may pad with spaces
+  shown.erase(shown.find_last_not_of(" \n") + 1);
 
-  Array array;
-  size_t count = 1;
+  // The header is a Python dict literal: {'descr': '<f4', 'fortran_order': False, 'shape': (2,)}
+  const size_t d = value_of(header, "descr");
+  const size_t f = value_of(header, "fortran_order");
+  const size_t s = value_of(header, "shape");
+  const size_t d_end = d == std::string::npos ? d : header.find('\'', d + 1);
+  const size_t s_end = s == std::string::npos ? s : header.find(')', s);
+  if (d_end == std::string::npos || header[d] != '\'' || f == std::string::npos ||
+      s_end == std::string::npos || header[s] != '(')
+    bad("unparsable header: " + shown.substr(0, 200));
+  NpyHeader out;
+  out.descr = header.substr(d + 1, d_end - d - 1);
+  const std::string refusal = dtype_refusal(out.descr);
+  if (!refusal.empty()) fail(kind, where + ": " + refusal);
+  if (out.descr[0] == '>') bad("big-endian arrays are not supported");
+  out.code = out.descr.substr(out.descr.find_first_not_of("<>|="));  // "f4", "b1", ...
+  if (header.compare(f, 4, "True") == 0)
+    bad("Fortran-order arrays are not supported (save a C-order array)");
+  if (header.compare(f, 5, "False") != 0) bad("unparsable header: " + shown.substr(0, 200));
   const std::string dims = header.substr(s + 1, s_end - s - 1);
+  if (dims.find('-') != std::string::npos) bad("negative dimension in shape (" + dims + ")");
+  double count = 1.0;  // a double: a product past 2^64 only gets bigger, never wraps
   for (size_t i = 0; i < dims.size();) {
-    if (!std::isdigit(static_cast<unsigned char>(dims[i]))) {
+    const char c = dims[i];
+    if (c == ' ' || c == ',') {
       ++i;
       continue;
     }
-    size_t len = 0;
-    array.shape.push_back(std::stoll(dims.substr(i), &len));
-    i += len;
-    count *= static_cast<size_t>(array.shape.back());
-    if (count > bytes.size()) bad("shape (" + dims + ") is larger than the file");  // no overflow
+    if (!std::isdigit(static_cast<unsigned char>(c))) bad("bad shape (" + dims + ")");
+    size_t end = i;
+    while (end < dims.size() && std::isdigit(static_cast<unsigned char>(dims[end]))) ++end;
+    const std::string digits = dims.substr(i, end - i);
+    if (digits.size() > 18) bad("shape (" + dims + ") is larger than any file");
+    out.shape.push_back(std::stoll(digits));
+    count *= static_cast<double>(out.shape.back());
+    i = end;
   }
-  if (kind.size() < 2 || std::string("fiub").find(kind[0]) == std::string::npos ||
-      !std::isdigit(static_cast<unsigned char>(kind[1]))) {
-    bad("dtype '" + kind + "' is not supported (numbers and bools only)");
+  out.item_size = static_cast<size_t>(std::stoi(out.code.substr(1)));
+  out.offset = start + header_len;
+  out.data_bytes = count * static_cast<double>(out.item_size);
+  return out;
+}
+
+void check_npy_size(const NpyHeader& header, uintmax_t size, const std::string& where,
+                    ErrorKind kind) {
+  const double have = static_cast<double>(size) - static_cast<double>(header.offset);
+  if (have != header.data_bytes) {
+    std::string dims;
+    for (size_t i = 0; i < header.shape.size(); ++i)
+      dims += (i ? ", " : "") + std::to_string(header.shape[i]);
+    char needs[32];
+    std::snprintf(needs, sizeof needs, "%.0f", header.data_bytes);
+    fail(kind, where + ": not a readable .npy array (shape (" + dims + ") of " + header.descr +
+                   " needs " + needs + " data bytes, the file holds " +
+                   std::to_string(static_cast<long long>(have)) + ")");
   }
-  const size_t item = static_cast<size_t>(std::stoi(kind.substr(1)));
-  const size_t data_offset = offset + header_len;
-  if (bytes.size() - data_offset != count * item) {
-    bad("expected " + std::to_string(count * item) + " data bytes for the shape, got " +
-        std::to_string(bytes.size() - data_offset));
-  }
-  if (!convert(kind, bytes.data() + data_offset, count, array.values)) {
-    bad("dtype '" + kind + "' is not supported (numbers and bools only)");
-  }
+}
+
+Array parse_npy(const std::string& bytes, const std::string& where, ErrorKind kind) {
+  const NpyHeader header =
+      parse_npy_header(bytes.substr(0, 12 + kMaxNpyHeaderBytes), where, kind);
+  check_npy_size(header, bytes.size(), where, kind);
+  Array array{header.shape, {}};
+  const size_t count = static_cast<size_t>(header.data_bytes) / header.item_size;
+  if (!convert(header.code, bytes.data() + header.offset, count, array.values))
+    fail(kind, where + ": dtype '" + header.descr + "' is not supported (numbers and bools only)");
   return array;
 }
 
 }  // namespace detail
 
 Array read_npy(const std::string& path) {
-  return detail::parse_npy(detail::read_file(path, path, ErrorKind::kInput), path);
+  // A FIFO or device refused unopened, a file over the cap unread, the header checked first.
+  return detail::parse_npy(detail::read_file(path, path, ErrorKind::kInput, kMaxInputBytes), path,
+                           ErrorKind::kInput);
 }
 
 }  // namespace edgepack

@@ -70,7 +70,8 @@ void image_feeds(const Package::Impl& p, const Json& samples, std::map<std::stri
   const double jpeg_atol = detail::number_field(samples, "jpeg_atol", "samples.", &zero);
   for (size_t i = 0; i < images.size(); ++i) {
     const std::string path = images[i].get<std::string>();
-    const Array x = detail::apply_image_spec(detail::decode_image(p.files.at(path), path), p.image);
+    const Array x = detail::apply_image_spec(
+        detail::decode_image(p.files.at(path), path, kMaxSampleImagePixels), p.image);
     const std::string lower = [&] {
       std::string s = path;
       std::transform(s.begin(), s.end(), s.begin(), ::tolower);

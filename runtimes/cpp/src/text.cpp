@@ -12,46 +12,6 @@ using detail::Json;
 
 namespace detail {
 
-void check_text(const std::string& text, const std::string& where) {
-  const auto* b = reinterpret_cast<const unsigned char*>(text.data());
-  const size_t n = text.size();
-  for (size_t i = 0; i < n;) {  // Unicode's table 3-7 of well-formed UTF-8
-    const unsigned char c = b[i];
-    size_t more = 0;
-    unsigned char lo = 0x80, hi = 0xbf;
-    if (c < 0x80) {
-      more = 0;
-    } else if (c >= 0xc2 && c <= 0xdf) {
-      more = 1;
-    } else if (c >= 0xe0 && c <= 0xef) {
-      more = 2;
-      if (c == 0xe0) lo = 0xa0;  // no overlong forms
-      if (c == 0xed) hi = 0x9f;  // no surrogates
-    } else if (c >= 0xf0 && c <= 0xf4) {
-      more = 3;
-      if (c == 0xf0) lo = 0x90;
-      if (c == 0xf4) hi = 0x8f;  // nothing past U+10FFFF
-    } else {
-      more = SIZE_MAX;
-    }
-    bool ok = more != SIZE_MAX;
-    for (size_t k = 1; ok && k <= more; ++k) {
-      const unsigned char min = k == 1 ? lo : 0x80, max = k == 1 ? hi : 0xbf;
-      ok = i + k < n && b[i + k] >= min && b[i + k] <= max;
-    }
-    if (!ok) {
-      fail(ErrorKind::kInput,
-           where + ": not valid UTF-8 at byte " + std::to_string(i) + ": pass Unicode text");
-    }
-    i += more + 1;
-  }
-  const size_t nul = text.find('\0');
-  if (nul != std::string::npos) {
-    fail(ErrorKind::kInput,
-         where + ": contains NUL (U+0000) at byte " + std::to_string(nul) + ": remove it");
-  }
-}
-
 void read_text_spec(Package::Impl& p, const Json& spec) {
   static const std::set<std::string> kFeeds = {"input_ids", "attention_mask", "token_type_ids"};
   for (const auto& name : p.input_names) {

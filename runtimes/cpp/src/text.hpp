@@ -14,9 +14,11 @@ struct OgaTokenizer;
 
 namespace edgepack::detail {
 
-// `text` must be valid UTF-8 (Unicode's table 3-7: no overlong form, surrogate or value past
-// U+10FFFF) without NUL: else Error(kInput) "WHERE: not valid UTF-8 at byte N: pass Unicode
-// text" or "WHERE: contains NUL (U+0000) at byte N: remove it", the other runtimes' wording.
+// The input policy for texts and prompts (utf8.cpp): `text` must be valid UTF-8 (Unicode's
+// table 3-7: no overlong form, surrogate or value past U+10FFFF) without NUL, and not empty
+// (nothing but White_Space): else Error(kInput) "WHERE: not valid UTF-8 at byte N: pass Unicode
+// text", "WHERE: contains NUL (U+0000) at byte N: remove it" or "WHERE: empty text: give some
+// words", the other runtimes' wording.
 void check_text(const std::string& text, const std::string& where);
 
 struct Encoding {

@@ -14,23 +14,20 @@
 // PKG_FOLDER is a package folder: extract a .edgepack with a reader that refuses duplicate,
 // symlink and oversized members (python -m edgepack_runtime PKG --extract-to DIR), not unzip.
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "edgepack.hpp"
+#include "internal.hpp"
 
 namespace {
 
+// A --text-file or --prompt-file: the library's check of a file an app names (a FIFO or device
+// refused before it is opened, a file over the input cap refused unread), as the other runtimes.
 std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw edgepack::Error(edgepack::ErrorKind::kInput, path + ": cannot read the input");
-  std::stringstream bytes;
-  bytes << in.rdbuf();
-  return bytes.str();
+  return edgepack::detail::read_file(path, path, edgepack::ErrorKind::kInput, edgepack::kMaxInputBytes);
 }
 
 nlohmann::json text_json(const edgepack::Package& pkg, const std::vector<std::string>& texts,
@@ -99,14 +96,14 @@ int main(int argc, char** argv) {
     if (!texts.empty()) {
       std::vector<std::string> raw;
       for (const auto& [file, value] : texts) raw.push_back(file ? read_bytes(value) : value);
-      std::printf("%s\n", text_json(pkg, raw, tokens).dump().c_str());
+      std::printf("%s\n", text_json(pkg, raw, tokens).dump(-1, ' ', true).c_str());
       return 0;
     }
     if (has_prompt) {
       const auto g = pkg.generate(prompt_file.empty() ? prompt : read_bytes(prompt_file), generation);
       const nlohmann::json out = {
           {"prompt_ids", g.prompt_ids}, {"generated_ids", g.generated_ids}, {"text", g.text}};
-      std::printf("%s\n", out.dump().c_str());
+      std::printf("%s\n", out.dump(-1, ' ', true).c_str());  // ASCII: nothing steers a terminal
       return 0;
     }
     if (!image.empty()) {
@@ -121,7 +118,7 @@ int main(int argc, char** argv) {
       } else {
         const edgepack::Prediction pred = pkg.predict_image(image);
         for (size_t i = 0; i < pred.labels.size(); ++i)
-          std::printf("%s %.6f\n", pred.labels[i].c_str(), pred.scores[i]);
+          std::printf("%s %.6f\n", edgepack::printable(pred.labels[i]).c_str(), pred.scores[i]);
       }
       return 0;
     }
@@ -134,10 +131,10 @@ int main(int argc, char** argv) {
     }
     std::printf("\n");
   } catch (const edgepack::Error& e) {
-    std::cerr << "error: " << e.what() << "\n";
+    std::cerr << "error: " << edgepack::printable(e.what()) << "\n";
     return 1;
   } catch (const std::exception& e) {  // a bug or out-of-memory: still one line, still exit 1
-    std::cerr << "error: internal: " << e.what() << "\n";
+    std::cerr << "error: internal: " << edgepack::printable(e.what()) << "\n";
     return 1;
   }
   return 0;

@@ -15,8 +15,10 @@
 
 const { parseArgs } = require("node:util");
 const { EdgepackRuntimeError, InputError, decodeUtf8, load, readNpy } = require("../src");
+const { MAX_INPUT_BYTES } = require("../src/limits");
 const { fmt } = require("../src/package");
 const { readRegularFile } = require("../src/source");
+const { printable, printableJson } = require("../src/text");
 
 const USAGE =
   "usage: check.js PKG [--pubkey KEY.pem] [--backend node|wasm] [--threads N] [--input RAW.npy] " +
@@ -25,14 +27,15 @@ const USAGE =
 
 function readBytes(file) {
   try {
-    return readRegularFile(file); // a FIFO or device: refused, not waited on
+    // a FIFO or device: refused, not waited on; a file over the cap: refused unread
+    return readRegularFile(file, MAX_INPUT_BYTES);
   } catch (err) {
     throw new InputError(`${file}: cannot read the input (${err.code ?? err.message})`);
   }
 }
 
 function readInput(file) {
-  return readNpy(readBytes(file), file);
+  return readNpy(readBytes(file), file, InputError); // the header checked before the data
 }
 
 /** --text values and --text-file contents (each file's bytes, checked as UTF-8), in order. */
@@ -122,25 +125,25 @@ async function main(argv) {
   });
   if (values.image !== undefined && values.tensor) {
     const x = Object.values(pkg.preprocess(values.image))[0];
-    await print(JSON.stringify({ shape: x.shape, data: Array.from(x.data, Number) }));
+    await print(printableJson({ shape: x.shape, data: Array.from(x.data, Number) }));
     return;
   }
   if (values.image !== undefined) {
-    await print(JSON.stringify(predictionJson(await pkg.predict(values.image))));
+    await print(printableJson(predictionJson(await pkg.predict(values.image))));
     return;
   }
   if (values.text !== undefined || values["text-file"] !== undefined) {
     const raw = texts(argv);
     const out = values.tokens ? jsonFeeds(await pkg.preprocess(raw)) : predictionJson(await pkg.predict(raw));
-    await print(JSON.stringify(out));
+    await print(printableJson(out));
     return;
   }
   if (values.prompt !== undefined || values["prompt-file"] !== undefined) {
-    await print(JSON.stringify(await generate(pkg, values)));
+    await print(printableJson(await generate(pkg, values)));
     return;
   }
   if (values.input !== undefined) {
-    await print(JSON.stringify(predictionJson(await pkg.predict(readInput(values.input)))));
+    await print(printableJson(predictionJson(await pkg.predict(readInput(values.input)))));
     return;
   }
   const result = await pkg.verify();
@@ -148,8 +151,10 @@ async function main(argv) {
   const signed = pkg.signed ? ", signature ok" : "";
   const generated = result.generated ? `, generation ${result.generated.slice(14)}` : "";
   console.log(
-    `ok: ${result.count} samples reproduced (max abs diff ${fmt(maxDiff)}; ` +
-      `backend ${pkg.backend}${signed})${generated}`,
+    printable(
+      `ok: ${result.count} samples reproduced (max abs diff ${fmt(maxDiff)}; ` +
+        `backend ${pkg.backend}${signed})${generated}`,
+    ),
   );
 }
 
@@ -159,7 +164,7 @@ main(process.argv.slice(2)).then(
     // Package problems and bad options are one line; anything else is a bug: show the stack.
     const expected = err instanceof EdgepackRuntimeError || err instanceof TypeError;
     const message = expected ? err.message.split(/\s+/).join(" ") : err.stack;
-    process.stderr.write(`error: ${message}\n`);
+    process.stderr.write(`error: ${printable(message)}\n`);
     process.exit(1);
   },
 );

@@ -10,6 +10,7 @@
 // and jpeg-js (pure JS) in Node; in a browser pass ImageData ({width, height, data} RGBA).
 
 const { InputError, InvalidPackageError } = require("./errors");
+const { MAX_IMAGE_FILE_BYTES, MAX_IMAGE_PIXELS } = require("./limits");
 
 const PRECISION_BITS = 32 - 8 - 2;
 const ONE = 2 ** PRECISION_BITS;
@@ -108,7 +109,6 @@ function resize(image, height, width, interpolation) {
 }
 
 const MAX_RESIZED_PIXELS = 2 ** 24; // a resize never makes more (a 1x20000 strip would)
-const MAX_DECODED_PIXELS = 178956970; // Pillow's decompression-bomb limit: refused above
 
 function resizedSize(height, width, spec) {
   let out = [spec.height, spec.width];
@@ -131,15 +131,14 @@ function resizedSize(height, width, spec) {
 
 /** Refuse a PNG whose IHDR (width at byte 16, height at 20) is empty or a decompression bomb,
  * before pngjs allocates its pixels. */
-function checkPngSize(buf, where) {
-  const width = buf.readUInt32BE(16);
-  const height = buf.readUInt32BE(20);
+function checkPixels(width, height, where, maxPixels) {
   if (width === 0 || height === 0) {
     throw new InputError(`${where}: an empty (${width}x${height}) image`);
   }
-  if (width * height > MAX_DECODED_PIXELS) {
+  if (width * height > maxPixels) {
     throw new InputError(
-      `${where}: ${width}x${height} pixels is over the decoder's limit (a decompression bomb?)`,
+      `${where}: ${width}x${height} pixels is over the ${maxPixels}-pixel limit ` +
+        "(a decompression bomb?)",
     );
   }
 }
@@ -180,12 +179,16 @@ function toRgb(width, height, data, channels) {
 
 const PNG_MAGIC = [0x89, 0x50, 0x4e, 0x47];
 
-/** PNG/JPEG bytes -> RGB pixels: 8-bit, no EXIF rotation, no colour management. */
-function decode(bytes, where = "image") {
+/**
+ * PNG/JPEG bytes -> RGB pixels: 8-bit, no EXIF rotation, no colour management. The size in the
+ * image's header is checked against `maxPixels` (a user's image: MAX_IMAGE_PIXELS; a package's
+ * sample: MAX_SAMPLE_IMAGE_PIXELS) before anything is decoded.
+ */
+function decode(bytes, where = "image", maxPixels = MAX_IMAGE_PIXELS) {
   const buf = Buffer.from(bytes.buffer ?? bytes, bytes.byteOffset ?? 0, bytes.byteLength);
   try {
     if (PNG_MAGIC.every((b, i) => buf[i] === b)) {
-      if (buf.length >= 24) checkPngSize(buf, where);
+      if (buf.length >= 24) checkPixels(buf.readUInt32BE(16), buf.readUInt32BE(20), where, maxPixels);
       const { PNG } = require("pngjs");
       const meta = PNG.sync.read(buf, { skipRescale: true });
       if (meta.depth === 16) throw new InputError(`${where}: 16-bit images are not supported`);
@@ -193,7 +196,9 @@ function decode(bytes, where = "image") {
     }
     if (buf[0] === 0xff && buf[1] === 0xd8) {
       const jpeg = require("jpeg-js");
-      const img = jpeg.decode(buf, { useTArray: true, formatAsRGBA: false });
+      // jpeg-js refuses a frame over maxResolutionInMP from its header, before decoding.
+      const limits = { maxResolutionInMP: maxPixels / 1e6, maxMemoryUsageInMB: 4096 };
+      const img = jpeg.decode(buf, { useTArray: true, formatAsRGBA: false, ...limits });
       return toRgb(img.width, img.height, img.data, img.data.length / (img.width * img.height));
     }
   } catch (err) {
@@ -204,18 +209,19 @@ function decode(bytes, where = "image") {
 }
 
 /** An image argument -> RGB pixels: a file path, file bytes, or {width, height, data}. */
-function pixelsOf(image, where) {
+function pixelsOf(image, where, maxPixels = MAX_IMAGE_PIXELS) {
   if (typeof image === "string") {
     let bytes;
     try {
-      bytes = require("./source").readRegularFile(image); // a FIFO or device: refused
+      // a FIFO or device: refused; a file over MAX_IMAGE_FILE_BYTES: refused unread
+      bytes = require("./source").readRegularFile(image, MAX_IMAGE_FILE_BYTES);
     } catch (err) {
       throw new InputError(`${image}: cannot read the image (${err.code ?? err.message})`);
     }
-    return decode(bytes, image);
+    return decode(bytes, image, maxPixels);
   }
   if (image instanceof Uint8Array || image instanceof ArrayBuffer) {
-    return decode(image instanceof ArrayBuffer ? new Uint8Array(image) : image, where);
+    return decode(image instanceof ArrayBuffer ? new Uint8Array(image) : image, where, maxPixels);
   }
   if (image && Number.isInteger(image.width) && Number.isInteger(image.height) && image.data) {
     const channels = image.data.length / (image.width * image.height);
@@ -309,7 +315,9 @@ function applySpec(pixels, s) {
 /** type "image": one image or a list of them -> {input: {dtype, shape, data}}. */
 function imagePreprocessor(spec, target) {
   const s = checkSpec(spec);
-  const one = (image, where = "image") => applySpec(pixelsOf(image, where), s);
+  // maxPixels: MAX_SAMPLE_IMAGE_PIXELS for a package's own sample images (the memory budget).
+  const one = (image, where = "image", maxPixels = MAX_IMAGE_PIXELS) =>
+    applySpec(pixelsOf(image, where, maxPixels), s);
   const pre = (raw) => {
     const images = Array.isArray(raw) ? raw : [raw];
     if (images.length === 0) throw new InputError("pass at least one image");

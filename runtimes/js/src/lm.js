@@ -6,6 +6,7 @@
 
 const { InputError, InvalidPackageError, UnsupportedPackageError } = require("./errors");
 const { Decoder } = require("./generation");
+const { MAX_NEW_TOKENS } = require("./limits");
 const { ChatTemplate, checkText, loadTokenizer, specialTokens } = require("./text");
 
 class LanguageModel {
@@ -51,8 +52,8 @@ class LanguageModel {
 
   /** A plain prompt's ids, with the special tokens the tokenizer adds (a BOS, say). */
   async encode(prompt, addSpecialTokens = true) {
-    checkText(prompt, "prompt");
-    return (await this.tokenizer.encode(prompt, null, { addSpecialTokens })).getIds();
+    const text = checkText(prompt, "prompt");
+    return (await this.tokenizer.encode(text, null, { addSpecialTokens })).getIds();
   }
 
   /**
@@ -61,6 +62,9 @@ class LanguageModel {
    * opened, then encoded as it is (the template writes any special tokens itself).
    */
   async promptIds(prompt, chat = false) {
+    if (typeof prompt === "string" || prompt instanceof Uint8Array) {
+      prompt = checkText(prompt, "prompt"); // a chat's one message too; UTF-8 bytes decoded
+    }
     if (typeof prompt === "string" && !chat) return this.encode(prompt);
     const messages = typeof prompt === "string" ? [{ role: "user", content: prompt }] : prompt;
     const text = this.chatTemplate.render(messages, true);
@@ -99,6 +103,9 @@ class LanguageModel {
       throw new TypeError("the Node runtime decodes greedily: leave temperature unset or 0");
     }
     const max = maxNewTokens ?? this.spec.defaults?.max_new_tokens ?? 64;
+    if (!Number.isInteger(max) || max < 0 || max > MAX_NEW_TOKENS) {
+      throw new TypeError(`max_new_tokens must be 0 to ${MAX_NEW_TOKENS}, got ${maxNewTokens}`);
+    }
     const stops = [...this.stopStrings, ...stop];
     const ids = [];
     this.generated = ids;

@@ -6,6 +6,7 @@
 // read) -> every listed file's sha256. Sizes and nesting are capped (limits.js).
 
 const { MANIFEST, checkMemberName, sizeMismatch } = require("./source");
+const { checkBudget } = require("./budget");
 const { IntegrityError, InvalidPackageError, SchemaVersionError } = require("./errors");
 const { MAX_FILE_BYTES, MAX_JSON_DEPTH, MAX_MANIFEST_BYTES } = require("./limits");
 const { version: RUNTIME_VERSION } = require("../package.json");
@@ -186,7 +187,8 @@ function validate(manifest) {
 /**
  * The package files the runtime itself reads: the model, the samples, a tokenizer (and its
  * tokenizer_config.json, whose special tokens a chat template may name), a chat template, a
- * recorded generation.
+ * recorded generation (the same list as the Python and C++ runtimes', so the memory budget
+ * counts the same files).
  */
 function referencedFiles(manifest) {
   const paths = [manifest.model];
@@ -211,8 +213,9 @@ function referencedFiles(manifest) {
 /**
  * Check every file against the manifest; return a Map of the bytes of the `keep` files.
  * The listing and every size come first (a size is free, and it stops a zip bomb before a byte
- * is inflated); then each file is read once, to exactly its size: the bytes that are hashed are
- * the bytes the runtime uses, so a file swapped between the check and the use cannot slip through.
+ * is inflated), then the memory budget (budget.js: only .npy headers are read); then each file
+ * is read once, to exactly its size: the bytes that are hashed are the bytes the runtime uses,
+ * so a file swapped between the check and the use cannot slip through.
  */
 async function verifyFiles(source, manifest, keep) {
   const present = source.names();
@@ -231,6 +234,7 @@ async function verifyFiles(source, manifest, keep) {
     }
     if (source.size(name) !== entry.size) throw sizeMismatch(name, entry.size, source.size(name));
   }
+  await checkBudget(source, manifest, referencedFiles(manifest));
   const kept = new Map();
   for (const [name, entry] of Object.entries(manifest.files)) {
     const { sha256, bytes } = await source.digest(name, entry.size, keep.has(name));

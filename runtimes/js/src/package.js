@@ -3,7 +3,13 @@
 
 const { Backend, checkBackend } = require("./backend");
 const { InputError, InvalidPackageError, SampleMismatchError } = require("./errors");
-const { MAX_MANIFEST_BYTES, MAX_SIGNATURE_BYTES } = require("./limits");
+const {
+  MAX_MANIFEST_BYTES,
+  MAX_SAMPLE_IMAGE_PIXELS,
+  MAX_SIGNATURE_BYTES,
+  MAX_THREADS_PER_CORE,
+  maxThreads,
+} = require("./limits");
 const { parseJson, parseManifest, referencedFiles, verifyFiles } = require("./manifest");
 const { readNpy } = require("./npy");
 const { checkFinite, makePostprocessor, makePreprocessor, packageLabels } = require("./processing");
@@ -217,7 +223,8 @@ class Package {
     const data = new expected.data.constructor(expected.data.length);
     samples.images.forEach((path, i) => {
       const bytes = this._files.get(path);
-      const x = pre.one(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), path);
+      const view = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      const x = pre.one(view, path, MAX_SAMPLE_IMAGE_PIXELS);
       const jpeg = /\.jpe?g$/i.test(path);
       const tol = jpeg ? (samples.jpeg_atol ?? 0) : samples.atol;
       const want = expected.data.subarray(i * per, (i + 1) * per);
@@ -264,6 +271,12 @@ function fmt(x) {
 function checkThreads(threads) {
   if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1)) {
     throw new TypeError(`threads must be a positive integer, got ${threads}`);
+  }
+  if (threads !== undefined && threads > maxThreads()) {
+    throw new TypeError(
+      `threads must be at most ${maxThreads()} (${MAX_THREADS_PER_CORE} per core here), ` +
+        `got ${threads}`,
+    );
   }
 }
 

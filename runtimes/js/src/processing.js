@@ -53,16 +53,29 @@ function toFloat64(values) {
   return out;
 }
 
-/** Every value of an ndarray, TypedArray or (nested) array of numbers, as float64, in C order. */
-function flatNumbers(raw) {
+/**
+ * Every value of an ndarray, TypedArray or (nested) array of numbers, as float64, in C order.
+ * The input policy (docs/guarantees.md): numbers and booleans (0/1) only; strings (a JSON list of
+ * "1.5" included), objects and null are refused with one InputError naming the input.
+ */
+function flatNumbers(raw, name = "input") {
   const source = raw !== null && typeof raw === "object" && "data" in raw ? raw.data : raw;
-  if (ArrayBuffer.isView(source)) return toFloat64(source);
+  if (ArrayBuffer.isView(source) && !(source instanceof DataView)) return toFloat64(source);
   if (!Array.isArray(source)) {
-    throw new InputError("input must be numbers: an array, a TypedArray or {data, shape}");
+    throw new InputError(
+      `input '${name}': not an array of numbers: pass an array, a TypedArray or {data, shape}`,
+    );
   }
   const flat = source.flat(Infinity);
-  if (!flat.every((v) => typeof v === "number")) throw new InputError("input must be numeric");
-  return Float64Array.from(flat);
+  const bad = flat.findIndex((v) => typeof v !== "number" && typeof v !== "boolean");
+  if (bad >= 0) {
+    const got = flat[bad] === null ? "null" : typeof flat[bad];
+    throw new InputError(
+      `input '${name}': ${got} values are not numbers (at flat index ${bad}): pass bool, int ` +
+        "or float arrays",
+    );
+  }
+  return Float64Array.from(flat, Number);
 }
 
 /**
@@ -138,7 +151,7 @@ function tensorPreprocessor(spec, inputs) {
   const perSample = sampleShape.reduce((a, b) => a * b, 1);
 
   return (raw) => {
-    const x = checkFinite(target.name, flatNumbers(raw));
+    const x = checkFinite(target.name, flatNumbers(raw, target.name));
     if (x.length === 0 || x.length % perSample !== 0) {
       throw new InputError(
         `input has ${x.length} values, not a whole number of samples of shape ` +
@@ -163,7 +176,7 @@ function nonePreprocessor(inputs) {
     for (const [name, value] of Object.entries(named)) {
       const shape = value?.shape;
       if (!Array.isArray(shape)) throw new InputError(`input ${name}: pass {data, shape}`);
-      const values = checkFinite(name, flatNumbers(value)); // before a cast hides a NaN as 0
+      const values = checkFinite(name, flatNumbers(value, name)); // before a cast hides a NaN as 0
       feeds[name] = { dtype: dtypes[name], shape, data: castTo(dtypes[name], values) };
     }
     return feeds;

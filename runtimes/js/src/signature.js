@@ -5,9 +5,8 @@
 
 const crypto = require("node:crypto");
 const { SignatureError } = require("./errors");
+const { MAX_PUBLIC_KEY_BYTES } = require("./limits");
 const { readRegularFile } = require("./source");
-
-const MAX_PUBLIC_KEY_BYTES = 1 << 16; // as the Python and C++ runtimes
 
 const SIGNATURE = "manifest.sig";
 const SIGNATURE_BYTES = 64;

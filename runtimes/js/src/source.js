@@ -11,8 +11,10 @@
 const crypto = require("node:crypto");
 const fs = require("node:fs");
 const path = require("node:path");
+const zlib = require("node:zlib");
 const yauzl = require("yauzl");
 const { EdgepackRuntimeError, IntegrityError, InvalidPackageError } = require("./errors");
+const { INFLATE_RATIO_FLOOR, MAX_INFLATE_RATIO } = require("./limits");
 
 const MANIFEST = "manifest.json";
 const CHUNK = 1 << 20;
@@ -57,21 +59,66 @@ function maxCompressedSize(size) {
 }
 
 /**
- * sha256 of exactly `size` bytes of a stream, plus the bytes when `keep` (one pass, read once).
+ * A member that inflates more than MAX_INFLATE_RATIO times (above INFLATE_RATIO_FLOOR): refused
+ * from its header, before a byte is inflated. The same rule as the Python runtime.
+ */
+function inflateRatioError(name, size, compressed) {
+  if (size <= INFLATE_RATIO_FLOOR || size <= MAX_INFLATE_RATIO * compressed) return null;
+  return new IntegrityError(
+    `${name}: ${compressed} compressed bytes inflate to ${size}, more than ` +
+      `${MAX_INFLATE_RATIO} times: a zip bomb, refused by the memory budget (edgepack stores ` +
+      "such a member uncompressed)",
+  );
+}
+
+// CRC-32 (zlib's polynomial), for Node versions without zlib.crc32 (before 20.15).
+let crcTable = null;
+function crc32(chunk, crc = 0) {
+  if (zlib.crc32) return zlib.crc32(chunk, crc);
+  if (crcTable === null) {
+    crcTable = new Int32Array(256).map((_, n) => {
+      let c = n;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      return c;
+    });
+  }
+  let c = ~crc;
+  for (let i = 0; i < chunk.length; i++) c = crcTable[(c ^ chunk[i]) & 0xff] ^ (c >>> 8);
+  return ~c >>> 0;
+}
+
+/**
+ * sha256 of exactly `size` bytes of a stream, plus the bytes when `keep` (one pass, read once,
+ * into one buffer of the listed size: nothing is held twice) and the CRC-32 when `crc`.
  * Throws as soon as the stream holds more than `size` bytes, or at its end if fewer.
  */
-async function digestStream(name, stream, size, keep) {
+async function digestStream(name, stream, size, keep, crc = false) {
   const sha = crypto.createHash("sha256");
+  const bytes = keep ? Buffer.allocUnsafe(size) : null;
+  let got = 0;
+  let sum = 0;
+  for await (const chunk of stream) {
+    if (got + chunk.length > size) throw sizeMismatch(name, size, got + chunk.length);
+    sha.update(chunk);
+    if (crc) sum = crc32(chunk, sum);
+    if (keep) chunk.copy(bytes, got);
+    got += chunk.length;
+  }
+  if (got !== size) throw sizeMismatch(name, size, got);
+  return { sha256: sha.digest("hex"), bytes, crc32: sum };
+}
+
+/** The first `n` bytes of a stream (fewer if it is shorter); the rest is never read. */
+async function streamHead(stream, n) {
   const parts = [];
   let got = 0;
   for await (const chunk of stream) {
-    got += chunk.length;
-    if (got > size) throw sizeMismatch(name, size, got);
-    sha.update(chunk);
-    if (keep) parts.push(chunk);
+    parts.push(chunk.subarray(0, n - got));
+    got += Math.min(chunk.length, n - got);
+    if (got >= n) break; // leaving the loop destroys the stream: nothing more is inflated
   }
-  if (got !== size) throw sizeMismatch(name, size, got);
-  return { sha256: sha.digest("hex"), bytes: keep ? Buffer.concat(parts) : null };
+  stream.destroy();
+  return Buffer.concat(parts);
 }
 
 /** "file" or "dir" for a zip entry; InvalidPackageError for a symlink or other special file. */
@@ -145,18 +192,44 @@ class ZipSource {
     return this._entries.get(name).uncompressedSize;
   }
 
-  /** Exactly `size` bytes of a member: hashed, and kept when `keep`. */
+  /** The bytes the member takes in the zip (compressed). */
+  storedSize(name) {
+    return this._entries.get(name).compressedSize;
+  }
+
+  /** The first `n` bytes of a member, inflating no more than that (e.g. an .npy header). */
+  async head(name, n) {
+    try {
+      return await streamHead(await this._zip.openReadStreamPromise(this._entries.get(name)), n);
+    } catch (err) {
+      throw new IntegrityError(`${name}: cannot read zip member (${err.message})`);
+    }
+  }
+
+  /**
+   * Exactly `size` bytes of a member: hashed, kept when `keep`, and its CRC-32 checked against
+   * the zip's (the zip contract: every reader checks it, as Python's zipfile does).
+   */
   async digest(name, size, keep) {
     if (this.size(name) !== size) throw sizeMismatch(name, size, this.size(name));
+    const entry = this._entries.get(name);
+    let result;
     try {
       // yauzl also checks that the inflated size is the declared one (validateEntrySizes).
-      const stream = await this._zip.openReadStreamPromise(this._entries.get(name));
-      return await digestStream(name, stream, size, keep);
+      const stream = await this._zip.openReadStreamPromise(entry);
+      result = await digestStream(name, stream, size, keep, true);
     } catch (err) {
       if (err instanceof EdgepackRuntimeError) throw err;
       // A bad stream or an encrypted member: the file is not the one that was packaged.
       throw new IntegrityError(`${name}: cannot read zip member (${err.message})`);
     }
+    if (result.crc32 !== entry.crc32 >>> 0) {
+      throw new IntegrityError(
+        `${name}: cannot read zip member (Bad CRC-32: the zip says ` +
+          `${(entry.crc32 >>> 0).toString(16)}, its data has ${result.crc32.toString(16)})`,
+      );
+    }
+    return result;
   }
 
   close() {
@@ -223,9 +296,30 @@ class FolderSource {
     return this._sizes.get(name);
   }
 
+  storedSize(name) {
+    return this.size(name);
+  }
+
+  /** The first `n` bytes of a file (e.g. an .npy header), read like digest reads it. */
+  async head(name, n) {
+    return this._read(name, this.size(name), async (handle) => {
+      const parts = [];
+      for await (const chunk of readChunks(handle, n)) parts.push(chunk);
+      return Buffer.concat(parts);
+    });
+  }
+
   /** Exactly `size` bytes of a file, never through a link, never blocking on a FIFO. */
   async digest(name, size, keep) {
     if (this.size(name) !== size) throw sizeMismatch(name, size, this.size(name));
+    // One byte more than expected: enough to notice a file that grew since the listing.
+    return this._read(name, size, (handle) =>
+      digestStream(name, readChunks(handle, size + 1), size, keep),
+    );
+  }
+
+  /** `use(handle)` on root/name opened without following links or blocking, as listed. */
+  async _read(name, size, use) {
     const parts = name.split("/");
     for (let i = 1; i < parts.length; i++) {
       // Node has no openat: each parent must still be a real folder (not swapped for a link).
@@ -248,8 +342,7 @@ class FolderSource {
       const stat = await handle.stat();
       if (!stat.isFile()) throw notRegular(name, stat); // swapped since the listing
       if (stat.size !== size) throw sizeMismatch(name, size, stat.size); // changed since then
-      // One byte more than expected: enough to notice a file that grew since the listing.
-      return await digestStream(name, readChunks(handle, size + 1), size, keep);
+      return await use(handle);
     } catch (err) {
       if (err instanceof EdgepackRuntimeError) throw err;
       throw new IntegrityError(`${name}: cannot read (${err.code ?? err.message})`);
@@ -272,11 +365,12 @@ function fileKind(stat) {
  * The bytes of a file a user or app names (an input, an image, a key), refusing anything but a
  * regular file before it is opened: reading a FIFO that has no writer blocks forever (and, in
  * Node, the whole event loop), and a device can stream without end. Then opened O_NONBLOCK and
- * checked again, so a path swapped for a FIFO in between cannot block either. With `maxBytes`,
- * a longer file is refused from its size, unread. Throws what fs throws (err.code set), or an
- * Error whose message says what the path is instead.
+ * checked again, so a path swapped for a FIFO in between cannot block either. A file longer than
+ * `maxBytes` (each caller's cap, limits.js) is refused from its size, unread, and one that
+ * changes while it is read is refused. Throws what fs throws (err.code set), or an Error whose
+ * message says what the path is instead.
  */
-function readRegularFile(file, maxBytes = 0) {
+function readRegularFile(file, maxBytes) {
   const refuse = (stat) => new Error(`${fileKind(stat)}, not a regular file`);
   const stat = fs.statSync(file); // follows links: a link to a regular file is that file
   if (!stat.isFile()) throw refuse(stat);
@@ -285,16 +379,17 @@ function readRegularFile(file, maxBytes = 0) {
     const opened = fs.fstatSync(fd);
     if (!opened.isFile()) throw refuse(opened);
     const tooLarge = (n) => new Error(`too large (${n} bytes, over ${maxBytes})`);
-    if (maxBytes <= 0) return fs.readFileSync(fd);
     if (opened.size > maxBytes) throw tooLarge(opened.size);
-    const buffer = Buffer.alloc(maxBytes + 1); // bounded even if the file grew since the fstat
+    // The size fstat gave, and one byte more: a file that grew since is refused, not read on.
+    const buffer = Buffer.allocUnsafe(opened.size + 1);
     let length = 0;
     for (;;) {
       const n = fs.readSync(fd, buffer, length, buffer.length - length, null);
       if (n === 0) break;
       length += n;
-      if (length > maxBytes) throw tooLarge(length);
+      if (length > opened.size) break;
     }
+    if (length !== opened.size) throw new Error("changed while it was read");
     return buffer.subarray(0, length);
   } finally {
     fs.closeSync(fd);
@@ -321,6 +416,7 @@ async function openSource(file) {
 module.exports = {
   MANIFEST,
   checkMemberName,
+  inflateRatioError,
   maxCompressedSize,
   openSource,
   readRegularFile,

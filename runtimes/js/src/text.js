@@ -1,25 +1,60 @@
 "use strict";
-// Text in, for every text package: the checks each runtime makes on a string, the package's
-// tokenizer.json through Hugging Face's `tokenizers` (the Rust library the Python runtime uses,
-// in its Node binding: the same ids for the same text), the manifest's text rule, and chat
-// templates through @huggingface/jinja (Hugging Face's Jinja for chat templates).
+// Text in and out, for every text package: the input policy for texts and prompts (the same
+// refusal lines as the Python and C++ runtimes), the package's tokenizer.json through Hugging
+// Face's `tokenizers` (the Rust library the Python runtime uses, in its Node binding: the same ids
+// for the same text), the manifest's text rule, chat templates through @huggingface/jinja (Hugging
+// Face's Jinja for chat templates), and what is shown on a terminal.
 //
-// The rule (docs/runtimes.md, "Text and chat"): a text is Unicode without NUL; it is encoded
-// with the tokenizer's special tokens; truncation to max_length drops the text's last tokens and
-// keeps the special tokens; a batch pads to its longest text (or the model's fixed length).
+// The policy (docs/guarantees.md, "One input policy"; docs/runtimes.md, "Text and chat"): a text
+// is a string (UTF-8 bytes are decoded strictly), valid Unicode, without NUL, and not empty
+// (nothing but white space is empty); it is encoded with the tokenizer's special tokens;
+// truncation to max_length drops the text's last tokens and keeps the special tokens; a batch
+// pads to its longest text (or the model's fixed length).
+//
+// printable: control characters (C0, DEL, C1), bidi overrides and lone surrogates shown escaped
+// (\x1b, \u202e), so nothing a package or a file names can move the cursor, recolour the
+// terminal, forge an output line or reorder what is shown. The same characters as the Python and
+// C++ runtimes.
 
 const { InputError, InvalidPackageError, UnsupportedPackageError } = require("./errors");
 
 const oneLine = (err) => String(err?.message ?? err).split(/\s+/).join(" ").trim();
 
+const UNPRINTABLE =
+  /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]/gu;
+// Unicode's White_Space property: a text of nothing else is empty (the same set in every runtime).
+const WHITE_SPACE = /^[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$/u;
+
+function escape(ch) {
+  const code = ch.codePointAt(0);
+  const hex = code.toString(16).padStart(code < 0x100 ? 2 : 4, "0");
+  return code < 0x100 ? `\\x${hex}` : `\\u${hex}`;
+}
+
+/** `text` as a string that is safe to print on a terminal, escapes shown. */
+function printable(text) {
+  return String(text).replace(UNPRINTABLE, escape);
+}
+
+/** JSON text safe to print: JSON.stringify escapes C0 only; the rest become \uXXXX escapes. */
+function printableJson(value) {
+  return JSON.stringify(value).replace(
+    /[\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/gu,
+    (ch) => `\\u${ch.codePointAt(0).toString(16).padStart(4, "0")}`,
+  );
+}
+
 /**
- * `text` if every runtime can take it, else InputError: not a string, not valid Unicode (a lone
- * surrogate: no UTF-8 encodes it), or holding NUL (a C string ends there). Positions are UTF-8
- * byte offsets, as the Python and C++ runtimes report them.
+ * `text` if every runtime can take it, else InputError: not a string (bytes, a Buffer or a
+ * Uint8Array, are decoded as UTF-8: decodeUtf8), not valid Unicode (a lone surrogate: no UTF-8
+ * encodes it), holding NUL (a C string ends there), or empty. Positions are UTF-8 byte offsets,
+ * as the Python and C++ runtimes report them.
  */
 function checkText(text, where = "text") {
+  if (text instanceof Uint8Array) return decodeUtf8(text, where);
   if (typeof text !== "string") {
-    throw new InputError(`${where}: expected a string, got ${text === null ? "null" : typeof text}`);
+    const got = text === null ? "null" : Array.isArray(text) ? "list" : typeof text;
+    throw new InputError(`${where}: expected text, got ${got}: pass strings`);
   }
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
@@ -37,6 +72,7 @@ function checkText(text, where = "text") {
     const at = Buffer.byteLength(text.slice(0, nul), "utf8");
     throw new InputError(`${where}: contains NUL (U+0000) at byte ${at}: remove it`);
   }
+  if (WHITE_SPACE.test(text)) throw new InputError(`${where}: empty text: give some words`);
   return text;
 }
 
@@ -186,11 +222,12 @@ function textPreprocessor(spec, inputs, files) {
   tokenizer.setPadding(padding);
 
   return async (raw) => {
-    const texts = typeof raw === "string" ? [raw] : raw;
-    if (!Array.isArray(texts) || texts.length === 0) {
+    const one = typeof raw === "string" || raw instanceof Uint8Array;
+    const items = one ? [raw] : raw;
+    if (!Array.isArray(items) || items.length === 0) {
       throw new InputError("input must be a string or a non-empty list of strings");
     }
-    texts.forEach((t, i) => checkText(t, typeof raw === "string" ? "text" : `text ${i}`));
+    const texts = items.map((t, i) => checkText(t, one ? "text" : `text ${i}`));
     const encodings = await tokenizer.encodeBatch(texts);
     const feeds = {};
     for (const { name, dtype } of inputs) {
@@ -208,6 +245,8 @@ module.exports = {
   checkText,
   decodeUtf8,
   loadTokenizer,
+  printable,
+  printableJson,
   specialTokens,
   textPreprocessor,
   utf8ErrorAt,

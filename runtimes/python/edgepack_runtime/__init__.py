@@ -8,8 +8,10 @@ folder for the C++ runtime). See README.md.
 """
 
 # generation: language models' decoding with the KV cache; image: type "image" preprocessing
-# (numpy; Pillow only to decode files).
-from . import generation, image
+# (numpy; Pillow only to decode files); npy: the one .npy reader (header checked first); text:
+# the input policy for texts and prompts, tokenizers, chat templates, `printable`.
+from . import generation, image, limits, npy, text
+from ._source import check_regular, read_regular
 from ._version import __version__
 from .errors import (
     EdgepackRuntimeError,
@@ -22,7 +24,7 @@ from .errors import (
     UnsupportedPackageError,
 )
 from .generation import Decoder
-from .limits import MAX_FILE_BYTES, MAX_JSON_DEPTH, MAX_MANIFEST_BYTES
+from .limits import MAX_FILE_BYTES, MAX_JSON_DEPTH, MAX_KEPT_BYTES, MAX_MANIFEST_BYTES
 from .manifest import SCHEMA_VERSION, SUPPORTED_MAJOR
 from .package import Package, SampleCheck, load
 from .postprocessing import Prediction
@@ -31,6 +33,7 @@ from .reader import PackageReader, open_package
 __all__ = [
     "MAX_FILE_BYTES",
     "MAX_JSON_DEPTH",
+    "MAX_KEPT_BYTES",
     "MAX_MANIFEST_BYTES",
     "SCHEMA_VERSION",
     "SUPPORTED_MAJOR",
@@ -48,8 +51,13 @@ __all__ = [
     "SignatureError",
     "UnsupportedPackageError",
     "__version__",
+    "check_regular",
     "generation",
     "image",
+    "limits",
     "load",
+    "npy",
     "open_package",
+    "read_regular",
+    "text",
 ]

@@ -18,9 +18,12 @@ from typing import Any
 import numpy as np
 
 from . import __version__, load, open_package
-from ._source import open_regular
+from ._source import read_regular
 from .errors import EdgepackRuntimeError
+from .limits import MAX_INPUT_BYTES
+from .npy import read_npy_file
 from .postprocessing import Prediction
+from .text import decode_utf8, printable
 
 
 def _prediction_json(pred: Prediction) -> dict[str, Any]:
@@ -33,31 +36,25 @@ def _prediction_json(pred: Prediction) -> dict[str, Any]:
 
 
 def _load_input(path: str) -> np.ndarray:
-    try:
-        with open_regular(path) as f:  # a FIFO or device: refused, not waited on
-            return np.load(f, allow_pickle=False)
-    except OSError as exc:
-        raise EdgepackRuntimeError(f"{path}: cannot read a .npy array ({exc.strerror})") from exc
-    except (ValueError, EOFError) as exc:  # EOFError: an empty file
-        raise EdgepackRuntimeError(f"{path}: cannot read a .npy array ({exc or 'empty'})") from exc
-    except MemoryError:  # a header that claims more rows than memory holds
-        raise EdgepackRuntimeError(
-            f"{path}: its .npy header claims more than fits in memory"
-        ) from None
+    # A FIFO or device refused unopened, a file over the cap unread, the header checked first.
+    return read_npy_file(path)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's usage block and error: one line, as any error
+        print(f"error: {printable(message)} (see --help)", file=sys.stderr)
+        sys.exit(2)
 
 
 def _read_bytes(path: str) -> bytes:
-    try:
-        with open_regular(path) as f:  # a FIFO or device: refused, not waited on
-            return f.read()
+    try:  # a FIFO or device: refused, not waited on; a file over the cap: refused unread
+        return read_regular(path, MAX_INPUT_BYTES)
     except OSError as exc:
         raise EdgepackRuntimeError(f"{path}: cannot read the input ({exc.strerror})") from exc
 
 
 def _texts(items: list[tuple[str, str]]) -> list[str]:
     """--text values and --text-file contents (a file's bytes as one UTF-8 text), in order."""
-    from .text import decode_utf8
-
     return [
         v if kind == "text" else decode_utf8(_read_bytes(v), f"text {i}")
         for i, (kind, v) in enumerate(items)
@@ -66,8 +63,6 @@ def _texts(items: list[tuple[str, str]]) -> list[str]:
 
 def _generate(package, args) -> dict[str, Any]:
     """The greedy continuation of --prompt, with its ids (what the other runtimes print too)."""
-    from .text import decode_utf8
-
     prompt = (
         args.prompt
         if args.prompt_file is None
@@ -82,7 +77,7 @@ def _generate(package, args) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m edgepack_runtime",
         description="Verify and run an .edgepack package. With no option, print its info.",
     )
@@ -133,7 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.extract_to:
             with open_package(args.package, pubkey=args.pubkey) as reader:
                 reader.extract_to(args.extract_to)
-                print(f"ok: {len(reader.names())} files verified and written to {args.extract_to}")
+                written = printable(args.extract_to)
+                print(f"ok: {len(reader.names())} files verified and written to {written}")
             return 0
         package = load(args.package, threads=args.threads, pubkey=args.pubkey)
         if args.image and args.tensor:
@@ -155,13 +151,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.info or not (args.input or args.check or args.image):
             print(json.dumps(package.info(), indent=2))
         if args.check:
-            print(f"ok: {package.verify().message}")
+            print(f"ok: {printable(package.verify().message)}")
         if args.input:
             print(json.dumps(_prediction_json(package.predict(_load_input(args.input)))))
     except (EdgepackRuntimeError, ValueError, OSError) as exc:
         # ValueError: a bad option value (e.g. --threads 0); OSError: --extract-to could not
         # write (disk full, permissions); anything else is a bug: traceback.
-        message = " ".join(str(exc).split())
+        message = printable(" ".join(str(exc).split()))
         print(f"error: {message}", file=sys.stderr)
         return 1
     return 0

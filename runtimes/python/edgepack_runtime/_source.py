@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from .errors import IntegrityError, InvalidPackageError
+from .limits import INFLATE_RATIO_FLOOR, MAX_INFLATE_RATIO
 
 MANIFEST = "manifest.json"
 _CHUNK = 1 << 20
@@ -52,6 +53,18 @@ def size_mismatch(name: str, expected: int, got: int) -> IntegrityError:
     )
 
 
+def inflate_ratio_error(name: str, size: int, compressed: int) -> IntegrityError | None:
+    """A member that inflates more than MAX_INFLATE_RATIO times (above INFLATE_RATIO_FLOOR):
+    refused from its header, before a byte is inflated. The same rule in the JS runtime."""
+    if size <= INFLATE_RATIO_FLOOR or size <= MAX_INFLATE_RATIO * compressed:
+        return None
+    return IntegrityError(
+        f"{name}: {compressed} compressed bytes inflate to {size}, more than "
+        f"{MAX_INFLATE_RATIO} times: a zip bomb, refused by the memory budget (edgepack stores "
+        "such a member uncompressed)"
+    )
+
+
 def max_compressed_size(size: int) -> int:
     """The most compressed bytes a `size`-byte member can take: deflate, bzip2 and lzma never
     grow data by more than a fraction of a percent, so a member far above this has a header
@@ -71,7 +84,11 @@ class Source:
         """The size the container records (zip header, or lstat), known before any read."""
         raise NotImplementedError
 
-    def _raw_chunks(self, name: str, size: int) -> Iterator[bytes]:
+    def stored_size(self, name: str) -> int:
+        """The bytes `name` takes in the container (compressed, in a zip)."""
+        return self.size(name)
+
+    def _raw_chunks(self, name: str, size: int, chunk: int = _CHUNK) -> Iterator[bytes]:
         raise NotImplementedError
 
     def chunks(self, name: str, size: int) -> Iterator[bytes]:
@@ -94,6 +111,20 @@ class Source:
 
     def read(self, name: str, size: int) -> bytes:
         return b"".join(self.chunks(name, size))
+
+    def head(self, name: str, n: int) -> bytes:
+        """The first `n` bytes of `name` (fewer if it is shorter), inflating or reading no more
+        than that: e.g. an .npy header, checked before the array is read."""
+        out = bytearray()
+        chunks = self._raw_chunks(name, self.size(name), chunk=max(n, 1))
+        try:
+            for chunk in chunks:
+                out += chunk[: n - len(out)]
+                if len(out) >= n:
+                    break
+        finally:
+            chunks.close()
+        return bytes(out)
 
     def close(self) -> None:
         pass
@@ -154,12 +185,16 @@ class _ZipSource(Source):
     def size(self, name: str) -> int:
         return self._infos[name].file_size
 
-    def _raw_chunks(self, name: str, size: int) -> Iterator[bytes]:
+    def stored_size(self, name: str) -> int:
+        return self._infos[name].compress_size
+
+    def _raw_chunks(self, name: str, size: int, chunk: int = _CHUNK) -> Iterator[bytes]:
         try:
-            # zipfile never inflates past the header's file_size, which chunks() checked.
+            # zipfile never inflates past the header's file_size, which chunks() checked, and
+            # checks the CRC-32 at the end (a BadZipFile otherwise): the zip contract.
             with self._zip.open(self._infos[name]) as member:
-                while chunk := member.read(_CHUNK):
-                    yield chunk
+                while data := member.read(min(chunk, size + 1)):
+                    yield data
         except (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError) as exc:
             # A bad CRC, corrupt deflate data, an unknown method (NotImplementedError is a
             # RuntimeError): not the file that was packaged.
@@ -217,7 +252,7 @@ class _FolderSource(Source):
     def local_path(self, name: str) -> Path | None:
         return self._root / name if name in self._sizes else None
 
-    def _raw_chunks(self, name: str, size: int) -> Iterator[bytes]:
+    def _raw_chunks(self, name: str, size: int, chunk: int = _CHUNK) -> Iterator[bytes]:
         try:
             fd = _open_inside(self._root, name)
         except OSError as exc:
@@ -234,9 +269,9 @@ class _FolderSource(Source):
                 raise size_mismatch(name, size, st.st_size)  # changed since the listing
             left = size + 1  # one byte more than expected: enough to notice a file that grew
             try:
-                while left > 0 and (chunk := f.read(min(_CHUNK, left))):
-                    left -= len(chunk)
-                    yield chunk
+                while left > 0 and (data := f.read(min(chunk, left))):
+                    left -= len(data)
+                    yield data
             except OSError as exc:
                 raise IntegrityError(f"{name}: cannot read ({exc.strerror})") from exc
 
@@ -269,6 +304,35 @@ def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
             return os.fdopen(fd, "rb")
         os.close(fd)
     raise OSError(errno.EINVAL, f"{_file_kind(mode)}, not a regular file", str(path))
+
+
+def _too_large(path: str | os.PathLike[str], size: int, max_bytes: int) -> OSError:
+    return OSError(errno.EFBIG, f"too large ({size} bytes, over {max_bytes})", str(path))
+
+
+def check_regular(path: str | os.PathLike[str], max_bytes: int) -> int:
+    """The size of a file a user or app names that another library will read (a model, a data
+    file): checked like read_regular (regular file, within `max_bytes`) without reading it."""
+    with open_regular(path) as f:
+        size = os.fstat(f.fileno()).st_size
+    if size > max_bytes:
+        raise _too_large(path, size, max_bytes)
+    return size
+
+
+def read_regular(path: str | os.PathLike[str], max_bytes: int) -> bytes:
+    """The bytes of a file a user or app names, through open_regular (a FIFO, device or folder
+    is refused before it is opened), refused from its size when over `max_bytes`, and read no
+    further than its size (a file that changes meanwhile is refused). OSError when refused or unreadable: its
+    strerror says why ("a FIFO, not a regular file", "too large (N bytes, over M)")."""
+    with open_regular(path) as f:
+        size = os.fstat(f.fileno()).st_size
+        if size > max_bytes:
+            raise _too_large(path, size, max_bytes)
+        data = f.read(size + 1)  # one byte more: a file that grew since the fstat is noticed
+    if len(data) != size:
+        raise OSError(errno.EIO, "changed while it was read", str(path))
+    return data
 
 
 def _not_regular(name: str, mode: int) -> InvalidPackageError:

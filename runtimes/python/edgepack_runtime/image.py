@@ -22,8 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from ._source import open_regular
+from ._source import read_regular
 from .errors import InputError, InvalidPackageError, UnsupportedPackageError
+from .limits import MAX_IMAGE_FILE_BYTES, MAX_IMAGE_PIXELS
 
 PRECISION_BITS = 32 - 8 - 2  # Pillow's Resample.c: 8-bit pixels, 22-bit coefficients
 INTERPOLATIONS = ("bilinear", "bicubic")
@@ -137,9 +138,11 @@ def centre_crop(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
     return pixels[top : top + height, left : left + width]
 
 
-def decode(data: bytes, where: str = "image") -> np.ndarray:
+def decode(data: bytes, where: str = "image", max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
     """PNG/JPEG bytes -> uint8 (H, W, 3) RGB: 8-bit, gray repeated, alpha dropped, no EXIF
-    rotation, no colour management (what stb_image and the JS decoders do)."""
+    rotation, no colour management (what stb_image and the JS decoders do). The size in the
+    image's header is checked against `max_pixels` (a user's image: MAX_IMAGE_PIXELS; a
+    package's sample: MAX_SAMPLE_IMAGE_PIXELS) before anything is decoded."""
     try:
         from PIL import Image
     except ImportError as exc:
@@ -151,6 +154,12 @@ def decode(data: bytes, where: str = "image") -> np.ndarray:
         with Image.open(io.BytesIO(data)) as im:
             if im.format not in ("PNG", "JPEG"):
                 raise InputError(f"{where}: {im.format} images are not supported (PNG or JPEG)")
+            width, height = im.size  # from the header: nothing is decoded yet
+            if width * height > max_pixels:
+                raise InputError(
+                    f"{where}: {width}x{height} pixels is over the {max_pixels}-pixel limit "
+                    "(a decompression bomb?)"
+                )
             # Byte 24 is a PNG's IHDR bit depth: Pillow opens 16-bit RGB as "RGB", saying nothing.
             if im.mode in ("I;16", "I;16B", "I", "F") or (
                 im.format == "PNG" and data[24:25] == b"\x10"
@@ -179,21 +188,21 @@ class ImagePreprocessor:
         images = _as_images(raw)
         return {self.input: np.stack([self.one(im, where) for im, where in images])}
 
-    def one(self, image: Any, where: str = "image") -> np.ndarray:
+    def one(self, image: Any, where: str = "image", max_pixels: int = MAX_IMAGE_PIXELS):
         """One image (path, bytes or pixels) -> its (C, H, W) or (H, W, C) tensor."""
-        return apply(pixels_of(image, where), self.spec)
+        return apply(pixels_of(image, where, max_pixels), self.spec)
 
 
-def pixels_of(image: Any, where: str = "image") -> np.ndarray:
+def pixels_of(image: Any, where: str = "image", max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
     if isinstance(image, (str, os.PathLike)):
         try:
-            with open_regular(image) as f:  # a FIFO or device: refused, not waited on
-                data = f.read()
+            # a FIFO or device: refused, not waited on; a file over the cap: refused unread
+            data = read_regular(image, MAX_IMAGE_FILE_BYTES)
         except OSError as exc:
             raise InputError(f"{image}: cannot read the image ({exc.strerror})") from exc
-        return decode(data, str(image))
+        return decode(data, str(image), max_pixels)
     if isinstance(image, (bytes, bytearray, memoryview)):
-        return decode(bytes(image), where)
+        return decode(bytes(image), where, max_pixels)
     pixels = np.asarray(image)
     if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] != 3:
         raise InputError(

@@ -9,6 +9,7 @@ from typing import Any
 
 from .errors import InvalidPackageError, SampleMismatchError, UnsupportedPackageError
 from .generation import Decoder, generate_ids, greedy
+from .limits import MAX_NEW_TOKENS
 from .manifest import parse_json
 from .text import ChatTemplate, check_text, load_tokenizer, special_tokens
 
@@ -67,6 +68,8 @@ class LanguageModel:
         """The ids generation starts from: a plain prompt encoded, or chat messages (a string
         with chat=True is one user message) rendered by the chat template with the assistant's
         turn opened, then encoded as it is (the template writes any special tokens itself)."""
+        if isinstance(prompt, (str, bytes, bytearray)):  # a chat's one message too; bytes decoded
+            prompt = check_text(prompt, "prompt")
         if isinstance(prompt, str) and not chat:
             return self.encode(prompt)
         messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
@@ -79,6 +82,7 @@ class LanguageModel:
         }
         settings.update({k: v for k, v in options.items() if v is not None})
         n = settings.pop("max_new_tokens", self.defaults.get("max_new_tokens", 64))
+        _check_options(n, settings)
         return generate_ids(
             self.decoder,
             prompt_ids,
@@ -145,6 +149,24 @@ class LanguageModel:
                 )
             tokens += len(got)
         return {"prompts": len(sample["prompt_ids"]), "tokens": tokens}
+
+
+def _check_options(max_new_tokens: Any, settings: Mapping[str, Any]) -> None:
+    """Bad option values are ValueErrors, as a bad thread count is (docs/guarantees.md)."""
+    if not _whole(max_new_tokens) or not 0 <= max_new_tokens <= MAX_NEW_TOKENS:
+        raise ValueError(f"max_new_tokens must be 0 to {MAX_NEW_TOKENS}, got {max_new_tokens!r}")
+    t = settings.get("temperature", 0.0)
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t < float("inf"):
+        raise ValueError(f"temperature must be a finite number >= 0, got {t!r}")
+    if not _whole(settings.get("top_k", 0)) or settings.get("top_k", 0) < 0:
+        raise ValueError(f"top_k must be a whole number >= 0, got {settings.get('top_k')!r}")
+    p = settings.get("top_p", 1.0)
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 < p <= 1:
+        raise ValueError(f"top_p must be in (0, 1], got {p!r}")
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _stop_at(text: str, stop: Sequence[str]) -> int | None:

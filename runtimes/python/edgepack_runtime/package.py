@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +18,9 @@ from .errors import (
     SampleMismatchError,
     UnsupportedPackageError,
 )
+from .limits import MAX_SAMPLE_IMAGE_PIXELS, MAX_THREADS_PER_CORE, max_threads
 from .manifest import parse_json, referenced_files
+from .npy import load_npy
 from .postprocessing import Postprocessor, Prediction, make_postprocessor, package_labels
 from .preprocessing import Feeds, Preprocessor, check_finite, finite_number, make_preprocessor
 from .reader import open_package
@@ -271,7 +272,7 @@ class Package:
             )
         rows = []
         for i, path in enumerate(paths):
-            x = pre.one(self._files[path], path)
+            x = pre.one(self._files[path], path, MAX_SAMPLE_IMAGE_PIXELS)
             jpeg = path.lower().endswith((".jpg", ".jpeg"))
             tol = finite_number(samples, "jpeg_atol" if jpeg else "atol", 0.0, "samples")
             diff = float(np.max(np.abs(x.astype(np.float64) - expected[i]), initial=0.0))
@@ -289,10 +290,7 @@ class Package:
         return parse_json(self._files[path], path)
 
     def _load_npy(self, path: str) -> np.ndarray:
-        try:
-            return np.load(io.BytesIO(self._files[path]), allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            raise InvalidPackageError(f"{path}: not a readable .npy array ({exc})") from exc
+        return load_npy(self._files[path], path, InvalidPackageError)
 
 
 def _check_options(threads: int | None, providers: Sequence[str] | None) -> list[str]:
@@ -300,6 +298,11 @@ def _check_options(threads: int | None, providers: Sequence[str] | None) -> list
     valid = isinstance(threads, int) and not isinstance(threads, bool) and threads >= 1
     if threads is not None and not valid:
         raise ValueError(f"threads must be a positive integer, got {threads!r}")
+    if threads is not None and threads > max_threads():
+        raise ValueError(
+            f"threads must be at most {max_threads()} ({MAX_THREADS_PER_CORE} per core here), "
+            f"got {threads}"
+        )
     # CPU unless asked: the same numbers on every device, and no surprise GPU/cloud provider.
     providers = list(providers) if providers is not None else ["CPUExecutionProvider"]
     available = ort.get_available_providers()

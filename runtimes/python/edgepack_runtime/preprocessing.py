@@ -13,6 +13,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .errors import InputError, InvalidPackageError, UnsupportedPackageError
+from .npy import dtype_refusal
+from .text import check_text
 
 Feeds = dict[str, np.ndarray]
 
@@ -45,6 +47,24 @@ def check_real(name: str, value: Any) -> None:
             f"input {name!r}: complex numbers ({np.asarray(value).dtype}) would lose their "
             "imaginary part: pass real numbers"
         )
+
+
+def as_numbers(name: str, value: Any) -> np.ndarray:
+    """The input policy (docs/guarantees.md): arrays of numbers only. bool, int and float arrays
+    (and nested lists of them) pass as they are, to be cast by the caller; complex numbers,
+    datetimes, strings (a JSON list of "1.5" included), bytes, objects and void are refused with
+    one InputError naming the input, never cast to numbers that mean something else."""
+    if isinstance(value, (str, bytes)):
+        raise InputError(f"input {name!r}: text is not numbers: pass an array of numbers")
+    try:
+        check_real(name, value)
+        array = np.asarray(value)
+    except (TypeError, ValueError) as exc:  # a ragged list
+        raise InputError(f"input {name!r}: not an array of numbers ({exc})") from exc
+    refusal = dtype_refusal(array.dtype)
+    if refusal is not None:
+        raise InputError(f"input {name!r}: {refusal}")
+    return array
 
 
 def finite_number(block: Mapping[str, Any], key: str, default: float, where: str) -> float:
@@ -96,11 +116,7 @@ class TensorPreprocessor:
             raise InvalidPackageError("manifest.json: preprocessing.std must not be 0")
 
     def __call__(self, raw: Any) -> Feeds:
-        try:
-            check_real(self.input, raw)
-            x = np.asarray(raw, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise InputError(f"input must be numeric, shaped {self._expected()}: {exc}") from exc
+        x = as_numbers(self.input, raw).astype(np.float64)  # bool: 0/1; ints exact below 2^53
         check_finite(self.input, x)
         per_sample = math.prod(self.sample_shape)
         if x.size == 0 or x.size % per_sample:
@@ -137,7 +153,7 @@ class NonePreprocessor:
             dtype = self.dtypes.get(name)
             try:
                 if dtype is None or dtype.kind != "c":  # a complex64 model input takes them
-                    check_real(name, value)
+                    value = as_numbers(name, value)
                 feeds[name] = check_finite(name, np.asarray(value, dtype=dtype))
             except (TypeError, ValueError) as exc:
                 raise InputError(f"input {name!r}: cannot convert to {dtype}: {exc}") from exc
@@ -186,13 +202,19 @@ class TextPreprocessor:
         )
 
     def __call__(self, raw: Any) -> Feeds:
-        from .text import check_text
-
-        texts = [raw] if isinstance(raw, str) else list(np.asarray(raw, dtype=object).ravel())
-        if not texts:
+        if isinstance(raw, (str, bytes, bytearray)):
+            items = [raw]
+        elif isinstance(raw, np.ndarray):
+            items = raw.ravel().tolist()
+        elif isinstance(raw, (list, tuple)):
+            items = list(raw)
+        else:
+            items = []
+        if not items:
             raise InputError("input must be a string or a non-empty list of strings")
-        where = "text" if isinstance(raw, str) else "text {}"
-        texts = [check_text(t, where.format(i)) for i, t in enumerate(texts)]
+        # Texts only (never a number made a string), non-empty, valid UTF-8.
+        where = "text" if isinstance(raw, (str, bytes, bytearray)) else "text {}"
+        texts = [check_text(t, where.format(i)) for i, t in enumerate(items)]
         encodings = self.tokenizer.encode_batch(texts)
         return {
             name: np.array([getattr(e, self._FIELDS[name]) for e in encodings], dtype=dtype)

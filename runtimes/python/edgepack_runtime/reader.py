@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ._source import MANIFEST, Source, open_source
+from .budget import check_budget
 from .errors import IntegrityError, InvalidPackageError
 from .limits import MAX_SIGNATURE_BYTES
 from .manifest import check_listing, parse_manifest, read_manifest_bytes
@@ -182,7 +183,9 @@ def open_package(
     signature of manifest.json's bytes (SignatureError otherwise) before they are parsed; the
     container holds only regular files with safe, unique names (no symlink, FIFO, `..` or
     duplicate member); manifest.json is within the caps (limits.py) and matches the schema; the
-    package holds exactly the listed files, each of its manifest size. The sha256 of each file
+    package holds exactly the listed files, each of its manifest size; the files a reader keeps
+    fit the memory budget (budget.py: their total, each sample's .npy header against the
+    model's tensors), all before any other file is read. The sha256 of each file
     is checked when it is read (`read`, `verify_files`, `extract_to`). Raises
     EdgepackRuntimeError subclasses; a bad key file is a ValueError.
     """
@@ -199,6 +202,7 @@ def open_package(
             signature = "not checked" if SIGNATURE in source.names() else "unsigned"
         manifest = parse_manifest(manifest_bytes)
         check_listing(source, manifest)
+        check_budget(source, manifest)
     except BaseException:
         source.close()
         raise

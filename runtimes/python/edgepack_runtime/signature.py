@@ -11,8 +11,9 @@ import hashlib
 import os
 from typing import TYPE_CHECKING
 
-from ._source import MANIFEST, Source, open_regular
+from ._source import MANIFEST, Source, read_regular
 from .errors import SignatureError, UnsupportedPackageError
+from .limits import MAX_PUBLIC_KEY_BYTES
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -34,9 +35,6 @@ def _serialization():
     return serialization
 
 
-MAX_PUBLIC_KEY_BYTES = 1 << 16  # as the C++ and JavaScript runtimes
-
-
 def load_public_key(pubkey: PublicKeyLike) -> Ed25519PublicKey:
     """An ed25519 public key from a PEM (SubjectPublicKeyInfo) file path or PEM bytes.
 
@@ -50,16 +48,11 @@ def load_public_key(pubkey: PublicKeyLike) -> Ed25519PublicKey:
         pem = pubkey
     else:
         try:
-            with open_regular(pubkey) as f:  # a FIFO or device: refused, not waited on
-                # A PEM public key is a few hundred bytes: a larger file is refused unread, and
-                # one that grew since the fstat is read no further than the cap.
-                size = os.fstat(f.fileno()).st_size
-                pem = f.read(MAX_PUBLIC_KEY_BYTES + 1) if size <= MAX_PUBLIC_KEY_BYTES else b""
+            # A FIFO or device: refused, not waited on. A PEM public key is a few hundred bytes:
+            # a larger file is refused unread.
+            pem = read_regular(pubkey, MAX_PUBLIC_KEY_BYTES)
         except OSError as exc:
             raise ValueError(f"{label}: cannot read ({exc.strerror})") from exc
-        size = max(size, len(pem))
-        if size > MAX_PUBLIC_KEY_BYTES:
-            raise ValueError(f"{label}: too large ({size} bytes, over {MAX_PUBLIC_KEY_BYTES})")
     try:
         key = serialization.load_pem_public_key(pem)
     except ValueError as exc:

@@ -1,28 +1,60 @@
-"""Text in, for every text package: the checks each runtime makes on a string, the package's
-tokenizer (`tokenizer.json` through the `tokenizers` library, the `text` extra) and chat
-templates (Jinja through `jinja2`, rendered as transformers renders them).
+"""Text in and out, for every runtime's text: the input policy for texts and prompts (the same
+refusal lines as the Node and C++ runtimes), the package's tokenizer (`tokenizer.json` through
+the `tokenizers` library, the `text` extra), chat templates (Jinja through `jinja2`, rendered as
+transformers renders them), and what is shown on a terminal.
 
-The rule every runtime applies (docs/runtimes.md, "Text and chat"): a text is Unicode (UTF-8
-bytes in C++) without NUL; it is encoded with the tokenizer's special tokens; truncation to
-`max_length` drops the text's last tokens and keeps the special tokens; a batch pads to its
-longest text (or to the model's fixed sequence length) with `pad_id`.
+The policy (docs/guarantees.md, "One input policy"; docs/runtimes.md, "Text and chat"): a text
+or prompt is a string (UTF-8 bytes are decoded strictly), valid UTF-8 (a str holding a lone
+surrogate, which is what Python makes of invalid UTF-8 on a command line, is refused), without
+NUL, and not empty (nothing but white space is empty). It is encoded with the tokenizer's
+special tokens; truncation to `max_length` drops the text's last tokens and keeps the special
+tokens; a batch pads to its longest text (or to the model's fixed sequence length) with `pad_id`.
+
+`printable`: control characters (C0, DEL, C1), bidi overrides and lone surrogates shown escaped
+(`\\x1b`, `\\u202e`), so nothing a package or a file names can move the cursor, recolour the
+terminal, forge an output line or reorder what is shown. The JS and C++ runtimes escape the same
+characters.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .errors import InputError, InvalidPackageError, UnsupportedPackageError
 
+_UNPRINTABLE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+# Unicode's White_Space property: a text of nothing else is empty (the same set in every runtime;
+# str.isspace would add U+001C-U+001F).
+_WHITE_SPACE = frozenset(
+    "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
+    "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: object) -> str:
+    """`text` as a string that is safe to print on a terminal, escapes shown."""
+    return _UNPRINTABLE.sub(_escape, str(text))
+
 
 def check_text(text: Any, where: str = "text") -> str:
-    """`text` if it is a string every runtime can take, else InputError: not a string, not
-    valid Unicode (a lone surrogate: no UTF-8 encodes it), or holding NUL (a C string ends
-    there). Positions are UTF-8 byte offsets, as the C++ and Node runtimes report them."""
+    """`text` as a str if every runtime takes it, else InputError naming `where`: not a string
+    (bytes are decoded as UTF-8: decode_utf8), not valid Unicode (a lone surrogate: no UTF-8
+    encodes it), holding NUL (a C string ends there), or empty. Positions are UTF-8 byte
+    offsets, as the C++ and Node runtimes report them."""
+    if isinstance(text, (bytes, bytearray, memoryview)):
+        return decode_utf8(bytes(text), where)
     if not isinstance(text, str):
-        raise InputError(f"{where}: expected a string, got {type(text).__name__}")
+        raise InputError(f"{where}: expected text, got {type(text).__name__}: pass strings")
     try:
         data = text.encode("utf-8")
     except UnicodeEncodeError as exc:
@@ -31,6 +63,8 @@ def check_text(text: Any, where: str = "text") -> str:
     nul = data.find(b"\0")
     if nul >= 0:
         raise InputError(f"{where}: contains NUL (U+0000) at byte {nul}: remove it")
+    if all(c in _WHITE_SPACE for c in text):
+        raise InputError(f"{where}: empty text: give some words")
     return text
 
 
