@@ -185,7 +185,7 @@ def source_files(name: str, src: Source, root: Path) -> tuple[list[Path], list[s
     return sorted(set(files)), packages
 
 
-def _packages_lists(root: Path) -> list[Path]:
+def packages_lists(root: Path) -> list[Path]:
     """The release's own main Packages lists (not -updates, -security or -backports)."""
     found = []
     for path in sorted((root / "var/lib/apt/lists").glob("*_Packages*")):
@@ -210,7 +210,7 @@ def read_list(path: Path) -> str:
 
 
 def debian_texts(root: Path) -> tuple[Iterator[str], list[Path]]:
-    lists = _packages_lists(root)
+    lists = packages_lists(root)
     if not lists:
         raise Refused(
             f"source debian: no release Packages list in {root}/var/lib/apt/lists: run "

@@ -24,7 +24,17 @@ class TeacherTrainConfig(Config):
         None, ge=1, description="builtin language models: cap on optimizer steps (over all epochs)"
     )
     threads: int | None = Field(
-        None, ge=1, description="builtin language models: torch threads (none: torch's default)"
+        None,
+        ge=1,
+        description="builtin language models and fine-tuned hf: teachers: torch threads (none: "
+        "torch's default)",
+    )
+    fine_tune: bool = Field(
+        False,
+        description="hf: teachers of task text-classification: fine-tune the folder (an encoder "
+        "such as all-MiniLM-L6-v2, given a fresh head on the data's classes) on the training "
+        "split first, with epochs, batch_size, lr, seed and threads; the best epoch on the "
+        "validation split is the teacher",
     )
 
 
