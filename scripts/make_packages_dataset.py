@@ -27,7 +27,7 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from make_corpus import Refused, packages_lists, read_list, sha256_file  # noqa: E402
+from make_corpus import Refused, packages_lists, read_list, sha256_file
 
 DEFAULT_OUT = Path(".edgepack/data/debian-sections.jsonl")
 
