@@ -47,7 +47,8 @@ def fine_tune_classifier(
         opt, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(1, steps - warm)))
     )
     best, best_acc = copy.deepcopy(model.state_dict()), -1.0
-    with torch_threads(settings.get("threads")), reporter.track("fine-tune teacher", steps) as adv:
+    threads = settings.get("threads") or torch.get_num_threads()
+    with torch_threads(threads), reporter.track("fine-tune teacher", steps) as adv:
         for epoch in range(settings["epochs"]):
             model.train()
             for idx in _batches(texts, settings["batch_size"], settings["seed"], epoch):

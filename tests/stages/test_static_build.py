@@ -85,3 +85,70 @@ def test_static_classifier_student_has_a_head(text_root, tiny_classifier, tiny_t
     assert "Gemm" in {n.op_type for n in graph.node}
     assert 0.0 <= res.artifact("distill").meta["val_accuracy"] <= 1.0
     assert edgepack_runtime.load(res.package_path).verify().ok
+
+
+def _recipe_build(recipe: str, text_root, teacher, data, *sets: str):
+    """`edgepack build models/RECIPE` as a user types it, with a tiny teacher and data --set."""
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from packager.cli import cli
+
+    models = Path(__file__).resolve().parents[2] / "models"
+    name = recipe.removesuffix(".yaml")
+    args = ["build", str(models / recipe), "--cache-dir", str(text_root / "cache")]
+    for s in (
+        f"teacher.source=hf:{teacher}",
+        f"data.source={data}",
+        f"package.out_dir={text_root / ('recipe-' + name)}",
+        "data.max_length=32",
+        "data.eval_limit=40",
+        "distill.epochs=2",
+        "bench.runs=3",
+        "bench.warmup=1",
+        "bench.dims.sequence=16",  # the tiny teacher has 64 positions
+        "evaluate.probe=" + str(Path(data).with_name("tiny-probe.jsonl")),
+        *sets,
+    ):
+        args += ["--set", s]
+    return CliRunner().invoke(cli, args)
+
+
+@pytest.mark.slow
+def test_minilm_static_recipe_builds_as_a_user_types_it(text_root, tiny_texts_file):
+    from tiny_models import tiny_bert_folder, write_tiny_texts
+
+    teacher = tiny_bert_folder(
+        text_root / "recipe-encoder", task="feature-extraction", seed=2, vocab_size=1100
+    )
+    write_tiny_texts(tiny_texts_file.with_name("tiny-probe.jsonl"), n=60, seed=7)
+    res = _recipe_build(
+        "minilm-l6-static.yaml", text_root, teacher, tiny_texts_file, "evaluate.min_cosine=0"
+    )
+    assert res.exit_code == 0, res.output
+    assert (text_root / "recipe-minilm-l6-static" / "minilm-l6-static.edgepack").is_file()
+    assert "static student" in res.output, res.output
+
+
+@pytest.mark.slow
+def test_debian_sections_recipe_fine_tunes_its_teacher(text_root, tiny_texts_file):
+    """The classification recipe: its teacher (an encoder with no head) is fine-tuned on the
+    data's labels first, then distilled into a static student with a head."""
+    from tiny_models import tiny_bert_folder, write_tiny_texts
+
+    encoder = tiny_bert_folder(text_root / "recipe-plain", task="feature-extraction", seed=3)
+    write_tiny_texts(tiny_texts_file.with_name("tiny-probe.jsonl"), n=60, seed=7)
+    res = _recipe_build(
+        "debian-sections.yaml",
+        text_root,
+        encoder,
+        tiny_texts_file,
+        "teacher.train.epochs=2",
+        "teacher.train.lr=0.003",
+        "evaluate.min_accuracy=0",
+        "evaluate.max_drop=1",
+    )
+    assert res.exit_code == 0, res.output
+    assert "fine-tuned 2 epochs on the training split: val accuracy" in res.output
+    assert (text_root / "recipe-debian-sections" / "debian-sections.edgepack").is_file()
