@@ -14,6 +14,7 @@ section plus the recipe-level fields it depends on (the task, the package's name
 in the stage's key too. Plans build them (packager.plans); a recipe never names them.
 """
 
+from packager.config.augment_text import TextAugmentConfig
 from packager.config.auto import AutoConfig, CalibrateConfig, SketchConfig
 from packager.config.base import LM_TASK, TEXT_TASKS, Config, Task
 from packager.config.distill import (
@@ -96,6 +97,7 @@ __all__ = [
     "TeacherOutputsConfig",
     "TeacherStepConfig",
     "TeacherTrainConfig",
+    "TextAugmentConfig",
     "TransformerStudentConfig",
     "TrimVocabConfig",
 ]

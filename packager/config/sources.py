@@ -10,6 +10,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from packager.config.augment_text import TextAugmentConfig
 from packager.config.base import Config, Task, join_relative
 
 
@@ -229,6 +230,17 @@ class DataConfig(Config):
         description="text-generation: the model (or people) that wrote completion_column, "
         "recorded as the data's generated_by",
     )
+    augment: TextAugmentConfig | None = Field(
+        None,
+        description="text: variants of the training texts (WordNet synonyms, a deleted span) "
+        "added to the training split; none: off",
+    )
+
+    @model_validator(mode="after")
+    def _augment_text_only(self) -> DataConfig:
+        if self.augment is not None and self.modality != "text":
+            raise ValueError("data.augment applies to text data (a .txt/.jsonl/.csv/... source)")
+        return self
 
     @model_validator(mode="after")
     def _completions_named(self) -> DataConfig:
@@ -275,6 +287,8 @@ class DataConfig(Config):
         paths = {"labels_file": self.labels_file}
         if not self.source.startswith("builtin:"):
             paths["source"] = self.source
+        if self.augment is not None and self.augment.synonyms > 0:
+            paths["wordnet"] = self.augment.wordnet
         return {k: v for k, v in paths.items() if v}
 
 

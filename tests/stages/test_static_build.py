@@ -152,3 +152,28 @@ def test_debian_sections_recipe_fine_tunes_its_teacher(text_root, tiny_texts_fil
     assert res.exit_code == 0, res.output
     assert "fine-tuned 2 epochs on the training split: val accuracy" in res.output
     assert (text_root / "recipe-debian-sections" / "debian-sections.edgepack").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("runtime", ["js", "cpp"])
+def test_static_package_reproduces_on_the_js_and_cpp_runtimes(
+    static_encoder, runtime, request, tmp_path
+):
+    """The static graph takes the token ids every runtime already feeds a text package: the
+    recorded samples (ids in, int4-table embeddings out) reproduce on onnxruntime-node and on
+    the C++ runtime."""
+    import subprocess
+    import zipfile
+
+    from runtime_drivers import CHECK_JS, need_js
+
+    if runtime == "js":
+        node = need_js()
+        cmd = [node, str(CHECK_JS), str(static_encoder.package_path), "--backend", "node"]
+    else:
+        folder = tmp_path / "pkg"
+        zipfile.ZipFile(static_encoder.package_path).extractall(folder)
+        cmd = [str(request.getfixturevalue("cpp_bin") / "edgepack_check"), str(folder)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.startswith("ok"), proc.stdout
