@@ -72,9 +72,11 @@ def export_static(student: StaticStudent, out: Path, opset: int) -> str:
         for name in ("input_ids", "attention_mask")
     ]
     graph = helper.make_graph(nodes, "static_student", inputs, [output], inits)
-    model = helper.make_model(
-        graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="edgepack"
-    )
+    opsets = [helper.make_opsetid("", opset)]
+    # The lowest IR version the opset allows, not onnx's newest: older onnxruntimes (Node's,
+    # the C++ runtime's) refuse an IR version they do not know.
+    ir = helper.find_min_ir_version_for(opsets)
+    model = helper.make_model(graph, opset_imports=opsets, producer_name="edgepack", ir_version=ir)
     onnx.checker.check_model(model)
     onnx.save(model, str(out))
     return output.name
