@@ -244,7 +244,7 @@ def _static(model_art: Artifact, cfg: ExportConfig, ctx: StageContext) -> Output
 _HANDLERS = {"array": _array, "text": _text, "image": _image, "lm": _lm}
 
 
-@register_stage(ExportConfig, version=3)
+@register_stage(ExportConfig, version=4)
 def export(model_art: Artifact, cfg: ExportConfig, ctx: StageContext) -> Output:
     if model_art.meta.get("arch") == "static":  # a table, not a transformers folder
         return _static(model_art, cfg, ctx)
