@@ -179,7 +179,6 @@ def test_static_graph_runs_on_onnxruntime_node_from_token_ids(static_encoder, tm
     import zipfile
 
     import numpy as np
-
     from runtime_drivers import REPO, need_js
 
     node = need_js()
