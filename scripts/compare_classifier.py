@@ -27,26 +27,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-
-
-def optimum_int8(folder: Path, work: Path) -> tuple[Path, Path, float]:
-    """(teacher fp32 ONNX, Optimum dynamic INT8 ONNX, seconds both took)."""
-    from optimum.exporters.onnx import main_export
-    from optimum.onnxruntime import ORTQuantizer
-    from optimum.onnxruntime.configuration import AutoQuantizationConfig
-
-    from packager.quantize.speed import cpu_features
-
-    t0 = time.perf_counter()
-    out = work / "optimum"
-    main_export(str(folder), output=out, task="text-classification", local_files_only=True)
-    cpu = cpu_features()
-    make = AutoQuantizationConfig.avx512_vnni if cpu["vnni"] else AutoQuantizationConfig.avx2
-    if cpu["arch"] in ("aarch64", "arm64"):
-        make = AutoQuantizationConfig.arm64
-    qconfig = make(is_static=False, per_channel=True)
-    ORTQuantizer.from_pretrained(out).quantize(save_dir=out / "q", quantization_config=qconfig)
-    return out / "model.onnx", out / "q" / "model_quantized.onnx", time.perf_counter() - t0
+sys.path.insert(0, str(ROOT / "scripts"))
+from compare_optimum import optimum_int8  # noqa: E402  (one Optimum pipeline for both tables)
 
 
 class Model:
@@ -120,7 +102,9 @@ def main() -> None:
         work = Path(tmp)
         res, seconds = build(args.recipe, args.cache_dir or work / "cache", work / "dist")
         teacher, data = res.artifact("teacher"), res.artifact("data")
-        fp32, int8, optimum_seconds = optimum_int8(teacher.file(), work)
+        t0 = time.perf_counter()
+        fp32, int8 = optimum_int8(teacher.file(), work, "text-classification")
+        optimum_seconds = time.perf_counter() - t0
         length = data.meta["max_length"]
         student_fp32, int8_student = res.artifact("export"), res.artifact("quantize")
         models = [

