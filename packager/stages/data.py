@@ -18,6 +18,12 @@ def _text(cfg: DataConfig, ctx: StageContext) -> Output:
     from packager.data.text import build_splits
 
     meta = build_splits(cfg, ctx.workdir)
+    if cfg.augment is not None:  # variants of the training texts, after the split
+        from packager.data.text_augment import augment_train
+
+        original = meta["sizes"]["train"]
+        meta["sizes"]["train"] = augment_train(ctx.workdir, cfg.augment)
+        meta["augmented"] = meta["sizes"]["train"] - original
     ctx.log(f"{cfg.source}: " + ", ".join(f"{s} {n}" for s, n in meta["sizes"].items()))
     return Output("data", meta)
 

@@ -326,6 +326,59 @@ def _lm_output(teacher_art: Artifact, cfg: DistillStepConfig, ctx: StageContext,
     return Output("hf", meta)
 
 
+def _static(teacher_art: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> Output:
+    """A static-embedding student (packager.distill.static): model2vec's table of the teacher,
+    then, with student.tune, trained on the teacher's cached outputs."""
+    from packager.distill import static as S
+    from packager.sources.hf import MODEL_DIR, save_tokenizer
+
+    if ctx.inputs["data"].modality != "text":
+        raise RecipeError("distill.student.arch static needs a text teacher (hf:) and text data")
+    data, folder = ctx.inputs["data"], teacher_art.file()
+    student = S.distill_table(folder, cfg.student.sif_coefficient)
+    curve = {"best_epoch": 0, "epochs_run": 0, "curve": []}
+    classes = len(data.meta["labels"]) if cfg.task == "text-classification" else None
+    if cfg.student.tune:
+        s = {k: getattr(cfg, k) for k in ("epochs", "batch_size", "lr", "seed", "patience")}
+        s |= {"weights": cfg.weights, "temperature": cfg.temperature}
+        info = {k: teacher_art.meta.get(k) for k in ("pooling", "normalize")}
+        tune_data = S.tune_data(
+            folder,
+            cfg.task,
+            info,
+            data.path,
+            data.meta["max_length"],
+            ctx.inputs["teacher_outputs"].file(),
+        )
+        student, res = S.tune(student, tune_data, s, classes)
+        curve = {"best_epoch": res.best_epoch, "epochs_run": res.epochs_run, "curve": res.curve}
+    dest = ctx.workdir / MODEL_DIR
+    dest.mkdir()
+    student.save(dest)
+    save_tokenizer(folder, dest)
+    n, tn = (
+        student.table.size + (0 if student.head is None else student.head.size),
+        teacher_art.meta["params"],
+    )
+    metric = "val_accuracy" if classes else "val_cosine"
+    best = (
+        curve["curve"][-1]["val"] if not curve["curve"] else max(c["val"] for c in curve["curve"])
+    )
+    ctx.log(
+        f"static student: {student.table.shape[0]:,} x {student.table.shape[1]} table, {n:,} params "
+        f"({tn / n:.1f}x fewer); {metric.replace('_', ' ')} "
+        + (
+            f"{curve['curve'][0]['val']:.4f} untuned, {best:.4f} at epoch {curve['best_epoch']}"
+            if curve["curve"]
+            else "untuned"
+        )
+    )
+    meta = {k: teacher_art.meta.get(k) for k in ("pooling", "normalize")} | {"pooling": "mean"}
+    meta |= {"file": MODEL_DIR, "task": cfg.task, "arch": "static", "modality": "text"}
+    meta |= {"params": n, "teacher_params": tn, "compression": tn / n, "losses": cfg.weights}
+    return Output("static", {**meta, **curve, **({metric: best} if curve["curve"] else {})})
+
+
 _HANDLERS = Handlers("distill", array=_array, text=_text, image=_image, lm=_lm)
 
 
@@ -333,4 +386,6 @@ _HANDLERS = Handlers("distill", array=_array, text=_text, image=_image, lm=_lm)
 def distill(teacher: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> Output:
     if teacher.kind == "api":  # a teacher only called: its answers are what the student learns
         return API_HANDLERS(ctx.inputs["data"].modality)(teacher, cfg, ctx)
+    if cfg.student.arch == "static":  # a table, not layers: its own handler for text
+        return _static(teacher, cfg, ctx)
     return _HANDLERS(ctx.inputs["data"].modality)(teacher, cfg, ctx)
