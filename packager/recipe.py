@@ -12,14 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from packager.config import (
     LM_TASK,
     TEXT_TASKS,
     AutoConfig,
     BenchConfig,
-    CausalStudentConfig,
     Config,
     DataConfig,
     DistillConfig,
@@ -30,18 +29,16 @@ from packager.config import (
     PackageConfig,
     ProvenanceConfig,
     QuantizeConfig,
-    StudentConfig,
     Task,
     TeacherConfig,
-    TransformerStudentConfig,
 )
 from packager.config.api import api_rules
-from packager.config.base import section_class
 from packager.config.distill import POOLED_LOSSES
 from packager.config.lm import BUILTIN_LMS
 from packager.config.modalities import MODALITIES, modality_of, stray_data_fields
 from packager.errors import RecipeError
 from packager.quantize.schemes import SCHEMES, QuantizeSection, quantize_config, tracks
+from packager.recipe_errors import format_error
 
 # The recipes in the repo's models/; an installed edgepack carries them as packager/recipes.
 REPO_MODELS = Path(__file__).resolve().parent.parent / "models"
@@ -298,49 +295,6 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]
     return out
 
 
-_STUDENT_TAGS: dict[str, type[Config]] = {
-    "cnn": StudentConfig,
-    "transformer": TransformerStudentConfig,
-    "causal-lm": CausalStudentConfig,
-}
-
-
-def _format_error(source: str, err: ValidationError) -> str:
-    e = err.errors()[0]
-    # A tagged union (distill.student, quantize) adds its tag to the location: resolve it, do
-    # not show it; inside the quantize section the message names the mode.
-    parts, model, mode = [], Recipe, None
-    for i, part in enumerate(e["loc"]):
-        if isinstance(part, str) and parts[-1:] == ["student"] and part in _STUDENT_TAGS:
-            model = _STUDENT_TAGS[part]
-            continue
-        if isinstance(part, str) and parts[-1:] == ["quantize"] and part in SCHEMES:
-            model, mode = SCHEMES[part].config, part
-            continue
-        parts.append(str(part))
-        ann = model.model_fields.get(str(part)) if i < len(e["loc"]) - 1 else None
-        model = section_class(ann.annotation, Recipe) if ann else model
-    loc, msg = ".".join(parts), e["msg"].removeprefix("Value error, ")
-    where = f" (mode {mode})" if mode else ""
-    if not loc or (loc == "quantize" and mode):  # a check across fields: its message names them
-        return f"recipe {source}: {msg}"
-    if e["type"] == "union_tag_invalid" and loc == "quantize":
-        got, modes = json.dumps(e["ctx"]["tag"]), [f"'{m}'" for m in SCHEMES]
-        allowed = f"{', '.join(modes[:-1])} or {modes[-1]}" if len(modes) > 1 else modes[0]
-        return f"recipe {source}: quantize.mode = {got} is not allowed: Input should be {allowed}"
-    if e["type"] == "extra_forbidden":
-        field = parts[-1]
-        takes = [m for m, s in SCHEMES.items() if field in s.config.model_fields] if mode else []
-        if takes:
-            return f"recipe {source}: {loc} applies to mode {' or '.join(takes)}, not {mode}"
-        allowed = ", ".join(model.model_fields) if issubclass(model, BaseModel) else "?"
-        return f"recipe {source}: {loc}: unknown field{where} (allowed: {allowed})"
-    if parts[-1] in getattr(model, "unechoed", ()):  # may hold a key pasted in the wrong place
-        return f"recipe {source}: {loc} is not allowed{where}: {msg}"
-    got = json.dumps(e.get("input"), default=str)
-    return f"recipe {source}: {loc} = {got} is not allowed{where}: {msg}"
-
-
 def relative_to_recipe(data: dict[str, Any], base: Path) -> dict[str, Any]:
     """The recipe's sections with every relative path they name (Config.path_fields, data and
     teacher sources, a python: teacher's import folder) joined to the recipe's folder `base`.
@@ -362,7 +316,7 @@ def build_recipe(data: dict[str, Any], source: str = "<recipe>") -> Recipe:
     try:
         return Recipe.model_validate(data)
     except ValidationError as err:
-        raise RecipeError(_format_error(source, err)) from None
+        raise RecipeError(format_error(source, err, Recipe)) from None
 
 
 def load_recipe(path: str | Path | None = None, overrides: tuple[str, ...] = ()) -> Recipe:
