@@ -4,7 +4,7 @@ Array data: a cnn/mlp student on the teacher's soft targets, Hinton's KD + CE by
 (packager.nets.train). Text data: a transformer student derived from the teacher (k of its n
 layers, optionally narrower feed-forwards), trained on the recipe's weighted losses
 (packager.distill.text_trainer). Image data: a cnn with global pooling or the teacher pruned
-to a width (packager.distill.images), refused unless smaller than the teacher, trained on the
+to a width (packager.distill.image), refused unless smaller than the teacher, trained on the
 teacher's logits over augmented training images. The handler is chosen by the teacher
 artifact's modality.
 """
@@ -18,14 +18,14 @@ from packager.stage import Handlers, StageContext, register_stage
 from packager.stages.data import images_of, splits_of
 from packager.stages.distill_api import HANDLERS as API_HANDLERS
 
-STUDENT_FACTORIES = {"cnn": "packager.nets.arch:cnn", "mlp": "packager.nets.arch:mlp"}
+STUDENT_FACTORIES = {"cnn": "packager.nets.array:cnn", "mlp": "packager.nets.array:mlp"}
 
 
 def _array(teacher: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> Output:
     import torch
 
     from packager.distill.losses import kd_loss
-    from packager.nets.arch import build, load_torch, save_torch
+    from packager.nets.array import build, load_torch, save_torch
     from packager.nets.train import fit, predict_logits
 
     splits = splits_of(ctx.inputs["data"])
@@ -84,8 +84,8 @@ def array_student_kwargs(splits, student, num_classes: int) -> dict:
 
 
 def _smaller(student, teacher, x, cfg: DistillStepConfig) -> None:
-    from packager.distill.images import smaller_or_refused
-    from packager.nets.arch import count_macs, param_count
+    from packager.distill.image import smaller_or_refused
+    from packager.nets.array import count_macs, param_count
 
     def size(m):
         return {"params": param_count(m), "macs": count_macs(m, x)}
@@ -202,8 +202,8 @@ def _text_output(teacher_art, teacher, student, ids, init, cfg, ctx, info, res) 
 
 def _image_student(teacher_art: Artifact, teacher, cfg: DistillStepConfig, x):
     """(student, factory, kwargs, shapes): a fresh cnn, or the teacher pruned to a width."""
-    from packager.distill.images import pruned
-    from packager.nets.arch import build
+    from packager.distill.image import pruned
+    from packager.nets.array import build
 
     spec = cfg.student
     if spec.arch == "pruned":
@@ -221,8 +221,8 @@ def _image_student(teacher_art: Artifact, teacher, cfg: DistillStepConfig, x):
     }
     torch_seed(cfg.seed)
     return (
-        build("packager.nets.arch:image_cnn", kwargs),
-        "packager.nets.arch:image_cnn",
+        build("packager.nets.array:image_cnn", kwargs),
+        "packager.nets.array:image_cnn",
         kwargs,
         None,
     )
@@ -237,8 +237,8 @@ def torch_seed(seed: int) -> None:
 def _image(teacher_art: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> Output:
     import torch
 
-    from packager.distill import images as D
-    from packager.nets.arch import count_macs, load_torch, param_count, save_torch
+    from packager.distill import image as D
+    from packager.nets.array import count_macs, load_torch, param_count, save_torch
 
     data = images_of(ctx.inputs["data"])
     teacher = load_torch(teacher_art.path, teacher_art.meta)
