@@ -115,13 +115,21 @@ class Recipe(Config):
             return self._lm_fits()
         text = self.task in TEXT_TASKS
         hf = self.teacher.scheme in ("hf", "api")  # a folder, or an endpoint that answers text
-        transformer = self.distill.student.arch == "transformer"
+        transformer = self.distill.student.arch in ("transformer", "static")
+        if self.distill.student.arch == "static" and not (
+            self.distill.student.tune or self.task == "feature-extraction"
+        ):
+            raise ValueError(
+                "distill.student.tune = false: an untuned static student has no classifier head "
+                f"for task {self.task} (tune it, or use task feature-extraction)"
+            )
         if self.distill.student.arch == "pruned" and self.modality != "image":
             raise ValueError("distill.student.arch pruned needs image data (a data.image section)")
         reads = MODALITIES[self.modality].reads(self.data)
         if text != hf or text != transformer or not reads:
             need = (
-                "teacher.source hf:... or api:..., distill.student.arch transformer and a text data.source "
+                "teacher.source hf:... or api:..., distill.student.arch transformer or static and "
+                "a text data.source "
                 "(.txt/.jsonl/.csv/.parquet/save_to_disk folder)"
                 if text
                 else "a builtin:/python: teacher, a cnn/mlp student and builtin:/.npz/.npy data"
@@ -135,7 +143,7 @@ class Recipe(Config):
         )
         if wrong:
             raise ValueError(f"distill.losses {sorted(wrong)} do not apply to task {self.task}")
-        if self.distill.trim_vocab is not None and not transformer:
+        if self.distill.trim_vocab is not None and self.distill.student.arch != "transformer":
             raise ValueError("distill.trim_vocab applies to transformer students (text tasks)")
         token_level = used - POOLED_LOSSES
         if self.distill.cache_teacher == "on" and token_level:

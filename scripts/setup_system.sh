@@ -22,10 +22,16 @@ APT_PACKAGES=(
   fortunes-min       # tests/stages/test_probe.py: builtin:fortunes, the default probe of text builds
   chromium           # tests/report/test_report_page.py: the report rendered headless (console, plots, screenshot)
 )
-# `--corpus`: the Debian packages whose text scripts/make_corpus.py reads (training corpus) and
-# the held-out probes of packager/data/probe.py are made of. Not needed by `make test`.
+# `--corpus`: the Debian packages whose text scripts/make_corpus.py reads (training corpus; it
+# refuses to run without any of them) and the held-out probes of packager/data/probe.py are made
+# of. Not needed by `make test`. scripts/make_packages_dataset.py needs only apt's lists.
 if [ "${1:-}" = "--corpus" ]; then
-  APT_PACKAGES+=(wordnet-base dict-gcide python3-doc fortunes dict-devil dict-jargon)
+  APT_PACKAGES+=(
+    libpython3-stdlib python3-doc wordnet-base dict-gcide dict-foldoc  # corpus
+    debian-handbook debian-reference-en debian-faq maint-guide developers-reference  # corpus
+    manpages manpages-dev                                              # corpus
+    fortunes dict-devil dict-jargon                                    # probes
+  )
 fi
 # `--photos`: real photographs for models/efficientnet-lite0*.yaml and scripts/bench_vision.py
 # (scripts/make_photos.py picks them). Not needed by `make test`.

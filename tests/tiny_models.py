@@ -31,6 +31,8 @@ def tiny_recipe_dict(**sections: Any) -> dict[str, Any]:
         "bench": {"runs": 20, "warmup": 2},
         "package": {"samples": 4},
     }
+    if sections.get("quantize", {}).get("mode", "static") != "static":
+        base["quantize"] = {}  # calib_samples is static's field: another scheme starts bare
     for name, value in sections.items():
         base[name] = {**base.get(name, {}), **value} if isinstance(value, dict) else value
     return base
@@ -310,6 +312,8 @@ def tiny_text_recipe_dict(data_file: str, teacher_dir: str, **sections: Any) -> 
         "bench": {"runs": 5, "warmup": 1, "dims": {"sequence": 16}},
         "package": {"samples": 4},
     }
+    if sections.get("quantize", {}).get("mode", "static") != "static":
+        base["quantize"] = {}  # calib_samples is static's field: another scheme starts bare
     for name, value in sections.items():
         base[name] = {**base.get(name, {}), **value} if isinstance(value, dict) else value
     return base

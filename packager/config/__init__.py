@@ -18,12 +18,14 @@ section plus the recipe-level fields it depends on (the task, the package's name
 in the stage's key too. Plans build them (packager.plans); a recipe never names them.
 """
 
+from packager.config.augment_text import TextAugmentConfig
 from packager.config.auto import AutoConfig, CalibrateConfig, SketchConfig
 from packager.config.base import LM_TASK, TEXT_TASKS, Config, Task
 from packager.config.distill import (
     DistillConfig,
     DistillStepConfig,
     LossWeights,
+    StaticStudentConfig,
     StudentConfig,
     TeacherOutputsConfig,
     TransformerStudentConfig,
@@ -91,6 +93,7 @@ __all__ = [
     "QuantizeConfig",
     "SketchConfig",
     "SourceFacts",
+    "StaticStudentConfig",
     "StudentConfig",
     "Task",
     "TeacherConfig",
@@ -98,6 +101,7 @@ __all__ = [
     "TeacherOutputsConfig",
     "TeacherStepConfig",
     "TeacherTrainConfig",
+    "TextAugmentConfig",
     "TransformerStudentConfig",
     "TrimVocabConfig",
 ]

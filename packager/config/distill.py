@@ -84,21 +84,44 @@ class TransformerStudentConfig(Config):
         return v
 
 
+class StaticStudentConfig(Config):
+    """A static-embedding student (Model2Vec): one vector per word piece of the teacher's
+    tokenizer, averaged and L2-normalised (a Gather and a mean in ONNX: no layers at all).
+    model2vec distils the table from the teacher; with `tune` it is then trained on the
+    teacher's outputs over the training texts (distill.epochs, lr, batch_size, patience)."""
+
+    arch: Literal["static"] = "static"
+    sif_coefficient: float | None = Field(
+        1e-4,
+        gt=0,
+        description="model2vec's SIF weighting of frequent word pieces (Zipf ranks); none: off",
+    )
+    tune: bool = Field(
+        True,
+        description="train the table (and, for text-classification, a linear head) on the "
+        "teacher's cached outputs over the training split; false: model2vec's table as it is "
+        "(feature-extraction only)",
+    )
+
+
 def _student_tag(v: Any) -> str | None:
     # arch may be left out: the array student (cnn) stays the default, as before the union.
     arch = v.get("arch", "cnn") if isinstance(v, dict) else getattr(v, "arch", "cnn")
     cnn = {"cnn": "cnn", "mlp": "cnn", "pruned": "cnn"}
-    return {**cnn, "transformer": "transformer", "causal-lm": "causal-lm"}.get(arch)
+    return {**cnn, "transformer": "transformer", "causal-lm": "causal-lm", "static": "static"}.get(
+        arch
+    )
 
 
 Student = Annotated[
     Annotated[StudentConfig, Tag("cnn")]
     | Annotated[TransformerStudentConfig, Tag("transformer")]
-    | Annotated[CausalStudentConfig, Tag("causal-lm")],
+    | Annotated[CausalStudentConfig, Tag("causal-lm")]
+    | Annotated[StaticStudentConfig, Tag("static")],
     Discriminator(
         _student_tag,
         custom_error_type="student_arch",
-        custom_error_message="arch must be cnn, mlp, pruned, transformer or causal-lm",
+        custom_error_message="arch must be cnn, mlp, pruned, transformer, causal-lm or static",
     ),
 ]
 
@@ -264,10 +287,17 @@ class DistillConfig(Config):
                 extra -= lm
             elif extra & lm:
                 raise ValueError(f"losses {sorted(extra & lm)} need a causal-lm student")
+            if self.student.arch == "static":
+                extra -= {"embedding_cosine", "embedding_mse"}
             if self.student.arch != "transformer" and extra:
                 raise ValueError(
                     f"losses {sorted(extra)} need a transformer student (arch: transformer)"
                 )
+        if self.student.arch == "static" and self.trim_vocab is not None:
+            raise ValueError(
+                "distill.trim_vocab: a static student keeps its teacher's tokenizer (its unused "
+                "rows cost size, not time; quantize.embeddings int4 shrinks them)"
+            )
         return self
 
     def loss_weights(self, task: str) -> dict[str, float]:
@@ -320,6 +350,8 @@ class DistillStepConfig(DistillConfig):
     @property
     def uses_teacher_cache(self) -> bool:
         """Whether training reads the teacher's outputs from the teacher_outputs step."""
+        if self.student.arch == "static":  # one pass of the teacher, then the table trains
+            return self.student.tune and self.task != LM_TASK
         if (
             self.student.arch != "transformer"
             or self.cache_teacher == "off"

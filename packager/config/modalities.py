@@ -112,6 +112,7 @@ register_modality(
             "max_length",
             "stream_batch",
             "eval_limit",
+            "augment",
         ),
     )
 )

@@ -8,6 +8,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, field_validator, model_validator
 
 from packager.config.api import ApiConfig
+from packager.config.augment_text import TextAugmentConfig
 from packager.config.base import Config, Task, Threads, join_relative
 from packager.config.source_paths import (
     TEACHER_SCHEMES,
@@ -30,7 +31,16 @@ class TeacherTrainConfig(Config):
         None, ge=1, description="builtin language models: cap on optimizer steps (over all epochs)"
     )
     threads: Threads | None = Field(
-        None, description="builtin language models: torch threads (none: torch's default)"
+        None,
+        description="builtin language models and fine-tuned hf: teachers: torch threads (none: "
+        "torch's default)",
+    )
+    fine_tune: bool = Field(
+        False,
+        description="hf: teachers of task text-classification: fine-tune the folder (an encoder "
+        "such as all-MiniLM-L6-v2, given a fresh head on the data's classes) on the training "
+        "split first, with epochs, batch_size, lr, seed and threads; the best epoch on the "
+        "validation split is the teacher",
     )
 
 
@@ -249,6 +259,11 @@ class DataConfig(Config):
         description="text-generation: the model (or people) that wrote completion_column, "
         "recorded as the data's generated_by",
     )
+    augment: TextAugmentConfig | None = Field(
+        None,
+        description="text: variants of the training texts (WordNet synonyms, a deleted span) "
+        "added to the training split; none: off",
+    )
 
     @model_validator(mode="after")
     def _completions_named(self) -> DataConfig:
@@ -285,6 +300,8 @@ class DataConfig(Config):
         paths = {"labels_file": self.labels_file}
         if not self.source.startswith("builtin:"):
             paths["source"] = self.source
+        if self.augment is not None and self.augment.synonyms > 0:
+            paths["wordnet"] = self.augment.wordnet
         return {k: v for k, v in paths.items() if v}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from packager.report.lm_table import shown_variant
+from packager.report.lm import shown_variant
 
 
 def measured_here(report: dict[str, Any]) -> list[dict[str, Any]]:
@@ -86,7 +86,7 @@ def input_shape(bench: list[dict[str, Any]]) -> str:
 def markdown_report(report: dict[str, Any]) -> str:
     """report.md (and the model card's results): every name and text from the recipe, its data
     and the machine inert Markdown (packager.report.markup.md)."""
-    from packager.report.lm_table import is_lm, lm_markdown_table, ratios
+    from packager.report.lm import is_lm, lm_markdown_table, ratios
     from packager.report.markup import md
 
     name, dataset = md(report["name"]), md(report["dataset"])

@@ -3,7 +3,7 @@
 Arrays (builtin:digits, .npz, .npy) become one data.npz; text files are streamed into
 train/val/test .jsonl files (packager.data.text); images are listed (files with their sha256,
 or rows of an array or datasets folder) into seeded splits, read later a batch at a time
-(packager.data.images). The handler is chosen by the config's modality.
+(packager.data.image). The handler is chosen by the config's modality.
 """
 
 from __future__ import annotations
@@ -18,6 +18,12 @@ def _text(cfg: DataConfig, ctx: StageContext) -> Output:
     from packager.data.text import build_splits
 
     meta = build_splits(cfg, ctx.workdir)
+    if cfg.augment is not None:  # variants of the training texts, after the split
+        from packager.data.text_augment import augment_train
+
+        original = meta["sizes"]["train"]
+        meta["sizes"]["train"] = augment_train(ctx.workdir, cfg.augment)
+        meta["augmented"] = meta["sizes"]["train"] - original
     ctx.log(f"{cfg.source}: " + ", ".join(f"{s} {n}" for s, n in meta["sizes"].items()))
     return Output("data", meta)
 
@@ -41,7 +47,7 @@ def _array(cfg: DataConfig, ctx: StageContext) -> Output:
 
 
 def _image(cfg: DataConfig, ctx: StageContext) -> Output:
-    from packager.data.images import build_listing
+    from packager.data.image import build_listing
 
     meta = build_listing(cfg, ctx.workdir)
     labels = f", {len(meta['labels'])} classes" if meta["labels"] else ", unlabeled"
@@ -77,7 +83,7 @@ def splits_of(art: Artifact) -> Splits:
 
 
 def images_of(art: Artifact):
-    """The image splits of a data artifact (packager.data.images.ImageData)."""
-    from packager.data.images import ImageData
+    """The image splits of a data artifact (packager.data.image.ImageData)."""
+    from packager.data.image import ImageData
 
     return ImageData(art.file(), art.meta)

@@ -4,7 +4,7 @@ Array data: a cnn/mlp student on the teacher's soft targets, Hinton's KD + CE by
 (packager.nets.train). Text data: a transformer student derived from the teacher (k of its n
 layers, optionally narrower feed-forwards), trained on the recipe's weighted losses
 (packager.distill.text_trainer). Image data: a cnn with global pooling or the teacher pruned
-to a width (packager.distill.images), refused unless smaller than the teacher, trained on the
+to a width (packager.distill.image), refused unless smaller than the teacher, trained on the
 teacher's logits over augmented training images. The handler is chosen by the teacher
 artifact's modality.
 """
@@ -18,14 +18,14 @@ from packager.stage import Handlers, StageContext, register_stage
 from packager.stages.data import images_of, splits_of
 from packager.stages.distill_api import HANDLERS as API_HANDLERS
 
-STUDENT_FACTORIES = {"cnn": "packager.nets.arch:cnn", "mlp": "packager.nets.arch:mlp"}
+STUDENT_FACTORIES = {"cnn": "packager.nets.array:cnn", "mlp": "packager.nets.array:mlp"}
 
 
 def _array(teacher: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> Output:
     import torch
 
     from packager.distill.losses import kd_loss
-    from packager.nets.arch import build, load_torch, save_torch
+    from packager.nets.array import build, load_torch, save_torch
     from packager.nets.train import fit, predict_logits
 
     splits = splits_of(ctx.inputs["data"])
@@ -84,8 +84,8 @@ def array_student_kwargs(splits, student, num_classes: int) -> dict:
 
 
 def _smaller(student, teacher, x, cfg: DistillStepConfig) -> None:
-    from packager.distill.images import smaller_or_refused
-    from packager.nets.arch import count_macs, param_count
+    from packager.distill.image import smaller_or_refused
+    from packager.nets.array import count_macs, param_count
 
     def size(m):
         return {"params": param_count(m), "macs": count_macs(m, x)}
@@ -202,8 +202,8 @@ def _text_output(teacher_art, teacher, student, ids, init, cfg, ctx, info, res) 
 
 def _image_student(teacher_art: Artifact, teacher, cfg: DistillStepConfig, x):
     """(student, factory, kwargs, shapes): a fresh cnn, or the teacher pruned to a width."""
-    from packager.distill.images import pruned
-    from packager.nets.arch import build
+    from packager.distill.image import pruned
+    from packager.nets.array import build
 
     spec = cfg.student
     if spec.arch == "pruned":
@@ -221,8 +221,8 @@ def _image_student(teacher_art: Artifact, teacher, cfg: DistillStepConfig, x):
     }
     torch_seed(cfg.seed)
     return (
-        build("packager.nets.arch:image_cnn", kwargs),
-        "packager.nets.arch:image_cnn",
+        build("packager.nets.array:image_cnn", kwargs),
+        "packager.nets.array:image_cnn",
         kwargs,
         None,
     )
@@ -237,8 +237,8 @@ def torch_seed(seed: int) -> None:
 def _image(teacher_art: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> Output:
     import torch
 
-    from packager.distill import images as D
-    from packager.nets.arch import count_macs, load_torch, param_count, save_torch
+    from packager.distill import image as D
+    from packager.nets.array import count_macs, load_torch, param_count, save_torch
 
     data = images_of(ctx.inputs["data"])
     teacher = load_torch(teacher_art.path, teacher_art.meta)
@@ -326,6 +326,59 @@ def _lm_output(teacher_art: Artifact, cfg: DistillStepConfig, ctx: StageContext,
     return Output("hf", meta)
 
 
+def _static(teacher_art: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> Output:
+    """A static-embedding student (packager.distill.static): model2vec's table of the teacher,
+    then, with student.tune, trained on the teacher's cached outputs."""
+    from packager.distill import static as S
+    from packager.sources.hf import MODEL_DIR, save_tokenizer
+
+    if ctx.inputs["data"].modality != "text":
+        raise RecipeError("distill.student.arch static needs a text teacher (hf:) and text data")
+    data, folder = ctx.inputs["data"], teacher_art.file()
+    student = S.distill_table(folder, cfg.student.sif_coefficient)
+    curve = {"best_epoch": 0, "epochs_run": 0, "curve": []}
+    classes = len(data.meta["labels"]) if cfg.task == "text-classification" else None
+    if cfg.student.tune:
+        s = {k: getattr(cfg, k) for k in ("epochs", "batch_size", "lr", "seed", "patience")}
+        s |= {"weights": cfg.weights, "temperature": cfg.temperature}
+        info = {k: teacher_art.meta.get(k) for k in ("pooling", "normalize")}
+        tune_data = S.tune_data(
+            folder,
+            cfg.task,
+            info,
+            data.path,
+            data.meta["max_length"],
+            ctx.inputs["teacher_outputs"].file(),
+        )
+        student, res = S.tune(student, tune_data, s, classes)
+        curve = {"best_epoch": res.best_epoch, "epochs_run": res.epochs_run, "curve": res.curve}
+    dest = ctx.workdir / MODEL_DIR
+    dest.mkdir()
+    student.save(dest)
+    save_tokenizer(folder, dest)
+    n, tn = (
+        student.table.size + (0 if student.head is None else student.head.size),
+        teacher_art.meta["params"],
+    )
+    metric = "val_accuracy" if classes else "val_cosine"
+    best = (
+        curve["curve"][-1]["val"] if not curve["curve"] else max(c["val"] for c in curve["curve"])
+    )
+    ctx.log(
+        f"static student: {student.table.shape[0]:,} x {student.table.shape[1]} table, {n:,} params "
+        f"({tn / n:.1f}x fewer); {metric.replace('_', ' ')} "
+        + (
+            f"{curve['curve'][0]['val']:.4f} untuned, {best:.4f} at epoch {curve['best_epoch']}"
+            if curve["curve"]
+            else "untuned"
+        )
+    )
+    meta = {k: teacher_art.meta.get(k) for k in ("pooling", "normalize")} | {"pooling": "mean"}
+    meta |= {"file": MODEL_DIR, "task": cfg.task, "arch": "static", "modality": "text"}
+    meta |= {"params": n, "teacher_params": tn, "compression": tn / n, "losses": cfg.weights}
+    return Output("static", {**meta, **curve, **({metric: best} if curve["curve"] else {})})
+
+
 _HANDLERS = Handlers("distill", array=_array, text=_text, image=_image, lm=_lm)
 
 
@@ -333,4 +386,6 @@ _HANDLERS = Handlers("distill", array=_array, text=_text, image=_image, lm=_lm)
 def distill(teacher: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> Output:
     if teacher.kind == "api":  # a teacher only called: its answers are what the student learns
         return API_HANDLERS(ctx.inputs["data"].modality)(teacher, cfg, ctx)
+    if cfg.student.arch == "static":  # a table, not layers: its own handler for text
+        return _static(teacher, cfg, ctx)
     return _HANDLERS(ctx.inputs["data"].modality)(teacher, cfg, ctx)

@@ -31,7 +31,7 @@ def _torch_module(model_art: Artifact, x_test, cfg: ExportConfig, ctx: StageCont
     import torch
 
     from packager.export.torch_export import export_module, parity
-    from packager.nets.arch import load_torch
+    from packager.nets.array import load_torch
 
     model = load_torch(model_art.path, model_art.meta)
     out = ctx.workdir / "model.onnx"
@@ -204,9 +204,49 @@ def _lm(model_art: Artifact, cfg: ExportConfig, ctx: StageContext) -> Output:
     return Output("onnx", {**meta, **io_spec(out)})
 
 
+def _static(model_art: Artifact, cfg: ExportConfig, ctx: StageContext) -> Output:
+    """A static-embedding student (packager.export.static_export): Gather, weighted mean and
+    L2 normalisation (and a Gemm head for classifiers), parity against numpy on test texts."""
+    from packager.data.text import TOKENIZER_FILES, load_tokenizer, read_split
+    from packager.distill.static import StaticStudent
+    from packager.export.static_export import export_static, parity
+    from packager.onnx_utils import io_spec
+
+    data, folder, out = ctx.inputs["data"], model_art.file(), ctx.workdir / "model.onnx"
+    student = StaticStudent.load(folder)
+    export_static(student, out, cfg.opset)
+    for name in TOKENIZER_FILES:
+        if (folder / name).is_file():
+            shutil.copyfile(folder / name, ctx.workdir / name)
+    tok = load_tokenizer(folder, data.meta["max_length"])
+    texts, _ = read_split(data.path, "test", limit=64)
+    diff = parity(student, out, tok, texts)
+    _check(ctx, diff, len(texts), "texts", cfg.atol)
+    ctx.log(f"static graph, opset {cfg.opset}; parity max abs diff {diff:.2e} <= {cfg.atol:g}")
+    keep = {k: model_art.meta.get(k) for k in ("pooling", "normalize", "task", "params")}
+    return Output(
+        "onnx",
+        {
+            **keep,
+            "file": "model.onnx",
+            "precision": "fp32",
+            "exporter": "static",
+            "tokenizer": "tokenizer.json",
+            "max_length": data.meta["max_length"],
+            "size_bytes": out.stat().st_size,
+            "parity_max_abs_diff": diff,
+            "parity_examples": len(texts),
+            "modality": "text",
+            **io_spec(out),
+        },
+    )
+
+
 _HANDLERS = Handlers("export", array=_array, text=_text, image=_image, lm=_lm)
 
 
 @register_stage(ExportConfig, version=4)
 def export(model_art: Artifact, cfg: ExportConfig, ctx: StageContext) -> Output:
+    if model_art.meta.get("arch") == "static":  # a table, not a transformers folder
+        return _static(model_art, cfg, ctx)
     return _HANDLERS(ctx.inputs["data"].modality)(model_art, cfg, ctx)

@@ -19,7 +19,7 @@ from packager.stages.distill import STUDENT_FACTORIES, array_student_kwargs
 def _array(teacher: Artifact, cfg: SketchConfig, ctx: StageContext) -> Output:
     import torch
 
-    from packager.nets.arch import build, load_torch, save_torch
+    from packager.nets.array import build, load_torch, save_torch
 
     splits = splits_of(ctx.inputs["data"])
     with torch.no_grad():  # the teacher's output width, as distill reads it

@@ -23,7 +23,7 @@ from packager.stages.teacher_api import HANDLERS as API_HANDLERS
 def _array(data: Artifact, cfg: TeacherStepConfig, ctx: StageContext) -> Output:
     import torch
 
-    from packager.nets.arch import save_torch
+    from packager.nets.array import save_torch
     from packager.nets.train import accuracy
     from packager.sources.teacher import teacher_of
 
@@ -45,11 +45,14 @@ def _text(data: Artifact, cfg: TeacherStepConfig, ctx: StageContext) -> Output:
 
     task = cfg.task
     folder = teacher_of(cfg).folder()
-    model = hf.load_model(folder, task)
+    info: dict[str, Any] = {"folder": str(folder)}
+    if cfg.train.fine_tune:
+        model, info["fine_tune_val_accuracy"] = _fine_tuned(folder, data, cfg, ctx)
+    else:
+        model = hf.load_model(folder, task)
     dest = ctx.workdir / hf.MODEL_DIR
     model.save_pretrained(str(dest), safe_serialization=True)
     hf.save_tokenizer(folder, dest)
-    info: dict[str, Any] = {"folder": str(folder)}
     if task == "text-classification":
         hf.check_labels(model, data.meta["labels"], cfg.source)
     else:
@@ -58,7 +61,8 @@ def _text(data: Artifact, cfg: TeacherStepConfig, ctx: StageContext) -> Output:
     texts, y = read_split(data.path, "val", limit=256)
     info |= _check_on_text(model, tok, texts, y, task, info, cfg.source)
     info |= hf.describe(model)
-    info |= {"file": hf.MODEL_DIR, "task": task, "source": cfg.source, "trained": False}
+    info |= {"file": hf.MODEL_DIR, "task": task, "source": cfg.source}
+    info["trained"] = cfg.train.fine_tune
     shown = f", val accuracy {info['val_accuracy']:.4f}" if "val_accuracy" in info else ""
     pooled = (
         f"; pooling {info['pooling']}, normalize {info['normalize']}" if "pooling" in info else ""
@@ -68,6 +72,27 @@ def _text(data: Artifact, cfg: TeacherStepConfig, ctx: StageContext) -> Output:
         f"{info['params']:,} params{pooled}{shown}"
     )
     return Output("hf", info)
+
+
+def _fine_tuned(folder, data: Artifact, cfg: TeacherStepConfig, ctx: StageContext):
+    """(the folder fine-tuned on the data's training split, its best val accuracy)."""
+    from packager.data.text import load_tokenizer
+    from packager.sources.finetune import fine_tune_classifier
+
+    if cfg.task != "text-classification" or not data.meta["labels"]:
+        raise RecipeError(
+            "teacher.train.fine_tune: fine-tunes a text-classification teacher on labelled "
+            "data (task text-classification, data.label_column)"
+        )
+    t = cfg.train
+    settings = {"epochs": t.epochs, "batch_size": t.batch_size, "lr": t.lr, "seed": t.seed}
+    settings["threads"] = t.threads
+    tok = load_tokenizer(folder, data.meta["max_length"])
+    model, acc = fine_tune_classifier(
+        folder, data.meta["labels"], tok, data.path, settings, ctx.reporter
+    )
+    ctx.log(f"fine-tuned {t.epochs} epochs on the training split: val accuracy {acc:.4f}")
+    return model, acc
 
 
 def _check_on_text(model, tok, texts, y, task: str, info: dict, source: str) -> dict[str, Any]:
@@ -94,7 +119,7 @@ def _image(data: Artifact, cfg: TeacherStepConfig, ctx: StageContext) -> Output:
     checked on real validation images; its output classes and class names are its own."""
     import torch
 
-    from packager.nets.arch import count_macs, save_torch
+    from packager.nets.array import count_macs, save_torch
     from packager.sources.teacher import teacher_of
     from packager.sources.teachers import check_on_images, class_names
 
@@ -147,7 +172,7 @@ def _lm(data: Artifact, cfg: TeacherStepConfig, ctx: StageContext) -> Output:
 _HANDLERS = Handlers("teacher", array=_array, text=_text, image=_image, lm=_lm)
 
 
-@register_stage(TeacherStepConfig, name="teacher", version=6)
+@register_stage(TeacherStepConfig, name="teacher", version=7)
 def teacher(data: Artifact, cfg: TeacherStepConfig, ctx: StageContext) -> Output:
     from packager.sources.teacher import teacher_of
 

@@ -118,14 +118,14 @@ def test_a_failed_trial_is_a_row_in_the_table_and_the_earlier_trials_are_kept(
 ):
     from packager.quantize.quantizer import Quantizer
 
-    real_run = Quantizer.run
+    real_run = Quantizer.write
 
     def broken_candidates(self, dst, extra_exclude=()):
         real_run(self, dst, extra_exclude)
         if extra_exclude:  # every search trial writes a file onnxruntime refuses to load
             dst.write_bytes(b"not an onnx model")
 
-    monkeypatch.setattr(Quantizer, "run", broken_candidates)
+    monkeypatch.setattr(Quantizer, "write", broken_candidates)
     art = run_quantize(
         outlier["model"],
         tmp_path,

@@ -13,7 +13,6 @@ import pytest
 from onnx import numpy_helper
 from tiny_models import tiny_causal_lm_folder
 
-from packager.config import QuantizeConfig
 from packager.export import genai_builder
 from packager.export.lm_export import export_genai
 from packager.onnx_utils import session
@@ -36,7 +35,9 @@ def int4_tied(tmp_path_factory):
     cfg["tie_word_embeddings"] = True
     (folder / "config.json").write_text(json.dumps(cfg))
     export_genai(folder, root / "fp32.onnx")
-    q = nbits(onnx.load(str(root / "fp32.onnx")), QuantizeConfig(mode="int4"), bits=4)
+    q = nbits(
+        onnx.load(str(root / "fp32.onnx")), 4, block_size=32, symmetric=True, accuracy_level=0
+    )
     onnx.save(q, str(root / "int4.onnx"))
     return root
 

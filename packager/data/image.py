@@ -194,7 +194,7 @@ def _size_of(row: dict[str, Any], cfg: DataConfig, kind: str) -> tuple[int, int]
 
 def _with_views(rows: list[dict[str, Any]], cfg: DataConfig, kind: str, seed: int) -> list:
     """Each row, then `cfg.views` seeded random crops of it (as boxes: top, left, h, w)."""
-    from packager.data.augment import crop_box
+    from packager.data.image_augment import crop_box
 
     rng = np.random.default_rng(seed)
     out = []
@@ -299,7 +299,7 @@ class ImageData:
             for row in chunk:
                 pixels = self.raw(row)[1]
                 if augment is not None and augment.enabled:
-                    from packager.data.augment import augmented
+                    from packager.data.image_augment import augmented
 
                     # Already the input size: only the normalisation of inference follows.
                     pixels = augmented(pixels, self.spec, augment, rng)

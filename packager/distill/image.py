@@ -2,7 +2,7 @@
 pruned to a width ratio (torch-pruning: dependency-aware structured pruning, weights copied),
 trained on the teacher's logits at temperature T (Hinton's KD), an optional hint loss on the
 pooled last feature map, and label cross-entropy when the data has labels. Training images are
-augmented (packager.data.augment); validation is top-1 agreement with the teacher."""
+augmented (packager.data.image_augment); validation is top-1 agreement with the teacher."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def pruned(teacher: nn.Module, width: float, example: torch.Tensor) -> tuple[nn.
         raise RecipeError(
             "distill.student.arch = pruned needs torch-pruning: pip install 'edgepack[vision]'"
         ) from None
-    from packager.nets.arch import layer_shapes
+    from packager.nets.array import layer_shapes
 
     model = copy.deepcopy(teacher).eval()
     heads = [m for m in model.modules() if isinstance(m, nn.Linear)][-1:]
@@ -77,7 +77,7 @@ def _agreement(student: nn.Module, x: np.ndarray, ref: np.ndarray) -> float:
 
 
 def train(teacher, student, data, cfg, weights: dict[str, float], reporter) -> ImageTrainResult:
-    """Distil `teacher` into `student` on `data` (packager.data.images.ImageData) per `cfg`
+    """Distil `teacher` into `student` on `data` (packager.data.image.ImageData) per `cfg`
     (DistillStepConfig): AdamW + cosine decay, early stopping on validation agreement."""
     from packager.distill.losses import kd_loss
     from packager.nets.train import torch_threads
