@@ -190,7 +190,7 @@ def publish_signed(src: Path, dest: Path, key_path: str | Path) -> Path:
 
     The signature is over manifest.json's bytes exactly as stored in the zip.
     """
-    from packager.bundle import ZIP_TIME  # the timestamp of every entry: equal content, equal zip
+    from packager.package import ZIP_TIME  # the timestamp of every entry: equal content, equal zip
 
     key = read_private_key(key_path)
     with atomic_path(dest) as tmp:

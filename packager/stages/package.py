@@ -24,7 +24,7 @@ from packager.stages.data import images_of, splits_of
 
 def _array(tree, model: Artifact, data: Artifact, cfg: PackageStepConfig, ctx: StageContext):
     """(samples, preprocessing, postprocessing, labels) of an array package."""
-    from packager.bundle import array_samples
+    from packager.package import array_samples
 
     splits = splits_of(data)
     raw = splits.x["test"][: cfg.samples]
@@ -41,8 +41,8 @@ def _array(tree, model: Artifact, data: Artifact, cfg: PackageStepConfig, ctx: S
 
 def _text(tree, model: Artifact, data: Artifact, cfg: PackageStepConfig, ctx: StageContext):
     """(samples, preprocessing, postprocessing, labels) of a text package."""
-    from packager.bundle import copy_tokenizer, text_samples
     from packager.data.text import load_tokenizer, pad_token, read_split
+    from packager.package import copy_tokenizer, text_samples
 
     student = ctx.inputs["student"]  # the student folder: its tokenizer is the teacher's
     folder, max_length = student.file(), data.meta["max_length"]
@@ -90,8 +90,8 @@ def _image(tree, model: Artifact, data: Artifact, cfg: PackageStepConfig, ctx: S
     the tensors the runtimes must make of them and the outputs the model gives."""
     import numpy as np
 
-    from packager.bundle import array_samples
     from packager.data.image import encode_png
+    from packager.package import array_samples
 
     images = images_of(data)
     rows = images.originals("test")[: cfg.samples]
@@ -122,9 +122,9 @@ def _image(tree, model: Artifact, data: Artifact, cfg: PackageStepConfig, ctx: S
 
 def _lm(tree, model: Artifact, data: Artifact, cfg: PackageStepConfig, ctx: StageContext):
     """A language model: tokenizer.json, the recorded greedy generation and the prefill
-    samples (packager.bundle_lm); the manifest's generation block rides along in samples."""
-    from packager.bundle_lm import generation, lm_samples, sample_prompts
+    samples (packager.package.lm); the manifest's generation block rides along in samples."""
     from packager.data.lm import rows
+    from packager.package.lm import generation, lm_samples, sample_prompts
 
     g = cfg.generation
     prompts = sample_prompts(list(rows(data.path, "test", g.sample_prompts)))
@@ -244,7 +244,7 @@ def _provenance(model: Artifact, cfg: PackageStepConfig, ctx: StageContext) -> d
 
 
 def _manifest(model, cfg, ctx, report, samples, pre, post, labels) -> dict[str, Any]:
-    from packager.bundle import library_versions, schema_version
+    from packager.package import library_versions, schema_version
 
     shipped = report["shipped"]
     return {
@@ -323,7 +323,7 @@ def _report_html(tree, bench: Artifact | None, search, report, portable) -> str:
 @register_stage(PackageStepConfig, name="package", version=10)
 def package(model: Artifact, cfg: PackageStepConfig, ctx: StageContext) -> Output:
     from packager._version import __version__
-    from packager.bundle import Portable, file_list, zip_tree
+    from packager.package import Portable, file_list, zip_tree
     from packager.provenance.lineage import api_teacher
     from packager.provenance.write import stamp_model, write_card_and_bom
     from packager.report import markdown_report
@@ -377,7 +377,7 @@ def package(model: Artifact, cfg: PackageStepConfig, ctx: StageContext) -> Outpu
 
 def _json(value: Any, name: str) -> str:
     """Strict JSON: every runtime refuses NaN and Infinity, so the build says where one is."""
-    from packager.bundle import strict_json
+    from packager.package import strict_json
 
     try:
         return strict_json(value, name)

@@ -209,13 +209,13 @@ def test_an_error_naming_a_hostile_file_name_is_escaped(runtime, request, tmp_pa
     ],
 )
 def test_portable_paths_keep_relative_names_urls_and_sources(text, published):
-    from packager.bundle import Portable
+    from packager.package import Portable
 
     assert Portable("/proj", "/proj/.edgepack/cache")({"v": text})["v"] == published
 
 
 def test_a_path_with_spaces_is_mapped_whole_where_it_is_a_value():
-    from packager.bundle import Portable
+    from packager.package import Portable
 
     value = {"path": "/home/me/my data/x y.npy", "text": "/home/me/my data/x y.npy test split"}
     assert Portable(None, None)(value) == {"path": "x y.npy", "text": "x y.npy test split"}

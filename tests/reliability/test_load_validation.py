@@ -61,7 +61,7 @@ def test_tensor_names_that_are_no_file_names_never_become_paths(tmp_path):
     samples under samples/output_N.npy; the manifest maps the names to them."""
     import numpy as np
 
-    from packager.bundle import array_samples, sample_file
+    from packager.package import array_samples, sample_file
 
     model = onnx.load(str(outlier_mlp_onnx(tmp_path / "m.onnx")))
     old = model.graph.output[0].name

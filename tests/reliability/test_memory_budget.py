@@ -185,7 +185,7 @@ def test_open_package_refuses_before_any_file_is_hashed_or_kept(packages):
 def test_edgepack_never_writes_a_member_its_readers_refuse(tmp_path):
     """A 4 MiB all-zero sample deflates 1000x: the writer stores it, and every reader opens
     the package (a real model or sample deflates 1-5x and is deflated)."""
-    from packager.bundle import zip_tree
+    from packager.package import zip_tree
 
     pkg = build_digits_package()
     pkg.files["samples/zeros.bin"] = bytes(4 << 20)

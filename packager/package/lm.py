@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from packager.bundle import sample_file
+from packager.package import sample_file
 
 # Beside tokenizer.json: its settings and special tokens, and the chat template (inside
 # tokenizer_config.json, or its own file as newer transformers save it).

@@ -1,11 +1,11 @@
-"""packager/bundle_lm.py's chat pieces: the chat template and stop strings a language-model
+"""packager/package/lm.py's chat pieces: the chat template and stop strings a language-model
 package carries (the runtimes' use of them: tests/runtimes/test_chat_runtimes.py)."""
 
 from __future__ import annotations
 
 import json
 
-from packager.bundle_lm import CHAT_TEMPLATE, chat_template, generation_block, stop_strings
+from packager.package.lm import CHAT_TEMPLATE, chat_template, generation_block, stop_strings
 
 CACHE = {"layers": 1, "kv_heads": 1, "head_dim": 2, "dtype": "float32"}
 
