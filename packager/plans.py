@@ -15,10 +15,12 @@ from packager.config import (
     LM_TASK,
     BenchConfig,
     CalibrateConfig,
+    ComputeConfig,
     Config,
     DistillStepConfig,
     EvaluateStepConfig,
     ExportModelConfig,
+    GenerateStepConfig,
     LMDataConfig,
     ModelFileConfig,
     OptimizeConfig,
@@ -31,6 +33,7 @@ from packager.config import (
     TeacherLogitsConfig,
     TeacherOutputsConfig,
     TeacherStepConfig,
+    TokenizeConfig,
     TrimVocabConfig,
 )
 from packager.config.sources import DEFAULT_PROBE
@@ -53,11 +56,10 @@ def build_plan(recipe: Recipe) -> list[Step]:
         )
     if recipe.task == LM_TASK:
         return lm_plan(recipe)
-    task = recipe.task
     steps = [
         *_head(recipe),
         Step("data", recipe.data),
-        Step("teacher", _bind(TeacherStepConfig, recipe.teacher, task=task), {"data": "data"}),
+        _teacher(recipe),
         Step("export_teacher", recipe.export, {"model": "teacher", "data": "data"}),
     ]
     # With `distill: none` the teacher is the student and export_teacher its export.
@@ -72,6 +74,33 @@ def build_plan(recipe: Recipe) -> list[Step]:
         steps.append(Step("optimize", recipe.optimize, {"model": fp32}))
         upstream = "optimize"
     return steps + _ship(recipe, student, fp32, upstream, text=recipe.data.modality == "text")
+
+
+def compute_of(recipe: Recipe) -> ComputeConfig:
+    """distill.device and distill.precision resolved on this machine (packager.nets.device):
+    a device that is not here, or a precision it cannot run, is one error line now, before
+    any step runs."""
+    from packager.nets.device import resolve
+
+    d = recipe.distill
+    c = resolve(d.device, d.precision, d.workers)
+    return ComputeConfig(
+        device=c.device,
+        kind=c.kind,
+        precision=c.precision,
+        workers=c.workers,
+        checkpoint_steps=d.checkpoint_steps,
+        nproc=d.nproc,
+    )
+
+
+def _teacher(recipe: Recipe) -> Step:
+    """The teacher step; a builtin array or language-model teacher is trained in the build, on
+    the build's compute (pretrained image architectures and hf: folders are only loaded)."""
+    trained = recipe.teacher.source.startswith("builtin:") and recipe.data.image is None
+    compute = compute_of(recipe) if trained else None
+    cfg = _bind(TeacherStepConfig, recipe.teacher, task=recipe.task, compute=compute)
+    return Step("teacher", cfg, {"data": "data"})
 
 
 def _head(recipe: Recipe) -> list[Step]:
@@ -95,17 +124,31 @@ def _student(recipe: Recipe) -> tuple[str, list[Step]]:
         and student_cfg.arch == "transformer"
         and student_cfg.freeze_embeddings
     )
+    compute = compute_of(recipe)
     distill = _bind(
         DistillStepConfig,
         recipe.distill,
         task=recipe.task,
         int4_embedding_block=q.embedding_block_size if int4_table else None,
         int4_embedding_symmetric=q.int4_symmetric,
+        compute=compute,
     )
     steps, roles = [], {"teacher": "teacher", "data": "data"}
+    if student_cfg.arch == "transformer":  # token ids once per tokenizer and corpus
+        tokens = TokenizeConfig(max_length=recipe.data.max_length)
+        steps.append(Step("tokenize", tokens, {"teacher": "teacher", "data": "data"}))
+        roles["tokens"] = "tokenize"
     if distill.uses_teacher_cache:  # the teacher runs once per corpus, not once per epoch
-        cached = TeacherOutputsConfig(task=recipe.task, max_length=recipe.data.max_length)
-        steps.append(Step("teacher_outputs", cached, {"teacher": "teacher", "data": "data"}))
+        cached = TeacherOutputsConfig(
+            task=recipe.task, max_length=recipe.data.max_length, compute=compute
+        )
+        steps.append(
+            Step(
+                "teacher_outputs",
+                cached,
+                {"teacher": "teacher", "data": "data", "tokens": "tokenize"},
+            )
+        )
         roles["teacher_outputs"] = "teacher_outputs"
     steps.append(Step("distill", distill, roles))
     if recipe.distill.trim_vocab is None:
@@ -168,21 +211,20 @@ def _ship(
 
 def lm_plan(recipe: Recipe) -> list[Step]:
     """The build DAG of a causal language model (task text-generation)."""
-    task = recipe.task
-    steps = [
-        *_head(recipe),
-        Step("data", _bind(LMDataConfig, recipe.data)),
-        Step("teacher", _bind(TeacherStepConfig, recipe.teacher, task=task), {"data": "data"}),
-    ]
+    task, compute = recipe.task, compute_of(recipe)
+    steps = [*_head(recipe), Step("data", _bind(LMDataConfig, recipe.data)), _teacher(recipe)]
     roles = {"teacher": "teacher", "data": "data"}
     if recipe.generate.enabled:  # sequence-level KD: the teacher's completions, cached
-        steps.append(Step("generate", recipe.generate, {"teacher": "teacher", "data": "data"}))
+        generate = _bind(GenerateStepConfig, recipe.generate, compute=compute)
+        steps.append(Step("generate", generate, {"teacher": "teacher", "data": "data"}))
         roles["generated"] = "generate"
     if recipe.distill.teacher_topk:  # the teacher's top-k logits once per corpus
-        topk = TeacherLogitsConfig(k=recipe.distill.teacher_topk, max_length=recipe.data.max_length)
+        topk = TeacherLogitsConfig(
+            k=recipe.distill.teacher_topk, max_length=recipe.data.max_length, compute=compute
+        )
         steps.append(Step("teacher_logits", topk, dict(roles)))
         roles["teacher_logits"] = "teacher_logits"
-    distill = _bind(DistillStepConfig, recipe.distill, task=task)
+    distill = _bind(DistillStepConfig, recipe.distill, task=task, compute=compute)
     steps += [
         Step("export_teacher", recipe.export, {"model": "teacher", "data": "data"}),
         Step("distill", distill, roles),
@@ -204,6 +246,8 @@ def _method(recipe: Recipe) -> dict[str, Any]:
         "batch_size": d.batch_size,
         "lr": d.lr,
         "seed": d.seed,
+        "precision": d.precision,
+        "nproc": d.nproc,
         "student": d.student.to_json(),
         **(
             {"jsd_beta": d.jsd_beta, "on_policy": d.on_policy, "teacher_topk": d.teacher_topk}
@@ -283,9 +327,7 @@ def sketch_plan(recipe: Recipe) -> list[Step]:
     (sketch), its export and its quantization as the recipe says."""
     steps = [
         Step("data", recipe.data),
-        Step(
-            "teacher", _bind(TeacherStepConfig, recipe.teacher, task=recipe.task), {"data": "data"}
-        ),
+        _teacher(recipe),
         Step(
             "sketch",
             SketchConfig(student=recipe.distill.student, task=recipe.task),

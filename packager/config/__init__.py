@@ -1,6 +1,7 @@
 """Every stage config, grouped by area; each is frozen pydantic, so it hashes into cache keys.
 
     base     Config (the base class), Task
+    compute  where training and teacher passes run (device, precision), resolved by the plans
     sources  teacher: and data: sections
     distill  distill: (students, losses, training)
     onnx     export:, optimize:, quantize:, and `edgepack export` (ExportModelConfig)
@@ -16,12 +17,14 @@ in the stage's key too. Plans build them (packager.plans); a recipe never names 
 
 from packager.config.auto import AutoConfig, CalibrateConfig, SketchConfig
 from packager.config.base import LM_TASK, TEXT_TASKS, Config, Task
+from packager.config.compute import ComputeConfig
 from packager.config.distill import (
     DistillConfig,
     DistillStepConfig,
     LossWeights,
     StudentConfig,
     TeacherOutputsConfig,
+    TokenizeConfig,
     TransformerStudentConfig,
     TrimVocabConfig,
 )
@@ -29,6 +32,7 @@ from packager.config.files import ModelFileConfig, PackageFileConfig
 from packager.config.lm import (
     CausalStudentConfig,
     GenerateConfig,
+    GenerateStepConfig,
     GenerationDefaults,
     LMDataConfig,
     TeacherLogitsConfig,
@@ -63,6 +67,7 @@ __all__ = [
     "BenchConfig",
     "CalibrateConfig",
     "CausalStudentConfig",
+    "ComputeConfig",
     "Config",
     "DataConfig",
     "DistillConfig",
@@ -72,6 +77,7 @@ __all__ = [
     "ExportConfig",
     "ExportModelConfig",
     "GenerateConfig",
+    "GenerateStepConfig",
     "GenerationDefaults",
     "LMDataConfig",
     "LossWeights",
@@ -94,6 +100,7 @@ __all__ = [
     "TeacherOutputsConfig",
     "TeacherStepConfig",
     "TeacherTrainConfig",
+    "TokenizeConfig",
     "TransformerStudentConfig",
     "TrimVocabConfig",
 ]

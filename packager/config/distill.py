@@ -8,6 +8,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
 from packager.config.base import LM_TASK, Config, Task
+from packager.config.compute import DEVICE_PATTERN, ComputeConfig, Precision
 from packager.config.lm import CausalStudentConfig, relative_student
 
 
@@ -226,8 +227,38 @@ class DistillConfig(Config):
         1,
         ge=1,
         le=64,
-        description="text-generation: processes distill runs in under torchrun (DDP: gloo on "
-        "CPU, nccl on GPU); the global batch stays batch_size (edgepack build --nproc N)",
+        description="processes distill (and the teacher's cached outputs) run in under "
+        "torchrun, for every modality (DDP: gloo on CPU, nccl on GPU; one GPU a process); the "
+        "global batch stays batch_size, each process trains its share (edgepack build --nproc "
+        "N; several machines: EDGEPACK_TORCHRUN_ARGS, docs/distill-compute.md)",
+    )
+    device: str = Field(
+        "auto",
+        pattern=DEVICE_PATTERN,
+        description="where every training and teacher pass of the build runs (the builtin "
+        "teacher's training, teacher_outputs, teacher_logits, generate, distill): auto (CUDA "
+        "when present, else mps, else cpu) | cpu | cuda | cuda:N | mps; a device that is not "
+        "here is an error before any work",
+    )
+    precision: Precision = Field(
+        "fp32",
+        description="those passes' precision: fp32 | bf16 | fp16 (torch.autocast; fp16 with a "
+        "gradient scaler). bf16 on a CPU needs bf16 instructions (avx512_bf16 / amx_bf16)",
+    )
+    workers: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="DataLoader worker processes preparing batches (images: decoding and "
+        "augmentation; text: padding token ids); 0: in the training process. Results do not "
+        "depend on it",
+    )
+    checkpoint_steps: int = Field(
+        500,
+        ge=1,
+        description="optimizer steps between checkpoints (and one at every epoch's end) in "
+        "the step's work folder: a killed run resumes from the last one and ends where an "
+        "uninterrupted run would",
     )
 
     @classmethod
@@ -276,11 +307,20 @@ class TrimVocabConfig(Config):
 
 class TeacherOutputsConfig(Config):
     """The teacher_outputs stage: the teacher's head output (pooled embedding or logits) on
-    every training text, once per teacher, corpus and tokenizer settings."""
+    every training text, once per teacher, corpus and tokenizer settings; sharded across
+    compute.nproc processes (the same rows as one process computes)."""
 
     task: Task
     max_length: int = Field(128, ge=4)
     batch: int = Field(64, ge=1, description="texts per teacher forward")
+    compute: ComputeConfig = ComputeConfig()
+
+
+class TokenizeConfig(Config):
+    """The tokenize stage: the training split's token ids with the teacher's tokenizer, once
+    per tokenizer and corpus (packager.data.tokens)."""
+
+    max_length: int = Field(128, ge=4)
 
 
 class DistillStepConfig(DistillConfig):
@@ -290,10 +330,14 @@ class DistillStepConfig(DistillConfig):
     trains on exactly the vectors it ships with."""
 
     # The trim_vocab step after distill has its own config (min_count): trimming, or trimming
-    # more, reuses the trained student instead of training it again.
-    unkeyed: ClassVar[frozenset[str]] = DistillConfig.unkeyed | {"trim_vocab"}
+    # more, reuses the trained student instead of training it again. Where and how the passes
+    # run is `compute` (resolved, keyed by kind and precision); the raw fields are not read.
+    unkeyed: ClassVar[frozenset[str]] = DistillConfig.unkeyed | {
+        "trim_vocab", "device", "workers", "checkpoint_steps"
+    }  # fmt: skip
 
     task: Task
+    compute: ComputeConfig = ComputeConfig()
     int4_embedding_block: int | None = None
     int4_embedding_symmetric: bool = True
 

@@ -11,6 +11,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, field_validator, model_validator
 
 from packager.config.base import Config, Task, join_relative
+from packager.config.compute import ComputeConfig
 
 
 class TeacherTrainConfig(Config):
@@ -301,9 +302,11 @@ def probe_source_path(source: str) -> Path | None:
 
 class TeacherStepConfig(TeacherConfig):
     """What the teacher stage reads: the `teacher:` section plus the recipe's task (which
-    transformers head to load and check), so switching the task is a new key."""
+    transformers head to load and check), so switching the task is a new key; and, for a
+    teacher trained in the build (builtin), where it trains (none: it is only loaded)."""
 
     task: Task
+    compute: ComputeConfig | None = None
 
 
 def hf_folder(source: str) -> Path | None:

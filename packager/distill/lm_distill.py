@@ -1,7 +1,6 @@
 """One causal-LM distillation run, from plain arguments: load the teacher, derive (or load) the
-student, pack the training text, train, save. The distill stage calls it in its own process,
-or launches it under torchrun (`python -m packager.distill.lm_ddp JOB.json`) for DDP; both
-write the same folder and the same result.json."""
+student, pack the training text, train, save. The distill stage runs it through packager.distill.ddp:
+in its own process, or on every rank of a torchrun job; both write the same folder."""
 
 from __future__ import annotations
 
@@ -19,9 +18,9 @@ from packager.data.lm import pack, row_text, rows
 from packager.distill.lm_student import derive_causal_student
 from packager.distill.lm_trainer import LMTrainSettings, train_lm
 from packager.errors import RecipeError
+from packager.nets.loop import LOCAL, Run, compute_record
+from packager.progress import SilentReporter
 from packager.sources.lm import describe_lm, encoder, lm_tokenizer, load_causal_lm, save_lm
-
-RESULT = "result.json"
 
 
 def training_texts(data: Path, generated: Path | None) -> Iterator[str]:
@@ -68,7 +67,7 @@ def make_student(teacher, spec: CausalStudentConfig, sample: torch.Tensor):
     return derive_causal_student(teacher, spec, sample)
 
 
-def run(job: dict[str, Any], rank: int = 0, world: int = 1, reporter=None) -> dict[str, Any]:
+def run(job: dict[str, Any], run: Run = LOCAL, reporter=None) -> dict[str, Any]:
     """`job`: teacher, data, generated, topk, out (folders/files), spec (student config JSON),
     settings (LMTrainSettings fields), length, threads, sample_rows."""
     torch.set_num_threads(job.get("threads") or 1)
@@ -79,8 +78,8 @@ def run(job: dict[str, Any], rank: int = 0, world: int = 1, reporter=None) -> di
     tok = lm_tokenizer(teacher_dir)
     eos = (describe_lm(teacher)["eos_token_ids"] or [None])[0]
     s = LMTrainSettings(**job["settings"])
-    if s.batch_size % world:
-        raise RecipeError(f"distill.batch_size {s.batch_size} must divide by nproc {world}")
+    if s.batch_size % run.world:
+        raise RecipeError(f"distill.batch_size {s.batch_size} must divide by nproc {run.world}")
     generated = Path(job["generated"]) if job.get("generated") else None
     length, data = job["length"], Path(job["data"])
     batches = batch_stream(data, generated, encoder(tok), eos, length, s.batch_size)
@@ -100,14 +99,12 @@ def run(job: dict[str, Any], rank: int = 0, world: int = 1, reporter=None) -> di
             np.load(folder / "values.npy", mmap_mode="r"),
             np.load(folder / "indices.npy", mmap_mode="r"),
         )
-    if reporter is not None and rank == 0:
-        with reporter.track("distill", min(per_epoch * s.epochs, s.max_steps or 1 << 62)) as adv:
-            res = train_lm(teacher, student, batches, per_epoch, s, topk, rank, world, adv)
-    else:
-        res = train_lm(teacher, student, batches, per_epoch, s, topk, rank, world)
+    total = min(per_epoch * s.epochs, s.max_steps or 1 << 62)
+    with (reporter or SilentReporter()).track("distill", total) as adv:
+        res = train_lm(teacher, student, batches, per_epoch, s, topk, run, adv)
     out = {**asdict(res), "layers_kept": ids, "init": init, "steps_per_epoch": per_epoch}
-    if rank == 0:
-        dest = Path(job["out"])
-        save_lm(student, teacher_dir, dest)
-        (dest / RESULT).write_text(json.dumps(out, indent=2))
+    out["compute"] = compute_record(run, res.loop, "tokens/s")
+    del out["loop"]
+    if run.writer:
+        save_lm(student.cpu(), teacher_dir, Path(job["out"]))
     return out

@@ -31,8 +31,9 @@ def _shape_kwargs(splits: Splits) -> dict[str, Any]:
     return {"in_shape": list(splits.preprocessing.sample_shape), "num_classes": splits.num_classes}
 
 
-def _builtin(cfg: TeacherConfig, splits: Splits, reporter: Reporter) -> TeacherModel:
+def _builtin(cfg: TeacherConfig, splits: Splits, reporter: Reporter, compute) -> TeacherModel:
     from packager.nets.arch import build
+    from packager.nets.loop import Run, compute_record
     from packager.nets.train import fit
 
     name = cfg.source.split(":", 1)[1]
@@ -60,14 +61,16 @@ def _builtin(cfg: TeacherConfig, splits: Splits, reporter: Reporter) -> TeacherM
         seed=cfg.train.seed,
         reporter=reporter,
         description="teacher",
+        run=Run(compute),
     )
     info = {
         "trained": True,
         "best_epoch": res.best_epoch,
-        "val_accuracy": res.best_val_accuracy,
+        "val_accuracy": res.best_val,
         "curve": res.curve,
+        "compute": compute_record(Run(compute), res, "examples/s"),
     }
-    return TeacherModel(model, BUILTIN[name], kwargs, info)
+    return TeacherModel(model.cpu(), BUILTIN[name], kwargs, info)
 
 
 def _python(cfg: TeacherConfig, splits: Splits | None) -> TeacherModel:
@@ -85,9 +88,15 @@ def _python(cfg: TeacherConfig, splits: Splits | None) -> TeacherModel:
     return TeacherModel(model.eval(), factory, dict(cfg.kwargs), info)
 
 
-def make_teacher(cfg: TeacherConfig, splits: Splits, reporter: Reporter) -> TeacherModel:
+def make_teacher(
+    cfg: TeacherConfig, splits: Splits, reporter: Reporter, compute=None
+) -> TeacherModel:
+    """A builtin teacher trained here (on `compute`: packager.nets.device.Compute) or a
+    python: factory with its weights, checked on the data."""
+    from packager.nets.device import Compute
+
     if cfg.source.startswith("builtin:"):
-        teacher = _builtin(cfg, splits, reporter)
+        teacher = _builtin(cfg, splits, reporter, compute or Compute())
     else:
         teacher = _python(cfg, splits)
     _check_output(teacher.model, splits, cfg.source)

@@ -17,6 +17,13 @@ from packager.stage import StageContext, register_stage
 from packager.stages.data import images_of, splits_of
 
 
+def _compute(cfg: TeacherStepConfig):
+    """Where a teacher trained here trains (packager.nets.device.Compute); None: loaded only."""
+    from packager.nets.device import Compute
+
+    return Compute(**cfg.compute.job()) if cfg.compute is not None else None
+
+
 def _array(data: Artifact, cfg: TeacherStepConfig, ctx: StageContext) -> Output:
     import torch
 
@@ -25,7 +32,7 @@ def _array(data: Artifact, cfg: TeacherStepConfig, ctx: StageContext) -> Output:
     from packager.sources.teachers import make_teacher
 
     splits = splits_of(data)
-    t = make_teacher(cfg, splits, ctx.reporter)
+    t = make_teacher(cfg, splits, ctx.reporter, _compute(cfg))
     meta = save_torch(t.model, ctx.workdir, t.factory, t.kwargs, t.info.get("import_path"))
     val = accuracy(
         t.model, torch.from_numpy(splits.model_input("val")), torch.from_numpy(splits.y["val"])
@@ -132,7 +139,7 @@ def _lm(data: Artifact, cfg: TeacherStepConfig, ctx: StageContext) -> Output:
     else:
         seq = data.meta["max_length"]
         info["training"] = build_tiny_llama(
-            data.path, cfg.kwargs, cfg.train, seq, dest, ctx.reporter
+            data.path, cfg.kwargs, cfg.train, seq, dest, ctx.reporter, _compute(cfg)
         )
         info["trained"] = True
         model = lm.load_causal_lm(dest)
@@ -151,6 +158,6 @@ def _lm(data: Artifact, cfg: TeacherStepConfig, ctx: StageContext) -> Output:
 _HANDLERS = {"array": _array, "text": _text, "image": _image, "lm": _lm}
 
 
-@register_stage(TeacherStepConfig, name="teacher", version=4)
+@register_stage(TeacherStepConfig, name="teacher", version=5)
 def teacher(data: Artifact, cfg: TeacherStepConfig, ctx: StageContext) -> Output:
     return _HANDLERS[data.modality](data, cfg, ctx)
