@@ -91,6 +91,7 @@ def compute_of(recipe: Recipe) -> ComputeConfig:
         workers=c.workers,
         checkpoint_steps=d.checkpoint_steps,
         nproc=d.nproc,
+        restarts=d.restarts,
     )
 
 

@@ -20,7 +20,7 @@ class ComputeConfig(Config):
     loader workers, the checkpoint interval and a teacher pass's processes do not."""
 
     unkeyed: ClassVar[frozenset[str]] = frozenset(
-        {"device", "workers", "checkpoint_steps", "nproc"}
+        {"device", "workers", "checkpoint_steps", "nproc", "restarts"}
     )
 
     device: str = "cpu"
@@ -29,7 +29,16 @@ class ComputeConfig(Config):
     workers: int = Field(0, ge=0)
     checkpoint_steps: int = Field(500, ge=1)
     nproc: int = Field(1, ge=1)
+    restarts: int = Field(1, ge=0)
 
     def job(self) -> dict[str, Any]:
         """What a mechanism's Compute takes (packager.nets.device.Compute)."""
         return {"device": self.device, "precision": self.precision, "workers": self.workers}
+
+    def launch(self) -> dict[str, Any]:
+        """What a job's launcher reads besides the compute (packager.distill.ddp)."""
+        return {
+            "compute": self.job(),
+            "checkpoint_steps": self.checkpoint_steps,
+            "restarts": self.restarts,
+        }

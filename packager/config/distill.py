@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -234,7 +235,6 @@ class DistillConfig(Config):
     )
     device: str = Field(
         "auto",
-        pattern=DEVICE_PATTERN,
         description="where every training and teacher pass of the build runs (the builtin "
         "teacher's training, teacher_outputs, teacher_logits, generate, distill): auto (CUDA "
         "when present, else mps, else cpu) | cpu | cuda | cuda:N | mps; a device that is not "
@@ -253,6 +253,14 @@ class DistillConfig(Config):
         "augmentation; text: padding token ids); 0: in the training process. Results do not "
         "depend on it",
     )
+    restarts: int = Field(
+        1,
+        ge=0,
+        le=100,
+        description="nproc > 1: times a failed torchrun (a killed or lost process, not an "
+        "error of the recipe) is started again, resuming from the last checkpoint; 0: the "
+        "build fails, and resumes there when it is run again",
+    )
     checkpoint_steps: int = Field(
         500,
         ge=1,
@@ -260,6 +268,13 @@ class DistillConfig(Config):
         "the step's work folder: a killed run resumes from the last one and ends where an "
         "uninterrupted run would",
     )
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        if not re.fullmatch(DEVICE_PATTERN, v):
+            raise ValueError("expected auto, cpu, cuda, cuda:N or mps")
+        return v
 
     @classmethod
     def relative_to(cls, data: dict[str, Any], base: Path) -> dict[str, Any]:
@@ -333,7 +348,7 @@ class DistillStepConfig(DistillConfig):
     # more, reuses the trained student instead of training it again. Where and how the passes
     # run is `compute` (resolved, keyed by kind and precision); the raw fields are not read.
     unkeyed: ClassVar[frozenset[str]] = DistillConfig.unkeyed | {
-        "trim_vocab", "device", "workers", "checkpoint_steps"
+        "trim_vocab", "device", "workers", "checkpoint_steps", "restarts"
     }  # fmt: skip
 
     task: Task

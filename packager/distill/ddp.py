@@ -7,8 +7,9 @@ Several machines: every machine runs the same `edgepack build --nproc N` with to
 rendezvous flags in EDGEPACK_TORCHRUN_ARGS (`--nnodes 2 --node-rank K --rdzv-backend c10d
 --rdzv-endpoint HOST:PORT --rdzv-id JOB`); each builds its own cache, and the local rank 0 of
 each machine writes the result there, so every machine goes on to the same package. torchrun's
-`--max-restarts N` restarts the processes after a failure; they resume from the checkpoint in
-the step's work folder (so does the build when it is run again).
+A failed run that is not an error of the recipe (a killed or lost process) is started again
+`distill.restarts` times; the new processes resume from the checkpoint in the step's work
+folder (so does the build when it is run again).
 
 The writer prints its progress as lines `@@edgepack {json}` on stdout; this process forwards
 them to its reporter, so a DDP run shows the same progress line as one process.
@@ -105,14 +106,40 @@ def run_job(entry: str, job: dict[str, Any], nproc: int, workdir: Path, reporter
 
 
 def _launch(entry: str, job: dict[str, Any], nproc: int, workdir: Path, reporter) -> dict:
-    import shlex
-    import subprocess
-    import tempfile
-
+    """torchrun, started again (up to job["restarts"] times) after a failure that was not an
+    error of the recipe: a killed or lost process; the new processes resume from the last
+    checkpoint. A fresh torchrun each time: its own elastic restarts of gloo groups can hang."""
     from packager.errors import StageError
 
     spec = workdir / JOB
     spec.write_text(json.dumps(job))
+    log = workdir.parent / "last-torchrun.log"  # beside the step's cache entries
+    try:
+        for attempt in range(job.get("restarts", 0) + 1):
+            code, text = _torchrun(entry, spec, nproc, job, reporter)
+            if code == 0:
+                return json.loads((workdir / RESULT).read_text())
+            _raise_error(workdir / ERROR)  # a recipe's error: the same every time
+            log.write_text(text)
+            if attempt < job.get("restarts", 0):
+                reporter.note(f"torchrun failed ({_cause(text)}): started again, from the last "
+                              "checkpoint")  # fmt: skip
+        raise StageError(
+            job.get("stage", "distill"),
+            f"torchrun ({nproc} processes) failed: {_cause(text)} (its log: {log}); run the "
+            "build again to resume from the last checkpoint",
+        )
+    finally:
+        for name in (JOB, RESULT, ERROR):
+            (workdir / name).unlink(missing_ok=True)
+
+
+def _torchrun(entry: str, spec: Path, nproc: int, job: dict[str, Any], reporter):
+    """One torchrun of `entry` on this machine: (exit code, its stderr)."""
+    import shlex
+    import subprocess
+    import tempfile
+
     extra = shlex.split(os.environ.get("EDGEPACK_TORCHRUN_ARGS", ""))
     argv = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}"]
     argv += [*(extra or ["--standalone"]), "-m", "packager.distill.ddp", entry, str(spec)]
@@ -123,19 +150,16 @@ def _launch(entry: str, job: dict[str, Any], nproc: int, workdir: Path, reporter
         _forward(proc.stdout, reporter)
         code = proc.wait()
         err.seek(0)
-        tail = [line for line in err.read().splitlines() if line.strip()][-3:]
-    try:
-        if code != 0:
-            _raise_error(workdir / ERROR)
-            raise StageError(
-                job.get("stage", "distill"),
-                f"torchrun ({nproc} processes) failed: {' | '.join(tail)}; run the build again "
-                "to resume from the last checkpoint",
-            )
-        return json.loads((workdir / RESULT).read_text())
-    finally:
-        for name in (JOB, RESULT, ERROR):
-            (workdir / name).unlink(missing_ok=True)
+        return code, err.read()
+
+
+def _cause(log: str) -> str:
+    """The line of torchrun's log that says why: a rank's exception, or its exit signal."""
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if line.startswith(("exitcode", "RuntimeError", "torch.distributed")) or "Error:" in line:
+            return line
+    return lines[-1] if lines else "no output"
 
 
 def _raise_error(path: Path) -> None:

@@ -130,8 +130,10 @@ def train(teacher, student, data, s: dict[str, Any], weights: dict[str, float], 
     teacher.to(dev).eval()
     for p in teacher.parameters():
         p.requires_grad = False
-    if run.world > 1 and run.compute.kind == "cuda":  # batch statistics over the global batch
-        student = nn.SyncBatchNorm.convert_sync_batchnorm(student)
+    if run.world > 1:  # batch statistics over the global batch, as one process computes them
+        from packager.nets.batchnorm import global_batch_norm
+
+        student = global_batch_norm(student.to(dev))
     x_val = torch.from_numpy(data.array("val")).to(dev)
     with torch.no_grad():
         ref = teacher(x_val).argmax(-1)

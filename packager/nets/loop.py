@@ -155,6 +155,7 @@ class Progress:
     seconds: float = 0.0  # time spent training (not validating)
     done: bool = False
     resumed_at: list[int] = field(default_factory=list)  # steps at which runs resumed
+    rank_totals: list[tuple[float, int]] = field(default_factory=list)  # (total, seen) by rank
     extra: dict[str, Any] = field(default_factory=dict)  # a trainer's own counters
 
 
@@ -225,8 +226,13 @@ class Trainer:
         return {k: v.detach().clone() for k, v in self.core.state_dict().items()}
 
     def save(self, p: Progress) -> None:
+        """Checkpoint (every rank calls it: each rank's running loss sums are gathered into
+        it, so each resumes with its own)."""
         p.extra = dict(self.extra)
-        if self.run.work is None or not self.run.writer:
+        if self.run.work is None:
+            return
+        p.rank_totals = gathered((p.total, p.seen), self.run)
+        if not self.run.writer:
             return
         state = {
             "progress": p,
@@ -257,6 +263,7 @@ class Trainer:
         if state.get("cuda_rng") is not None and self.run.compute.kind == "cuda":
             torch.cuda.set_rng_state(state["cuda_rng"].cpu(), self.run.compute.device)
         p: Progress = state["progress"]
+        p.total, p.seen = p.rank_totals[self.run.rank]
         p.resumed_at.append(p.step)
         self.extra.update(p.extra)
         return p

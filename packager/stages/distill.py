@@ -25,30 +25,10 @@ STUDENT_FACTORIES = {"cnn": "packager.nets.arch:cnn", "mlp": "packager.nets.arch
 def _job(cfg: DistillStepConfig, ctx: StageContext, **fields) -> dict:
     """What every modality's run reads: plain values (packager.distill.ddp runs it here or on
     cfg.nproc torchrun processes), checkpoints in the step's work folder."""
-    c = cfg.compute
-    settings = {
-        k: getattr(cfg, k)
-        for k in (
-            "epochs",
-            "batch_size",
-            "lr",
-            "weight_decay",
-            "temperature",
-            "alpha",
-            "patience",
-            "seed",
-            "allow_larger",
-            "warmup",
-        )
-    }
-    job = {
-        "stage": ctx.step,
-        "compute": c.job(),
-        "work": str(ctx.scratch) if ctx.scratch else None,
-        "checkpoint_steps": c.checkpoint_steps,
-        "out": str(ctx.workdir),
-        "settings": settings,
-    }
+    keys = "epochs batch_size lr weight_decay temperature alpha patience seed allow_larger warmup"
+    settings = {k: getattr(cfg, k) for k in keys.split()}
+    job = {"stage": ctx.step, **cfg.compute.launch(), "out": str(ctx.workdir)}
+    job |= {"settings": settings, "work": str(ctx.scratch) if ctx.scratch else None}
     job["settings"] |= fields.pop("settings", {})
     return job | fields
 

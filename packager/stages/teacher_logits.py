@@ -21,7 +21,7 @@ def teacher_logits(teacher: Artifact, cfg: TeacherLogitsConfig, ctx: StageContex
     data, gen = ctx.inputs["data"], ctx.inputs.get("generated")
     job = {
         "stage": ctx.step,
-        "compute": cfg.compute.job(),
+        **cfg.compute.launch(),
         "teacher": str(teacher.file()),
         "data": str(data.path),
         "generated": str(gen.file()) if gen else None,

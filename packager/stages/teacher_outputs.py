@@ -25,7 +25,7 @@ def teacher_outputs(teacher: Artifact, cfg: TeacherOutputsConfig, ctx: StageCont
     info = {k: teacher.meta.get(k) for k in ("pooling", "normalize")}
     job = {
         "stage": ctx.step,
-        "compute": cfg.compute.job(),
+        **cfg.compute.launch(),
         "teacher": str(teacher.file()),
         "task": cfg.task,
         "info": info,
