@@ -146,7 +146,7 @@ def train(
             cached = None
             if data.teacher_outputs is not None:  # the teacher ran once, before the first epoch
                 cached = torch.from_numpy(data.teacher_outputs[rows].astype(np.float32)).to(dev)
-            loss = _loss(s, teacher, student, proj, feeds, labels, pairs, info, cached)
+            loss = batch_loss(s, teacher, student, proj, feeds, labels, pairs, info, cached)
             return loss, n, n_global
 
         trainer = Trainer({"student": student, "proj": proj}, loss_fn, opt, run, sched=sched)
@@ -165,7 +165,9 @@ def train(
             )
 
 
-def _loss(s: dict[str, Any], teacher, student, proj, batch, labels, pairs, info, cached=None):
+def batch_loss(s: dict[str, Any], teacher, student, proj, batch, labels, pairs, info, cached=None):
+    """The weighted distillation loss of one batch, from the teacher's cached outputs (pooled
+    losses) or its forward on the batch."""
     weights, task = s["weights"], s["task"]
     need_states, need_att = "hidden_mse" in weights, "attention_kl" in weights
     rel = "relation_kl" in weights
