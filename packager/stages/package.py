@@ -194,6 +194,7 @@ _DISTILL_KEYS = (
     "epochs_run",
     "val_accuracy",
     "curve",
+    "compute",  # where and how fast it trained (device, precision, processes, rate)
 )
 
 
@@ -322,7 +323,7 @@ def _report_html(tree, bench: Artifact | None, cfg: PackageStepConfig, report) -
     (tree / "report.html").write_text(html, encoding="utf-8")
 
 
-@register_stage(PackageStepConfig, name="package", version=6)
+@register_stage(PackageStepConfig, name="package", version=7)
 def package(model: Artifact, cfg: PackageStepConfig, ctx: StageContext) -> Output:
     from packager._version import __version__
     from packager.bundle import file_list, zip_tree
