@@ -219,6 +219,10 @@ def lm_plan(recipe: Recipe) -> list[Step]:
         generate = _bind(GenerateStepConfig, recipe.generate, compute=compute)
         steps.append(Step("generate", generate, {"teacher": "teacher", "data": "data"}))
         roles["generated"] = "generate"
+    # the training text (and the teacher's completions) packed into sequences once
+    tokens = TokenizeConfig(max_length=recipe.data.max_length)
+    steps.append(Step("tokenize", tokens, dict(roles)))
+    roles = {**roles, "tokens": "tokenize"}
     if recipe.distill.teacher_topk:  # the teacher's top-k logits once per corpus
         topk = TeacherLogitsConfig(
             k=recipe.distill.teacher_topk, max_length=recipe.data.max_length, compute=compute

@@ -1,6 +1,9 @@
 """Pre-tokenized training text: the training split's token ids, once per tokenizer and corpus
 (the tokenize step), so neither the teacher pass nor any epoch on any rank tokenizes again.
 
+A language model's training text is stored packed instead (`sequences.npy`, int32 (n, length):
+the texts with EOS between them, cut into rows of `length`), in the order its trainer reads.
+
 A split is stored ragged: `ids.npy` (int32, every text's ids end to end), `types.npy` (uint8
 token type ids), `offsets.npy` (int64, n + 1: text i is ids[offsets[i]:offsets[i + 1]]) and
 `labels.npy` (int64, -1 where there is none), all memory-mapped when read. `collate` pads a
@@ -86,3 +89,24 @@ def length_batches(lengths: np.ndarray, batch: int) -> list[list[int]]:
     for a teacher pass whose outputs are written back by row."""
     order = np.argsort(lengths, kind="stable").tolist()
     return [order[i : i + batch] for i in range(0, len(order), batch)]
+
+
+SEQUENCES = "sequences.npy"
+
+
+def write_sequences(texts, encode, eos: int | None, length: int, out: Path, advance=lambda n: 1):
+    """Pack `texts` (packager.data.lm.pack) into `out`/sequences.npy; returns its row count."""
+    from packager.data.lm import pack
+
+    rows = []
+    for seq in pack(texts, encode, eos, length):
+        rows.append(seq.astype(np.int32))
+        advance(1)
+    out.mkdir(parents=True, exist_ok=True)
+    np.save(out / SEQUENCES, np.stack(rows) if rows else np.zeros((0, length), np.int32))
+    return len(rows)
+
+
+def sequences(folder: Path) -> np.ndarray:
+    """The packed training sequences of a tokenize step, memory-mapped."""
+    return np.load(Path(folder) / SEQUENCES, mmap_mode="r")

@@ -1,5 +1,5 @@
 """One causal-LM distillation run, from plain arguments: load the teacher, derive (or load) the
-student, pack the training text, train, save. The distill stage runs it through packager.distill.ddp:
+student, train on the packed training sequences (the tokenize step's), save. The distill stage runs it through packager.distill.ddp:
 in its own process, or on every rank of a torchrun job; both write the same folder."""
 
 from __future__ import annotations
@@ -14,13 +14,14 @@ import numpy as np
 import torch
 
 from packager.config import CausalStudentConfig
-from packager.data.lm import pack, row_text, rows
+from packager.data.lm import row_text, rows
+from packager.data.tokens import sequences
 from packager.distill.lm_student import derive_causal_student
 from packager.distill.lm_trainer import LMTrainSettings, train_lm
 from packager.errors import RecipeError
 from packager.nets.loop import LOCAL, Run, compute_record
 from packager.progress import SilentReporter
-from packager.sources.lm import describe_lm, encoder, lm_tokenizer, load_causal_lm, save_lm
+from packager.sources.lm import load_causal_lm, save_lm
 
 
 def training_texts(data: Path, generated: Path | None) -> Iterator[str]:
@@ -35,18 +36,14 @@ def training_texts(data: Path, generated: Path | None) -> Iterator[str]:
         yield row_text(r)
 
 
-def batch_stream(data, generated, encode, eos, length: int, batch: int, limit=None):
-    """A function giving (first sequence index, (batch, length) ids) per full global batch."""
+def batch_stream(seqs: np.ndarray, batch: int, limit: int | None = None):
+    """A function giving (first sequence index, (batch, length) int64 ids) per full global
+    batch of the packed sequences `seqs` (the tokenize step's, memory-mapped)."""
+    n = len(seqs) if limit is None else min(limit, len(seqs))
 
     def batches():
-        buf, start = [], 0
-        for i, seq in enumerate(pack(training_texts(data, generated), encode, eos, length)):
-            if limit is not None and i >= limit:
-                break
-            buf.append(seq)
-            if len(buf) == batch:
-                yield start, torch.from_numpy(np.stack(buf))
-                buf, start = [], i + 1
+        for start in range(0, n - batch + 1, batch):
+            yield start, torch.from_numpy(np.asarray(seqs[start : start + batch], np.int64))
 
     return batches
 
@@ -68,21 +65,19 @@ def make_student(teacher, spec: CausalStudentConfig, sample: torch.Tensor):
 
 
 def run(job: dict[str, Any], run: Run = LOCAL, reporter=None) -> dict[str, Any]:
-    """`job`: teacher, data, generated, topk, out (folders/files), spec (student config JSON),
-    settings (LMTrainSettings fields), length, threads, sample_rows."""
+    """`job`: teacher, tokens (the tokenize step's packed sequences), topk, out (folders),
+    spec (student config JSON), settings (LMTrainSettings fields), threads, sample_rows."""
     torch.set_num_threads(job.get("threads") or 1)
     teacher_dir = Path(job["teacher"])
     teacher = load_causal_lm(teacher_dir)
     for p in teacher.parameters():
         p.requires_grad = False
-    tok = lm_tokenizer(teacher_dir)
-    eos = (describe_lm(teacher)["eos_token_ids"] or [None])[0]
     s = LMTrainSettings(**job["settings"])
     if s.batch_size % run.world:
         raise RecipeError(f"distill.batch_size {s.batch_size} must divide by nproc {run.world}")
-    generated = Path(job["generated"]) if job.get("generated") else None
-    length, data = job["length"], Path(job["data"])
-    batches = batch_stream(data, generated, encoder(tok), eos, length, s.batch_size)
+    seqs = sequences(Path(job["tokens"]))
+    length = seqs.shape[1]
+    batches = batch_stream(seqs, s.batch_size)
     first = next(batches(), None)
     if first is None:
         raise RecipeError(

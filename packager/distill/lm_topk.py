@@ -4,7 +4,6 @@ vocabularies past 65,535), memory-mapped, in the order the trainer packs the seq
 
 from __future__ import annotations
 
-import itertools
 import time
 from pathlib import Path
 from typing import Any
@@ -12,10 +11,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from packager.data.lm import pack
-from packager.distill.lm_distill import training_texts
+from packager.data.tokens import sequences
 from packager.nets.loop import LOCAL, Run, sharded_map
-from packager.sources.lm import describe_lm, encoder, lm_tokenizer, load_causal_lm
+from packager.sources.lm import describe_lm, load_causal_lm
 
 
 def bytes_per_token(k: int, vocab: int) -> int:
@@ -24,25 +22,21 @@ def bytes_per_token(k: int, vocab: int) -> int:
 
 def cache_topk(
     teacher_dir: Path,
-    data: Path,
-    generated: Path | None,
+    tokens: Path,
     k: int,
-    length: int,
     limit: int | None,
     batch: int,
     out: Path,
     advance=lambda *a, **kw: None,
     run: Run = LOCAL,
 ) -> dict[str, Any]:
-    """Write values.npy and indices.npy in `out` (the writer does): batch i of the packed
-    sequences on rank i % world, on the run's device and precision."""
+    """Write values.npy and indices.npy in `out` (the writer does) for the first `limit` packed
+    training sequences of the tokenize step's folder `tokens`: batch i on rank i % world, on
+    the run's device and precision."""
     model = load_causal_lm(teacher_dir).to(run.compute.device).eval()
-    tok = lm_tokenizer(teacher_dir)
     info = describe_lm(model)
-    eos = (info["eos_token_ids"] or [None])[0]
-    packed = pack(training_texts(data, generated), encoder(tok), eos, length)
-    seqs = [s.astype(np.int64) for s in itertools.islice(packed, limit)]
-    n = len(seqs)
+    seqs = sequences(tokens)
+    n, length = (len(seqs) if limit is None else min(limit, len(seqs))), seqs.shape[1]
     index_type = np.uint16 if info["vocab_size"] <= 65535 else np.int32
     if run.writer:
         values = np.lib.format.open_memmap(out / "values.npy", "w+", np.float16, (n, length, k))
@@ -50,7 +44,8 @@ def cache_topk(
     t0 = time.perf_counter()
 
     def top(start: int):
-        x = torch.from_numpy(np.stack(seqs[start : start + batch])).to(run.compute.device)
+        rows = np.asarray(seqs[start : min(start + batch, n)], np.int64)
+        x = torch.from_numpy(rows).to(run.compute.device)
         with torch.no_grad(), run.compute.autocast():
             got = model(input_ids=x).logits.float().topk(k, dim=-1)
         return got.values.cpu().numpy().astype(np.float16), got.indices.cpu().numpy()
@@ -79,15 +74,12 @@ def cache_topk(
 
 def run(job: dict[str, Any], run: Run, reporter) -> dict[str, Any]:
     """The teacher_logits pass from plain arguments (packager.distill.ddp): `job` holds
-    teacher, data, generated, k, length, limit, batch and out (folders/files)."""
-    opt = Path(job["generated"]) if job.get("generated") else None
+    teacher, tokens, k, limit, batch and out (folders)."""
     with reporter.track("teacher top-k", job["limit"] or 1) as advance:
         return cache_topk(
             Path(job["teacher"]),
-            Path(job["data"]),
-            opt,
+            Path(job["tokens"]),
             job["k"],
-            job["length"],
             job["limit"],
             job["batch"],
             Path(job["out"]),

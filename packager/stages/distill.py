@@ -211,20 +211,18 @@ def _image(teacher_art: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> 
 
 def _lm(teacher_art: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> Output:
     """A causal-LM student (packager.distill.lm_distill), here or under torchrun (nproc > 1)."""
-    data, gen, topk = (ctx.inputs.get(r) for r in ("data", "generated", "teacher_logits"))
+    topk = ctx.inputs.get("teacher_logits")
     s = {"weights": cfg.weights, "temperature": cfg.temperature, "jsd_beta": cfg.jsd_beta}
     s |= {"on_policy": cfg.on_policy, "on_policy_tokens": cfg.on_policy_tokens, "lr": cfg.lr}
     s |= {"epochs": cfg.epochs, "batch_size": cfg.batch_size, "weight_decay": cfg.weight_decay}
     s |= {"warmup": cfg.warmup, "seed": cfg.seed, "max_steps": cfg.max_steps}
     job = _job(cfg, ctx) | {
         "teacher": str(teacher_art.file()),
-        "data": str(data.path),
-        "generated": str(gen.file()) if gen else None,
+        "tokens": str(ctx.inputs["tokens"].path),
         "topk": str(topk.path) if topk else None,
         "out": str(ctx.workdir / "model"),
         "spec": cfg.student.to_json(),
         "settings": s,
-        "length": data.meta["max_length"],
         "threads": cfg.threads,
     }
     res = _run("packager.distill.lm_distill:run", job, cfg, ctx)

@@ -18,15 +18,12 @@ from packager.stage import StageContext, register_stage
 def teacher_logits(teacher: Artifact, cfg: TeacherLogitsConfig, ctx: StageContext) -> Output:
     from packager.distill.ddp import run_job
 
-    data, gen = ctx.inputs["data"], ctx.inputs.get("generated")
     job = {
         "stage": ctx.step,
         **cfg.compute.launch(),
         "teacher": str(teacher.file()),
-        "data": str(data.path),
-        "generated": str(gen.file()) if gen else None,
+        "tokens": str(ctx.inputs["tokens"].path),
         "k": cfg.k,
-        "length": cfg.max_length,
         "limit": cfg.limit,
         "batch": cfg.batch,
         "out": str(ctx.workdir),

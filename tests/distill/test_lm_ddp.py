@@ -13,11 +13,10 @@ from packager.progress import SilentReporter
 TOLERANCE = 1e-5
 
 
-def _job(tmp_path, teacher, data, out):
+def _job(tmp_path, teacher, tokens, out):
     return {
         "teacher": str(teacher),
-        "data": str(data),
-        "generated": None,
+        "tokens": str(tokens),
         "topk": None,
         "out": str(tmp_path / out),
         "spec": {"arch": "causal-lm", "num_layers": 2, "intermediate_size": 32},
@@ -30,7 +29,6 @@ def _job(tmp_path, teacher, data, out):
             "seed": 1,
             "max_steps": 4,
         },
-        "length": 32,
         "threads": 1,
         "compute": {"device": "cpu", "precision": "fp32", "workers": 0},
     }
@@ -41,7 +39,7 @@ def test_ddp_on_two_cpu_processes_matches_one_process(tmp_path, tiny_lm_build):
     from safetensors.torch import load_file
 
     teacher = tiny_lm_build.artifact("teacher").file()
-    data = tiny_lm_build.artifact("data").path
+    data = tiny_lm_build.artifact("tokenize").path
     one = lm_distill.run(_job(tmp_path, teacher, data, "one"))
     entry = "packager.distill.lm_distill:run"
     two = ddp.run_job(entry, _job(tmp_path, teacher, data, "two"), 2, tmp_path, SilentReporter())
@@ -61,7 +59,10 @@ def test_a_global_batch_that_does_not_split_over_the_processes_is_refused(tmp_pa
     from packager.nets.loop import Run
 
     job = _job(
-        tmp_path, tiny_lm_build.artifact("teacher").file(), tiny_lm_build.artifact("data").path, "x"
+        tmp_path,
+        tiny_lm_build.artifact("teacher").file(),
+        tiny_lm_build.artifact("tokenize").path,
+        "x",
     )
     job["settings"]["batch_size"] = 7
     with pytest.raises(RecipeError, match="divide by nproc 2"):

@@ -68,3 +68,24 @@ def test_another_student_reuses_the_tokens_and_a_shorter_max_length_does_not(
     short = res.artifact("tokenize")
     assert int(short.meta["tokens"]) < int(first.artifact("tokenize").meta["tokens"])
     assert np.diff(np.load(short.path / "offsets.npy")).max() == 8  # truncated as configured
+
+
+def test_a_language_models_text_is_packed_once_with_the_teachers_completions_first(
+    tiny_lm_build,
+):
+    from packager.data.lm import pack
+    from packager.data.tokens import sequences
+    from packager.distill.lm_distill import training_texts
+    from packager.sources.lm import encoder, lm_tokenizer
+
+    art = tiny_lm_build.artifact("tokenize")
+    teacher = tiny_lm_build.artifact("teacher")
+    generated = tiny_lm_build.artifact("generate").file()
+    seqs = sequences(art.path)
+    eos = teacher.meta["eos_token_ids"][0]
+    texts = training_texts(tiny_lm_build.artifact("data").path, generated)
+    want = np.stack(list(pack(texts, encoder(lm_tokenizer(teacher.file())), eos, 32)))
+    assert seqs.shape == want.shape == (art.meta["sequences"], 32)
+    assert np.array_equal(seqs, want)
+    # the distill and teacher_logits steps read these, not the text
+    assert tiny_lm_build.artifact("distill").meta["steps"] > 0
