@@ -196,7 +196,7 @@ class Trainer:
         from torch.nn.parallel import DistributedDataParallel
 
         self.run, self.opt, self.sched, self.per_step, self.clip = run, opt, sched, per_step, clip
-        self.core = _LossModule(modules, lambda batch: loss_fn(batch)).to(run.compute.device)
+        self.core = _LossModule(modules, loss_fn).to(run.compute.device)
         self.model = self.core
         if run.world > 1:
             ids = [run.compute.torch_device().index] if run.compute.kind == "cuda" else None
