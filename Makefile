@@ -5,8 +5,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 JS_STAMP := runtimes/js/node_modules/.installed
+# onnxruntime-genai's model builder (the LM exporter) in a folder of its own: it wants a newer
+# transformers than optimum-onnx allows here (packager/export/genai_builder.txt says why).
+GENAI_BUILDER := $(VENV)/genai-builder
+GENAI_STAMP := $(GENAI_BUILDER)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean genai-builder
 
 $(STAMP): pyproject.toml runtimes/python/pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -14,6 +18,12 @@ $(STAMP): pyproject.toml runtimes/python/pyproject.toml
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e './runtimes/python[sign]' -e '.[dev]'
 	touch $(STAMP)
+
+$(GENAI_STAMP): packager/export/genai_builder.txt $(STAMP)
+	$(BIN)/pip install -q --no-deps --upgrade --target $(GENAI_BUILDER) -r packager/export/genai_builder.txt
+	touch $@
+
+genai-builder: $(GENAI_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/edgepack build
@@ -23,7 +33,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
-test: lint $(JS_STAMP)
+test: lint $(JS_STAMP) $(GENAI_STAMP)
 	$(BIN)/pytest -q
 
 # runtimes/js's node_modules. ONNXRUNTIME_NODE_INSTALL=skip: onnxruntime-node's install script

@@ -12,8 +12,18 @@ from typing import Any
 
 ARTIFACT_FILE = "artifact.json"
 # The ONNX model variants a build compares, in report order; plans map build steps onto these
-# input roles, and evaluate / bench / package read them by these names.
-VARIANTS = ("teacher_fp32", "student_fp32", "student_int8")
+# input roles, and evaluate / bench / package read them by these names. The quantized student
+# is named in metrics and reports by its precision (variant_label: student_int8, student_int4).
+QUANTIZED = "student_quantized"
+VARIANTS = ("teacher_fp32", "student_fp32", QUANTIZED)
+
+
+def variant_label(role: str, meta: dict[str, Any]) -> str:
+    """How a variant is named in metrics, reports and manifests: the quantized student by the
+    precision its scheme wrote (student_int8, student_fp16, student_int4)."""
+    if role == QUANTIZED:
+        return f"student_{meta.get('precision') or 'quantized'}"
+    return role
 
 
 @dataclass(frozen=True)
@@ -31,10 +41,13 @@ class Artifact:
 
     @property
     def modality(self) -> str:
-        """ "text", "image", "array" or "lm": which handler of a stage serves this input. The one
-        test for it: data artifacts, image models and language models record it, other
-        transformers folders ("hf") are text, everything else arrays."""
-        return self.meta.get("modality") or ("text" if self.kind == "hf" else "array")
+        """The modality a data artifact records (packager.config.modalities): the data stage
+        writes it from the recipe's one rule, and every later stage picks its handler by its
+        data input's."""
+        try:
+            return str(self.meta["modality"])
+        except KeyError:
+            raise LookupError(f"artifact {self.path.name} records no modality") from None
 
     @classmethod
     def read(cls, folder: Path) -> Artifact:

@@ -26,7 +26,7 @@ ZIP_TIME = (2020, 1, 1, 0, 0, 0)
 
 
 def schema_version() -> str:
-    from packager.runtime import load_runtime
+    from packager.edge_runtime import load_runtime
 
     return load_runtime().SCHEMA_VERSION
 

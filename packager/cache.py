@@ -22,6 +22,7 @@ from typing import Any
 
 from packager._version import __version__
 from packager.artifact import ARTIFACT_FILE, Artifact
+from packager.files import process_alive
 from packager.hashing import content_id, sha256_file, tree_files
 
 DEFAULT_CACHE = Path(".edgepack") / "cache"
@@ -179,20 +180,8 @@ class Cache:
                 pid = int(tmp.name.split("-")[-2])
             except (ValueError, IndexError):
                 pid = -1
-            if pid == os.getpid() or _alive(pid):
+            if pid == os.getpid() or process_alive(pid):
                 continue
             shutil.rmtree(tmp, ignore_errors=True)
             removed += 1
         return removed
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -55,3 +55,22 @@ def one_line(err: BaseException) -> str:
     library failure is quoted in an `error:` line."""
     text = str(err).strip()
     return text.splitlines()[0] if text else type(err).__name__
+
+
+class OldSpelling(UserWarning):
+    """A recipe or manifest value in a spelling edgepack still reads but no longer writes; the
+    command line shows it as one `warning:` line."""
+
+
+def old_spelling(message: str) -> None:
+    import warnings
+
+    warnings.warn(message, OldSpelling, stacklevel=3)
+
+
+class EndpointError(EdgepackError):
+    """A teacher's API endpoint failed in a way retries cannot mend (a refused key, an unknown
+    model, an unreachable host, a TLS failure) or past the retry budget: one line naming the
+    endpoint and the cause, never the key."""
+
+    exit_code = 3

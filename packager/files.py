@@ -134,6 +134,19 @@ def write_text(dest: str | Path, text: str) -> Path:
     return Path(dest)
 
 
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` still runs: a temporary name it left is in use, not debris."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def same_file(a: str | Path, b: str | Path) -> bool:
     """Whether two paths name one file: equal once resolved, or the same inode (a hard link)."""
     pa, pb = Path(a).expanduser(), Path(b).expanduser()

@@ -17,7 +17,7 @@ def _manifest_of(path: Path) -> tuple[dict[str, Any], bytes, dict[str, list[int]
 
     import numpy as np
 
-    from packager.runtime import load_runtime, open_package, package_error
+    from packager.edge_runtime import load_runtime, open_package, package_error
 
     rt = load_runtime()
     with open_package(path) as reader:

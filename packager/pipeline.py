@@ -160,8 +160,19 @@ def build(
 
 
 def _publish(pkg: Artifact, out_dir: Path, sign_key, inputs: dict[str, str], sign_format) -> Path:
+    """The package into `out_dir` (signed when asked), then its report beside it."""
     dest = out_dir / pkg.meta["file"]
     refuse_overwrite(dest, {**inputs, "signing key": sign_key}, "package.out_dir: the package")
+    report = pkg.meta.get("report_html")
+    if report:  # NAME.report.html: what a person opens first, without unzipping anything
+        refuse_overwrite(out_dir / report, inputs, "package.out_dir: the report")
+    published = _publish_package(pkg, dest, sign_key, inputs, sign_format)
+    if report:
+        publish_file(pkg.file(report), out_dir / report)
+    return published
+
+
+def _publish_package(pkg: Artifact, dest: Path, sign_key, inputs, sign_format) -> Path:
     if sign_key is None:
         return publish_file(pkg.file(), dest)
     # Signed while published, never in a stage: see packager/signing.py for why.
@@ -197,6 +208,7 @@ def _run_step(step, spec, key, inputs, reporter, cache, record, records) -> Arti
             reporter=reporter,
             records=list(records),
             scratch=scratch,
+            cache_root=cache.root,
         )
         try:
             out = spec.fn(primary, step.config, ctx)

@@ -1,34 +1,36 @@
 """Every plan: the build graph, the single-stage commands' graphs, their step names, variants.
 
 A plan is a list of `Step`s in topological order; each names its stage's config and its inputs
-as role -> step. Stages read inputs by role (`ctx.inputs["data"]`, `ctx.inputs["student_int8"]`),
+as role -> step. Stages read inputs by role (`ctx.inputs["data"]`, `ctx.inputs["student_quantized"]`),
 so the step names and the shape of the graph live here and nowhere else.
 """
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
 from typing import Any
 
+from packager.artifact import QUANTIZED
+
+# The single-model commands' plans live in packager.command_plans; every plan is reached here.
+from packager.command_plans import (  # noqa: F401
+    bench_plan,
+    calibrate_step,
+    calibrated,
+    export_plan,
+    model_step,
+    quantize_plan,
+)
 from packager.config import (
     LM_TASK,
-    BenchConfig,
-    CalibrateConfig,
     ComputeConfig,
     Config,
+    DataStepConfig,
     DistillStepConfig,
     EvaluateStepConfig,
-    ExportModelConfig,
     GenerateStepConfig,
-    LMDataConfig,
-    ModelFileConfig,
-    OptimizeConfig,
-    PackageFileConfig,
     PackageStepConfig,
     ProbeConfig,
     ProvenanceStepConfig,
-    QuantizeConfig,
     SketchConfig,
     TeacherLogitsConfig,
     TeacherOutputsConfig,
@@ -37,7 +39,7 @@ from packager.config import (
     TrimVocabConfig,
 )
 from packager.config.sources import DEFAULT_PROBE
-from packager.errors import InputFileError, RecipeError
+from packager.errors import RecipeError
 from packager.recipe import Recipe
 from packager.stage import Step
 
@@ -47,18 +49,25 @@ def _bind(cls: type[Config], section: Config, **extra: Any) -> Config:
     return cls.model_validate({**section.model_dump(), **extra})
 
 
+def _data(recipe: Recipe) -> Step:
+    """The data step: the `data:` section and the recipe's modality, which it records."""
+    return Step("data", _bind(DataStepConfig, recipe.data, modality=recipe.modality))
+
+
 def build_plan(recipe: Recipe) -> list[Step]:
     """The build DAG, in topological order."""
-    if recipe.quantize.mode == "none" and recipe.package.model == "int8":
+    if recipe.quantize.mode == "none" and recipe.package.model == "quantized":
         raise RecipeError(
-            "recipe: package.model = int8 ships the quantized model; set quantize.mode to "
-            "static, dynamic, fp16 or int4, or package.model = fp32"
+            "recipe: package.model = quantized ships the quantized model; set quantize.mode to "
+            "a scheme (static, dynamic, fp16, int4, ...), or package.model = fp32"
         )
+    if _called(recipe):
+        return api_plan(recipe)
     if recipe.task == LM_TASK:
         return lm_plan(recipe)
     steps = [
         *_head(recipe),
-        Step("data", recipe.data),
+        _data(recipe),
         _teacher(recipe),
         Step("export_teacher", recipe.export, {"model": "teacher", "data": "data"}),
     ]
@@ -73,7 +82,7 @@ def build_plan(recipe: Recipe) -> list[Step]:
     if recipe.optimize.enabled:  # off by default: see OptimizeConfig and the README
         steps.append(Step("optimize", recipe.optimize, {"model": fp32}))
         upstream = "optimize"
-    return steps + _ship(recipe, student, fp32, upstream, text=recipe.data.modality == "text")
+    return steps + _ship(recipe, student, fp32, upstream, text=recipe.modality == "text")
 
 
 def compute_of(recipe: Recipe) -> ComputeConfig:
@@ -98,7 +107,7 @@ def compute_of(recipe: Recipe) -> ComputeConfig:
 def _teacher(recipe: Recipe) -> Step:
     """The teacher step; a builtin array or language-model teacher is trained in the build, on
     the build's compute (pretrained image architectures and hf: folders are only loaded)."""
-    trained = recipe.teacher.source.startswith("builtin:") and recipe.data.image is None
+    trained = recipe.teacher.source.startswith("builtin:") and recipe.modality != "image"
     compute = compute_of(recipe) if trained else None
     cfg = _bind(TeacherStepConfig, recipe.teacher, task=recipe.task, compute=compute)
     return Step("teacher", cfg, {"data": "data"})
@@ -121,9 +130,7 @@ def _student(recipe: Recipe) -> tuple[str, list[Step]]:
     [trim_vocab]."""
     student_cfg, q = recipe.distill.student, recipe.quantize
     int4_table = (
-        q.embeddings == "int4"
-        and student_cfg.arch == "transformer"
-        and student_cfg.freeze_embeddings
+        q.int4_tables and student_cfg.arch == "transformer" and student_cfg.freeze_embeddings
     )
     compute = compute_of(recipe)
     distill = _bind(
@@ -135,7 +142,8 @@ def _student(recipe: Recipe) -> tuple[str, list[Step]]:
         compute=compute,
     )
     steps, roles = [], {"teacher": "teacher", "data": "data"}
-    if student_cfg.arch == "transformer":  # token ids once per tokenizer and corpus
+    # token ids once per tokenizer and corpus: a transformer student's, the teacher pass's
+    if student_cfg.arch == "transformer" or distill.uses_teacher_cache:
         tokens = TokenizeConfig(max_length=recipe.data.max_length)
         steps.append(Step("tokenize", tokens, {"teacher": "teacher", "data": "data"}))
         roles["tokens"] = "tokenize"
@@ -172,25 +180,26 @@ def _ship(
     student's step, its fp32 export's and the model quantize reads. Text builds are measured
     on a probe too and benchmarked on real tokenised text."""
     steps = []
-    models = {"teacher_fp32": "export_teacher", "student_fp32": fp32}
+    called = _called(recipe)  # the teacher's answers stand for it: evaluated, never benchmarked
+    models = {"teacher_fp32": "teacher" if called else "export_teacher", "student_fp32": fp32}
     if recipe.quantize.mode != "none":
         roles = {"model": upstream, "data": "data"}
         if upstream != fp32:  # sizes, metric and speed stay relative to the export
             roles["original"] = fp32
         steps.append(Step("quantize", recipe.quantize, roles))
-        models["student_int8"] = "quantize"
+        models[QUANTIZED] = "quantize"
     roles = {**models, "data": "data"}
     if text:  # fidelity on text of another kind than the training data
-        source = recipe.evaluate.probe or DEFAULT_PROBE
-        steps.append(Step("probe", ProbeConfig(source=source, limit=recipe.evaluate.probe_limit)))
+        steps += [] if called else [_probe(recipe)]
         roles["probe"] = "probe"
     evaluate = _bind(EvaluateStepConfig, recipe.evaluate, task=recipe.task)
     steps.append(Step("evaluate", evaluate, roles))
     if recipe.bench.enabled:  # text variants are timed on real, tokenised test texts
+        timed = {k: v for k, v in models.items() if not (called and k == "teacher_fp32")}
         steps.append(
-            Step("bench", recipe.bench, {**models, **({"data": "data"} if text or lm else {})})
+            Step("bench", recipe.bench, {**timed, **({"data": "data"} if text or lm else {})})
         )
-    shipped = "quantize" if recipe.package.model == "int8" and "student_int8" in models else fp32
+    shipped = "quantize" if recipe.package.model == "quantized" and QUANTIZED in models else fp32
     package = _bind(
         PackageStepConfig,
         recipe.package,
@@ -202,6 +211,8 @@ def _ship(
     )
     roles = {"model": shipped, "data": "data", "evaluate": "evaluate", "teacher": "teacher"}
     roles |= {"student": student, "provenance": "provenance"}
+    if lm:  # its exporter's genai_config.json ships beside the model
+        roles["export"] = fp32
     if recipe.bench.enabled:
         roles["bench"] = "bench"
     if lm and recipe.generate.enabled:
@@ -210,10 +221,52 @@ def _ship(
     return steps
 
 
+def _probe(recipe: Recipe) -> Step:
+    source = recipe.evaluate.probe or DEFAULT_PROBE
+    return Step("probe", ProbeConfig(source=source, limit=recipe.evaluate.probe_limit))
+
+
+def _called(recipe: Recipe) -> bool:  # the teacher is only called (an API)
+    from packager.sources.teacher import teacher_of
+
+    return not teacher_of(recipe.teacher).local
+
+
+def api_plan(recipe: Recipe) -> list[Step]:
+    """A teacher only called answers the data once (call by call, cached); the student, from
+    its own folder, learns the answers, which stand for the teacher in evaluate."""
+    task, lm, text = recipe.task, recipe.task == LM_TASK, recipe.modality == "text"
+    teacher = _bind(TeacherStepConfig, recipe.teacher, task=task)
+    steps = [*_head(recipe), _data(recipe), *([_probe(recipe)] if text else [])]
+    steps.append(Step("teacher", teacher, {"data": "data", **({"probe": "probe"} if text else {})}))
+    distill = _bind(
+        DistillStepConfig,
+        recipe.distill,
+        task=task,
+        losses=recipe.distill_losses,
+        compute=compute_of(recipe),
+    )
+    steps.append(Step("distill", distill, {"teacher": "teacher", "data": "data"}))
+    student = "distill"
+    if recipe.distill.trim_vocab is not None:  # the word pieces in use
+        trim = TrimVocabConfig(min_count=recipe.distill.trim_vocab)
+        steps.append(Step("trim_vocab", trim, {"student": "distill", "data": "data"}))
+        student = "trim_vocab"
+    steps.append(Step("export", recipe.export, {"model": student, "data": "data"}))
+    upstream = "export"
+    if recipe.optimize.enabled and not lm:
+        steps.append(Step("optimize", recipe.optimize, {"model": "export"}))
+        upstream = "optimize"
+    return steps + _ship(recipe, student, "export", upstream, text=text, lm=lm)
+
+
 def lm_plan(recipe: Recipe) -> list[Step]:
     """The build DAG of a causal language model (task text-generation)."""
     task, compute = recipe.task, compute_of(recipe)
-    steps = [*_head(recipe), Step("data", _bind(LMDataConfig, recipe.data)), _teacher(recipe)]
+    steps = [*_head(recipe), _data(recipe), _teacher(recipe)]
+    if not recipe.distill.enabled:  # `distill: none`: the teacher itself, exported and shipped
+        steps.append(Step("export_teacher", recipe.export, {"model": "teacher", "data": "data"}))
+        return steps + _ship(recipe, "teacher", "export_teacher", "export_teacher", lm=True)
     roles = {"teacher": "teacher", "data": "data"}
     if recipe.generate.enabled:  # sequence-level KD: the teacher's completions, cached
         generate = _bind(GenerateStepConfig, recipe.generate, compute=compute)
@@ -243,7 +296,8 @@ def _method(recipe: Recipe) -> dict[str, Any]:
     d = recipe.distill
     if not d.enabled:
         return {"type": "none"}
-    losses = {k: round(w, 6) for k, w in d.loss_weights(recipe.task).items()}
+    weights = recipe.distill_losses or d.loss_weights(recipe.task)
+    losses = {k: round(w, 6) for k, w in weights.items()}
     return {
         "losses": losses,
         "temperature": d.temperature if "logits_kd" in losses else None,
@@ -262,76 +316,11 @@ def _method(recipe: Recipe) -> dict[str, Any]:
     }
 
 
-def model_step(name: str, path: str | Path) -> Step:
-    """The step that brings a user's `.onnx` model or `.edgepack` package into the cache."""
-    p = Path(path)
-    if p.suffix == ".onnx":
-        return Step(name, ModelFileConfig.for_file(p))
-    if p.suffix == ".edgepack" or (p.is_dir() and (p / "manifest.json").is_file()):
-        return Step(name, PackageFileConfig.for_file(p))
-    if not p.exists():
-        raise InputFileError(f"{path}: file not found")
-    raise InputFileError(f"{path}: expected an .onnx model or an .edgepack package")
-
-
-def export_plan(cfg: ExportModelConfig) -> list[Step]:
-    """`edgepack export`: one step, from the user's source (its files are stamped into the key
-    by content) to a checked ONNX model."""
-    return [Step("export", cfg)]
-
-
-def quantize_plan(
-    model: str | Path, cfg: QuantizeConfig, optimize: OptimizeConfig | None = None
-) -> list[Step]:
-    """`edgepack quantize`: model file -> [optimize] -> quantize (data files are stamped into
-    the quantize step's key by content, like every path a config names)."""
-    steps = [Step("model", ModelFileConfig.for_file(model))]
-    roles = {"model": "model"}
-    if optimize is not None and optimize.enabled:
-        steps.append(Step("optimize", optimize, {"model": "model"}))
-        # Every size, the metric and the speed check stay relative to the user's file.
-        roles = {"model": "optimize", "original": "model"}
-    steps.append(Step("quantize", cfg, roles))
-    return steps
-
-
-def bench_plan(paths: list[str | Path], cfg: BenchConfig) -> list[Step]:
-    """`edgepack bench`: each model or package file -> one bench step over all of them."""
-    from packager.bench.errors import BenchError
-    from packager.bench.targets import check_target_names
-
-    try:
-        check_target_names(cfg.targets, cfg.targets_dir)
-    except BenchError as err:
-        raise RecipeError(f"bench targets: {err}") from None
-    steps = [model_step(f"model{i}", p) for i, p in enumerate(paths)]
-    # A benchmark is an observation: rerunning the command measures again (a fresh key).
-    nonce = str(time.time_ns())
-    steps.append(Step("bench", cfg, {s.name: s.name for s in steps}, extra=nonce))
-    return calibrated(steps, cfg)
-
-
-def calibrate_step(*, quick: bool = False) -> Step:
-    """The latency model's host calibration, keyed by this host's CPU, ISA and onnxruntime."""
-    from packager.bench.latency import describe_host
-
-    h = describe_host()
-    cfg = CalibrateConfig(
-        cpu=str(h["cpu"]),
-        arch=str(h["arch"]),
-        onnxruntime=str(h["onnxruntime"]),
-        flags=tuple(h["flags"]),
-        cores=h.get("usable_cores") or 1,
-        quick=quick,
-    )
-    return Step("calibrate", cfg)
-
-
 def sketch_plan(recipe: Recipe) -> list[Step]:
     """`edgepack auto`'s cost of a candidate, no training: data, teacher, the untrained student
     (sketch), its export and its quantization as the recipe says."""
     steps = [
-        Step("data", recipe.data),
+        _data(recipe),
         _teacher(recipe),
         Step(
             "sketch",
@@ -348,25 +337,6 @@ def sketch_plan(recipe: Recipe) -> list[Step]:
 def trial_plan(recipe: Recipe) -> list[Step]:
     """One trained trial of `edgepack auto`: the build up to evaluate (no bench, no package)."""
     return [s for s in build_plan(recipe) if s.name not in ("bench", "package")]
-
-
-def calibrated(steps: list[Step], bench: BenchConfig) -> list[Step]:
-    """`steps` with the host calibration first and the bench step reading it, when a target
-    profile gets estimates (the latency model's beside the roofline's); else unchanged."""
-    from packager.bench.targets import is_ssh, load_targets
-
-    profiles = load_targets(bench.targets_dir)
-    if not any(
-        not is_ssh(t) and t in profiles and not profiles[t].host and profiles[t].can_estimate()
-        for t in bench.targets
-    ):
-        return steps
-    out = [calibrate_step()]
-    for s in steps:
-        if s.name == "bench":
-            s = Step(s.name, s.config, {**s.roles, "calibration": "calibrate"}, s.extra)
-        out.append(s)
-    return out
 
 
 def auto_plan(recipe: Recipe, search: dict[str, Any]) -> list[Step]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
@@ -15,14 +15,26 @@ def interactive() -> bool:
 
 
 class Reporter:
-    """Stage status lines and progress bars; `quiet` keeps only the status lines."""
+    """Stage status lines and progress bars; `quiet` keeps only the status lines.
+
+    `hold_warnings`: a command that ends with a table (build) keeps its stages' warnings until
+    the table is printed, so one fact is said once, after the measurement it is about, and a
+    stage's verdict that the table's own measurement overturns is not said at all
+    (`flush_warnings(skip=...)`)."""
 
     def __init__(
-        self, console: Console | None = None, *, live: bool | None = None, verbose: bool = True
+        self,
+        console: Console | None = None,
+        *,
+        live: bool | None = None,
+        verbose: bool = True,
+        hold_warnings: bool = False,
     ):
         self.console = console or Console(stderr=True, highlight=False)
         self.live = interactive() if live is None else live
         self.verbose = verbose
+        self.hold_warnings = hold_warnings
+        self.held: list[str] = []
 
     def stage(self, step: str, status: str, detail: str = "") -> None:
         if self.verbose:
@@ -37,7 +49,25 @@ class Reporter:
             self.console.print(f"  [dim]{message}[/]")
 
     def warn(self, message: str) -> None:
+        if self.hold_warnings:
+            if message not in self.held:
+                self.held.append(message)
+            return
         self.console.print(f"[yellow]warning:[/] {message}")
+
+    def flush_warnings(self, skip: Iterable[str] = (), console: Console | None = None) -> list[str]:
+        """Print the held warnings once each (on `console`, else the reporter's), except those
+        in `skip` (said elsewhere, or overturned); returns what was printed."""
+        console = console or self.console
+        skipped, shown = set(skip), []
+        for message in self.held:
+            text = message.partition(": ")[2]
+            if message in skipped or text in skipped or message in shown:
+                continue
+            console.print(f"[yellow]warning:[/] {message}")
+            shown.append(message)
+        self.held = []
+        return shown
 
     @contextmanager
     def track(self, description: str, total: int) -> Iterator[Callable[..., None]]:

@@ -12,14 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from packager.config import (
     LM_TASK,
     TEXT_TASKS,
     AutoConfig,
     BenchConfig,
-    CausalStudentConfig,
     Config,
     DataConfig,
     DistillConfig,
@@ -30,14 +29,16 @@ from packager.config import (
     PackageConfig,
     ProvenanceConfig,
     QuantizeConfig,
-    StudentConfig,
     Task,
     TeacherConfig,
-    TransformerStudentConfig,
 )
+from packager.config.api import api_rules
 from packager.config.distill import POOLED_LOSSES
 from packager.config.lm import BUILTIN_LMS
+from packager.config.modalities import MODALITIES, modality_of, stray_data_fields
 from packager.errors import RecipeError
+from packager.quantize.schemes import SCHEMES, QuantizeSection, quantize_config, tracks
+from packager.recipe_errors import format_error
 
 # The recipes in the repo's models/; an installed edgepack carries them as packager/recipes.
 REPO_MODELS = Path(__file__).resolve().parent.parent / "models"
@@ -56,7 +57,11 @@ class Recipe(Config):
     generate: GenerateConfig = GenerateConfig()
     export: ExportConfig = ExportConfig()
     optimize: OptimizeConfig = OptimizeConfig()
-    quantize: QuantizeConfig = QuantizeConfig()
+    quantize: QuantizeSection = Field(
+        default_factory=lambda: quantize_config(),
+        description="the quantization scheme (mode) and its settings; each mode takes its own "
+        "fields (packager.quantize.schemes)",
+    )
     evaluate: EvaluateConfig = EvaluateConfig()
     bench: BenchConfig = BenchConfig()
     auto: AutoConfig = AutoConfig()  # edgepack auto's search space; no build step reads it
@@ -81,13 +86,22 @@ class Recipe(Config):
         if lm or self.distill.student.arch == "causal-lm" or self.generate.enabled:
             return self._lm_fits()
         text = self.task in TEXT_TASKS
-        hf = self.teacher.source.startswith("hf:")
-        transformer = self.distill.student.arch == "transformer"
-        if self.distill.student.arch == "pruned" and self.data.modality != "image":
+        hf = self.teacher.scheme in ("hf", "api")  # a folder, or an endpoint that answers text
+        transformer = self.distill.student.arch in ("transformer", "static")
+        if self.distill.student.arch == "static" and not (
+            self.distill.student.tune or self.task == "feature-extraction"
+        ):
+            raise ValueError(
+                "distill.student.tune = false: an untuned static student has no classifier head "
+                f"for task {self.task} (tune it, or use task feature-extraction)"
+            )
+        if self.distill.student.arch == "pruned" and self.modality != "image":
             raise ValueError("distill.student.arch pruned needs image data (a data.image section)")
-        if text != hf or text != transformer or text != (self.data.modality == "text"):
+        reads = MODALITIES[self.modality].reads(self.data)
+        if text != hf or text != transformer or not reads:
             need = (
-                "teacher.source hf:..., distill.student.arch transformer and a text data.source "
+                "teacher.source hf:... or api:..., distill.student.arch transformer or static and "
+                "a text data.source "
                 "(.txt/.jsonl/.csv/.parquet/save_to_disk folder)"
                 if text
                 else "a builtin:/python: teacher, a cnn/mlp student and builtin:/.npz/.npy data"
@@ -101,7 +115,7 @@ class Recipe(Config):
         )
         if wrong:
             raise ValueError(f"distill.losses {sorted(wrong)} do not apply to task {self.task}")
-        if self.distill.trim_vocab is not None and not transformer:
+        if self.distill.trim_vocab is not None and self.distill.student.arch != "transformer":
             raise ValueError("distill.trim_vocab applies to transformer students (text tasks)")
         token_level = used - POOLED_LOSSES
         if self.distill.cache_teacher == "on" and token_level:
@@ -113,13 +127,22 @@ class Recipe(Config):
         return self
 
     def _lm_fits(self) -> Recipe:
-        if not self.distill.enabled:
-            raise ValueError(
-                "distill: none does not apply to task text-generation (a language model ships "
-                "distilled): give distill.student with arch causal-lm"
-            )
-        teacher = self.teacher.source
-        ok = teacher.startswith("hf:") or teacher.removeprefix("builtin:") in BUILTIN_LMS
+        t = self.teacher
+        ok = t.scheme in ("hf", "api") or (t.scheme == "builtin" and t.spec in BUILTIN_LMS)
+        if not self.distill.enabled:  # a pretrained LM packaged as it is (models/lm-pack.yaml)
+            if self.task != LM_TASK or not ok:
+                raise ValueError(
+                    "distill: none packages a causal LM as it is: task text-generation and "
+                    "teacher.source hf:FOLDER"
+                )
+            if self.generate.enabled:
+                raise ValueError(
+                    "generate writes the teacher's completions for distillation; with distill: "
+                    "none there is no student to train on them: set generate.enabled = false"
+                )
+            if not MODALITIES["lm"].reads(self.data):
+                raise ValueError("task text-generation needs a text data.source (.txt/.jsonl/...)")
+            return self
         if self.task != LM_TASK or not ok or self.distill.student.arch != "causal-lm":
             names = ", ".join(f"builtin:{n}" for n in BUILTIN_LMS)
             raise ValueError(
@@ -127,7 +150,7 @@ class Recipe(Config):
                 "distill.student.arch causal-lm and a text data.source; generate and causal-lm "
                 "students are for task text-generation only"
             )
-        if self.data.modality != "text":
+        if self.modality != "lm" or not MODALITIES["lm"].reads(self.data):
             raise ValueError("task text-generation needs a text data.source (.txt/.jsonl/...)")
         if self.distill.cache_teacher == "on":
             raise ValueError("distill.cache_teacher is for encoders; LMs use distill.teacher_topk")
@@ -146,6 +169,56 @@ class Recipe(Config):
         return self
 
     @model_validator(mode="after")
+    def _api_fits(self) -> Recipe:
+        """What a teacher you can only call can teach (packager.config.api: api_rules)."""
+        if self.teacher.api is not None:
+            api_rules(self.teacher, self.task, self.distill, self.generate)
+        return self
+
+    @property
+    def distill_losses(self) -> dict[str, float] | None:  # API labels: CE alone by default
+        d = self.distill
+        if self.teacher.scheme == "api" and self.task == "text-classification" and not d.losses:
+            return {"label_ce": 1.0}
+        return d.losses.active() if d.losses is not None else None
+
+    @property
+    def modality(self) -> str:
+        """The kind of data the build learns from and ships for (packager.config.modalities)."""
+        return modality_of(self.task, self.data)
+
+    @model_validator(mode="after")
+    def _scheme_fits(self) -> Recipe:
+        """The quantization scheme serves the recipe's modality (a language model takes no
+        calibrated scheme and no accuracy search), and auto's modes are known schemes."""
+        modality, scheme = self.modality, SCHEMES[self.quantize.mode]
+        stray = stray_data_fields(modality, self.data)
+        if stray:
+            takes = [m for m, d in MODALITIES.items() if stray[0] in d.data_fields]
+            raise ValueError(
+                f"data.{stray[0]} is read for {' or '.join(takes)} data; this recipe's data is "
+                f"{modality} ({MODALITIES[modality].summary}): drop it"
+            )
+        if modality not in scheme.modalities:
+            takes = ", ".join(m for m, s in SCHEMES.items() if modality in s.modalities)
+            raise ValueError(
+                f"quantize.mode {self.quantize.mode} does not serve {modality} data "
+                f"({MODALITIES[modality].summary}); it takes: {takes}"
+            )
+        if modality == "lm" and self.quantize.max_drop is not None:
+            raise ValueError(
+                "quantize.max_drop: a language model has no accuracy search "
+                "(evaluate.max_ppl_ratio and evaluate.min_agreement are its accuracy gates)"
+            )
+        unknown = [m for m in self.auto.quantize or () if m not in SCHEMES]
+        if unknown:
+            raise ValueError(
+                f"auto.quantize: {', '.join(unknown)} is not a quantization mode "
+                f"(modes: {', '.join(SCHEMES)})"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _known_targets(self) -> Recipe:
         from packager.bench.errors import BenchError
         from packager.bench.targets import check_target_names
@@ -156,6 +229,9 @@ class Recipe(Config):
             got = json.dumps(list(self.bench.targets))
             raise ValueError(f"bench.targets = {got} is not allowed: {err}") from None
         return self
+
+
+tracks(Recipe)  # rebuilt when a quantization scheme registers
 
 
 def resolve_recipe_path(path: str | Path | None) -> Path:
@@ -219,35 +295,6 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]
     return out
 
 
-_STUDENT_TAGS: dict[str, type[Config]] = {
-    "cnn": StudentConfig,
-    "transformer": TransformerStudentConfig,
-    "causal-lm": CausalStudentConfig,
-}
-
-
-def _format_error(source: str, err: ValidationError) -> str:
-    e = err.errors()[0]
-    # A tagged union (distill.student) adds its tag to the location: resolve it, do not show it.
-    parts, model = [], Recipe
-    for i, part in enumerate(e["loc"]):
-        if isinstance(part, str) and part in _STUDENT_TAGS and parts[-1:] == ["student"]:
-            model = _STUDENT_TAGS[part]
-            continue
-        parts.append(str(part))
-        ann = model.model_fields.get(str(part)) if i < len(e["loc"]) - 1 else None
-        model = ann.annotation if ann and isinstance(ann.annotation, type) else model
-    loc = ".".join(parts)
-    if not loc:  # a check across sections: its message names the fields
-        return f"recipe {source}: {e['msg'].removeprefix('Value error, ')}"
-    if e["type"] == "extra_forbidden":
-        allowed = ", ".join(model.model_fields) if issubclass(model, BaseModel) else "?"
-        return f"recipe {source}: {loc}: unknown field (allowed: {allowed})"
-    got = json.dumps(e.get("input"), default=str)
-    msg = e["msg"].removeprefix("Value error, ")
-    return f"recipe {source}: {loc} = {got} is not allowed: {msg}"
-
-
 def relative_to_recipe(data: dict[str, Any], base: Path) -> dict[str, Any]:
     """The recipe's sections with every relative path they name (Config.path_fields, data and
     teacher sources, a python: teacher's import folder) joined to the recipe's folder `base`.
@@ -257,7 +304,7 @@ def relative_to_recipe(data: dict[str, Any], base: Path) -> dict[str, Any]:
     out = dict(data)
     for name, value in data.items():
         field = Recipe.model_fields.get(name)
-        cls = field.annotation if field is not None else None
+        cls = QuantizeConfig if name == "quantize" else field.annotation if field else None
         if isinstance(value, dict) and isinstance(cls, type) and issubclass(cls, Config):
             out[name] = cls.relative_to(value, base)
     return out
@@ -269,7 +316,7 @@ def build_recipe(data: dict[str, Any], source: str = "<recipe>") -> Recipe:
     try:
         return Recipe.model_validate(data)
     except ValidationError as err:
-        raise RecipeError(_format_error(source, err)) from None
+        raise RecipeError(format_error(source, err, Recipe)) from None
 
 
 def profile_overrides(data: dict[str, Any], profile: str | None, source: str) -> list[str]:

@@ -56,6 +56,9 @@ class StageContext:
     # A folder kept across interrupted runs of this step (same key), removed once it commits:
     # where a training step keeps its checkpoints, so a killed run resumes.
     scratch: Path | None = None
+    # The cache's root: where what outlives one step's folder is kept (an API teacher's answers,
+    # call by call, so that an interrupted step resumes without paying twice).
+    cache_root: Path | None = None
 
     def log(self, message: str) -> None:
         self.reporter.note(f"{self.step}: {message}")
@@ -92,13 +95,48 @@ def register_stage(config_type: type[Config], *, name: str | None = None, versio
 
 
 def stage_for(config: Config) -> StageSpec:
-    try:
-        return _REGISTRY[type(config)]
-    except KeyError:
-        raise LookupError(
-            f"no stage registered for {type(config).__name__} (is its module in packager.stages?)"
-        ) from None
+    """The stage registered for the config's class or, for a variant's class (a quantization
+    scheme's config), for the base it extends."""
+    for cls in type(config).__mro__:
+        if cls in _REGISTRY:
+            return _REGISTRY[cls]
+    raise LookupError(
+        f"no stage registered for {type(config).__name__} (is its module in packager.stages?)"
+    )
 
 
 def registered() -> dict[type, StageSpec]:
     return dict(_REGISTRY)
+
+
+# stage -> modality -> its handler, or the sentence that says why the stage does not take it.
+HANDLED: dict[str, dict[str, Callable[..., Any] | str]] = {}
+
+
+def handled_by(modality: str) -> dict[str, bool]:
+    """Which stages handle `modality` (True) or refuse it in words (False): the part of a
+    modality's declaration the stages own."""
+    return {s: callable(t[modality]) for s, t in HANDLED.items() if modality in t}
+
+
+class Handlers:
+    """A stage's halves by modality (packager.config.modalities), chosen in one place.
+
+        _HANDLERS = Handlers("teacher", array=_array, text=_text, image=_image, lm=_lm)
+        return _HANDLERS(data.modality)(data, cfg, ctx)
+
+    Every table is recorded in HANDLED, so a test checks that each registered modality is
+    handled or refused in words by every stage; a modality a stage lacks is one RecipeError."""
+
+    def __init__(self, stage: str, refused: dict[str, str] | None = None, **handlers: Any):
+        self.stage, self.table = stage, dict(handlers)
+        self.refused = dict(refused or {})
+        HANDLED[stage] = {**self.refused, **self.table}
+
+    def __call__(self, modality: str) -> Callable[..., Any]:
+        from packager.errors import RecipeError
+
+        if modality in self.table:
+            return self.table[modality]
+        why = self.refused.get(modality) or f"it has no handler for {modality} data"
+        raise RecipeError(f"{self.stage}: {why}")

@@ -76,7 +76,7 @@ def verify_package(
 
 def _python(path: Path, pubkey: str | Path | None) -> list[RuntimeCheck]:
     """The package's model and, when it carries one, its ORT-format mobile model."""
-    from packager.runtime import load_runtime
+    from packager.edge_runtime import load_runtime
 
     rt = load_runtime()
     results, model = [], None
@@ -111,7 +111,7 @@ def _cpp(path: Path, pubkey: str | Path | None) -> list[RuntimeCheck]:
         raise RuntimeMissing(
             f"the C++ runtime is not built ({binary} missing): run `bash runtimes/cpp/setup.sh`"
         )
-    from packager.runtime import load_runtime, package_error
+    from packager.edge_runtime import load_runtime, package_error
 
     rt = load_runtime()
     try:
@@ -173,7 +173,7 @@ def _as_folder(path: Path) -> Iterator[Path]:
     if path.is_dir():
         yield path
         return
-    from packager.runtime import load_runtime
+    from packager.edge_runtime import load_runtime
 
     rt = load_runtime()
     with tempfile.TemporaryDirectory(prefix="edgepack-verify-") as tmp:

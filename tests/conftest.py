@@ -160,3 +160,13 @@ def tiny_lm_build(lm_root: Path, tiny_lm_teacher: Path, tiny_lm_texts_file: Path
         )
     )
     return build(recipe, cache_dir=lm_root / "cache", reporter=SilentReporter())
+
+
+# API teachers: an OpenAI-compatible server (tests/api_server.py) over tiny models.
+
+
+@pytest.fixture(scope="session")
+def api_models(tiny_lm_teacher: Path, tiny_encoder: Path, tiny_classifier: Path) -> dict[str, Path]:
+    """The models the test server serves: a causal LM (completions, chat), an embedder and a
+    labeler (the tiny BERT classifier, trained a little on the topics)."""
+    return {"lm": tiny_lm_teacher, "embedder": tiny_encoder, "labeler": tiny_classifier}

@@ -162,7 +162,7 @@ def test_the_efficientnet_recipes_validate_offline():
     from packager.recipe import REPO_MODELS, load_recipe
 
     r = load_recipe(REPO_MODELS / "efficientnet-lite0.yaml")
-    assert r.data.modality == "image" and r.teacher.weights.startswith("pkg:")
+    assert r.modality == "image" and r.teacher.weights.startswith("pkg:")
     assert r.data.image.mean == (127.0, 127.0, 127.0) and r.distill.enabled is False
     pruned = load_recipe(REPO_MODELS / "efficientnet-lite0-pruned.yaml")
     assert pruned.distill.student.arch == "pruned" and pruned.distill.student.width == 0.5

@@ -31,6 +31,8 @@ def tiny_recipe_dict(**sections: Any) -> dict[str, Any]:
         "bench": {"runs": 20, "warmup": 2},
         "package": {"samples": 4},
     }
+    if sections.get("quantize", {}).get("mode", "static") != "static":
+        base["quantize"] = {}  # calib_samples is static's field: another scheme starts bare
     for name, value in sections.items():
         base[name] = {**base.get(name, {}), **value} if isinstance(value, dict) else value
     return base
@@ -189,6 +191,7 @@ def tiny_bert_folder(
     train_steps: int = 0,
     init_range: float = 0.02,
     vocab_size: int = 128,
+    hidden_size: int = 32,
     dropout: float = 0.1,
 ):
     """Write a random-init tiny BERT (hidden 32, 4 heads) and its WordPiece tokenizer to `path`
@@ -233,7 +236,7 @@ def tiny_bert_folder(
     labels = sorted(TOPICS)
     config = BertConfig(
         vocab_size=len(vocab),
-        hidden_size=32,
+        hidden_size=hidden_size,
         num_hidden_layers=layers,
         num_attention_heads=4,
         intermediate_size=64,
@@ -265,7 +268,7 @@ def tiny_bert_folder(
     if task == "feature-extraction":
         (path / "1_Pooling").mkdir(exist_ok=True)
         (path / "1_Pooling/config.json").write_text(
-            json.dumps({"word_embedding_dimension": 32, "pooling_mode_mean_tokens": True})
+            json.dumps({"word_embedding_dimension": hidden_size, "pooling_mode_mean_tokens": True})
         )
         modules = [
             {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
@@ -312,6 +315,8 @@ def tiny_text_recipe_dict(data_file: str, teacher_dir: str, **sections: Any) -> 
         "bench": {"runs": 5, "warmup": 1, "dims": {"sequence": 16}},
         "package": {"samples": 4},
     }
+    if sections.get("quantize", {}).get("mode", "static") != "static":
+        base["quantize"] = {}  # calib_samples is static's field: another scheme starts bare
     for name, value in sections.items():
         base[name] = {**base.get(name, {}), **value} if isinstance(value, dict) else value
     return base
@@ -520,13 +525,13 @@ def write_tiny_lm_texts(path, n: int = 400, seed: int = 0, prompts: bool = False
     return path
 
 
-def _lm_config(family: str, vocab: int, layers: int, eos: int, pad: int):
+def _lm_config(family: str, vocab: int, layers: int, eos: int, pad: int, hidden: int = 32):
     import transformers as T
 
     common = dict(
         vocab_size=vocab,
-        hidden_size=32,
-        intermediate_size=64,
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
         num_hidden_layers=layers,
         num_attention_heads=4,
         num_key_value_heads=2,
@@ -538,23 +543,28 @@ def _lm_config(family: str, vocab: int, layers: int, eos: int, pad: int):
     if family == "gpt2":
         return T.GPT2Config(
             vocab_size=vocab,
-            n_embd=32,
+            n_embd=hidden,
             n_layer=layers,
             n_head=4,
-            n_inner=64,
+            n_inner=2 * hidden,
             n_positions=256,
             eos_token_id=eos,
             bos_token_id=eos,
             pad_token_id=pad,
         )
     if family == "qwen3":
-        return T.Qwen3Config(**common, head_dim=8)
-    return {"llama": T.LlamaConfig, "qwen2": T.Qwen2Config, "phi3": T.Phi3Config}[family](**common)
+        return T.Qwen3Config(**common, head_dim=hidden // 4)
+    if family == "phi3":  # no long-context rope scaling: a 4k Phi-3's shape
+        return T.Phi3Config(**common, original_max_position_embeddings=256)
+    return {"llama": T.LlamaConfig, "qwen2": T.Qwen2Config}[family](**common)
 
 
-def tiny_causal_lm_folder(path, family: str = "llama", seed: int = 0, layers: int = 4):
+def tiny_causal_lm_folder(
+    path, family: str = "llama", seed: int = 0, layers: int = 4, hidden: int = 32
+):
     """A random-init tiny causal LM of `family` and its BPE tokenizer (trained on
-    tiny_lm_texts), saved as a transformers folder at `path`; returns the path."""
+    tiny_lm_texts), saved as a transformers folder at `path`; returns the path. hidden=64
+    gives heads of 16 (onnxruntime's GroupQueryAttention on CPU needs a multiple of 16)."""
     from pathlib import Path
 
     import transformers as T
@@ -565,7 +575,7 @@ def tiny_causal_lm_folder(path, family: str = "llama", seed: int = 0, layers: in
     tok = train_tokenizer(iter(tiny_lm_texts(300, seed=99)), 160, path)
     eos, pad = tok.token_to_id(EOS), tok.token_to_id(PAD)
     torch.manual_seed(seed)
-    cfg = _lm_config(family, tok.get_vocab_size(), layers, eos, pad)
+    cfg = _lm_config(family, tok.get_vocab_size(), layers, eos, pad, hidden)
     model = T.AutoModelForCausalLM.from_config(cfg)
     model.generation_config.eos_token_id = eos
     model.generation_config.pad_token_id = pad

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -190,9 +191,12 @@ def host_peaks(host: dict[str, Any], classes: dict[str, Any] | None = None) -> d
     }
 
 
-def graph_ops(model_path: str | Path, *, batch: int, dims, shapes) -> tuple[list, Any]:
+def graph_ops(
+    model_path: str | Path, *, batch: int, dims, shapes, quantized: Mapping[str, Any] | None = None
+) -> tuple[list, Any]:
     """(kernels after onnxruntime's `extended` optimizations as (op_type, class, work, ...),
-    the graph cost of the optimized graph)."""
+    the graph cost of the optimized graph). `quantized`: the op types quantization schemes
+    write -> their class (packager.quantize.registry.op_classes)."""
     import onnx
     import onnxruntime as ort
 
@@ -212,7 +216,7 @@ def graph_ops(model_path: str | Path, *, batch: int, dims, shapes) -> tuple[list
     for node, op in zip(graph.node, cost.ops, strict=True):
         if node.op_type == "Constant":
             continue
-        cls = op_class(node, weights)
+        cls = op_class(node, weights, quantized or {})
         kernels.append(
             {"op": node.op_type, "class": cls, "work": op.flops, "bytes": op.bytes_moved}
         )
@@ -220,30 +224,28 @@ def graph_ops(model_path: str | Path, *, batch: int, dims, shapes) -> tuple[list
 
 
 _CONV = {"Conv", "FusedConv", "NhwcFusedConv"}
-_QCONV = {"QLinearConv", "ConvInteger", "NhwcQLinearConv"}
 _GEMM = {"MatMul", "Gemm", "FusedMatMul", "FusedGemm", "GemmFastGelu"}
-_QGEMM = {"QLinearMatMul", "MatMulInteger", "QGemm", "MatMulIntegerToFloat"}
+_WEIGHT_AT = {"QLinearConv": 3, "NhwcQLinearConv": 3}  # the weight input of a conv op (else 1)
 
 
-def op_class(node, weights: dict[str, list[int]]) -> str:
-    """The microbenchmark class whose costs a kernel is priced at."""
+def op_class(node, weights: dict[str, list[int]], quantized: Mapping[str, Any]) -> str:
+    """The microbenchmark class whose costs a kernel is priced at. Float convolutions and
+    GEMMs are known here; a quantized op's class is its scheme's (`quantized`: op type -> class
+    or node -> class), a convolution's made depthwise (dw) by its weight's shape."""
     op = node.op_type
-    if op in _CONV or op in _QCONV:
-        w = weights.get(node.input[3 if op in ("QLinearConv", "NhwcQLinearConv") else 1], [])
+    if op in _CONV or op in _GEMM or op in ("Attention", "MultiHeadAttention"):
+        cls = "conv_fp32" if op in _CONV else "gemm_fp32"
+    elif op in quantized:
+        found = quantized[op]
+        cls = found(node) if callable(found) else found
+    else:
+        return "memory"
+    if cls.startswith("conv_"):
+        w = weights.get(node.input[_WEIGHT_AT.get(op, 1)], [])
         group = next((a.i for a in node.attribute if a.name == "group"), 1)
-        depthwise = group > 1 and len(w) > 1 and w[1] == 1
-        kind = "int8" if op in _QCONV else "fp32"
-        return f"{'dw' if depthwise else ''}conv_{kind}"
-    if op in _GEMM or op in ("Attention", "MultiHeadAttention"):
-        return "gemm_fp32"
-    if op in _QGEMM:
-        return "gemm_int8"
-    if op == "DynamicQuantizeMatMul":
-        return "gemm_dynamic"
-    if op == "MatMulNBits":
-        level = next((a.i for a in node.attribute if a.name == "accuracy_level"), 0)
-        return "gemm_dynamic" if level == 4 else "gemm_int4"
-    return "memory"
+        if group > 1 and len(w) > 1 and w[1] == 1:
+            return f"dw{cls}"
+    return cls
 
 
 def target_rates(calibration: dict[str, Any], profile) -> dict[str, Any]:
@@ -320,10 +322,14 @@ def predict(
     batch: int = 1,
     dims=None,
     shapes=None,
+    quantized: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The latency model's estimate of one run of `model_path` on `profile` (None: this host)
-    at `threads`: point, band, per-class milliseconds, the graph's size and memory."""
-    kernels, cost = graph_ops(model_path, batch=batch, dims=dims or {}, shapes=shapes or {})
+    at `threads`: point, band, per-class milliseconds, the graph's size and memory.
+    `quantized`: the op classes of the quantization schemes' ops (graph_ops)."""
+    kernels, cost = graph_ops(
+        model_path, batch=batch, dims=dims or {}, shapes=shapes or {}, quantized=quantized
+    )
     rates = target_rates(calibration, profile)
     per_class: dict[str, float] = {}
     total = rates["session_us"]

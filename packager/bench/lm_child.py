@@ -16,9 +16,12 @@ PAST, PRESENT = "past_key_values.", "present."
 
 
 class BareDecoder:
-    """The whole loop: feeds built from the cache the last step returned."""
+    """The runtime's loop (edgepack_runtime.generation.Decoder), restated with nothing but
+    numpy and onnxruntime: IOBinding, the cache kept in onnxruntime's values between steps, and
+    one buffer per cache tensor bound as past and present where the graph's metadata says its
+    attention writes into it (edgepack.kv_cache: shared-buffer)."""
 
-    def __init__(self, session, np):
+    def __init__(self, session, np, capacity=256):
         self.np, self.session = np, session
         ins = {i.name: i for i in session.get_inputs()}
         self.pasts = [n for n in ins if n.startswith(PAST)]
@@ -27,24 +30,49 @@ class BareDecoder:
         first = ins[self.pasts[0]]
         self.kv_heads, self.head_dim = int(first.shape[1]), int(first.shape[3])
         self.has_mask, self.has_pos = "attention_mask" in ins, "position_ids" in ins
-        self.outputs = [o.name for o in session.get_outputs()]
         self.layers = len(self.pasts) // 2
+        meta = session.get_modelmeta().custom_metadata_map or {}
+        self.shared = meta.get("edgepack.kv_cache") == "shared-buffer" and self.has_mask
+        self.capacity = capacity
+
+    def _values(self, positions):
+        import onnxruntime as ort
+
+        shape = (1, self.kv_heads, positions, self.head_dim)
+        self.buffers = {n: self.np.zeros(shape, self.np.float32) for n in self.pasts}
+        return {n: ort.OrtValue.ortvalue_from_numpy(b) for n, b in self.buffers.items()}
 
     def reset(self):
-        z = self.np.zeros((1, self.kv_heads, 0, self.head_dim), self.np.float32)
-        self.cache, self.length = {n: z for n in self.pasts}, 0
+        self.cache, self.length = self._values(self.capacity if self.shared else 0), 0
 
     def step(self, ids):
         np, n = self.np, ids.shape[1]
-        feeds = {"input_ids": ids, **self.cache}
+        total = self.length + n
+        if self.shared and total > self.capacity:  # grow: copy what is written
+            old, self.capacity = self.buffers, max(total, 2 * self.capacity)
+            self.cache = self._values(self.capacity)
+            for name, buf in self.buffers.items():
+                buf[:, :, : self.length] = old[name][:, :, : self.length]
+        b = self.session.io_binding()
+        b.bind_cpu_input("input_ids", ids)
         if self.has_mask:
-            feeds["attention_mask"] = np.ones((1, self.length + n), np.int64)
+            b.bind_cpu_input("attention_mask", np.ones((1, total), np.int64))
         if self.has_pos:
-            feeds["position_ids"] = np.arange(self.length, self.length + n, dtype=np.int64)[None]
-        out = dict(zip(self.outputs, self.session.run(None, feeds)))  # noqa: B905 (devices may run Python < 3.10)
-        self.cache = {p: out[PRESENT + p[len(PAST) :]] for p in self.pasts}
-        self.length += n
-        return int(out["logits"][0, -1].argmax())
+            b.bind_cpu_input("position_ids", np.arange(self.length, total, dtype=np.int64)[None])
+        b.bind_output("logits")
+        for p in self.pasts:
+            b.bind_ortvalue_input(p, self.cache[p])
+            present = PRESENT + p[len(PAST) :]
+            if self.shared:
+                b.bind_ortvalue_output(present, self.cache[p])
+            else:
+                b.bind_output(present)
+        self.session.run_with_iobinding(b)
+        out = b.get_outputs()
+        if not self.shared:
+            self.cache = {p: out[1 + k] for k, p in enumerate(self.pasts)}
+        self.length = total
+        return int(out[0].numpy()[0, -1].argmax())
 
 
 def _median(xs):

@@ -41,7 +41,7 @@ class Latency(_Strict):
     p90: float = Field(ge=0)
     p99: float = Field(ge=0)
     max: float = Field(ge=0)
-    throughput: float | None = Field(description="items per second: batch / mean")
+    throughput: float | None = Field(description="items per second at the median: batch / p50")
 
 
 class Machine(BaseModel):

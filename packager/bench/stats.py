@@ -21,9 +21,10 @@ def summarize(latencies_ms: Sequence[float], batch: int = 1) -> dict[str, float 
 
     Returns n, mean, stdev, min, p50, p90, p99, max (all ms) and throughput in items/s.
     stdev is the sample standard deviation (ddof=1, 0.0 for a single run): the runs are
-    a sample of the latency distribution, not the whole of it. Throughput is
-    batch * runs / total timed time, i.e. batch / mean latency: what a caller running
-    the model back to back would get, which p50 would overstate when the tail is long.
+    a sample of the latency distribution, not the whole of it. Throughput is batch / p50:
+    the same run the p50 column describes, so the two columns agree at a glance (a mean
+    taken over one 20 ms stall among 0.06 ms runs read 3,116 items/s beside a 0.065 ms p50);
+    `mean` stays in the record for what a caller running back to back gets on average.
     """
     values = np.asarray(latencies_ms, dtype=np.float64)
     if values.ndim != 1 or values.size == 0:
@@ -43,6 +44,6 @@ def summarize(latencies_ms: Sequence[float], batch: int = 1) -> dict[str, float 
         "p90": float(p90),
         "p99": float(p99),
         "max": float(values.max()),
-        # None rather than inf: inf is not valid JSON, and a zero mean means a broken clock.
-        "throughput": batch * 1000.0 / mean if mean > 0 else None,
+        # None rather than inf: inf is not valid JSON, and a zero p50 means a broken clock.
+        "throughput": batch * 1000.0 / float(p50) if p50 > 0 else None,
     }

@@ -48,6 +48,8 @@ class BenchOptions:
     keep_raw: bool = True
     timeout: float = 600
     lm: Mapping[str, Any] | None = None  # language models: tokens/s (bench.lm_child spec)
+    # The latency model's classes of quantized ops (packager.quantize.registry.op_classes).
+    op_classes: Mapping[str, Any] | None = None
 
 
 def has_kv_cache(path: Path) -> bool:
@@ -173,6 +175,7 @@ def _jobs_for(model, target, profile, batch, options, calibration=None):
                                 shapes=shapes,
                                 memory_cap_mb=cap,
                                 calibration=calibration,
+                                op_classes=options.op_classes,
                             )
                         ),
                     )
@@ -243,9 +246,11 @@ def estimate(
     shapes: Mapping[str, list[int]] | None = None,
     memory_cap_mb: float | None = None,
     calibration: dict[str, Any] | None = None,
+    op_classes: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """An `estimated` record: the cost model's roofline against the profile's peaks, at the
-    shapes of the real feeds when there are some (`shapes`), else at `batch` and `dims`."""
+    shapes of the real feeds when there are some (`shapes`), else at `batch` and `dims`; with a
+    calibration, the latency model's too (`op_classes`: its classes of quantized ops)."""
     from packager.bench.costmodel import analyze, roofline
 
     if not profile.can_estimate():
@@ -297,7 +302,8 @@ def estimate(
     }
     record["estimate"].pop("inputs")
     if calibration is not None:
-        _add_latency_model(record, path, profile, calibration, threads, batch, dims, shapes)
+        where = (profile, calibration, threads, batch, dims, shapes, op_classes)
+        _add_latency_model(record, path, *where)
     record["guessed_dims"] = record["estimate"].pop("guessed_dims")
     record["notes"] += guess_notes(cost.guessed_dims)
     need_mb = (cost.param_bytes + cost.activation_peak_bytes) / (1024 * 1024)
@@ -310,14 +316,17 @@ def estimate(
     return record
 
 
-def _add_latency_model(record, path, profile, calibration, threads, batch, dims, shapes) -> None:
+def _add_latency_model(
+    record, path, profile, calibration, threads, batch, dims, shapes, op_classes
+) -> None:
     """The latency model's point and band beside the roofline bound, and a note saying so."""
     from packager.bench.latency import predict
 
     try:
         p = predict(
-            path, calibration, profile, threads=threads, batch=batch, dims=dims, shapes=shapes
-        )
+            path, calibration, profile, threads=threads, batch=batch, dims=dims, shapes=shapes,
+            quantized=op_classes,
+        )  # fmt: skip
     except Exception as err:  # onnxruntime could not optimize the graph: the user's file
         raise BenchError(f"latency model of {path.name}: {type(err).__name__}: {err}") from None
     keep = ("method", "latency_ms", "low_ms", "high_ms", "band", "classes_ms", "kernels")

@@ -7,11 +7,14 @@ Heavy libraries (torch, onnx, onnxruntime) are imported inside command bodies so
 from __future__ import annotations
 
 import sys
+import warnings
 
 import click
 
 from packager._version import __version__
-from packager.errors import EdgepackError, InputFileError, PackageError, one_line
+from packager.errors import EdgepackError, InputFileError, OldSpelling, PackageError, one_line
+
+_default_show = warnings.showwarning
 
 
 class _Group(click.Group):
@@ -73,7 +76,17 @@ def _register() -> None:
 _register()
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Old spellings (packager.errors.OldSpelling) are one `warning:` line, shown once each."""
+    if issubclass(category, OldSpelling):
+        click.echo(f"warning: {message}", err=True)
+    else:
+        _default_show(message, category, filename, lineno, file, line)
+
+
 def main() -> None:
+    warnings.showwarning = _show_warning
+    warnings.simplefilter("default", OldSpelling)  # once per place, not once per validation
     cli(prog_name="edgepack")
 
 

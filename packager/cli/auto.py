@@ -59,8 +59,8 @@ def auto(
     from packager.cli.render import make_console, print_auto
     from packager.errors import RecipeError
     from packager.progress import Reporter
+    from packager.search.auto import auto as run_auto
     from packager.search.constraints import Constraints
-    from packager.search.run import auto as run_auto
 
     if max_drop is not None and min_metric is not None:
         raise RecipeError("--max-drop and --min-metric: give one of them, not both")

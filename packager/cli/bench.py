@@ -63,6 +63,7 @@ def _int_list(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write records here.")
 @click.option("--html", "html_out", type=click.Path(dir_okay=False), help="Write a report here.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Stage cache.")
+@click.option("-q", "--quiet", is_flag=True, help="Only the table, warnings and errors.")
 def bench(
     model: str,
     targets: tuple[str, ...],
@@ -79,6 +80,7 @@ def bench(
     json_out: str | None,
     html_out: str | None,
     cache_dir: str | None,
+    quiet: bool,
 ) -> None:
     """Benchmark MODEL (.onnx or .edgepack) on the host and on target profiles.
 
@@ -86,8 +88,6 @@ def bench(
     thread count and memory cap) or estimated (a cost model against a target's published
     peaks). A package is benchmarked on its own samples (--dim cycles them to that length).
     """
-    import json
-
     from packager import pipeline
     from packager.bench.suite import read_results
     from packager.cli.options import check_file
@@ -127,22 +127,29 @@ def bench(
         where = ".".join(str(x) for x in first["loc"])
         raise RecipeError(f"bench {where}: {first['msg'].removeprefix('Value error, ')}") from None
     steps = bench_plan([model, *others], cfg)
-    result = pipeline.run(steps, cache_dir=cache_dir, reporter=Reporter())
+    result = pipeline.run(steps, cache_dir=cache_dir, reporter=Reporter(verbose=not quiet))
     art = result.artifact("bench")
     records = read_results(art.file())
     console = make_console(160)
     print_bench(console, records, title=f"edgepack bench {Path(model).name}")
     if json_out:
-        from packager.bench.schema import SCHEMA
-
-        doc = {"schema": SCHEMA, "results": records, "warnings": art.meta["warnings"]}
-        write_text(json_out, json.dumps(doc, indent=2))
+        _write_json(json_out, records, art.meta["warnings"])
         console.print(f"json: {json_out}")
     if html_out:
         from packager.report.html import bench_report_html
 
         write_text(html_out, bench_report_html(records, title=f"edgepack bench {Path(model).name}"))
         console.print(f"html: {html_out}")
+
+
+def _write_json(path: str, records: list, warnings: list) -> None:
+    import json
+
+    from packager.bench.schema import SCHEMA
+    from packager.files import write_text
+
+    doc = {"schema": SCHEMA, "results": records, "warnings": warnings}
+    write_text(path, json.dumps(doc, indent=2))
 
 
 @click.command()

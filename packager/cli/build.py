@@ -69,6 +69,11 @@ import click
     metavar="NAME",
     help="Apply the recipe's profiles.NAME overrides (e.g. gpu) before --set.",
 )
+@click.option(
+    "--allow-download", is_flag=True,
+    help="A teacher given as a Hub id (hf:OWNER/NAME) not in the local Hugging Face cache: "
+    "download it into the cache first (else the build stays offline).",
+)  # fmt: skip
 def build(
     recipe: str | None,
     overrides: tuple[str, ...],
@@ -82,6 +87,7 @@ def build(
     device: str | None,
     precision: str | None,
     profile: str | None,
+    allow_download: bool,
 ) -> None:
     """Distill, export, quantize, evaluate, bench and package RECIPE [default: models/digits.yaml]."""
     from packager import pipeline
@@ -92,20 +98,31 @@ def build(
     flags = {"nproc": nproc, "device": device, "precision": precision}
     overrides = (*overrides, *(f"distill.{k}={v}" for k, v in flags.items() if v is not None))
     r = with_accepted_terms(load_recipe(recipe, overrides, profile), accept_terms)
-    result = pipeline.build(
-        r,
-        cache_dir=cache_dir,
-        dry_run=dry_run,
-        reporter=Reporter(verbose=not quiet),
-        sign_key=sign_key,
-        sign_format=sign_format,
-        recipe_file=resolve_recipe_path(recipe),
-    )
+    if allow_download:
+        from packager.hub import ensure_source
+
+        ensure_source(r.teacher.source)
+    # Stage warnings wait for the table: said once, after the measurement they are about.
+    reporter = Reporter(verbose=not quiet, hold_warnings=True)
+    try:
+        result = pipeline.build(
+            r,
+            cache_dir=cache_dir,
+            dry_run=dry_run,
+            reporter=reporter,
+            sign_key=sign_key,
+            sign_format=sign_format,
+            recipe_file=resolve_recipe_path(recipe),
+        )
+    except BaseException:
+        reporter.flush_warnings()  # what the stages said before the failure
+        raise
     console = make_console()
     if dry_run:
+        reporter.flush_warnings(console=console)
         print_plan(console, result)
     else:
-        print_build(console, result)
+        print_build(console, result, reporter)
 
 
 @click.command()

@@ -16,17 +16,26 @@ import click
 from packager.cli.options import dims_option
 
 
-def _source(value: str) -> str:
-    """hf:FOLDER, python:MODULE:FACTORY, FILE.pt2, or a bare folder (a transformers folder)."""
+def _source(value: str, allow_download: bool) -> str:
+    """hf:FOLDER, hf:pkg:MODULE/DIR, python:MODULE:FACTORY, FILE.pt2, a bare folder (a
+    transformers folder), or a Hub id OWNER/NAME[@REV] (from the local Hugging Face cache;
+    downloaded into it first only with --allow-download)."""
+    from packager import hub
     from packager.errors import InputFileError
 
-    if value.startswith(("hf:", "python:")):
+    if value.startswith("python:"):
         return value
     if value.endswith(".onnx"):
         raise InputFileError(f"{value}: already ONNX (edgepack quantize / bench take it as it is)")
     if value.endswith(".pt2"):
         return str(Path(value).resolve())
-    return "hf:" + str(Path(value).expanduser().resolve())
+    spec = value.removeprefix("hf:")
+    if spec.startswith("pkg:"):
+        return value
+    if hub.split_id(spec) and not Path(spec).expanduser().exists():
+        hub.ensure(spec, allow_download)  # none cached and not allowed: the stage says how
+        return "hf:" + spec
+    return "hf:" + str(Path(spec).expanduser().resolve())
 
 
 def _kwargs(items: tuple[str, ...]) -> dict:
@@ -65,6 +74,7 @@ def _config(source: str, opts: dict):
             dynamo=dynamo,
             atol=opts["atol"],
             feeds=_abs(opts["feeds"]),
+            exporter=opts["exporter"],
         )
     except ValidationError as err:
         e = err.errors()[0]
@@ -101,12 +111,37 @@ def _abs(path: str | None) -> str | None:
 )  # fmt: skip
 @click.option("--atol", type=float, default=1e-4, show_default=True, help="Parity tolerance.")
 @click.option("--feeds", type=click.Path(dir_okay=False), help="Real inputs (.npz) to check on.")
+@click.option(
+    "--package", "as_package", is_flag=True,
+    help="Write -o NAME.edgepack (model, tokenizer, samples, manifest, report) instead of .onnx.",
+)  # fmt: skip
+@click.option(
+    "--data", type=click.Path(dir_okay=False),
+    help="--package: texts (.txt/.jsonl/.csv/.parquet) for its samples and check.",
+)  # fmt: skip
+@click.option(
+    "--max-length", type=click.IntRange(min=2), default=128, show_default=True,
+    help="--package: tokens per text.",
+)  # fmt: skip
+@click.option(
+    "--allow-download",
+    is_flag=True,
+    help="A Hub id not in the local Hugging Face cache: download it (else: offline).",
+)
+@click.option(
+    "--exporter", type=click.Choice(["auto", "genai", "optimum", "torch"]), default="auto",
+    show_default=True,
+    help="--task text-generation-with-past: onnxruntime-genai's model builder, optimum or torch "
+    "(auto: the builder where it knows the model, then optimum, then torch).",
+)  # fmt: skip
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Stage cache.")
 @click.option("-q", "--quiet", is_flag=True, help="Only the summary and errors.")
 def export(source: str, output: str, **opts) -> None:
     """Export SOURCE to -o OUT.onnx and check it against torch at several shapes.
 
-    SOURCE: a transformers folder (or hf:FOLDER; --task, auto by default, via optimum-onnx),
+    SOURCE: a transformers or sentence-transformers folder (or hf:FOLDER, hf:pkg:MODULE/DIR,
+    a Hub id OWNER/NAME[@REV] in the local Hugging Face cache; --task, auto by default, via
+    optimum-onnx; the tokenizer and config files are written beside OUT.onnx),
     python:MODULE:FACTORY (an nn.Module factory imported from the working directory, with
     --input per forward argument and --weights), or a torch.export ExportedProgram (.pt2).
     Exits 4 when the parity check misses --atol.
@@ -120,17 +155,17 @@ def export(source: str, output: str, **opts) -> None:
     from packager.progress import Reporter
 
     out = Path(output)
+    src = _source(source, opts["allow_download"])
+    if opts["as_package"]:
+        from packager.cli.export_package import export_package
+
+        return export_package(src, out, opts)
     if out.suffix != ".onnx":
-        raise RecipeError(f"-o {output}: expected a path ending in .onnx")
+        raise RecipeError(f"-o {output}: expected a path ending in .onnx (or give --package)")
     check_file("--weights", opts["weights"], (".safetensors", ".pt", ".pth", ".bin"))
     check_file("--feeds", opts["feeds"], (".npz",))
-    src = _source(source)
     cfg = _config(src, opts)
-    reads = {
-        "SOURCE": src.removeprefix("hf:"),
-        "--weights": opts["weights"],
-        "--feeds": opts["feeds"],
-    }
+    reads = {k: v for k, v in cfg.input_paths().items()}
     sidecar = out.with_name(out.name.removesuffix(".onnx") + ".export.json")
     for dest in (out, out.with_name(out.name + ".data"), sidecar):
         refuse_overwrite(dest, reads, "-o")
@@ -138,16 +173,27 @@ def export(source: str, output: str, **opts) -> None:
         export_plan(cfg), cache_dir=opts["cache_dir"], reporter=Reporter(verbose=not opts["quiet"])
     )
     art = result.artifact("export")
+    beside = [(art.file(name), out.with_name(name)) for name in art.meta.get("files", [])]
+    source_dir = reads.get("source")
+    if beside and source_dir and out.parent.resolve() == Path(source_dir).resolve():
+        raise RecipeError(
+            f"-o {output}: inside the source folder, where its tokenizer and config files would "
+            "replace the source's own: choose another folder"
+        )
     with staging_folder(out) as folder:
         files = onnx_files(art.file(), out, folder)
         record = folder / sidecar.name
         record.write_text(json.dumps({k: v for k, v in art.meta.items() if k != "file"}, indent=2))
-        publish_files([*files, (record, sidecar)])  # all or none: no model without its record
-    _summary(art.meta, [dest for _, dest in files])
+        publish_files([*files, (record, sidecar), *beside])  # all or none
+    _summary(art.meta, [dest for _, dest in [*files, *beside]])
 
 
 def _summary(meta: dict, written: list[Path]) -> None:
     task = f", task {meta['task']}" if meta.get("task") else ""
+    if meta.get("library") == "sentence_transformers":
+        task += " (sentence-transformers: its pooling and normalisation in the graph)"
+    if (meta.get("revision") or {}).get("commit"):
+        task += f", revision {meta['revision']['commit'][:12]}"
     click.echo(f"{meta['exporter']}{task}, opset {meta['opset']}")
     for io in ("inputs", "outputs"):
         for v in meta[io]:

@@ -11,140 +11,73 @@ from pathlib import Path
 
 import click
 
-from packager.cli.options import dims_option
-
 
 def _sidecar(out: Path, suffix: str) -> Path:
     return out.with_name(out.name.removesuffix(".onnx") + suffix)
 
 
 def _mode_for(model: str, opts: dict) -> str:
-    """--mode auto: static QDQ for a conv-heavy model, dynamic for the rest; a conv-heavy model
-    asked for dynamic hears why that is a poor choice."""
+    """--mode auto decides by compute: static QDQ for a model whose convolutions do most of the
+    multiply-accumulates (counted on the graph), dynamic for the rest; a conv-heavy model asked
+    for dynamic hears why that is a poor choice."""
     from packager.errors import RecipeError
-    from packager.quantize.kinds import conv_share, is_conv_heavy
+    from packager.quantize import kinds
 
     if not Path(model).is_file() or Path(model).suffix != ".onnx":
         return "dynamic" if opts["mode"] == "auto" else opts["mode"]  # the plan says what is wrong
     try:
-        conv, (count, share) = is_conv_heavy(Path(model)), conv_share(Path(model))
+        count, share = kinds.conv_share(Path(model), dims=dict(opts.get("dims") or {}))
     except Exception:  # not a readable ONNX model: the plan's model step says so, in one line
         return "dynamic" if opts["mode"] == "auto" else opts["mode"]
+    conv = count >= 2 and share >= kinds.CONV_HEAVY
     why = (
-        f"{model} is conv-heavy ({count} Conv holding {share:.0%} of the weights): dynamic int8 "
-        "makes its convolutions ConvInteger, which onnxruntime runs far slower than fp32 on "
-        "CPUs and which loses more accuracy than static QDQ with per-channel weights"
+        f"{model} is conv-heavy ({count} Conv doing {share:.0%} of the multiply-accumulates): "
+        "dynamic int8 makes its convolutions ConvInteger, which onnxruntime runs far slower "
+        "than fp32 on CPUs and which loses more accuracy than static QDQ with per-channel weights"
     )
     if opts["mode"] == "auto":
         if not conv:
             return "dynamic"
-        if not opts["calib"]:
+        if not opts.get("calib"):
             raise RecipeError(
                 f"--mode auto: {why}; give --calib DATA (a few hundred real inputs) for static, "
                 "or --mode dynamic to insist"
             )
-        click.echo(f"mode: static ({model} is conv-heavy: {count} Conv, {share:.0%} of weights)")
+        click.echo(f"mode: static ({model} is conv-heavy: {count} Conv, {share:.0%} of the MACs)")
         return "static"
-    if opts["mode"] == "dynamic" and conv:
+    if opts["mode"] == "dynamic" and conv and opts.get("speed_check") is False:
+        # (with the speed check on, its measurement says this, and the exit code follows it)
         click.echo(f"warning: {why}; prefer --mode static --calib DATA", err=True)
     return opts["mode"]
 
 
-@click.command()
+class _SchemeCommand(click.Command):
+    """`edgepack quantize`, whose options are the registered schemes' config fields
+    (packager.quantize.schemes), made when the command is used, never a second list."""
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        from packager.cli.config_options import options_of
+        from packager.quantize.schemes import SCHEMES
+
+        mode = next(p for p in self.params if p.name == "mode")
+        mode.type = click.Choice(["auto", *SCHEMES])
+        mode.help = "auto: static for conv-heavy models (needs --calib), dynamic otherwise; " + (
+            "; ".join(f"{m}: {s.summary}" for m, s in SCHEMES.items())
+        )
+        classes = {m: s.config for m, s in SCHEMES.items()}
+        return [
+            *super().get_params(ctx)[:-1],
+            *options_of(classes, skip=("mode",)),
+            *super().get_params(ctx)[-1:],
+        ]
+
+
+@click.command(cls=_SchemeCommand)
 @click.argument("model", type=click.Path())
 @click.option(
     "-o", "--output", required=True, type=click.Path(dir_okay=False), help="Quantized model."
 )
-@click.option(
-    "--mode",
-    type=click.Choice(["auto", "dynamic", "static", "fp16", "int4"]),
-    default="auto",
-    show_default=True,
-    help="auto: static for conv-heavy models (needs --calib), dynamic otherwise; dynamic needs "
-    "no data; static needs --calib.",
-)
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["qdq", "qoperator"]),
-    default="qdq",
-    show_default=True,
-    help="static only.",
-)
-@click.option(
-    "--per-channel/--per-tensor", default=True, show_default=True, help="int8 weight scales."
-)
-@click.option(
-    "--reduce-range/--full-range",
-    default=None,
-    help="7-bit int8 weights (identical results on x86 without VNNI, arm64 and wasm) or 8-bit "
-    "[default: 8-bit where the CPU has int8 dot-product instructions, else 7-bit]",
-)
-@click.option(
-    "--weight-type", type=click.Choice(["int8", "uint8"]), default="int8", show_default=True
-)
-@click.option(
-    "--activation-type", type=click.Choice(["uint8", "int8"]), default="uint8", show_default=True
-)
-@click.option(
-    "--calibration",
-    type=click.Choice(["minmax", "entropy", "percentile"]),
-    default="minmax",
-    show_default=True,
-)
-@click.option("--calib", type=click.Path(), help="Calibration data: .npz/.npy/.jsonl/.txt.")
-@click.option(
-    "--calib-samples", type=int, default=256, show_default=True, help="Cap on calibration examples."
-)
-@click.option(
-    "--calib-batch", type=int, default=32, show_default=True, help="Examples per calibration batch."
-)
-@click.option(
-    "--tokenizer", type=click.Path(), help="tokenizer.json (or its folder) for text data."
-)
-@click.option("--max-length", type=int, default=128, show_default=True, help="Token cap per text.")
-@click.option(
-    "--exclude", multiple=True, metavar="NAME|GLOB", help="Keep nodes in float (repeatable)."
-)
-@click.option(
-    "--exclude-op", multiple=True, metavar="OP", help="Keep an op type in float (repeatable)."
-)
-@click.option("--block-size", type=int, default=32, show_default=True, help="int4 block size.")
-@click.option(
-    "--keep-io-types/--fp16-io", default=True, show_default=True, help="fp16: float32 I/O."
-)
-@click.option("--eval", "eval_data", type=click.Path(), help="Evaluation data (same formats).")
-@click.option("--eval-samples", type=int, default=1000, show_default=True)
-@click.option(
-    "--metric",
-    type=click.Choice(["accuracy", "top5", "agreement", "sequence", "cosine", "mse", "iou"]),
-    default="accuracy",
-    show_default=True,
-    help="accuracy/top5 need labels; agreement (classes), sequence (per-timestep), "
-    "cosine/mse (embeddings, maps) and iou (maps) compare with fp32.",
-)
-@click.option(
-    "--class-axis", type=int, help="Class axis of the output [default: 1 for 4-D maps, else -1]."
-)
-@click.option(
-    "--iou-threshold", type=float, default=0.5, show_default=True, help="iou: foreground above."
-)
-@click.option(
-    "--dim",
-    "dims",
-    multiple=True,
-    callback=dims_option,
-    help="Symbolic dim value for generated inputs, e.g. height=320 (repeatable).",
-)
-@click.option(
-    "--feeds",
-    type=click.Path(dir_okay=False),
-    help="Real inputs (.npz, one array per input) for the speed check without eval/calib data.",
-)
-@click.option(
-    "--max-drop", type=float, help="Accuracy budget; over it, keep sensitive nodes in float."
-)
-@click.option("--max-trials", type=int, default=16, show_default=True, help="Cap on search trials.")
+@click.option("--mode", default="auto", show_default=True, help="The quantization scheme.")
 @click.option(
     "--optimize",
     "opt_level",
@@ -155,15 +88,6 @@ def _mode_for(model: str, opts: dict) -> str:
 )
 @click.option("--slim", is_flag=True, help="Run onnxslim first.")
 @click.option(
-    "--speed-check/--no-speed-check",
-    default=True,
-    show_default=True,
-    help="Benchmark fp32 vs quantized.",
-)
-@click.option(
-    "--threads", type=int, default=1, show_default=True, help="Threads of the speed check."
-)
-@click.option(
     "--cache-dir", type=click.Path(file_okay=False), help="Stage cache [default: .edgepack/cache]."
 )
 @click.option("-q", "--quiet", is_flag=True, help="Only the summary and errors.")
@@ -172,51 +96,39 @@ def quantize(model: str, output: str, **opts) -> None:
 
     Writes OUT.onnx, OUT.quantize.json (settings, metric, latency) and, with --max-drop,
     OUT.search.md (every candidate tried, ranked). Exits 4 when --max-drop could not be met,
-    after writing the best model found.
+    after writing the best model found. Every option below --quiet is a field of the
+    recipe's quantize: section (docs: the recipe reference); a mode's own options say so.
     """
-    from packager import pipeline
     from packager.cli.options import check_file
     from packager.errors import CheckFailed, RecipeError
     from packager.files import publish_files, refuse_overwrite
-    from packager.plans import quantize_plan
-    from packager.progress import Reporter
     from packager.quantize.data import SUFFIXES
-    from packager.recipe import build_recipe
+    from packager.quantize.schemes import SCHEMES
 
     out = Path(output)
     if out.suffix != ".onnx":
         raise RecipeError(f"-o {output}: expected a path ending in .onnx")
+    chosen = opts["mode"] == "auto"
     opts["mode"] = _mode_for(model, opts)
-    if opts["mode"] == "static" and not opts["calib"]:
-        raise RecipeError(
-            "--calib is required for --mode static: point it at a .npz/.npy/.jsonl/.txt file, "
-            "or use --mode dynamic"
-        )
-    if opts["max_drop"] is not None and not opts["eval_data"]:
-        raise RecipeError("--max-drop needs --eval DATA to measure the drop on")
-    for flag, value in (("--calib", opts["calib"]), ("--eval", opts["eval_data"])):
+    for flag, value in (("--calib", opts.get("calib")), ("--eval", opts.get("eval"))):
         check_file(flag, value, SUFFIXES, "data file")
-    check_file("--feeds", opts["feeds"], (".npz",))
-    inputs = {"MODEL": model, "--calib": opts["calib"], "--eval": opts["eval_data"]}
-    inputs["--tokenizer"] = opts["tokenizer"]
-    inputs["--feeds"] = opts["feeds"]
+    check_file("--feeds", opts.get("feeds"), (".npz",))
+    inputs = {"MODEL": model, "--calib": opts.get("calib"), "--eval": opts.get("eval")}
+    inputs["--tokenizer"] = opts.get("tokenizer")
+    inputs["--feeds"] = opts.get("feeds")
     for dest in (out, _sidecar(out, ".quantize.json"), _sidecar(out, ".search.md")):
         refuse_overwrite(dest, inputs, "-o")
-    qcfg = _quantize_fields(opts)
-    stem = "".join(c if c.isalnum() or c in "_.-" else "-" for c in Path(model).stem) or "model"
-    recipe = build_recipe(
-        {
-            "name": stem.lstrip("._-") or "model",
-            "quantize": qcfg,
-            "optimize": {"level": opts["opt_level"], "slim": opts["slim"]},
-        },
-        "edgepack quantize",
-    )
-    steps = quantize_plan(model, recipe.quantize, recipe.optimize)
-    result = pipeline.run(
-        steps, cache_dir=opts["cache_dir"], reporter=Reporter(verbose=not opts["quiet"])
-    )
-    art = result.artifact("quantize")
+    art, result = _quantize(model, opts, chosen)
+    faster = (art.meta["quantization"]["speed"] or {}).get("faster_mode")
+    if faster and chosen and (opts.get("calib") or not SCHEMES[faster].calibrates):
+        slower = art.meta["quantization"]["speed"]
+        click.echo(
+            f"mode: {faster} ({opts['mode']} ran {1 / slower['speedup']:.2f}x slower than fp32 "
+            f"here: {slower['causes'][0]})"
+        )
+        opts["mode"] = faster
+        art, result = _quantize(model, opts, chosen)
+        faster = (art.meta["quantization"]["speed"] or {}).get("faster_mode")
     files = [(art.file(), out), (art.file("quantize.json"), _sidecar(out, ".quantize.json"))]
     if art.meta.get("search"):
         files.append((art.file("search.md"), _sidecar(out, ".search.md")))
@@ -231,46 +143,54 @@ def quantize(model: str, output: str, **opts) -> None:
             f"{q['max_drop']:g} after {q['trials']} trial(s); the best model is in {out} and "
             f"every trial in {_sidecar(out, '.search.md')}",
         )
+    if faster:
+        raise CheckFailed("quantize", _slower_than_fp32(model, out, q, faster, opts))
 
 
-def _quantize_fields(opts: dict) -> dict:
-    """The quantize: section the options stand for (validated like a recipe's)."""
-    excludes = opts["exclude"]
-    return {
-        "mode": opts["mode"],
-        "format": opts["fmt"],
-        "per_channel": opts["per_channel"],
-        "reduce_range": "auto" if opts["reduce_range"] is None else opts["reduce_range"],
-        "weight_type": opts["weight_type"],
-        "activation_type": opts["activation_type"],
-        "calibration": opts["calibration"],
-        "calib": _abs(opts["calib"]),
-        "calib_samples": opts["calib_samples"],
-        "calib_batch": opts["calib_batch"],
-        "tokenizer": _abs(opts["tokenizer"]),
-        "max_length": opts["max_length"],
-        "exclude_nodes": [e for e in excludes if not any(c in e for c in "*?[")],
-        "exclude_patterns": [e for e in excludes if any(c in e for c in "*?[")],
-        "exclude_op_types": list(opts["exclude_op"]),
-        "block_size": opts["block_size"],
-        "keep_io_types": opts["keep_io_types"],
-        "eval": _abs(opts["eval_data"]),
-        "eval_samples": opts["eval_samples"],
-        "metric": opts["metric"],
-        "class_axis": opts["class_axis"],
-        "iou_threshold": opts["iou_threshold"],
-        "dims": opts["dims"],
-        "feeds": _abs(opts["feeds"]),
-        "max_drop": opts["max_drop"],
-        "max_trials": opts["max_trials"],
-        "speed_check": opts["speed_check"],
-        "speed_threads": opts["threads"],
-    }
+def _quantize(model: str, opts: dict, chosen: bool):
+    """(the quantize artifact, the run) of `model` with the options as a recipe's sections;
+    when --mode auto `chosen` the scheme, the options it does not take (--calib for dynamic)
+    are left out rather than refused."""
+    from packager import pipeline
+    from packager.cli.config_options import given
+    from packager.plans import quantize_plan
+    from packager.progress import Reporter
+    from packager.quantize.schemes import SCHEMES, fields_for
+    from packager.recipe import build_recipe
+
+    section = given(opts, {m: s.config for m, s in SCHEMES.items()}) | {"mode": opts["mode"]}
+    if chosen:
+        section = fields_for(opts["mode"], section)
+    stem = "".join(c if c.isalnum() or c in "_.-" else "-" for c in Path(model).stem) or "model"
+    recipe = build_recipe(
+        {
+            "name": stem.lstrip("._-") or "model",
+            "quantize": section,
+            "optimize": {"level": opts["opt_level"], "slim": opts["slim"]},
+        },
+        "edgepack quantize",
+    )
+    steps = quantize_plan(model, recipe.quantize, recipe.optimize)
+    result = pipeline.run(
+        steps, cache_dir=opts["cache_dir"], reporter=Reporter(verbose=not opts["quiet"])
+    )
+    return result.artifact("quantize"), result
 
 
-def _abs(path: str | None) -> str | None:
-    # Absolute, so the cached config does not depend on the working directory.
-    return str(Path(path).resolve()) if path else None
+def _slower_than_fp32(model: str, out: Path, q: dict, faster: str, opts: dict) -> str:
+    """The one line for a model its own speed check measured slower than fp32 when a scheme
+    known to be faster exists: what was measured, why, and the command that works."""
+    from packager.quantize.schemes import SCHEMES
+
+    s = q["speed"]
+    data = f" --calib {opts['calib']}" if opts.get("calib") else " --calib DATA"
+    command = f"edgepack quantize {model} -o {out} --mode {faster}"
+    command += data if SCHEMES[faster].calibrates else ""
+    return (
+        f"the {q['mode']} model is {1 / s['speedup']:.2f}x slower than fp32 on this host "
+        f"({s['p50_ms']:.3f} ms vs {s['fp32_p50_ms']:.3f} ms: {s['causes'][0]}); it was written "
+        f"to {out}, but {faster} runs faster: {command}"
+    )
 
 
 def _summary(meta: dict, out: Path, result) -> None:

@@ -30,7 +30,18 @@ def _fmt(v: Any, spec: str) -> str:
     return "-" if v is None else format(v, spec)
 
 
-def print_lm_build(console: Console, result, report: dict[str, Any]) -> None:
+def print_warnings(console: Console, report: dict[str, Any], reporter=None) -> None:
+    """The package's warnings (consistent with the table above them: the speed verdict is the
+    bench's), then what the run's stages warned that the report does not already say, minus
+    verdicts the table's own measurement overturned: one line per fact."""
+    said = list(report.get("warnings", []))
+    for w in said:
+        console.print(f"[yellow]warning:[/] {w}")
+    if reporter is not None:
+        reporter.flush_warnings([*said, *report.get("superseded_warnings", [])], console)
+
+
+def print_lm_build(console: Console, result, report: dict[str, Any], reporter=None) -> None:
     from packager.report.lm_table import lm_rows, ratios
 
     rows, threads, pp = lm_rows(report)
@@ -47,7 +58,7 @@ def print_lm_build(console: Console, result, report: dict[str, Any]) -> None:
             _fmt(r["perplexity"], ".2f"),
             _fmt(r["agreement"], ".4f"),
             _fmt(r["params"], ","),
-            f"{r['size_mb']:.2f}",
+            _fmt(r["size_mb"], ".2f"),
             *[_fmt(r["pp"].get(n), ".0f") for n in threads],
             *[_fmt(r["tg"].get(n), ".0f") for n in threads],
             _fmt(r["ttft_ms"], ".1f"),
@@ -57,21 +68,24 @@ def print_lm_build(console: Console, result, report: dict[str, Any]) -> None:
     line = ratios(report)
     if line:
         console.print(line)
-    for w in report.get("warnings", []):
-        console.print(f"[yellow]warning:[/] {w}")
+    print_warnings(console, report, reporter)
+    calls = _teacher_calls(result)
+    if calls:
+        console.print(calls)
     console.print(
         f"ran: {', '.join(result.ran) or 'nothing (all cached)'} in {result.seconds:.1f}s"
     )
     console.print(f"package: {result.package_path}")
+    _print_report_path(console, result)
 
 
-def print_build(console: Console, result) -> None:
+def print_build(console: Console, result, reporter=None) -> None:
     from packager.report import comparison_rows
     from packager.report.lm_table import is_lm
 
     report = result.artifact("package").meta["report"]
     if is_lm(report):
-        print_lm_build(console, result, report)
+        print_lm_build(console, result, report, reporter)
         return
     rows = comparison_rows(report)
     # One p50 column per thread count when several were measured (e.g. 1 and 2 threads).
@@ -105,7 +119,7 @@ def print_build(console: Console, result) -> None:
             _fmt(r["accuracy"], ".4f"),
             *([_fmt(r["probe"], ".4f")] if probe else []),
             _fmt(r["params"], ","),
-            f"{r['size_kb']:.1f}",
+            _fmt(r["size_kb"], ".1f"),
             *p50s,
             _fmt(r["p99_ms"], ".3f"),
             _fmt(r["cold_start_ms"], ".1f"),
@@ -113,11 +127,15 @@ def print_build(console: Console, result) -> None:
         )
     console.print(t)
     _print_ratios(console, rows, threads)
-    for w in report.get("warnings", []):
-        console.print(f"[yellow]warning:[/] {w}")
+    print_warnings(console, report, reporter)
     d = report["distill"]
     ran = ", ".join(result.ran) or "nothing (all cached)"
-    if d.get("compression") is None:  # distill: none ships the teacher itself
+    calls = _teacher_calls(result)
+    if calls:
+        console.print(calls)
+    if d.get("compression") is None and d.get("arch"):  # a teacher only called: no size to compare
+        console.print(f"student: {d['params']:,} params, learned from the teacher's answers")
+    elif d.get("compression") is None:  # distill: none ships the teacher itself
         console.print(
             f"model: the teacher itself (no distillation), {_fmt(d['params'], ',')} params"
         )
@@ -127,12 +145,41 @@ def print_build(console: Console, result) -> None:
         )
     console.print(f"ran: {ran} in {result.seconds:.1f}s")
     console.print(f"package: {result.package_path}")
+    _print_report_path(console, result)
+
+
+def _teacher_calls(result) -> str | None:
+    """A teacher only called: the calls this run made (none when its step was cached)."""
+    step = next((s for s in result.steps if s.step.name == "teacher"), None)
+    art = step.artifact if step else None
+    if art is None or art.kind != "api":
+        return None
+    c = art.meta["teacher_calls"]
+    if step.status == "cached":
+        return (
+            f"teacher calls: 0 this run (its {c['requests']} answers were cached by an earlier "
+            f"build that made {c['calls']} calls)"
+        )
+    return (
+        f"teacher calls: {c['calls']} made this run, {c['cached']} answers from the call cache "
+        f"({c['tokens_in']:,} tokens in, {c['tokens_out']:,} out)"
+    )
+
+
+def _print_report_path(console: Console, result) -> None:
+    report = result.package_path and result.package_path.with_name(
+        result.package_path.name.removesuffix(".edgepack") + ".report.html"
+    )
+    if report and report.is_file():
+        console.print(f"report:  {report}")
 
 
 def _print_ratios(console: Console, rows: list[dict[str, Any]], threads: list[int]) -> None:
     """How much smaller and faster the shipped-candidate student is than the teacher."""
     by = {r["variant"]: r for r in rows}
-    t, s = by.get("teacher_fp32"), by.get("student_int8") or by.get("student_fp32")
+    t = by.get("teacher_fp32")
+    s = next((r for v, r in by.items() if v not in ("teacher_fp32", "student_fp32")), None)
+    s = s or by.get("student_fp32")
     if not t or not s:
         return
     fast = [
@@ -198,8 +245,8 @@ def print_inspect(console: Console, info: dict[str, Any]) -> None:
         print_cost(console, info["cost"])
     if info["kind"] == "package":
         m = info["metrics"]
-        for label in ("teacher_fp32", "student_fp32", "student_int8"):
-            if label in m:
+        for label in m:  # teacher_fp32, student_fp32, the quantized student by its precision
+            if isinstance(m[label], dict):
                 # accuracy (classifiers) or cosine / top-k agreement (embeddings)
                 shown = ", ".join(f"{k} {v:.4f}" for k, v in m[label].items() if k != "macro_f1")
                 console.print(f"  {label:<13} {shown}")
@@ -243,6 +290,22 @@ def print_provenance(console: Console, info: dict[str, Any]) -> None:
     t, init, q = prov["teacher"], prov["student_init"], prov.get("quantized") or {}
     lic, terms = t["license"], t["terms"]
     tree = Tree(_teacher_line(t))
+    e = t.get("endpoint")
+    if e:  # a teacher only called: the endpoint, the model, the calls
+        c = t.get("calls") or {}
+        served = ", ".join(e.get("served_models") or []) or "-"
+        tree.add(
+            escape(
+                f"endpoint {e['base_url']} (host {e['host']}), model {e['model']} (served as {served})"
+            )
+        )
+        tree.add(
+            escape(
+                f"calls {c.get('calls', 0)} made, {c.get('cached', 0)} cached, "
+                f"{c.get('first_call') or '-'} .. {c.get('last_call') or '-'}; the student "
+                "learned from its outputs"
+            )
+        )
     tree.add(f"license {lic['id']} ({terms['name']}, {terms['category']}; from {lic.get('from')})")
     student = tree.add(f"student {init['kind']}: {escape(init['how'])}")
     m = prov["method"]

@@ -36,6 +36,12 @@ from packager.errors import InputFileError
 )
 @click.option("--seed", type=click.IntRange(min=0), help="--prompt: sampling seed.")
 @click.option("--stop", multiple=True, help="--prompt: stop before this text; repeatable.")
+@click.option(
+    "--chat",
+    is_flag=True,
+    help="--prompt is a user's message: the package's chat template makes the prompt, and the "
+    "assistant's reply is printed.",
+)
 def run(
     package: str,
     input_file: str | None,
@@ -48,7 +54,7 @@ def run(
     """Predict with PACKAGE on raw inputs (or continue --prompt), through the Python runtime only."""
     import numpy as np
 
-    from packager.runtime import load_runtime
+    from packager.edge_runtime import load_runtime
 
     given = sum(x is not None and x != () for x in (input_file, texts, images, prompt))
     if given != 1:
@@ -56,6 +62,8 @@ def run(
             "run: give either --input FILE or --text TEXT or --image FILE (repeatable), or "
             "--prompt TEXT for a language model"
         )
+    if generation["chat"] and prompt is None:
+        raise InputFileError("run: --chat needs --prompt (the user's message)")
     top = top or (5 if images else 1)
     rt = load_runtime()
     pkg = rt.load(package)
@@ -93,14 +101,14 @@ def run(
 
 def _generate(pkg, prompt: str, options: dict) -> None:
     """Stream the continuation to stdout as it is generated (text packages with a generation
-    block only)."""
+    block only): after the prompt, or alone with --chat (the assistant's reply)."""
     if not pkg.manifest.get("generation"):
         raise InputFileError(
             f"--prompt: {pkg.name} is not a language-model package (task {pkg.task})"
         )
     pieces = iter(pkg.generate(prompt, **options))
     first = next(pieces, "")  # a refused prompt is its error line alone, not after the prompt
-    click.echo(prompt + first, nl=False)
+    click.echo(first if options["chat"] else prompt + first, nl=False)
     for piece in pieces:
         click.echo(piece, nl=False)
     click.echo()

@@ -9,12 +9,17 @@
     provenance  provenance: (the gate on what may be distilled, facts about the sources)
     files    the model / package files of single-stage commands
     auto     auto: (edgepack auto's search space), the calibrate and sketch steps
+    modalities  the modalities (array, image, text, lm), declared once, and the one rule
+
+The `quantize:` section is a union of schemes whose classes live with their mechanisms in
+packager/quantize/schemes/ (one file each); QuantizeConfig here is their shared base.
 
 The `...StepConfig` classes are what a stage reads when it needs more than its section: the
 section plus the recipe-level fields it depends on (the task, the package's name), so those are
 in the stage's key too. Plans build them (packager.plans); a recipe never names them.
 """
 
+from packager.config.augment_text import TextAugmentConfig
 from packager.config.auto import AutoConfig, CalibrateConfig, SketchConfig
 from packager.config.base import LM_TASK, TEXT_TASKS, Config, Task
 from packager.config.compute import ComputeConfig
@@ -22,6 +27,7 @@ from packager.config.distill import (
     DistillConfig,
     DistillStepConfig,
     LossWeights,
+    StaticStudentConfig,
     StudentConfig,
     TeacherOutputsConfig,
     TokenizeConfig,
@@ -34,7 +40,6 @@ from packager.config.lm import (
     GenerateConfig,
     GenerateStepConfig,
     GenerationDefaults,
-    LMDataConfig,
     TeacherLogitsConfig,
 )
 from packager.config.onnx import (
@@ -54,6 +59,7 @@ from packager.config.ship import (
 )
 from packager.config.sources import (
     DataConfig,
+    DataStepConfig,
     ProbeConfig,
     TeacherConfig,
     TeacherStepConfig,
@@ -70,6 +76,7 @@ __all__ = [
     "ComputeConfig",
     "Config",
     "DataConfig",
+    "DataStepConfig",
     "DistillConfig",
     "DistillStepConfig",
     "EvaluateConfig",
@@ -79,7 +86,6 @@ __all__ = [
     "GenerateConfig",
     "GenerateStepConfig",
     "GenerationDefaults",
-    "LMDataConfig",
     "LossWeights",
     "ModelFileConfig",
     "ModelInput",
@@ -93,6 +99,7 @@ __all__ = [
     "QuantizeConfig",
     "SketchConfig",
     "SourceFacts",
+    "StaticStudentConfig",
     "StudentConfig",
     "Task",
     "TeacherConfig",
@@ -100,6 +107,7 @@ __all__ = [
     "TeacherOutputsConfig",
     "TeacherStepConfig",
     "TeacherTrainConfig",
+    "TextAugmentConfig",
     "TokenizeConfig",
     "TransformerStudentConfig",
     "TrimVocabConfig",

@@ -4,14 +4,12 @@ costs for the latency model) and `sketch` (a candidate student's graph, untraine
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
 from packager.config.base import Config, Task
 from packager.config.distill import Student, StudentConfig
-
-QuantMode = Literal["static", "dynamic", "fp16", "int4", "none"]
 
 
 class AutoConfig(Config):
@@ -24,11 +22,11 @@ class AutoConfig(Config):
         "[[8], [8, 16]], hidden: [16, 32]}; transformers: {num_layers: [2, 3], "
         "intermediate_size: [null, 512]}); none: the task's defaults",
     )
-    quantize: tuple[QuantMode, ...] | None = Field(
+    quantize: tuple[str, ...] | None = Field(
         None,
         min_length=1,
-        description="quantize.mode choices; none: the task's defaults (arrays: static, dynamic, "
-        "fp16, none; transformers: dynamic, static, int4, fp16)",
+        description="quantize.mode choices (registered schemes: the recipe checks them); none: "
+        "the schemes each declares searched for the recipe's modality, in their ranks",
     )
     threads: tuple[int, ...] | None = Field(
         None, min_length=1, description="thread counts; none: 1, 2, 4, ... up to the target's cores"

@@ -71,3 +71,15 @@ def join_relative(value: str, base: Path) -> str:
     """An absolute path (or ~) as given; a relative one joined to `base`."""
     path = Path(value).expanduser()
     return str(path if path.is_absolute() else base / path)
+
+
+def section_class(annotation: Any, default: Any) -> Any:
+    """The config class a field holds (`ApiConfig | None` holds ApiConfig), else `default`."""
+    import typing
+
+    if isinstance(annotation, type):
+        return annotation
+    members = [
+        a for a in typing.get_args(annotation) if isinstance(a, type) and a is not type(None)
+    ]
+    return members[0] if len(members) == 1 else default

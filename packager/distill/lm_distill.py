@@ -54,7 +54,7 @@ def make_student(teacher, spec: CausalStudentConfig, sample: torch.Tensor):
 
         folder = hf.resolve(spec.source)
         student = load_causal_lm(folder)
-        if student.config.vocab_size != teacher.config.vocab_size:
+        if teacher is not None and student.config.vocab_size != teacher.config.vocab_size:
             raise RecipeError(
                 f"distill.student.source {spec.source}: vocabulary {student.config.vocab_size} "
                 f"is not the teacher's {teacher.config.vocab_size}; a student folder must share "
@@ -65,13 +65,18 @@ def make_student(teacher, spec: CausalStudentConfig, sample: torch.Tensor):
 
 
 def run(job: dict[str, Any], run: Run = LOCAL, reporter=None) -> dict[str, Any]:
-    """`job`: teacher, tokens (the tokenize step's packed sequences), topk, out (folders),
-    spec (student config JSON), settings (LMTrainSettings fields), threads, sample_rows."""
+    """`job`: teacher (None for a teacher only called: student_folder then), tokens (a folder of
+    packed sequences: the tokenize step's, or an API teacher's), topk, out (folders), spec
+    (student config JSON), settings (LMTrainSettings fields), threads, sample_rows."""
     torch.set_num_threads(job.get("threads") or 1)
-    teacher_dir = Path(job["teacher"])
-    teacher = load_causal_lm(teacher_dir)
-    for p in teacher.parameters():
-        p.requires_grad = False
+    teacher = None  # an API teacher: only its answers (completions, top-k) are here
+    if job.get("teacher"):
+        teacher_dir = Path(job["teacher"])
+        teacher = load_causal_lm(teacher_dir)
+        for p in teacher.parameters():
+            p.requires_grad = False
+    else:
+        teacher_dir = Path(job["student_folder"])  # the tokenizer is the student's own
     s = LMTrainSettings(**job["settings"])
     if s.batch_size % run.world:
         raise RecipeError(f"distill.batch_size {s.batch_size} must divide by nproc {run.world}")
@@ -90,10 +95,8 @@ def run(job: dict[str, Any], run: Run = LOCAL, reporter=None) -> dict[str, Any]:
     topk = None
     if job.get("topk"):
         folder = Path(job["topk"])
-        topk = (
-            np.load(folder / "values.npy", mmap_mode="r"),
-            np.load(folder / "indices.npy", mmap_mode="r"),
-        )
+        names = ["values.npy", "indices.npy", "present.npy"]
+        topk = tuple(np.load(folder / n, mmap_mode="r") for n in names if (folder / n).is_file())
     total = min(per_epoch * s.epochs, s.max_steps or 1 << 62)
     with (reporter or SilentReporter()).track("distill", total) as adv:
         res = train_lm(teacher, student, batches, per_epoch, s, topk, run, adv)

@@ -64,7 +64,10 @@ def loss_terms(
     out: dict[str, torch.Tensor] = {}
     if "logits_kd" in w:
         out["logits_kd"] = (
-            L.topk_forward_kl(student_logits, *topk, T, mask)
+            # A third array marks the positions the teacher scored (an API's completions only).
+            L.topk_forward_kl(
+                student_logits, topk[0], topk[1], T, topk[2] if len(topk) > 2 else mask
+            )
             if topk is not None
             else L.forward_kl(student_logits, teacher_logits, T, mask)
         )
@@ -116,7 +119,8 @@ def train_lm(
         raise RecipeError("distill: no full training batch (more text, or a smaller batch_size)")
     torch.manual_seed(s.seed)
     dev = run.compute.device
-    teacher.to(dev)
+    if teacher is not None:
+        teacher.to(dev)
     opt = torch.optim.AdamW(student.parameters(), lr=s.lr, weight_decay=s.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: lr_at(k, total, s.lr, s.warmup) / s.lr)
 
@@ -159,10 +163,9 @@ def _step(student, teacher, ids, rows, s: LMTrainSettings, topk, rng, trainer):
         trainer.extra["on_policy_batches"] += 1
     teacher_logits, cached = None, None
     if topk is not None and data:
-        values, indices = topk
         r = rows.numpy()
-        cached = tuple(torch.from_numpy(np.asarray(a[r])).to(ids.device) for a in (values, indices))
-    else:
+        cached = tuple(torch.from_numpy(np.asarray(a[r])).to(ids.device) for a in topk)
+    elif teacher is not None:  # None: a teacher only called, whose top-k (if any) is cached
         with torch.no_grad():
             teacher_logits = teacher(input_ids=ids).logits.float()
     logits = student(input_ids=ids).logits.float()

@@ -116,14 +116,19 @@ def train(
     info: dict[str, Any],
     reporter: Reporter,
     run: Run = LOCAL,
+    val_target: np.ndarray | None = None,
 ) -> LoopResult:
     """Train `student` in place on `teacher`'s outputs; it ends with its best-on-val weights.
     `pairs` maps each student hidden state to the teacher's it learns (hidden_mse); `s` holds
     the distill settings (task, weights, lr, ...). Seed torch before deriving the student:
-    its init, the projections and dropout draw from one stream."""
+    its init, the projections and dropout draw from one stream. A teacher you can only call is
+    None: its answers are the cached outputs (embeddings) or the data's labels
+    (classification), and `val_target` its vectors for the validation texts."""
     dev, task = run.compute.device, s["task"]
-    teacher.to(dev)
-    proj = L.Projections(len(pairs), student.config.hidden_size, teacher.config.hidden_size)
+    if teacher is not None:
+        teacher.to(dev)
+    width = teacher.config.hidden_size if teacher is not None else student.config.hidden_size
+    proj = L.Projections(len(pairs), student.config.hidden_size, width)
     params = [p for p in student.parameters() if p.requires_grad] + list(proj.parameters())
     opt = torch.optim.AdamW(params, lr=s["lr"], weight_decay=s["weight_decay"])
     per_epoch = len(global_batches(data.tokens.lengths, data.stream_batch, s["batch_size"], 1, 0))
@@ -136,8 +141,8 @@ def train(
     n_params = sum(p.numel() for p in student.parameters())
     threads = s["threads"] or (1 if n_params < _SMALL else torch.get_num_threads())
     with torch_threads(threads if run.compute.kind == "cpu" else torch.get_num_threads()):
-        target = None
-        if task != "text-classification":
+        target = val_target
+        if target is None and task != "text-classification":
             with run.compute.autocast():
                 target = predict(teacher, tok, val_texts, task, info, device=dev)
 
@@ -171,7 +176,7 @@ def batch_loss(s: dict[str, Any], teacher, student, proj, batch, labels, pairs, 
     weights, task = s["weights"], s["task"]
     need_states, need_att = "hidden_mse" in weights, "attention_kl" in weights
     rel = "relation_kl" in weights
-    if cached is not None:  # only pooled-output losses use the cache (DistillStepConfig)
+    if cached is not None or teacher is None:  # pooled-output losses, or the labels alone
         t_head, t_states, t_att, t_qkv = cached, None, None, {}
     else:
         with torch.no_grad(), _projections(teacher, rel) as t_qkv:

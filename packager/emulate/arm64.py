@@ -202,7 +202,7 @@ def _emulate(qemu: str, root: Path, cpuinfo: Path, args: list[str], timeout: flo
 
 
 def _host_runtime():
-    from packager.runtime import load_runtime
+    from packager.edge_runtime import load_runtime
 
     return load_runtime(EmulationError)
 

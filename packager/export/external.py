@@ -22,7 +22,14 @@ def finish(src: Path, dst: Path) -> bool:
     `dst`; returns whether its weights went to `dst.name + ".data"`."""
     import onnx
 
-    model = onnx.load(str(src))  # reads any external data in
+    return save(onnx.load(str(src)), dst)  # reads any external data in
+
+
+def save(model, dst: Path) -> bool:
+    """Write the ModelProto `model` to `dst`, its weights to `dst.name + ".data"` only when
+    protobuf cannot hold them; returns whether they went there."""
+    import onnx
+
     big = weight_bytes(model) >= EXTERNAL_DATA_BYTES
     onnx.save(
         model,

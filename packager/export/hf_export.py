@@ -49,9 +49,13 @@ def _quiet() -> Iterator[None]:
         yield
 
 
-def main_export_into(folder: Path, tmp: str, task: str, opset: int, **kw: Any) -> list[Path]:
+def main_export_into(
+    folder: Path, tmp: str, task: str, opset: int, library: str = "transformers", **kw: Any
+) -> list[Path]:
     """optimum's main_export of the local `folder` for `task` into the folder `tmp` (no
-    validation: edgepack's own parity checks cover every exporter); the ONNX files it wrote."""
+    validation: edgepack's own parity checks cover every exporter); the ONNX files it wrote.
+    `library`: transformers, or sentence_transformers (the folder's own modules: pooling and
+    normalisation in the graph, outputs token_embeddings and sentence_embedding)."""
     from optimum.exporters.onnx import main_export
 
     main_export(
@@ -61,7 +65,7 @@ def main_export_into(folder: Path, tmp: str, task: str, opset: int, **kw: Any) -
         opset=opset,
         device="cpu",
         do_validation=False,
-        library_name="transformers",
+        library_name=library,
         local_files_only=True,
         **kw,
     )
@@ -86,7 +90,7 @@ def export_torch(
 ) -> None:
     import torch
 
-    from packager.nets.hf import pool
+    from packager.nets.hf import pool, project
 
     class Head(torch.nn.Module):
         """The model plus its task head as one traceable module with positional inputs."""
@@ -101,7 +105,10 @@ def export_torch(
             if task == "text-classification":
                 return o.logits
             mask = feeds["attention_mask"]
-            return pool(o.last_hidden_state, mask, info["pooling"], bool(info["normalize"]))
+            pooled = project(self.model, pool(o.last_hidden_state, mask, info["pooling"], False))
+            if info["normalize"]:
+                pooled = torch.nn.functional.normalize(pooled, dim=-1)
+            return pooled
 
     names = list(example)
     output = LOGITS if task == "text-classification" else EMBEDDING
@@ -225,11 +232,12 @@ def export(
     """Export `model` (loaded from `folder`) to `out` with optimum, or torch when `exporter` is
     torch or optimum cannot (exporter auto); then finish the graph. Returns the exporter used."""
     from packager.data.text import encode
-    from packager.nets.hf import input_names
+    from packager.nets.hf import DENSE, input_names
 
     used = "torch"
+    projected = getattr(model, DENSE, None) is not None  # optimum's graph has no Dense layer
     with _quiet():
-        if exporter != "torch":
+        if exporter != "torch" and not projected:
             try:
                 export_optimum(folder, out, task, opset)
                 used = "optimum"
@@ -246,5 +254,6 @@ def export(
                 raise ExporterFailed(
                     f"torch.onnx.export(dynamo={dynamo}) failed: {one_line(err)}"
                 ) from err
-        finish_graph(out, task, info, model.config.hidden_size)
+        width = getattr(model, DENSE).out_features if projected else model.config.hidden_size
+        finish_graph(out, task, info, width)
     return used

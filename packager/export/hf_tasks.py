@@ -5,11 +5,18 @@ task says `-with-past`); the parity check then runs the torch model and the ONNX
 optimum's own dummy inputs for the task (its OnnxConfig knows every input a task takes: pixel
 values, audio features, decoder ids, past key values) at three shapes, and returns the numbers
 rather than only pass/fail. Offline: a local folder, local_files_only.
+
+A sentence-transformers folder (modules.json, or the sentence_*.json files optimum looks for)
+exports through optimum's sentence-transformers library: the folder's own pooling, dense and
+normalisation modules are in the graph, which gives `token_embeddings` and `sentence_embedding`
+as `optimum-cli export onnx` does. The tokenizer and config files optimum writes beside the
+model are kept (`SIDECARS`), so an app has what it needs to tokenise.
 """
 
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 import shutil
 import tempfile
@@ -22,14 +29,36 @@ from packager.errors import InputFileError, one_line
 from packager.export.hf_export import ExporterFailed, _quiet, main_export_into
 
 _VARIED = {"batch_size": (0, -1, 1), "sequence_length": (1.0, 0.5, 1.5)}
+ST = "sentence_transformers"
 
 
-def infer_task(folder: Path) -> str:
-    """The task of a local folder, from its config's architecture (optimum infers tasks of
-    Hub ids only)."""
+def library_of(folder: Path) -> str:
+    """Which library a folder belongs to, as optimum infers it (transformers, timm, diffusers,
+    sentence_transformers), and sentence_transformers too for a folder whose modules.json is
+    all that says so."""
+    from optimum.exporters.tasks import TasksManager
+
+    if (folder / "modules.json").is_file():
+        return ST
+    try:
+        return TasksManager.infer_library_from_model(str(folder))
+    except (OSError, ValueError) as err:
+        raise InputFileError(
+            f"{folder}: not a model folder optimum knows ({one_line(err)})"
+        ) from None
+
+
+def infer_task(folder: Path, library: str = "transformers") -> str:
+    """The task of a local folder: feature-extraction for sentence-transformers, image
+    classification for timm (as optimum decides for Hub ids), else from config.json's
+    architecture (optimum infers the tasks of Hub ids only, from the Hub's metadata)."""
     import transformers
     from optimum.exporters.tasks import TasksManager
 
+    if library == ST:
+        return "feature-extraction"
+    if library == "timm":
+        return "image-classification"
     try:
         arch = json.loads((folder / "config.json").read_text())["architectures"][0]
         return TasksManager.infer_task_from_model(getattr(transformers, arch))
@@ -40,13 +69,21 @@ def infer_task(folder: Path) -> str:
         ) from None
 
 
-def export_folder(folder: Path, out: Path, task: str, opset: int) -> None:
+def export_folder(
+    folder: Path, out: Path, task: str, opset: int, library: str = "transformers"
+) -> list[str]:
     """optimum's main_export of `folder` for `task` into the single file `out` (plus its
-    external data, when optimum wrote some)."""
+    external data, when optimum wrote some); the names of the tokenizer, preprocessor and
+    config files optimum wrote beside it (in `out`'s folder)."""
+    if library == ST and importlib.util.find_spec(ST) is None:
+        raise InputFileError(
+            f"{folder}: a sentence-transformers folder; its export needs the sentence-transformers "
+            "package (pip install sentence-transformers)"
+        )
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp, _quiet():
         try:
             monolith = not task.endswith("-with-past")
-            models = main_export_into(folder, tmp, task, opset, monolith=monolith)
+            models = main_export_into(folder, tmp, task, opset, library, monolith=monolith)
         except Exception as err:
             raise ExporterFailed(f"optimum main_export failed: {one_line(err)}") from err
         if len(models) != 1:
@@ -55,16 +92,20 @@ def export_folder(folder: Path, out: Path, task: str, opset: int) -> None:
                 f"optimum wrote {len(models)} ONNX models ({names}) for task {task}; edgepack "
                 "export writes one file: choose a task without -with-past"
             )
-        for f in Path(tmp).iterdir():  # the model and any external-data file it names
+        sidecars = []
+        for f in Path(tmp).iterdir():  # the model, its external data, tokenizer and config
+            if f != models[0] and f.is_file() and not f.name.startswith(models[0].name):
+                sidecars.append(f.name)
             shutil.move(str(f), out.parent / (out.name if f == models[0] else f.name))
+    return sorted(sidecars)
 
 
-def _config(model, task: str):
+def _config(model, task: str, library: str):
     import optimum.exporters.onnx.model_configs  # noqa: F401  (registers the ONNX configs)
     from optimum.exporters.tasks import TasksManager
 
     ctor = TasksManager.get_exporter_config_constructor(
-        model=model, exporter="onnx", task=task, library_name="transformers"
+        model=model, exporter="onnx", task=task, library_name=library
     )
     return ctor(model.config)
 
@@ -115,7 +156,9 @@ def _torch_outputs(config, model, dummy) -> dict[str, np.ndarray]:
     return {k: v.detach().cpu().numpy() for k, v in flat.items()}
 
 
-def parity(folder: Path, task: str, path: Path, dims: dict[str, int]) -> list[dict[str, Any]]:
+def parity(
+    folder: Path, task: str, path: Path, dims: dict[str, int], library: str = "transformers"
+) -> list[dict[str, Any]]:
     """Max |onnx - torch| over the ONNX outputs, at each of parity_shapes(dims)."""
     from optimum.exporters.tasks import TasksManager
 
@@ -123,9 +166,9 @@ def parity(folder: Path, task: str, path: Path, dims: dict[str, int]) -> list[di
 
     with _quiet():
         model = TasksManager.get_model_from_task(
-            task, str(folder), framework="pt", library_name="transformers", local_files_only=True
+            task, str(folder), framework="pt", library_name=library, local_files_only=True
         ).eval()
-        config = _config(model, task)
+        config = _config(model, task, library)
     sess = session(path)
     names = [i.name for i in sess.get_inputs()]
     outputs = [o.name for o in sess.get_outputs()]

@@ -1,6 +1,8 @@
 """Causal LMs to ONNX with a KV cache, checked against torch.
 
-optimum-onnx's `text-generation-with-past` writes the decoder graph (Llama, Qwen2/Qwen3,
+onnxruntime-genai's model builder comes first for the architectures it knows
+(packager.export.genai_builder: GroupQueryAttention with rotary inside, a fused QKV MatMul, a KV
+buffer shared between steps, last-position logits). Otherwise optimum-onnx's `text-generation-with-past` writes the decoder graph (Llama, Qwen2/Qwen3,
 GPT-2, Phi-3, Mistral, ... every family it has an ONNX config for): input_ids,
 attention_mask, position_ids and past_key_values.{i}.key/value in; logits and
 present.{i}.key/value out, one graph for the prompt (past of length 0) and for each new
@@ -11,8 +13,10 @@ that must be identical.
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +26,25 @@ from packager.errors import one_line
 from packager.export.hf_export import ExporterFailed, _quiet, main_export_into
 
 TASK = "text-generation-with-past"
+GENAI_CONFIG = "genai_config.json"
 
 
-def export_lm(folder: Path, out: Path, opset: int, exporter: str = "auto") -> str:
-    """`folder` exported into `out` by optimum (auto, optimum) or, when optimum fails on the
-    architecture (auto) or when asked (torch), by torch.onnx.export of a cache-aware wrapper;
-    returns the exporter used."""
+def export_lm(
+    folder: Path, out: Path, opset: int, exporter: str = "auto", log: Callable[[str], Any] = print
+) -> str:
+    """`folder` exported into `out` by onnxruntime-genai's builder (genai; auto when it is
+    installed and builds the architecture), optimum (optimum; auto next) or torch.onnx.export of
+    a cache-aware wrapper (torch; auto last); returns the exporter used. The builder also
+    writes genai_config.json beside `out`."""
+    from packager.export.genai_builder import BuilderUnavailable
+
+    if exporter in ("auto", "genai"):
+        try:
+            return export_genai(folder, out)
+        except BuilderUnavailable as err:
+            if exporter == "genai":
+                raise ExporterFailed(f"onnxruntime-genai's builder: {err}") from None
+            log(f"onnxruntime-genai's builder not used ({err}); exporting with optimum")
     if exporter == "torch":
         return export_torch(folder, out, opset)
     try:
@@ -36,6 +53,40 @@ def export_lm(folder: Path, out: Path, opset: int, exporter: str = "auto") -> st
         if exporter == "optimum":
             raise
         return export_torch(folder, out, opset)
+
+
+def describe(exporter: str) -> str:
+    """What the manifest and the export record say made the graph, with the versions."""
+    if exporter == "genai":
+        from packager.export.genai_builder import pins
+
+        v = pins()
+        return (
+            f"onnxruntime-genai model builder {v['onnxruntime-genai']} "
+            f"(transformers {v['transformers']})"
+        )
+    return {"optimum": "optimum-onnx main_export", "torch": "torch.onnx.export(dynamo=False)"}[
+        exporter
+    ]
+
+
+def export_genai(folder: Path, out: Path) -> str:
+    """The builder's fp32 graph of `folder` as one file `out` (weights beside it only past
+    2 GiB), genai_config.json beside it; BuilderUnavailable when it cannot."""
+    import onnx
+
+    from packager.export import genai_builder
+    from packager.export.external import save
+
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        genai_builder.build(folder, Path(tmp))
+        model = onnx.load(str(Path(tmp) / "model.onnx"))
+        genai_builder.finish_graph(model, genai_builder.head_dim(folder))
+        save(model, out)
+        config = json.loads((Path(tmp) / GENAI_CONFIG).read_text())
+    config["model"]["decoder"]["filename"] = out.name
+    (out.parent / GENAI_CONFIG).write_text(json.dumps(config, indent=2) + "\n")
+    return "genai"
 
 
 def export_optimum(folder: Path, out: Path, opset: int) -> str:
@@ -179,8 +230,8 @@ def parity(
 ) -> dict[str, Any]:
     """max |onnx - torch| of the prefill logits and of `decode_steps` cached steps (torch's
     greedy tokens fed to both), and whether `greedy_tokens` greedy tokens are identical."""
+    from packager.edge_runtime import load_runtime
     from packager.onnx_utils import session
-    from packager.runtime import load_runtime
 
     gen = load_runtime().generation
     dec = gen.Decoder(session(path))
@@ -211,3 +262,25 @@ def parity(
         "greedy_first_difference": first_diff,
         "prompts": len(prompts),
     }
+
+
+def random_prompts(
+    vocab: int, lengths: tuple[int, ...] = (5, 13), seed: int = 0
+) -> list[list[int]]:
+    """Seeded prompts of token ids (no tokenizer or text needed) at `lengths`."""
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, vocab, n).tolist() for n in lengths]
+
+
+def parity_rows(p: dict[str, Any], prompts: list[list[int]]) -> list[dict[str, Any]]:
+    """`parity`'s numbers as export rows (inputs, max_abs_diff): the prefill of the longest
+    prompt, then the cached decode steps after it."""
+    longest = max(len(x) for x in prompts)
+    steps = p["decode_steps"]
+    return [
+        {"inputs": {"input_ids": [1, longest]}, "max_abs_diff": p["prefill_max_abs_diff"]},
+        {
+            "inputs": {"input_ids": [1, 1], "past_sequence_length": [longest, longest + steps - 1]},
+            "max_abs_diff": p["decode_max_abs_diff"],
+        },
+    ]

@@ -46,8 +46,20 @@ def forward(model, batch, task: str, info: dict[str, Any], states=False, attenti
     if task == "text-classification":
         head = out.logits
     else:
-        head = pool(out.last_hidden_state, batch["attention_mask"], info["pooling"], False)
+        head = project(
+            model, pool(out.last_hidden_state, batch["attention_mask"], info["pooling"], False)
+        )
     return head, out.hidden_states, out.attentions
+
+
+DENSE = "st_dense"  # the attribute a model carries its sentence-transformers Dense projection in
+
+
+def project(model, pooled: torch.Tensor) -> torch.Tensor:
+    """The pooled embedding through the model's Dense projection, when it has one (a student
+    taught by vectors of another width: packager.sources.hf.load_model attaches it)."""
+    dense = getattr(model, DENSE, None)
+    return dense(pooled) if dense is not None else pooled
 
 
 @torch.no_grad()

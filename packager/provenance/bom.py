@@ -52,13 +52,14 @@ def _ancestors(prov: dict[str, Any]):
         type=ComponentType.MACHINE_LEARNING_MODEL,
         name=t.get("hub_id") or t["source"],
         bom_ref="teacher",
-        description=f"the teacher (source {t['source']}); terms: {t['terms']['name']}",
+        description=_teacher_description(t),
         hashes=_hashes(t.get("weights") or []),
         licenses=_license(t["license"], t["terms"]["name"]),
         properties=[
             Property(name="edgepack:role", value="teacher"),
             Property(name="edgepack:terms", value=t["terms"]["id"]),
             Property(name="edgepack:content_id", value=t.get("id") or ""),
+            *_endpoint_properties(t),
         ],
     )
     start = Component(
@@ -69,6 +70,36 @@ def _ancestors(prov: dict[str, Any]):
         properties=[Property(name="edgepack:role", value="student-init")],
     )
     return [teacher, start]
+
+
+def _teacher_description(t: dict[str, Any]) -> str:
+    e = t.get("endpoint")
+    if not e:
+        return f"the teacher (source {t['source']}); terms: {t['terms']['name']}"
+    return (
+        f"the teacher, only called: the student learned from the outputs of model {e['model']} "
+        f"through the endpoint {e['base_url']}; terms: {t['terms']['name']}"
+    )
+
+
+def _endpoint_properties(t: dict[str, Any]) -> list:
+    from cyclonedx.model import Property
+
+    e, c = t.get("endpoint"), t.get("calls") or {}
+    if not e:
+        return []
+    values = {
+        "edgepack:learned_from": "outputs",
+        "edgepack:endpoint": e["base_url"],
+        "edgepack:endpoint_host": e["host"],
+        "edgepack:model": e["model"],
+        "edgepack:served_models": ",".join(e.get("served_models") or []),
+        "edgepack:calls": str(c.get("calls", 0)),
+        "edgepack:cached_answers": str(c.get("cached", 0)),
+        "edgepack:first_call": c.get("first_call") or "",
+        "edgepack:last_call": c.get("last_call") or "",
+    }
+    return [Property(name=k, value=v) for k, v in values.items()]
 
 
 def _data_components(prov: dict[str, Any]):

@@ -104,6 +104,7 @@ def _distillation(manifest: dict[str, Any]) -> str:
         "## Distillation",
         "",
         f"- Teacher: `{t['source']}`" + (f" ({t['hub_id']})" if t.get("hub_id") else ""),
+        *_endpoint_lines(t),
         f"- Teacher license: `{t['license']['id']}` ({terms['name']}; from: "
         f"{t['license'].get('from') or 'nothing found'}): {t['license'].get('link') or terms['link']}",
         f"- What the terms oblige: {'; '.join(terms['obliges']) or '-'}",
@@ -130,6 +131,31 @@ def _distillation(manifest: dict[str, Any]) -> str:
         lines.append(f"- Note: {n}")
     lines += ["", "Not legal advice: read the teacher's terms yourself."]
     return "\n".join(lines)
+
+
+def _endpoint_lines(t: dict[str, Any]) -> list[str]:
+    """A teacher only called: the student learned from another model's outputs, and through
+    which endpoint (its URL; a key is never part of it)."""
+    e = t.get("endpoint")
+    if not e:
+        return []
+    c = t.get("calls") or {}
+    served = ", ".join(f"`{m}`" for m in e.get("served_models") or []) or "not recorded"
+    cost = f", cost ${c['cost_usd']:.4f}" if c.get("cost_usd") is not None else ""
+    return [
+        f"- Learned from another model's outputs: the {e.get('endpoint') or 'API'} answers of "
+        f"model `{e['model']}` through the endpoint {e['base_url']} (host `{e['host']}`); the "
+        f"server answered as {served}",
+        f"- Calls: {c.get('calls', 0)} made for this student, {c.get('cached', 0)} answered "
+        f"from the call cache, {c.get('tokens_in', 0):,} tokens in and {c.get('tokens_out', 0):,} "
+        f"out{cost}; first {c.get('first_call') or '-'}, last {c.get('last_call') or '-'}",
+    ]
+
+
+def _teacher_size(manifest: dict[str, Any], distill: dict[str, Any]) -> str:
+    if manifest["provenance"]["teacher"].get("kind") == "api":
+        return "only called: its answers, not its weights"
+    return f"{distill.get('teacher_params') or 0:,} params"
 
 
 def _use(manifest: dict[str, Any]) -> tuple[str, str]:
@@ -185,7 +211,7 @@ pkg = edgepack_runtime.load("{manifest["name"]}.edgepack")  # verifies every fil
 
 ## How it was made
 
-Teacher `{manifest["provenance"]["teacher"]["source"]}` ({distill.get("teacher_params") or 0:,} params) distilled into a
+Teacher `{manifest["provenance"]["teacher"]["source"]}` ({_teacher_size(manifest, distill)}) distilled into a
 `{distill.get("arch", "-")}` student ({distill.get("params") or 0:,} params, best epoch {distill.get("best_epoch", "-")}
 of {distill.get("epochs_run", "-")}), exported to ONNX and quantized ({report.get("quantization") or "none"}).
 

@@ -164,15 +164,17 @@ def _teacher_record(
 
 def describe_teacher(
     source: str,
+    kind: str,
     folder: Path | None = None,
     weights: Path | None = None,
     module: str | None = None,
     declared: str | None = None,
     hub_id: str | None = None,
 ) -> tuple[dict[str, Any], L.Terms]:
-    """(the manifest's `provenance.teacher`, its terms). `folder`: an hf: teacher's folder;
-    `weights`: a python: teacher's weights file; `module`: the package of an hf:pkg: teacher."""
-    if source.startswith("builtin:") and weights is None:  # trained here: no files of its own
+    """(the manifest's `provenance.teacher`, its terms). `kind`: the source's scheme (builtin,
+    python, hf); `folder`: an hf: teacher's folder; `weights`: a weights file; `module`: the
+    package an hf:pkg: folder or pkg: weights file ships in."""
+    if kind == "builtin" and weights is None:  # trained here: no files of its own
         terms = L.get(L.BUILTIN)
         record = {"id": L.BUILTIN, "from": "trained in this build", "link": terms.link}
         return _teacher_record(
@@ -190,12 +192,37 @@ def describe_teacher(
         files = [
             {"file": str(weights), "sha256": sha256_file(weights), "size": weights.stat().st_size}
         ]
-    kind = "hf" if source.startswith("hf:") else source.split(":", 1)[0]  # python | builtin
     resolved = str(folder or weights or "") or None
     out = _teacher_record(
         source, kind, resolved, package, revision, files, license_, terms, card, evidence, hub_id
     )
     out["license_files"] = [n for n in LICENSE_FILES if folder and (folder / n).is_file()]
+    return out, terms
+
+
+def describe_endpoint(
+    source: str, model: str, api: dict[str, Any], declared: str | None, hub_id: str | None
+) -> tuple[dict[str, Any], L.Terms]:
+    """An API teacher (a model you only call): the endpoint's host and URL (never a key: none
+    is in a base_url, the config refuses it), the model asked for, and the terms found by the
+    host, then the model id (licenses.for_endpoint), then what the recipe declares; unknown
+    otherwise. Read from the recipe alone: no request is sent."""
+    from urllib.parse import urlsplit
+
+    host = urlsplit(api["base_url"]).netloc
+    evidence: list[dict[str, Any]] = []
+    found = L.for_endpoint(host, model)
+    if found is not None:
+        evidence.append({"from": found[1], "license": found[0].id})
+    if declared:
+        evidence.append({"from": "recipe provenance.teacher.license", "license": declared})
+    license_, terms = _chosen(evidence, None)
+    endpoint = {"host": host, "base_url": api["base_url"], "endpoint": api.get("endpoint")}
+    endpoint |= {"model": model, "api_key_env": api.get("api_key_env")}
+    out = _teacher_record(
+        source, "api", None, None, None, [], license_, terms, {}, evidence, hub_id
+    )
+    out["endpoint"] = endpoint  # the served model id, the calls and their dates: the package's
     return out, terms
 
 

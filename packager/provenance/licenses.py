@@ -32,10 +32,12 @@ class Terms:
     signatures: tuple[str, ...] = ()
     naming: str | None = None
     attribution: str | None = None
+    hosts: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
-        for internal in ("aliases", "signatures"):
+        for internal in ("aliases", "signatures", "hosts", "models"):
             out.pop(internal)
         out["obliges"] = list(self.obliges)
         return out
@@ -47,7 +49,7 @@ def table() -> dict[str, Terms]:
     text = resources.files("packager.provenance").joinpath("licenses.yaml").read_text("utf-8")
     out = {}
     for entry in yaml.safe_load(text)["licenses"]:
-        for key in ("obliges", "aliases", "signatures"):
+        for key in ("obliges", "aliases", "signatures", "hosts", "models"):
             entry[key] = tuple(entry.get(key) or ())
         out[entry["id"]] = Terms(**entry)
     return out
@@ -75,6 +77,23 @@ def match_text(text: str) -> Terms | None:
     for terms in table().values():
         if any(sig in body for sig in terms.signatures):
             return terms
+    return None
+
+
+def for_endpoint(host: str, model: str) -> tuple[Terms, str] | None:
+    """(the terms governing an API teacher, what matched): its host (e.g. api.openai.com), else
+    its model id wherever it is served (gpt-4o-mini behind a proxy is still OpenAI's); None
+    when neither is known."""
+    from fnmatch import fnmatchcase
+
+    name = host.lower().rsplit(":", 1)[0] if not host.startswith("[") else host.lower()
+    for terms in table().values():
+        if any(fnmatchcase(name, pattern) for pattern in terms.hosts):
+            return terms, f"endpoint host {name}"
+    said = model.lower()
+    for terms in table().values():
+        if any(fnmatchcase(said, pattern) for pattern in terms.models):
+            return terms, f"model id {model}"
     return None
 
 

@@ -115,3 +115,31 @@ def provenance_block(
         "attribution": [terms["attribution"]] if terms.get("attribution") else [],
         "warnings": gate["warnings"],
     }
+
+
+def api_teacher(provenance: dict[str, Any], teacher: dict[str, Any], answers_id: str) -> None:
+    """Record, in the manifest's provenance, that the student learned from another model's
+    outputs through an endpoint: the served model ids, the calls (made, cached, tokens, cost,
+    failures) and their dates on the teacher; its answers as generated data."""
+    calls = teacher["teacher_calls"]
+    t = provenance["teacher"]
+    t["endpoint"] = {**t.get("endpoint", {}), **teacher["endpoint"]}
+    keep = ("requests", "cached", "calls", "attempts", "tokens_in", "tokens_out", "failures")
+    t["calls"] = {k: calls[k] for k in keep} | {
+        "first_call": calls["first_call"],
+        "last_call": calls["last_call"],
+        "cost_usd": calls["cost_usd"],
+    }
+    t["learned_from"] = "outputs"  # another model's answers, not its weights
+    what = teacher.get("answers", "answers")
+    sizes = teacher.get("sizes") or {"train": teacher.get("completions")}
+    provenance["data"].append(
+        {
+            "source": f"the teacher's {what} (teacher step)",
+            "kind": "generated",
+            "sha256": answers_id,
+            "rows": sizes,
+            "license": None,
+            "generated_by": f"{teacher['source']} at {teacher['endpoint']['host']}",
+        }
+    )

@@ -60,6 +60,8 @@ def gemm_to_matmul(model) -> int:
                 helper.make_node("Add", [mm_out, bias], [node.output[0]], name=f"{node.name}_bias")
             )
         rewritten += 1
+    if not rewritten:  # untouched (and onnx's checker knows no onnxruntime-only op, e.g. the
+        return 0  # genai builder's SimplifiedLayerNormalization in the default domain)
     del model.graph.node[:]
     model.graph.node.extend(nodes)
     drop_unused_initializers(model.graph, replaced)

@@ -1,9 +1,43 @@
-"""onnxruntime's MatMulNBits quantizer (int4 / int8 weight-only MatMuls), and the one MatMul a
-language model's head is."""
+"""onnxruntime's MatMulNBits quantizer (int4 / int8 weight-only MatMuls, int4 Gathers), the one
+MatMul a language model's head is, and the quantizer module imported without its side effect.
+
+At import, onnxruntime's matmul_nbits_quantizer calls `logging.basicConfig(level=INFO)` on the
+root logger, so every later onnxruntime quantizer (which logs each node with `logging.info`)
+prints hundreds of lines into a build's output. `nbits_module` undoes that: the root logger
+keeps its handlers and level.
+"""
 
 from __future__ import annotations
 
-from packager.config import QuantizeConfig
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import ModuleType
+
+
+def nbits_module() -> ModuleType:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    from onnxruntime.quantization import matmul_nbits_quantizer
+
+    for handler in root.handlers[:]:
+        if handler not in handlers:
+            root.removeHandler(handler)
+    root.setLevel(level)
+    return matmul_nbits_quantizer
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    """The quantizer's own logger held at ERROR: it logs every node at INFO, and warns that it
+    raises the model's IR version to 10 for int4 tensors (which is what we want) on every run."""
+    logger = logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def lm_head_nodes(model) -> list[str]:
@@ -15,17 +49,15 @@ def lm_head_nodes(model) -> list[str]:
     return [node.name] if node is not None else []
 
 
-def nbits(model, cfg: QuantizeConfig, bits: int, **which):
-    """onnxruntime's MatMulNBits quantizer over the graph's MatMuls (block_size, symmetric,
-    accuracy_level from the config; `which`: nodes_to_exclude or nodes_to_include)."""
-    from packager.quantize.ort_nbits import nbits_module, quiet
-
+def nbits(model, bits: int, block_size: int, symmetric: bool, accuracy_level: int, **which):
+    """onnxruntime's MatMulNBits quantizer over the graph's MatMuls (`which`: nodes_to_exclude
+    or nodes_to_include)."""
     q = nbits_module().MatMulNBitsQuantizer(
         model,
         bits=bits,
-        block_size=cfg.block_size,
-        is_symmetric=cfg.int4_symmetric,
-        accuracy_level=cfg.int4_accuracy_level or None,
+        block_size=block_size,
+        is_symmetric=symmetric,
+        accuracy_level=accuracy_level or None,
         op_types_to_quantize=("MatMul",),
         **which,
     )

@@ -14,27 +14,14 @@ from typing import Any
 
 import numpy as np
 
-# What each scheme writes: per-channel Q/DQ need opset 13 (axis), and onnxruntime's quantizers
-# want 11 at least (they fuse DynamicQuantizeLinear and refuse to work below 10).
-PER_CHANNEL_OPSET = 13
-INT8_OPSET = 11
+# Each scheme declares the opset it writes (packager.quantize.schemes); int4 embedding tables,
+# a pass any scheme may add, need:
 INT4_OPSET = 21  # the int4 tensor type GatherBlockQuantized's table is stored in
 _TOLERANCE = 1e-5  # relative to the largest output value: the converter must not change numbers
 
 
 def opset_of(model) -> int:
     return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
-
-
-def required_opset(mode: str, per_channel: bool, int4_tables: bool = False) -> int | None:
-    """The lowest opset the scheme can be written at (None: any). onnxruntime's int4 quantizer
-    only stamps 21 on an older model, without converting its ops (an opset-17 ReduceL2 then
-    no longer loads): int4 embedding tables need a real upgrade first."""
-    if int4_tables:
-        return INT4_OPSET
-    if mode not in ("static", "dynamic"):
-        return None
-    return PER_CHANNEL_OPSET if per_channel else INT8_OPSET
 
 
 def _first_line(err: BaseException) -> str:

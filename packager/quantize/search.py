@@ -215,16 +215,23 @@ def with_producers(
     return out
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What the search may spend and what a kept trial must respect (quantize.max_* fields)."""
+
+    max_drop: float
+    max_trials: int = 16
+    max_size: int | None = None  # bytes
+    min_speedup: float | None = None
+    max_float_macs: float | None = None
+
+
 def search(
     first: Trial,
     ranking: list[tuple[str, float | None, tuple[str, ...]]],
     attempt: Callable[[int, list[str]], Trial],
-    max_drop: float,
-    max_trials: int,
+    limits: Limits,
     log: Callable[[str], None],
-    max_size: int | None = None,
-    min_speedup: float | None = None,
-    max_float_macs: float | None = None,
 ) -> list[Trial]:
     """Try the ranked nodes (with their groups) in float, a chunk per trial in ranking order
     (packager.quantize.search.schedule), on top of the chunks kept so far; a chunk is kept only
@@ -237,11 +244,16 @@ def search(
     `max_size` bytes, less than `min_speedup` times faster than fp32, or with more than
     `max_float_macs` of the MACs in float, is never kept (nor within budget). Stops within
     `max_drop`, or when the ranking is spent."""
+    max_size, min_speedup, max_float_macs = (
+        limits.max_size,
+        limits.min_speedup,
+        limits.max_float_macs,
+    )
     trials = [first]
     kept: list[str] = []
     best = first
     done = 0
-    for size in schedule(len(ranking), max_trials):
+    for size in schedule(len(ranking), limits.max_trials):
         added, done = ranking[done:size], size
         new = [n for _, _, g in added for n in g if n not in kept]
         if not new:

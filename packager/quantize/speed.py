@@ -18,6 +18,7 @@ import numpy as np
 
 from packager.config import QuantizeConfig
 from packager.errors import RecipeError
+from packager.quantize.registry import scheme_of
 
 
 def cpu_features(isa: list[str] | None = None) -> dict[str, Any]:
@@ -56,48 +57,17 @@ def ops_after_ort(model: Path) -> Counter[str]:
 
 
 def slow_causes(
-    mode: str,
-    ran_ops: Counter[str],
-    cpu: dict[str, Any],
-    fp32_p50: float,
-    accuracy_level: int | None = None,
+    cfg: QuantizeConfig, ran_ops: Counter[str], cpu: dict[str, Any], fp32_p50: float
 ) -> list[str]:
-    """Likely reasons a quantized model is not faster than fp32, most specific first."""
-    causes = []
-    if mode == "int4" and accuracy_level is not None and accuracy_level != 4:
-        causes.append(
-            f"int4 with quantize.int4_accuracy_level = {accuracy_level}: MatMulNBits unpacks "
-            "the 4-bit weights to fp32 and runs fp32 math; accuracy_level 4 (int8 compute) is "
-            "its fast CPU kernel (without it decode ran 2.3x slower in onnxruntime's own "
-            "measurements): set quantize.int4_accuracy_level = 4"
-        )
-    if mode == "dynamic" and ran_ops.get("ConvInteger", 0):
-        causes.append(
-            f"dynamic quantization of convolutions: {ran_ops['ConvInteger']} ConvInteger node(s) "
-            "have no fast onnxruntime CPU kernel; use mode=static, or exclude_op_types=[Conv]"
-        )
-    qdq = ran_ops.get("QuantizeLinear", 0) + ran_ops.get("DequantizeLinear", 0)
-    if mode == "static" and qdq:
-        causes.append(
-            f"QDQ kept as fake-quant: {qdq} QuantizeLinear/DequantizeLinear node(s) survive "
-            "onnxruntime's fusions, so those tensors run float math plus conversions; exclude "
-            "the ops around them or try format=qoperator"
-        )
-    if mode in ("static", "dynamic") and not cpu["int8_dot_product"]:
+    """Likely reasons a quantized model is not faster than fp32, most specific first: its
+    scheme's own (packager.quantize.schemes), then the CPU's and the model's size."""
+    scheme = scheme_of(cfg)
+    causes = list(scheme.causes(cfg, ran_ops, cpu))
+    if scheme.int8_weights and not cpu["int8_dot_product"]:
         have = "Arm without dot-product" if cpu["neon"] else "x86 without AVX512-VNNI/AVX-VNNI/AMX"
         causes.append(
             f"no VNNI: this CPU ({have}) has no int8 dot-product instructions, so int8 GEMMs gain "
             "little over fp32 (they still shrink the model 4x)"
-        )
-    if mode == "fp16":
-        causes.append(
-            "fp16 on onnxruntime's CPU provider: most ops have no fp16 kernel and run through "
-            "Casts to fp32; fp16 halves the size, speed needs a GPU/NPU provider"
-        )
-    if mode == "int4":
-        causes.append(
-            "int4 MatMulNBits unpacks 4-bit blocks at run time; it pays off on large, "
-            "memory-bound MatMuls, not on small matrices"
         )
     if fp32_p50 < 0.2:
         causes.append(
@@ -188,11 +158,10 @@ def latency(model: Path, threads: int, runs: int, feeds: dict[str, np.ndarray] |
 def speed_check(
     fp32: Path,
     quantized: Path,
-    mode: str,
+    cfg: QuantizeConfig,
     threads: int,
     runs: int,
     feeds: dict[str, np.ndarray] | None,
-    accuracy_level: int | None = None,
 ) -> dict[str, Any]:
     """Benchmark both back to back with the same threads and feeds (never reusing an earlier
     timing: load on a shared machine drifts); `warning` is set when quantized is not faster."""
@@ -208,12 +177,14 @@ def speed_check(
         "cpu": cpu,
         "causes": [],
         "warning": None,
+        "faster_mode": None,
     }
-    if q_p50 >= fp32_p50 and mode != "none":
-        causes = slow_causes(mode, ops_after_ort(quantized), cpu, fp32_p50, accuracy_level)
-        out["causes"] = causes
+    if q_p50 >= fp32_p50 and cfg.mode != "none":
+        ran = ops_after_ort(quantized)
+        causes = slow_causes(cfg, ran, cpu, fp32_p50)
+        out["causes"], out["faster_mode"] = causes, scheme_of(cfg).instead(cfg, ran)
         out["warning"] = (
-            f"{mode} model is not faster than fp32 on this host at {threads} thread(s): p50 "
+            f"{cfg.mode} model is not faster than fp32 on this host at {threads} thread(s): p50 "
             f"{q_p50:.3f} ms vs {fp32_p50:.3f} ms. Likely: " + "; ".join(causes or ["unknown"])
         )
     return out
@@ -232,7 +203,7 @@ def checked_speed(
     if feeds["feeds"] is None:
         return None, [f"speed check skipped: {feeds['why']}"]
     guessed = ", ".join(f"{k}={v}" for k, v in feeds["guessed"].items())
-    args = (cfg.mode, cfg.speed_threads, cfg.speed_runs, feeds["feeds"], cfg.int4_accuracy_level)
+    args = (cfg, cfg.speed_threads, cfg.speed_runs, feeds["feeds"])
     try:
         speed = speed_check(original, out, *args)
     except BenchError as err:

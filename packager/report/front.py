@@ -30,7 +30,7 @@ def _plot(search: dict[str, Any]) -> str | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from packager.report.html import _png
+    from packager.report.plots import _png
 
     front = set(search["front"])
     pick = (search.get("pick") or {}).get("id")

@@ -9,6 +9,14 @@ from typing import Any
 ORDER = ("teacher_fp32", "student_fp32", "student_int4", "student_int8", "student_fp16")
 
 
+def shown_variant(label: str, info: dict[str, Any]) -> str:
+    """A variant's name in tables: a teacher with no model file here is one only called (an
+    API), whose answers stood for it."""
+    if label == "teacher_fp32" and info.get("size_bytes") is None:
+        return "teacher (api answers)"
+    return label
+
+
 def is_lm(report: dict[str, Any]) -> bool:
     return report.get("metric") == "perplexity"
 
@@ -34,12 +42,12 @@ def lm_rows(report: dict[str, Any]) -> tuple[list[dict[str, Any]], list[int], st
         first = mine.get(threads[0]) if threads else None
         rows.append(
             {
-                "variant": label,
+                "variant": shown_variant(label, info),
                 "perplexity": m.get("perplexity"),
                 "agreement": m.get("top1_agreement"),
                 "mean_kl": m.get("mean_kl"),
                 "params": info.get("params"),
-                "size_mb": info["size_bytes"] / 2**20,
+                "size_mb": info["size_bytes"] / 2**20 if info.get("size_bytes") else None,
                 "pp": {t: b["lm"]["prefill_tokens_per_s"].get(str(pp)) for t, b in mine.items()},
                 "tg": {t: b["lm"]["decode_tokens_per_s"] for t, b in mine.items()},
                 "ttft_ms": first["lm"]["ttft_ms"] if first else None,
@@ -61,7 +69,7 @@ def lm_markdown_table(report: dict[str, Any]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
     for r in rows:
         cells = [r["variant"], _f(r["perplexity"], ".2f"), _f(r["agreement"], ".4f")]
-        cells += [_f(r["params"], ","), f"{r['size_mb']:.2f}"]
+        cells += [_f(r["params"], ","), _f(r["size_mb"], ".2f")]
         cells += [_f(r["pp"].get(t), ".0f") for t in threads]
         cells += [_f(r["tg"].get(t), ".0f") for t in threads]
         cells += [_f(r["ttft_ms"], ".1f"), _f(r["peak_rss_mb"], ".1f")]

@@ -1,8 +1,10 @@
-"""Comparison rows (teacher vs student fp32 vs student int8) and their Markdown renderings."""
+"""Comparison rows (teacher vs student fp32 vs the quantized student) and their Markdown renderings."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from packager.report.lm_table import shown_variant
 
 
 def measured_here(report: dict[str, Any]) -> list[dict[str, Any]]:
@@ -22,7 +24,7 @@ def comparison_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     bench = measured_here(report)
     threads = min((b["threads"] for b in bench), default=None)
     rows = []
-    order = ("teacher_fp32", "student_fp32", "student_int8")
+    order = ("teacher_fp32", "student_fp32")  # then the quantized student (student_int8, ...)
     for label in sorted(
         report["variants"], key=lambda v: order.index(v) if v in order else len(order)
     ):
@@ -31,7 +33,7 @@ def comparison_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
         b = next((r for r in bench if r["variant"] == label and r["threads"] == threads), None)
         rows.append(
             {
-                "variant": label,
+                "variant": shown_variant(label, info),
                 # the task's metric: accuracy, or the mean cosine to the teacher for embeddings
                 "accuracy": m.get(report.get("metric", "accuracy")),
                 # the same on the out-of-domain probe (text builds), when there is one
@@ -40,7 +42,7 @@ def comparison_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
                     r["threads"]: r["latency_ms"]["p50"] for r in bench if r["variant"] == label
                 },
                 "params": info.get("params"),
-                "size_kb": info["size_bytes"] / 1024,
+                "size_kb": info["size_bytes"] / 1024 if info.get("size_bytes") else None,
                 "p50_ms": b["latency_ms"]["p50"] if b else None,
                 "p99_ms": b["latency_ms"]["p99"] if b else None,
                 "cold_start_ms": b["cold_start_ms"] if b else None,
@@ -66,7 +68,7 @@ def _table(rows: list[dict[str, Any]], metric: str = "accuracy", probe: str | No
         shown = f" {_fmt(r['probe'], '.4f')} |" if probe else ""
         lines.append(
             f"| {r['variant']} | {_fmt(r['accuracy'], '.4f')} |{shown} {_fmt(r['params'], ',')} | "
-            f"{r['size_kb']:.1f} | {_fmt(r['p50_ms'], '.3f')} | {_fmt(r['p99_ms'], '.3f')} | "
+            f"{_fmt(r['size_kb'], '.1f')} | {_fmt(r['p50_ms'], '.3f')} | {_fmt(r['p99_ms'], '.3f')} | "
             f"{_fmt(r['cold_start_ms'], '.1f')} | {_fmt(r['peak_rss_mb'], '.1f')} |"
         )
     return "\n".join(lines)

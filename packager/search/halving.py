@@ -133,7 +133,7 @@ class Search:
         }
 
     def _train(self, group: Group, fidelity: float, modes: list[str], force=False) -> list[dict]:
-        cands = [Candidate(group, m) for m in modes]
+        cands = [self.space.candidate(group, m) for m in modes]
         ids = {c.mode: self._id("train", c, fidelity) for c in cands}
         have = {m: self.log.get(i) for m, i in ids.items()}
         todo = [m for m, r in have.items() if r is None]
@@ -146,7 +146,7 @@ class Search:
                 seconds = round(self.clock() - t0, 3)
                 self.budget.record("train", seconds)
                 rec = _with_best_threads(
-                    self._base("train", Candidate(group, m), fidelity) | out[m]
+                    self._base("train", self.space.candidate(group, m), fidelity) | out[m]
                 )
                 rec["drop"] = rec["teacher_metric"] - rec["metric"]
                 rec["seconds"] = seconds
@@ -205,7 +205,7 @@ class Search:
     def _modes(self, g: Group, costs: dict[str, dict[str, Any]], last: bool) -> list[str]:
         """Every mode at the last rung (the front shows them all); before it, the modes whose
         cost fits, else the one closest to fitting."""
-        recs = {m: costs.get(Candidate(g, m).key) for m in self.space.modes}
+        recs = {m: costs.get(self.space.candidate(g, m).key) for m in self.space.modes}
         recs = {m: r for m, r in recs.items() if r is not None}
         if last:
             return list(recs)

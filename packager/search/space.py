@@ -14,6 +14,7 @@ import numpy as np
 from packager.config import AutoConfig
 from packager.errors import RecipeError
 from packager.hashing import json_sha256
+from packager.quantize.schemes import fields_for, searched_modes
 
 # Per-task defaults: what a user who names no space gets.
 ARRAY_STUDENTS: dict[str, tuple[Any, ...]] = {
@@ -26,8 +27,6 @@ TEXT_STUDENTS: dict[str, tuple[Any, ...]] = {
     "num_layers": (2, 3, 4),
     "intermediate_size": (None, 1024, 512, 384),
 }
-ARRAY_MODES = ("static", "dynamic", "fp16", "none")
-TEXT_MODES = ("dynamic", "static", "int4", "fp16")
 
 
 def _value(v: Any) -> str:
@@ -71,15 +70,19 @@ class Group:
 class Candidate:
     group: Group
     mode: str
+    # The recipe's quantize: section (JSON, the fields it sets) this candidate switches to
+    # `mode`: a field that scheme does not take is left out (packager.quantize.registry).
+    section: str = field(default="{}", compare=False)
 
     @property
     def key(self) -> str:
         return digest("candidate", self.group.key, self.mode)
 
     def overrides(self) -> list[str]:
-        out = [*self.group.overrides(), f"quantize.mode={self.mode}"]
+        quantize = fields_for(self.mode, json.loads(self.section))
+        out = [*self.group.overrides(), f"quantize={json.dumps(quantize, sort_keys=True)}"]
         # An fp32 candidate ships the fp32 student (build_plan refuses int8 without a mode).
-        out.append(f"package.model={'fp32' if self.mode == 'none' else 'int8'}")
+        out.append(f"package.model={'fp32' if self.mode == 'none' else 'quantized'}")
         return out
 
     def describe(self) -> str:
@@ -95,10 +98,14 @@ class Space:
     fidelity_field: str | None
     fidelity_base: int | None
     settings: dict[str, Any] = field(default_factory=dict)
+    quantize: str = "{}"  # the recipe's quantize: section as given (JSON)
+
+    def candidate(self, group: Group, mode: str) -> Candidate:
+        return Candidate(group, mode, self.quantize)
 
     @property
     def candidates(self) -> list[Candidate]:
-        return [Candidate(g, m) for g in self.groups for m in self.modes]
+        return [self.candidate(g, m) for g in self.groups for m in self.modes]
 
     def fidelity_overrides(self, fraction: float) -> list[str]:
         """The override that trains a `fraction` of the recipe's steps (none at 1.0)."""
@@ -164,7 +171,7 @@ def _fidelity_field(recipe, auto: AutoConfig) -> tuple[str | None, int | None]:
     if name is None:
         # Epochs first: a shorter rung then shares the data and the cached teacher outputs;
         # a one-epoch text recipe reads fewer training texts instead.
-        if recipe.data.modality != "text" or recipe.distill.epochs > 1:
+        if recipe.modality != "text" or recipe.distill.epochs > 1:
             name = "distill.epochs"
         elif recipe.data.limit:
             name = "data.limit"
@@ -188,8 +195,12 @@ def build_space(recipe, cores: int) -> Space:
         for c in itertools.product(*(auto.dims[n] for n in sorted(auto.dims)))
     ] or [()]
     groups = [Group(s, d) for s in students for d in dims]
-    text = recipe.distill.student.arch == "transformer"
-    modes = tuple(auto.quantize or (TEXT_MODES if text else ARRAY_MODES))
+    modes = tuple(auto.quantize or searched_modes(recipe.modality))
+    if not modes:
+        raise RecipeError(
+            f"edgepack auto: no quantization scheme is searched for {recipe.modality} data by "
+            "default: name the modes in auto.quantize"
+        )
     cap = max(1, auto.max_candidates // len(modes))
     if len(groups) > cap:  # seeded sample of the students, kept in the grid's order
         rng = np.random.default_rng(auto.seed)
@@ -200,4 +211,5 @@ def build_space(recipe, cores: int) -> Space:
     settings = {"eta": auto.eta, "top_k": auto.top_k, "tie": auto.tie, "seed": auto.seed}
     settings["max_candidates"] = auto.max_candidates
     rungs = auto.fidelity if name is not None else (1.0,)  # nothing to shorten: train fully
-    return Space(groups, modes, threads, rungs, name, base, settings)
+    section = json.dumps(recipe.quantize.model_dump(mode="json", exclude_unset=True))
+    return Space(groups, modes, threads, rungs, name, base, settings, section)

@@ -17,6 +17,7 @@ from typing import Any
 from packager import pipeline
 from packager.plans import sketch_plan, trial_plan
 from packager.progress import Reporter
+from packager.quantize.registry import op_classes
 from packager.recipe import load_recipe
 from packager.search.space import Candidate, Group, Space
 
@@ -47,7 +48,9 @@ class Target:
 
         out, model_cost = {}, None
         for t in threads:
-            est = predict(model, self.calibration, self.profile, threads=t, dims=dims)
+            est = predict(
+                model, self.calibration, self.profile, threads=t, dims=dims, quantized=op_classes()
+            )
             model_cost = est
             if self.label == "estimated":
                 out[str(t)] = {"ms": est["latency_ms"], "low_ms": est["low_ms"],
@@ -97,11 +100,11 @@ class PipelineEvaluator:
     def train(self, group: Group, fidelity: float, modes: list[str]) -> dict[str, dict[str, Any]]:
         out = {}
         for mode in modes:
-            cand = Candidate(group, mode)
+            cand = self.space.candidate(group, mode)
             recipe = self.recipe(cand.overrides() + self.space.fidelity_overrides(fidelity))
             res = pipeline.run(trial_plan(recipe), cache_dir=self.cache_dir, reporter=self.reporter)
             ev = res.artifact("evaluate").meta
-            key, shipped = ev["metric"], "student_int8" if mode != "none" else "student_fp32"
+            key, shipped = ev["metric"], ev["shipped"]
             model = res.artifact("quantize" if mode != "none" else "export").file()
             out[mode] = self._measured(recipe, model) | {
                 "metric": ev["metrics"][shipped][key],

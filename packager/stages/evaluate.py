@@ -1,5 +1,7 @@
-"""evaluate: teacher fp32, student fp32 and student int8 on the held-out test split, all in
-onnxruntime, then the budgets every task shares (INT8 drop, a floor for the shipped variant).
+"""evaluate: teacher fp32, student fp32 and the quantized student on the held-out test split, all
+in onnxruntime, then the budgets every task shares (the quantized student's drop against its
+fp32, a floor for the shipped variant). The quantized student is labelled by its precision
+(packager.artifact.variant_label: student_int8, student_fp16, student_int4).
 
 Array data and text classifiers: accuracy and macro-F1. Embedding models: each variant's mean
 cosine to the teacher's embedding and top-k neighbour agreement (packager.metrics). The
@@ -12,17 +14,30 @@ import json
 
 import numpy as np
 
-from packager.artifact import VARIANTS, Artifact, Output
+from packager.artifact import VARIANTS, Artifact, Output, variant_label
 from packager.config import EvaluateStepConfig
 from packager.errors import CheckFailed
 from packager.metrics import classification_metrics, embedding_metrics
-from packager.stage import StageContext, register_stage
+from packager.stage import Handlers, StageContext, register_stage
 from packager.stages.data import images_of, splits_of
 
 
 def variant_models(ctx: StageContext) -> dict[str, Artifact]:
-    """The model variants among the stage's inputs, in report order."""
-    return {label: ctx.inputs[label] for label in VARIANTS if label in ctx.inputs}
+    """The model variants among the stage's inputs by label, in report order."""
+    return {
+        variant_label(role, ctx.inputs[role].meta): ctx.inputs[role]
+        for role in VARIANTS
+        if role in ctx.inputs
+    }
+
+
+def quantized_label(metrics: dict[str, dict[str, float]]) -> str | None:
+    """The quantized student's label among a build's variants (None: the build has none)."""
+    return next((k for k in metrics if k not in ("teacher_fp32", "student_fp32")), None)
+
+
+def shipped_label(metrics: dict[str, dict[str, float]]) -> str:
+    return quantized_label(metrics) or "student_fp32"
 
 
 def _array(data: Artifact, cfg: EvaluateStepConfig, ctx: StageContext) -> Output:
@@ -62,31 +77,51 @@ def _text_metrics(task: str, outputs: dict, y, classes: int, top_k: int, prefix:
     return f"{prefix}{key}", metrics
 
 
-def _text(data: Artifact, cfg: EvaluateStepConfig, ctx: StageContext) -> Output:
-    from packager.data.text import load_tokenizer, read_split
+def _split_outputs(ctx: StageContext, toks, folder, split: str, classes: int):
+    """(every variant's outputs, the texts, their labels) on one split. A teacher only called
+    (an API) answered a first part of the split: its recorded answers are its outputs on just
+    those texts (a label as one-hot scores; texts it gave no parseable label left out)."""
+    from packager.data.text import read_split
     from packager.onnx_utils import run_texts
 
-    texts, y = read_split(data.path, "test")
+    variants = variant_models(ctx)
+    teacher = variants["teacher_fp32"]
+    called = teacher.kind == "api"
+    texts, y = read_split(folder, split, limit=teacher.meta["sizes"][split] if called else None)
+    outputs = {}
+    if called:
+        said = np.load(teacher.path / f"{split}.npy")
+        if said.ndim == 1:  # labels: -1 where no label could be parsed
+            keep = said >= 0
+            texts = [t for t, k in zip(texts, keep, strict=True) if k]
+            y = y[keep] if y is not None else None
+            said = np.eye(classes, dtype=np.float32)[said[keep]]
+        outputs["teacher_fp32"] = said
+    for label, art in variants.items():
+        if label not in outputs:
+            outputs[label] = run_texts(art.file(), toks[label], texts)
+    return outputs, texts, y
+
+
+def _text(data: Artifact, cfg: EvaluateStepConfig, ctx: StageContext) -> Output:
+    from packager.data.text import load_tokenizer
+
     # Each variant reads text with its own tokenizer (a trimmed student's is not the teacher's);
-    # the quantized student's is the fp32 student's.
+    # the quantized student's is the fp32 student's; a teacher only called has its answers.
     max_length = data.meta["max_length"]
     toks = {
         label: load_tokenizer(
             ctx.inputs[label if label == "teacher_fp32" else "student_fp32"].path, max_length
         )
-        for label in variant_models(ctx)
+        for label, art in variant_models(ctx).items()
+        if art.kind != "api"
     }
-    variants = variant_models(ctx)
     classes = len(data.meta["labels"])
-    outputs = {label: run_texts(art.file(), toks[label], texts) for label, art in variants.items()}
+    outputs, texts, y = _split_outputs(ctx, toks, data.path, "test", classes)
     key, metrics = _text_metrics(cfg.task, outputs, y, classes, cfg.top_k)
     keys, probe = [key], ctx.inputs.get("probe")
     if probe is not None:  # text of another kind than the training data: the honest figure
-        probe_texts, _ = read_split(probe.path, "probe")
-        outputs = {
-            label: run_texts(art.file(), toks[label], probe_texts)
-            for label, art in variants.items()
-        }
+        outputs, probe_texts, _ = _split_outputs(ctx, toks, probe.path, "probe", classes)
         probe_key, extra = _text_metrics(cfg.task, outputs, None, classes, cfg.top_k, "probe_")
         for label in metrics:
             metrics[label] |= extra[label]
@@ -96,7 +131,7 @@ def _text(data: Artifact, cfg: EvaluateStepConfig, ctx: StageContext) -> Output:
     what = "test split" if key == "accuracy" else "held-out test split (cosine to the teacher)"
     dataset = f"{data.meta['source']} {what} ({len(texts)} texts)"
     if probe is not None:
-        dataset += f"; probe {probe.meta['source']} ({probe.meta['texts']} texts)"
+        dataset += f"; probe {probe.meta['source']} ({len(probe_texts)} texts)"
     floor = cfg.min_accuracy if key == "accuracy" else cfg.min_cosine
     return checked_output(cfg, ctx, metrics, keys, floor, dataset, _gap_warnings(cfg, metrics))
 
@@ -104,7 +139,7 @@ def _text(data: Artifact, cfg: EvaluateStepConfig, ctx: StageContext) -> Output:
 def _gap_warnings(cfg: EvaluateStepConfig, metrics: dict[str, dict[str, float]]) -> list[str]:
     """When the shipped student is much less faithful on the probe than on the test split, say
     so in words: the in-domain figure alone would mislead."""
-    shipped = "student_int8" if "student_int8" in metrics else "student_fp32"
+    shipped = shipped_label(metrics)
     m = metrics[shipped]
     key = "agreement" if "probe_agreement" in m else "cosine"
     if f"probe_{key}" not in m or key not in m:
@@ -141,7 +176,7 @@ def _image(data: Artifact, cfg: EvaluateStepConfig, ctx: StageContext) -> Output
     metrics: dict[str, dict[str, float]] = {}
     for label, out in outputs.items():
         m = agreement_metrics(out, outputs["teacher_fp32"])
-        if label == "student_int8":
+        if label == quantized_label(outputs):
             m |= agreement_metrics(out, outputs["student_fp32"], prefix="fp32_")
         if scored:
             m["accuracy"] = float((out.argmax(-1) == y).mean())
@@ -170,8 +205,9 @@ FAITHFUL = 0.5
 
 def unfaithful_warnings(metrics: dict[str, dict[str, float]]) -> list[str]:
     """When the shipped student mostly does not give its teacher's answer, say so in words:
-    the int8 drop against its own fp32 (the budget) can be tiny for a student that is useless."""
-    shipped = "student_int8" if "student_int8" in metrics else "student_fp32"
+    the quantized drop against its own fp32 (the budget) can be tiny for a student that is
+    useless."""
+    shipped = shipped_label(metrics)
     m = metrics[shipped]
     if m.get("agreement", 1.0) >= FAITHFUL:
         return []
@@ -192,28 +228,26 @@ def _lm(data: Artifact, cfg: EvaluateStepConfig, ctx: StageContext) -> Output:
     from packager.sources.lm import encoder, lm_tokenizer
 
     variants = variant_models(ctx)
-    labels = {
-        r: r if r != "student_int8" else f"student_{a.meta['precision']}"
-        for r, a in variants.items()
-    }
     teacher = ctx.inputs["teacher_fp32"]
+    if teacher.kind == "api":  # only called: measured on the completions it wrote
+        return _lm_api(data, cfg, ctx)
     eos = (teacher.meta.get("eos_token_ids") or [None])[0]
     tok = lm_tokenizer(teacher.path)
     ids = sequences(data.path, "test", encoder(tok), eos, data.meta["max_length"], cfg.lm_sequences)
-    metrics = lm_metrics({labels[r]: a.file() for r, a in variants.items()}, ids)
+    metrics = lm_metrics({label: a.file() for label, a in variants.items()}, ids)
     for label, m in metrics.items():
         ctx.log(
             f"{label}: perplexity {m['perplexity']:.3f}, top-1 agreement {m['top1_agreement']:.4f}, "
             f"mean KL {m['mean_kl']:.4f}"
         )
-    shipped = labels.get("student_int8", "student_fp32")
+    shipped = shipped_label(metrics)
     failures = gate_failures(metrics, shipped, cfg.max_ppl_ratio, cfg.min_agreement)
     if failures:
         raise CheckFailed(ctx.step, "; ".join(failures))
     (ctx.workdir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     sizes = {
-        labels[r]: {"size_bytes": a.file().stat().st_size, "params": a.meta.get("params")}
-        for r, a in variants.items()
+        label: {"size_bytes": a.file().stat().st_size, "params": a.meta.get("params")}
+        for label, a in variants.items()
     }
     dataset = f"{data.meta['source']} test split ({len(ids)} sequences x {ids.shape[1]} tokens)"
     return Output(
@@ -226,20 +260,63 @@ def _lm(data: Artifact, cfg: EvaluateStepConfig, ctx: StageContext) -> Output:
             "checks": {},
             "dataset": dataset,
             "variants": sizes,
-            "labels": labels,
             "shipped": shipped,
             "warnings": [],
         },
     )
 
 
-_HANDLERS = {"array": _array, "text": _text, "image": _image, "lm": _lm}
+def _lm_api(data: Artifact, cfg: EvaluateStepConfig, ctx: StageContext) -> Output:
+    """A language model taught by an API: every variant on the completions the endpoint wrote
+    for held-out prompts (perplexity of them, top-1 agreement with its tokens), and each
+    student's perplexity on the data's test text."""
+    import json as _json
+
+    from packager.data.lm import sequences
+    from packager.lm_metrics import api_lm_metrics, gate_failures, lm_metrics
+    from packager.sources.lm import encoder, lm_tokenizer
+    from packager.stages.teacher_api import HELD_OUT
+
+    students = {k: a for k, a in variant_models(ctx).items() if a.kind != "api"}
+    teacher = ctx.inputs["teacher_fp32"]
+    encode = encoder(lm_tokenizer(ctx.inputs["student_fp32"].path))
+    lines = (teacher.path / HELD_OUT).read_text(encoding="utf-8").splitlines()
+    rows = [_json.loads(line) for line in lines][: cfg.lm_sequences]
+    metrics = api_lm_metrics({k: a.file() for k, a in students.items()}, rows, encode)
+    eos = (ctx.inputs["student_fp32"].meta.get("eos_token_ids") or [None])[0]
+    ids = sequences(data.path, "test", encode, eos, data.meta["max_length"], cfg.lm_sequences)
+    own = lm_metrics({k: a.file() for k, a in students.items()}, ids, "student_fp32")
+    for label, m in own.items():
+        metrics[label]["test_perplexity"] = m["perplexity"]
+    for label, m in metrics.items():
+        ctx.log(
+            f"{label}: " + ", ".join(f"{k} {v:.4f}" for k, v in m.items() if isinstance(v, float))
+        )
+    shipped = shipped_label(metrics)
+    failures = gate_failures(metrics, shipped, cfg.max_ppl_ratio, cfg.min_agreement)
+    if failures:
+        raise CheckFailed(ctx.step, "; ".join(failures))
+    (ctx.workdir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    sizes = {
+        k: {"size_bytes": _size(a), "params": a.meta.get("params")}
+        for k, a in variant_models(ctx).items()
+    }
+    dataset = (
+        f"the teacher's completions of {len(rows)} held-out prompts of {data.meta['source']} "
+        f"(perplexity and top-1 agreement on them); test_perplexity: {len(ids)} test sequences"
+    )
+    meta = {"file": "metrics.json", "metrics": metrics, "metric": "perplexity", "checks": {}}
+    meta |= {"probe_metric": None, "dataset": dataset, "variants": sizes, "shipped": shipped}
+    return Output("metrics", meta | {"warnings": []})
 
 
-@register_stage(EvaluateStepConfig, name="evaluate", version=6)
+_HANDLERS = Handlers("evaluate", array=_array, text=_text, image=_image, lm=_lm)
+
+
+@register_stage(EvaluateStepConfig, name="evaluate", version=7)
 def evaluate(_first: Artifact, cfg: EvaluateStepConfig, ctx: StageContext) -> Output:
     data = ctx.inputs["data"]
-    return _HANDLERS[data.modality](data, cfg, ctx)
+    return _HANDLERS(data.modality)(data, cfg, ctx)
 
 
 def checked_output(
@@ -256,15 +333,15 @@ def checked_output(
     probe's): the INT8 drop and a floor for the shipped variant. Then the stage's output:
     metrics.json plus each variant's size and parameters."""
     checks = {}
-    shipped = "student_int8" if "student_int8" in metrics else "student_fp32"
+    shipped, quantized = shipped_label(metrics), quantized_label(metrics)
     for key in keys:
-        if "student_int8" in metrics:
-            drop = metrics["student_fp32"][key] - metrics["student_int8"][key]
-            checks[f"int8_{key}_drop"] = drop
+        if quantized is not None:
+            drop = metrics["student_fp32"][key] - metrics[quantized][key]
+            checks[f"quantized_{key}_drop"] = drop
             if drop > cfg.max_drop:
                 raise CheckFailed(
                     ctx.step,
-                    f"student int8 {key} {metrics['student_int8'][key]:.4f} is {drop:.4f} below "
+                    f"{quantized} {key} {metrics[quantized][key]:.4f} is {drop:.4f} below "
                     f"fp32 {metrics['student_fp32'][key]:.4f}, over evaluate.max_drop = "
                     f"{cfg.max_drop:g}",
                 )
@@ -280,7 +357,7 @@ def checked_output(
         ctx.warn(w)
     (ctx.workdir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     variants = {
-        label: {"size_bytes": art.file().stat().st_size, "params": art.meta.get("params")}
+        label: {"size_bytes": _size(art), "params": art.meta.get("params")}
         for label, art in variant_models(ctx).items()
     }
     return Output(
@@ -293,6 +370,12 @@ def checked_output(
             "checks": checks,
             "dataset": dataset,
             "variants": variants,
+            "shipped": shipped,
             "warnings": list(warnings),
         },
     )
+
+
+def _size(art: Artifact) -> int | None:
+    """A variant's model file size; None for a teacher only called (its weights are not here)."""
+    return None if art.kind == "api" else art.file().stat().st_size

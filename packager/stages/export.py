@@ -13,7 +13,7 @@ import shutil
 from packager.artifact import Artifact, Output
 from packager.config import ExportConfig
 from packager.errors import CheckFailed, StageError, one_line
-from packager.stage import StageContext, register_stage
+from packager.stage import Handlers, StageContext, register_stage
 from packager.stages.data import images_of, splits_of
 
 
@@ -158,7 +158,7 @@ def _lm(model_art: Artifact, cfg: ExportConfig, ctx: StageContext) -> Output:
 
     folder, out = model_art.file(), ctx.workdir / "model.onnx"
     try:
-        exporter = lm_export.export_lm(folder, out, cfg.opset, cfg.exporter)
+        exporter = lm_export.export_lm(folder, out, cfg.opset, cfg.exporter, log=ctx.log)
     except hf_export.ExporterFailed as err:
         raise StageError(ctx.step, str(err)) from err
     for name in (
@@ -198,14 +198,55 @@ def _lm(model_art: Artifact, cfg: ExportConfig, ctx: StageContext) -> Output:
         k: model_art.meta.get(k) for k in (*keep, "eos_token_ids", "bos_token_id", "pad_token_id")
     }
     meta |= {"file": "model.onnx", "precision": "fp32", "task": model_art.meta["task"]}
-    meta |= {"exporter": exporter, "tokenizer": "tokenizer.json", "modality": "lm"}
+    meta |= {"exporter": lm_export.describe(exporter), "tokenizer": "tokenizer.json"}
+    meta |= {"modality": "lm", "genai_config": (ctx.workdir / lm_export.GENAI_CONFIG).is_file()}
     meta |= {"size_bytes": out.stat().st_size, "parity": p, "parity_max_abs_diff": worst}
     return Output("onnx", {**meta, **io_spec(out)})
 
 
-_HANDLERS = {"array": _array, "text": _text, "image": _image, "lm": _lm}
+def _static(model_art: Artifact, cfg: ExportConfig, ctx: StageContext) -> Output:
+    """A static-embedding student (packager.export.static_export): Gather, weighted mean and
+    L2 normalisation (and a Gemm head for classifiers), parity against numpy on test texts."""
+    from packager.data.text import TOKENIZER_FILES, load_tokenizer, read_split
+    from packager.distill.static import StaticStudent
+    from packager.export.static_export import export_static, parity
+    from packager.onnx_utils import io_spec
+
+    data, folder, out = ctx.inputs["data"], model_art.file(), ctx.workdir / "model.onnx"
+    student = StaticStudent.load(folder)
+    export_static(student, out, cfg.opset)
+    for name in TOKENIZER_FILES:
+        if (folder / name).is_file():
+            shutil.copyfile(folder / name, ctx.workdir / name)
+    tok = load_tokenizer(folder, data.meta["max_length"])
+    texts, _ = read_split(data.path, "test", limit=64)
+    diff = parity(student, out, tok, texts)
+    _check(ctx, diff, len(texts), "texts", cfg.atol)
+    ctx.log(f"static graph, opset {cfg.opset}; parity max abs diff {diff:.2e} <= {cfg.atol:g}")
+    keep = {k: model_art.meta.get(k) for k in ("pooling", "normalize", "task", "params")}
+    return Output(
+        "onnx",
+        {
+            **keep,
+            "file": "model.onnx",
+            "precision": "fp32",
+            "exporter": "static",
+            "tokenizer": "tokenizer.json",
+            "max_length": data.meta["max_length"],
+            "size_bytes": out.stat().st_size,
+            "parity_max_abs_diff": diff,
+            "parity_examples": len(texts),
+            "modality": "text",
+            **io_spec(out),
+        },
+    )
 
 
-@register_stage(ExportConfig, version=3)
+_HANDLERS = Handlers("export", array=_array, text=_text, image=_image, lm=_lm)
+
+
+@register_stage(ExportConfig, version=4)
 def export(model_art: Artifact, cfg: ExportConfig, ctx: StageContext) -> Output:
-    return _HANDLERS[model_art.modality](model_art, cfg, ctx)
+    if model_art.meta.get("arch") == "static":  # a table, not a transformers folder
+        return _static(model_art, cfg, ctx)
+    return _HANDLERS(ctx.inputs["data"].modality)(model_art, cfg, ctx)

@@ -120,35 +120,76 @@ def _program(cfg: ExportModelConfig, ctx: StageContext, raw: Path) -> dict[str, 
 
 
 def _hf(cfg: ExportModelConfig, ctx: StageContext, raw: Path) -> dict[str, Any]:
+    from packager.config.sources import hf_folder
     from packager.export import hf_tasks
     from packager.export.hf_export import ExporterFailed
+    from packager.hub import split_id
+    from packager.provenance.detect import revision_of
+    from packager.sources.hf import resolve
 
-    folder = Path(cfg.source.removeprefix("hf:")).expanduser()
-    if not folder.exists():
+    path = hf_folder(cfg.source)
+    if path is not None and not path.exists() and not split_id(cfg.source.removeprefix("hf:")):
         raise InputFileError(
-            f"{folder}: not found (SOURCE is a transformers folder, python:MODULE:FACTORY or an "
-            "ExportedProgram .pt2; edgepack works offline, so a Hub id must be downloaded first)"
+            f"{path}: not found (SOURCE is a transformers folder, hf:pkg:MODULE/DIR, a Hub id in "
+            "the local Hugging Face cache, python:MODULE:FACTORY or an ExportedProgram .pt2)"
         )
-    if not (folder / "config.json").is_file():
-        raise InputFileError(f"{folder}: no config.json in it (not a transformers model folder)")
-    task = hf_tasks.infer_task(folder) if cfg.task == "auto" else cfg.task
+    folder = resolve(cfg.source, "SOURCE")  # a folder, hf:pkg:, a Hub id's cached snapshot
+    library = hf_tasks.library_of(folder)
+    task = hf_tasks.infer_task(folder, library) if cfg.task == "auto" else cfg.task
+    if task == "text-generation-with-past":
+        return _hf_lm(cfg, ctx, folder, raw)
     try:
-        hf_tasks.export_folder(folder, raw, task, cfg.opset)
+        sidecars = hf_tasks.export_folder(folder, raw, task, cfg.opset, library)
     except ExporterFailed as err:
         raise StageError(ctx.step, str(err)) from err
-    return {"exporter": "optimum-onnx main_export", "task": task,
-            "parity": lambda out: hf_tasks.parity(folder, task, out, cfg.dims), "guessed": {}}  # fmt: skip
+    for name in sidecars:  # tokenizer and config: beside the model, as optimum-cli leaves them
+        shutil.move(str(raw.parent / name), ctx.workdir / name)
+    return {"exporter": "optimum-onnx main_export", "task": task, "library": library,
+            "sidecars": sidecars, "revision": revision_of(folder),
+            "parity": lambda out: hf_tasks.parity(folder, task, out, cfg.dims, library),
+            "guessed": {}}  # fmt: skip
+
+
+def _hf_lm(cfg: ExportModelConfig, ctx: StageContext, folder: Path, raw: Path) -> dict[str, Any]:
+    """A causal LM with its KV cache (packager.export.lm_export): onnxruntime-genai's builder,
+    else optimum, else torch; parity of the prefill and of cached decode steps (past key values
+    fed), and greedy tokens identical to torch."""
+    from packager.export import lm_export
+    from packager.export.hf_export import ExporterFailed
+    from packager.sources.lm import load_causal_lm
+
+    try:
+        exporter = lm_export.export_lm(folder, raw, cfg.opset, cfg.exporter, log=ctx.log)
+    except ExporterFailed as err:
+        raise StageError(ctx.step, str(err)) from err
+
+    def parity(out: Path) -> list[dict]:
+        model = load_causal_lm(folder)
+        prompts = lm_export.random_prompts(model.config.vocab_size)
+        p = lm_export.parity(model, out, prompts)
+        if not p["greedy_identical"]:
+            raise CheckFailed(
+                ctx.step,
+                f"greedy generation of {p['greedy_tokens']} tokens differs from torch at token "
+                f"{p['greedy_first_difference']} (fp32 must match exactly)",
+            )
+        return lm_export.parity_rows(p, prompts)
+
+    return {"exporter": lm_export.describe(exporter), "task": lm_export.TASK, "parity": parity,
+            "guessed": {}, "opset_fixed": exporter == "genai"}  # fmt: skip
 
 
 _HANDLERS = {"hf": _hf, "python": _python, "program": _program}
 
 
-def _check(cfg: ExportModelConfig, ctx: StageContext, out: Path, rows: list[dict]) -> float:
+def _check(
+    cfg: ExportModelConfig, ctx: StageContext, out: Path, rows: list[dict], fixed: bool
+) -> tuple[float, int]:
     import onnx
 
     opset = next(o.version for o in onnx.load(str(out), load_external_data=False).opset_import
                  if o.domain in ("", "ai.onnx"))  # fmt: skip
-    if opset != cfg.opset:
+    if opset != cfg.opset and not fixed:
         raise StageError(
             ctx.step, f"asked for opset {cfg.opset}, the exporter wrote opset {opset}: choose an "
             "opset the exporter supports (the dynamo exporter writes 18 and newer)",
@@ -161,10 +202,10 @@ def _check(cfg: ExportModelConfig, ctx: StageContext, out: Path, rows: list[dict
             f"max |onnx - torch| = {worst['max_abs_diff']:.3g} at inputs {shown} exceeds --atol "
             f"{cfg.atol:g} (parity at {len(rows)} shapes)",
         )
-    return worst["max_abs_diff"]
+    return worst["max_abs_diff"], opset
 
 
-@register_stage(ExportModelConfig, name="export_model")
+@register_stage(ExportModelConfig, name="export_model", version=2)
 def export_model(_inp: None, cfg: ExportModelConfig, ctx: StageContext) -> Output:
     from packager.export.external import finish
     from packager.export.torch_export import parity_at
@@ -175,6 +216,9 @@ def export_model(_inp: None, cfg: ExportModelConfig, ctx: StageContext) -> Outpu
     made = _HANDLERS[cfg.kind](cfg, ctx, raw_dir / "model.onnx")
     out = ctx.workdir / "model.onnx"
     external = finish(raw_dir / "model.onnx", out)
+    for name in ("genai_config.json",):  # what an exporter wrote beside the model
+        if (raw_dir / name).is_file():
+            shutil.move(str(raw_dir / name), ctx.workdir / name)
     shutil.rmtree(raw_dir)
     if made["guessed"]:
         shown = ", ".join(f"{k}={v}" for k, v in made["guessed"].items())
@@ -185,10 +229,10 @@ def export_model(_inp: None, cfg: ExportModelConfig, ctx: StageContext) -> Outpu
         rows = _torch_step(
             ctx, "the parity check", lambda: parity_at(made["reference"], out, made["feeds"])
         )
-    worst = _check(cfg, ctx, out, rows)
+    worst, opset = _check(cfg, ctx, out, rows, made.get("opset_fixed", False))
     (ctx.workdir / "parity.json").write_text(json.dumps(rows, indent=2))
     info = summary(out)
-    ctx.log(f"{made['exporter']}, opset {cfg.opset}: parity at {len(rows)} shapes, max {worst:.2e}")
+    ctx.log(f"{made['exporter']}, opset {opset}: parity at {len(rows)} shapes, max {worst:.2e}")
     return Output(
         "onnx",
         {
@@ -196,7 +240,10 @@ def export_model(_inp: None, cfg: ExportModelConfig, ctx: StageContext) -> Outpu
             "source": cfg.source,
             "exporter": made["exporter"],
             "task": made.get("task"),
-            "opset": cfg.opset,
+            "library": made.get("library"),
+            "files": made.get("sidecars", []),  # tokenizer/config files beside model.onnx
+            "revision": made.get("revision"),  # a Hub snapshot's commit, a git commit
+            "opset": opset,
             "external_data": "model.onnx.data" if external else None,
             "parity": rows,
             "parity_max_abs_diff": worst,

@@ -20,7 +20,7 @@ from typing import Any
 from packager.artifact import Artifact, Output
 from packager.config import PackageStepConfig
 from packager.errors import StageError
-from packager.stage import StageContext, register_stage
+from packager.stage import Handlers, StageContext, register_stage
 from packager.stages.data import images_of, splits_of
 
 
@@ -125,31 +125,23 @@ def _image(tree, model: Artifact, data: Artifact, cfg: PackageStepConfig, ctx: S
 def _lm(tree, model: Artifact, data: Artifact, cfg: PackageStepConfig, ctx: StageContext):
     """A language model: tokenizer.json, the recorded greedy generation and the prefill
     samples (packager.bundle_lm); the manifest's generation block rides along in samples."""
-    from packager.bundle_lm import generation_block, lm_samples, sample_prompts
+    from packager.bundle_lm import generation, lm_samples, sample_prompts
     from packager.data.lm import rows
 
     g = cfg.generation
     prompts = sample_prompts(list(rows(data.path, "test", g.sample_prompts)))
-    m = ctx.inputs["student"].meta  # the shape and special ids of the distilled model
-    eos = m.get("eos_token_ids") or []
-    block, _ = lm_samples(
-        tree, tree / "model.onnx", ctx.inputs["student"].file(), prompts, g.sample_tokens, eos
+    student = ctx.inputs["student"]  # the shape and special ids of the distilled model
+    eos = student.meta.get("eos_token_ids") or []
+    block, _ = lm_samples(tree, tree / "model.onnx", student.file(), prompts, g.sample_tokens, eos)
+    export = ctx.inputs["export"]
+    block["generation"] = generation(
+        student.meta, g.model_dump(), tree, student.file(), export.path
     )
-    itemsize = 4
-    cache = {
-        "layers": m["layers"],
-        "kv_heads": m["kv_heads"],
-        "head_dim": m["head_dim"],
-        "dtype": "float32",
-    }
-    cache["bytes_per_token"] = 2 * m["layers"] * m["kv_heads"] * m["head_dim"] * itemsize
-    defaults = {"max_new_tokens": g.max_new_tokens, "temperature": g.temperature}
-    defaults |= {"top_k": g.top_k, "top_p": g.top_p}
-    block["generation"] = generation_block(m, cache, defaults)
+    block["generation"]["exporter"] = export.meta.get("exporter")
     return block, {"type": "none"}, {"type": "none"}, []
 
 
-_HANDLERS = {"array": _array, "text": _text, "image": _image, "lm": _lm}
+_HANDLERS = Handlers("package", array=_array, text=_text, image=_image, lm=_lm)
 
 
 def _quantization_block(meta: dict[str, Any]) -> dict[str, Any]:
@@ -173,16 +165,23 @@ def _quantization_text(meta: dict[str, Any]) -> str | None:
     return text
 
 
-def _quantize_warnings(meta: dict[str, Any]) -> list[str]:
+def _quantize_warnings(meta: dict[str, Any], bench: Artifact | None) -> tuple[list, list]:
+    """(warnings, superseded): the quantize step's speed verdict is its own timing; when the
+    bench measured int8 beside fp32 here, the verdict is the bench's (the table the user reads),
+    and the quantize step's is superseded rather than said beside a table that contradicts it."""
+    from packager.stages.bench import quantized_speed
+
     q = meta.get("quantization") or {}
-    out = [q["speed"]["warning"]] if (q.get("speed") or {}).get("warning") else []
+    speed = (q.get("speed") or {}).get("warning")
+    measured = bench is not None and quantized_speed(bench.meta["results"]) is not None
+    out = [speed] if speed and not measured else []
     if q.get("budget_met") is False:
         m = q["metric"]
         out.append(
             f"quantize: accuracy budget not met: {m['name']} drop {m['drop']:.4f} > "
             f"max_drop {q['max_drop']:g}"
         )
-    return out
+    return out, [speed] if speed and measured else []
 
 
 _DISTILL_KEYS = (
@@ -202,20 +201,20 @@ def _report(model: Artifact, cfg: PackageStepConfig, ctx: StageContext) -> dict[
     """report.json: what the build table, report.md and the model card show."""
     evaluation, bench = ctx.inputs["evaluate"], ctx.inputs.get("bench")
     sources = ctx.inputs["provenance"].meta
+    quantized, superseded = _quantize_warnings(model.meta, bench)
+    warnings = sources["gate"]["warnings"] + evaluation.meta.get("warnings", [])
+    warnings += (bench.meta["warnings"] if bench else []) + quantized
     return {
         "name": sources["package_name"],  # the recipe's name, or with a naming duty applied
-        "shipped": evaluation.meta.get("shipped")
-        or ("student_int8" if cfg.model == "int8" else "student_fp32"),
+        "shipped": evaluation.meta["shipped"] if cfg.model == "quantized" else "student_fp32",
         "dataset": evaluation.meta["dataset"],
         "metric": evaluation.meta.get("metric", "accuracy"),
         "probe_metric": evaluation.meta.get("probe_metric"),
         "metrics": evaluation.meta["metrics"],
         "variants": evaluation.meta["variants"],
         "benchmarks": bench.meta["results"] if bench else [],
-        "warnings": sources["gate"]["warnings"]
-        + evaluation.meta.get("warnings", [])
-        + (bench.meta["warnings"] if bench else [])
-        + _quantize_warnings(model.meta),
+        "warnings": list(dict.fromkeys(warnings)),  # one line per fact
+        "superseded_warnings": superseded,
         "quantization": _quantization_text(model.meta),
         "distill": {k: ctx.inputs["student"].meta.get(k) for k in _DISTILL_KEYS},
     }
@@ -309,7 +308,7 @@ def _teacher_licenses(sources: Artifact, tree) -> None:
         shutil.copyfile(sources.file(rel), dest)
 
 
-def _report_html(tree, bench: Artifact | None, cfg: PackageStepConfig, report) -> None:
+def _report_html(tree, bench: Artifact | None, cfg: PackageStepConfig, report) -> str:
     from packager.bench.suite import read_results
     from packager.report.html import bench_report_html
 
@@ -319,14 +318,16 @@ def _report_html(tree, bench: Artifact | None, cfg: PackageStepConfig, report) -
 
         extra = front_html(cfg.search)
     results = read_results(bench.file()) if bench else []
-    html = bench_report_html(results, title=report["name"], metrics=report["metrics"], extra=extra)
+    html = bench_report_html(results, title=report["name"], extra=extra, report=report)
     (tree / "report.html").write_text(html, encoding="utf-8")
+    return html
 
 
-@register_stage(PackageStepConfig, name="package", version=7)
+@register_stage(PackageStepConfig, name="package", version=10)
 def package(model: Artifact, cfg: PackageStepConfig, ctx: StageContext) -> Output:
     from packager._version import __version__
     from packager.bundle import file_list, zip_tree
+    from packager.provenance.lineage import api_teacher
     from packager.provenance.write import stamp_model, write_card_and_bom
     from packager.report import markdown_report
 
@@ -335,7 +336,7 @@ def package(model: Artifact, cfg: PackageStepConfig, ctx: StageContext) -> Outpu
     tree.mkdir()
     (tree / "model.onnx").write_bytes(model.file().read_bytes())
     _teacher_licenses(ctx.inputs["provenance"], tree)
-    samples, pre, post, labels = _HANDLERS[data.modality](tree, model, data, cfg, ctx)
+    samples, pre, post, labels = _HANDLERS(data.modality)(tree, model, data, cfg, ctx)
     generation = samples.pop("generation", None)
     samples |= {"atol": cfg.sample_atol, "rtol": cfg.sample_rtol}
     report = _report(model, cfg, ctx)
@@ -343,6 +344,8 @@ def package(model: Artifact, cfg: PackageStepConfig, ctx: StageContext) -> Outpu
     if generation is not None:  # schema 1.2: a language model's decoding contract
         manifest["generation"] = generation
         _generated_data(manifest["provenance"], data, ctx.inputs.get("generated"))
+    if ctx.inputs["teacher"].kind == "api":  # only called: its calls and answers, on record
+        api_teacher(manifest["provenance"], ctx.inputs["teacher"].meta, ctx.inputs["teacher"].id)
     stamp_model(tree / "model.onnx", manifest, __version__)  # before model.ort is made from it
     if cfg.mobile:
         from packager.mobile import write_mobile_artifacts
@@ -354,15 +357,19 @@ def package(model: Artifact, cfg: PackageStepConfig, ctx: StageContext) -> Outpu
         manifest["search"] = cfg.search
     (tree / "report.json").write_text(_json(report, "report.json"))
     (tree / "report.md").write_text(markdown_report(report))
-    if bench or cfg.search:  # plots from the bench stage's raw latencies, accuracy from evaluate
-        _report_html(tree, bench, cfg, report)
+    html = _report_html(tree, bench, cfg, report)  # inside the package, and beside it:
+    (ctx.workdir / f"{manifest['name']}.report.html").write_text(html, encoding="utf-8")
     write_card_and_bom(tree, manifest, report, __version__)
     manifest["files"] = file_list(tree)
     (tree / "manifest.json").write_text(_json(manifest, "manifest.json"))
     name = f"{manifest['name']}.edgepack"
     zip_tree(tree, ctx.workdir / name)
     shutil.rmtree(tree)
-    return Output("package", {"file": name, "report": report, "shipped": report["shipped"]})
+    return Output(
+        "package",
+        {"file": name, "report": report, "shipped": report["shipped"],
+         "report_html": f"{manifest['name']}.report.html"},
+    )  # fmt: skip
 
 
 def _non_finite(value: Any, path: str = "") -> str | None:

@@ -23,23 +23,11 @@ from packager.stage import StageContext, register_stage
 
 
 def _teacher(cfg: ProvenanceStepConfig):
-    from packager.provenance.detect import describe_teacher
+    """The teacher's own account of itself (packager.sources.teacher): its files, or for an
+    API teacher its endpoint and model, read without any network access."""
+    from packager.sources.teacher import teacher_of
 
-    source = cfg.source_teacher.source
-    folder = module = None
-    if source.startswith("hf:"):
-        from packager.sources.hf import resolve
-
-        folder = resolve(source)  # the teacher stage's own errors, before anything runs
-        if source.startswith("hf:pkg:"):
-            module = source.removeprefix("hf:pkg:").partition("/")[0]
-    spec = cfg.source_teacher.weights
-    weights = Path(spec) if spec else None
-    if spec and spec.startswith("pkg:"):  # weights shipped in a Python package: its metadata too
-        from packager.config.sources import package_file
-
-        module, weights = spec[4:].partition("/")[0], package_file(spec)
-    return describe_teacher(source, folder, weights, module, cfg.teacher.license, cfg.teacher.id)
+    return teacher_of(cfg.source_teacher).describe(cfg.teacher.license, cfg.teacher.id)
 
 
 def _data(cfg: ProvenanceStepConfig) -> list[dict[str, Any]]:

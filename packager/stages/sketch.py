@@ -11,7 +11,7 @@ from __future__ import annotations
 from packager.artifact import Artifact, Output
 from packager.config import SketchConfig
 from packager.errors import RecipeError
-from packager.stage import StageContext, register_stage
+from packager.stage import Handlers, StageContext, register_stage
 from packager.stages.data import splits_of
 from packager.stages.distill import STUDENT_FACTORIES
 
@@ -61,15 +61,20 @@ def _text(teacher_art: Artifact, cfg: SketchConfig, ctx: StageContext) -> Output
     return Output("hf", {**meta, "layers_kept": ids, "trained": False})
 
 
-_HANDLERS = {"array": _array, "text": _text}
+_NOT_SEARCHED = "edgepack auto searches array and text students; {} students are not searched yet"
+_HANDLERS = Handlers(
+    "sketch",
+    refused={
+        "image": _NOT_SEARCHED.format("image (pruned CNN)"),
+        "lm": _NOT_SEARCHED.format("causal language model"),
+    },
+    array=_array,
+    text=_text,
+)
 
 
 @register_stage(SketchConfig, version=2)
 def sketch(teacher: Artifact, cfg: SketchConfig, ctx: StageContext) -> Output:
-    handler = _HANDLERS.get(teacher.modality)
-    if handler is None or cfg.student.arch == "pruned":
-        raise RecipeError(
-            f"edgepack auto searches array and text students; a {teacher.modality} teacher with "
-            f"a {cfg.student.arch} student is not searched yet"
-        )
-    return handler(teacher, cfg, ctx)
+    if cfg.student.arch == "pruned":
+        raise RecipeError(_NOT_SEARCHED.format("pruned"))
+    return _HANDLERS(ctx.inputs["data"].modality)(teacher, cfg, ctx)

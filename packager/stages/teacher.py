@@ -1,7 +1,9 @@
 """teacher: build, train or load the teacher once; cached like any other stage.
 
-Array data: `builtin:` teachers are trained here (seeded), `python:` factories load their
-weights (packager.sources.teachers). Image data: a pretrained architecture or a python:
+Every teacher is asked for what the data needs through its source's Teacher class
+(packager.sources.teacher); a teacher you can only call (api:MODEL) is asked for its answers
+instead (packager.stages.teacher_api). Array data: `builtin:` teachers are trained here
+(seeded), `python:` factories load their weights (packager.sources.teachers). Image data: a pretrained architecture or a python:
 factory with local weights, checked on real images, its output classes its own. Text data: an `hf:` folder is copied into the cache with
 its tokenizer and checked on the data's text (packager.sources.hf).
 """
@@ -13,8 +15,9 @@ from typing import Any
 from packager.artifact import Artifact, Output
 from packager.config import TeacherStepConfig
 from packager.errors import RecipeError
-from packager.stage import StageContext, register_stage
+from packager.stage import Handlers, StageContext, register_stage
 from packager.stages.data import images_of, splits_of
+from packager.stages.teacher_api import HANDLERS as API_HANDLERS
 
 
 def _compute(cfg: TeacherStepConfig):
@@ -29,10 +32,10 @@ def _array(data: Artifact, cfg: TeacherStepConfig, ctx: StageContext) -> Output:
 
     from packager.nets.arch import save_torch
     from packager.nets.train import accuracy
-    from packager.sources.teachers import make_teacher
+    from packager.sources.teacher import teacher_of
 
     splits = splits_of(data)
-    t = make_teacher(cfg, splits, ctx.reporter, _compute(cfg))
+    t = teacher_of(cfg).array_model(splits, ctx.reporter, _compute(cfg))
     meta = save_torch(t.model, ctx.workdir, t.factory, t.kwargs, t.info.get("import_path"))
     val = accuracy(
         t.model, torch.from_numpy(splits.model_input("val")), torch.from_numpy(splits.y["val"])
@@ -45,14 +48,18 @@ def _text(data: Artifact, cfg: TeacherStepConfig, ctx: StageContext) -> Output:
     """Copy model + tokenizer into the cache, checked on the data's text."""
     from packager.data.text import load_tokenizer, read_split
     from packager.sources import hf
+    from packager.sources.teacher import teacher_of
 
     task = cfg.task
-    folder = hf.resolve(cfg.source)
-    model = hf.load_model(folder, task)
+    folder = teacher_of(cfg).folder()
+    info: dict[str, Any] = {"folder": str(folder)}
+    if cfg.train.fine_tune:
+        model, info["fine_tune_val_accuracy"] = _fine_tuned(folder, data, cfg, ctx)
+    else:
+        model = hf.load_model(folder, task)
     dest = ctx.workdir / hf.MODEL_DIR
     model.save_pretrained(str(dest), safe_serialization=True)
     hf.save_tokenizer(folder, dest)
-    info: dict[str, Any] = {"folder": str(folder)}
     if task == "text-classification":
         hf.check_labels(model, data.meta["labels"], cfg.source)
     else:
@@ -61,7 +68,8 @@ def _text(data: Artifact, cfg: TeacherStepConfig, ctx: StageContext) -> Output:
     texts, y = read_split(data.path, "val", limit=256)
     info |= _check_on_text(model, tok, texts, y, task, info, cfg.source)
     info |= hf.describe(model)
-    info |= {"file": hf.MODEL_DIR, "task": task, "source": cfg.source, "trained": False}
+    info |= {"file": hf.MODEL_DIR, "task": task, "source": cfg.source}
+    info["trained"] = cfg.train.fine_tune
     shown = f", val accuracy {info['val_accuracy']:.4f}" if "val_accuracy" in info else ""
     pooled = (
         f"; pooling {info['pooling']}, normalize {info['normalize']}" if "pooling" in info else ""
@@ -71,6 +79,27 @@ def _text(data: Artifact, cfg: TeacherStepConfig, ctx: StageContext) -> Output:
         f"{info['params']:,} params{pooled}{shown}"
     )
     return Output("hf", info)
+
+
+def _fine_tuned(folder, data: Artifact, cfg: TeacherStepConfig, ctx: StageContext):
+    """(the folder fine-tuned on the data's training split, its best val accuracy)."""
+    from packager.data.text import load_tokenizer
+    from packager.sources.finetune import fine_tune_classifier
+
+    if cfg.task != "text-classification" or not data.meta["labels"]:
+        raise RecipeError(
+            "teacher.train.fine_tune: fine-tunes a text-classification teacher on labelled "
+            "data (task text-classification, data.label_column)"
+        )
+    t = cfg.train
+    settings = {"epochs": t.epochs, "batch_size": t.batch_size, "lr": t.lr, "seed": t.seed}
+    settings["threads"] = t.threads
+    tok = load_tokenizer(folder, data.meta["max_length"])
+    model, acc = fine_tune_classifier(
+        folder, data.meta["labels"], tok, data.path, settings, ctx.reporter
+    )
+    ctx.log(f"fine-tuned {t.epochs} epochs on the training split: val accuracy {acc:.4f}")
+    return model, acc
 
 
 def _check_on_text(model, tok, texts, y, task: str, info: dict, source: str) -> dict[str, Any]:
@@ -98,13 +127,15 @@ def _image(data: Artifact, cfg: TeacherStepConfig, ctx: StageContext) -> Output:
     import torch
 
     from packager.nets.arch import count_macs, save_torch
-    from packager.sources.teachers import class_names, make_image_teacher
+    from packager.sources.teacher import teacher_of
+    from packager.sources.teachers import check_on_images, class_names
 
     images = images_of(data)
     probe = images.array("val", limit=32)
-    t = make_image_teacher(cfg, images.input_shape(), probe[:2])
+    source = teacher_of(cfg)
+    t = check_on_images(source.image_model(images.input_shape()), probe[:2], cfg.source)
     classes = t.info["output_classes"]
-    names = class_names(cfg, classes, data.meta["labels"])
+    names = class_names(cfg, classes, data.meta["labels"], source.class_names(classes))
     meta = save_torch(t.model, ctx.workdir, t.factory, t.kwargs, t.info.get("import_path"))
     meta["macs"] = count_macs(t.model, torch.from_numpy(probe[:1]))
     info = {"source": cfg.source, "modality": "image", "labels": names, **t.info}
@@ -127,22 +158,12 @@ def _lm(data: Artifact, cfg: TeacherStepConfig, ctx: StageContext) -> Output:
     the data's training text; either way checked by its perplexity on validation text."""
     from packager.nets.lm import torch_perplexity
     from packager.sources import hf, lm
-    from packager.sources.builtin_lm import build_tiny_llama
+    from packager.sources.teacher import teacher_of
 
     dest = ctx.workdir / hf.MODEL_DIR
-    info: dict[str, Any] = {"trained": False}
-    if cfg.source.startswith("hf:"):
-        folder = hf.resolve(cfg.source)
-        model = lm.load_causal_lm(folder)
-        lm.save_lm(model, folder, dest)
-        info["folder"] = str(folder)
-    else:
-        seq = data.meta["max_length"]
-        info["training"] = build_tiny_llama(
-            data.path, cfg.kwargs, cfg.train, seq, dest, ctx.reporter, _compute(cfg)
-        )
-        info["trained"] = True
-        model = lm.load_causal_lm(dest)
+    seq = data.meta["max_length"]
+    info = teacher_of(cfg).causal_lm(data.path, seq, dest, ctx.reporter, _compute(cfg))
+    model = lm.load_causal_lm(dest)
     desc = lm.describe_lm(model)
     eos = (desc["eos_token_ids"] or [None])[0]
     encode = lm.encoder(lm.lm_tokenizer(dest))
@@ -155,9 +176,13 @@ def _lm(data: Artifact, cfg: TeacherStepConfig, ctx: StageContext) -> Output:
     return Output("hf", {**meta, "modality": "lm", "val_perplexity": ppl})
 
 
-_HANDLERS = {"array": _array, "text": _text, "image": _image, "lm": _lm}
+_HANDLERS = Handlers("teacher", array=_array, text=_text, image=_image, lm=_lm)
 
 
-@register_stage(TeacherStepConfig, name="teacher", version=5)
+@register_stage(TeacherStepConfig, name="teacher", version=8)
 def teacher(data: Artifact, cfg: TeacherStepConfig, ctx: StageContext) -> Output:
-    return _HANDLERS[data.modality](data, cfg, ctx)
+    from packager.sources.teacher import teacher_of
+
+    if not teacher_of(cfg).local:  # only called: its answers on the data are its outputs
+        return API_HANDLERS(data.modality)(data, cfg, ctx)
+    return _HANDLERS(data.modality)(data, cfg, ctx)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from packager.artifact import Artifact, Output
 from packager.config import TokenizeConfig
-from packager.stage import StageContext, register_stage
+from packager.stage import Handlers, StageContext, register_stage
 
 
 def _text(teacher: Artifact, cfg: TokenizeConfig, ctx: StageContext) -> Output:
@@ -62,9 +62,17 @@ def _lm(teacher: Artifact, cfg: TokenizeConfig, ctx: StageContext) -> Output:
     )
 
 
-_HANDLERS = {"text": _text, "lm": _lm}
+_HANDLERS = Handlers(
+    "tokenize",
+    text=_text,
+    lm=_lm,
+    refused={
+        "array": "array data is read as arrays: there is no text to tokenize",
+        "image": "image data is decoded from images: there is no text to tokenize",
+    },
+)
 
 
 @register_stage(TokenizeConfig)
 def tokenize(teacher: Artifact, cfg: TokenizeConfig, ctx: StageContext) -> Output:
-    return _HANDLERS[teacher.modality](teacher, cfg, ctx)
+    return _HANDLERS(ctx.inputs["data"].modality)(teacher, cfg, ctx)

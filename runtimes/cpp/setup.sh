@@ -7,6 +7,10 @@
 # .deps; the mirror is the one this machine's apt already uses) and unpacked, never installed.
 # The library is the libonnxruntime.so that the venv's onnxruntime wheel ships: the C API is
 # versioned (OrtGetApiBase()->GetApi(ORT_API_VERSION)), so a newer library serves older headers.
+# Text: libonnxruntime-genai.so (byte-level BPE tokenizers and chat templates of language models)
+# comes from the onnxruntime-genai wheel on PyPI (pip download, unpacked, never installed); its C
+# functions are declared in src/oga.h (the wheel ships no header). ICU (Debian's libicu-dev) gives
+# the Unicode tables of the BERT WordPiece tokenizer (src/wordpiece.cpp).
 #
 # Prints the path of edgepack_check as the last line on stdout; progress goes to stderr.
 # Environment: PYTHON (default .venv/bin/python), EDGEPACK_CPP_DEPS (default runtimes/cpp/.deps),
@@ -28,6 +32,7 @@ for tool in cmake c++ dpkg-deb apt-get flock; do
 done
 [ -f /usr/include/nlohmann/json.hpp ] || die "missing nlohmann-json3-dev: run scripts/setup_system.sh as root"
 [ -f /usr/include/stb/stb_image.h ] || die "missing libstb-dev (stb_image decodes images): run scripts/setup_system.sh as root"
+[ -f /usr/include/unicode/uchar.h ] || die "missing libicu-dev (Unicode tables for WordPiece): run scripts/setup_system.sh as root"
 [ -x "$python" ] || die "no python at $python: run 'make test' (or set PYTHON to a python with onnxruntime)"
 
 mkdir -p "$deps"
@@ -51,6 +56,26 @@ EOF
 mkdir -p "$deps/lib"
 ln -sfn "$ort_lib" "$deps/lib/libonnxruntime.so"
 ln -sfn "$ort_lib" "$deps/lib/libonnxruntime.so.1"
+
+# 1b. onnxruntime-genai's library (tokenizers of language models), from its PyPI wheel, once.
+genai_version="${ORT_GENAI_VERSION:-0.18.0}"
+genai_lib="$deps/genai-$genai_version/libonnxruntime-genai.so"
+if [ ! -f "$genai_lib" ]; then
+  log "fetching onnxruntime-genai $genai_version's library (pip download, unpacked here)"
+  rm -rf "$deps/genai.tmp" && mkdir -p "$deps/genai.tmp"
+  "$python" -m pip download -q --no-deps --only-binary=:all: -d "$deps/genai.tmp" \
+    "onnxruntime-genai==$genai_version" >&2 || die "pip download onnxruntime-genai==$genai_version failed"
+  "$python" -c '
+import glob, sys, zipfile
+folder = sys.argv[1]
+with zipfile.ZipFile(glob.glob(folder + "/onnxruntime_genai-*.whl")[0]) as zf:
+    member = next(n for n in zf.namelist() if n.endswith("/libonnxruntime-genai.so"))
+    open(folder + "/libonnxruntime-genai.so", "wb").write(zf.read(member))
+' "$deps/genai.tmp" || die "the onnxruntime-genai wheel has no libonnxruntime-genai.so"
+  mkdir -p "$(dirname "$genai_lib")" && mv "$deps/genai.tmp/libonnxruntime-genai.so" "$genai_lib"
+  rm -rf "$deps/genai.tmp"
+fi
+ln -sfn "$genai_lib" "$deps/lib/libonnxruntime-genai.so"
 
 # 2. The headers: unpacked once into $deps/onnxruntime-dev, then reused.
 headers="${ONNXRUNTIME_INCLUDE_DIR:-$deps/onnxruntime-dev/usr/include/onnxruntime}"

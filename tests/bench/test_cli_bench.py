@@ -79,15 +79,26 @@ def test_the_table_labels_kinds_and_compares_with_the_first_model(host_and_rpi4)
     result, _, _ = host_and_rpi4
     out = result.output
     assert "host-emulated" in out and "estimated" in out and "measured" in out
-    assert "vs first" in out and "1.00x" in out
+    assert "vs first" in out and "baseline" in out
+    assert "slower" in out or "faster" in out or "same" in out
+    assert "items/s (p50)" in out
     assert "rpi4: ran on" in out  # emulated numbers name the CPU that produced them
 
 
 def test_the_html_report_embeds_plots_and_every_row(host_and_rpi4) -> None:
     _, doc, html = host_and_rpi4
-    assert html.count("data:image/png;base64,") == 2  # distribution + threads scaling
-    assert "Latency vs accuracy" in html  # section present, no metrics for bare models
+    # distribution, threads scaling and the targets' estimates; no metric: no accuracy section
+    assert html.count("data:image/png;base64,") == 3
+    assert "Latency vs accuracy" not in html and "not enough data" not in html
     assert html.count("<tr class=") == len(doc["results"])
+
+
+def test_quiet_prints_the_table_without_the_stage_lines(matmul_model, tmp_path) -> None:
+    args = (str(matmul_model), "--runs", "2", "--warmup", "0")
+    loud = _bench(tmp_path, *args).output
+    quiet = _bench(tmp_path, *args, "-q").output
+    assert "✓ bench" in loud and "✓ bench" not in quiet
+    assert "items/s (p50)" in quiet
 
 
 def test_rerunning_measures_again_instead_of_reusing_the_cache(matmul_model, tmp_path) -> None:

@@ -20,8 +20,15 @@ def test_summarize_matches_hand_computed_values() -> None:
     assert s["p50"] == pytest.approx(2.5)  # position 1.5
     assert s["p90"] == pytest.approx(3.7)  # position 2.7
     assert s["p99"] == pytest.approx(3.97)  # position 2.97
-    # 2 items per run, 2.5 ms per run on average.
+    # 2 items per run, 2.5 ms per run at the median.
     assert s["throughput"] == pytest.approx(800.0)
+
+
+def test_throughput_is_read_off_the_median_not_pulled_down_by_one_stall() -> None:
+    # main: 3,116 items/s beside a 0.065 ms p50, because one stall weighed on the mean.
+    s = summarize([0.065] * 99 + [20.0])
+    assert s["throughput"] == pytest.approx(1000.0 / 0.065)
+    assert s["mean"] > 0.2
 
 
 def test_summarize_percentiles_land_on_samples_when_positions_are_whole() -> None:

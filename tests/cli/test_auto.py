@@ -100,8 +100,8 @@ def test_a_tiny_search_builds_a_package_that_records_it(tmp_path, cache_dir, tin
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(recipe))
     from packager.progress import SilentReporter
+    from packager.search.auto import auto
     from packager.search.constraints import Constraints
-    from packager.search.run import auto
 
     c = Constraints(latency_ms=1.0, max_drop=0.5)
     res = auto(path, "rpi4", c, cache_dir=cache_dir, reporter=SilentReporter(),

@@ -65,6 +65,16 @@ def test_build_prints_comparison_table_and_package_path(built):
 
 
 @pytest.mark.slow
+@pytest.mark.slow
+def test_build_says_each_warning_once_after_the_table(built):
+    _, _, _, first = built
+    lines = first.output.splitlines()
+    warned = [line for line in lines if line.startswith("warning:")]
+    assert len(warned) == len(set(warned))
+    table_end = max(i for i, line in enumerate(lines) if line.startswith("└"))
+    assert all(lines.index(w) > table_end for w in warned)
+
+
 def test_unchanged_rebuild_runs_nothing_and_bench_change_reruns_bench_and_package(built):
     _, recipe, cache, _ = built
     again = _invoke("build", str(recipe), "--cache-dir", cache)

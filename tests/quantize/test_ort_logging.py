@@ -6,7 +6,7 @@ import sys
 
 CHECK = """
 import logging
-from packager.quantize.ort_nbits import nbits_module
+from packager.quantize.nbits import nbits_module
 nbits_module().MatMulNBitsQuantizer
 root = logging.getLogger()
 print(len(root.handlers), logging.getLevelName(root.level))
@@ -23,7 +23,7 @@ def test_importing_the_nbits_quantizer_leaves_the_root_logger_as_it_was():
 def test_a_plain_import_does_change_it():
     """The reason for the wrapper: if onnxruntime stops doing this, the wrapper can go."""
     code = CHECK.replace(
-        "from packager.quantize.ort_nbits import nbits_module\nnbits_module()",
+        "from packager.quantize.nbits import nbits_module\nnbits_module()",
         "import onnxruntime.quantization.matmul_nbits_quantizer as m\nm",
     )
     out = subprocess.run(
@@ -41,7 +41,6 @@ def test_an_int4_table_is_written_without_a_warning_per_run(tmp_path, caplog):
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    from packager.config import QuantizeConfig
     from packager.quantize.embeddings import int4_gathers
 
     table = np.random.default_rng(0).normal(size=(64, 32)).astype(np.float32)
@@ -56,7 +55,7 @@ def test_an_int4_table_is_written_without_a_warning_per_run(tmp_path, caplog):
     path = tmp_path / "m.onnx"
     onnx.save(model, str(path))
     with caplog.at_level(logging.DEBUG):
-        int4_gathers(path, ["words"], QuantizeConfig(mode="dynamic", embeddings="int4"))
+        int4_gathers(path, ["words"], block_size=32, symmetric=True)
     out = onnx.load(str(path))
     assert [n.op_type for n in out.graph.node] == ["GatherBlockQuantized"]
     assert out.ir_version >= 10

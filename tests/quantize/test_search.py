@@ -75,15 +75,14 @@ def test_budget_that_cannot_be_met_still_writes_the_best_model_and_the_table(
 
 
 def test_search_never_ends_empty_handed():
-    from packager.quantize.search import Trial, best_of, search
+    from packager.quantize.search import Limits, Trial, best_of, search
 
     first = Trial(0, [], 0.5, 0.5, 100)
     tried = search(
         first,
         [("a", 0.9, ("a",)), ("b", 0.1, ("b", "a"))],
         lambda i, ex: Trial(i, ex, 0.5 + 0.1 * len(ex), 0.5 - 0.1 * len(ex), 100, None, False),
-        max_drop=0.01,
-        max_trials=4,
+        Limits(max_drop=0.01, max_trials=4),
         log=lambda m: None,
     )
     assert [t.excluded for t in tried] == [[], ["a"], ["a", "b"]]
@@ -91,15 +90,15 @@ def test_search_never_ends_empty_handed():
 
 
 def test_sensitivity_ranks_the_outlier_layer_first(outlier, tmp_path):
-    from packager.config import QuantizeConfig
-    from packager.quantize.modes import Quantizer
+    from packager.quantize.quantizer import Quantizer
+    from packager.quantize.schemes import quantize_config
 
     inputs = model_inputs(outlier["model"])
-    cfg = QuantizeConfig(mode="static")
+    cfg = quantize_config(mode="static")
     qz = Quantizer(
         outlier["model"], cfg, tmp_path, open_source(outlier["calib"], inputs, batch=32, limit=128)
     )
-    qz.run(tmp_path / "q.onnx")
+    qz.write(tmp_path / "q.onnx")
     batches = materialize(open_source(outlier["eval"], inputs, batch=16, limit=64))
     ranking = node_sensitivity(qz.graph, tmp_path / "q.onnx", batches, ["fc1", "spread", "head"])
     assert ranking[0][0] == "spread" and ranking[0][1] > 0.5
@@ -117,16 +116,16 @@ def test_schedule_is_one_more_per_trial_or_a_ramp_that_ends_at_every_candidate()
 def test_a_failed_trial_is_a_row_in_the_table_and_the_earlier_trials_are_kept(
     outlier, tmp_path, run_quantize, monkeypatch
 ):
-    from packager.quantize.modes import Quantizer
+    from packager.quantize.quantizer import Quantizer
 
-    real_run = Quantizer.run
+    real_run = Quantizer.write
 
     def broken_candidates(self, dst, extra_exclude=()):
         real_run(self, dst, extra_exclude)
         if extra_exclude:  # every search trial writes a file onnxruntime refuses to load
             dst.write_bytes(b"not an onnx model")
 
-    monkeypatch.setattr(Quantizer, "run", broken_candidates)
+    monkeypatch.setattr(Quantizer, "write", broken_candidates)
     art = run_quantize(
         outlier["model"],
         tmp_path,
@@ -151,7 +150,7 @@ def test_a_failed_trial_is_a_row_in_the_table_and_the_earlier_trials_are_kept(
 
 
 def test_a_trial_that_makes_things_worse_is_put_back_so_the_best_drop_never_rises():
-    from packager.quantize.search import Trial, search
+    from packager.quantize.search import Limits, Trial, search
 
     drops = {("a",): 0.3, ("a", "b"): 0.45, ("a", "c"): 0.1}  # b makes it worse
 
@@ -160,7 +159,7 @@ def test_a_trial_that_makes_things_worse_is_put_back_so_the_best_drop_never_rise
 
     first = Trial(0, [], 0.5, 0.5, 100)
     ranking = [("a", 0.9, ("a",)), ("b", 0.5, ("b",)), ("c", 0.1, ("c",))]
-    tried = search(first, ranking, attempt, max_drop=0.01, max_trials=8, log=lambda m: None)
+    tried = search(first, ranking, attempt, Limits(0.01, 8), log=lambda m: None)
     assert [t.excluded for t in tried] == [[], ["a"], ["a", "b"], ["a", "c"]]
     assert [t.accepted for t in tried[1:]] == [True, False, True]
     best = [min(t.drop for t in tried[: i + 1] if t.accepted is not False) for i in range(4)]
@@ -170,7 +169,7 @@ def test_a_trial_that_makes_things_worse_is_put_back_so_the_best_drop_never_rise
 def test_a_trial_over_the_size_cap_is_never_kept_nor_within_budget():
     """Keeping a big layer in float (b: 4 bytes a weight) would meet the budget but not the
     size cap: it is put back, and the small one after it is tried on top of what was kept."""
-    from packager.quantize.search import Trial, best_of, search
+    from packager.quantize.search import Limits, Trial, best_of, search
 
     drops = {("a",): 0.3, ("a", "b"): 0.0, ("a", "c"): 0.2}
     sizes = {("a",): 110, ("a", "b"): 400, ("a", "c"): 120}
@@ -182,7 +181,7 @@ def test_a_trial_over_the_size_cap_is_never_kept_nor_within_budget():
     first = Trial(0, [], 0.5, 0.5, 100)
     ranking = [("a", 0.9, ("a",)), ("b", 0.5, ("b",)), ("c", 0.1, ("c",))]
     logs = []
-    tried = search(first, ranking, attempt, 0.01, 8, logs.append, max_size=300)
+    tried = search(first, ranking, attempt, Limits(0.01, 8, max_size=300), logs.append)
     assert [t.excluded for t in tried] == [[], ["a"], ["a", "b"], ["a", "c"]]
     assert [t.accepted for t in tried[1:]] == [True, False, True]
     assert tried[2].within_budget is False and "over" in logs[1]
@@ -190,7 +189,7 @@ def test_a_trial_over_the_size_cap_is_never_kept_nor_within_budget():
 
 
 def test_a_trial_slower_than_min_speedup_is_never_kept():
-    from packager.quantize.search import Trial, best_of, search
+    from packager.quantize.search import Limits, Trial, best_of, search
 
     drops = {("a",): 0.3, ("a", "b"): 0.0, ("a", "c"): 0.2}
     speedups = {("a",): 1.6, ("a", "b"): 1.1, ("a", "c"): 1.4}
@@ -204,7 +203,7 @@ def test_a_trial_slower_than_min_speedup_is_never_kept():
     first = Trial(0, [], 0.5, 0.5, 100)
     ranking = [("a", 0.9, ("a",)), ("b", 0.5, ("b",)), ("c", 0.1, ("c",))]
     logs = []
-    tried = search(first, ranking, attempt, 0.01, 8, logs.append, min_speedup=1.3)
+    tried = search(first, ranking, attempt, Limits(0.01, 8, min_speedup=1.3), logs.append)
     assert [t.accepted for t in tried[1:]] == [True, False, True]
     assert "only 1.10x faster" in logs[1] and tried[2].over_cap
     assert best_of(tried).excluded == ["a", "c"]
@@ -213,7 +212,7 @@ def test_a_trial_slower_than_min_speedup_is_never_kept():
 def test_with_a_guide_a_chunk_is_judged_by_the_kl_not_the_top1_drop():
     """Top-1 drops move in steps: b leaves the drop where it was but halves the KL (kept), c
     lowers the drop by one lucky flip while the KL rises (put back). The pick is the lowest KL."""
-    from packager.quantize.search import Trial, best_of, search
+    from packager.quantize.search import Limits, Trial, best_of, search
 
     scores = {("a",): (0.04, 0.010), ("a", "b"): (0.04, 0.005), ("a", "b", "c"): (0.03, 0.008)}
 
@@ -227,7 +226,7 @@ def test_with_a_guide_a_chunk_is_judged_by_the_kl_not_the_top1_drop():
     first.guide = 0.05
     ranking = [("a", 0.9, ("a",)), ("b", 0.5, ("b",)), ("c", 0.1, ("c",))]
     logs = []
-    tried = search(first, ranking, attempt, 0.01, 8, logs.append)
+    tried = search(first, ranking, attempt, Limits(0.01, 8), logs.append)
     assert [t.accepted for t in tried[1:]] == [True, True, False]
     assert "kl 0.0050: kept in float" in logs[1] and "put back (no better)" in logs[2]
     assert best_of(tried).excluded == ["a", "b"]  # not c's trial, which has the smaller drop
@@ -278,7 +277,7 @@ def test_mean_kl_reads_probabilities_as_they_are_and_gives_up_on_masked_classes(
 
 
 def test_a_trial_within_budget_is_kept_even_when_its_kl_is_not_lower():
-    from packager.quantize.search import Trial, best_of, search
+    from packager.quantize.search import Limits, Trial, best_of, search
 
     def attempt(i, ex):
         t = Trial(i, ex, 0.995, 0.005, 100, None, True)  # within max_drop 0.01
@@ -288,7 +287,7 @@ def test_a_trial_within_budget_is_kept_even_when_its_kl_is_not_lower():
     first = Trial(0, [], 0.9, 0.1, 100, None, False)
     first.guide = 0.01
     logs = []
-    tried = search(first, [("a", 0.9, ("a",))], attempt, 0.01, 8, logs.append)
+    tried = search(first, [("a", 0.9, ("a",))], attempt, Limits(0.01, 8), logs.append)
     assert tried[1].accepted and "kept in float" in logs[0]
     assert best_of(tried) is tried[1]
 
@@ -296,7 +295,7 @@ def test_a_trial_within_budget_is_kept_even_when_its_kl_is_not_lower():
 def test_a_trial_over_max_float_macs_is_never_kept():
     """The graph-counted speed cap: b would meet the budget, but its float nodes hold 30% of
     the MACs (over 25%): put back, said so, never the pick; c (20%) is kept."""
-    from packager.quantize.search import Trial, best_of, search
+    from packager.quantize.search import Limits, Trial, best_of, search
 
     drops = {("a",): 0.3, ("a", "b"): 0.0, ("a", "c"): 0.2}
     shares = {"a": 0.1, "b": 0.2, "c": 0.1}
@@ -310,7 +309,7 @@ def test_a_trial_over_max_float_macs_is_never_kept():
     first = Trial(0, [], 0.5, 0.5, 100)
     ranking = [("a", 0.9, ("a",)), ("b", 0.5, ("b",)), ("c", 0.1, ("c",))]
     logs = []
-    tried = search(first, ranking, attempt, 0.01, 8, logs.append, max_float_macs=0.25)
+    tried = search(first, ranking, attempt, Limits(0.01, 8, max_float_macs=0.25), logs.append)
     assert [t.accepted for t in tried[1:]] == [True, False, True]
     assert "30.0% of the MACs in float, over 25.0%" in logs[1]
     assert tried[2].over_cap and tried[2].within_budget is False

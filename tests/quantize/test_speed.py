@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from packager.quantize.schemes import quantize_config
 from packager.quantize.speed import cpu_features, slow_causes
 
 
@@ -28,17 +29,20 @@ def test_cpu_probe_names_int8_dot_product_features():
 
 def test_causes_name_vnni_fake_quant_and_dynamic_convolutions():
     no_vnni = cpu_features(["avx2"])
-    causes = slow_causes("dynamic", Counter({"ConvInteger": 2}), no_vnni, 1.0)
+    causes = slow_causes(quantize_config(mode="dynamic"), Counter({"ConvInteger": 2}), no_vnni, 1.0)
     assert causes[0].startswith("dynamic quantization of convolutions: 2 ConvInteger")
     assert any(c.startswith("no VNNI") for c in causes)
     causes = slow_causes(
-        "static", Counter({"QuantizeLinear": 3, "DequantizeLinear": 4}), no_vnni, 1.0
+        quantize_config(mode="static"),
+        Counter({"QuantizeLinear": 3, "DequantizeLinear": 4}),
+        no_vnni,
+        1.0,
     )
     assert causes[0].startswith("QDQ kept as fake-quant: 7")
     vnni = cpu_features(["avx2", "avx512_vnni"])
-    assert slow_causes("static", Counter({"QLinearConv": 1}), vnni, 1.0) == []
-    assert any("tiny" in c for c in slow_causes("static", Counter(), vnni, 0.01))
-    assert "fp16" in slow_causes("fp16", Counter(), vnni, 1.0)[0]
+    assert slow_causes(quantize_config(), Counter({"QLinearConv": 1}), vnni, 1.0) == []
+    assert any("tiny" in c for c in slow_causes(quantize_config(), Counter(), vnni, 0.01))
+    assert "fp16" in slow_causes(quantize_config(mode="fp16"), Counter(), vnni, 1.0)[0]
 
 
 def test_the_final_check_times_fp32_and_quantized_back_to_back(
@@ -67,7 +71,7 @@ def test_the_final_check_times_fp32_and_quantized_back_to_back(
     trials = art.meta["quantization"]["trials"]
     assert len(timed) == trials + 2  # each search trial, then the two side by side
     fp32, quantized = timed[-2:]
-    assert "/model_file/" in fp32[0]  # the input artifact, then the model the stage wrote
+    assert "/import_model/" in fp32[0]  # the input artifact, then the model the stage wrote
     assert "/quantize/" in quantized[0] and "/work/" not in quantized[0]
     assert quantized[0].endswith("model.onnx")
     assert fp32[1] == quantized[1] == 2

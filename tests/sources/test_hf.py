@@ -49,12 +49,14 @@ def test_hf_pkg_finds_a_folder_inside_an_installed_package(tmp_path, monkeypatch
     [
         (
             "hf:sentence-transformers/all-MiniLM-L6-v2",
-            "looks like a Hugging Face Hub id.*download it first",
+            "not in the local Hugging Face cache.*`hf download sentence-transformers/all-MiniLM-"
+            "L6-v2 --cache-dir .*`, or rerun with --allow-download",
         ),
         ("hf:/no/such/folder", "folder /no/such/folder not found"),
     ],
 )
-def test_missing_folders_and_hub_ids_are_one_line_errors(source, match):
+def test_missing_folders_and_hub_ids_are_one_line_errors(source, match, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
     with pytest.raises(InputFileError, match=match) as err:
         resolve(source)
     assert "\n" not in str(err.value)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import zipfile
 
 from packager.bench import validate_result
-from packager.stages.bench import int8_warnings
+from packager.stages.bench import quantized_warnings
 
 
 def test_every_variant_is_measured_with_cold_start_and_memory(tiny_build):
@@ -73,9 +73,9 @@ def test_int8_not_faster_than_fp32_is_warned_per_thread_count():
         _r("student_fp32", 2, 1.0),
         _r("student_int8", 2, 0.5),
     ]
-    w = int8_warnings(res)
+    w = quantized_warnings(res)
     assert len(w) == 1 and "1 thread(s)" in w[0] and "1.200 ms vs 1.000 ms" in w[0]
-    assert int8_warnings([_r("student_fp32", 1, 1.0), _r("student_int8", 1, 0.9)]) == []
+    assert quantized_warnings([_r("student_fp32", 1, 1.0), _r("student_int8", 1, 0.9)]) == []
 
 
 def test_int8_warnings_judge_only_host_measurements_at_the_smallest_batch():
@@ -87,4 +87,13 @@ def test_int8_warnings_judge_only_host_measurements_at_the_smallest_batch():
         _r("student_fp32", 1, 8.0, batch=8),
         _r("student_int8", 1, 9.0, batch=8),
     ]
-    assert int8_warnings(res) == []
+    assert quantized_warnings(res) == []
+
+
+def test_int8_slower_at_several_thread_counts_is_one_warning_naming_each():
+    # main: one block per thread count, and the quantize step's own verdict beside them.
+    res = [_r("student_fp32", t, 1.0) for t in (1, 2)]
+    res += [_r("student_int8", 1, 1.2), _r("student_int8", 2, 1.1)]
+    (w,) = quantized_warnings(res)
+    assert "1 thread(s) p50 1.200 ms vs 1.000 ms" in w and "2 thread(s) p50 1.100 ms" in w
+    assert w.startswith("student_int8 is not faster than fp32")

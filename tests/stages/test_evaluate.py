@@ -19,7 +19,7 @@ def test_all_three_variants_are_scored_on_the_test_split(tiny_build):
     assert m["teacher_fp32"]["accuracy"] > 0.8
     assert "360 examples" in ev.meta["dataset"]
     drop = m["student_fp32"]["accuracy"] - m["student_int8"]["accuracy"]
-    assert ev.meta["checks"]["int8_accuracy_drop"] == pytest.approx(drop)
+    assert ev.meta["checks"]["quantized_accuracy_drop"] == pytest.approx(drop)
 
 
 def test_accuracy_below_the_floor_fails_naming_number_and_tolerance(cache_dir):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -83,3 +84,25 @@ def test_a_non_finite_number_is_named_not_written_into_the_manifest():
     )
     with pytest.raises(StageError, match=r"manifest.json.metrics.1.kl is not a finite number"):
         _json({"metrics": [{"kl": 0.1}, {"kl": float("nan")}]}, "manifest.json")
+
+
+def _slow_quantize_meta() -> dict:
+    return {"quantization": {"speed": {"warning": "static model is not faster than fp32"}}}
+
+
+def test_the_speed_verdict_is_the_bench_tables_not_the_quantize_steps_own_timing():
+    # main: a cached "int8 is not faster" printed beside a table that showed int8 faster.
+    from packager.artifact import Artifact
+    from packager.stages.package import _quantize_warnings
+
+    rows = [
+        {"variant": v, "threads": 1, "kind": "measured", "target": "host", "batch": 1,
+         "latency_ms": {"p50": p50}}
+        for v, p50 in (("student_fp32", 1.0), ("student_int8", 0.5))
+    ]  # fmt: skip
+    bench = Artifact(path=Path("."), kind="bench", id="x", meta={"results": rows, "warnings": []})
+    warnings, superseded = _quantize_warnings(_slow_quantize_meta(), bench)
+    assert warnings == [] and superseded == ["static model is not faster than fp32"]
+    # No bench measured int8 beside fp32: the quantize step's timing is all there is.
+    warnings, superseded = _quantize_warnings(_slow_quantize_meta(), None)
+    assert warnings == ["static model is not faster than fp32"] and superseded == []

@@ -1,36 +1,28 @@
-// Greedy decoding with a language-model package's KV cache: replays the package's recorded
-// sample generation and prints each continuation's token ids (the C++ runtime has no
-// tokenizer: the Python runtime turns text into ids and back).
-//   generate PKG_FOLDER
-#include <fstream>
+// Text in, text out with a language-model package: streams the greedy continuation of a prompt
+// (with --chat, the assistant's reply through the package's chat template) as it is generated.
+//   generate PKG_FOLDER "Once upon a time" [--chat] [--max-new-tokens N]
 #include <iostream>
-#include <nlohmann/json.hpp>
-#include <sstream>
+#include <string>
 
 #include "edgepack.hpp"
 
 int main(int argc, char** argv) {
-  if (argc < 2) {
-    std::cerr << "usage: generate PKG_FOLDER\n";
+  if (argc < 3) {
+    std::cerr << "usage: generate PKG_FOLDER PROMPT [--chat] [--max-new-tokens N]\n";
     return 2;
   }
-  const std::string folder = argv[1];  // an unzipped .edgepack
+  edgepack::GenerateOptions options;
+  for (int i = 3; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--chat") options.chat = true;
+    if (arg == "--max-new-tokens" && i + 1 < argc) options.max_new_tokens = std::stoi(argv[++i]);
+  }
   try {
-    auto pkg = edgepack::Package::open(folder);  // verifies every sha256 before loading
-    std::ifstream in(folder + "/samples/generation.json");
-    std::stringstream text;
-    text << in.rdbuf();
-    const auto sample = nlohmann::json::parse(text.str());
-    for (size_t i = 0; i < sample["prompt_ids"].size(); ++i) {
-      const auto prompt = sample["prompt_ids"][i].get<std::vector<int64_t>>();
-      // Prefill once, then one step a token; the recording runs through EOS (stops_at_eos).
-      const auto ids = pkg.greedy(prompt, sample["max_new_tokens"].get<int>(),
-                                  sample.value("stops_at_eos", true));
-      std::cout << i << ":";
-      for (auto t : ids) std::cout << " " << t;
-      const bool same = ids == sample["generated_ids"][i].get<std::vector<int64_t>>();
-      std::cout << (same ? " (matches the recording)" : " (DIFFERS)") << "\n";
-    }
+    auto pkg = edgepack::Package::open(argv[1]);  // verifies every sha256 before loading
+    // Tokenized by onnxruntime-genai; one decode step per token on the KV cache; each piece is
+    // printed as it arrives. Ends at an EOS token or before one of the package's stop strings.
+    pkg.generate(argv[2], options, [](const std::string& piece) { std::cout << piece << std::flush; });
+    std::cout << "\n";
   } catch (const edgepack::Error& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 1;

@@ -47,10 +47,15 @@ std::vector<std::string> referenced_files(const Json& manifest) {
       paths.push_back(detail::string_field(mapping, name, std::string("samples.") + key + "."));
     }
   }
-  // A language model's recorded generation (schema 1.2), replayed by check_generation.
+  // A language model's recorded generation (schema 1.2), replayed by check_generation; its
+  // tokenizer and chat template, and a text package's tokenizer (text.cpp, lm_text.cpp).
   const Json generation = manifest.value("generation", Json::object());
-  if (generation.contains("sample"))
-    paths.push_back(detail::string_field(generation, "sample", "generation."));
+  for (const char* key : {"sample", "tokenizer", "chat_template"})
+    if (generation.contains(key)) paths.push_back(detail::string_field(generation, key, "generation."));
+  const Json pre = manifest.value("preprocessing", Json::object());
+  if (pre.is_object() && pre.contains("tokenizer"))
+    paths.push_back(detail::string_field(pre, "tokenizer", "preprocessing."));
+  if (manifest["files"].contains("tokenizer_config.json")) paths.push_back("tokenizer_config.json");
   for (const std::string& path : paths) {
     if (!manifest["files"].contains(path)) {
       fail(ErrorKind::kInvalidPackage,
@@ -87,6 +92,10 @@ void read_preprocessing(Package::Impl& p) {
     p.image = detail::read_image_spec(spec);
     return;
   }
+  if (p.pre_type == "text") {
+    detail::read_text_spec(p, spec);
+    return;
+  }
   if (p.pre_type != "tensor") return;
   if (spec.value("dtype", "float32") != "float32") {
     fail(ErrorKind::kUnsupported, "preprocessing.dtype " + spec["dtype"].dump() +
@@ -121,9 +130,14 @@ void read_postprocessing(Package::Impl& p) {
   const Json spec = p.manifest.value("postprocessing", Json{{"type", "none"}});
   p.post_type = detail::string_field(spec, "type", "postprocessing.");
   if (p.post_type == "none") return;
+  if (p.post_type == "embedding") {
+    detail::read_embedding_spec(p, spec);
+    return;
+  }
   if (p.post_type != "classification") {
-    fail(ErrorKind::kUnsupported, "postprocessing type '" + p.post_type +
-                                      "' is not supported (supported: classification, none)");
+    fail(ErrorKind::kUnsupported,
+         "postprocessing type '" + p.post_type +
+             "' is not supported (supported: classification, embedding, none)");
   }
   p.post_output = spec.contains("output") ? detail::string_field(spec, "output", "postprocessing.")
                                           : p.output_names[0];
@@ -334,8 +348,12 @@ Prediction Package::predict_image(const std::string& path) const {
   return postprocess(std::move(pred));
 }
 
-Prediction Package::postprocess(Prediction pred) const {
+Prediction Package::postprocess(Prediction pred, const std::map<std::string, Array>& feeds) const {
   const Impl& p = *impl_;
+  if (p.post_type == "embedding") {
+    detail::embeddings(p, pred, feeds);
+    return pred;
+  }
   if (p.post_type != "classification") return pred;
   const Tensor& scores = pred.outputs.at(p.post_output);
   if (scores.shape.empty() || scores.shape.size() > 2) {

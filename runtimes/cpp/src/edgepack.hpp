@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <stdexcept>
@@ -62,12 +63,31 @@ struct Tensor {
   std::vector<float> data;
 };
 
-// What predict returns: the raw outputs always; top-1 fields per row for a classifier.
+// What predict returns: the raw outputs always; top-1 fields per row for a classifier; one
+// vector per row for a feature extractor (postprocessing "embedding").
 struct Prediction {
   std::map<std::string, Tensor> outputs;
   std::vector<std::string> labels;  // top-1 label per row (empty unless classification)
   std::vector<int64_t> indices;     // top-1 class index per row
   std::vector<float> scores;        // top-1 probability (or score if activation "none")
+  std::vector<std::vector<float>> embeddings;  // per row (empty unless embedding)
+};
+
+// A chat message: role "system", "user" or "assistant", and its text (UTF-8).
+struct Message {
+  std::string role, content;
+};
+
+struct GenerateOptions {
+  int max_new_tokens = 0;         // 0: the package's generation.defaults.max_new_tokens (or 64)
+  std::vector<std::string> stop;  // generation ends before these, and the package's stop_strings
+  bool chat = false;              // generate(prompt): the prompt is one user message of a chat
+};
+
+// What generate returns: the prompt's ids, the generated ids, the text (what the pieces made).
+struct Generation {
+  std::vector<int64_t> prompt_ids, generated_ids;
+  std::string text;
 };
 
 // The result of replaying the recorded samples.
@@ -117,8 +137,17 @@ class Package {
   // must give the recorded outputs within the manifest's atol/rtol. Throws kSampleMismatch.
   SampleCheck check_samples() const;
 
-  // Softmax and top-1 per row of a classifier's output (no-op for postprocessing "none").
-  Prediction postprocess(Prediction pred) const;
+  // Softmax and top-1 per row of a classifier's output, the vectors of an embedding model
+  // (no-op for postprocessing "none"). `feeds`: the attention_mask, for pooling outside the graph.
+  Prediction postprocess(Prediction pred, const std::map<std::string, Array>& feeds = {}) const;
+
+  // Text packages (preprocessing "text"; WordPiece tokenizers, the BERT family): UTF-8 strings
+  // -> int64 feeds input_ids, attention_mask, token_type_ids, by the manifest's rule (special
+  // tokens added; truncation to max_length keeps them; a batch pads to its longest text with
+  // pad_id). Invalid UTF-8 and NUL are Error(kInput) naming the byte.
+  std::map<std::string, Array> preprocess_text(const std::vector<std::string>& texts) const;
+  // preprocess_text + run + postprocess: labels, or embeddings.
+  Prediction predict_text(const std::vector<std::string>& texts) const;
 
   // Language-model packages (task text-generation, the manifest's "generation" block, schema
   // 1.2): true when the model is a decoder with a KV cache.
@@ -131,6 +160,17 @@ class Package {
   // Replay the recorded sample generation (samples/generation.json) token for token; returns
   // the number of tokens reproduced. Throws Error(kSampleMismatch) at the first difference.
   int64_t check_generation() const;
+
+  // Text in, text out (onnxruntime-genai's tokenizer and chat templates): the greedy
+  // continuation of `prompt` (with options.chat, the assistant's reply to it as one user
+  // message, through the package's chat template), streamed to `on_text` piece by piece as the
+  // tokens arrive. Ends at an EOS id, max_new_tokens, the context length, or before a stop
+  // string (held back while a piece ends in an incomplete UTF-8 sequence).
+  Generation generate(const std::string& prompt, const GenerateOptions& options = {},
+                      const std::function<void(const std::string&)>& on_text = nullptr) const;
+  // The assistant's reply to a chat (messages in order), through the package's chat template.
+  Generation chat(const std::vector<Message>& messages, const GenerateOptions& options = {},
+                  const std::function<void(const std::string&)>& on_text = nullptr) const;
 
   struct Impl;  // opaque: keeps onnxruntime and JSON headers out of apps' builds
 

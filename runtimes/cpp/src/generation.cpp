@@ -47,18 +47,14 @@ bool Package::is_language_model() const {
                      [](const std::string& n) { return n.rfind(kPast, 0) == 0; });
 }
 
-std::vector<int64_t> Package::greedy(const std::vector<int64_t>& prompt, int max_new_tokens,
-                                     bool stop_at_eos) const try {
-  const Impl& p = *impl_;
-  if (!is_language_model())
-    fail(ErrorKind::kUnsupported, p.name + ": not a language-model package (no KV cache)");
-  if (prompt.empty()) fail(ErrorKind::kInput, "the prompt has no tokens");
+void Package::Impl::decode_greedy(const std::vector<int64_t>& prompt, int max_new_tokens,
+                                  const std::set<int64_t>& stop, int64_t context,
+                                  const std::function<bool(int64_t)>& on_token) const try {
+  const Impl& p = *this;
+  if (prompt.empty()) fail(ErrorKind::kInput, "the prompt has no tokens: give some text (or a BOS token)");
   const Json& gen = p.manifest["generation"];
   const Json& cache = detail::field(gen, "kv_cache", "generation.");
   const int64_t heads = cache.at("kv_heads").get<int64_t>(), dim = cache.at("head_dim").get<int64_t>();
-  std::set<int64_t> stop;
-  if (stop_at_eos)
-    for (const auto& id : gen.value("eos_token_ids", Json::array())) stop.insert(id.get<int64_t>());
 
   // The cache by input name; the first step starts from empty (length 0) caches.
   std::map<std::string, Ort::Value> past;
@@ -91,12 +87,29 @@ std::vector<int64_t> Package::greedy(const std::vector<int64_t>& prompt, int max
     length += n;
     return token;
   };
-  std::vector<int64_t> generated;
   int64_t token = step(prompt);
   for (int i = 0; i < max_new_tokens && !stop.count(token); ++i) {
-    generated.push_back(token);
+    if (!on_token(token) || (context > 0 && length >= context)) return;
     if (i + 1 < max_new_tokens) token = step({token});
   }
+} catch (const nlohmann::json::exception& e) {
+  detail::fail_json(e);
+}
+
+std::vector<int64_t> Package::greedy(const std::vector<int64_t>& prompt, int max_new_tokens,
+                                     bool stop_at_eos) const try {
+  const Impl& p = *impl_;
+  if (!is_language_model())
+    fail(ErrorKind::kUnsupported, p.name + ": not a language-model package (no KV cache)");
+  std::set<int64_t> stop;
+  if (stop_at_eos)
+    for (const auto& id : p.manifest["generation"].value("eos_token_ids", Json::array()))
+      stop.insert(id.get<int64_t>());
+  std::vector<int64_t> generated;
+  p.decode_greedy(prompt, max_new_tokens, stop, 0, [&](int64_t t) {
+    generated.push_back(t);
+    return true;
+  });
   return generated;
 } catch (const nlohmann::json::exception& e) {
   detail::fail_json(e);

@@ -186,6 +186,23 @@ SampleCheck Package::check_samples() const try {
   // image files -> preprocess must give the recorded model feed (PNG within atol, JPEG within
   // jpeg_atol); the model then runs on this runtime's tensor for PNGs, the recorded for JPEGs.
   if (samples.contains("images")) image_feeds(p, samples, feeds, atol);
+  // A text package's raw strings -> its token ids must be the recorded feeds, exactly.
+  if (samples.contains("raw") && p.pre_type == "text" && p.wordpiece) {
+    const std::string raw = samples["raw"].get<std::string>();
+    const Json texts = detail::parse_json(p.files.at(raw), raw);
+    const auto got = preprocess_text(texts.get<std::vector<std::string>>());
+    for (const auto& [name, array] : got) {
+      const auto recorded = feeds.find(name);
+      if (recorded != feeds.end() && (recorded->second.shape != array.shape ||
+                                      recorded->second.values != array.values)) {
+        fail(ErrorKind::kSampleMismatch, raw + ": tokenizing gives '" + name + "' " +
+                                             shape_str(array.shape) +
+                                             " that does not reproduce the recorded " +
+                                             shape_str(recorded->second.shape));
+      }
+      feeds[name] = array;
+    }
+  }
   // raw -> preprocess must give the recorded model feed: the app's path from raw to answer.
   if (samples.contains("raw") && (p.pre_type == "tensor" || p.pre_type == "none") &&
       !p.pre_input.empty()) {

@@ -2,30 +2,69 @@
 "use strict";
 // node runtimes/js/bin/check.js PKG [--pubkey KEY.pem] [--backend node|wasm] [--threads N]
 //                                    [--input RAW.npy] [--image FILE [--tensor]]
+//                                    [--text T | --text-file F]... [--tokens]
+//                                    [--prompt T | --prompt-file F] [--chat] [--max-new-tokens N]
 //
 // Verifies a package (signature when --pubkey is given, every sha256), replays its recorded
 // samples and compares with the recorded outputs. Prints `ok: ...` and exits 0, or prints ONE
 // line `error: ...` on stderr and exits 1: `edgepack verify --runtime js` and scripts grep it.
 // With --input, predicts on RAW.npy instead of replaying the samples and prints the prediction
-// as one JSON line (as `python -m edgepack_runtime PKG --input RAW.npy` does).
+// as one JSON line (as `python -m edgepack_runtime PKG --input RAW.npy` does). With --text (or
+// --text-file, a file's bytes as one text), predicts on the texts (--tokens: prints the feeds);
+// with --prompt, prints {"prompt_ids", "generated_ids", "text"} of the greedy continuation.
 
 const { parseArgs } = require("node:util");
-const { EdgepackRuntimeError, InputError, load, readNpy } = require("../src");
+const { EdgepackRuntimeError, InputError, decodeUtf8, load, readNpy } = require("../src");
 const { fmt } = require("../src/package");
 const { readRegularFile } = require("../src/source");
 
 const USAGE =
   "usage: check.js PKG [--pubkey KEY.pem] [--backend node|wasm] [--threads N] [--input RAW.npy] " +
-  "[--image FILE [--tensor]]";
+  "[--image FILE [--tensor]] [--text T | --text-file F]... [--tokens] " +
+  "[--prompt T | --prompt-file F] [--chat] [--max-new-tokens N]";
 
-function readInput(file) {
-  let bytes;
+function readBytes(file) {
   try {
-    bytes = readRegularFile(file); // a FIFO or device: refused, not waited on
+    return readRegularFile(file); // a FIFO or device: refused, not waited on
   } catch (err) {
     throw new InputError(`${file}: cannot read the input (${err.code ?? err.message})`);
   }
-  return readNpy(bytes, file);
+}
+
+function readInput(file) {
+  return readNpy(readBytes(file), file);
+}
+
+/** --text values and --text-file contents (each file's bytes, checked as UTF-8), in order. */
+function texts(argv) {
+  const out = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === "--text") out.push(argv[++i]);
+    if (argv[i] === "--text-file") out.push(decodeUtf8(readBytes(argv[++i]), `text ${out.length}`));
+  }
+  return out;
+}
+
+function jsonFeeds(feeds) {
+  const rows = {};
+  for (const [name, { shape, data }] of Object.entries(feeds)) {
+    const flat = Array.from(data, Number);
+    rows[name] = Array.from({ length: shape[0] }, (_, r) => flat.slice(r * shape[1], (r + 1) * shape[1]));
+  }
+  return rows;
+}
+
+async function generate(pkg, values) {
+  const prompt =
+    values["prompt-file"] === undefined
+      ? values.prompt
+      : decodeUtf8(readBytes(values["prompt-file"]), "prompt");
+  const options = { chat: values.chat ?? false };
+  if (values["max-new-tokens"] !== undefined) options.maxNewTokens = Number(values["max-new-tokens"]);
+  const promptIds = await pkg.lm.promptIds(prompt, options.chat);
+  let text = "";
+  for await (const piece of pkg.generate(prompt, options)) text += piece;
+  return { prompt_ids: promptIds, generated_ids: pkg.lm.generated, text };
 }
 
 /** Print a line and wait until it is flushed: process.exit would cut a long line on a pipe. */
@@ -42,6 +81,7 @@ function predictionJson(pred) {
     }));
     return { predictions: rows };
   }
+  if (pred.embeddings !== undefined) return { embeddings: pred.embeddings.map((e) => Array.from(e)) };
   const outputs = {};
   for (const [name, { data }] of Object.entries(pred.outputs))
     outputs[name] = Array.from(data, Number);
@@ -59,6 +99,13 @@ async function main(argv) {
       input: { type: "string" },
       image: { type: "string" },
       tensor: { type: "boolean" },
+      text: { type: "string", multiple: true },
+      "text-file": { type: "string", multiple: true },
+      tokens: { type: "boolean" },
+      prompt: { type: "string" },
+      "prompt-file": { type: "string" },
+      chat: { type: "boolean" },
+      "max-new-tokens": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -80,6 +127,16 @@ async function main(argv) {
   }
   if (values.image !== undefined) {
     await print(JSON.stringify(predictionJson(await pkg.predict(values.image))));
+    return;
+  }
+  if (values.text !== undefined || values["text-file"] !== undefined) {
+    const raw = texts(argv);
+    const out = values.tokens ? jsonFeeds(await pkg.preprocess(raw)) : predictionJson(await pkg.predict(raw));
+    await print(JSON.stringify(out));
+    return;
+  }
+  if (values.prompt !== undefined || values["prompt-file"] !== undefined) {
+    await print(JSON.stringify(await generate(pkg, values)));
     return;
   }
   if (values.input !== undefined) {

@@ -1,19 +1,15 @@
-// Greedy decoding with a language-model package's KV cache, in Node: replays the package's
-// recorded sample generation (samples/generation.json) and prints each continuation's ids.
-//   node runtimes/js/examples/generate.js dist/tiny-lm.edgepack
-// (Token ids in and out: the JS runtime has no tokenizer; the Python runtime turns text into ids.)
-const { Decoder, load } = require("edgepack-runtime"); // npm install ./runtimes/js
+// Text in, text out with a language-model package, in Node: streams the greedy continuation of
+// a prompt (with --chat, the assistant's reply through the package's chat template).
+//   node runtimes/js/examples/generate.js dist/tiny-lm.edgepack "Once upon a time" [--chat]
+const { load } = require("edgepack-runtime"); // npm install ./runtimes/js
 
-async function main(path = "dist/tiny-lm.edgepack") {
+async function main(path, prompt, ...flags) {
   const pkg = await load(path); // checks every file's sha256 first
-  const sample = JSON.parse(Buffer.from(pkg._files.get(pkg.manifest.generation.sample)).toString());
-  const decoder = new Decoder(pkg);
-  for (const [i, prompt] of sample.prompt_ids.entries()) {
-    // Prefill once, then one step a token; the recording runs through EOS (stops_at_eos false).
-    const ids = await decoder.greedy(prompt, sample.max_new_tokens, sample.stops_at_eos ?? true);
-    const same = ids.join() === sample.generated_ids[i].join() ? "matches the recording" : "DIFFERS";
-    console.log(`${i}: ${ids.join(" ")} (${same})`);
-  }
+  const chat = flags.includes("--chat");
+  // Tokenized by Hugging Face tokenizers; one decode step per token on the KV cache; each piece
+  // is printed as it arrives. Ends at an EOS token or before one of the package's stop strings.
+  for await (const piece of pkg.generate(prompt, { chat })) process.stdout.write(piece);
+  process.stdout.write("\n");
 }
 
 main(...process.argv.slice(2)).catch((err) => {

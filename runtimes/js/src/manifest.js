@@ -183,7 +183,11 @@ function validate(manifest) {
   }
 }
 
-/** The package files the runtime itself reads: the model, the samples, a recorded generation. */
+/**
+ * The package files the runtime itself reads: the model, the samples, a tokenizer (and its
+ * tokenizer_config.json, whose special tokens a chat template may name), a chat template, a
+ * recorded generation.
+ */
 function referencedFiles(manifest) {
   const paths = [manifest.model];
   const samples = manifest.samples ?? {};
@@ -194,8 +198,13 @@ function referencedFiles(manifest) {
       paths.push(...Object.values(samples[key]).filter((p) => typeof p === "string"));
     }
   }
+  const tokenizer = manifest.preprocessing?.tokenizer;
+  if (typeof tokenizer === "string") paths.push(tokenizer);
+  if (Object.hasOwn(manifest.files ?? {}, "tokenizer_config.json")) paths.push("tokenizer_config.json");
   const generation = manifest.generation ?? {};
-  if (typeof generation.sample === "string") paths.push(generation.sample);
+  for (const key of ["tokenizer", "sample", "chat_template"]) {
+    if (typeof generation[key] === "string") paths.push(generation[key]);
+  }
   return paths;
 }
 

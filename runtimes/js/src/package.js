@@ -4,7 +4,7 @@
 const { Backend, checkBackend } = require("./backend");
 const { InputError, InvalidPackageError, SampleMismatchError } = require("./errors");
 const { MAX_MANIFEST_BYTES, MAX_SIGNATURE_BYTES } = require("./limits");
-const { parseManifest, referencedFiles, verifyFiles } = require("./manifest");
+const { parseJson, parseManifest, referencedFiles, verifyFiles } = require("./manifest");
 const { readNpy } = require("./npy");
 const { checkFinite, makePostprocessor, makePreprocessor, packageLabels } = require("./processing");
 const { SIGNATURE, loadPublicKey, verifySignature } = require("./signature");
@@ -59,7 +59,10 @@ class Package {
     };
   }
 
-  /** Raw app input -> model feeds `{name: {dtype, shape, data}}`, per the manifest. */
+  /**
+   * Raw app input -> model feeds `{name: {dtype, shape, data}}`, per the manifest. A text
+   * package's preprocess is async (resolves to the feeds): strings -> token ids.
+   */
   preprocess(raw) {
     return this._preprocess(raw);
   }
@@ -81,9 +84,34 @@ class Package {
     return this._backend.run(this._session, feeds);
   }
 
-  /** Preprocess, run and postprocess: `{labels, indices, scores, probabilities, outputs}`. */
+  /**
+   * Preprocess, run and postprocess: `{labels, indices, scores, probabilities, outputs}` for a
+   * classifier, `{embeddings, outputs}` for feature extraction. Text packages take a string or
+   * a list of strings.
+   */
   async predict(raw) {
-    return this._postprocess(await this.run(this.preprocess(raw)));
+    const feeds = await this.preprocess(raw);
+    return this._postprocess(await this.run(feeds), feeds);
+  }
+
+  /** The language model of a text-generation package (LanguageModel), made on first use. */
+  get lm() {
+    if (this._lm === undefined) {
+      const { LanguageModel } = require("./lm");
+      this._lm = new LanguageModel(this);
+    }
+    return this._lm;
+  }
+
+  /**
+   * Stream the greedy continuation of `prompt` as text pieces (an async iterator): `prompt` is
+   * a string, or chat messages [{role, content}, ...] that the package's chat template turns
+   * into the prompt (options.chat true makes a string one user message); the pieces are then
+   * the assistant's reply. options: maxNewTokens (default: the package's), stop (strings,
+   * besides the package's stop_strings), chat. Ends at an EOS id or before a stop string.
+   */
+  generate(prompt, options = {}) {
+    return this.lm.stream(prompt, options);
   }
 
   /** A verified .npy file of the package (e.g. "samples/raw.npy") as `{dtype, shape, data}`. */
@@ -114,8 +142,14 @@ class Package {
     if (Object.hasOwn(samples, "images")) {
       feeds = this._imageFeeds(samples, recorded, maxAbsDiff, failures);
       for (const name of Object.keys(recorded)) delete recorded[name];
+    } else if (Object.hasOwn(samples, "raw")) {
+      // Raw inputs: an .npy array, or a JSON list (the strings of a text package).
+      const raw = samples.raw.endsWith(".json")
+        ? parseJson(this._files.get(samples.raw), samples.raw)
+        : this.npy(samples.raw);
+      feeds = await this.preprocess(raw);
     } else {
-      feeds = Object.hasOwn(samples, "raw") ? this.preprocess(this.npy(samples.raw)) : { ...recorded };
+      feeds = { ...recorded };
     }
     const got = { ...feeds, ...(await this.run(feeds)) };
     for (const [name, file] of Object.entries(samples.outputs)) recorded[name] = this.npy(file);
@@ -262,7 +296,7 @@ async function load(path, options = {}) {
     source.close();
   }
   // Pre/postprocessing blocks are checked before the (slower) session is built.
-  const preprocess = makePreprocessor(manifest);
+  const preprocess = makePreprocessor(manifest, files);
   const postprocess = makePostprocessor(manifest);
   const runtime = new Backend(backend, threads);
   const modelPath = manifest.model;

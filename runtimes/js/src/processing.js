@@ -179,8 +179,12 @@ function isFeedMap(raw, dtypes) {
   );
 }
 
-/** Build the preprocessor for a validated manifest; a package without the block is "none". */
-function makePreprocessor(manifest) {
+/**
+ * Build the preprocessor for a validated manifest; a package without the block is "none".
+ * `files`: the verified package files (a text package's tokenizer). A text preprocessor is
+ * async (the tokenizer encodes off the main thread); the others return feeds directly.
+ */
+function makePreprocessor(manifest, files = new Map()) {
   const spec = manifest.preprocessing ?? { type: "none" };
   if (spec.type === "tensor") return tensorPreprocessor(spec, manifest.inputs);
   if (spec.type === "none") return nonePreprocessor(manifest.inputs);
@@ -188,9 +192,13 @@ function makePreprocessor(manifest) {
     const { imagePreprocessor } = require("./image");
     return imagePreprocessor(spec, targetInput(spec, manifest.inputs));
   }
+  if (spec.type === "text") {
+    const { textPreprocessor } = require("./text");
+    return textPreprocessor(spec, manifest.inputs, files);
+  }
   throw new UnsupportedPackageError(
     `preprocessing type ${JSON.stringify(spec.type)} is not supported by the JS runtime ` +
-      "(supported: tensor, image, none; text packages need the Python runtime)",
+      "(supported: tensor, image, text, none)",
   );
 }
 
@@ -273,14 +281,73 @@ function classificationPostprocessor(spec, manifest) {
   };
 }
 
+/**
+ * type "embedding": one float32 vector per text. in_graph (default true): the output is the
+ * embedding. Otherwise the (batch, tokens, dim) output is pooled here ("mean" over the tokens the
+ * attention_mask feed marks, "cls" the first) and L2-normalised when `normalize` is true.
+ */
+function embeddingPostprocessor(spec, manifest) {
+  const output = spec.output ?? manifest.outputs[0].name;
+  if (!manifest.outputs.some((o) => o.name === output)) {
+    throw new InvalidPackageError(
+      `manifest.json: postprocessing.output ${JSON.stringify(output)} is not a model output`,
+    );
+  }
+  const inGraph = spec.in_graph ?? true;
+  const pooling = spec.pooling ?? "none";
+  if (!["mean", "cls", "none", null].includes(pooling)) {
+    throw new UnsupportedPackageError(
+      `postprocessing.pooling ${JSON.stringify(pooling)} is not supported (supported: mean, cls)`,
+    );
+  }
+  return (outputs, feeds = {}) => {
+    const { shape, data } = outputs[output];
+    const x = toFloat64(data);
+    let rows = [];
+    if (inGraph || pooling === "none" || pooling === null) {
+      const dim = shape[shape.length - 1];
+      for (let r = 0; r < x.length / dim; r++) rows.push(x.subarray(r * dim, (r + 1) * dim));
+    } else {
+      rows = pool(x, shape, pooling, feeds.attention_mask);
+    }
+    if (!inGraph && spec.normalize) rows = rows.map(unit);
+    const embeddings = rows.map((r) => Float32Array.from(r));
+    return { outputs, embeddings };
+  };
+}
+
+function pool(x, [batch, tokens, dim], pooling, mask) {
+  if (pooling === "mean" && mask === undefined) {
+    throw new UnsupportedPackageError("mean pooling needs the attention_mask feed");
+  }
+  const rows = [];
+  for (let b = 0; b < batch; b++) {
+    const row = new Float64Array(dim);
+    let weight = 0;
+    for (let t = 0; t < (pooling === "cls" ? 1 : tokens); t++) {
+      const m = pooling === "cls" ? 1 : Number(mask.data[b * tokens + t]);
+      weight += m;
+      for (let d = 0; d < dim; d++) row[d] += m * x[(b * tokens + t) * dim + d];
+    }
+    rows.push(row.map((v) => v / Math.max(weight, 1e-9)));
+  }
+  return rows;
+}
+
+function unit(row) {
+  const norm = Math.sqrt(row.reduce((s, v) => s + v * v, 0));
+  return row.map((v) => v / Math.max(norm, 1e-12));
+}
+
 /** Build the postprocessor for a validated manifest; a package without the block is "none". */
 function makePostprocessor(manifest) {
   const spec = manifest.postprocessing ?? { type: "none" };
   if (spec.type === "classification") return classificationPostprocessor(spec, manifest);
+  if (spec.type === "embedding") return embeddingPostprocessor(spec, manifest);
   if (spec.type === "none") return (outputs) => ({ outputs });
   throw new UnsupportedPackageError(
     `postprocessing type ${JSON.stringify(spec.type)} is not supported ` +
-      "(supported: classification, none)",
+      "(supported: classification, embedding, none)",
   );
 }
 

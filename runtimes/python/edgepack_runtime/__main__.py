@@ -1,5 +1,7 @@
 """python -m edgepack_runtime PKG [--input FILE.npy] [--info] [--check] [--pubkey KEY.pub]
 python -m edgepack_runtime PKG --image PHOTO.jpg [--tensor]   (image packages)
+python -m edgepack_runtime PKG (--text T | --text-file F)... [--tokens]   (text packages)
+python -m edgepack_runtime PKG (--prompt T | --prompt-file F) [--chat] [--max-new-tokens N]
 python -m edgepack_runtime PKG --extract-to DIR [--pubkey KEY.pub]
 
 Errors are one line on stderr (`error: ...`) and exit code 1: a device script can grep them.
@@ -22,6 +24,8 @@ from .postprocessing import Prediction
 
 
 def _prediction_json(pred: Prediction) -> dict[str, Any]:
+    if pred.embeddings is not None:
+        return {"embeddings": pred.embeddings.tolist()}
     if pred.labels is not None:
         rows = zip(pred.labels, pred.indices.tolist(), pred.scores.tolist(), strict=True)
         return {"predictions": [{"label": la, "index": i, "score": s} for la, i, s in rows]}
@@ -42,6 +46,41 @@ def _load_input(path: str) -> np.ndarray:
         ) from None
 
 
+def _read_bytes(path: str) -> bytes:
+    try:
+        with open_regular(path) as f:  # a FIFO or device: refused, not waited on
+            return f.read()
+    except OSError as exc:
+        raise EdgepackRuntimeError(f"{path}: cannot read the input ({exc.strerror})") from exc
+
+
+def _texts(items: list[tuple[str, str]]) -> list[str]:
+    """--text values and --text-file contents (a file's bytes as one UTF-8 text), in order."""
+    from .text import decode_utf8
+
+    return [
+        v if kind == "text" else decode_utf8(_read_bytes(v), f"text {i}")
+        for i, (kind, v) in enumerate(items)
+    ]
+
+
+def _generate(package, args) -> dict[str, Any]:
+    """The greedy continuation of --prompt, with its ids (what the other runtimes print too)."""
+    from .text import decode_utf8
+
+    prompt = (
+        args.prompt
+        if args.prompt_file is None
+        else decode_utf8(_read_bytes(args.prompt_file), "prompt")
+    )
+    lm = package.lm
+    ids = lm.prompt_ids(prompt, args.chat)
+    generated: list[int] = []
+    options = {"max_new_tokens": args.max_new_tokens, "temperature": 0}
+    text = "".join(lm.stream(prompt, (), args.chat, on_token=generated.append, **options))
+    return {"prompt_ids": ids, "generated_ids": generated, "text": text}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m edgepack_runtime",
@@ -55,6 +94,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="with --image: print the preprocessed model input (JSON) instead of predicting",
     )
+    parser.add_argument(
+        "--text",
+        dest="texts",
+        action="append",
+        type=lambda v: ("text", v),
+        metavar="TEXT",
+        help="a text to predict on (text packages); repeatable",
+    )
+    parser.add_argument(
+        "--text-file",
+        dest="texts",
+        action="append",
+        type=lambda v: ("file", v),
+        metavar="FILE",
+        help="a file whose bytes (UTF-8) are one text; repeatable",
+    )
+    parser.add_argument("--tokens", action="store_true", help="with --text: print the feeds")
+    parser.add_argument("--prompt", help="a language model: print the greedy continuation")
+    parser.add_argument("--prompt-file", metavar="FILE", help="--prompt from a file's UTF-8 bytes")
+    parser.add_argument("--chat", action="store_true", help="apply the chat template to --prompt")
+    parser.add_argument("--max-new-tokens", type=int, help="--prompt: tokens to generate")
     parser.add_argument("--info", action="store_true", help="print the package info as JSON")
     parser.add_argument("--check", action="store_true", help="replay the recorded samples")
     parser.add_argument("--threads", type=int, help="onnxruntime intra-op threads")
@@ -82,6 +142,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.image:
             print(json.dumps(_prediction_json(package.predict(args.image))))
+        if args.texts:
+            raw = _texts(args.texts)
+            if args.tokens:
+                print(json.dumps({k: v.tolist() for k, v in package.preprocess(raw).items()}))
+            else:
+                print(json.dumps(_prediction_json(package.predict(raw))))
+            return 0
+        if args.prompt is not None or args.prompt_file is not None:
+            print(json.dumps(_generate(package, args), ensure_ascii=False))
+            return 0
         if args.info or not (args.input or args.check or args.image):
             print(json.dumps(package.info(), indent=2))
         if args.check:

@@ -88,6 +88,10 @@ class Source:
         if got != size:
             raise size_mismatch(name, size, got)
 
+    def local_path(self, name: str) -> Path | None:
+        """Where the member is on disk as a file of its own (a folder's), else None (a zip's)."""
+        return None
+
     def read(self, name: str, size: int) -> bytes:
         return b"".join(self.chunks(name, size))
 
@@ -209,6 +213,9 @@ class _FolderSource(Source):
 
     def size(self, name: str) -> int:
         return self._sizes[name]
+
+    def local_path(self, name: str) -> Path | None:
+        return self._root / name if name in self._sizes else None
 
     def _raw_chunks(self, name: str, size: int) -> Iterator[bytes]:
         try:

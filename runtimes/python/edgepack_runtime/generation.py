@@ -22,6 +22,7 @@ import numpy as np
 from .errors import InputError, UnsupportedPackageError
 
 PAST, PRESENT = "past_key_values.", "present."
+KV_META, SHARED = "edgepack.kv_cache", "shared-buffer"  # written by the LM exporter
 _NP = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
 
 
@@ -34,9 +35,16 @@ class Step:
 
 
 class Decoder:
-    """Prefill and step a decoder session with its KV cache (batch 1 unless said otherwise)."""
+    """Prefill and step a decoder session with its KV cache (batch 1 unless said otherwise).
 
-    def __init__(self, session: Any) -> None:
+    Every step goes through onnxruntime's IOBinding: the cache stays in onnxruntime's own
+    values from one step to the next (never copied out to numpy and back). A graph whose
+    attention writes the new positions into the buffer it is given (GroupQueryAttention, which
+    onnxruntime-genai's builder writes; metadata `edgepack.kv_cache: shared-buffer`) gets one
+    buffer per cache tensor, bound as both past and present, grown by doubling when full.
+    """
+
+    def __init__(self, session: Any, shared: bool | None = None, capacity: int = 256) -> None:
         self.session = session
         inputs = {i.name: i for i in session.get_inputs()}
         self.past_names = [n for n in inputs if n.startswith(PAST)]
@@ -49,12 +57,23 @@ class Decoder:
         self.has_mask = "attention_mask" in inputs
         self.has_positions = "position_ids" in inputs
         first = inputs[self.past_names[0]]
+        if not all(isinstance(d, int) for d in (first.shape[1], first.shape[3])):
+            raise UnsupportedPackageError(
+                f"{first.name}: the cache's heads and head size must be numbers (shape {first.shape})"
+            )
         self.kv_heads, self.head_dim = int(first.shape[1]), int(first.shape[3])
         self.cache_dtype = _NP.get(first.type, np.float32)
         self.layers = len(self.past_names) // 2
+        if shared is None:
+            meta = session.get_modelmeta().custom_metadata_map or {}
+            shared = meta.get(KV_META) == SHARED
+        self.shared = bool(shared) and self.has_mask
+        self.capacity = max(1, int(capacity))
         # present.{i}.* comes back as past_key_values.{i}.*: the pairs, looked up once.
         self._pairs = [(n, PRESENT + n[len(PAST) :]) for n in self.past_names]
-        self._past: dict[str, np.ndarray] = {}
+        self._past: dict[str, Any] = {}
+        self._buffers: dict[str, np.ndarray] = {}  # shared mode: the arrays the values wrap
+        self._binding: Any = None  # shared mode: bound to the buffers once
         self.length = 0
 
     def kv_bytes_per_token(self) -> int:
@@ -62,9 +81,25 @@ class Decoder:
         return 2 * self.layers * self.kv_heads * self.head_dim * np.dtype(self.cache_dtype).itemsize
 
     def reset(self, batch: int = 1) -> None:
-        shape = (batch, self.kv_heads, 0, self.head_dim)
-        self._past = {n: np.zeros(shape, self.cache_dtype) for n in self.past_names}
         self.length = 0
+        if self.shared:  # the buffers stay: the attention reads only the first `length` positions
+            if not self._buffers or next(iter(self._buffers.values())).shape[0] != batch:
+                self._allocate(batch, self.capacity)
+            return
+        empty = np.zeros((batch, self.kv_heads, 0, self.head_dim), self.cache_dtype)
+        self._past = {n: _ortvalue(empty) for n in self.past_names}
+
+    def _allocate(self, batch: int, capacity: int) -> None:
+        """Shared mode: one zeroed buffer per cache tensor, `capacity` positions long, keeping
+        the positions already written."""
+        shape = (batch, self.kv_heads, capacity, self.head_dim)
+        old = self._buffers
+        self._buffers = {n: np.zeros(shape, self.cache_dtype) for n in self.past_names}
+        if old and self.length:
+            for n, buf in self._buffers.items():
+                buf[:, :, : self.length] = old[n][:, :, : self.length]
+        self._past = {n: _ortvalue(buf) for n, buf in self._buffers.items()}
+        self._binding = None
 
     def forward(self, ids: np.ndarray, keep_all: bool = False) -> Step:
         """Run `ids` (batch, n) after the cached positions; the cache grows by n."""
@@ -75,17 +110,40 @@ class Decoder:
             self.reset(ids.shape[0])
         batch, n = ids.shape
         total = self.length + n
-        feeds: dict[str, np.ndarray] = {"input_ids": ids, **self._past}
+        if self.shared and total > next(iter(self._buffers.values())).shape[2]:
+            self._allocate(batch, max(total, 2 * next(iter(self._buffers.values())).shape[2]))
+        binding = self._binding if self.shared else None
+        if binding is None:  # logits first (values[0]), then the cache
+            binding = self.session.io_binding()
+            binding.bind_output("logits")
+            for past, present in self._pairs:
+                binding.bind_ortvalue_input(past, self._past[past])
+                if self.shared:  # the attention writes positions length..total-1 into it
+                    binding.bind_ortvalue_output(present, self._past[past])
+                else:
+                    binding.bind_output(present)
+            self._binding = binding if self.shared else None  # shared: bound once per buffer
+        binding.bind_cpu_input("input_ids", ids)
         if self.has_mask:
-            feeds["attention_mask"] = np.ones((batch, total), np.int64)
+            binding.bind_cpu_input("attention_mask", np.ones((batch, total), np.int64))
         if self.has_positions:
             positions = np.arange(self.length, total, dtype=np.int64)[None]
-            feeds["position_ids"] = positions if batch == 1 else np.repeat(positions, batch, 0)
-        out = dict(zip(self.output_names, self.session.run(None, feeds), strict=True))
-        self._past = {past: out[present] for past, present in self._pairs}
+            binding.bind_cpu_input("position_ids", np.repeat(positions, batch, 0))
+        binding.bind_output("logits")  # a fresh value each step (the caller keeps the last one)
+        self.session.run_with_iobinding(binding)
+        values = binding.get_outputs()
+        if not self.shared:
+            self._past = {past: values[1 + k] for k, (past, _) in enumerate(self._pairs)}
         self.length = total
-        logits = out["logits"]
+        logits = values[0].numpy()
         return Step(logits[:, -1], logits if keep_all else None)
+
+
+def _ortvalue(array: np.ndarray) -> Any:
+    """An onnxruntime value over `array`'s memory (CPU: no copy)."""
+    import onnxruntime as ort
+
+    return ort.OrtValue.ortvalue_from_numpy(array)
 
 
 def pick(

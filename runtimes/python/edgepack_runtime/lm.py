@@ -1,15 +1,18 @@
 """Language-model packages (task text-generation, schema 1.2's `generation` block): text in,
-streamed text out, with the KV cache (generation.py); and the replay of the recorded sample
-generation, token for token."""
+streamed text out, with the KV cache (generation.py); chat messages through the package's chat
+template; and the replay of the recorded sample generation, token for token."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from .errors import InvalidPackageError, SampleMismatchError, UnsupportedPackageError
 from .generation import Decoder, generate_ids, greedy
 from .manifest import parse_json
+from .text import ChatTemplate, check_text, load_tokenizer, special_tokens
+
+Prompt = str | Sequence[Mapping[str, Any]]  # a text, or chat messages [{"role", "content"}]
 
 
 class LanguageModel:
@@ -27,28 +30,48 @@ class LanguageModel:
         self.stop_ids = [int(i) for i in spec.get("eos_token_ids") or []]
         self.context_length = spec.get("context_length")
         self.defaults = dict(spec.get("defaults") or {})
+        # Stop strings the model's generation config names (generation ends before them).
+        self.stop_strings = [s for s in spec.get("stop_strings") or [] if isinstance(s, str)]
         self._tokenizer = None
+        self._chat = None
 
     @property
     def tokenizer(self):
         if self._tokenizer is None:
-            try:
-                from tokenizers import Tokenizer
-            except ImportError as exc:
-                raise UnsupportedPackageError(
-                    "text generation needs the tokenizers package: "
-                    "pip install 'edgepack-runtime[text]' (token ids work without it)"
-                ) from exc
             path = self.spec.get("tokenizer", "tokenizer.json")
-            if path not in self.files:
-                raise InvalidPackageError(f"manifest.json: generation.tokenizer {path!r} not found")
-            self._tokenizer = Tokenizer.from_str(self.files[path].decode("utf-8"))
-            self._tokenizer.no_padding()
-            self._tokenizer.no_truncation()
+            self._tokenizer = load_tokenizer(self.files, path, "generation.tokenizer")
         return self._tokenizer
 
+    @property
+    def chat_template(self) -> ChatTemplate:
+        """The package's chat template (generation.chat_template names its file)."""
+        if self._chat is None:
+            path = self.spec.get("chat_template")
+            if not isinstance(path, str):
+                raise UnsupportedPackageError(
+                    "this package has no chat template (generation.chat_template): "
+                    "give a plain prompt"
+                )
+            if path not in self.files:
+                raise InvalidPackageError(
+                    f"manifest.json: generation.chat_template {path!r} not found"
+                )
+            self._chat = ChatTemplate(self.files[path].decode("utf-8"), special_tokens(self.files))
+        return self._chat
+
     def encode(self, prompt: str) -> list[int]:
-        return list(self.tokenizer.encode(prompt).ids)
+        """A plain prompt's ids, with the special tokens the tokenizer adds (a BOS, say)."""
+        return list(self.tokenizer.encode(check_text(prompt, "prompt")).ids)
+
+    def prompt_ids(self, prompt: Prompt, chat: bool = False) -> list[int]:
+        """The ids generation starts from: a plain prompt encoded, or chat messages (a string
+        with chat=True is one user message) rendered by the chat template with the assistant's
+        turn opened, then encoded as it is (the template writes any special tokens itself)."""
+        if isinstance(prompt, str) and not chat:
+            return self.encode(prompt)
+        messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
+        text = self.chat_template.render(messages, add_generation_prompt=True)
+        return list(self.tokenizer.encode(text, add_special_tokens=False).ids)
 
     def generate_ids(self, prompt_ids: Sequence[int], **options: Any) -> Iterator[int]:
         settings = {
@@ -65,14 +88,26 @@ class LanguageModel:
             **settings,
         )
 
-    def stream(self, prompt: str, stop: Sequence[str] = (), **options: Any) -> Iterator[str]:
+    def stream(
+        self,
+        prompt: Prompt,
+        stop: Sequence[str] = (),
+        chat: bool = False,
+        on_token: Callable[[int], None] | None = None,
+        **options: Any,
+    ) -> Iterator[str]:
         """Text pieces as tokens arrive: each piece is the decoded text's new suffix (a piece is
-        held back while it ends in an incomplete UTF-8 sequence); ends before a stop string."""
+        held back while it ends in an incomplete UTF-8 sequence); ends at an EOS id or before a
+        stop string (the package's generation.stop_strings and `stop`). `on_token` sees each
+        generated id as it comes."""
         tok = self.tokenizer
+        stop = [*self.stop_strings, *stop]
         ids: list[int] = []
         shown = ""
-        for token in self.generate_ids(self.encode(prompt), **options):
+        for token in self.generate_ids(self.prompt_ids(prompt, chat), **options):
             ids.append(token)
+            if on_token is not None:
+                on_token(token)
             text = tok.decode(ids)
             if text.endswith("\ufffd"):
                 continue

@@ -178,7 +178,8 @@ def mobile_files(manifest: dict[str, Any]) -> list[str]:
 
 
 def referenced_files(manifest: dict[str, Any]) -> list[str]:
-    """The package files the runtime itself reads: the model, samples, a tokenizer."""
+    """The package files the runtime itself reads: the model, samples, a tokenizer (and its
+    tokenizer_config.json, whose special tokens a chat template may name), a chat template."""
     paths = [manifest["model"]]
     samples = manifest.get("samples") or {}
     if isinstance(samples.get("raw"), str):
@@ -193,8 +194,12 @@ def referenced_files(manifest: dict[str, Any]) -> list[str]:
     if isinstance(tokenizer, str):
         paths.append(tokenizer)
     generation = manifest.get("generation") or {}
+    if "tokenizer_config.json" in (manifest.get("files") or {}):
+        paths.append("tokenizer_config.json")
     paths.extend(
-        generation[k] for k in ("tokenizer", "sample") if isinstance(generation.get(k), str)
+        generation[k]
+        for k in ("tokenizer", "sample", "chat_template")
+        if isinstance(generation.get(k), str)
     )
     return paths
 

@@ -191,20 +191,25 @@ class Package:
 
     def generate(
         self,
-        prompt: str,
+        prompt: str | Sequence[Mapping[str, Any]],
         max_new_tokens: int | None = None,
         temperature: float | None = None,
         top_k: int | None = None,
         top_p: float | None = None,
         seed: int | None = None,
         stop: Sequence[str] = (),
+        chat: bool = False,
     ) -> Iterator[str]:
         """Stream the continuation of `prompt`, piece by piece, with the KV cache (needs
-        `tokenizers`). Unset options take the package's generation defaults; temperature 0 is
-        greedy; generation ends at max_new_tokens, an EOS token, or before a `stop` string."""
+        `tokenizers`). `prompt` is a text, or chat messages [{"role", "content"}, ...] that the
+        package's chat template turns into the prompt (chat=True makes a text one user message;
+        needs jinja2); the pieces are then the assistant's reply. Unset options take the
+        package's generation defaults; temperature 0 is greedy; generation ends at
+        max_new_tokens, an EOS token, or before a stop string (`stop` and the package's)."""
         return self.lm.stream(
             prompt,
             stop,
+            chat,
             max_new_tokens=max_new_tokens,
             temperature=temperature,
             top_k=top_k,
@@ -305,7 +310,7 @@ def _check_options(threads: int | None, providers: Sequence[str] | None) -> list
 
 
 def _session(
-    model: bytes, path: str, threads: int | None, providers: list[str]
+    model: bytes | str, path: str, threads: int | None, providers: list[str]
 ) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.log_severity_level = 3  # errors only: warnings would clutter an app's stderr
@@ -349,11 +354,19 @@ def load(
         model_path = manifest["model"] if model is None else model
         if model_path not in manifest["files"]:
             raise InvalidPackageError(f"{model_path}: not a file of this package")
-        files = reader.verify_files(keep={*referenced_files(manifest), model_path})
-    # Pre/postprocessing blocks are checked before the (slower) session is built.
-    preprocess = make_preprocessor(manifest, files)
-    postprocess = make_postprocessor(manifest)
-    session = _session(files.pop(model_path), model_path, threads, providers)
+        # A folder's model is loaded from its file (no copy of it in Python's memory: a peak
+        # of twice the model otherwise), hashed before and again after onnxruntime read it.
+        on_disk = reader.local_path(model_path)
+        keep = {*referenced_files(manifest)} - {model_path}
+        keep |= {model_path} if on_disk is None else set()
+        files = reader.verify_files(keep=keep)
+        # Pre/postprocessing blocks are checked before the (slower) session is built.
+        preprocess = make_preprocessor(manifest, files)
+        postprocess = make_postprocessor(manifest)
+        model_source = str(on_disk) if on_disk is not None else files.pop(model_path)
+        session = _session(model_source, model_path, threads, providers)
+        if on_disk is not None:
+            reader.verify(model_path)
     _check_io(manifest, session, model_path)
     return Package(manifest, session, files, preprocess, postprocess, reader.signature)
 

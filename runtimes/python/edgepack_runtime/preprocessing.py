@@ -148,8 +148,10 @@ class TextPreprocessor:
     """type "text": strings -> token ids with the package's tokenizer.json (needs `tokenizers`).
 
     Fields: "tokenizer" (file in the package, default "tokenizer.json"), "max_length" (default
-    128; a fixed sequence dim in the model's input shape wins), "pad_id"/"pad_token" when the
-    tokenizer has no padding config. Feeds the model inputs named input_ids, attention_mask and
+    128; a fixed sequence dim in the model's input shape wins), "truncation" (default true),
+    "pad_id" (else tokenizer.json's padding pad_id, else 0) and "pad_token". The manifest's
+    settings replace whatever tokenizer.json has baked in: the C++ and Node runtimes apply the
+    same rule (text.py). Feeds the model inputs named input_ids, attention_mask and
     token_type_ids.
     """
 
@@ -162,13 +164,8 @@ class TextPreprocessor:
     def __init__(
         self, spec: Mapping[str, Any], inputs: list[dict[str, Any]], files: Mapping[str, bytes]
     ) -> None:
-        try:
-            from tokenizers import Tokenizer  # lazy: only text packages pay for the import
-        except ImportError as exc:
-            raise UnsupportedPackageError(
-                "text preprocessing needs the tokenizers package: "
-                "pip install 'edgepack-runtime[text]'"
-            ) from exc
+        from .text import load_tokenizer
+
         unknown = sorted(i["name"] for i in inputs if i["name"] not in self._FIELDS)
         if unknown:
             raise UnsupportedPackageError(
@@ -176,32 +173,42 @@ class TextPreprocessor:
             )
         self.dtypes = {i["name"]: parse_dtype(i["dtype"], f"input {i['name']!r}") for i in inputs}
         path = spec.get("tokenizer", "tokenizer.json")
-        if path not in files:
-            raise InvalidPackageError(f"manifest.json: preprocessing.tokenizer {path!r} not found")
-        try:
-            self.tokenizer = Tokenizer.from_str(files[path].decode("utf-8"))
-        except Exception as exc:  # tokenizers raises a bare Exception on a bad file
-            raise InvalidPackageError(f"{path}: not a valid tokenizer ({exc})") from exc
+        baked = _baked_padding(files.get(path))
+        self.tokenizer = load_tokenizer(files, path, "preprocessing.tokenizer")
         fixed = {d for i in inputs for d in i["shape"][1:2] if isinstance(d, int)}
         length = fixed.pop() if len(fixed) == 1 else int(spec.get("max_length", 128))
-        if self.tokenizer.truncation is None or fixed:
+        if spec.get("truncation", True):
             self.tokenizer.enable_truncation(max_length=length)
-        if self.tokenizer.padding is None or fixed:
-            self.tokenizer.enable_padding(
-                pad_id=int(spec.get("pad_id", 0)),
-                pad_token=str(spec.get("pad_token", "[PAD]")),
-                length=length if fixed else None,
-            )
+        self.tokenizer.enable_padding(
+            pad_id=int(spec.get("pad_id", baked.get("pad_id", 0))),
+            pad_token=str(spec.get("pad_token", baked.get("pad_token", "[PAD]"))),
+            length=length if fixed else None,
+        )
 
     def __call__(self, raw: Any) -> Feeds:
-        texts = [raw] if isinstance(raw, str) else [str(t) for t in np.asarray(raw).ravel()]
+        from .text import check_text
+
+        texts = [raw] if isinstance(raw, str) else list(np.asarray(raw, dtype=object).ravel())
         if not texts:
             raise InputError("input must be a string or a non-empty list of strings")
+        where = "text" if isinstance(raw, str) else "text {}"
+        texts = [check_text(t, where.format(i)) for i, t in enumerate(texts)]
         encodings = self.tokenizer.encode_batch(texts)
         return {
             name: np.array([getattr(e, self._FIELDS[name]) for e in encodings], dtype=dtype)
             for name, dtype in self.dtypes.items()
         }
+
+
+def _baked_padding(data: bytes | None) -> dict[str, Any]:
+    """tokenizer.json's own padding block (pad_id, pad_token), the fallback of the manifest's."""
+    import json
+
+    try:
+        padding = json.loads(data or b"{}").get("padding")
+    except (ValueError, AttributeError):
+        return {}  # load_tokenizer reports a broken file
+    return padding if isinstance(padding, dict) else {}
 
 
 Preprocessor = Any  # TensorPreprocessor | NonePreprocessor | TextPreprocessor | ImagePreprocessor

@@ -85,6 +85,18 @@ class PackageReader:
                     pass
         return kept
 
+    def local_path(self, name: str) -> Path | None:
+        """The file of a folder package on disk (None in a zip): onnxruntime can load a large
+        model from it without a second copy in Python's memory; `verify(name)` after the load
+        checks it is still the file that was verified."""
+        self._entry(name)
+        return self._source.local_path(name)
+
+    def verify(self, name: str) -> None:
+        """Check one file's sha256 again (streamed)."""
+        for _ in self._verified(name):
+            pass
+
     def extract_to(self, folder: str | os.PathLike[str]) -> Path:
         """Write the package as a folder: manifest.json (the exact bytes read), manifest.sig when
         present, and every listed file, each verified as it is written.

@@ -204,6 +204,17 @@ MANIFEST_SCHEMA: dict[str, Any] = {
             "properties": {
                 "tokenizer": {**_PATH, "description": "tokenizer.json (text in and out)"},
                 "sample": {**_PATH, "description": "samples/generation.json: prompts and ids"},
+                "chat_template": {
+                    **_PATH,
+                    "description": "chat_template.jinja: the Jinja template that turns chat "
+                    "messages into the prompt (docs/runtimes.md#text-and-chat)",
+                },
+                "stop_strings": {
+                    "type": "array",
+                    "items": _STRING,
+                    "description": "generation ends before any of these texts (the model's "
+                    "generation config)",
+                },
                 "eos_token_ids": {"type": "array", "items": {"type": "integer"}},
                 "bos_token_id": {"type": ["integer", "null"]},
                 "context_length": {"type": ["integer", "null"], "minimum": 1},

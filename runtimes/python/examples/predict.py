@@ -1,4 +1,4 @@
-"""The README's Python snippet, run by tests/runtimes/test_examples.py against a built package."""
+"""The Python snippet in the README and the docs, run by tests/runtimes/test_python_example.py."""
 
 import edgepack_runtime  # pip install ./runtimes/python  (numpy + onnxruntime only)
 import numpy as np

@@ -1,4 +1,4 @@
-"""model_file stage: a user's ONNX file enters the cache keyed by its content, checked."""
+"""import_model stage: a user's ONNX file enters the cache keyed by its content, checked."""
 
 from __future__ import annotations
 

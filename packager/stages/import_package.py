@@ -1,4 +1,4 @@
-"""package_file: bring a `.edgepack` package (zip or folder) into the cache as its model plus
+"""import_package: bring a `.edgepack` package (zip or folder) into the cache as its model plus
 its sample feeds, so `edgepack bench PKG` measures the shipped model on the package's own
 inputs, through the same runner as every other command. Read with the runtime's checked reader:
 what a device refuses, this refuses (names, symlinks, FIFOs, sizes, sha256)."""
@@ -15,9 +15,9 @@ from packager.errors import PackageError
 from packager.stage import StageContext, register_stage
 
 
-@register_stage(PackageFileConfig, name="package_file", version=3)
-def package_file(_inp: None, cfg: PackageFileConfig, ctx: StageContext) -> Output:
-    from packager.runtime import load_runtime, open_package, package_error
+@register_stage(PackageFileConfig, name="import_package", version=3)
+def import_package(_inp: None, cfg: PackageFileConfig, ctx: StageContext) -> Output:
+    from packager.edge_runtime import load_runtime, open_package, package_error
 
     rt = load_runtime()
     with open_package(cfg.path) as pkg:

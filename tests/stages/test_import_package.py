@@ -1,4 +1,4 @@
-"""package_file stage: a package enters the cache as its model plus its sample feeds, every
+"""import_package stage: a package enters the cache as its model plus its sample feeds, every
 member checked against the manifest's sha256."""
 
 from __future__ import annotations
