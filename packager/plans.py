@@ -107,7 +107,7 @@ def compute_of(recipe: Recipe) -> ComputeConfig:
 def _teacher(recipe: Recipe) -> Step:
     """The teacher step; a builtin array or language-model teacher is trained in the build, on
     the build's compute (pretrained image architectures and hf: folders are only loaded)."""
-    trained = recipe.teacher.source.startswith("builtin:") and recipe.modality != "image"
+    trained = recipe.teacher.scheme == "builtin" and recipe.modality != "image"
     compute = compute_of(recipe) if trained else None
     cfg = _bind(TeacherStepConfig, recipe.teacher, task=recipe.task, compute=compute)
     return Step("teacher", cfg, {"data": "data"})

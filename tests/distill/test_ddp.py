@@ -108,6 +108,39 @@ def test_two_processes_train_an_image_student_to_the_loss_of_one(tmp_path):
         assert a["val_agreement"] == b["val_agreement"]
 
 
+def test_the_writers_progress_reaches_the_builds_progress_line(capsys):
+    """A torchrun rank's progress (its loss and texts/s) is printed as marked lines and
+    forwarded into the build's reporter: the same fields as one process's progress line."""
+    from packager.distill.ddp import LineReporter, _forward
+
+    writer, other = LineReporter(live=True), LineReporter(live=False)
+    for rep in (writer, other):
+        with rep.track("distill", 4) as advance:
+            advance(1, loss=0.5, **{"texts/s": 812.5})
+            advance(1, loss=0.25, **{"texts/s": 790.0})
+    lines = capsys.readouterr().out.splitlines(keepends=True)
+    got = []
+
+    class Recording:
+        def track(self, description, total):
+            from contextlib import contextmanager
+
+            @contextmanager
+            def bar():
+                yield lambda n=1, **fields: got.append((description, total, n, fields))
+
+            return bar()
+
+        def note(self, message):
+            got.append(message)
+
+    _forward(iter(["torchrun's own line\n", *lines]), Recording())
+    assert got == [
+        ("distill", 4, 1, {"loss": 0.5, "texts/s": 812.5}),
+        ("distill", 4, 1, {"loss": 0.25, "texts/s": 790.0}),
+    ]  # the writer's only: the other rank is silent
+
+
 def _ddp_workers() -> list:
     import psutil
 

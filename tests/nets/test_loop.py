@@ -3,6 +3,9 @@ uninterrupted run ends), throughput counted over the global batch."""
 
 from __future__ import annotations
 
+import io
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -11,7 +14,7 @@ from torch import nn
 from packager.nets.device import Compute, cpu_has_bf16
 from packager.nets.loop import Run, sharded_map
 from packager.nets.train import fit
-from packager.progress import SilentReporter
+from packager.progress import Reporter, SilentReporter
 
 
 def _blobs(seed: int = 0):
@@ -21,7 +24,7 @@ def _blobs(seed: int = 0):
     return x[:180], y[:180], x[180:], y[180:]
 
 
-def _fit(run: Run, epochs: int = 6, loss_fn=None):
+def _fit(run: Run, epochs: int = 6, loss_fn=None, reporter=None):
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
     ce = nn.CrossEntropyLoss()
@@ -33,7 +36,7 @@ def _fit(run: Run, epochs: int = 6, loss_fn=None):
         batch_size=32,
         lr=0.02,
         seed=0,
-        reporter=SilentReporter(),
+        reporter=reporter or SilentReporter(),
         run=run,
     )
     return model, res
@@ -86,3 +89,14 @@ def test_a_finished_run_resumed_again_does_not_train_more(tmp_path):
 def test_sharded_map_in_one_process_is_a_map_in_order():
     got = list(sharded_map([3, 1, 2], lambda v: v * 10, Run()))
     assert got == [(3, 30), (1, 10), (2, 20)]
+
+
+def test_the_progress_line_shows_the_loss_and_the_throughput():
+    from rich.console import Console
+
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=160, color_system=None)
+    _fit(Run(Compute()), epochs=2, reporter=Reporter(console, live=True))
+    rates = [float(r) for r in re.findall(r"examples/s=([0-9.e+]+)", out.getvalue())]
+    assert rates and all(r > 0 for r in rates), out.getvalue()[-500:]
+    assert re.search(r"train .*12/12 loss=[0-9.]+ examples/s=[0-9.e+]+ ", out.getvalue())
