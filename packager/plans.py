@@ -105,9 +105,11 @@ def compute_of(recipe: Recipe) -> ComputeConfig:
 
 
 def _teacher(recipe: Recipe) -> Step:
-    """The teacher step; a builtin array or language-model teacher is trained in the build, on
-    the build's compute (pretrained image architectures and hf: folders are only loaded)."""
-    trained = recipe.teacher.scheme == "builtin" and recipe.modality != "image"
+    """The teacher step; a builtin array or language-model teacher is trained in the build, and
+    an hf: classifier fine-tuned (teacher.train.fine_tune), on the build's compute (pretrained
+    image architectures and other hf: folders are only loaded)."""
+    builtin = recipe.teacher.scheme == "builtin" and recipe.modality != "image"
+    trained = builtin or (recipe.teacher.scheme == "hf" and recipe.teacher.train.fine_tune)
     compute = compute_of(recipe) if trained else None
     cfg = _bind(TeacherStepConfig, recipe.teacher, task=recipe.task, compute=compute)
     return Step("teacher", cfg, {"data": "data"})

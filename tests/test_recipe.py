@@ -176,6 +176,7 @@ def test_every_profile_of_every_recipe_validates_and_a_gpu_one_asks_for_bf16_on_
         "minilm-l6-speed.yaml",
         "efficientnet-lite0-pruned.yaml",
         "tiny-lm.yaml",
+        "qwen2.5-0.5b-instruct.yaml",
     }
     for path, _ in list_recipes():
         profiles = recipe_profiles(path)

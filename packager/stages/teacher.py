@@ -96,7 +96,7 @@ def _fine_tuned(folder, data: Artifact, cfg: TeacherStepConfig, ctx: StageContex
     settings["threads"] = t.threads
     tok = load_tokenizer(folder, data.meta["max_length"])
     model, acc = fine_tune_classifier(
-        folder, data.meta["labels"], tok, data.path, settings, ctx.reporter
+        folder, data.meta["labels"], tok, data.path, settings, ctx.reporter, _compute(cfg)
     )
     ctx.log(f"fine-tuned {t.epochs} epochs on the training split: val accuracy {acc:.4f}")
     return model, acc

@@ -114,3 +114,34 @@ def test_the_manifest_records_where_and_how_fast_the_student_trained(tiny_build)
     assert c["device_name"] and c["unit"] == "examples/s" and c["throughput"] > 0
     assert c["seconds"] > 0 and c["items"] > 0
     assert method["precision"] == "fp32" and method["nproc"] == 1
+
+
+def test_a_teacher_fine_tuned_in_the_build_trains_on_the_builds_precision(request, tmp_path):
+    """teacher.train.fine_tune trains an hf: classifier in the build: its step is keyed by the
+    precision (a teacher only loaded is not), and bf16 autocast fine-tunes it on this CPU."""
+    from tiny_models import tiny_text_recipe_dict
+
+    text_root, encoder = (request.getfixturevalue(f) for f in ("text_root", "tiny_encoder"))
+    request.getfixturevalue("tiny_texts_file")
+
+    def recipe(fine_tune: bool, **distill):
+        train = {"fine_tune": fine_tune, "epochs": 1, "lr": 0.003}
+        return build_recipe(
+            tiny_text_recipe_dict(
+                str(text_root / "topics.jsonl"),
+                str(encoder),
+                teacher={"train": train},
+                distill={"device": "cpu", **distill},
+            )
+        )
+
+    def teacher_key(r):
+        return next(s for s in build_plan(r) if s.name == "teacher").config.key_json()
+
+    bf16 = {"precision": "bf16"}
+    assert teacher_key(recipe(True)) != teacher_key(recipe(True, **bf16))
+    assert teacher_key(recipe(False)) == teacher_key(recipe(False, **bf16))
+    if not cpu_has_bf16():
+        pytest.skip("this CPU has no bf16 instructions (bf16 is refused on it: test_device)")
+    tuned = _until(recipe(True, **bf16), tmp_path / "cache", "teacher").artifact("teacher")
+    assert tuned.meta["trained"] and 0.0 <= tuned.meta["fine_tune_val_accuracy"] <= 1.0
