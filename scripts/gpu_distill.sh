@@ -20,11 +20,13 @@ recipe=models/minilm-l6.yaml
 profile=gpu
 dry=0
 args=()
+sets=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --recipe) recipe=$2; shift 2 ;;
     --profile) profile=$2; shift 2 ;;
     --dry-run) dry=1; args+=("$1"); shift ;;
+    --set) sets+=("$2"); args+=("$1" "$2"); shift 2 ;;
     *) args+=("$1"); shift ;;
   esac
 done
@@ -36,7 +38,7 @@ if [ "$dry" = 1 ]; then
   echo "gpu_distill: dry run of $recipe --profile $profile: nothing built"
   exit 0
 fi
-"$PY" - "$recipe" "$profile" "$start" "$end" <<'PY'
+"$PY" - "$recipe" "$profile" "$start" "$end" "${sets[@]+"${sets[@]}"}" <<'PY'
 """The build's time and the shipped student's probe cosine, from the package it published."""
 import json
 import sys
@@ -46,7 +48,7 @@ from pathlib import Path
 from packager.recipe import load_recipe
 
 recipe_path, profile, start, end = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
-recipe = load_recipe(recipe_path, (), profile)
+recipe = load_recipe(recipe_path, tuple(sys.argv[5:]), profile)  # the build's --set too
 package = Path(recipe.package.out_dir) / f"{recipe.name}.edgepack"
 with zipfile.ZipFile(package) as zf:
     manifest = json.loads(zf.read("manifest.json"))

@@ -73,6 +73,8 @@ def test_gpu_distill_builds_a_recipe_and_prints_its_time_and_probe_cosine(tmp_pa
             "tiny",
             "--cache-dir",
             str(tmp_path / "cache"),
+            "--set",
+            f"package.out_dir={tmp_path / 'elsewhere'}",  # read back where the build put it
             "-q",
         ],
         capture_output=True,
@@ -81,7 +83,8 @@ def test_gpu_distill_builds_a_recipe_and_prints_its_time_and_probe_cosine(tmp_pa
         timeout=600,
     )
     assert out.returncode == 0, out.stderr[-2000:]
-    assert "tiny-encoder.edgepack: built in " in out.stdout and "--profile tiny" in out.stdout
+    assert f"{tmp_path / 'elsewhere' / 'tiny-encoder.edgepack'}: built in " in out.stdout
+    assert "--profile tiny" in out.stdout
     assert "distill: " in out.stdout and ", fp32, 1 process(es): " in out.stdout
     line = next(x for x in out.stdout.splitlines() if x.startswith("probe cosine "))
     assert 0 < float(line.split()[2].rstrip(",")) <= 1.0001
