@@ -145,3 +145,18 @@ def test_a_teacher_fine_tuned_in_the_build_trains_on_the_builds_precision(reques
         pytest.skip("this CPU has no bf16 instructions (bf16 is refused on it: test_device)")
     tuned = _until(recipe(True, **bf16), tmp_path / "cache", "teacher").artifact("teacher")
     assert tuned.meta["trained"] and 0.0 <= tuned.meta["fine_tune_val_accuracy"] <= 1.0
+
+
+def test_edgepack_autos_trials_train_on_the_recipes_compute():
+    """auto's trials are plans of the same recipe (--set distill.precision=bf16 reaches them):
+    a trial's teacher and distill steps carry the compute, and a sketch's teacher is the
+    trial's (the same key), so the search trains and costs what the build will."""
+    from tiny_models import tiny_recipe
+
+    from packager.plans import sketch_plan, trial_plan
+
+    recipe = tiny_recipe(distill={"device": "cpu", "precision": "bf16"})
+    trial = {s.name: s.config for s in trial_plan(recipe)}
+    assert trial["distill"].compute.precision == trial["teacher"].compute.precision == "bf16"
+    sketch = {s.name: s.config for s in sketch_plan(recipe)}
+    assert sketch["teacher"].key_json() == trial["teacher"].key_json()
