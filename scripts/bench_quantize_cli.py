@@ -170,9 +170,8 @@ def _quantize_auto(model: Path, out: Path, calib: Path, evaluation: Path, metric
         out.with_name(out.name.removesuffix(".onnx") + ".quantize.json").read_text()
     )
     report["exit"] = proc.returncode
-    report["said"] = next(
-        (line for line in proc.stdout.splitlines() if line.startswith("mode:")), ""
-    )
+    said = next((line for line in proc.stdout.splitlines() if line.startswith("mode:")), "")
+    report["said"] = said.replace(str(model), model.name)  # no path of this machine in the table
     return report
 
 

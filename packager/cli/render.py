@@ -42,7 +42,7 @@ def print_warnings(console: Console, report: dict[str, Any], reporter=None) -> N
 
 
 def print_lm_build(console: Console, result, report: dict[str, Any], reporter=None) -> None:
-    from packager.report.lm_table import lm_rows, ratios
+    from packager.report.lm import lm_rows, ratios
 
     rows, threads, pp = lm_rows(report)
     t = Table(
@@ -81,7 +81,7 @@ def print_lm_build(console: Console, result, report: dict[str, Any], reporter=No
 
 def print_build(console: Console, result, reporter=None) -> None:
     from packager.report import comparison_rows
-    from packager.report.lm_table import is_lm
+    from packager.report.lm import is_lm
 
     report = result.artifact("package").meta["report"]
     if is_lm(report):

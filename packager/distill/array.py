@@ -44,9 +44,9 @@ def run(job: dict[str, Any], run: Run, reporter) -> dict[str, Any]:
     """`job`: teacher / teacher_meta, data / data_meta, factory, student (its config JSON),
     settings (the distill fields the loop reads), out."""
     from packager.data import Splits
-    from packager.distill.images import smaller_or_refused
+    from packager.distill.image import smaller_or_refused
     from packager.distill.losses import kd_loss
-    from packager.nets.arch import build, count_macs, load_torch, param_count, save_torch
+    from packager.nets.array import build, count_macs, load_torch, param_count, save_torch
     from packager.nets.train import fit
 
     s = job["settings"]

@@ -75,7 +75,7 @@ def _check_width(task: str, student, teacher) -> None:
 
 
 def _round_table(student, block: int, symmetric: bool) -> None:
-    from packager.quantize.embeddings import int4_round_trip
+    from packager.onnx_utils import int4_round_trip
 
     table = student.get_input_embeddings().weight
     rounded = int4_round_trip(table.detach().numpy(), block, symmetric)

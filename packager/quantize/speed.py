@@ -9,6 +9,7 @@ CPU provider that mostly casts back to fp32, and models so small that per-op ove
 
 from __future__ import annotations
 
+import statistics
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -155,6 +156,17 @@ def latency(model: Path, threads: int, runs: int, feeds: dict[str, np.ndarray] |
     return float(r["latency_ms"]["p50"])
 
 
+def _p50s(fp32: Path, quantized: Path, threads: int, runs: int, feeds) -> tuple[float, float]:
+    """Both p50s; a verdict of "not faster" is measured twice more, the two models alternating,
+    and the medians of the three rounds stand (a load spike on a shared machine during one
+    model's runs once read as a 4.5x slow-down and would have failed the command)."""
+    rounds = [(latency(fp32, threads, runs, feeds), latency(quantized, threads, runs, feeds))]
+    if rounds[0][1] >= rounds[0][0]:
+        rounds += [(latency(fp32, threads, runs, feeds), latency(quantized, threads, runs, feeds))
+                   for _ in range(2)]  # fmt: skip
+    return statistics.median(f for f, _ in rounds), statistics.median(q for _, q in rounds)
+
+
 def speed_check(
     fp32: Path,
     quantized: Path,
@@ -165,8 +177,7 @@ def speed_check(
 ) -> dict[str, Any]:
     """Benchmark both back to back with the same threads and feeds (never reusing an earlier
     timing: load on a shared machine drifts); `warning` is set when quantized is not faster."""
-    fp32_p50 = latency(fp32, threads, runs, feeds)
-    q_p50 = latency(quantized, threads, runs, feeds)
+    fp32_p50, q_p50 = _p50s(fp32, quantized, threads, runs, feeds)
     cpu = cpu_features()
     out: dict[str, Any] = {
         "threads": threads,

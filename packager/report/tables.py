@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from packager.report.lm_table import shown_variant
+from packager.report.lm import shown_variant
 
 
 def measured_here(report: dict[str, Any]) -> list[dict[str, Any]]:
@@ -84,7 +84,7 @@ def input_shape(bench: list[dict[str, Any]]) -> str:
 
 
 def markdown_report(report: dict[str, Any]) -> str:
-    from packager.report.lm_table import is_lm, lm_markdown_table, ratios
+    from packager.report.lm import is_lm, lm_markdown_table, ratios
 
     if is_lm(report):  # language models: perplexity, agreement, tokens per second
         parts = [f"# {report['name']}: build report", "", f"Metrics on {report['dataset']}.", ""]

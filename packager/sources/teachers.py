@@ -16,7 +16,7 @@ from packager.data import Splits
 from packager.errors import RecipeError
 from packager.progress import Reporter
 
-BUILTIN = {"digits-cnn": "packager.nets.arch:digits_cnn_teacher"}
+BUILTIN = {"digits-cnn": "packager.nets.array:digits_cnn_teacher"}
 # Pretrained architectures: built here, their weights from teacher.weights (never trained here).
 PRETRAINED = {"efficientnet-lite0": "packager.nets.efficientnet_lite:efficientnet_lite0"}
 
@@ -38,7 +38,7 @@ def train_builtin(
 ) -> TeacherModel:
     """A builtin array teacher by `name`, trained here on the data (seeded), on `compute`
     (packager.nets.device.Compute; None: this process's CPU in fp32)."""
-    from packager.nets.arch import build
+    from packager.nets.array import build
     from packager.nets.device import Compute
     from packager.nets.loop import Run, compute_record
     from packager.nets.train import fit
@@ -82,7 +82,7 @@ def train_builtin(
 
 def python_model(factory: str, cfg: TeacherConfig) -> TeacherModel:
     """A user's `MODULE:FACTORY` teacher, built and its weights loaded."""
-    from packager.nets.arch import build, load_weights
+    from packager.nets.array import build, load_weights
 
     # Factories live in the user's project: modules beside the recipe (or the working
     # directory) are importable, here and in every later step that loads the teacher.
@@ -114,7 +114,7 @@ def check_output(model: nn.Module, splits: Splits, source: str) -> None:
 
 def pretrained_image(name: str, cfg: TeacherConfig, in_shape: list[int]) -> TeacherModel:
     """A pretrained builtin architecture by `name`, its weights from teacher.weights."""
-    from packager.nets.arch import build, load_weights
+    from packager.nets.array import build, load_weights
 
     if name not in PRETRAINED:
         allowed = ", ".join(f"builtin:{k}" for k in PRETRAINED)

@@ -3,7 +3,7 @@
 Arrays (builtin:digits, .npz, .npy) become one data.npz; text files are streamed into
 train/val/test .jsonl files (packager.data.text); images are listed (files with their sha256,
 or rows of an array or datasets folder) into seeded splits, read later a batch at a time
-(packager.data.images). The handler is chosen by the config's modality.
+(packager.data.image). The handler is chosen by the config's modality.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def _array(cfg: DataConfig, ctx: StageContext) -> Output:
 
 
 def _image(cfg: DataConfig, ctx: StageContext) -> Output:
-    from packager.data.images import build_listing
+    from packager.data.image import build_listing
 
     meta = build_listing(cfg, ctx.workdir)
     labels = f", {len(meta['labels'])} classes" if meta["labels"] else ", unlabeled"
@@ -83,7 +83,7 @@ def splits_of(art: Artifact) -> Splits:
 
 
 def images_of(art: Artifact):
-    """The image splits of a data artifact (packager.data.images.ImageData)."""
-    from packager.data.images import ImageData
+    """The image splits of a data artifact (packager.data.image.ImageData)."""
+    from packager.data.image import ImageData
 
     return ImageData(art.file(), art.meta)

@@ -4,10 +4,10 @@ Array data: a cnn/mlp student on the teacher's soft targets, Hinton's KD + CE by
 (packager.nets.train). Text data: a transformer student derived from the teacher (k of its n
 layers, optionally narrower feed-forwards), trained on the recipe's weighted losses
 (packager.distill.text_trainer). Image data: a cnn with global pooling or the teacher pruned
-to a width (packager.distill.images), refused unless smaller than the teacher, trained on the
+to a width (packager.distill.image), refused unless smaller than the teacher, trained on the
 teacher's logits over augmented training images. The handler is chosen by the teacher
 artifact's modality. Each handler hands plain values to its modality's run
-(packager.distill.array, text, images, lm_distill) through packager.distill.ddp: in this
+(packager.distill.array, text, image, lm_distill) through packager.distill.ddp: in this
 process, or on distill.nproc torchrun processes; on cfg.compute's device and precision, with
 checkpoints in the step's work folder.
 """
@@ -21,7 +21,7 @@ from packager.stage import Handlers, StageContext, register_stage
 from packager.stages.distill_api import HANDLERS as API_HANDLERS
 from packager.stages.distill_jobs import job_for, run_entry
 
-STUDENT_FACTORIES = {"cnn": "packager.nets.arch:cnn", "mlp": "packager.nets.arch:mlp"}
+STUDENT_FACTORIES = {"cnn": "packager.nets.array:cnn", "mlp": "packager.nets.array:mlp"}
 
 
 def _array(teacher: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> Output:
@@ -155,7 +155,7 @@ def _image(teacher_art: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> 
         student=cfg.student.to_json(),
         settings={"losses": losses, "augment": cfg.augment.to_json()},
     )
-    res = run_entry("packager.distill.images:run", job, cfg, ctx)
+    res = run_entry("packager.distill.image:run", job, cfg, ctx)
     meta, size = res["meta"], res["size"]
     tn, tm = teacher_art.meta["params"], teacher_art.meta.get("macs") or 0
     ctx.log(

@@ -221,10 +221,10 @@ def unfaithful_warnings(metrics: dict[str, dict[str, float]]) -> list[str]:
 
 def _lm(data: Artifact, cfg: EvaluateStepConfig, ctx: StageContext) -> Output:
     """Language models: perplexity of each variant on held-out sequences, next-token top-1
-    agreement and mean KL against the teacher (packager.lm_metrics); the max_ppl_ratio and
+    agreement and mean KL against the teacher (packager.metrics.lm); the max_ppl_ratio and
     min_agreement gates on the shipped (quantized) student."""
     from packager.data.lm import sequences
-    from packager.lm_metrics import gate_failures, lm_metrics
+    from packager.metrics.lm import gate_failures, lm_metrics
     from packager.sources.lm import encoder, lm_tokenizer
 
     variants = variant_models(ctx)
@@ -273,7 +273,7 @@ def _lm_api(data: Artifact, cfg: EvaluateStepConfig, ctx: StageContext) -> Outpu
     import json as _json
 
     from packager.data.lm import sequences
-    from packager.lm_metrics import api_lm_metrics, gate_failures, lm_metrics
+    from packager.metrics.lm import api_lm_metrics, gate_failures, lm_metrics
     from packager.sources.lm import encoder, lm_tokenizer
     from packager.stages.teacher_api import HELD_OUT
 

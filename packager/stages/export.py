@@ -31,7 +31,7 @@ def _torch_module(model_art: Artifact, x_test, cfg: ExportConfig, ctx: StageCont
     import torch
 
     from packager.export.torch_export import export_module, parity
-    from packager.nets.arch import load_torch
+    from packager.nets.array import load_torch
 
     model = load_torch(model_art.path, model_art.meta)
     out = ctx.workdir / "model.onnx"

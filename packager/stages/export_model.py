@@ -71,7 +71,7 @@ def _output_names(ctx: StageContext, model, inputs, feeds: dict) -> list[str]:
 def _python(cfg: ExportModelConfig, ctx: StageContext, raw: Path) -> dict[str, Any]:
     from packager.export.shapes import example_dims, is_batch
     from packager.export.torch_export import export_factory
-    from packager.nets.arch import build, load_weights
+    from packager.nets.array import build, load_weights
 
     import_path = str(Path(cfg.import_path or Path.cwd()).resolve())
     model = build(cfg.source.split(":", 1)[1], dict(cfg.kwargs), import_path=import_path)

@@ -93,7 +93,7 @@ def _image(tree, model: Artifact, data: Artifact, cfg: PackageStepConfig, ctx: S
     import numpy as np
 
     from packager.bundle import array_samples
-    from packager.data.images import encode_png
+    from packager.data.image import encode_png
 
     images = images_of(data)
     rows = images.originals("test")[: cfg.samples]

@@ -20,7 +20,7 @@ def _array(teacher: Artifact, cfg: SketchConfig, ctx: StageContext) -> Output:
     import torch
 
     from packager.distill.array import array_student_kwargs
-    from packager.nets.arch import build, load_torch, save_torch
+    from packager.nets.array import build, load_torch, save_torch
 
     splits = splits_of(ctx.inputs["data"])
     with torch.no_grad():  # the teacher's output width, as distill reads it

@@ -30,7 +30,7 @@ def _compute(cfg: TeacherStepConfig):
 def _array(data: Artifact, cfg: TeacherStepConfig, ctx: StageContext) -> Output:
     import torch
 
-    from packager.nets.arch import save_torch
+    from packager.nets.array import save_torch
     from packager.nets.train import accuracy
     from packager.sources.teacher import teacher_of
 
@@ -126,7 +126,7 @@ def _image(data: Artifact, cfg: TeacherStepConfig, ctx: StageContext) -> Output:
     checked on real validation images; its output classes and class names are its own."""
     import torch
 
-    from packager.nets.arch import count_macs, save_torch
+    from packager.nets.array import count_macs, save_torch
     from packager.sources.teacher import teacher_of
     from packager.sources.teachers import check_on_images, class_names
 

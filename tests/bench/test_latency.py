@@ -70,7 +70,7 @@ def _tiny_graphs(folder):
     import torch
     from torch import nn
 
-    from packager.nets.arch import cnn
+    from packager.nets.array import cnn
 
     torch.manual_seed(0)
     nets = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from packager.bench import run_one
 from packager.bench.schema import validate_result
-from packager.report.lm_table import llama_bench_table
+from packager.report.lm import llama_bench_table
 
 
 def test_a_decoder_is_timed_in_tokens_per_second(tiny_lm_build):

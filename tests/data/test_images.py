@@ -1,4 +1,4 @@
-"""Image data (packager.data.images): every source kind, seeded splits, labels, streaming
+"""Image data (packager.data.image): every source kind, seeded splits, labels, streaming
 through the runtime's preprocessing, and augmentation on training only."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import pytest
 from tiny_images import synthetic_pixels, write_image_folder
 
 from packager.config import DataConfig
-from packager.data.augment import augmented, crop_box
-from packager.data.images import ImageData, build_listing
+from packager.data.image import ImageData, build_listing
+from packager.data.image_augment import augmented, crop_box
 from packager.errors import InputFileError
 
 IMAGE = {"size": 32, "resize": 36}

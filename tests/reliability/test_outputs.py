@@ -187,7 +187,7 @@ def test_labels_that_are_ids_not_classes_are_refused(tmp_path):
     import numpy as np
 
     from packager.config import DataConfig
-    from packager.data.arrays import load_splits
+    from packager.data.array import load_splits
     from packager.errors import RecipeError
 
     x = np.zeros((40, 1, 4, 4), np.float32)

@@ -2,7 +2,7 @@
 pruned to a width ratio (torch-pruning: dependency-aware structured pruning, weights copied),
 trained on the teacher's logits at temperature T (Hinton's KD), an optional hint loss on the
 pooled last feature map, and label cross-entropy when the data has labels. Training images are
-augmented (packager.data.augment); validation is top-1 agreement with the teacher."""
+augmented (packager.data.image_augment); validation is top-1 agreement with the teacher."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def pruned(teacher: nn.Module, width: float, example: torch.Tensor) -> tuple[nn.
         raise RecipeError(
             "distill.student.arch = pruned needs torch-pruning: pip install 'edgepack[vision]'"
         ) from None
-    from packager.nets.arch import layer_shapes
+    from packager.nets.array import layer_shapes
 
     model = copy.deepcopy(teacher).eval()
     heads = [m for m in model.modules() if isinstance(m, nn.Linear)][-1:]
@@ -117,7 +117,7 @@ def loader(data, s: dict[str, Any], run, epoch: int, start: int):
 
 
 def train(teacher, student, data, s: dict[str, Any], weights: dict[str, float], reporter, run):
-    """Distil `teacher` into `student` on `data` (packager.data.images.ImageData) with the
+    """Distil `teacher` into `student` on `data` (packager.data.image.ImageData) with the
     settings `s` (epochs, batch_size, lr, weight_decay, temperature, patience, seed, augment):
     AdamW + cosine decay, early stopping on validation agreement (packager.nets.loop)."""
     import math
@@ -191,7 +191,7 @@ def default_weights(losses: dict[str, float] | None, alpha: float, labeled: bool
 
 def image_student(teacher_meta: dict[str, Any], teacher, spec: dict[str, Any], x):
     """(student, factory, kwargs, shapes): a fresh cnn, or the teacher pruned to a width."""
-    from packager.nets.arch import build
+    from packager.nets.array import build
 
     if spec["arch"] == "pruned":
         student, shapes = pruned(teacher, spec["width"], x)
@@ -207,8 +207,8 @@ def image_student(teacher_meta: dict[str, Any], teacher, spec: dict[str, Any], x
         "hidden": spec["hidden"],
     }
     return (
-        build("packager.nets.arch:image_cnn", kwargs),
-        "packager.nets.arch:image_cnn",
+        build("packager.nets.array:image_cnn", kwargs),
+        "packager.nets.array:image_cnn",
         kwargs,
         None,
     )
@@ -220,8 +220,8 @@ def run(job: dict[str, Any], run, reporter) -> dict[str, Any]:
     settings and out."""
     from pathlib import Path
 
-    from packager.data.images import ImageData
-    from packager.nets.arch import count_macs, load_torch, param_count, save_torch
+    from packager.data.image import ImageData
+    from packager.nets.array import count_macs, load_torch, param_count, save_torch
     from packager.nets.loop import compute_record
 
     s, tmeta = job["settings"], job["teacher_meta"]

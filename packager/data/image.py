@@ -194,7 +194,7 @@ def _size_of(row: dict[str, Any], cfg: DataConfig, kind: str) -> tuple[int, int]
 
 def _with_views(rows: list[dict[str, Any]], cfg: DataConfig, kind: str, seed: int) -> list:
     """Each row, then `cfg.views` seeded random crops of it (as boxes: top, left, h, w)."""
-    from packager.data.augment import crop_box
+    from packager.data.image_augment import crop_box
 
     rng = np.random.default_rng(seed)
     out = []
@@ -305,7 +305,7 @@ class ImageData:
         label = -1 if row.get("label") is None else int(row["label"])
         if augment is None or not augment.enabled:
             return self.tensor(pixels), label
-        from packager.data.augment import augmented
+        from packager.data.image_augment import augmented
 
         rng = np.random.default_rng([seed, epoch, i])
         return self.tensor(augmented(pixels, self.spec, augment, rng), geometry=False), label

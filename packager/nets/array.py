@@ -103,11 +103,15 @@ def digits_cnn_teacher(
     return cnn(in_shape, num_classes, channels=list(channels), hidden=hidden)
 
 
+MOVED = {"packager.nets.arch": "packager.nets.array"}  # factories cached artifacts may still name
+
+
 def resolve_factory(spec: str, import_path: str | None = None):
     """The callable `MODULE:FUNCTION` names; `import_path` (a folder) is searched first."""
     import sys
 
     module_name, _, fn_name = spec.partition(":")
+    module_name = MOVED.get(module_name, module_name)
     if import_path and import_path not in sys.path:
         sys.path.insert(0, import_path)
     try:
@@ -151,7 +155,7 @@ def save_torch(
         "kwargs": kwargs,
         "import_path": import_path,  # where the factory's module is imported from, cached or not
         "params": param_count(model),
-        "shapes": shapes,  # pruned: the narrowed layers (packager.nets.arch.apply_shapes)
+        "shapes": shapes,  # pruned: the narrowed layers (packager.nets.array.apply_shapes)
     }
 
 
