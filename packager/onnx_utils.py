@@ -1,4 +1,6 @@
-"""Small helpers over ONNX files: I/O spec, op counts, parameters, batched onnxruntime runs."""
+"""Small helpers over ONNX files: I/O spec, op counts, parameters, batched onnxruntime runs;
+onnxruntime's MatMulNBits quantizer module, loaded quietly, and its int4 round trip of a table
+(what a student's frozen word table trains on, as its GatherBlockQuantized will return it)."""
 
 from __future__ import annotations
 
