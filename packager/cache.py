@@ -88,6 +88,11 @@ class Cache:
     def folder(self, stage: str, key: str) -> Path:
         return self.root / stage / key[:20]
 
+    def scratch(self, stage: str, key: str) -> Path:
+        """The work folder of a step (its checkpoints), kept until the step commits; the
+        sweep of temporary folders leaves it, so an interrupted run can resume from it."""
+        return self.root / stage / f".work-{key[:20]}"
+
     def get(
         self, stage: str, key: str, warn: Callable[[str], None] | None = None, repair: bool = True
     ) -> Artifact | None:

@@ -1,9 +1,13 @@
-"""Small helpers over ONNX files: I/O spec, op counts, parameters, batched onnxruntime runs."""
+"""Small helpers over ONNX files: I/O spec, op counts, parameters, batched onnxruntime runs;
+onnxruntime's MatMulNBits quantizer module, loaded quietly, and its int4 round trip of a table
+(what a student's frozen word table trains on, as its GatherBlockQuantized will return it)."""
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -139,3 +143,38 @@ def onnx_files(src: Path, dest: str | Path, folder: Path) -> list[tuple[Path, Pa
     rewritten = folder / dest.name
     onnx.save(model, str(rewritten))
     return [(rewritten, dest), (data, dest.with_name(f"{dest.name}.data"))]
+
+
+def nbits_module() -> ModuleType:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    from onnxruntime.quantization import matmul_nbits_quantizer
+
+    for handler in root.handlers[:]:
+        if handler not in handlers:
+            root.removeHandler(handler)
+    root.setLevel(level)
+    return matmul_nbits_quantizer
+
+
+def int4_round_trip(table, block: int, symmetric: bool):
+    """The table as GatherBlockQuantized will return it (float32, same shape): each row's blocks
+    quantized and dequantized with onnxruntime's own int4 arithmetic. A student trained on this
+    table (frozen) learns with exactly the vectors it ships with."""
+    import numpy as np
+
+    Q = nbits_module().DefaultWeightOnlyQuantizer
+
+    data = np.asarray(table, dtype=np.float32)
+    rows, width = data.shape
+    out = np.empty_like(data)
+    cube = data.reshape(rows, width, 1)
+    for i in range(0, width, block):
+        part = cube[:, i : i + block, :]
+        if symmetric:
+            q, scale = Q.quant_slice_symmetric(part)
+            out[:, i : i + block] = (q.astype(np.float32) * scale)[..., 0]
+        else:
+            q, scale, zero = Q.quant_slice_asymmetric(part)
+            out[:, i : i + block] = ((q.astype(np.float32) - zero) * scale)[..., 0]
+    return out

@@ -6,6 +6,7 @@ through `run`. This is the only module that imports packager.stages (which regis
 
 from __future__ import annotations
 
+import shutil
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -198,6 +199,7 @@ def _keep_traceback(cache: Cache) -> str:
 
 def _run_step(step, spec, key, inputs, reporter, cache, record, records) -> Artifact:
     primary = next(iter(inputs.values())) if inputs else None
+    scratch = cache.scratch(spec.name, key)
     with cache.writing(spec.name, key) as tmp:
         ctx = StageContext(
             step=step.name,
@@ -205,6 +207,7 @@ def _run_step(step, spec, key, inputs, reporter, cache, record, records) -> Arti
             inputs=inputs,
             reporter=reporter,
             records=list(records),
+            scratch=scratch,
             cache_root=cache.root,
         )
         try:
@@ -219,4 +222,6 @@ def _run_step(step, spec, key, inputs, reporter, cache, record, records) -> Arti
             raise StageError(
                 step.name, f"{type(exc).__name__}: {one_line(exc)}{_keep_traceback(cache)}"
             ) from exc
-        return cache.commit(tmp, spec.name, key, out.kind, out.meta, record)
+        art = cache.commit(tmp, spec.name, key, out.kind, out.meta, record)
+    shutil.rmtree(scratch, ignore_errors=True)  # committed: its checkpoints are done with
+    return art

@@ -7,35 +7,39 @@ so the step names and the shape of the graph live here and nowhere else.
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
 from typing import Any
 
 from packager.artifact import QUANTIZED
+
+# The single-model commands' plans live in packager.command_plans; every plan is reached here.
+from packager.command_plans import (  # noqa: F401
+    bench_plan,
+    calibrate_step,
+    calibrated,
+    export_plan,
+    model_step,
+    quantize_plan,
+)
 from packager.config import (
     LM_TASK,
-    BenchConfig,
-    CalibrateConfig,
+    ComputeConfig,
     Config,
     DataStepConfig,
     DistillStepConfig,
     EvaluateStepConfig,
-    ExportModelConfig,
-    ModelFileConfig,
-    OptimizeConfig,
-    PackageFileConfig,
+    GenerateStepConfig,
     PackageStepConfig,
     ProbeConfig,
     ProvenanceStepConfig,
-    QuantizeConfig,
     SketchConfig,
     TeacherLogitsConfig,
     TeacherOutputsConfig,
     TeacherStepConfig,
+    TokenizeConfig,
     TrimVocabConfig,
 )
 from packager.config.sources import DEFAULT_PROBE
-from packager.errors import InputFileError, RecipeError
+from packager.errors import RecipeError
 from packager.recipe import Recipe
 from packager.stage import Step
 
@@ -61,11 +65,10 @@ def build_plan(recipe: Recipe) -> list[Step]:
         return api_plan(recipe)
     if recipe.task == LM_TASK:
         return lm_plan(recipe)
-    task = recipe.task
     steps = [
         *_head(recipe),
         _data(recipe),
-        Step("teacher", _bind(TeacherStepConfig, recipe.teacher, task=task), {"data": "data"}),
+        _teacher(recipe),
         Step("export_teacher", recipe.export, {"model": "teacher", "data": "data"}),
     ]
     # With `distill: none` the teacher is the student and export_teacher its export.
@@ -80,6 +83,36 @@ def build_plan(recipe: Recipe) -> list[Step]:
         steps.append(Step("optimize", recipe.optimize, {"model": fp32}))
         upstream = "optimize"
     return steps + _ship(recipe, student, fp32, upstream, text=recipe.modality == "text")
+
+
+def compute_of(recipe: Recipe) -> ComputeConfig:
+    """distill.device and distill.precision resolved on this machine (packager.nets.device):
+    a device that is not here, or a precision it cannot run, is one error line now, before
+    any step runs."""
+    from packager.nets.device import resolve
+
+    d = recipe.distill
+    c = resolve(d.device, d.precision, d.workers)
+    return ComputeConfig(
+        device=c.device,
+        kind=c.kind,
+        precision=c.precision,
+        workers=c.workers,
+        checkpoint_steps=d.checkpoint_steps,
+        nproc=d.nproc,
+        restarts=d.restarts,
+    )
+
+
+def _teacher(recipe: Recipe) -> Step:
+    """The teacher step; a builtin array or language-model teacher is trained in the build, and
+    an hf: classifier fine-tuned (teacher.train.fine_tune), on the build's compute (pretrained
+    image architectures and other hf: folders are only loaded)."""
+    builtin = recipe.teacher.scheme == "builtin" and recipe.modality != "image"
+    trained = builtin or (recipe.teacher.scheme == "hf" and recipe.teacher.train.fine_tune)
+    compute = compute_of(recipe) if trained else None
+    cfg = _bind(TeacherStepConfig, recipe.teacher, task=recipe.task, compute=compute)
+    return Step("teacher", cfg, {"data": "data"})
 
 
 def _head(recipe: Recipe) -> list[Step]:
@@ -101,17 +134,32 @@ def _student(recipe: Recipe) -> tuple[str, list[Step]]:
     int4_table = (
         q.int4_tables and student_cfg.arch == "transformer" and student_cfg.freeze_embeddings
     )
+    compute = compute_of(recipe)
     distill = _bind(
         DistillStepConfig,
         recipe.distill,
         task=recipe.task,
         int4_embedding_block=q.embedding_block_size if int4_table else None,
         int4_embedding_symmetric=q.int4_symmetric,
+        compute=compute,
     )
     steps, roles = [], {"teacher": "teacher", "data": "data"}
+    # token ids once per tokenizer and corpus: a transformer student's, the teacher pass's
+    if student_cfg.arch == "transformer" or distill.uses_teacher_cache:
+        tokens = TokenizeConfig(max_length=recipe.data.max_length)
+        steps.append(Step("tokenize", tokens, {"teacher": "teacher", "data": "data"}))
+        roles["tokens"] = "tokenize"
     if distill.uses_teacher_cache:  # the teacher runs once per corpus, not once per epoch
-        cached = TeacherOutputsConfig(task=recipe.task, max_length=recipe.data.max_length)
-        steps.append(Step("teacher_outputs", cached, {"teacher": "teacher", "data": "data"}))
+        cached = TeacherOutputsConfig(
+            task=recipe.task, max_length=recipe.data.max_length, compute=compute
+        )
+        steps.append(
+            Step(
+                "teacher_outputs",
+                cached,
+                {"teacher": "teacher", "data": "data", "tokens": "tokenize"},
+            )
+        )
         roles["teacher_outputs"] = "teacher_outputs"
     steps.append(Step("distill", distill, roles))
     if recipe.distill.trim_vocab is None:
@@ -194,7 +242,13 @@ def api_plan(recipe: Recipe) -> list[Step]:
     teacher = _bind(TeacherStepConfig, recipe.teacher, task=task)
     steps = [*_head(recipe), _data(recipe), *([_probe(recipe)] if text else [])]
     steps.append(Step("teacher", teacher, {"data": "data", **({"probe": "probe"} if text else {})}))
-    distill = _bind(DistillStepConfig, recipe.distill, task=task, losses=recipe.distill_losses)
+    distill = _bind(
+        DistillStepConfig,
+        recipe.distill,
+        task=task,
+        losses=recipe.distill_losses,
+        compute=compute_of(recipe),
+    )
     steps.append(Step("distill", distill, {"teacher": "teacher", "data": "data"}))
     student = "distill"
     if recipe.distill.trim_vocab is not None:  # the word pieces in use
@@ -211,24 +265,27 @@ def api_plan(recipe: Recipe) -> list[Step]:
 
 def lm_plan(recipe: Recipe) -> list[Step]:
     """The build DAG of a causal language model (task text-generation)."""
-    task = recipe.task
-    steps = [
-        *_head(recipe),
-        _data(recipe),
-        Step("teacher", _bind(TeacherStepConfig, recipe.teacher, task=task), {"data": "data"}),
-    ]
+    task, compute = recipe.task, compute_of(recipe)
+    steps = [*_head(recipe), _data(recipe), _teacher(recipe)]
     if not recipe.distill.enabled:  # `distill: none`: the teacher itself, exported and shipped
         steps.append(Step("export_teacher", recipe.export, {"model": "teacher", "data": "data"}))
         return steps + _ship(recipe, "teacher", "export_teacher", "export_teacher", lm=True)
     roles = {"teacher": "teacher", "data": "data"}
     if recipe.generate.enabled:  # sequence-level KD: the teacher's completions, cached
-        steps.append(Step("generate", recipe.generate, {"teacher": "teacher", "data": "data"}))
+        generate = _bind(GenerateStepConfig, recipe.generate, compute=compute)
+        steps.append(Step("generate", generate, {"teacher": "teacher", "data": "data"}))
         roles["generated"] = "generate"
+    # the training text (and the teacher's completions) packed into sequences once
+    tokens = TokenizeConfig(max_length=recipe.data.max_length)
+    steps.append(Step("tokenize", tokens, dict(roles)))
+    roles = {**roles, "tokens": "tokenize"}
     if recipe.distill.teacher_topk:  # the teacher's top-k logits once per corpus
-        topk = TeacherLogitsConfig(k=recipe.distill.teacher_topk, max_length=recipe.data.max_length)
+        topk = TeacherLogitsConfig(
+            k=recipe.distill.teacher_topk, max_length=recipe.data.max_length, compute=compute
+        )
         steps.append(Step("teacher_logits", topk, dict(roles)))
         roles["teacher_logits"] = "teacher_logits"
-    distill = _bind(DistillStepConfig, recipe.distill, task=task)
+    distill = _bind(DistillStepConfig, recipe.distill, task=task, compute=compute)
     steps += [
         Step("export_teacher", recipe.export, {"model": "teacher", "data": "data"}),
         Step("distill", distill, roles),
@@ -251,6 +308,8 @@ def _method(recipe: Recipe) -> dict[str, Any]:
         "batch_size": d.batch_size,
         "lr": d.lr,
         "seed": d.seed,
+        "precision": d.precision,
+        "nproc": d.nproc,
         "student": d.student.to_json(),
         **(
             {"jsd_beta": d.jsd_beta, "on_policy": d.on_policy, "teacher_topk": d.teacher_topk}
@@ -260,92 +319,12 @@ def _method(recipe: Recipe) -> dict[str, Any]:
     }
 
 
-def model_step(name: str, path: str | Path) -> Step:
-    """The step that brings a user's `.onnx` model or `.edgepack` package into the cache."""
-    p = Path(path)
-    if p.suffix == ".onnx":
-        return Step(name, ModelFileConfig.for_file(p))
-    if p.suffix == ".edgepack" or (p.is_dir() and (p / "manifest.json").is_file()):
-        return Step(name, PackageFileConfig.for_file(p))
-    if not p.exists():
-        raise InputFileError(f"{path}: file not found")
-    raise InputFileError(f"{path}: expected an .onnx model or an .edgepack package")
-
-
-def export_plan(cfg: ExportModelConfig) -> list[Step]:
-    """`edgepack export`: one step, from the user's source (its files are stamped into the key
-    by content) to a checked ONNX model."""
-    return [Step("export", cfg)]
-
-
-def quantize_plan(
-    model: str | Path, cfg: QuantizeConfig, optimize: OptimizeConfig | None = None
-) -> list[Step]:
-    """`edgepack quantize`: model file -> [optimize] -> quantize (data files are stamped into
-    the quantize step's key by content, like every path a config names). With no data split
-    behind it, a scheme that calibrates needs `calib` and an accuracy budget needs `eval`."""
-    from packager.quantize.registry import scheme_of
-
-    if scheme_of(cfg).calibrates and not getattr(cfg, "calib", None):
-        raise RecipeError(
-            f"quantize.calib is required for mode={cfg.mode} (--calib DATA): point it at a "
-            ".npz/.npy/.jsonl/.txt file of a few hundred real inputs, or use mode=dynamic"
-        )
-    if cfg.max_drop is not None and not cfg.eval:
-        raise RecipeError(
-            "quantize.max_drop needs evaluation data: set quantize.eval (--eval DATA) to a "
-            ".npz/.npy/.jsonl/.txt file"
-        )
-    steps = [Step("model", ModelFileConfig.for_file(model))]
-    roles = {"model": "model"}
-    if optimize is not None and optimize.enabled:
-        steps.append(Step("optimize", optimize, {"model": "model"}))
-        # Every size, the metric and the speed check stay relative to the user's file.
-        roles = {"model": "optimize", "original": "model"}
-    steps.append(Step("quantize", cfg, roles))
-    return steps
-
-
-def bench_plan(paths: list[str | Path], cfg: BenchConfig) -> list[Step]:
-    """`edgepack bench`: each model or package file -> one bench step over all of them."""
-    from packager.bench.errors import BenchError
-    from packager.bench.targets import check_target_names
-
-    try:
-        check_target_names(cfg.targets, cfg.targets_dir)
-    except BenchError as err:
-        raise RecipeError(f"bench targets: {err}") from None
-    steps = [model_step(f"model{i}", p) for i, p in enumerate(paths)]
-    # A benchmark is an observation: rerunning the command measures again (a fresh key).
-    nonce = str(time.time_ns())
-    steps.append(Step("bench", cfg, {s.name: s.name for s in steps}, extra=nonce))
-    return calibrated(steps, cfg)
-
-
-def calibrate_step(*, quick: bool = False) -> Step:
-    """The latency model's host calibration, keyed by this host's CPU, ISA and onnxruntime."""
-    from packager.bench.latency import describe_host
-
-    h = describe_host()
-    cfg = CalibrateConfig(
-        cpu=str(h["cpu"]),
-        arch=str(h["arch"]),
-        onnxruntime=str(h["onnxruntime"]),
-        flags=tuple(h["flags"]),
-        cores=h.get("usable_cores") or 1,
-        quick=quick,
-    )
-    return Step("calibrate", cfg)
-
-
 def sketch_plan(recipe: Recipe) -> list[Step]:
     """`edgepack auto`'s cost of a candidate, no training: data, teacher, the untrained student
     (sketch), its export and its quantization as the recipe says."""
     steps = [
         _data(recipe),
-        Step(
-            "teacher", _bind(TeacherStepConfig, recipe.teacher, task=recipe.task), {"data": "data"}
-        ),
+        _teacher(recipe),
         Step(
             "sketch",
             SketchConfig(student=recipe.distill.student, task=recipe.task),
@@ -361,25 +340,6 @@ def sketch_plan(recipe: Recipe) -> list[Step]:
 def trial_plan(recipe: Recipe) -> list[Step]:
     """One trained trial of `edgepack auto`: the build up to evaluate (no bench, no package)."""
     return [s for s in build_plan(recipe) if s.name not in ("bench", "package")]
-
-
-def calibrated(steps: list[Step], bench: BenchConfig) -> list[Step]:
-    """`steps` with the host calibration first and the bench step reading it, when a target
-    profile gets estimates (the latency model's beside the roofline's); else unchanged."""
-    from packager.bench.targets import is_ssh, load_targets
-
-    profiles = load_targets(bench.targets_dir)
-    if not any(
-        not is_ssh(t) and t in profiles and not profiles[t].host and profiles[t].can_estimate()
-        for t in bench.targets
-    ):
-        return steps
-    out = [calibrate_step()]
-    for s in steps:
-        if s.name == "bench":
-            s = Step(s.name, s.config, {**s.roles, "calibration": "calibrate"}, s.extra)
-        out.append(s)
-    return out
 
 
 def auto_plan(recipe: Recipe, search: dict[str, Any]) -> list[Step]:

@@ -351,7 +351,24 @@ def build_recipe(
     return recipe
 
 
-def load_recipe(path: str | Path | None = None, overrides: tuple[str, ...] = ()) -> Recipe:
+def profile_overrides(data: dict[str, Any], profile: str | None, source: str) -> list[str]:
+    """The `--set` overrides of the recipe's `profiles.NAME` (a mapping of section.field to a
+    value: e.g. the settings that fit one GPU), removing the `profiles` section from `data`."""
+    profiles = data.pop("profiles", None) or {}
+    if not isinstance(profiles, dict) or not all(isinstance(v, dict) for v in profiles.values()):
+        raise RecipeError(f"recipe {source}: profiles: expected NAME: {{section.field: value}}")
+    if profile is None:
+        return []
+    if profile not in profiles:
+        known = ", ".join(sorted(profiles)) or "none"
+        raise RecipeError(f"recipe {source}: no profile {profile!r} (its profiles: {known})")
+    return [f"{key}={json.dumps(value)}" for key, value in profiles[profile].items()]
+
+
+def load_recipe(
+    path: str | Path | None = None, overrides: tuple[str, ...] = (), profile: str | None = None
+) -> Recipe:
+    """A recipe file with its `profiles.PROFILE` applied, then `overrides` (--set)."""
     from packager.edge_runtime import MAX_RECIPE_BYTES, read_user_file
 
     p = resolve_recipe_path(path)
@@ -368,8 +385,9 @@ def load_recipe(path: str | Path | None = None, overrides: tuple[str, ...] = ())
         raise RecipeError(f"recipe {p}: cannot read ({err})") from None
     if not isinstance(data, dict):
         raise RecipeError(f"recipe {p}: expected a mapping of sections at the top level")
+    chosen = profile_overrides(data, profile, str(p))
     data = relative_to_recipe(data, p.resolve().parent)
-    return build_recipe(apply_overrides(data, overrides), str(p), p.resolve().parent)
+    return build_recipe(apply_overrides(data, (*chosen, *overrides)), str(p), p.resolve().parent)
 
 
 def with_accepted_terms(recipe: Recipe, ids: tuple[str, ...]) -> Recipe:
@@ -380,6 +398,12 @@ def with_accepted_terms(recipe: Recipe, ids: tuple[str, ...]) -> Recipe:
     section["accept_terms"] = [*section["accept_terms"], *ids]
     data = {**recipe.to_json(), "provenance": section}
     return build_recipe(data, "--accept-terms", recipe.folder)
+
+
+def recipe_profiles(path: str | Path) -> dict[str, dict[str, Any]]:
+    """The `profiles:` section of a recipe file, as written."""
+    data = _load_yaml(resolve_recipe_path(path).read_text()) or {}
+    return dict(data.get("profiles") or {}) if isinstance(data, dict) else {}
 
 
 def list_recipes(folder: Path = REPO_MODELS) -> list[tuple[str, str]]:

@@ -53,6 +53,9 @@ class StageContext:
     inputs: dict[str, Artifact]  # role -> finished input artifact
     reporter: Reporter
     records: list[dict[str, Any]] = field(default_factory=list)  # lineage of the steps so far
+    # A folder kept across interrupted runs of this step (same key), removed once it commits:
+    # where a training step keeps its checkpoints, so a killed run resumes.
+    scratch: Path | None = None
     # The cache's root: where what outlives one step's folder is kept (an API teacher's answers,
     # call by call, so that an interrupted step resumes without paying twice).
     cache_root: Path | None = None

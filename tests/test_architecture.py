@@ -262,7 +262,8 @@ def test_a_stage_reads_only_keyed_fields_of_its_config_and_never_the_recipe(stag
         elif not any(attr in v.model_fields for v in _variants(cfg_type)):
             # a property or method of the config, computed from its (keyed) fields
             assert hasattr(cfg_type, attr), f"{stage} reads cfg.{attr}, not a field of {cfg_type}"
-    assert ctx_reads <= {"step", "workdir", "inputs", "reporter", "records", "log", "warn"}
+    allowed = {"step", "workdir", "scratch", "inputs", "reporter", "records", "log", "warn"}
+    assert ctx_reads <= allowed
     assert "recipe" not in ctx_reads
 
 

@@ -75,9 +75,14 @@ def test_each_stage_says_whether_it_handles_a_modality():
 
     lm = handled_by("lm")
     assert lm["teacher"] and lm["distill"] and lm["quantize"] and lm["sketch"] is False
-    # An API teacher's halves (packager.stages.teacher_api, distill_api) answer text only.
+    # An API teacher's halves (packager.stages.teacher_api, distill_api) answer text only;
+    # tokenize is a step of text and LM plans only (array and image data have no tokens).
     array = handled_by("array")
-    assert all(v for stage, v in array.items() if not stage.endswith("(api)"))
+    assert all(
+        v for stage, v in array.items() if not stage.endswith("(api)") and stage != "tokenize"
+    )
+    assert array["tokenize"] is False and handled_by("image")["tokenize"] is False
+    assert handled_by("text")["tokenize"] and handled_by("lm")["tokenize"]
     assert array["teacher (api)"] is False and handled_by("image")["distill (api)"] is False
     assert handled_by("text")["teacher (api)"] and handled_by("lm")["distill (api)"]
 

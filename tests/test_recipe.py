@@ -166,3 +166,44 @@ def test_the_efficientnet_recipes_validate_offline():
     assert r.data.image.mean == (127.0, 127.0, 127.0) and r.distill.enabled is False
     pruned = load_recipe(REPO_MODELS / "efficientnet-lite0-pruned.yaml")
     assert pruned.distill.student.arch == "pruned" and pruned.distill.student.width == 0.5
+
+
+def test_every_profile_of_every_recipe_validates_and_a_gpu_one_asks_for_bf16_on_cuda():
+    from packager.recipe import recipe_profiles
+
+    distilled = {
+        "minilm-l6.yaml",
+        "minilm-l6-speed.yaml",
+        "efficientnet-lite0-pruned.yaml",
+        "tiny-lm.yaml",
+        "qwen2.5-0.5b-instruct.yaml",
+    }
+    for path, _ in list_recipes():
+        profiles = recipe_profiles(path)
+        if Path(path).name in distilled:
+            assert "gpu" in profiles, path
+        for name in profiles:
+            r = load_recipe(path, (), name)
+            if name == "gpu":
+                assert (r.distill.device, r.distill.precision) == ("cuda", "bf16"), path
+                assert r.distill.to_json() != load_recipe(path).distill.to_json()
+
+
+def test_a_profile_applies_before_set_and_an_unknown_one_is_one_line(tmp_path):
+    p = tmp_path / "r.yaml"
+    p.write_text(
+        "# r\ndistill: {epochs: 3}\n"
+        "profiles:\n  big: {distill.epochs: 9, distill.precision: bf16, data.limit: 50}\n"
+    )
+    assert load_recipe(p).distill.epochs == 3  # a profile applies only when asked for
+    big = load_recipe(p, (), "big")
+    assert (big.distill.epochs, big.distill.precision, big.data.limit) == (9, "bf16", 50)
+    assert load_recipe(p, ("distill.epochs=4",), "big").distill.epochs == 4
+    with pytest.raises(RecipeError, match=r"no profile 'gpu' \(its profiles: big\)"):
+        load_recipe(p, (), "gpu")
+    p.write_text("# r\nprofiles:\n  big: {distill.epochs: [}\n")
+    with pytest.raises(RecipeError):
+        load_recipe(p, (), "big")
+    p.write_text("# r\nprofiles: [distill.epochs]\n")
+    with pytest.raises(RecipeError, match="profiles: expected NAME"):
+        load_recipe(p)

@@ -192,13 +192,14 @@ def tiny_bert_folder(
     init_range: float = 0.02,
     vocab_size: int = 128,
     hidden_size: int = 32,
+    dropout: float = 0.1,
 ):
     """Write a random-init tiny BERT (hidden 32, 4 heads) and its WordPiece tokenizer to `path`
     with save_pretrained; feature-extraction folders get a sentence-transformers modules.json
     (mean pooling + Normalize). A classifier can first take `train_steps` Adam steps on
     tiny_texts, so it knows something a student can learn from. A large `init_range` makes the
-    layers (not the embeddings) shape the output, so dropping layers changes it. Returns the
-    path."""
+    layers (not the embeddings) shape the output, so dropping layers changes it. `dropout` 0:
+    a student derived from it trains the same in one process or several. Returns the path."""
     import json
     from pathlib import Path
 
@@ -241,6 +242,8 @@ def tiny_bert_folder(
         intermediate_size=64,
         max_position_embeddings=64,
         initializer_range=init_range,
+        hidden_dropout_prob=dropout,
+        attention_probs_dropout_prob=dropout,
         num_labels=len(labels),
         id2label=dict(enumerate(labels)),
         label2id={n: i for i, n in enumerate(labels)},

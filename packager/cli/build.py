@@ -51,9 +51,25 @@ from packager.limits import MAX_PROCESSES
 @click.option(
     "--nproc",
     type=click.IntRange(1, MAX_PROCESSES),
-    help="Run the distill step of a language model under torchrun with N processes (DDP; gloo "
-    "on CPU, nccl on GPU): the same as --set distill.nproc=N. Several machines: set "
-    "EDGEPACK_TORCHRUN_ARGS to torchrun's rendezvous flags (README).",
+    help="Run distillation (every modality) and the teacher's cached outputs under torchrun "
+    "with N processes (DDP; gloo on CPU, nccl on GPU): the same as --set distill.nproc=N. "
+    "Several machines: EDGEPACK_TORCHRUN_ARGS holds torchrun's rendezvous flags "
+    "(docs/distill-compute.md).",
+)
+@click.option(
+    "--device",
+    metavar="auto|cpu|cuda|cuda:N|mps",
+    help="Where training and teacher passes run: the same as --set distill.device=DEVICE.",
+)
+@click.option(
+    "--precision",
+    type=click.Choice(["fp32", "bf16", "fp16"]),
+    help="Their precision (autocast): the same as --set distill.precision=PRECISION.",
+)
+@click.option(
+    "--profile",
+    metavar="NAME",
+    help="Apply the recipe's profiles.NAME overrides (e.g. gpu) before --set.",
 )
 @click.option(
     "--allow-download", is_flag=True,
@@ -70,6 +86,9 @@ def build(
     sign_format: str,
     accept_terms: tuple[str, ...],
     nproc: int | None,
+    device: str | None,
+    precision: str | None,
+    profile: str | None,
     allow_download: bool,
 ) -> None:
     """Distill, export, quantize, evaluate, bench and package RECIPE [default: models/digits.yaml]."""
@@ -78,9 +97,9 @@ def build(
     from packager.progress import Reporter
     from packager.recipe import load_recipe, resolve_recipe_path, with_accepted_terms
 
-    if nproc is not None:
-        overrides = (*overrides, f"distill.nproc={nproc}")
-    r = with_accepted_terms(load_recipe(recipe, overrides), accept_terms)
+    flags = {"nproc": nproc, "device": device, "precision": precision}
+    overrides = (*overrides, *(f"distill.{k}={v}" for k, v in flags.items() if v is not None))
+    r = with_accepted_terms(load_recipe(recipe, overrides, profile), accept_terms)
     if allow_download:
         from packager.hub import ensure_source
 
@@ -111,7 +130,9 @@ def build(
 @click.command()
 def recipes() -> None:
     """List the recipes in models/."""
-    from packager.recipe import list_recipes
+    from packager.recipe import list_recipes, recipe_profiles
 
     for path, purpose in list_recipes():
-        click.echo(f"{path}\n    {purpose}")
+        profiles = recipe_profiles(path)
+        shown = f"\n    profiles (--profile): {', '.join(profiles)}" if profiles else ""
+        click.echo(f"{path}\n    {purpose}{shown}")

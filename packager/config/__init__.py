@@ -1,6 +1,7 @@
 """Every stage config, grouped by area; each is frozen pydantic, so it hashes into cache keys.
 
     base     Config (the base class), Task
+    compute  where training and teacher passes run (device, precision), resolved by the plans
     sources  teacher: and data: sections
     distill  distill: (students, losses, training)
     onnx     export:, optimize:, quantize:, and `edgepack export` (ExportModelConfig)
@@ -21,6 +22,7 @@ in the stage's key too. Plans build them (packager.plans); a recipe never names 
 from packager.config.augment_text import TextAugmentConfig
 from packager.config.auto import AutoConfig, CalibrateConfig, SketchConfig
 from packager.config.base import LM_TASK, TEXT_TASKS, Config, Task
+from packager.config.compute import ComputeConfig
 from packager.config.distill import (
     DistillConfig,
     DistillStepConfig,
@@ -28,6 +30,7 @@ from packager.config.distill import (
     StaticStudentConfig,
     StudentConfig,
     TeacherOutputsConfig,
+    TokenizeConfig,
     TransformerStudentConfig,
     TrimVocabConfig,
 )
@@ -35,6 +38,7 @@ from packager.config.files import ModelFileConfig, PackageFileConfig
 from packager.config.lm import (
     CausalStudentConfig,
     GenerateConfig,
+    GenerateStepConfig,
     GenerationDefaults,
     TeacherLogitsConfig,
 )
@@ -69,6 +73,7 @@ __all__ = [
     "BenchConfig",
     "CalibrateConfig",
     "CausalStudentConfig",
+    "ComputeConfig",
     "Config",
     "DataConfig",
     "DataStepConfig",
@@ -79,6 +84,7 @@ __all__ = [
     "ExportConfig",
     "ExportModelConfig",
     "GenerateConfig",
+    "GenerateStepConfig",
     "GenerationDefaults",
     "LossWeights",
     "ModelFileConfig",
@@ -102,6 +108,7 @@ __all__ = [
     "TeacherStepConfig",
     "TeacherTrainConfig",
     "TextAugmentConfig",
+    "TokenizeConfig",
     "TransformerStudentConfig",
     "TrimVocabConfig",
 ]

@@ -8,6 +8,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
 from packager.config.base import LM_TASK, Config, Task, Threads
+from packager.config.compute import ComputeConfig, ComputeFields
 from packager.config.lm import CausalStudentConfig, relative_student
 
 
@@ -189,7 +190,7 @@ class LossWeights(Config):
         return {k: w for k, w in self.to_json().items() if w > 0}
 
 
-class DistillConfig(Config):
+class DistillConfig(ComputeFields):
     enabled: bool = Field(
         True,
         description="false (`distill: none` in a recipe): ship the teacher itself through "
@@ -261,13 +262,6 @@ class DistillConfig(Config):
         description="text-generation: cache the teacher's top-k logits per token once (the "
         "teacher_logits step) and train every epoch from them; none: the teacher runs each step",
     )
-    nproc: int = Field(
-        1,
-        ge=1,
-        le=64,
-        description="text-generation: processes distill runs in under torchrun (DDP: gloo on "
-        "CPU, nccl on GPU); the global batch stays batch_size (edgepack build --nproc N)",
-    )
 
     @classmethod
     def relative_to(cls, data: dict[str, Any], base: Path) -> dict[str, Any]:
@@ -322,11 +316,20 @@ class TrimVocabConfig(Config):
 
 class TeacherOutputsConfig(Config):
     """The teacher_outputs stage: the teacher's head output (pooled embedding or logits) on
-    every training text, once per teacher, corpus and tokenizer settings."""
+    every training text, once per teacher, corpus and tokenizer settings; sharded across
+    compute.nproc processes (the same rows as one process computes)."""
 
     task: Task
     max_length: int = Field(128, ge=4)
     batch: int = Field(64, ge=1, description="texts per teacher forward")
+    compute: ComputeConfig = ComputeConfig()
+
+
+class TokenizeConfig(Config):
+    """The tokenize stage: the training split's token ids with the teacher's tokenizer, once
+    per tokenizer and corpus (packager.data.tokens)."""
+
+    max_length: int = Field(128, ge=4)
 
 
 class DistillStepConfig(DistillConfig):
@@ -336,10 +339,14 @@ class DistillStepConfig(DistillConfig):
     trains on exactly the vectors it ships with."""
 
     # The trim_vocab step after distill has its own config (min_count): trimming, or trimming
-    # more, reuses the trained student instead of training it again.
-    unkeyed: ClassVar[frozenset[str]] = DistillConfig.unkeyed | {"trim_vocab"}
+    # more, reuses the trained student instead of training it again. Where and how the passes
+    # run is `compute` (resolved, keyed by kind and precision); the raw fields are not read.
+    unkeyed: ClassVar[frozenset[str]] = DistillConfig.unkeyed | {
+        "trim_vocab", "device", "workers", "checkpoint_steps", "restarts"
+    }  # fmt: skip
 
     task: Task
+    compute: ComputeConfig = ComputeConfig()
     int4_embedding_block: int | None = None
     int4_embedding_symmetric: bool = True
 

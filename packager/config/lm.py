@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from packager.config.base import Config
+from packager.config.compute import ComputeConfig
 from packager.config.sources import hf_source_relative
 
 # Language-model teachers trained in the build (a cached step) on the recipe's text, by name:
@@ -121,14 +122,23 @@ class GenerateConfig(Config):
     batch: int = Field(32, ge=1, description="prompts per teacher generate() call")
 
 
+class GenerateStepConfig(GenerateConfig):
+    """What the generate stage reads: the `generate:` section plus where the teacher runs
+    (distill.device and distill.precision, resolved)."""
+
+    compute: ComputeConfig = ComputeConfig()
+
+
 class TeacherLogitsConfig(Config):
     """The teacher_logits step: the teacher's top-k logits at every position of the training
-    sequences, once per teacher and corpus (DistillKit-style offline distillation)."""
+    sequences, once per teacher and corpus (DistillKit-style offline distillation), sharded
+    across compute.nproc processes."""
 
     k: int = Field(ge=1, le=4096)
     max_length: int = Field(ge=4)
     limit: int | None = Field(None, ge=1, description="cap on training sequences")
     batch: int = Field(16, ge=1)
+    compute: ComputeConfig = ComputeConfig()
 
 
 class GenerationDefaults(Config):

@@ -10,6 +10,7 @@ from pydantic import Field, field_validator, model_validator
 from packager.config.api import ApiConfig
 from packager.config.augment_text import TextAugmentConfig
 from packager.config.base import Config, Task, Threads, join_relative
+from packager.config.compute import ComputeConfig
 from packager.config.source_paths import (
     TEACHER_SCHEMES,
     hf_folder,
@@ -355,6 +356,8 @@ def probe_source_path(source: str) -> Path | None:
 
 class TeacherStepConfig(TeacherConfig):
     """What the teacher stage reads: the `teacher:` section plus the recipe's task (which
-    transformers head to load and check), so switching the task is a new key."""
+    transformers head to load and check), so switching the task is a new key; and, for a
+    teacher trained in the build (builtin), where it trains (none: it is only loaded)."""
 
     task: Task
+    compute: ComputeConfig | None = None

@@ -284,32 +284,31 @@ class ImageData:
         return image.apply(pixels, image.check_spec(spec))
 
     def batches(
-        self, split: str, batch: int, limit: int | None = None, augment=None, seed: int = 0
+        self, split: str, batch: int, limit: int | None = None
     ) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
-        """(x, labels or None) batches of `split`, preprocessed as the runtimes do; with
-        `augment` (an AugmentConfig) each image is first randomly cropped, flipped and
-        colour-jittered (training only)."""
+        """(x, labels or None) batches of `split` in order, preprocessed as the runtimes do
+        (training batches are `training_item`s, augmented)."""
         rows = self.rows(split)[:limit]
-        rng = np.random.default_rng(seed)
-        if augment is not None:
-            rows = [rows[i] for i in rng.permutation(len(rows))]
         for i in range(0, len(rows), batch):
             chunk = rows[i : i + batch]
-            xs = []
-            for row in chunk:
-                pixels = self.raw(row)[1]
-                if augment is not None and augment.enabled:
-                    from packager.data.image_augment import augmented
-
-                    # Already the input size: only the normalisation of inference follows.
-                    pixels = augmented(pixels, self.spec, augment, rng)
-                    xs.append(self.tensor(pixels, geometry=False))
-                else:
-                    xs.append(self.tensor(pixels))
+            xs = [self.tensor(self.raw(row)[1]) for row in chunk]
             labels = None
             if self.labeled:
                 labels = np.asarray([r["label"] for r in chunk], dtype=np.int64)
             yield np.stack(xs), labels
+
+    def training_item(self, i: int, epoch: int, seed: int, augment=None) -> tuple[np.ndarray, int]:
+        """Training image `i` of epoch `epoch`, augmented with its own seeded draw (the same in
+        any process, loader worker or resumed run), preprocessed; and its label (-1: none)."""
+        row = self.rows("train")[i]
+        pixels = self.raw(row)[1]
+        label = -1 if row.get("label") is None else int(row["label"])
+        if augment is None or not augment.enabled:
+            return self.tensor(pixels), label
+        from packager.data.image_augment import augmented
+
+        rng = np.random.default_rng([seed, epoch, i])
+        return self.tensor(augmented(pixels, self.spec, augment, rng), geometry=False), label
 
     def array(self, split: str, limit: int | None = None) -> np.ndarray:
         """The whole (limited) split as one array: for small evaluation sets."""

@@ -1,7 +1,6 @@
 """One causal-LM distillation run, from plain arguments: load the teacher, derive (or load) the
-student, pack the training text, train, save. The distill stage calls it in its own process,
-or launches it under torchrun (`python -m packager.distill.lm_ddp JOB.json`) for DDP; both
-write the same folder and the same result.json."""
+student, train on the packed training sequences (the tokenize step's), save. The distill stage runs it through packager.distill.ddp:
+in its own process, or on every rank of a torchrun job; both write the same folder."""
 
 from __future__ import annotations
 
@@ -15,13 +14,14 @@ import numpy as np
 import torch
 
 from packager.config import CausalStudentConfig
-from packager.data.lm import pack, row_text, rows
+from packager.data.lm import row_text, rows
+from packager.data.tokens import sequences
 from packager.distill.lm_student import derive_causal_student
 from packager.distill.lm_trainer import LMTrainSettings, train_lm
 from packager.errors import RecipeError
-from packager.sources.lm import describe_lm, encoder, lm_tokenizer, load_causal_lm, save_lm
-
-RESULT = "result.json"
+from packager.nets.loop import LOCAL, Run, compute_record
+from packager.progress import SilentReporter
+from packager.sources.lm import load_causal_lm, save_lm
 
 
 def training_texts(data: Path, generated: Path | None) -> Iterator[str]:
@@ -36,28 +36,14 @@ def training_texts(data: Path, generated: Path | None) -> Iterator[str]:
         yield row_text(r)
 
 
-def batch_stream(data, generated, encode, eos, length: int, batch: int, limit=None):
-    """A function giving (first sequence index, (batch, length) ids) per full global batch."""
+def batch_stream(seqs: np.ndarray, batch: int, limit: int | None = None):
+    """A function giving (first sequence index, (batch, length) int64 ids) per full global
+    batch of the packed sequences `seqs` (the tokenize step's, memory-mapped)."""
+    n = len(seqs) if limit is None else min(limit, len(seqs))
 
     def batches():
-        buf, start = [], 0
-        for i, seq in enumerate(pack(training_texts(data, generated), encode, eos, length)):
-            if limit is not None and i >= limit:
-                break
-            buf.append(seq)
-            if len(buf) == batch:
-                yield start, torch.from_numpy(np.stack(buf))
-                buf, start = [], i + 1
-
-    return batches
-
-
-def array_batches(seqs: np.ndarray, batch: int):
-    """batch_stream's contract over sequences packed beforehand: (first index, (batch, length))."""
-
-    def batches():
-        for start in range(0, len(seqs) - batch + 1, batch):
-            yield start, torch.from_numpy(np.array(seqs[start : start + batch], np.int64))
+        for start in range(0, n - batch + 1, batch):
+            yield start, torch.from_numpy(np.asarray(seqs[start : start + batch], np.int64))
 
     return batches
 
@@ -78,9 +64,10 @@ def make_student(teacher, spec: CausalStudentConfig, sample: torch.Tensor):
     return derive_causal_student(teacher, spec, sample)
 
 
-def run(job: dict[str, Any], rank: int = 0, world: int = 1, reporter=None) -> dict[str, Any]:
-    """`job`: teacher, data, generated, topk, out (folders/files), spec (student config JSON),
-    settings (LMTrainSettings fields), length, threads, sample_rows."""
+def run(job: dict[str, Any], run: Run = LOCAL, reporter=None) -> dict[str, Any]:
+    """`job`: teacher (None for a teacher only called: student_folder then), tokens (a folder of
+    packed sequences: the tokenize step's, or an API teacher's), topk, out (folders), spec
+    (student config JSON), settings (LMTrainSettings fields), threads, sample_rows."""
     torch.set_num_threads(job.get("threads") or 1)
     teacher = None  # an API teacher: only its answers (completions, top-k) are here
     if job.get("teacher"):
@@ -90,17 +77,12 @@ def run(job: dict[str, Any], rank: int = 0, world: int = 1, reporter=None) -> di
             p.requires_grad = False
     else:
         teacher_dir = Path(job["student_folder"])  # the tokenizer is the student's own
-    tok = lm_tokenizer(teacher_dir)
-    eos = (describe_lm(teacher or load_causal_lm(teacher_dir))["eos_token_ids"] or [None])[0]
     s = LMTrainSettings(**job["settings"])
-    if s.batch_size % world:
-        raise RecipeError(f"distill.batch_size {s.batch_size} must divide by nproc {world}")
-    generated = Path(job["generated"]) if job.get("generated") else None
-    length, data = job["length"], Path(job["data"])
-    if job.get("sequences"):  # packed already (an API teacher's tokens, its top-k over them)
-        batches = array_batches(np.load(job["sequences"], mmap_mode="r"), s.batch_size)
-    else:
-        batches = batch_stream(data, generated, encoder(tok), eos, length, s.batch_size)
+    if s.batch_size % run.world:
+        raise RecipeError(f"distill.batch_size {s.batch_size} must divide by nproc {run.world}")
+    seqs = sequences(Path(job["tokens"]))
+    length = seqs.shape[1]
+    batches = batch_stream(seqs, s.batch_size)
     first = next(batches(), None)
     if first is None:
         raise RecipeError(
@@ -115,14 +97,12 @@ def run(job: dict[str, Any], rank: int = 0, world: int = 1, reporter=None) -> di
         folder = Path(job["topk"])
         names = ["values.npy", "indices.npy", "present.npy"]
         topk = tuple(np.load(folder / n, mmap_mode="r") for n in names if (folder / n).is_file())
-    if reporter is not None and rank == 0:
-        with reporter.track("distill", min(per_epoch * s.epochs, s.max_steps or 1 << 62)) as adv:
-            res = train_lm(teacher, student, batches, per_epoch, s, topk, rank, world, adv)
-    else:
-        res = train_lm(teacher, student, batches, per_epoch, s, topk, rank, world)
+    total = min(per_epoch * s.epochs, s.max_steps or 1 << 62)
+    with (reporter or SilentReporter()).track("distill", total) as adv:
+        res = train_lm(teacher, student, batches, per_epoch, s, topk, run, adv)
     out = {**asdict(res), "layers_kept": ids, "init": init, "steps_per_epoch": per_epoch}
-    if rank == 0:
-        dest = Path(job["out"])
-        save_lm(student, teacher_dir, dest)
-        (dest / RESULT).write_text(json.dumps(out, indent=2))
+    out["compute"] = compute_record(run, res.loop, "tokens/s")
+    del out["loop"]
+    if run.writer:
+        save_lm(student.cpu(), teacher_dir, Path(job["out"]))
     return out

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from packager.data.lm import rows
+from packager.nets.device import CPU, Compute
 from packager.sources.lm import describe_lm, lm_tokenizer, load_causal_lm
 
 
@@ -39,11 +40,17 @@ def _left_padded(tok, texts: list[str], pad: int) -> tuple[torch.Tensor, torch.T
 
 
 def generate_completions(
-    teacher_dir: Path, data: Path, out: Path, cfg: Any, source: str, advance=lambda *a, **k: None
+    teacher_dir: Path,
+    data: Path,
+    out: Path,
+    cfg: Any,
+    source: str,
+    advance=lambda *a, **k: None,
+    compute: Compute = CPU,
 ) -> dict[str, Any]:
     """Write `out` (jsonl: prompt, completion, generated_by); `cfg` holds the GenerateConfig
-    fields. Returns counts."""
-    model = load_causal_lm(teacher_dir)
+    fields; the teacher runs on `compute`'s device and precision. Returns counts."""
+    model = load_causal_lm(teacher_dir).to(compute.device)
     tok = lm_tokenizer(teacher_dir)
     info = describe_lm(model)
     eos = info["eos_token_ids"]
@@ -57,10 +64,10 @@ def generate_completions(
     if eos:
         kwargs["eos_token_id"] = eos
     n_tokens = 0
-    with out.open("w", encoding="utf-8") as f, torch.no_grad():
+    with out.open("w", encoding="utf-8") as f, torch.no_grad(), compute.autocast():
         for i in range(0, len(prompts), cfg.batch):
             batch = prompts[i : i + cfg.batch]
-            ids, mask = _left_padded(tok, batch, pad)
+            ids, mask = (t.to(compute.device) for t in _left_padded(tok, batch, pad))
             gen = model.generate(
                 input_ids=ids, attention_mask=mask, num_return_sequences=cfg.n, **kwargs
             )[:, ids.shape[1] :]

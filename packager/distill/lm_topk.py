@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from packager.data.lm import pack
-from packager.distill.lm_distill import training_texts
-from packager.sources.lm import describe_lm, encoder, lm_tokenizer, load_causal_lm
+from packager.data.tokens import sequences
+from packager.nets.loop import LOCAL, Run, sharded_map
+from packager.sources.lm import describe_lm, load_causal_lm
 
 
 def bytes_per_token(k: int, vocab: int) -> int:
@@ -22,51 +22,42 @@ def bytes_per_token(k: int, vocab: int) -> int:
 
 def cache_topk(
     teacher_dir: Path,
-    data: Path,
-    generated: Path | None,
+    tokens: Path,
     k: int,
-    length: int,
     limit: int | None,
     batch: int,
     out: Path,
     advance=lambda *a, **kw: None,
+    run: Run = LOCAL,
 ) -> dict[str, Any]:
-    model = load_causal_lm(teacher_dir)
-    tok = lm_tokenizer(teacher_dir)
+    """Write values.npy and indices.npy in `out` (the writer does) for the first `limit` packed
+    training sequences of the tokenize step's folder `tokens`: batch i on rank i % world, on
+    the run's device and precision."""
+    model = load_causal_lm(teacher_dir).to(run.compute.device).eval()
     info = describe_lm(model)
-    eos = (info["eos_token_ids"] or [None])[0]
-
-    def seqs():
-        for i, s in enumerate(pack(training_texts(data, generated), encoder(tok), eos, length)):
-            if limit is not None and i >= limit:
-                return
-            yield s
-
-    n = sum(1 for _ in seqs())
+    seqs = sequences(tokens)
+    n, length = (len(seqs) if limit is None else min(limit, len(seqs))), seqs.shape[1]
     index_type = np.uint16 if info["vocab_size"] <= 65535 else np.int32
-    values = np.lib.format.open_memmap(out / "values.npy", "w+", np.float16, (n, length, k))
-    ids = np.lib.format.open_memmap(out / "indices.npy", "w+", index_type, (n, length, k))
-    t0, buf, row = time.perf_counter(), [], 0
+    if run.writer:
+        values = np.lib.format.open_memmap(out / "values.npy", "w+", np.float16, (n, length, k))
+        ids = np.lib.format.open_memmap(out / "indices.npy", "w+", index_type, (n, length, k))
+    t0 = time.perf_counter()
 
-    def flush():
-        nonlocal row, buf
-        with torch.no_grad():
-            logits = model(input_ids=torch.from_numpy(np.stack(buf))).logits.float()
-        top = logits.topk(k, dim=-1)
-        values[row : row + len(buf)] = top.values.numpy().astype(np.float16)
-        ids[row : row + len(buf)] = top.indices.numpy().astype(index_type)
-        row += len(buf)
-        advance(len(buf))
-        buf = []
+    def top(start: int):
+        rows = np.asarray(seqs[start : min(start + batch, n)], np.int64)
+        x = torch.from_numpy(rows).to(run.compute.device)
+        with torch.no_grad(), run.compute.autocast():
+            got = model(input_ids=x).logits.float().topk(k, dim=-1)
+        return got.values.cpu().numpy().astype(np.float16), got.indices.cpu().numpy()
 
-    for s in seqs():
-        buf.append(s)
-        if len(buf) == batch:
-            flush()
-    if buf:
-        flush()
-    values.flush()
-    ids.flush()
+    for start, (v, i) in sharded_map(list(range(0, n, batch)), top, run):
+        if run.writer:
+            values[start : start + len(v)] = v
+            ids[start : start + len(v)] = i.astype(index_type)
+        advance(len(v))
+    if run.writer:
+        values.flush()
+        ids.flush()
     per = bytes_per_token(k, info["vocab_size"])
     return {
         "sequences": n,
@@ -76,4 +67,22 @@ def cache_topk(
         "full_bytes_per_token": info["vocab_size"] * 4,
         "bytes": n * length * per,
         "teacher_seconds": time.perf_counter() - t0,
+        "processes": run.world,
+        **run.compute.describe(),
     }
+
+
+def run(job: dict[str, Any], run: Run, reporter) -> dict[str, Any]:
+    """The teacher_logits pass from plain arguments (packager.distill.ddp): `job` holds
+    teacher, tokens, k, limit, batch and out (folders)."""
+    with reporter.track("teacher top-k", job["limit"] or 1) as advance:
+        return cache_topk(
+            Path(job["teacher"]),
+            Path(job["tokens"]),
+            job["k"],
+            job["limit"],
+            job["batch"],
+            Path(job["out"]),
+            advance,
+            run,
+        )

@@ -3,14 +3,16 @@
 on-policy fraction (the student samples continuations, the teacher scores them: GKD), and the
 teacher either live or replayed from its cached top-k logits.
 
-One process, or one rank of a torchrun DDP job (`world` > 1): every rank reads the same global
-batch of `batch_size` sequences and trains on its own rows (rank, rank + world, ...), DDP
-averages the gradients, so the update is the single-process one up to float summation order.
+One process, or one rank of a torchrun DDP job (packager.nets.loop): every rank reads the same
+global batch of `batch_size` sequences and trains on its own rows (rank, rank + world, ...),
+DDP averages the gradients, so the update is the single-process one up to float summation
+order. Each batch's on-policy draw is seeded by (seed, epoch, its first sequence): the same on
+every rank and after a resume.
 """
 
 from __future__ import annotations
 
-import time
+import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +22,7 @@ import torch
 
 from packager.distill import lm_losses as L
 from packager.errors import RecipeError
+from packager.nets.loop import LOCAL, LoopResult, Run, Trainer, loop
 from packager.sources.builtin_lm import lr_at
 
 LIVE_LOSSES = ("reverse_kl", "jsd")  # need the teacher's whole distribution at every step
@@ -50,6 +53,7 @@ class LMTrainResult:
     seconds: float
     curve: list[dict[str, float]] = field(default_factory=list)
     on_policy_batches: int = 0
+    loop: LoopResult | None = None
 
 
 def loss_terms(
@@ -102,67 +106,68 @@ def train_lm(
     steps_per_epoch: int,
     s: LMTrainSettings,
     topk: Any = None,
-    rank: int = 0,
-    world: int = 1,
+    run: Run = LOCAL,
     advance: Callable[..., None] = lambda *a, **k: None,
 ) -> LMTrainResult:
-    """Train `student` in place. `batches()` yields (first sequence index, global batch ids);
-    `topk` (values, indices memmaps over the sequences) replaces the live teacher for KD."""
-    model = student
-    if world > 1:
-        model = torch.nn.parallel.DistributedDataParallel(student)
+    """Train `student` in place (packager.nets.loop: device, precision, DDP, checkpoints).
+    `batches()` yields (first sequence index, global batch ids); `topk` (values, indices
+    memmaps over the sequences) replaces the live teacher for KD."""
     total = s.epochs * steps_per_epoch
     if s.max_steps:
         total = min(total, s.max_steps)
     if total < 1:
         raise RecipeError("distill: no full training batch (more text, or a smaller batch_size)")
     torch.manual_seed(s.seed)
-    rng = np.random.default_rng(s.seed)  # the same draws on every rank
+    dev = run.compute.device
+    if teacher is not None:
+        teacher.to(dev)
     opt = torch.optim.AdamW(student.parameters(), lr=s.lr, weight_decay=s.weight_decay)
-    student.train()
-    res, t0, step = LMTrainResult(0, 0, 0.0), time.perf_counter(), 0
-    for epoch in range(s.epochs):
-        losses = []
-        for start, ids in batches():
-            if step >= total:
-                break
-            mine = ids[rank::world]
-            rows = torch.arange(start, start + len(ids))[rank::world]
-            loss, parts = _step(model, teacher, student, mine, rows, s, topk, rng, res)
-            for g in opt.param_groups:
-                g["lr"] = lr_at(step, total, s.lr, s.warmup)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
-            opt.step()
-            losses.append(loss.item())
-            step += 1
-            advance(1, loss=losses[-1], **{k: v.item() for k, v in parts.items()})
-        res.epochs_run = epoch + 1
-        res.curve.append({"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else 0.0})
-        if step >= total:
-            break
-    student.eval()
-    res.steps, res.seconds = step, time.perf_counter() - t0
-    return res
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: lr_at(k, total, s.lr, s.warmup) / s.lr)
+
+    def epoch_batches(epoch: int, start: int):
+        for first, ids in itertools.islice(batches(), start, None):
+            yield epoch, first, ids
+
+    def loss_fn(batch):
+        epoch, first, ids = batch
+        rows = torch.arange(first, first + len(ids))[run.rank :: run.world]
+        mine = ids[run.rank :: run.world].to(dev)
+        # The on-policy draw of a batch: the same on every rank and after a resume.
+        rng = np.random.default_rng([s.seed, epoch, first])
+        loss = _step(student, teacher, mine, rows, s, topk, rng, trainer)
+        return loss, mine.numel(), ids.numel()
+
+    trainer = Trainer({"student": student}, loss_fn, opt, run, sched=sched, clip=1.0)
+    trainer.extra["on_policy_batches"] = 0
+    res = loop(
+        trainer,
+        epoch_batches,
+        epochs=s.epochs,
+        steps_per_epoch=steps_per_epoch,
+        max_steps=total,
+        advance=advance,
+        unit="tokens/s",
+    )
+    return LMTrainResult(
+        res.steps, res.epochs_run, res.seconds, res.curve, trainer.extra["on_policy_batches"], res
+    )
 
 
-def _step(model, teacher, student, ids, rows, s: LMTrainSettings, topk, rng, res):
+def _step(student, teacher, ids, rows, s: LMTrainSettings, topk, rng, trainer):
     mask, data = None, True
     if s.on_policy > 0 and rng.random() < s.on_policy:
         student.eval()
         ids, mask = _sample_on_policy(student, ids, s.on_policy_tokens)
         student.train()
         data = False
-        res.on_policy_batches += 1
+        trainer.extra["on_policy_batches"] += 1
     teacher_logits, cached = None, None
     if topk is not None and data:
         r = rows.numpy()
-        cached = tuple(torch.from_numpy(np.asarray(a[r])) for a in topk)
+        cached = tuple(torch.from_numpy(np.asarray(a[r])).to(ids.device) for a in topk)
     elif teacher is not None:  # None: a teacher only called, whose top-k (if any) is cached
         with torch.no_grad():
             teacher_logits = teacher(input_ids=ids).logits.float()
-    logits = model(input_ids=ids).logits.float()
+    logits = student(input_ids=ids).logits.float()
     parts = loss_terms(s, logits, ids, teacher_logits, cached, mask, data)
-    loss = sum(s.weights[k] * v for k, v in parts.items())
-    return loss, parts
+    return sum(s.weights[k] * v for k, v in parts.items())

@@ -63,19 +63,24 @@ def project(model, pooled: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def predict(model, tok, texts: list[str], task: str, info: dict, batch: int = 64) -> np.ndarray:
+def predict(
+    model, tok, texts: list[str], task: str, info: dict, batch: int = 64, device: str = "cpu"
+) -> np.ndarray:
     """Logits or final embeddings (normalised when the model normalises) for `texts`, batched
-    by length, returned in input order."""
+    by length, returned in input order; the model runs on `device` (where it is)."""
     model.eval()
     names = input_names(model)
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     parts = []
     for i in range(0, len(order), batch):
         idx = order[i : i + batch]
-        head, _, _ = forward(model, feeds(tok, [texts[j] for j in idx], names), task, info)
+        batch_feeds = {
+            k: v.to(device) for k, v in feeds(tok, [texts[j] for j in idx], names).items()
+        }
+        head, _, _ = forward(model, batch_feeds, task, info)
         if task != "text-classification" and info.get("normalize"):
             head = F.normalize(head, dim=-1)
-        parts.append(head.float().numpy())
+        parts.append(head.float().cpu().numpy())
     out = np.concatenate(parts)
     result = np.empty_like(out)
     result[order] = out

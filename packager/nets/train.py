@@ -1,27 +1,21 @@
-"""A small, seeded training loop with early stopping on validation accuracy."""
+"""Array models' training: a seeded AdamW + cosine schedule with early stopping on validation
+accuracy, through the one loop (packager.nets.loop): any device and precision, one process or
+a rank of a torchrun job. The builtin teachers and the array students train here."""
 
 from __future__ import annotations
 
-import copy
+import math
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
 
+from packager.nets.loop import LOCAL, LoopResult, Run, Trainer, loop
 from packager.progress import Reporter
 
 LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-@dataclass
-class TrainResult:
-    best_epoch: int
-    best_val_accuracy: float
-    epochs_run: int
-    curve: list[dict[str, float]] = field(default_factory=list)
 
 
 @contextmanager
@@ -50,6 +44,11 @@ def predict_logits(model: nn.Module, x: torch.Tensor, batch: int = 512) -> torch
     return torch.cat([model(x[i : i + batch]) for i in range(0, len(x), batch)])
 
 
+def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The seeded shuffle of epoch `epoch`: the same on every rank and after a resume."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+
+
 def fit(
     model: nn.Module,
     loss_fn: LossFn,
@@ -66,39 +65,42 @@ def fit(
     patience: int | None = None,
     reporter: Reporter,
     description: str = "train",
-) -> TrainResult:
-    """Train with AdamW + cosine decay; `loss_fn(logits, labels, index)` sees batch indices so a
-    distillation loss can look up precomputed teacher logits. Keeps the best-on-val weights."""
+    run: Run = LOCAL,
+) -> LoopResult:
+    """Train with AdamW + cosine decay on `run`'s device; `loss_fn(logits, labels, index)`
+    sees the rows' indices (on the device) so a distillation loss can look up precomputed
+    teacher logits. Keeps the best-on-val weights (curve entries: val_accuracy)."""
     torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-    xt, yt = torch.from_numpy(x_train), torch.from_numpy(y_train)
-    xv, yv = torch.from_numpy(x_val), torch.from_numpy(y_val)
+    dev = run.compute.device
+    model.to(dev)
+    xt, yt = torch.from_numpy(x_train).to(dev), torch.from_numpy(y_train).to(dev)
+    xv, yv = torch.from_numpy(x_val).to(dev), torch.from_numpy(y_val).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
-    best = (-1.0, 0, copy.deepcopy(model.state_dict()))
-    curve: list[dict[str, float]] = []
-    epoch = 0
-    with torch_threads(1), reporter.track(description, epochs) as advance:
-        for epoch in range(1, epochs + 1):
-            model.train()
-            order = torch.randperm(len(xt), generator=gen)
-            total, seen = 0.0, 0
-            for i in range(0, len(order), batch_size):
-                idx = order[i : i + batch_size]
-                loss = loss_fn(model(xt[idx]), yt[idx], idx)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                total += loss.item() * len(idx)
-                seen += len(idx)
-            sched.step()
-            val_acc = accuracy(model, xv, yv)
-            curve.append({"epoch": epoch, "train_loss": total / seen, "val_accuracy": val_acc})
-            advance(loss=total / seen, val=val_acc)
-            if val_acc > best[0]:
-                best = (val_acc, epoch, copy.deepcopy(model.state_dict()))
-            elif patience is not None and epoch - best[1] >= patience:
-                break
-    model.load_state_dict(best[2])
-    model.eval()
-    return TrainResult(best_epoch=best[1], best_val_accuracy=best[0], epochs_run=epoch, curve=curve)
+
+    def batches(epoch: int, start: int):
+        order = epoch_order(len(xt), seed, epoch)
+        for i in range(start * batch_size, len(order), batch_size):
+            yield order[i : i + batch_size]
+
+    def loss(idx: torch.Tensor):
+        mine = idx[run.rank :: run.world]
+        rows = (mine if len(mine) else idx[:1]).to(dev)  # an empty share trains with weight 0
+        return loss_fn(model(xt[rows]), yt[rows], rows), len(mine), len(idx)
+
+    trainer = Trainer({"model": model}, loss, opt, run, sched=sched, per_step=False)
+    steps = math.ceil(len(xt) / batch_size)
+    threads = 1 if run.compute.kind == "cpu" else torch.get_num_threads()
+    with torch_threads(threads), reporter.track(description, epochs * steps) as advance:
+        return loop(
+            trainer,
+            batches,
+            epochs=epochs,
+            steps_per_epoch=steps,
+            validate=lambda: accuracy(model, xv, yv),
+            patience=patience,
+            advance=advance,
+            unit="examples/s",
+            val_name="val_accuracy",
+            validate_first=False,
+        )

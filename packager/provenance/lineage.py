@@ -77,6 +77,8 @@ def method(configured: dict[str, Any], student: dict[str, Any], train_rows: int)
         "steps": steps,
         # The fraction of batches the student sampled itself (0: every input from the data).
         "on_policy_fraction": float(student.get("on_policy_fraction") or 0.0),
+        # Where it trained: device, its name, precision, processes, seconds, throughput.
+        "compute": student.get("compute"),
     }
 
 

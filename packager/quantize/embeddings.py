@@ -47,31 +47,6 @@ def int4_gathers(path: Path, names: list[str], block_size: int, symmetric: bool)
     q.model.save_model_to_file(str(path), use_external_data_format=False)
 
 
-def int4_round_trip(table, block: int, symmetric: bool):
-    """The table as GatherBlockQuantized will return it (float32, same shape): each row's blocks
-    quantized and dequantized with onnxruntime's own int4 arithmetic. A student trained on this
-    table (frozen) learns with exactly the vectors it ships with."""
-    import numpy as np
-
-    from packager.quantize.nbits import nbits_module
-
-    Q = nbits_module().DefaultWeightOnlyQuantizer
-
-    data = np.asarray(table, dtype=np.float32)
-    rows, width = data.shape
-    out = np.empty_like(data)
-    cube = data.reshape(rows, width, 1)
-    for i in range(0, width, block):
-        part = cube[:, i : i + block, :]
-        if symmetric:
-            q, scale = Q.quant_slice_symmetric(part)
-            out[:, i : i + block] = (q.astype(np.float32) * scale)[..., 0]
-        else:
-            q, scale, zero = Q.quant_slice_asymmetric(part)
-            out[:, i : i + block] = ((q.astype(np.float32) - zero) * scale)[..., 0]
-    return out
-
-
 def int8_gathers(path: Path, names: list[str]) -> None:
     """Rewrite the named Gathers of the model at `path` to look rows up in an int8 table with
     one symmetric scale per row (Gather of the int8 rows and of their scales, Cast, Mul), in

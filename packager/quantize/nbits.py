@@ -12,19 +12,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from types import ModuleType
 
-
-def nbits_module() -> ModuleType:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    from onnxruntime.quantization import matmul_nbits_quantizer
-
-    for handler in root.handlers[:]:
-        if handler not in handlers:
-            root.removeHandler(handler)
-    root.setLevel(level)
-    return matmul_nbits_quantizer
+from packager.onnx_utils import (
+    nbits_module,  # the one loader: onnx_utils (int4_round_trip) needs it too
+)
 
 
 @contextmanager

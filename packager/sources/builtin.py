@@ -34,10 +34,10 @@ class BuiltinTeacher(Teacher):
     def describe(self, declared=None, hub_id=None):
         return described_with_weights(self, declared, hub_id)
 
-    def array_model(self, splits, reporter):
+    def array_model(self, splits, reporter, compute=None):
         from packager.sources.teachers import check_output, train_builtin
 
-        teacher = train_builtin(self.spec, self.cfg, splits, reporter)
+        teacher = train_builtin(self.spec, self.cfg, splits, reporter, compute)
         check_output(teacher.model, splits, self.source)
         return teacher
 
@@ -46,12 +46,14 @@ class BuiltinTeacher(Teacher):
 
         return pretrained_image(self.spec, self.cfg, in_shape)
 
-    def causal_lm(self, data: Path, seq: int, dest: Path, reporter) -> dict[str, Any]:
+    def causal_lm(self, data: Path, seq: int, dest: Path, reporter, compute=None) -> dict[str, Any]:
         from packager.sources.builtin_lm import build_tiny_llama
 
         if self.spec not in BUILTIN_LMS:
             raise self.cannot("a causal language model")
-        training = build_tiny_llama(data, self.cfg.kwargs, self.cfg.train, seq, dest, reporter)
+        training = build_tiny_llama(
+            data, self.cfg.kwargs, self.cfg.train, seq, dest, reporter, compute
+        )
         return {"training": training, "trained": True}
 
     def class_names(self, classes: int) -> list[str] | None:

@@ -9,8 +9,8 @@ transformers folder: every later step treats it like an `hf:` teacher.
 
 from __future__ import annotations
 
+import itertools
 import math
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -97,38 +97,50 @@ def train_llama(
     lr: float,
     seed: int,
     advance: Callable[..., None],
+    compute: Any = None,
 ) -> dict[str, Any]:
-    """Next-token CE on `batches()` (re-read each epoch) until `steps` optimizer steps."""
+    """Next-token CE on `batches()` (re-read each epoch) until `steps` optimizer steps, on
+    `compute`'s device and precision (packager.nets.loop)."""
     import torch
 
+    from packager.nets.device import Compute
+    from packager.nets.loop import Run, Trainer, loop
+
+    run = Run(compute or Compute())
     torch.manual_seed(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01, betas=(0.9, 0.95))
-    model.train()
-    done, losses, t0 = 0, [], time.perf_counter()
-    while done < steps:
-        for ids in batches():
-            for g in opt.param_groups:
-                g["lr"] = lr_at(done, steps, lr)
-            loss = model(input_ids=ids, labels=ids).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-            losses.append(loss.item())
-            done += 1
-            advance(1, loss=losses[-1])
-            if done >= steps:
-                break
-        else:
-            if done == 0:
-                raise RecipeError("builtin:tiny-llama: the training split has no full sequence")
-    model.eval()
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: lr_at(k, steps, lr) / lr)
+    losses: list[float] = []
+
+    def loss_fn(ids):
+        ids = ids.to(run.compute.device)
+        loss = model(input_ids=ids, labels=ids).loss
+        losses.append(float(loss.detach()))
+        return loss, ids.numel(), ids.numel()
+
+    if next(batches(), None) is None:
+        raise RecipeError("builtin:tiny-llama: the training split has no full sequence")
+    trainer = Trainer({"model": model}, loss_fn, opt, run, sched=sched, clip=1.0)
+    res = loop(
+        trainer,
+        lambda _epoch, start: itertools.islice(batches(), start, None),
+        epochs=steps,
+        steps_per_epoch=steps,
+        max_steps=steps,
+        advance=advance,
+        unit="tokens/s",
+    )
     tail = losses[-20:]
     return {
-        "steps": done,
+        "steps": res.steps,
         "final_loss": sum(tail) / len(tail),
         "first_loss": losses[0],
-        "seconds": time.perf_counter() - t0,
+        "seconds": res.seconds,
+        "compute": {
+            **run.compute.describe(),
+            "throughput": round(res.throughput(), 3),
+            "unit": "tokens/s",
+        },
     }
 
 
@@ -139,10 +151,12 @@ def build_tiny_llama(
     seq_len: int,
     dest: Path,
     reporter: Any,
+    compute: Any = None,
 ) -> dict[str, Any]:
     """Tokenizer + teacher trained on the train split of the LM data folder `data` (rows of
     packager.data.lm), saved as a transformers folder in `dest`; returns what was done.
-    `train` holds epochs, batch_size, lr, seed and steps (TeacherTrainConfig)."""
+    `train` holds epochs, batch_size, lr, seed and steps (TeacherTrainConfig); `compute` the
+    device and precision (packager.nets.device.Compute)."""
     import torch
 
     from packager.data.lm import pack, row_text, rows
@@ -170,10 +184,10 @@ def build_tiny_llama(
     per_epoch = sum(1 for _ in batches())
     steps = min(train.steps or per_epoch * train.epochs, per_epoch * train.epochs)
     with reporter.track("teacher (tiny-llama)", steps) as advance:
-        stats = train_llama(model, batches, steps, train.lr, train.seed, advance)
+        stats = train_llama(model, batches, steps, train.lr, train.seed, advance, compute)
     model.generation_config.eos_token_id = eos
     model.generation_config.pad_token_id = pad
-    model.save_pretrained(str(dest), safe_serialization=True)
+    model.cpu().save_pretrained(str(dest), safe_serialization=True)
     return {
         **stats,
         "shape": shape,

@@ -17,15 +17,24 @@ from packager.progress import Reporter
 
 
 def fine_tune_classifier(
-    folder: Path, labels: list[str], tok, data: Path, settings: dict, reporter: Reporter
+    folder: Path,
+    labels: list[str],
+    tok,
+    data: Path,
+    settings: dict,
+    reporter: Reporter,
+    compute=None,
 ):
-    """The fine-tuned model (AutoModelForSequenceClassification, eval mode); `settings`:
-    epochs, batch_size, lr, seed, threads; `data`: the folder of train/val .jsonl splits."""
+    """The fine-tuned model (AutoModelForSequenceClassification, eval mode, on the CPU);
+    `settings`: epochs, batch_size, lr, seed, threads; `data`: the folder of train/val .jsonl
+    splits; `compute` where it trains (packager.nets.device.Compute; None: the CPU, fp32)."""
     import torch
     from transformers import AutoModelForSequenceClassification
     from transformers.utils import logging as hf_logging
 
     from packager.data.text import read_split
+    from packager.nets.device import CPU
+    from packager.nets.loop import Run, Trainer, to_device
     from packager.nets.train import torch_threads
 
     torch.manual_seed(settings["seed"])
@@ -46,24 +55,28 @@ def fine_tune_classifier(
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(1, steps - warm)))
     )
+    run = Run(compute or CPU)
+    dev = run.compute.device
+
+    def loss(idx):
+        feeds = to_device(_feeds(tok, [texts[i] for i in idx]), dev, run.compute.pin_memory)
+        labels = torch.from_numpy(y[idx]).to(dev)
+        return model(**feeds, labels=labels).loss, len(idx), len(idx)
+
+    trainer = Trainer({"model": model}, loss, opt, run, sched=sched)
     best, best_acc = copy.deepcopy(model.state_dict()), -1.0
     threads = settings.get("threads") or torch.get_num_threads()
     with torch_threads(threads), reporter.track("fine-tune teacher", steps) as adv:
         for epoch in range(settings["epochs"]):
             model.train()
             for idx in _batches(texts, settings["batch_size"], settings["seed"], epoch):
-                feeds = _feeds(tok, [texts[i] for i in idx])
-                loss = model(**feeds, labels=torch.from_numpy(y[idx])).loss
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                sched.step()
-                adv(1)
-            acc = accuracy(model, tok, val_texts, val_y)
+                adv(1, loss=trainer.step(idx)[0])
+            with run.compute.autocast():
+                acc = accuracy(model, tok, val_texts, val_y, device=dev)
             if acc > best_acc:
                 best, best_acc = copy.deepcopy(model.state_dict()), acc
     model.load_state_dict(best)
-    return model.eval(), best_acc
+    return model.cpu().eval(), best_acc
 
 
 def _batches(texts: list[str], batch: int, seed: int, epoch: int):
@@ -83,12 +96,15 @@ def _feeds(tok, texts: list[str]):
     return {k: torch.from_numpy(v) for k, v in encode(tok, texts).items()}
 
 
-def accuracy(model, tok, texts: list[str], y: np.ndarray, batch: int = 128) -> float:
+def accuracy(
+    model, tok, texts: list[str], y: np.ndarray, batch: int = 128, device: str = "cpu"
+) -> float:
     import torch
 
     model.eval()
     pred = []
     with torch.no_grad():
         for i in range(0, len(texts), batch):
-            pred.append(model(**_feeds(tok, texts[i : i + batch])).logits.argmax(-1).numpy())
+            feeds = {k: v.to(device) for k, v in _feeds(tok, texts[i : i + batch]).items()}
+            pred.append(model(**feeds).logits.argmax(-1).cpu().numpy())
     return float((np.concatenate(pred) == y).mean())

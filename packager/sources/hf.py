@@ -217,7 +217,7 @@ class HfTeacher(Teacher):
         module = self.spec[4:].partition("/")[0] if self.spec.startswith("pkg:") else None
         return describe_teacher(self.source, "hf", folder, None, module, declared, hub_id)
 
-    def causal_lm(self, data: Path, seq: int, dest: Path, reporter) -> dict[str, Any]:
+    def causal_lm(self, data: Path, seq: int, dest: Path, reporter, compute=None) -> dict[str, Any]:
         from packager.sources import lm
 
         folder = self.folder()

@@ -21,7 +21,7 @@ class PythonTeacher(Teacher):
     def describe(self, declared=None, hub_id=None):
         return described_with_weights(self, declared, hub_id)
 
-    def array_model(self, splits, reporter):
+    def array_model(self, splits, reporter, compute=None):
         from packager.sources.teachers import check_output, python_model
 
         teacher = python_model(self.spec, self.cfg)

@@ -71,8 +71,9 @@ class Teacher:
 
     # What local teachers give the stages (each source implements those it can).
 
-    def array_model(self, splits, reporter):
-        """A TeacherModel for array data: trained here, or built and loaded."""
+    def array_model(self, splits, reporter, compute=None):
+        """A TeacherModel for array data: trained here (on `compute`, a
+        packager.nets.device.Compute; None: the CPU in fp32), or built and loaded."""
         raise self.cannot("a model for array data")
 
     def image_model(self, in_shape: list[int]):
@@ -83,8 +84,9 @@ class Teacher:
         """Its transformers folder (model, tokenizer, configs)."""
         raise self.cannot("a transformers folder")
 
-    def causal_lm(self, data: Path, seq: int, dest: Path, reporter) -> dict[str, Any]:
-        """Write its causal LM (safetensors and tokenizer) into `dest`; what to record."""
+    def causal_lm(self, data: Path, seq: int, dest: Path, reporter, compute=None) -> dict[str, Any]:
+        """Write its causal LM (safetensors and tokenizer) into `dest`, trained here on
+        `compute` where it is trained; what to record."""
         raise self.cannot("a causal language model")
 
     def class_names(self, classes: int) -> list[str] | None:

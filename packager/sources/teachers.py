@@ -34,12 +34,16 @@ def _shape_kwargs(splits: Splits) -> dict[str, Any]:
 
 
 def train_builtin(
-    name: str, cfg: TeacherConfig, splits: Splits, reporter: Reporter
+    name: str, cfg: TeacherConfig, splits: Splits, reporter: Reporter, compute=None
 ) -> TeacherModel:
-    """A builtin array teacher by `name`, trained here on the data (seeded)."""
+    """A builtin array teacher by `name`, trained here on the data (seeded), on `compute`
+    (packager.nets.device.Compute; None: this process's CPU in fp32)."""
     from packager.nets.array import build
+    from packager.nets.device import Compute
+    from packager.nets.loop import Run, compute_record
     from packager.nets.train import fit
 
+    compute = compute or Compute()
     if name not in BUILTIN:
         allowed = ", ".join(f"builtin:{k}" for k in BUILTIN)
         raise RecipeError(
@@ -64,14 +68,16 @@ def train_builtin(
         seed=cfg.train.seed,
         reporter=reporter,
         description="teacher",
+        run=Run(compute),
     )
     info = {
         "trained": True,
         "best_epoch": res.best_epoch,
-        "val_accuracy": res.best_val_accuracy,
+        "val_accuracy": res.best_val,
         "curve": res.curve,
+        "compute": compute_record(Run(compute), res, "examples/s"),
     }
-    return TeacherModel(model, BUILTIN[name], kwargs, info)
+    return TeacherModel(model.cpu(), BUILTIN[name], kwargs, info)
 
 
 def python_model(factory: str, cfg: TeacherConfig) -> TeacherModel:

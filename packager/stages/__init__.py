@@ -20,6 +20,7 @@ from packager.stages import (
     teacher,
     teacher_logits,
     teacher_outputs,
+    tokenize,
     trim_vocab,
 )
 
@@ -43,5 +44,6 @@ __all__ = [
     "teacher",
     "teacher_logits",
     "teacher_outputs",
+    "tokenize",
     "trim_vocab",
 ]

@@ -11,6 +11,7 @@ on its top-k log-probabilities where its tokens are the student's (packager.dist
 
 from __future__ import annotations
 
+import shutil
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,33 @@ def lm_settings(cfg: DistillStepConfig, weights: dict[str, float]) -> dict[str, 
     s |= {"on_policy": cfg.on_policy, "on_policy_tokens": cfg.on_policy_tokens, "lr": cfg.lr}
     s |= {"epochs": cfg.epochs, "batch_size": cfg.batch_size, "weight_decay": cfg.weight_decay}
     return s | {"warmup": cfg.warmup, "seed": cfg.seed, "max_steps": cfg.max_steps}
+
+
+def _tokens(labeled, tok, base_folder, data: Artifact, ctx: StageContext):
+    """The answered training texts' token ids (packager.data.tokens), in the step's folder
+    while the student trains."""
+    from packager.data.text import pad_token
+    from packager.data.tokens import Tokens, write_tokens
+
+    out = ctx.workdir / "tokens"
+    write_tokens(labeled, "train", tok, data.meta["stream_batch"], out)
+    return Tokens(out, pad_token(base_folder, tok)[1])
+
+
+def _train(student, tok, names, text, cfg: DistillStepConfig, info, ctx: StageContext, target):
+    """The student trained on the answers in this process, on the build's device and precision
+    (packager.distill.text_trainer); (its result, the compute record)."""
+    from packager.distill import text_trainer as T
+    from packager.nets.device import Compute
+    from packager.nets.loop import Run, compute_record
+    from packager.stages.distill_jobs import train_settings
+
+    run = Run(Compute(**cfg.compute.job()), work=str(ctx.scratch) if ctx.scratch else None)
+    s = train_settings(cfg) | {"task": cfg.task, "weights": cfg.weights, "threads": cfg.threads}
+    s["relation_heads"] = cfg.relation_heads
+    res = T.train(None, student, [], tok, names, text, s, info, ctx.reporter, run, target)
+    shutil.rmtree(text.tokens.folder)
+    return res, compute_record(run, res, "texts/s")
 
 
 def _text(teacher_art: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> Output:
@@ -52,7 +80,9 @@ def _text(teacher_art: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> O
     sample_texts, _ = next(stream_split(labeled, "train", 128), ([], []))
     student, ids = derive_student(base, spec, feeds(tok, sample_texts, names))
     rows = sum(1 for _ in (labeled / "train.jsonl").open(encoding="utf-8"))
-    text = T.TextData(labeled, rows, data.meta["stream_batch"])
+    text = T.TextData(
+        labeled, _tokens(labeled, tok, base_folder, data, ctx), data.meta["stream_batch"]
+    )
     target, width = None, None
     if task == "feature-extraction":
         text.teacher_outputs = np.load(teacher_art.file(OUTPUTS), mmap_mode="r")
@@ -64,7 +94,7 @@ def _text(teacher_art: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> O
             ctx.log(
                 f"the endpoint's vectors are {width}-d, the student's {hidden}-d: a Dense projection learns the map"
             )
-    res = T.train(None, student, [], tok, names, text, cfg, info, ctx.reporter, target)
+    res, compute = _train(student, tok, names, text, cfg, info, ctx, target)
     dest = ctx.workdir / hf.MODEL_DIR
     dense = getattr(student, DENSE, None)
     if dense is not None:
@@ -102,6 +132,7 @@ def _text(teacher_art: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> O
             metric: res.best_val,
             "curve": res.curve,
             "trained_on": rows,
+            "compute": compute,
         },
     )
 
@@ -110,9 +141,9 @@ def _lm(teacher_art: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> Out
     """A causal-LM student from its own folder: sequence-level KD on the endpoint's completions
     (and the data's text), token-level KD on the top-k of the completions whose tokens are the
     student's; sequence-level only, said in the log and the output, when none are."""
-    from packager.distill import lm_ddp, lm_distill
     from packager.distill.lm_api import cache_api_sequences
     from packager.sources import hf, lm
+    from packager.stages.distill_jobs import job_for, run_entry
 
     data = ctx.inputs["data"]
     folder = hf.resolve(cfg.student.source, "distill.student.source")
@@ -136,24 +167,17 @@ def _lm(teacher_art: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> Out
             f"student's (the rest: sequence-level only)"
         )
     ctx.log(kd)
-    job = {
+    job = job_for(cfg, ctx) | {
         "teacher": None,
         "student_folder": str(folder),
-        "data": str(data.path),
-        "generated": str(teacher_art.file()),
+        "tokens": str(packed),  # sequences.npy, as the tokenize step writes them
         "topk": str(topk) if topk else None,
-        "sequences": str(packed / "sequences.npy"),
         "out": str(ctx.workdir / "model"),
         "spec": cfg.student.to_json(),
         "settings": lm_settings(cfg, weights),
-        "length": length,
         "threads": cfg.threads,
     }
-    res = (
-        lm_ddp.launch(job, cfg.nproc, ctx.workdir)
-        if cfg.nproc > 1
-        else lm_distill.run(job, reporter=ctx.reporter)
-    )
+    res = run_entry("packager.distill.lm_distill:run", job, cfg, ctx)
     desc = lm.describe_lm(lm.load_causal_lm(ctx.workdir / "model"))
     ctx.log(
         f"student from {cfg.student.source}: {desc['params']:,} params; losses {weights}; "

@@ -191,6 +191,7 @@ _DISTILL_KEYS = (
     "epochs_run",
     "val_accuracy",
     "curve",
+    "compute",  # where and how fast it trained (device, precision, processes, rate)
 )
 
 

@@ -13,19 +13,20 @@ from packager.config import SketchConfig
 from packager.errors import RecipeError
 from packager.stage import Handlers, StageContext, register_stage
 from packager.stages.data import splits_of
-from packager.stages.distill import STUDENT_FACTORIES, array_student_kwargs
+from packager.stages.distill import STUDENT_FACTORIES
 
 
 def _array(teacher: Artifact, cfg: SketchConfig, ctx: StageContext) -> Output:
     import torch
 
+    from packager.distill.array import array_student_kwargs
     from packager.nets.array import build, load_torch, save_torch
 
     splits = splits_of(ctx.inputs["data"])
     with torch.no_grad():  # the teacher's output width, as distill reads it
         one = torch.from_numpy(splits.model_input("train")[:1])
         width = int(load_torch(teacher.path, teacher.meta)(one).shape[1])
-    kwargs = array_student_kwargs(splits, cfg.student, width)
+    kwargs = array_student_kwargs(splits, cfg.student.to_json(), width)
     factory = STUDENT_FACTORIES[cfg.student.arch]
     torch.manual_seed(0)
     student = build(factory, kwargs)

@@ -20,6 +20,13 @@ from packager.stages.data import images_of, splits_of
 from packager.stages.teacher_api import HANDLERS as API_HANDLERS
 
 
+def _compute(cfg: TeacherStepConfig):
+    """Where a teacher trained here trains (packager.nets.device.Compute); None: loaded only."""
+    from packager.nets.device import Compute
+
+    return Compute(**cfg.compute.job()) if cfg.compute is not None else None
+
+
 def _array(data: Artifact, cfg: TeacherStepConfig, ctx: StageContext) -> Output:
     import torch
 
@@ -28,7 +35,7 @@ def _array(data: Artifact, cfg: TeacherStepConfig, ctx: StageContext) -> Output:
     from packager.sources.teacher import teacher_of
 
     splits = splits_of(data)
-    t = teacher_of(cfg).array_model(splits, ctx.reporter)
+    t = teacher_of(cfg).array_model(splits, ctx.reporter, _compute(cfg))
     meta = save_torch(t.model, ctx.workdir, t.factory, t.kwargs, t.info.get("import_path"))
     val = accuracy(
         t.model, torch.from_numpy(splits.model_input("val")), torch.from_numpy(splits.y["val"])
@@ -89,7 +96,7 @@ def _fine_tuned(folder, data: Artifact, cfg: TeacherStepConfig, ctx: StageContex
     settings["threads"] = t.threads
     tok = load_tokenizer(folder, data.meta["max_length"])
     model, acc = fine_tune_classifier(
-        folder, data.meta["labels"], tok, data.path, settings, ctx.reporter
+        folder, data.meta["labels"], tok, data.path, settings, ctx.reporter, _compute(cfg)
     )
     ctx.log(f"fine-tuned {t.epochs} epochs on the training split: val accuracy {acc:.4f}")
     return model, acc
@@ -155,7 +162,7 @@ def _lm(data: Artifact, cfg: TeacherStepConfig, ctx: StageContext) -> Output:
 
     dest = ctx.workdir / hf.MODEL_DIR
     seq = data.meta["max_length"]
-    info = teacher_of(cfg).causal_lm(data.path, seq, dest, ctx.reporter)
+    info = teacher_of(cfg).causal_lm(data.path, seq, dest, ctx.reporter, _compute(cfg))
     model = lm.load_causal_lm(dest)
     desc = lm.describe_lm(model)
     eos = (desc["eos_token_ids"] or [None])[0]
@@ -172,7 +179,7 @@ def _lm(data: Artifact, cfg: TeacherStepConfig, ctx: StageContext) -> Output:
 _HANDLERS = Handlers("teacher", array=_array, text=_text, image=_image, lm=_lm)
 
 
-@register_stage(TeacherStepConfig, name="teacher", version=7)
+@register_stage(TeacherStepConfig, name="teacher", version=8)
 def teacher(data: Artifact, cfg: TeacherStepConfig, ctx: StageContext) -> Output:
     from packager.sources.teacher import teacher_of
 

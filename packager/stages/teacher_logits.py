@@ -1,5 +1,6 @@
 """teacher_logits: the teacher's top-k logits per token over the training sequences, cached
-once per teacher and corpus (packager.distill.lm_topk), so every distillation epoch (and every
+once per teacher and corpus (packager.distill.lm_topk; on the build's device and precision,
+sharded over compute.nproc processes), so every distillation epoch (and every
 rebuild with another student or learning rate) reads them instead of running the teacher.
 
 k costs k x (2 + 2) bytes a token (float16 value + uint16 id; 4-byte ids past a 65,535-word
@@ -13,23 +14,23 @@ from packager.config import TeacherLogitsConfig
 from packager.stage import StageContext, register_stage
 
 
-@register_stage(TeacherLogitsConfig)
+@register_stage(TeacherLogitsConfig, version=2)
 def teacher_logits(teacher: Artifact, cfg: TeacherLogitsConfig, ctx: StageContext) -> Output:
-    from packager.distill.lm_topk import cache_topk
+    from packager.distill.ddp import run_job
 
-    data, gen = ctx.inputs["data"], ctx.inputs.get("generated")
-    with ctx.reporter.track("teacher top-k", cfg.limit or 1) as advance:
-        stats = cache_topk(
-            teacher.file(),
-            data.path,
-            gen.file() if gen else None,
-            cfg.k,
-            cfg.max_length,
-            cfg.limit,
-            cfg.batch,
-            ctx.workdir,
-            advance,
-        )
+    job = {
+        "stage": ctx.step,
+        **cfg.compute.launch(),
+        "teacher": str(teacher.file()),
+        "tokens": str(ctx.inputs["tokens"].path),
+        "k": cfg.k,
+        "limit": cfg.limit,
+        "batch": cfg.batch,
+        "out": str(ctx.workdir),
+    }
+    stats = run_job(
+        "packager.distill.lm_topk:run", job, cfg.compute.nproc, ctx.workdir, ctx.reporter
+    )
     ctx.log(
         f"top-{cfg.k} logits of {stats['tokens']:,} tokens: {stats['bytes_per_token']} B a token "
         f"(full fp32 logits: {stats['full_bytes_per_token']:,} B), {stats['bytes'] / 1e6:.1f} MB; "

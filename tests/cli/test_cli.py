@@ -185,3 +185,69 @@ def test_run_with_a_wrongly_sized_input_is_a_usage_error(built, tmp_path):
     )
     assert out.returncode == 2
     assert out.stderr.startswith("error: ") and out.stderr.count("\n") == 1
+
+
+def test_a_device_that_is_not_here_is_one_line_and_exit_2_before_any_work(tmp_path):
+    import torch
+
+    missing = f"cuda:{torch.cuda.device_count()}" if torch.cuda.is_available() else "cuda"
+    cache = tmp_path / "cache"
+    for flags in (["--device", missing], ["--set", f"distill.device={missing}"]):
+        out = subprocess.run(
+            [sys.executable, "-m", "packager.cli", "build", *flags, "--cache-dir", str(cache)],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+        )
+        assert out.returncode == 2, out.stderr
+        assert out.stderr.startswith(f"error: distill.device = {missing}: ")
+        assert out.stderr.strip().count("\n") == 0 and "Traceback" not in out.stderr
+    assert not cache.exists() or not any(cache.iterdir())  # no step ran, not even provenance
+
+
+def test_device_precision_and_nproc_flags_are_their_distill_fields(tmp_path):
+    res = _invoke(
+        "build",
+        "--device",
+        "cpu",
+        "--precision",
+        "fp16",
+        "--nproc",
+        "2",
+        "--dry-run",
+        "--cache-dir",
+        str(tmp_path / "c"),
+    )
+    assert res.exit_code == 0, res.output
+    from packager.plans import build_plan
+    from packager.recipe import load_recipe
+
+    recipe = load_recipe(None, ("distill.device=cpu", "distill.precision=fp16", "distill.nproc=2"))
+    distill = next(s for s in build_plan(recipe) if s.name == "distill").config
+    assert (distill.compute.device, distill.compute.precision, distill.nproc) == ("cpu", "fp16", 2)
+    bad = _invoke("build", "--precision", "fp8", "--dry-run")
+    assert bad.exit_code == 2 and "fp8" in bad.output
+
+
+def test_recipes_lists_each_recipes_profiles_and_a_profile_applies(tmp_path):
+    res = _invoke("recipes")
+    assert "profiles (--profile): gpu, tiny" in res.output  # minilm-l6.yaml
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "packager.cli",
+            "build",
+            "models/minilm-l6.yaml",
+            "--profile",
+            "gpu",
+            "--dry-run",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    if not __import__("torch").cuda.is_available():  # the profile asks for a GPU
+        assert out.returncode == 2 and "distill.device = cuda" in out.stderr
+    nope = _invoke("build", "models/minilm-l6.yaml", "--profile", "nope", "--dry-run")
+    assert nope.exit_code == 2 and "no profile 'nope' (its profiles: gpu, tiny)" in nope.output

@@ -93,17 +93,20 @@ def test_augmentation_is_random_resized_crop_flip_and_jitter_at_the_input_size()
         assert top >= 0 and left >= 0 and top + h <= 60 and left + w <= 90
 
 
-def test_only_batches_asked_for_augmentation_are_augmented(tmp_path):
+def test_only_training_items_asked_for_augmentation_are_augmented_by_their_own_seed(tmp_path):
     from packager.config.distill import AugmentConfig
 
     data = _data(tmp_path, write_image_folder(tmp_path / "src", 20))
-    plain = [x for x, _ in data.batches("train", 8)]
-    again = [x for x, _ in data.batches("train", 8)]
-    assert all(np.array_equal(a, b) for a, b in zip(plain, again, strict=True))
-    aug = np.concatenate([x for x, _ in data.batches("train", 8, augment=AugmentConfig())])
-    assert aug.shape == np.concatenate(plain).shape and not np.array_equal(
-        aug, np.concatenate(plain)
-    )
+    plain = np.concatenate([x for x, _ in data.batches("train", 8)])
+    again = np.concatenate([x for x, _ in data.batches("train", 8)])
+    assert np.array_equal(plain, again)
+    n = len(data.rows("train"))
+    assert np.array_equal(np.stack([data.training_item(i, 1, 0)[0] for i in range(n)]), plain)
+    aug = np.stack([data.training_item(i, 1, 0, AugmentConfig())[0] for i in range(n)])
+    assert aug.shape == plain.shape and not np.array_equal(aug, plain)
+    # One draw per (seed, epoch, image): any process or loader worker makes the same crop.
+    assert np.array_equal(data.training_item(3, 1, 0, AugmentConfig())[0], aug[3])
+    assert not np.array_equal(data.training_item(3, 2, 0, AugmentConfig())[0], aug[3])
 
 
 def test_views_are_seeded_crops_that_stay_in_their_images_split(tmp_path):

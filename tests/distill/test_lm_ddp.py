@@ -1,21 +1,22 @@
-"""DDP: distilling a causal LM under torchrun on 2 CPU processes (gloo) gives the student a
-single process gives with the same global batch, within 1e-5 on every weight (float sums in
-another order: the gradients are averaged over ranks instead of over one batch)."""
+"""DDP: distilling a causal LM under torchrun on 2 CPU processes (gloo, packager.distill.ddp)
+gives the student a single process gives with the same global batch, within 1e-5 on every
+weight (float sums in another order: the gradients are averaged over ranks instead of over one
+batch)."""
 
 from __future__ import annotations
 
 import pytest
 
-from packager.distill import lm_ddp, lm_distill
+from packager.distill import ddp, lm_distill
+from packager.progress import SilentReporter
 
 TOLERANCE = 1e-5
 
 
-def _job(tmp_path, teacher, data, out):
+def _job(tmp_path, teacher, tokens, out):
     return {
         "teacher": str(teacher),
-        "data": str(data),
-        "generated": None,
+        "tokens": str(tokens),
         "topk": None,
         "out": str(tmp_path / out),
         "spec": {"arch": "causal-lm", "num_layers": 2, "intermediate_size": 32},
@@ -28,8 +29,8 @@ def _job(tmp_path, teacher, data, out):
             "seed": 1,
             "max_steps": 4,
         },
-        "length": 32,
         "threads": 1,
+        "compute": {"device": "cpu", "precision": "fp32", "workers": 0},
     }
 
 
@@ -38,9 +39,11 @@ def test_ddp_on_two_cpu_processes_matches_one_process(tmp_path, tiny_lm_build):
     from safetensors.torch import load_file
 
     teacher = tiny_lm_build.artifact("teacher").file()
-    data = tiny_lm_build.artifact("data").path
+    data = tiny_lm_build.artifact("tokenize").path
     one = lm_distill.run(_job(tmp_path, teacher, data, "one"))
-    two = lm_ddp.launch(_job(tmp_path, teacher, data, "two"), 2, tmp_path)
+    entry = "packager.distill.lm_distill:run"
+    two = ddp.run_job(entry, _job(tmp_path, teacher, data, "two"), 2, tmp_path, SilentReporter())
+    assert two["compute"]["processes"] == 2 and two["compute"]["unit"] == "tokens/s"
     assert one["steps"] == two["steps"] == 4
     a = load_file(str(tmp_path / "one" / "model.safetensors"))
     b = load_file(str(tmp_path / "two" / "model.safetensors"))
@@ -53,10 +56,14 @@ def test_ddp_on_two_cpu_processes_matches_one_process(tmp_path, tiny_lm_build):
 
 def test_a_global_batch_that_does_not_split_over_the_processes_is_refused(tmp_path, tiny_lm_build):
     from packager.errors import RecipeError
+    from packager.nets.loop import Run
 
     job = _job(
-        tmp_path, tiny_lm_build.artifact("teacher").file(), tiny_lm_build.artifact("data").path, "x"
+        tmp_path,
+        tiny_lm_build.artifact("teacher").file(),
+        tiny_lm_build.artifact("tokenize").path,
+        "x",
     )
     job["settings"]["batch_size"] = 7
     with pytest.raises(RecipeError, match="divide by nproc 2"):
-        lm_distill.run(job, rank=0, world=2)
+        lm_distill.run(job, Run(rank=0, world=2))

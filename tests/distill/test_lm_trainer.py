@@ -50,4 +50,7 @@ def test_off_policy_training_lowers_the_kd_loss(tiny_lm_teacher):
     teacher, student, ids = _pair(tiny_lm_teacher)
     s = LMTrainSettings(weights={"logits_kd": 1.0}, batch_size=4, lr=0.01, epochs=30)
     res = train_lm(teacher, student, lambda: iter([(0, ids)]), 1, s)
-    assert res.on_policy_batches == 0 and res.curve[-1]["loss"] < 0.5 * res.curve[0]["loss"]
+    assert (
+        res.on_policy_batches == 0
+        and res.curve[-1]["train_loss"] < 0.5 * res.curve[0]["train_loss"]
+    )

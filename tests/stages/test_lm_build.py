@@ -114,11 +114,10 @@ def test_a_student_folder_with_another_vocabulary_is_refused(tmp_path, tiny_lm_b
     transformers.AutoModelForCausalLM.from_config(cfg).save_pretrained(str(other))
     job = {
         "teacher": str(tiny_lm_build.artifact("teacher").file()),
-        "data": str(tiny_lm_build.artifact("data").path),
+        "tokens": str(tiny_lm_build.artifact("tokenize").path),
         "out": str(tmp_path / "s"),
         "spec": {"arch": "causal-lm", "source": f"hf:{other}"},
         "settings": {"weights": {"logits_kd": 1.0}, "batch_size": 4, "max_steps": 1},
-        "length": 32,
     }
     with pytest.raises(RecipeError, match="must share the teacher's tokenizer"):
         lm_distill.run(job)
@@ -132,11 +131,10 @@ def test_a_smaller_causal_lm_folder_sharing_the_tokenizer_is_a_student(tmp_path,
     small = tiny_causal_lm_folder(tmp_path / "small", "qwen2", seed=3, layers=1)
     job = {
         "teacher": str(tiny_lm_build.artifact("teacher").file()),
-        "data": str(tiny_lm_build.artifact("data").path),
+        "tokens": str(tiny_lm_build.artifact("tokenize").path),
         "out": str(tmp_path / "s"),
         "spec": {"arch": "causal-lm", "source": f"hf:{small}"},
         "settings": {"weights": {"logits_kd": 1.0}, "batch_size": 4, "max_steps": 2},
-        "length": 32,
     }
     res = lm_distill.run(job)
     assert res["init"] == "given" and res["layers_kept"] == [] and res["steps"] == 2

@@ -26,7 +26,7 @@ def test_top_k_cache_holds_the_teachers_largest_logits_and_distill_reads_it(
     from packager.sources.lm import describe_lm, encoder, lm_tokenizer, load_causal_lm
 
     recipe = _recipe(tiny_lm_texts_file, tiny_lm_teacher, distill={"teacher_topk": 4})
-    names = ("provenance", "data", "teacher", "teacher_logits", "distill")
+    names = ("provenance", "data", "teacher", "tokenize", "teacher_logits", "distill")
     steps = [s for s in build_plan(recipe) if s.name in names]
     assert [s.name for s in steps] == list(names)
     res = run(steps, cache_dir=tmp_path / "cache", reporter=SilentReporter())

@@ -135,7 +135,9 @@ def test_a_student_trained_on_one_topic_and_probed_on_another_is_warned_about(
     text_root, tiny_classifier
 ):
     """The classifier's encoder has learnt the topics, so its embeddings tell them apart; one of
-    its layers, trained on sports sentences alone, follows it there and not on tech."""
+    its layers, trained on sports sentences alone at a high learning rate (its shared special,
+    position and filler-word embeddings drift with it), follows it there and not on tech. At
+    lr 0.005 whether it still follows on tech depends on the seed (0.71 to 0.998)."""
     from tiny_models import write_tiny_texts
 
     data = write_tiny_texts(text_root / "sports.jsonl", n=600, seed=11, topics=["sports"])
@@ -151,7 +153,7 @@ def test_a_student_trained_on_one_topic_and_probed_on_another_is_warned_about(
             "student": {"arch": "transformer", "layers": "first-k", "num_layers": 1},
             "losses": {"embedding_cosine": 1.0, "embedding_mse": 1.0},
             "epochs": 20,
-            "lr": 0.005,
+            "lr": 0.02,
             "patience": 20,
         },
         quantize={"metric": "cosine"},
