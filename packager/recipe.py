@@ -39,6 +39,13 @@ from packager.config.modalities import MODALITIES, modality_of, stray_data_field
 from packager.errors import RecipeError
 from packager.quantize.schemes import SCHEMES, QuantizeSection, quantize_config, tracks
 from packager.recipe_errors import format_error
+from packager.recipe_yaml import (  # noqa: F401  (parse_override, apply_overrides: callers import them from here)
+    AliasError,
+    apply_overrides,
+    load_yaml,
+    parse_override,
+    profile_overrides,
+)
 
 # The recipes in the repo's models/; an installed edgepack carries them as packager/recipes.
 REPO_MODELS = Path(__file__).resolve().parent.parent / "models"
@@ -273,56 +280,6 @@ def resolve_recipe_path(path: str | Path | None) -> Path:
     raise RecipeError(f"recipe {p}: file not found (see `edgepack recipes`)")
 
 
-class _AliasError(yaml.YAMLError):
-    def __init__(self, mark):
-        super().__init__("YAML aliases (*name) are not allowed in recipes")
-        self.problem_mark = mark
-
-
-class _RecipeLoader(yaml.SafeLoader):
-    """safe_load without aliases: a recipe is small, plain data, and a 1 KB alias bomb
-    ("billion laughs") would otherwise expand into gigabytes when copied and validated."""
-
-    def compose_node(self, parent, index):
-        if self.check_event(yaml.AliasEvent):
-            raise _AliasError(self.peek_event().start_mark)
-        return super().compose_node(parent, index)
-
-
-def _load_yaml(text: str) -> Any:
-    return yaml.load(text, Loader=_RecipeLoader)  # a SafeLoader subclass: no arbitrary objects
-
-
-def parse_override(item: str) -> tuple[list[str], Any]:
-    if "=" not in item:
-        raise RecipeError(f"--set {item!r}: expected section.field=value")
-    key, raw = item.split("=", 1)
-    parts = [p for p in key.strip().split(".") if p]
-    if not parts:
-        raise RecipeError(f"--set {item!r}: empty field name")
-    try:
-        value = _load_yaml(raw) if raw.strip() else ""
-    except _AliasError as err:
-        raise RecipeError(f"--set {key.strip()}: {err}") from None
-    except yaml.YAMLError:
-        value = raw
-    return parts, value
-
-
-def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
-    out = json.loads(json.dumps(data))  # deep copy of plain YAML data
-    for item in overrides:
-        parts, value = parse_override(item)
-        node = out
-        for p in parts[:-1]:
-            child = node.setdefault(p, {})
-            if not isinstance(child, dict):
-                raise RecipeError(f"--set {item!r}: {p} is a value, not a section")
-            node = child
-        node[parts[-1]] = value
-    return out
-
-
 def relative_to_recipe(data: dict[str, Any], base: Path) -> dict[str, Any]:
     """The recipe's sections with every relative path they name (Config.path_fields, data and
     teacher sources, a python: teacher's import folder) joined to the recipe's folder `base`.
@@ -351,20 +308,6 @@ def build_recipe(
     return recipe
 
 
-def profile_overrides(data: dict[str, Any], profile: str | None, source: str) -> list[str]:
-    """The `--set` overrides of the recipe's `profiles.NAME` (a mapping of section.field to a
-    value: e.g. the settings that fit one GPU), removing the `profiles` section from `data`."""
-    profiles = data.pop("profiles", None) or {}
-    if not isinstance(profiles, dict) or not all(isinstance(v, dict) for v in profiles.values()):
-        raise RecipeError(f"recipe {source}: profiles: expected NAME: {{section.field: value}}")
-    if profile is None:
-        return []
-    if profile not in profiles:
-        known = ", ".join(sorted(profiles)) or "none"
-        raise RecipeError(f"recipe {source}: no profile {profile!r} (its profiles: {known})")
-    return [f"{key}={json.dumps(value)}" for key, value in profiles[profile].items()]
-
-
 def load_recipe(
     path: str | Path | None = None, overrides: tuple[str, ...] = (), profile: str | None = None
 ) -> Recipe:
@@ -375,11 +318,11 @@ def load_recipe(
     # A FIFO or device refused unopened, a file over 1 MiB unread (a recipe is a few KB).
     text = read_user_file(p, MAX_RECIPE_BYTES, f"recipe {p}")
     try:
-        data = _load_yaml(text.decode("utf-8")) or {}
+        data = load_yaml(text.decode("utf-8")) or {}
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
-        why = str(err) if isinstance(err, _AliasError) else "not valid YAML"
+        why = str(err) if isinstance(err, AliasError) else "not valid YAML"
         raise RecipeError(f"recipe {p}:{where}: {why}") from None
     except (OSError, UnicodeDecodeError) as err:
         raise RecipeError(f"recipe {p}: cannot read ({err})") from None
@@ -402,7 +345,7 @@ def with_accepted_terms(recipe: Recipe, ids: tuple[str, ...]) -> Recipe:
 
 def recipe_profiles(path: str | Path) -> dict[str, dict[str, Any]]:
     """The `profiles:` section of a recipe file, as written."""
-    data = _load_yaml(resolve_recipe_path(path).read_text()) or {}
+    data = load_yaml(resolve_recipe_path(path).read_text()) or {}
     return dict(data.get("profiles") or {}) if isinstance(data, dict) else {}
 
 
