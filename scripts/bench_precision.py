@@ -89,12 +89,12 @@ def interleaved(res, recipe, precisions: list[str], rounds: int, steps: int) -> 
 
     from packager.data.text import load_tokenizer, stream_split
     from packager.data.tokens import Tokens
-    from packager.distill import text_trainer as T
-    from packager.distill.text_losses import Projections
-    from packager.distill.transformer import derive_student, matched_states
+    from packager.distill.text import trainer as T
+    from packager.distill.text.losses import Projections
+    from packager.distill.text.transformer import derive_student, matched_states
     from packager.nets.device import Compute
-    from packager.nets.hf import feeds, input_names
     from packager.nets.loop import Run, Trainer
+    from packager.nets.text import feeds, input_names
     from packager.sources.hf import load_model
 
     d, task = recipe.distill, recipe.task

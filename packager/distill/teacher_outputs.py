@@ -19,7 +19,7 @@ def run(job: dict[str, Any], run: Run, reporter) -> dict[str, Any]:
     """`job`: teacher (folder), task, info (pooling), tokens (folder) and pad_id, batch, out
     (the .npy to write)."""
     from packager.data.tokens import Tokens, collate, length_batches
-    from packager.nets.hf import forward, input_names
+    from packager.nets.text import forward, input_names
     from packager.sources.hf import load_model
 
     dev = run.compute.device

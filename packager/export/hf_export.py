@@ -90,7 +90,7 @@ def export_torch(
 ) -> None:
     import torch
 
-    from packager.nets.hf import pool, project
+    from packager.nets.text import pool, project
 
     class Head(torch.nn.Module):
         """The model plus its task head as one traceable module with positional inputs."""
@@ -196,7 +196,7 @@ def parity(model, tok, texts: list[str], path: Path, task: str, info: dict) -> t
     import torch
 
     from packager.data.text import encode
-    from packager.nets.hf import forward, input_names
+    from packager.nets.text import forward, input_names
     from packager.onnx_utils import session
 
     sess = session(path)
@@ -232,7 +232,7 @@ def export(
     """Export `model` (loaded from `folder`) to `out` with optimum, or torch when `exporter` is
     torch or optimum cannot (exporter auto); then finish the graph. Returns the exporter used."""
     from packager.data.text import encode
-    from packager.nets.hf import DENSE, input_names
+    from packager.nets.text import DENSE, input_names
 
     used = "torch"
     projected = getattr(model, DENSE, None) is not None  # optimum's graph has no Dense layer

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from packager.distill.static import StaticStudent
+from packager.distill.text.static import StaticStudent
 from packager.export.hf_export import EMBEDDING, LOGITS
 
 

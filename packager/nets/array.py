@@ -103,7 +103,10 @@ def digits_cnn_teacher(
     return cnn(in_shape, num_classes, channels=list(channels), hidden=hidden)
 
 
-MOVED = {"packager.nets.arch": "packager.nets.array"}  # factories cached artifacts may still name
+MOVED = {  # modules that factories and entries recorded in cached artifacts may still name
+    "packager.nets.arch": "packager.nets.array",
+    "packager.nets.hf": "packager.nets.text",
+}
 
 
 def resolve_factory(spec: str, import_path: str | None = None):

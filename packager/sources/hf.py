@@ -95,10 +95,10 @@ def load_model(folder: Path, task: str, eager_attention: bool = False):
     except (OSError, ValueError, KeyError) as err:
         raise InputFileError(f"{folder}: cannot load as {cls.__name__} ({one_line(err)})") from None
     if task != "text-classification":
-        from packager.nets.hf import DENSE
+        from packager.nets.text import DENSE
 
         dense = load_dense(folder)
-        if dense is not None:  # packager.nets.hf.project applies it after pooling
+        if dense is not None:  # packager.nets.text.project applies it after pooling
             setattr(model, DENSE, dense)
     return model
 

@@ -3,7 +3,7 @@
 Array data: a cnn/mlp student on the teacher's soft targets, Hinton's KD + CE by default
 (packager.nets.train). Text data: a transformer student derived from the teacher (k of its n
 layers, optionally narrower feed-forwards), trained on the recipe's weighted losses
-(packager.distill.text_trainer). Image data: a cnn with global pooling or the teacher pruned
+(packager.distill.text.trainer). Image data: a cnn with global pooling or the teacher pruned
 to a width (packager.distill.image), refused unless smaller than the teacher, trained on the
 teacher's logits over augmented training images. The handler is chosen by the teacher
 artifact's modality. Each handler hands plain values to its modality's run
@@ -195,7 +195,7 @@ def _image(teacher_art: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> 
 
 
 def _lm(teacher_art: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> Output:
-    """A causal-LM student (packager.distill.lm_distill), here or under torchrun (nproc > 1)."""
+    """A causal-LM student (packager.distill.lm.distill), here or under torchrun (nproc > 1)."""
     from packager.stages.distill_api import lm_settings
 
     topk = ctx.inputs.get("teacher_logits")
@@ -208,7 +208,7 @@ def _lm(teacher_art: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> Out
         "settings": lm_settings(cfg, cfg.weights),
         "threads": cfg.threads,
     }
-    res = run_entry("packager.distill.lm_distill:run", job, cfg, ctx)
+    res = run_entry("packager.distill.lm.distill:run", job, cfg, ctx)
     return _lm_output(teacher_art, cfg, ctx, res)
 
 
@@ -233,9 +233,9 @@ def _lm_output(teacher_art: Artifact, cfg: DistillStepConfig, ctx: StageContext,
 
 
 def _static(teacher_art: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> Output:
-    """A static-embedding student (packager.distill.static): model2vec's table of the teacher,
+    """A static-embedding student (packager.distill.text.static): model2vec's table of the teacher,
     then, with student.tune, trained on the teacher's cached outputs."""
-    from packager.distill import static as S
+    from packager.distill.text import static as S
     from packager.sources.hf import MODEL_DIR, save_tokenizer
 
     if ctx.inputs["data"].modality != "text":

@@ -6,7 +6,7 @@ through a learned Dense projection when the widths differ; the projection ships 
 student's folder (a sentence-transformers Dense module) and in its ONNX graph. Labels: the
 student is trained on the endpoint's labels (cross-entropy), the answers no label parsed from
 left out. Language models: sequence-level KD on the endpoint's completions, plus token-level KD
-on its top-k log-probabilities where its tokens are the student's (packager.distill.lm_api).
+on its top-k log-probabilities where its tokens are the student's (packager.distill.lm.api).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from packager.stage import Handlers, StageContext
 
 
 def lm_settings(cfg: DistillStepConfig, weights: dict[str, float]) -> dict[str, Any]:
-    """The LM trainer's settings (packager.distill.lm_trainer.LMTrainSettings) from the config,
+    """The LM trainer's settings (packager.distill.lm.trainer.LMTrainSettings) from the config,
     with the losses it will use."""
     s = {"weights": weights, "temperature": cfg.temperature, "jsd_beta": cfg.jsd_beta}
     s |= {"on_policy": cfg.on_policy, "on_policy_tokens": cfg.on_policy_tokens, "lr": cfg.lr}
@@ -43,8 +43,8 @@ def _tokens(labeled, tok, base_folder, data: Artifact, ctx: StageContext):
 
 def _train(student, tok, names, text, cfg: DistillStepConfig, info, ctx: StageContext, target):
     """The student trained on the answers in this process, on the build's device and precision
-    (packager.distill.text_trainer); (its result, the compute record)."""
-    from packager.distill import text_trainer as T
+    (packager.distill.text.trainer); (its result, the compute record)."""
+    from packager.distill.text import trainer as T
     from packager.nets.device import Compute
     from packager.nets.loop import Run, compute_record
     from packager.stages.distill_jobs import train_settings
@@ -61,9 +61,9 @@ def _text(teacher_art: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> O
     import torch
 
     from packager.data.text import load_tokenizer, stream_split
-    from packager.distill import text_trainer as T
-    from packager.distill.transformer import derive_student, init_kind
-    from packager.nets.hf import DENSE, feeds, input_names
+    from packager.distill.text import trainer as T
+    from packager.distill.text.transformer import derive_student, init_kind
+    from packager.nets.text import DENSE, feeds, input_names
     from packager.sources import hf
     from packager.stages.teacher_api import LABELED, OUTPUTS
 
@@ -141,7 +141,7 @@ def _lm(teacher_art: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> Out
     """A causal-LM student from its own folder: sequence-level KD on the endpoint's completions
     (and the data's text), token-level KD on the top-k of the completions whose tokens are the
     student's; sequence-level only, said in the log and the output, when none are."""
-    from packager.distill.lm_api import cache_api_sequences
+    from packager.distill.lm.api import cache_api_sequences
     from packager.sources import hf, lm
     from packager.stages.distill_jobs import job_for, run_entry
 
@@ -177,7 +177,7 @@ def _lm(teacher_art: Artifact, cfg: DistillStepConfig, ctx: StageContext) -> Out
         "settings": lm_settings(cfg, weights),
         "threads": cfg.threads,
     }
-    res = run_entry("packager.distill.lm_distill:run", job, cfg, ctx)
+    res = run_entry("packager.distill.lm.distill:run", job, cfg, ctx)
     desc = lm.describe_lm(lm.load_causal_lm(ctx.workdir / "model"))
     ctx.log(
         f"student from {cfg.student.source}: {desc['params']:,} params; losses {weights}; "

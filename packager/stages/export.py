@@ -208,7 +208,7 @@ def _static(model_art: Artifact, cfg: ExportConfig, ctx: StageContext) -> Output
     """A static-embedding student (packager.export.static_export): Gather, weighted mean and
     L2 normalisation (and a Gemm head for classifiers), parity against numpy on test texts."""
     from packager.data.text import TOKENIZER_FILES, load_tokenizer, read_split
-    from packager.distill.static import StaticStudent
+    from packager.distill.text.static import StaticStudent
     from packager.export.static_export import export_static, parity
     from packager.onnx_utils import io_spec
 

@@ -1,4 +1,4 @@
-"""generate: sequence-level KD data, written once by the teacher (packager.distill.lm_generate)
+"""generate: sequence-level KD data, written once by the teacher (packager.distill.lm.generate)
 and cached like any step, on the build's device and precision: its key holds the generation
 settings, the device's kind and the precision, and the ids of the teacher and the data, so it
 reruns when the teacher or the prompts change and not otherwise."""
@@ -12,7 +12,7 @@ from packager.stage import StageContext, register_stage
 
 @register_stage(GenerateStepConfig, name="generate", version=2)
 def generate(teacher: Artifact, cfg: GenerateStepConfig, ctx: StageContext) -> Output:
-    from packager.distill.lm_generate import generate_completions
+    from packager.distill.lm.generate import generate_completions
     from packager.nets.device import Compute
 
     data = ctx.inputs["data"]

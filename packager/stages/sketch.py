@@ -39,8 +39,8 @@ def _text(teacher_art: Artifact, cfg: SketchConfig, ctx: StageContext) -> Output
     import torch
 
     from packager.data.text import load_tokenizer, stream_split
-    from packager.distill.transformer import derive_student
-    from packager.nets.hf import feeds, input_names
+    from packager.distill.text.transformer import derive_student
+    from packager.nets.text import feeds, input_names
     from packager.sources.hf import MODEL_DIR, load_model, save_tokenizer
 
     data, folder = ctx.inputs["data"], teacher_art.file()

@@ -107,7 +107,7 @@ def _check_on_text(model, tok, texts, y, task: str, info: dict, source: str) -> 
     import torch
 
     from packager.data.text import encode
-    from packager.nets.hf import predict
+    from packager.nets.text import predict
 
     try:
         with torch.no_grad():

@@ -1,5 +1,5 @@
 """teacher_logits: the teacher's top-k logits per token over the training sequences, cached
-once per teacher and corpus (packager.distill.lm_topk; on the build's device and precision,
+once per teacher and corpus (packager.distill.lm.topk; on the build's device and precision,
 sharded over compute.nproc processes), so every distillation epoch (and every
 rebuild with another student or learning rate) reads them instead of running the teacher.
 
@@ -29,7 +29,7 @@ def teacher_logits(teacher: Artifact, cfg: TeacherLogitsConfig, ctx: StageContex
         "out": str(ctx.workdir),
     }
     stats = run_job(
-        "packager.distill.lm_topk:run", job, cfg.compute.nproc, ctx.workdir, ctx.reporter
+        "packager.distill.lm.topk:run", job, cfg.compute.nproc, ctx.workdir, ctx.reporter
     )
     ctx.log(
         f"top-{cfg.k} logits of {stats['tokens']:,} tokens: {stats['bytes_per_token']} B a token "

@@ -40,7 +40,7 @@ def _lm(teacher: Artifact, cfg: TokenizeConfig, ctx: StageContext) -> Output:
     """A language model's training text (its teacher's completions first, when generated),
     packed into sequences of max_length tokens, in the order the trainer reads them."""
     from packager.data.tokens import write_sequences
-    from packager.distill.lm_distill import training_texts
+    from packager.distill.lm.distill import training_texts
     from packager.sources.lm import encoder, lm_tokenizer
 
     gen = ctx.inputs.get("generated")

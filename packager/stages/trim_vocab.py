@@ -1,5 +1,5 @@
 """trim_vocab: the student with its vocabulary cut to the word pieces its training text uses,
-its word table with it, and its tokenizer rewritten to the new ids (packager.distill.vocab)."""
+its word table with it, and its tokenizer rewritten to the new ids (packager.distill.text.vocab)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from packager.stage import StageContext, register_stage
 @register_stage(TrimVocabConfig)
 def trim_vocab(student: Artifact, cfg: TrimVocabConfig, ctx: StageContext) -> Output:
     from packager.data.text import TOKENIZER_FILES, load_tokenizer, stream_split
-    from packager.distill.vocab import count_pieces, kept_ids, rewrite_tokenizer, trim_model
+    from packager.distill.text.vocab import count_pieces, kept_ids, rewrite_tokenizer, trim_model
     from packager.sources.hf import MODEL_DIR, load_model
 
     data, folder = ctx.inputs["data"], student.file()

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from packager.distill import ddp, lm_distill
+from packager.distill import ddp
+from packager.distill.lm import distill as lm_distill
 from packager.progress import SilentReporter
 
 TOLERANCE = 1e-5
@@ -41,7 +42,7 @@ def test_ddp_on_two_cpu_processes_matches_one_process(tmp_path, tiny_lm_build):
     teacher = tiny_lm_build.artifact("teacher").file()
     data = tiny_lm_build.artifact("tokenize").path
     one = lm_distill.run(_job(tmp_path, teacher, data, "one"))
-    entry = "packager.distill.lm_distill:run"
+    entry = "packager.distill.lm.distill:run"
     two = ddp.run_job(entry, _job(tmp_path, teacher, data, "two"), 2, tmp_path, SilentReporter())
     assert two["compute"]["processes"] == 2 and two["compute"]["unit"] == "tokens/s"
     assert one["steps"] == two["steps"] == 4

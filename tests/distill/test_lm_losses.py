@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from packager.distill import lm_losses as L
+from packager.distill.lm import losses as L
 
 
 def _logits(seed: int, shape=(2, 3, 7)) -> torch.Tensor:

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from packager.config import CausalStudentConfig
-from packager.distill.lm_student import choose_layers, derive_causal_student, neuron_activity
+from packager.distill.lm.student import choose_layers, derive_causal_student, neuron_activity
 from packager.errors import RecipeError
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import torch
 
 from packager.config import CausalStudentConfig
-from packager.distill.lm_student import derive_causal_student
-from packager.distill.lm_trainer import LMTrainSettings, loss_terms, train_lm
+from packager.distill.lm.student import derive_causal_student
+from packager.distill.lm.trainer import LMTrainSettings, loss_terms, train_lm
 
 
 def _pair(tiny_lm_teacher):

@@ -1,4 +1,4 @@
-"""Static-embedding students (packager.distill.static): model2vec's table on the teacher's own
+"""Static-embedding students (packager.distill.text.static): model2vec's table on the teacher's own
 ids with special tokens weighted 0, and tuning that brings the mean of a text's vectors closer
 to the teacher's sentence embedding."""
 
@@ -18,7 +18,7 @@ def encoder(tmp_path_factory):
 
 
 def test_the_table_is_on_the_teachers_ids_and_ignores_special_tokens(encoder):
-    from packager.distill import static as S
+    from packager.distill.text import static as S
 
     student = S.distill_table(encoder, 1e-4)
     vocab = __import__("json").loads((encoder / "tokenizer.json").read_text())["model"]["vocab"]
@@ -36,8 +36,8 @@ def test_tuning_moves_the_table_toward_the_teachers_embeddings(encoder):
     from tiny_models import tiny_texts
 
     from packager.data.text import encode, load_tokenizer
-    from packager.distill import static as S
-    from packager.nets.hf import predict
+    from packager.distill.text import static as S
+    from packager.nets.text import predict
     from packager.sources.hf import load_model
 
     tok = load_tokenizer(encoder, 32)

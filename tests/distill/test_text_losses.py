@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from packager.distill import text_losses as L
-from packager.nets.hf import pool
+from packager.distill.text import losses as L
+from packager.nets.text import pool
 
 
 @pytest.fixture
@@ -106,7 +106,7 @@ def test_embedding_cosine_and_mse(outputs):
 
 
 def _qkv(tiny_classifier, ids, mask):
-    from packager.nets.hf import attention_projections
+    from packager.nets.text import attention_projections
     from packager.sources.hf import load_model
 
     model = load_model(tiny_classifier, "text-classification")

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from packager.config import TransformerStudentConfig as S
-from packager.distill.transformer import derive_student, init_kind, select_layers
+from packager.distill.text.transformer import derive_student, init_kind, select_layers
 from packager.errors import RecipeError
 
 

@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 import torch
 
-from packager.distill.vocab import count_pieces, kept_ids, rewrite_tokenizer, trim_model
+from packager.distill.text.vocab import count_pieces, kept_ids, rewrite_tokenizer, trim_model
 from packager.errors import RecipeError
 
 

@@ -29,7 +29,7 @@ def _feeds(batch: int, seq: int, seed: int = 0) -> dict[str, np.ndarray]:
 
 
 def _reference(model, feeds, task):
-    from packager.nets.hf import pool
+    from packager.nets.text import pool
 
     with torch.no_grad():
         out = model(**{k: torch.from_numpy(v) for k, v in feeds.items()})
@@ -42,7 +42,7 @@ def _reference(model, feeds, task):
 
 def _export(folder, task, exporter, path):
     from packager.data.text import encode, load_tokenizer
-    from packager.nets.hf import input_names
+    from packager.nets.text import input_names
     from packager.sources.hf import load_model
 
     model = load_model(folder, task)

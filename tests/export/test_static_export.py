@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import onnx
 
-from packager.distill.static import StaticStudent
+from packager.distill.text.static import StaticStudent
 from packager.export.static_export import export_static, parity
 
 

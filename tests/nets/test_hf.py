@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from packager.nets.hf import pool
+from packager.nets.text import pool
 
 
 def test_mean_pooling_ignores_padding_and_cls_takes_the_first_token():

@@ -101,7 +101,7 @@ def test_evaluate_gates_fail_the_build_with_the_number_and_the_tolerance(
 def test_a_student_folder_with_another_vocabulary_is_refused(tmp_path, tiny_lm_build):
     from tiny_models import tiny_causal_lm_folder
 
-    from packager.distill import lm_distill
+    from packager.distill.lm import distill as lm_distill
     from packager.errors import RecipeError
 
     other = tiny_causal_lm_folder(tmp_path / "other", "gpt2")
@@ -126,7 +126,7 @@ def test_a_student_folder_with_another_vocabulary_is_refused(tmp_path, tiny_lm_b
 def test_a_smaller_causal_lm_folder_sharing_the_tokenizer_is_a_student(tmp_path, tiny_lm_build):
     from tiny_models import tiny_causal_lm_folder
 
-    from packager.distill import lm_distill
+    from packager.distill.lm import distill as lm_distill
 
     small = tiny_causal_lm_folder(tmp_path / "small", "qwen2", seed=3, layers=1)
     job = {

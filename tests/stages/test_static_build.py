@@ -1,4 +1,4 @@
-"""Static-embedding students (distill.student.arch static, packager.distill.static): a tiny
+"""Static-embedding students (distill.student.arch static, packager.distill.text.static): a tiny
 build of each text task end to end, the graph's inputs the ones every runtime feeds, the
 package reproducing its samples through the Python runtime."""
 

@@ -43,7 +43,7 @@ def _run(recipe, cache, until="distill"):
 def test_more_than_one_epoch_trains_from_the_cached_teacher_outputs(
     text_root, tiny_encoder, tiny_texts_file, tmp_path, monkeypatch
 ):
-    from packager.distill import text_trainer
+    from packager.distill.text import trainer as text_trainer
 
     calls = {"teacher": 0, "student": 0}
     real = text_trainer.forward
@@ -64,7 +64,7 @@ def test_more_than_one_epoch_trains_from_the_cached_teacher_outputs(
     assert outputs.shape == (art.meta["texts"], 32) and art.meta["bytes_per_text"] == 64
     # row i is the teacher's (unnormalised, pooled) output on training text i
     from packager.data.text import load_tokenizer, read_split
-    from packager.nets.hf import predict
+    from packager.nets.text import predict
     from packager.sources.hf import load_model
 
     teacher = res.artifact("teacher")

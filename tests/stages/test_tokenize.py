@@ -75,7 +75,7 @@ def test_a_language_models_text_is_packed_once_with_the_teachers_completions_fir
 ):
     from packager.data.lm import pack
     from packager.data.tokens import sequences
-    from packager.distill.lm_distill import training_texts
+    from packager.distill.lm.distill import training_texts
     from packager.sources.lm import encoder, lm_tokenizer
 
     art = tiny_lm_build.artifact("tokenize")

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from packager.config import CausalStudentConfig
-from packager.distill.transformer import layer_list, select_layers
+from packager.distill.text.transformer import layer_list, select_layers
 from packager.errors import RecipeError
 
 

@@ -22,9 +22,9 @@ import torch
 
 from packager.data.text import read_split
 from packager.data.tokens import Tokens, collate
-from packager.distill import text_losses as L
-from packager.nets.hf import attention_projections, forward, predict
+from packager.distill.text import losses as L
 from packager.nets.loop import LOCAL, LoopResult, Run, Trainer, loop, to_device
+from packager.nets.text import attention_projections, forward, predict
 from packager.nets.train import torch_threads
 from packager.progress import Reporter
 

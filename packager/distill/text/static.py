@@ -115,7 +115,7 @@ def tune_data(
     with the teacher's cached outputs on them (`outputs`, teacher_outputs' .npy); the
     validation texts with the teacher's outputs computed here."""
     from packager.data.text import encode, load_tokenizer, read_split
-    from packager.nets.hf import predict
+    from packager.nets.text import predict
     from packager.sources.hf import load_model
 
     tok = load_tokenizer(folder, max_length)

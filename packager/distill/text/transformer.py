@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from packager.errors import RecipeError
-from packager.nets.hf import layer_list as _layer_list
+from packager.nets.text import layer_list as _layer_list
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from packager.distill import lm_losses as L
+from packager.distill.lm import losses as L
 from packager.errors import RecipeError
 from packager.nets.loop import LOCAL, LoopResult, Run, Trainer, loop
 from packager.sources.builtin_lm import lr_at

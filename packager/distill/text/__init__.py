@@ -1,7 +1,7 @@
 """A text student's distillation from plain arguments (one process, or one rank of a torchrun
 job: packager.distill.ddp): a transformer derived from the teacher (k of its n layers,
 optionally narrower feed-forwards), trained on the recipe's weighted losses over the
-pre-tokenized training split (packager.distill.text_trainer)."""
+pre-tokenized training split (packager.distill.text.trainer)."""
 
 from __future__ import annotations
 
@@ -22,9 +22,9 @@ def run(job: dict[str, Any], run: Run, reporter) -> dict[str, Any]:
     from packager.config import TransformerStudentConfig
     from packager.data.text import load_tokenizer, stream_split
     from packager.data.tokens import Tokens
-    from packager.distill import text_trainer as T
-    from packager.distill.transformer import derive_student, init_kind, matched_states
-    from packager.nets.hf import feeds, input_names
+    from packager.distill.text import trainer as T
+    from packager.distill.text.transformer import derive_student, init_kind, matched_states
+    from packager.nets.text import feeds, input_names
     from packager.sources.hf import MODEL_DIR, load_model, save_tokenizer
 
     s, folder, data = job["settings"], Path(job["teacher"]), Path(job["data"])

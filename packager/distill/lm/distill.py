@@ -16,8 +16,8 @@ import torch
 from packager.config import CausalStudentConfig
 from packager.data.lm import row_text, rows
 from packager.data.tokens import sequences
-from packager.distill.lm_student import derive_causal_student
-from packager.distill.lm_trainer import LMTrainSettings, train_lm
+from packager.distill.lm.student import derive_causal_student
+from packager.distill.lm.trainer import LMTrainSettings, train_lm
 from packager.errors import RecipeError
 from packager.nets.loop import LOCAL, Run, compute_record
 from packager.progress import SilentReporter
