@@ -28,14 +28,16 @@ MIN_OPSET, MAX_OPSET = 7, 26  # ONNX opsets an export may ask for
 def max_threads() -> int:
     """The most threads any option or field takes on this machine: the runtime's rule,
     edgepack_runtime.limits.MAX_THREADS_PER_CORE (4) per core."""
-    from edgepack_runtime.limits import max_threads as runtime_max
+    from packager.edge_runtime import load_runtime
 
-    return runtime_max()
+    return load_runtime().limits.max_threads()
 
 
 def threads_error(value: int) -> str | None:
     """Why a thread count is out of bounds (None when it is in 1..max_threads())."""
-    from edgepack_runtime.limits import MAX_THREADS_PER_CORE
+    from packager.edge_runtime import load_runtime
+
+    MAX_THREADS_PER_CORE = load_runtime().limits.MAX_THREADS_PER_CORE
 
     top = max_threads()
     if 1 <= value <= top:

@@ -328,9 +328,10 @@ def load_recipe(
         raise RecipeError(f"recipe {p}: cannot read ({err})") from None
     if not isinstance(data, dict):
         raise RecipeError(f"recipe {p}: expected a mapping of sections at the top level")
-    chosen = profile_overrides(data, profile, str(p))
+    # a profile is part of the recipe: its paths are relative to the recipe's folder too
+    data = apply_overrides(data, profile_overrides(data, profile, str(p)))
     data = relative_to_recipe(data, p.resolve().parent)
-    return build_recipe(apply_overrides(data, (*chosen, *overrides)), str(p), p.resolve().parent)
+    return build_recipe(apply_overrides(data, overrides), str(p), p.resolve().parent)
 
 
 def with_accepted_terms(recipe: Recipe, ids: tuple[str, ...]) -> Recipe:

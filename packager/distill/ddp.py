@@ -6,7 +6,8 @@ runs in this process, or under torchrun as `python -m packager.distill.ddp ENTRY
 Several machines: every machine runs the same `edgepack build --nproc N` with torchrun's
 rendezvous flags in EDGEPACK_TORCHRUN_ARGS (`--nnodes 2 --node-rank K --rdzv-backend c10d
 --rdzv-endpoint HOST:PORT --rdzv-id JOB`); each builds its own cache, and the local rank 0 of
-each machine writes the result there, so every machine goes on to the same package. torchrun's
+each machine writes the result there, so every machine goes on to the same package.
+
 A failed run that is not an error of the recipe (a killed or lost process) is started again
 `distill.restarts` times; the new processes resume from the checkpoint in the step's work
 folder (so does the build when it is run again).

@@ -103,10 +103,7 @@ def digits_cnn_teacher(
     return cnn(in_shape, num_classes, channels=list(channels), hidden=hidden)
 
 
-MOVED = {  # modules that factories and entries recorded in cached artifacts may still name
-    "packager.nets.arch": "packager.nets.array",
-    "packager.nets.hf": "packager.nets.text",
-}
+MOVED = {"packager.nets.arch": "packager.nets.array"}  # factories cached artifacts may still name
 
 
 def resolve_factory(spec: str, import_path: str | None = None):

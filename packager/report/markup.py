@@ -18,6 +18,7 @@ from __future__ import annotations
 import html as _html
 import json
 import re
+import secrets
 from typing import Any
 
 import yaml
@@ -65,10 +66,11 @@ def yaml_dump(data: Any) -> str:
     `"a\\n---\\nb"`): no value can end the front matter, and a renderer that shows it as text
     meets no markup."""
     risky: dict[str, str] = {}
+    nonce = secrets.token_hex(8)  # a plain value cannot guess it, so none is taken for a token
 
     def mark(value: Any) -> Any:
         if isinstance(value, str) and not _PLAIN.fullmatch(value):
-            token = f"EDGEPACKRISKY{len(risky)}X"
+            token = f"EDGEPACKRISKY{len(risky)}X{nonce}"
             quoted = json.dumps(value)  # \\n, \\u001b, \\u202e: ASCII, one line
             risky[token] = re.sub(r"[<>&`']", lambda m: _ESCAPES[m.group()], quoted)
             return token
@@ -79,4 +81,4 @@ def yaml_dump(data: Any) -> str:
         return value
 
     text = yaml.safe_dump(mark(data), sort_keys=False, allow_unicode=False, width=1 << 16)
-    return re.sub(r"EDGEPACKRISKY\d+X", lambda m: risky[m.group()], text)
+    return re.sub(rf"EDGEPACKRISKY\d+X{nonce}", lambda m: risky[m.group()], text)

@@ -7,7 +7,7 @@ layers, optionally narrower feed-forwards), trained on the recipe's weighted los
 to a width (packager.distill.image), refused unless smaller than the teacher, trained on the
 teacher's logits over augmented training images. The handler is chosen by the teacher
 artifact's modality. Each handler hands plain values to its modality's run
-(packager.distill.array, text, image, lm_distill) through packager.distill.ddp: in this
+(packager.distill.array, text, image, lm.distill) through packager.distill.ddp: in this
 process, or on distill.nproc torchrun processes; on cfg.compute's device and precision, with
 checkpoints in the step's work folder.
 """

@@ -46,10 +46,11 @@ def _train(student, tok, names, text, cfg: DistillStepConfig, info, ctx: StageCo
     (packager.distill.text.trainer); (its result, the compute record)."""
     from packager.distill.text import trainer as T
     from packager.nets.device import Compute
-    from packager.nets.loop import Run, compute_record
+    from packager.nets.loop import compute_record, this_run
     from packager.stages.distill_jobs import train_settings
 
-    run = Run(Compute(**cfg.compute.job()), work=str(ctx.scratch) if ctx.scratch else None)
+    work = str(ctx.scratch) if ctx.scratch else None
+    run = this_run(Compute(**cfg.compute.job()), work, cfg.compute.checkpoint_steps)
     s = train_settings(cfg) | {"task": cfg.task, "weights": cfg.weights, "threads": cfg.threads}
     s["relation_heads"] = cfg.relation_heads
     res = T.train(None, student, [], tok, names, text, s, info, ctx.reporter, run, target)
