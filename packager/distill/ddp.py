@@ -85,9 +85,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _write(path: Path, value: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(value, default=float))
-    os.replace(tmp, path)
+    from packager.files import write_text
+
+    write_text(path, json.dumps(value, default=float))
 
 
 def run_job(entry: str, job: dict[str, Any], nproc: int, workdir: Path, reporter) -> dict:

@@ -243,11 +243,10 @@ class Trainer:
             "rng": torch.get_rng_state(),
             "cuda_rng": _cuda_rng(self.run),
         }
-        path = Path(self.run.work) / CHECKPOINT
-        tmp = path.with_name(f".{CHECKPOINT}.tmp-{os.getpid()}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(state, tmp)
-        os.replace(tmp, path)  # atomic: a kill leaves the previous checkpoint whole
+        from packager.files import atomic_path
+
+        with atomic_path(Path(self.run.work) / CHECKPOINT) as tmp:
+            torch.save(state, tmp)  # a kill leaves the previous checkpoint whole
 
     def resume(self) -> Progress | None:
         path = Path(self.run.work) / CHECKPOINT if self.run.work else None
