@@ -31,6 +31,18 @@ def _thread_count(value: int) -> int:
 Threads = Annotated[int, AfterValidator(_thread_count)]
 
 
+def _dim_sizes(value: dict[str, int]) -> dict[str, int]:
+    from packager.limits import MAX_DIM
+
+    if any(not 1 <= d <= MAX_DIM for d in value.values()):
+        raise ValueError(f"dim values must be 1 to {MAX_DIM}")
+    return value
+
+
+# Values of symbolic input dims (--dim sequence=N): each 1 to packager.limits.MAX_DIM.
+Dims = Annotated[dict[str, int], AfterValidator(_dim_sizes)]
+
+
 class Config(BaseModel):
     """Base of every stage config: frozen (hashable cache keys) and strict about unknown fields."""
 

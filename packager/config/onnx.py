@@ -7,8 +7,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from packager.config.base import Config, Threads
-from packager.limits import MAX_DIM, MAX_LENGTH, MAX_RUNS, MAX_SAMPLES, MAX_TRIALS
+from packager.config.base import Config, Dims, Threads
+from packager.limits import MAX_LENGTH, MAX_RUNS, MAX_SAMPLES, MAX_TRIALS
 
 
 class ExportConfig(Config):
@@ -148,7 +148,7 @@ class QuantizeConfig(Config):
         "each trial keeps geometrically more in float, the last one all of them",
     )
     speed_check: bool = Field(True, description="benchmark fp32 and quantized side by side")
-    dims: dict[str, int] = Field(
+    dims: Dims = Field(
         default_factory=dict,
         description="values of named symbolic input dims for the speed check and generated "
         "inputs when no data gives the shapes, e.g. {height: 320, width: 320}",
@@ -167,13 +167,6 @@ class QuantizeConfig(Config):
     speed_runs: int = Field(
         50, ge=1, le=MAX_RUNS, description="timed runs per model in the speed check"
     )
-
-    @field_validator("dims")
-    @classmethod
-    def _dims(cls, v: dict[str, int]) -> dict[str, int]:
-        if any(not 1 <= d <= MAX_DIM for d in v.values()):
-            raise ValueError(f"dim values must be 1 to {MAX_DIM}")
-        return v
 
     @field_validator("embedding_block_size")
     @classmethod

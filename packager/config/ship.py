@@ -7,12 +7,11 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from packager.config.base import Config, Task, Threads, join_relative
+from packager.config.base import Config, Dims, Task, Threads, join_relative
 from packager.config.lm import GenerationDefaults
 from packager.errors import old_spelling
 from packager.limits import (
     MAX_BATCH,
-    MAX_DIM,
     MAX_LENGTH,
     MAX_MEMORY_MB,
     MAX_NEW_TOKENS,
@@ -97,7 +96,7 @@ class BenchConfig(Config):
     seconds: float | None = Field(
         None, gt=0, le=MAX_SECONDS, description="time budget per config (caps runs)"
     )
-    dims: dict[str, int] = Field(
+    dims: Dims = Field(
         default_factory=dict, description="values of named symbolic input dims, e.g. sequence"
     )
     feeds: str | None = Field(
@@ -132,13 +131,6 @@ class BenchConfig(Config):
         top = MAX_BATCH if info.field_name == "batch" else MAX_LENGTH
         if any(not 1 <= t <= top for t in v):
             raise ValueError(f"{info.field_name} values must be 1 to {top}")
-        return v
-
-    @field_validator("dims")
-    @classmethod
-    def _dims(cls, v: dict[str, int]) -> dict[str, int]:
-        if any(not 1 <= d <= MAX_DIM for d in v.values()):
-            raise ValueError(f"dim values must be 1 to {MAX_DIM}")
         return v
 
     @model_validator(mode="after")
