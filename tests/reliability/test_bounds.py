@@ -94,8 +94,10 @@ def test_inspect_batch_past_its_bound(digits):
 
 
 @pytest.mark.parametrize(
-    "override", ["bench.threads=[100000]", "distill.threads=100000", "bench.runs=100000000"]
-)
+    "override",
+    ["bench.threads=[100000]", "distill.threads=100000", "bench.runs=100000000",
+     "bench.dims={sequence: 0}", "quantize.dims={sequence: 2000000}"],
+)  # fmt: skip
 def test_a_recipe_field_past_its_bound_fails_when_the_recipe_loads(override, tmp_path):
     proc = edgepack("build", "--dry-run", "--set", override, "--cache-dir", tmp_path / "c",
                     timeout=QUICK)  # fmt: skip
